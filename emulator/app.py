@@ -1,0 +1,186 @@
+"""The emulator's state and services: the `ctx` every handler and timer receives."""
+import os
+import threading
+import uuid
+
+from emulator.arm import ArmError
+from emulator.clock import DURATIONS, Clock
+from emulator.store import Store
+
+TIMERS = {}
+
+
+def timer(name):
+    """Register `fn(ctx, payload)` to run when a timer of this name falls due (restart-safe)."""
+    def register(fn):
+        TIMERS[name] = fn
+        return fn
+    return register
+
+
+class Config:
+    """Settings that survive a restart (kept in kv 'config'); CLI flags override at start."""
+    DEFAULTS = {
+        "time_scale": 1.0,
+        "jitter": 0.0,
+        "seed": None,
+        "page_size": 100,
+        "throttling": True,
+        "subscription_id": "4f1c9c2e-5b4a-4b8e-9a51-1d2f3c4b5a60",
+        "tenant_id": "7d3b2a91-8c4e-4f1a-b6d2-0e9f8a7c6b51",
+        "default_location": "westeurope",
+    }
+
+
+class Operations:
+    """Async operations (the resource behind Azure-AsyncOperation / Location headers)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def start(self, location, resource_id, kind, namespace="Microsoft.Compute"):
+        op_id = str(uuid.uuid4())
+        op = {"id": op_id, "name": op_id, "status": "InProgress", "startTime": self.ctx.clock.iso(),
+              "location": location, "resourceId": resource_id, "kind": kind, "namespace": namespace}
+        self.ctx.store.kv_set("op:" + op_id, op)
+        return op
+
+    def get(self, op_id):
+        return self.ctx.store.kv_get("op:" + op_id)
+
+    def finish(self, op_id, status="Succeeded", error=None, output=None):
+        op = self.get(op_id)
+        if op is None or op["status"] != "InProgress":
+            return op
+        op["status"] = status
+        op["endTime"] = self.ctx.clock.iso()
+        if error:
+            op["error"] = error
+        if output is not None:
+            op["output"] = output
+        self.ctx.store.kv_set("op:" + op_id, op)
+        return op
+
+    def url(self, op, kind="operations"):
+        base = self.ctx.base_url
+        sub = self.ctx.subscription_id
+        return (f"{base}/subscriptions/{sub}/providers/{op['namespace']}/locations/{op['location']}"
+                f"/{kind}/{op['id']}?api-version={self.ctx.request_api_version or '2024-07-01'}")
+
+    def lro_headers(self, op, location_header=True):
+        poll = self.ctx.clock.duration("lro_poll")
+        headers = {
+            "Azure-AsyncOperation": self.url(op),
+            "Retry-After": str(max(1, int(round(poll)))),
+            "retry-after-ms": str(max(10, int(poll * 1000))),
+        }
+        if location_header:
+            headers["Location"] = self.url(op, "operationResults")
+        return headers
+
+
+class Emulator:
+    def __init__(self, state_dir, time_scale=None, page_size=None, spec_root=None, throttling=None):
+        self.state_dir = os.path.abspath(state_dir)
+        os.makedirs(self.state_dir, exist_ok=True)
+        self.store = Store(os.path.join(self.state_dir, "state.db"))
+        self.lock = threading.RLock()
+        config = dict(Config.DEFAULTS)
+        config.update(self.store.kv_get("config", {}))
+        for key, value in (("time_scale", time_scale), ("page_size", page_size), ("throttling", throttling)):
+            if value is not None:
+                config[key] = value
+        self.store.kv_set("config", config)
+        self.store.commit()
+        self.config = config
+        self.clock = Clock(config["time_scale"], config["jitter"], config["seed"])
+        self.ops = Operations(self)
+        self.base_url = None            # set by the server once it knows its port
+        self.spec_root = spec_root
+        self.specs = None               # emulator.specs.SpecIndex, loaded by the server
+        self.request_api_version = None  # api-version of the request being served (for links)
+        self.engines = []               # callables(ctx, now) run before each request (part 2)
+        self.seeders = []               # callables(ctx) that seed state at start and after a reset
+        self.delete_hooks = []          # callables(ctx, resource_group_id) run before a group is deleted
+        self.subnet_users = []          # callables(ctx, subnet_id) -> name of a user of the subnet, or None
+        self.pool_members = []          # callables(ctx, backend_pool_id) -> [ip configuration ids]
+
+    # --- configuration --------------------------------------------------------------------------
+
+    @property
+    def subscription_id(self):
+        return self.config["subscription_id"]
+
+    @property
+    def tenant_id(self):
+        return self.config["tenant_id"]
+
+    @property
+    def page_size(self):
+        return int(self.config["page_size"])
+
+    def set_config(self, **changes):
+        self.config.update(changes)
+        self.store.kv_set("config", self.config)
+        self.clock = Clock(self.config["time_scale"], self.config["jitter"], self.config["seed"])
+
+    def duration(self, name):
+        return self.clock.duration(name)
+
+    def principals(self):
+        return self.store.kv_get("principals", [])
+
+    def seed(self):
+        for seeder in self.seeders:
+            seeder(self)
+        self.store.commit()
+
+    # --- timers ---------------------------------------------------------------------------------
+
+    def schedule(self, delay, name, payload=None):
+        """Run timer `name` `delay` (already scaled) seconds from now."""
+        if name not in TIMERS:
+            raise KeyError(f"no timer registered as {name!r}")
+        return self.store.add_timer(self.clock.now() + max(delay, 0.0), name, payload or {})
+
+    def advance(self, now=None):
+        """Fire every due timer in due order; timers may schedule more (those fire too when due)."""
+        now = self.clock.now() if now is None else now
+        fired = 0
+        while True:
+            item = self.store.pop_due_timer(now)
+            if item is None:
+                break
+            _due, name, payload = item
+            handler = TIMERS.get(name)
+            if handler is not None:
+                handler(self, payload)
+            fired += 1
+        for engine in self.engines:
+            engine(self, now)
+        return fired
+
+    def next_due(self):
+        return self.store.next_timer_due()
+
+    # --- helpers for providers ------------------------------------------------------------------
+
+    def require_resource_group(self, subscription, rg):
+        from emulator.arm import resource_group_id
+        if not self.store.exists(resource_group_id(subscription, rg)):
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+
+    KEPT_ON_RESET = ("config", "principals", "signing_key", "admin_token")
+
+    def reset(self):
+        """Forget every resource, rule and timer; keep settings and credentials (env.json stays valid)."""
+        kept = {key: self.store.kv_get(key) for key in self.KEPT_ON_RESET}
+        self.store.reset()
+        for key, value in kept.items():
+            if value is not None:
+                self.store.kv_set(key, value)
+        config = self.config
+        self.clock = Clock(config["time_scale"], config["jitter"], config["seed"])
+
+
+__all__ = ["Emulator", "timer", "TIMERS", "DURATIONS"]

@@ -1,0 +1,56 @@
+"""Real clock, scaled durations.
+
+Timestamps are real epoch seconds; only durations are scaled, so a 20-minute image build takes
+12 seconds at time_scale 0.01 and every timestamp the API returns stays a real one.
+"""
+import datetime
+import random
+import time
+
+# Realistic durations in seconds (time_scale 1.0). Sources are documented in emulator/README.md.
+DURATIONS = {
+    "lro_poll": 15,                 # Retry-After Azure returns on compute operations
+    "scale_set_update": 30,         # model-only PUT/PATCH of a scale set
+    "scale_set_delete": 60,
+    "instance_create": 90,          # provisioning a Linux VM from a gallery image
+    "instance_upgrade": 120,        # manualupgrade: reimage onto the new model + extensions
+    "instance_reimage": 120,
+    "instance_restart": 45,
+    "instance_deallocate": 60,
+    "instance_start": 45,
+    "instance_power_off": 30,
+    "instance_delete": 60,
+    "health_grace": 600,            # Application Health extension default gracePeriod (PT10M)
+    "health_probe_interval": 5,     # Application Health extension default intervalInSeconds
+    "rolling_batch_pause": 0,       # added to pauseTimeBetweenBatches by nothing: kept for clarity
+    "repair_grace": 1800,           # automaticRepairsPolicy default gracePeriod (PT30M)
+    "image_build": 1200,            # Azure Image Builder customisation of a small Linux image
+    "image_replication": 600,       # one region's gallery image version replication
+    "autoscale_evaluation": 60,     # the autoscale engine evaluates rules every minute
+}
+
+
+class Clock:
+    def __init__(self, time_scale=1.0, jitter=0.0, seed=None):
+        self.time_scale = float(time_scale)
+        self.jitter = float(jitter)
+        self._random = random.Random(seed)
+
+    @staticmethod
+    def now():
+        return time.time()
+
+    @staticmethod
+    def iso(t=None):
+        t = time.time() if t is None else t
+        return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+    def scaled(self, seconds):
+        """Realistic seconds -> emulator seconds, with optional seeded jitter (+/- fraction)."""
+        value = float(seconds) * self.time_scale
+        if self.jitter:
+            value *= 1 + self._random.uniform(-self.jitter, self.jitter)
+        return max(value, 0.0)
+
+    def duration(self, name):
+        return self.scaled(DURATIONS[name])

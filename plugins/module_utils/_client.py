@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""SDK client factory: builds only the management client a module asks for.
+
+A module that reads scale sets imports azure.mgmt.compute and nothing else from azure.mgmt;
+each SDK is imported by name the first time ``client(name)`` is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Dict, NamedTuple
+
+COLLECTION_VERSION = "0.1.0"  # kept equal to galaxy.yml's version by a unit test
+USER_AGENT = "fleetops.vmss/" + COLLECTION_VERSION
+
+
+class SdkClient(NamedTuple):
+    package: str        # import name
+    class_name: str
+    requirement: str    # pip name, for the missing-library message
+
+
+SDK_CLIENTS: Dict[str, SdkClient] = {
+    "compute": SdkClient("azure.mgmt.compute", "ComputeManagementClient", "azure-mgmt-compute"),
+    "monitor": SdkClient("azure.mgmt.monitor", "MonitorManagementClient", "azure-mgmt-monitor"),
+    "imagebuilder": SdkClient("azure.mgmt.imagebuilder", "ImageBuilderClient", "azure-mgmt-imagebuilder"),
+    "msi": SdkClient("azure.mgmt.msi", "ManagedServiceIdentityClient", "azure-mgmt-msi"),
+    "authorization": SdkClient("azure.mgmt.authorization", "AuthorizationManagementClient",
+                               "azure-mgmt-authorization"),
+}
+
+
+class MissingLibrary(Exception):
+    """An SDK package is not installed where the module runs."""
+
+    def __init__(self, requirement: str, error: Exception):
+        super().__init__("%s is required: %s" % (requirement, error))
+        self.requirement = requirement
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Pipeline behaviour shared by every client.
+
+    azure-core's RetryPolicy retries 408, 429 and 5xx and sleeps for Retry-After (or
+    retry-after-ms) when the service sends one, else backs off exponentially.
+    ``polling_interval`` is the LRO poll period used only when a response has no Retry-After.
+    """
+
+    retry_total: int = 6
+    retry_backoff_factor: float = 0.8
+    retry_backoff_max: float = 60.0
+    connection_timeout: float = 20.0
+    read_timeout: float = 120.0
+    polling_interval: float = 15.0
+
+
+def client_kwargs(cloud, connection_verify, tuning: Tuning = Tuning()) -> Dict[str, object]:
+    """Keyword arguments for any azure.mgmt.* client class: pure, so tests can read them."""
+    return {
+        "base_url": cloud.resource_manager,
+        "credential_scopes": [cloud.scope],
+        "connection_verify": connection_verify,
+        "user_agent": USER_AGENT,
+        "retry_total": tuning.retry_total,
+        "retry_backoff_factor": tuning.retry_backoff_factor,
+        "retry_backoff_max": tuning.retry_backoff_max,
+        "connection_timeout": tuning.connection_timeout,
+        "read_timeout": tuning.read_timeout,
+        "polling_interval": tuning.polling_interval,
+    }
+
+
+def load_client_class(name: str):
+    """Import one SDK by its short name ("compute", "monitor", ...) and return its client class."""
+    try:
+        sdk = SDK_CLIENTS[name]
+    except KeyError:
+        raise ValueError("Unknown SDK client %r: expected one of %s" % (name, ", ".join(SDK_CLIENTS))) from None
+    try:
+        return getattr(importlib.import_module(sdk.package), sdk.class_name)
+    except ImportError as exc:
+        raise MissingLibrary(sdk.requirement, exc) from exc
+
+
+class ClientFactory:
+    """One credential, one cloud, one subscription; clients built on first use and reused."""
+
+    def __init__(self, credential, cloud, subscription_id: str, connection_verify, tuning: Tuning = Tuning()):
+        self.credential = credential
+        self.cloud = cloud
+        self.subscription_id = subscription_id
+        self._kwargs = client_kwargs(cloud, connection_verify, tuning)
+        self._clients: Dict[str, object] = {}
+
+    def client(self, name: str):
+        if name not in self._clients:
+            client_class = load_client_class(name)
+            self._clients[name] = client_class(self.credential, self.subscription_id, **self._kwargs)
+        return self._clients[name]

@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""SDK exceptions turned into one clear failure: ``Failed to <action> <resource>: <code>: <message>``.
+
+Modules write::
+
+    with arm_errors(module, "get", "scale set rg/name"):
+        scale_set = compute.virtual_machine_scale_sets.get("rg", "name")
+
+and an Azure error becomes ``module.fail_json(msg=..., error={code, message, status, request_id})``.
+azure.core is imported only once an exception is on its way out.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Optional
+
+from ._waiter import WaitTimeout
+
+# Codes for failures that never reached ARM, so carry no ARM error code.
+_TRANSPORT_CODES = {
+    "ClientAuthenticationError": "AuthenticationFailed",
+    "ServiceRequestTimeoutError": "Timeout",
+    "ServiceResponseTimeoutError": "Timeout",
+    "ServiceRequestError": "ConnectionFailed",
+    "ServiceResponseError": "ConnectionFailed",
+}
+
+
+def error_details(exc: BaseException) -> Dict[str, Any]:
+    """{code, message, status, request_id} from an azure-core exception (or our timeout)."""
+    response = getattr(exc, "response", None)
+    odata = getattr(exc, "error", None)  # ARM envelope, also the body of a failed LRO status
+    code = getattr(odata, "code", None)
+    message = getattr(odata, "message", None)
+    status = getattr(exc, "status_code", None)
+    if not code:
+        if isinstance(exc, WaitTimeout):
+            code = "Timeout"
+        elif status:
+            code = "HTTP %s" % status
+        else:
+            code = _transport_code(exc)
+    if not message:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    message = " ".join(str(message).split())
+    # ARM puts the precise reason of a generic failure (BadRequest, DeploymentFailed) in details.
+    inner = ["%s: %s" % (d.code, " ".join(str(d.message).split()))
+             for d in getattr(odata, "details", None) or [] if getattr(d, "code", None)]
+    if inner:
+        message = "%s (%s)" % (message, "; ".join(inner))
+    headers = getattr(response, "headers", None) or {}
+    request_id = headers.get("x-ms-request-id") or headers.get("x-ms-correlation-request-id")
+    return {"code": code, "message": message, "status": status, "request_id": request_id}
+
+
+def _transport_code(exc: BaseException) -> str:
+    for klass in type(exc).__mro__:
+        if klass.__name__ in _TRANSPORT_CODES:
+            return _TRANSPORT_CODES[klass.__name__]
+    return type(exc).__name__
+
+
+def failure_message(action: str, resource: str, details: Dict[str, Any]) -> str:
+    return "Failed to %s %s: %s: %s" % (action, resource, details["code"], details["message"])
+
+
+def _is_handled(exc: BaseException) -> bool:
+    if isinstance(exc, WaitTimeout):
+        return True
+    try:
+        from azure.core.exceptions import AzureError  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return False
+    return isinstance(exc, AzureError)
+
+
+@contextmanager
+def arm_errors(module, action: str, resource: str):
+    """Fail the module with one message for any Azure error raised inside the block.
+
+    ``module`` needs only ``fail_json(msg=..., **kwargs)``; other exceptions (bugs) propagate.
+    """
+    try:
+        yield
+    except Exception as exc:  # pylint: disable=broad-except
+        if not _is_handled(exc):
+            raise
+        details = error_details(exc)
+        module.fail_json(msg=failure_message(action, resource, details), error=details)
+
+
+def ignore_not_found(call: Callable[[], Any], default: Optional[Any] = None) -> Any:
+    """``call()``, or ``default`` when ARM answers 404 (the resource or its group is absent)."""
+    from azure.core.exceptions import ResourceNotFoundError  # pylint: disable=import-outside-toplevel
+
+    try:
+        return call()
+    except ResourceNotFoundError:
+        return default

@@ -1,0 +1,46 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One waiter with a deadline, for what the SDK's pollers do not cover.
+
+(Instances reaching a health state, a gallery replica appearing in a region, ...)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+
+class WaitTimeout(Exception):
+    """The deadline passed before the condition held; ``last`` is the final check's value."""
+
+    def __init__(self, message: str, last: Any = None):
+        super().__init__(message)
+        self.last = last
+
+
+def wait_until(check: Callable[[], Any], timeout: float, sleep: float,
+               clock: Callable[[], float] = time.monotonic,
+               sleeper: Callable[[float], None] = time.sleep,
+               what: str = "condition") -> Any:
+    """Call ``check()`` until it returns a truthy value and return that value.
+
+    Checks at once, then every ``sleep`` seconds (never sleeping past the deadline); raises
+    WaitTimeout once ``timeout`` seconds have passed. Bounded twice over: by the clock, and by
+    the number of checks that fit in the timeout, so a stalled clock cannot spin it forever.
+    """
+    if sleep <= 0:
+        raise ValueError("sleep must be positive")
+    deadline = clock() + max(timeout, 0)
+    result = check()
+    for _attempt in range(int(math.ceil(max(timeout, 0) / sleep))):
+        remaining = deadline - clock()
+        if result or remaining <= 0:
+            break
+        sleeper(min(sleep, remaining))
+        result = check()
+    if not result:
+        raise WaitTimeout("%s not reached within %s seconds" % (what, timeout), last=result)
+    return result
