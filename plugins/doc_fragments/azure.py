@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Authentication and connection options shared by every fleetops.vmss module.
+    # Keep in sync with AUTH_ARGUMENT_SPEC / WAIT_ARGUMENT_SPEC in plugins/module_utils/_common.py.
+
+    DOCUMENTATION = r"""
+options:
+  subscription_id:
+    description:
+      - The Azure subscription to work in.
+      - If not set, the environment variable E(AZURE_SUBSCRIPTION_ID), then C(subscription_id) of the
+        O(profile) in C(~/.azure/credentials); with O(auth_source=cli), the Azure CLI's default subscription.
+    type: str
+  client_id:
+    description:
+      - The application (client) ID of a service principal, a user-assigned managed identity
+        (O(auth_source=msi)) or a workload identity.
+      - If not set, E(AZURE_CLIENT_ID), then C(client_id) of the O(profile).
+    type: str
+  secret:
+    description:
+      - The service principal's client secret.
+      - If not set, E(AZURE_SECRET) (azure.azcollection, AWX), then E(AZURE_CLIENT_SECRET) (azure-identity),
+        then C(secret) of the O(profile).
+    type: str
+  tenant:
+    description:
+      - The Microsoft Entra tenant (directory) ID.
+      - If not set, E(AZURE_TENANT) (azure.azcollection, AWX), then E(AZURE_TENANT_ID) (azure-identity),
+        then C(tenant) of the O(profile).
+    type: str
+  auth_source:
+    description:
+      - Where credentials come from. If not set, E(AZURE_AUTH_SOURCE), else V(auto).
+      - V(auto) layers, setting by setting, module options over environment variables over the
+        O(profile) in C(~/.azure/credentials); it signs in with a client secret, or with a federated
+        token when E(AZURE_FEDERATED_TOKEN_FILE) is set and no secret is.
+      - V(env) reads options and environment variables only; V(credential_file) reads options and the
+        O(profile) only.
+      - V(cli) uses the Azure CLI's signed-in account (C(az login)).
+      - V(msi) uses a managed identity (system-assigned, or user-assigned when O(client_id) is set).
+      - V(workload_identity) uses a federated token from E(AZURE_FEDERATED_TOKEN_FILE) with O(client_id)
+        and O(tenant), as on AKS workload identity or GitHub OIDC.
+      - Missing credentials fail before any call to Azure, naming what to set.
+    type: str
+    choices: [auto, env, credential_file, cli, msi, workload_identity]
+  profile:
+    description:
+      - The section of C(~/.azure/credentials) (an INI file, as azure.azcollection reads it) to take
+        settings from. If not set, E(AZURE_PROFILE), else C(default) when that section exists.
+    type: str
+  cloud_environment:
+    description:
+      - The Azure cloud. One of V(AzureCloud), V(AzureUSGovernment) or V(AzureChinaCloud), or the URL
+        of a cloud metadata endpoint such as C(https://management.example.com/metadata/endpoints?api-version=2022-09-01)
+        (Azure Stack Hub, sovereign and private clouds), fetched over HTTPS with O(ca_bundle).
+      - The resource manager endpoint, login endpoint and token audience are taken from the metadata.
+      - If not set, E(AZURE_CLOUD_ENVIRONMENT) (set by AWX's Microsoft Azure Resource Manager credential),
+        then C(cloud_environment) of the O(profile), else V(AzureCloud).
+      - E(AZURE_AUTHORITY_HOST), when set, replaces the cloud's login endpoint.
+    type: str
+  cert_validation_mode:
+    description:
+      - Whether to validate TLS certificates of Azure endpoints. V(ignore) is for lab endpoints only.
+      - If not set, E(AZURE_CERT_VALIDATION_MODE), then C(cert_validation_mode) of the O(profile),
+        else V(validate).
+    type: str
+    choices: [validate, ignore]
+  ca_bundle:
+    description:
+      - A PEM file of CA certificates to trust for Azure endpoints (an inspecting proxy, a private cloud).
+      - If not set, E(REQUESTS_CA_BUNDLE), then E(SSL_CERT_FILE), then C(ca_bundle) of the O(profile),
+        else the CA certificates that the Python C(requests) library trusts.
+    type: path
+requirements:
+  - python >= 3.9
+  - azure-identity >= 1.27.0
+  - azure-core >= 1.41.0
+  - the C(azure-mgmt-*) package of the service the module manages (see the collection's requirements.txt)
+notes:
+  - Credentials and cloud are resolved where the module runs, usually the controller (C(localhost)).
+  - AWX and Automation Platform's Microsoft Azure Resource Manager credential works as it is: it sets
+    E(AZURE_SUBSCRIPTION_ID), E(AZURE_CLIENT_ID), E(AZURE_SECRET), E(AZURE_TENANT) and E(AZURE_CLOUD_ENVIRONMENT).
+  - Requests are retried on throttling (429) and server errors, honouring C(Retry-After).
+"""
+
+    WAIT = r"""
+options:
+  wait:
+    description:
+      - Wait for Azure to finish the change before returning.
+      - With V(false), the module returns once Azure has accepted the request.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - How many seconds to wait, in total, when O(wait=true). The module fails once it has passed.
+    type: int
+    default: 1800
+  wait_sleep:
+    description:
+      - Seconds between two status checks, when Azure does not say when to ask again (C(Retry-After)).
+    type: float
+    default: 10.0
+"""

@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""AzureModule, the thin wrapper every fleetops.vmss module starts from, and result shaping.
+
+AzureModule merges the shared options (doc fragment ``fleetops.vmss.azure``) into the module's
+argument_spec, resolves credentials and cloud on first use, and hands out SDK clients by name::
+
+    module = AzureModule(argument_spec=dict(name=dict(type="str")), supports_check_mode=True)
+    compute = module.client("compute")
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Dict, Optional
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ._auth import AUTH_SOURCES, AuthError, build_credential, resolve_cloud, resolve_settings
+from ._client import ClientFactory, MissingLibrary, Tuning
+
+# Keep in sync with plugins/doc_fragments/azure.py (validate-modules checks each module).
+AUTH_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
+    "subscription_id": {"type": "str"},
+    "client_id": {"type": "str"},
+    "secret": {"type": "str", "no_log": True},
+    "tenant": {"type": "str"},
+    "auth_source": {"type": "str", "choices": list(AUTH_SOURCES)},
+    "profile": {"type": "str"},
+    "cloud_environment": {"type": "str"},
+    "cert_validation_mode": {"type": "str", "choices": ["validate", "ignore"]},
+    "ca_bundle": {"type": "path"},
+}
+
+WAIT_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
+    "wait": {"type": "bool", "default": True},
+    "wait_timeout": {"type": "int", "default": 1800},
+    "wait_sleep": {"type": "float", "default": 10.0},
+}
+
+
+class AzureModule:
+    """AnsibleModule plus Azure: ``client(name)``, ``subscription_id``, ``cloud``."""
+
+    def __init__(self, argument_spec: Dict[str, Any], wait: bool = False, **kwargs: Any):
+        spec = dict(AUTH_ARGUMENT_SPEC)
+        if wait:
+            spec.update(WAIT_ARGUMENT_SPEC)
+        spec.update(argument_spec)
+        self.ansible = AnsibleModule(argument_spec=spec, **kwargs)
+        self.params = self.ansible.params
+        self.check_mode = self.ansible.check_mode
+        self._factory: Optional[ClientFactory] = None
+
+    def _connect(self) -> ClientFactory:
+        if self._factory is None:
+            try:
+                settings = resolve_settings(self.params, os.environ)
+                cloud = resolve_cloud(settings.cloud_environment, settings.connection_verify)
+                credential = build_credential(settings, cloud)
+            except AuthError as exc:
+                self.fail_json(msg=str(exc))
+            except MissingLibrary as exc:
+                self.fail_json(msg=missing_required_lib(exc.requirement), exception=str(exc.error))
+            except ImportError as exc:
+                self.fail_json(msg=missing_required_lib("azure-identity"), exception=str(exc))
+            tuning = Tuning(polling_interval=self.params["wait_sleep"]) if "wait_sleep" in self.params else Tuning()
+            self._factory = ClientFactory(credential, cloud, settings.subscription_id,
+                                          settings.connection_verify, tuning)
+        return self._factory
+
+    @property
+    def subscription_id(self) -> str:
+        return self._connect().subscription_id
+
+    @property
+    def cloud(self):
+        return self._connect().cloud
+
+    def client(self, name: str):
+        """The SDK client for ``name`` ("compute", "monitor", "imagebuilder", "msi", "authorization")."""
+        factory = self._connect()
+        try:
+            return factory.client(name)
+        except MissingLibrary as exc:
+            self.fail_json(msg=missing_required_lib(exc.requirement), exception=str(exc.error))
+        return None  # not reached: fail_json exits
+
+    def exit_json(self, **kwargs: Any) -> None:
+        self.ansible.exit_json(**kwargs)
+
+    def fail_json(self, msg: str, **kwargs: Any) -> None:
+        self.ansible.fail_json(msg=msg, **kwargs)
+
+    def warn(self, warning: str) -> None:
+        self.ansible.warn(warning)
+
+
+# ---------------------------------------------------------------------------------------------
+# results: SDK models and REST dicts -> snake_case dicts
+
+# Maps whose keys are the user's, not Azure's: returned exactly as stored.
+VERBATIM_KEYS = frozenset(("tags", "settings"))
+# Maps keyed by resource id whose values are ordinary ARM objects: keys kept, values converted.
+ID_KEYED_MAPS = frozenset(("user_assigned_identities",))
+# Never returned, at any depth (ARM does not send them back; strip in case a response does).
+SECRET_KEYS = frozenset(("admin_password", "protected_settings", "custom_data"))
+
+_SPECIAL_WORDS = (("MBps", "Mbps"),)
+_ACRONYM_BOUNDARY = re.compile(r"([A-Z]+)([A-Z][a-z])")
+_WORD_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
+
+
+def to_snake(name: str) -> str:
+    """camelCase REST name to snake_case: osDiskSizeGB -> os_disk_size_gb, enableIPForwarding -> enable_ip_forwarding."""
+    for word, replacement in _SPECIAL_WORDS:
+        name = name.replace(word, replacement)
+    return _WORD_BOUNDARY.sub(r"\1_\2", _ACRONYM_BOUNDARY.sub(r"\1_\2", name)).lower()
+
+
+def snake(obj: Any) -> Any:
+    """SDK model, REST dict or list of them -> plain snake_case structure.
+
+    ARM ``properties`` envelopes are flattened into their parent, as the SDK's attributes are; a
+    property whose name the envelope already uses becomes ``<name>_properties_<name>`` (an
+    extension's ``type`` next to the resource ``type``), as in ``az`` output.
+    """
+    if hasattr(obj, "as_dict") and callable(obj.as_dict):
+        obj = obj.as_dict()
+    if isinstance(obj, (list, tuple)):
+        return [snake(item) for item in obj]
+    if not isinstance(obj, dict):
+        return obj
+    result: Dict[str, Any] = {}
+    envelope = obj.get("properties") if isinstance(obj.get("properties"), dict) else None
+    for key, value in obj.items():
+        if envelope is not None and key == "properties":
+            continue
+        result[to_snake(key)] = _snake_value(to_snake(key), value)
+    for key, value in (envelope or {}).items():
+        name = to_snake(key)
+        result[name if name not in result else "%s_properties_%s" % (name, name)] = _snake_value(name, value)
+    return result
+
+
+def _snake_value(name: str, value: Any) -> Any:
+    if name in VERBATIM_KEYS:
+        return value
+    if name in ID_KEYED_MAPS and isinstance(value, dict):
+        return {key: snake(item) for key, item in value.items()}
+    return snake(value)
+
+
+def redact(obj: Any) -> Any:
+    """Drop SECRET_KEYS at any depth of a snake_case structure."""
+    if isinstance(obj, list):
+        return [redact(item) for item in obj]
+    if isinstance(obj, dict):
+        return {key: redact(value) for key, value in obj.items() if key not in SECRET_KEYS}
+    return obj
+
+
+def resource_group_of(resource_id: Optional[str]) -> Optional[str]:
+    """The resource group named in an ARM id, or None."""
+    parts = (resource_id or "").split("/")
+    lowered = [part.lower() for part in parts]
+    if "resourcegroups" in lowered:
+        index = lowered.index("resourcegroups") + 1
+        return parts[index] if index < len(parts) else None
+    return None
+
+
+def resource_result(model: Any) -> Dict[str, Any]:
+    """What a module returns for one ARM resource: snake_case, flattened, no secrets, with resource_group."""
+    result = redact(snake(model))
+    result.setdefault("resource_group", resource_group_of(result.get("id")))
+    return result
