@@ -118,15 +118,16 @@ def handle_identity(base_url, principals, signing_key, req, token_lifetime=TOKEN
         return _metadata(base, req.query.get("api-version"))
     tenant = match.group(1)
     if kind == "keys":
-        return 200, {"keys": []}, _JSON
+        return 200, {"keys": []}, dict(_JSON)
     if kind.startswith("oidc"):
         return _openid_configuration(base, principals, tenant, kind == "oidc_v2", req, now)
-    form = {k: v[0] for k, v in parse_qs(req.raw_body.decode("utf-8", "replace"),
+    form = {k: v[0] for k, v in parse_qs((req.raw_body or b"").decode("utf-8", "replace"),
                                          keep_blank_values=True).items()}
     return _token(base, principals, signing_key, tenant, form, req, token_lifetime, now,
                   v1=(kind == "token_v1"))
 
 
+# Copied into each response: the server may add headers to what a handler returns.
 _JSON = {"Content-Type": "application/json; charset=utf-8"}
 _NO_STORE = {**_JSON, "Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
@@ -142,11 +143,11 @@ def _metadata(base, api_version):
     version = api_version or "2022-09-01"
     if not re.match(r"^\d{4}-\d{2}-\d{2}", version) or version < "2019-05-01":
         return 200, {"galleryEndpoint": root, "graphEndpoint": root, "portalEndpoint": root,
-                     "authentication": {"loginEndpoint": root, "audiences": [root]}}, _JSON
+                     "authentication": {"loginEndpoint": root, "audiences": [root]}}, dict(_JSON)
     cloud = _cloud(root)
     if version >= "2022-09-01":
-        return 200, cloud, _JSON
-    return 200, json.dumps([cloud]), _JSON
+        return 200, cloud, dict(_JSON)
+    return 200, json.dumps([cloud]), dict(_JSON)
 
 
 def _cloud(root):
@@ -214,7 +215,7 @@ def _openid_configuration(base, principals, tenant, v2, req, now):
         "request_uri_parameter_supported": False,
         "tenant_region_scope": None,
         "cloud_instance_name": SUFFIX_DOMAIN,
-    }, _JSON
+    }, dict(_JSON)
 
 
 def _token(base, principals, signing_key, tenant, form, req, lifetime, now, v1):
@@ -254,9 +255,9 @@ def _token(base, principals, signing_key, tenant, form, req, lifetime, now, v1):
         return 200, {"token_type": "Bearer", "expires_in": str(expires_in),
                      "ext_expires_in": str(expires_in), "expires_on": str(int(now) + expires_in),
                      "not_before": str(int(now)), "resource": resource,
-                     "access_token": access_token}, _NO_STORE
+                     "access_token": access_token}, dict(_NO_STORE)
     return 200, {"token_type": "Bearer", "expires_in": expires_in,
-                 "ext_expires_in": expires_in, "access_token": access_token}, _NO_STORE
+                 "ext_expires_in": expires_in, "access_token": access_token}, dict(_NO_STORE)
 
 
 def _check_client_credential(principal, form, now):
@@ -268,7 +269,7 @@ def _check_client_credential(principal, form, now):
         return (401, "invalid_client", 7000216,
                 "'client_assertion', 'client_secret' or 'request' is required for the "
                 "'client_credentials' grant type.")
-    if not hmac.compare_digest(secret.encode(), principal["secret"].encode()):
+    if not hmac.compare_digest(secret.encode(), (principal.get("secret") or "").encode()):
         return (401, "invalid_client", 7000215,
                 "Invalid client secret provided. Ensure the secret being sent in the request is "
                 "the client secret value, not the client secret ID, for a secret added to app "
@@ -351,10 +352,11 @@ def _entra_error(base, status, error, code, description, req, now):
         "trace_id": trace_id,
         "correlation_id": correlation_id,
         "error_uri": f"{base}/error?code={code}",
-    }, _NO_STORE
+    }, dict(_NO_STORE)
 
 
 def _iso(epoch):
+    epoch = min(max(epoch, 0), 253402300799)  # a client's claim may be any number
     moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M:%SZ")
 

@@ -199,10 +199,24 @@ def read_pid(state_dir):
     path = os.path.join(state_dir, "emulator.pid")
     try:
         pid = int(open(path).read().strip())
-        os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid):
+    """True while the process runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:   # our own child that has exited: reap it
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def stop(state_dir, timeout=15):
@@ -213,9 +227,7 @@ def stop(state_dir, timeout=15):
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
+        if not _alive(pid):
             return True
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)

@@ -192,8 +192,9 @@ class Store:
         self._traffic.clear()
 
     def reset(self):
-        """Forget everything (control API reset)."""
-        self.db.executescript("DELETE FROM resources; DELETE FROM kv; DELETE FROM timers; DELETE FROM traffic;")
+        """Forget resources, settings and timers (control API reset); the traffic log has its own DELETE."""
+        self.commit()
+        self.db.executescript("DELETE FROM resources; DELETE FROM kv; DELETE FROM timers;")
         self._load()
 
     def close(self):

@@ -101,3 +101,8 @@ def clean(emu):
     emu.control.call("POST", "reset")
     emu.control.set_config(time_scale=TIME_SCALE, page_size=PAGE_SIZE)
     return emu
+
+
+def pytest_collection_modifyitems(items):
+    """The oav check reads the whole session's traffic, so it runs after every other test."""
+    items.sort(key=lambda item: "test_zz_oav" in item.nodeid)

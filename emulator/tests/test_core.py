@@ -35,8 +35,9 @@ def test_cloud_metadata_points_at_the_emulator(emu):
 
 
 def test_arm_rejects_missing_malformed_and_foreign_tokens(emu):
+    # Azure answers a missing header with AuthenticationFailed, a bad token with InvalidAuthenticationToken.
     status, body, _ = emu.arm("GET", rg_path(emu), token=False, api_version="2021-04-01")
-    assert (status, body["error"]["code"]) == (401, "InvalidAuthenticationToken")
+    assert (status, body["error"]["code"]) == (401, "AuthenticationFailed")
     status, body, _ = emu.arm("GET", rg_path(emu), token="not-a-jwt", api_version="2021-04-01")
     assert (status, body["error"]["code"]) == (401, "InvalidAuthenticationToken")
     admin = emu.env["FLEETOPS_EMULATOR_ADMIN_TOKEN"]

@@ -219,6 +219,17 @@ def test_unknown_tenant_at_the_token_endpoint():
     assert (status, body["error"], body["error_codes"]) == (400, "invalid_request", [90002])
 
 
+def test_principal_without_a_secret_cannot_use_one():
+    federated_only = {k: v for k, v in ADMIN.items() if k != "secret"}
+    request = Request("POST", f"/{TENANT}/oauth2/v2.0/token", raw_body=urlencode({
+        "grant_type": "client_credentials", "client_id": ADMIN["client_id"],
+        "client_secret": "guess", "scope": BASE + "/.default"}).encode())
+
+    status, body, _ = identity.handle_identity(BASE, [federated_only], KEY, request)
+
+    assert (status, body["error_codes"]) == (401, [7000215])
+
+
 def test_client_of_another_tenant_is_unknown_here():
     other = dict(ADMIN, tenant="other-tenant", client_id="c-other")
     request = Request("POST", f"/{TENANT}/oauth2/v2.0/token", raw_body=urlencode({
@@ -246,6 +257,7 @@ def test_federated_client_assertion():
 @pytest.mark.parametrize("form,code", [
     (assertion_form({"sub": "system:serviceaccount:default:other"}), 700213),
     (assertion_form({"sub": ADMIN["client_id"], "exp": time.time() - 1}), 700024),
+    (assertion_form({"sub": ADMIN["client_id"], "exp": -1e300}), 700024),
     (assertion_form({"sub": ADMIN["client_id"]}, assertion_type="jwt"), 50027),
     ({"client_secret": None, "client_assertion": "not-a-jwt",
       "client_assertion_type": identity.ASSERTION_TYPE}, 50027),

@@ -85,7 +85,7 @@ requirements:
   - the C(azure-mgmt-*) package of the service the module manages (see the collection's requirements.txt)
 notes:
   - Credentials and cloud are resolved where the module runs, usually the controller (C(localhost)).
-  - AWX and Automation Platform's Microsoft Azure Resource Manager credential works as it is: it sets
+  - AWX and Automation Platform's Microsoft Azure Resource Manager credential works as it is, since it sets
     E(AZURE_SUBSCRIPTION_ID), E(AZURE_CLIENT_ID), E(AZURE_SECRET), E(AZURE_TENANT) and E(AZURE_CLOUD_ENVIRONMENT).
   - Requests are retried on throttling (429) and server errors, honouring C(Retry-After).
 """

@@ -94,11 +94,11 @@ class ClientFactory:
         self.credential = credential
         self.cloud = cloud
         self.subscription_id = subscription_id
-        self._kwargs = client_kwargs(cloud, connection_verify, tuning)
+        self.kwargs = client_kwargs(cloud, connection_verify, tuning)  # shared by every client
         self._clients: Dict[str, object] = {}
 
     def client(self, name: str):
         if name not in self._clients:
             client_class = load_client_class(name)
-            self._clients[name] = client_class(self.credential, self.subscription_id, **self._kwargs)
+            self._clients[name] = client_class(self.credential, self.subscription_id, **self.kwargs)
         return self._clients[name]

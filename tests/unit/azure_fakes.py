@@ -9,12 +9,14 @@ error mapping), so tests see what a module sees against Azure, without a network
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import requests
+import urllib3
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
@@ -36,6 +38,9 @@ class ScriptedAdapter(BaseAdapter):
         self.requests: List[requests.PreparedRequest] = []
         self.sent_kwargs: List[Dict[str, Any]] = []
 
+    def route(self, method: str, pattern: str, responses: List[Any]) -> None:
+        self.routes.append((method, re.compile(pattern), list(responses)))
+
     def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # pylint: disable=arguments-differ
         self.requests.append(request)
         self.sent_kwargs.append({"timeout": timeout, "verify": verify})
@@ -55,16 +60,26 @@ def _response(request, status: int, headers: Dict[str, str], body: Any) -> reque
     response.status_code = status
     response.reason = {200: "OK", 201: "Created", 202: "Accepted", 404: "Not Found", 429: "Too Many Requests"}.get(status, "Status")
     response.headers = CaseInsensitiveDict({"Content-Type": "application/json", **headers})
-    response._content = json.dumps(body).encode() if body is not None else b""  # pylint: disable=protected-access
+    content = json.dumps(body).encode() if body is not None else b""
+    response._content = content  # pylint: disable=protected-access
+    response.raw = urllib3.HTTPResponse(body=io.BytesIO(content), headers=dict(response.headers), status=status,
+                                        preload_content=False)
     response.url = request.url
     response.request = request
     return response
 
 
-def transport(adapter: ScriptedAdapter) -> RequestsTransport:
+def session_for(adapter: ScriptedAdapter) -> requests.Session:
+    """A requests session answered by ``adapter``: give it to a client as ``session=``, so that
+    azure-core still builds its own transport from the client's keyword arguments."""
     session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE in the test environment must not replace our verify
     session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=False)
+    return session
+
+
+def transport(adapter: ScriptedAdapter) -> RequestsTransport:
+    return RequestsTransport(session=session_for(adapter), session_owner=False)
 
 
 class StaticCredential:
@@ -72,6 +87,12 @@ class StaticCredential:
 
     def __init__(self):
         self.scopes: List[Tuple[str, ...]] = []
+        self.kwargs: Dict[str, Any] = {}
+
+    def remember(self, kwargs: Dict[str, Any]) -> "StaticCredential":
+        """Stand in for an azure.identity class: record its keyword arguments."""
+        self.kwargs = kwargs
+        return self
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         self.scopes.append(scopes)

@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,3 +38,13 @@ def _collections_root() -> Path:
 for path in (str(_collections_root()), str(Path(__file__).resolve().parent)):
     if path not in sys.path:
         sys.path.insert(0, path)
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    """The SDK pipeline's sleeps (retries, LRO polls), recorded instead of slept."""
+    from azure.core.pipeline.transport import RequestsTransport  # pylint: disable=import-outside-toplevel
+
+    slept = []
+    monkeypatch.setattr(RequestsTransport, "sleep", lambda self, duration: slept.append(duration))
+    return slept

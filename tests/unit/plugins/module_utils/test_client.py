@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The client factory: endpoints, scopes, user agent, retries and timeouts reach the wire."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from azure_fakes import ScriptedAdapter, StaticCredential, session_for
+from ansible_collections.fleetops.vmss.plugins.module_utils._auth import CLOUDS, Cloud
+from ansible_collections.fleetops.vmss.plugins.module_utils._client import (
+    SDK_CLIENTS,
+    USER_AGENT,
+    ClientFactory,
+    MissingLibrary,
+    Tuning,
+    client_kwargs,
+    load_client_class,
+)
+
+LAB = Cloud("Lab", "https://arm.lab.example", "https://login.lab.example", "https://management.lab.example", custom=True)
+SCALE_SET = {"id": "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/web",
+             "name": "web", "location": "westeurope", "properties": {"provisioningState": "Succeeded"}}
+GET_SCALE_SET = r"/subscriptions/sub/resourceGroups/rg/providers/Microsoft\.Compute/virtualMachineScaleSets/web\?"
+
+
+def factory_with(adapter, cloud=LAB, verify="/tmp/ca.pem", tuning=Tuning()):
+    factory = ClientFactory(StaticCredential(), cloud, "sub", verify, tuning)
+    factory.kwargs.update(session=session_for(adapter), session_owner=False)
+    return factory
+
+
+def test_client_kwargs():
+    assert client_kwargs(CLOUDS["AzureChinaCloud"], "/ca.pem", Tuning(polling_interval=2)) == {
+        "base_url": "https://management.chinacloudapi.cn",
+        "credential_scopes": ["https://management.core.chinacloudapi.cn/.default"],
+        "connection_verify": "/ca.pem",
+        "user_agent": "fleetops.vmss/0.1.0",
+        "retry_total": 6, "retry_backoff_factor": 0.8, "retry_backoff_max": 60.0,
+        "connection_timeout": 20.0, "read_timeout": 120.0, "polling_interval": 2,
+    }
+
+
+@pytest.mark.parametrize("name", sorted(SDK_CLIENTS))
+def test_every_named_client_is_constructible_with_our_kwargs(name):
+    client_class = load_client_class(name)
+    client = client_class(StaticCredential(), "sub", **client_kwargs(LAB, True))
+    assert client._config.polling_interval == 15.0  # pylint: disable=protected-access
+
+
+def test_unknown_client_name():
+    with pytest.raises(ValueError, match="Unknown SDK client 'network'"):
+        load_client_class("network")
+
+
+def test_missing_sdk_names_the_pip_package(monkeypatch):
+    monkeypatch.setitem(SDK_CLIENTS, "compute", SDK_CLIENTS["compute"]._replace(package="azure.mgmt.not_installed"))
+    with pytest.raises(MissingLibrary) as caught:
+        load_client_class("compute")
+    assert caught.value.requirement == "azure-mgmt-compute"
+
+
+def test_request_reaches_the_cloud_with_scope_user_agent_verify_and_timeouts():
+    adapter = ScriptedAdapter([("GET", GET_SCALE_SET, [(200, {}, SCALE_SET)])])
+    factory = factory_with(adapter)
+    scale_set = factory.client("compute").virtual_machine_scale_sets.get("rg", "web")
+
+    assert scale_set.name == "web"
+    request = adapter.requests[0]
+    assert request.url.startswith("https://arm.lab.example/subscriptions/sub/")
+    assert request.headers["Authorization"] == "Bearer token"
+    assert request.headers["User-Agent"].startswith(USER_AGENT + " ")
+    assert factory.credential.scopes == [("https://management.lab.example/.default",)]
+    assert adapter.sent_kwargs[0] == {"timeout": (20.0, 120.0), "verify": "/tmp/ca.pem"}
+
+
+def test_clients_are_built_once_and_reused():
+    factory = factory_with(ScriptedAdapter([]))
+    assert factory.client("compute") is factory.client("compute")
+
+
+@pytest.mark.parametrize("headers, expected", [
+    ({"Retry-After": "7"}, [7.0, 7.0]),
+    ({"retry-after-ms": "250"}, [0.25, 0.25]),
+    ({"x-ms-retry-after-ms": "40"}, [0.04, 0.04]),
+])
+def test_throttling_is_retried_after_the_time_the_service_asks(sleeps, headers, expected):
+    throttled = (429, headers, {"error": {"code": "TooManyRequests", "message": "slow down"}})
+    adapter = ScriptedAdapter([("GET", GET_SCALE_SET, [throttled, throttled, (200, {}, SCALE_SET)])])
+    scale_set = factory_with(adapter).client("compute").virtual_machine_scale_sets.get("rg", "web")
+    assert scale_set.name == "web"
+    assert len(adapter.requests) == 3
+    assert sleeps == expected
+
+
+def test_retry_after_seconds_is_read_before_retry_after_ms(sleeps):
+    # azure-core 1.41 looks at Retry-After first: a server wanting sub-second polls must omit it.
+    throttled = (503, {"Retry-After": "2", "retry-after-ms": "10"}, {"error": {"code": "Busy", "message": "busy"}})
+    adapter = ScriptedAdapter([("GET", GET_SCALE_SET, [throttled, (200, {}, SCALE_SET)])])
+    factory_with(adapter).client("compute").virtual_machine_scale_sets.get("rg", "web")
+    assert sleeps == [2.0]
+
+
+def test_server_errors_without_retry_after_back_off(sleeps):
+    failing = (500, {}, {"error": {"code": "InternalServerError", "message": "oops"}})
+    adapter = ScriptedAdapter([("GET", GET_SCALE_SET, [failing, failing, (200, {}, SCALE_SET)])])
+    factory_with(adapter).client("compute").virtual_machine_scale_sets.get("rg", "web")
+    assert len(adapter.requests) == 3
+    assert sleeps == [1.6]  # azure-core retries once at once, then backs off 0.8 * 2 ** n seconds
+
+
+def test_retries_stop_after_retry_total(sleeps):
+    throttled = (429, {"retry-after-ms": "1"}, {"error": {"code": "TooManyRequests", "message": "slow down"}})
+    adapter = ScriptedAdapter([("GET", GET_SCALE_SET, [throttled])])
+    client = factory_with(adapter, tuning=Tuning(retry_total=2)).client("compute")
+    with pytest.raises(HttpResponseError) as caught:
+        client.virtual_machine_scale_sets.get("rg", "web")
+    assert caught.value.status_code == 429
+    assert len(adapter.requests) == 3  # the first try and two retries
+
+
+def test_only_the_asked_sdk_is_imported(tmp_path):
+    # A fresh interpreter: what a module pays for at start-up and on first use.
+    script = (
+        "import sys, json\n"
+        "from ansible_collections.fleetops.vmss.plugins.module_utils import _common, _errors, _waiter\n"
+        "before = sorted(m for m in sys.modules if m.startswith('azure'))\n"
+        "from ansible_collections.fleetops.vmss.plugins.module_utils._client import load_client_class\n"
+        "load_client_class('compute')\n"
+        "after = sorted({'.'.join(m.split('.')[:3]) for m in sys.modules if m.startswith('azure.mgmt.')})\n"
+        "print(json.dumps([before, after]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    output = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True).stdout
+    before, after = json.loads(output)
+    assert before == []
+    assert after == ["azure.mgmt.compute", "azure.mgmt.core"]

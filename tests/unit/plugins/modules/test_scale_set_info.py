@@ -1,0 +1,145 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""scale_set_info end to end inside one process: options -> auth -> SDK -> HTTP (scripted) -> result."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import azure.identity
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from azure_fakes import ScriptedAdapter, StaticCredential, arm_error, session_for
+from ansible_collections.fleetops.vmss.plugins.module_utils import _common
+from ansible_collections.fleetops.vmss.plugins.modules import scale_set_info
+
+SUB = "00000000-0000-0000-0000-000000000001"
+ARM = "https://management.azure.com/subscriptions/%s" % SUB
+RG_PATH = r"/resourceGroups/payments/providers/Microsoft\.Compute/virtualMachineScaleSets"
+
+
+def scale_set(name, rg="payments"):
+    return {"id": "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets/%s" % (SUB, rg, name),
+            "name": name, "location": "westeurope", "sku": {"name": "Standard_D2s_v5", "tier": "Standard", "capacity": 2},
+            "properties": {"orchestrationMode": "Uniform", "provisioningState": "Succeeded",
+                           "upgradePolicy": {"mode": "Rolling"},
+                           "virtualMachineProfile": {"osProfile": {"adminUsername": "ops", "adminPassword": "pw"}}}}
+
+
+@pytest.fixture
+def arm(monkeypatch, tmp_path):
+    """AWX-style credentials in the environment and a scripted ARM behind the real SDK."""
+    for name in list(os.environ):
+        if name.startswith("AZURE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.azure/credentials of the machine's user
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)
+    monkeypatch.setenv("AZURE_CLIENT_ID", "client")
+    monkeypatch.setenv("AZURE_SECRET", "secret")
+    monkeypatch.setenv("AZURE_TENANT", "tenant")
+    adapter = ScriptedAdapter([])
+    credential = StaticCredential()
+    adapter.credential = credential
+    monkeypatch.setattr(azure.identity, "ClientSecretCredential", lambda **kwargs: credential.remember(kwargs))
+
+    class ScriptedFactory(_common.ClientFactory):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.kwargs.update(session=session_for(adapter), session_owner=False)
+
+    monkeypatch.setattr(_common, "ClientFactory", ScriptedFactory)
+    return adapter
+
+
+def run(args, capsys):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as caught:
+            scale_set_info.main()
+    return caught.value.code, json.loads(capsys.readouterr().out)
+
+
+def test_one_scale_set(arm, capsys):
+    arm.route("GET", RG_PATH + r"/api\?", [(200, {}, scale_set("api"))])
+    code, result = run({"resource_group": "payments", "name": "api"}, capsys)
+    assert code == 0 and result["changed"] is False
+    [found] = result["scale_sets"]
+    assert (found["name"], found["resource_group"], found["orchestration_mode"], found["sku"]["capacity"]) == (
+        "api", "payments", "Uniform", 2)
+    assert found["virtual_machine_profile"]["os_profile"] == {"admin_username": "ops"}
+    assert "pw" not in json.dumps(result)
+    assert arm.credential.kwargs == {"tenant_id": "tenant", "client_id": "client", "client_secret": "secret",
+                                     "authority": "https://login.microsoftonline.com", "connection_verify": True}
+    assert arm.credential.scopes == [("https://management.core.windows.net/.default",)]
+
+
+def test_absent_scale_set_is_an_empty_list(arm, capsys):
+    arm.route("GET", RG_PATH + r"/gone\?", [arm_error("ResourceNotFound", "not found", 404)])
+    code, result = run({"resource_group": "payments", "name": "gone"}, capsys)
+    assert (code, result["changed"], result["scale_sets"]) == (0, False, [])
+
+
+def test_every_page_of_a_resource_group(arm, capsys):
+    page_two = ARM + "/resourceGroups/payments/providers/Microsoft.Compute/virtualMachineScaleSets?api-version=2026-04-01&$skiptoken=2"
+    arm.route("GET", RG_PATH + r"\?api-version=[^&]+$",
+                         [(200, {}, {"value": [scale_set("a")], "nextLink": page_two})])
+    arm.route("GET", r"skiptoken=2", [(200, {}, {"value": [scale_set("b")]})])
+    code, result = run({"resource_group": "payments"}, capsys)
+    assert code == 0
+    assert [s["name"] for s in result["scale_sets"]] == ["a", "b"]
+
+
+def test_absent_resource_group_is_an_empty_list(arm, capsys):
+    arm.route("GET", RG_PATH, [arm_error("ResourceGroupNotFound", "Resource group 'payments' could not be found.", 404)])
+    code, result = run({"resource_group": "payments"}, capsys)
+    assert (code, result["scale_sets"]) == (0, [])
+
+
+def test_whole_subscription(arm, capsys):
+    arm.route("GET", r"/subscriptions/%s/providers/Microsoft\.Compute/virtualMachineScaleSets\?" % SUB,
+                         [(200, {}, {"value": [scale_set("a", "rg1"), scale_set("b", "rg2")]})])
+    code, result = run({}, capsys)
+    assert code == 0
+    assert [(s["resource_group"], s["name"]) for s in result["scale_sets"]] == [("rg1", "a"), ("rg2", "b")]
+
+
+def test_check_mode_reads_as_usual(arm, capsys):
+    arm.route("GET", RG_PATH + r"/api\?", [(200, {}, scale_set("api"))])
+    code, result = run({"resource_group": "payments", "name": "api", "_ansible_check_mode": True}, capsys)
+    assert code == 0 and len(result["scale_sets"]) == 1
+
+
+def test_arm_error_is_one_message(arm, capsys):
+    arm.route("GET", RG_PATH, [arm_error(
+        "AuthorizationFailed", "The client 'x' does not have authorization to perform action "
+        "'Microsoft.Compute/virtualMachineScaleSets/read'.", 403, "req-9")])
+    code, result = run({"resource_group": "payments"}, capsys)
+    assert code == 1 and result["failed"] is True
+    assert result["msg"] == ("Failed to list scale sets in resource group payments: AuthorizationFailed: The client 'x' "
+                             "does not have authorization to perform action 'Microsoft.Compute/virtualMachineScaleSets/read'.")
+    assert result["error"] == {"code": "AuthorizationFailed", "status": 403, "request_id": "req-9",
+                               "message": result["msg"].split("AuthorizationFailed: ")[1]}
+    assert "exception" not in result
+
+
+def test_name_needs_a_resource_group(arm, capsys):
+    code, result = run({"name": "api"}, capsys)
+    assert code == 1 and "resource_group" in result["msg"]
+    assert arm.requests == []
+
+
+def test_missing_credentials_fail_before_any_request(arm, capsys, monkeypatch):
+    monkeypatch.delenv("AZURE_SECRET")
+    code, result = run({"resource_group": "payments"}, capsys)
+    assert code == 1
+    assert result["msg"] == ("Missing Azure credentials: set secret (AZURE_SECRET), or choose auth_source cli, msi "
+                             "or workload_identity.")
+    assert arm.requests == []
+
+
+def test_secret_option_is_not_logged(arm, capsys):
+    arm.route("GET", RG_PATH + r"/api\?", [(200, {}, scale_set("api"))])
+    _, result = run({"resource_group": "payments", "name": "api", "secret": "TopSecretValue"}, capsys)
+    assert "TopSecretValue" not in json.dumps(result)
