@@ -58,7 +58,10 @@ def derive_action(method, template):
         rest = parts[lower.index("providers") + 1:]
         namespace, chain = rest[0], rest[1:]
     else:
-        namespace, chain = "Microsoft.Resources", ["subscriptions"] + parts[2:]
+        # /subscriptions/{id}/resourcegroups/{name}: Azure spells the type resourceGroups
+        chain = ["subscriptions", "{subscriptionId}"] + ["resourceGroups" if p.lower() == "resourcegroups" else p
+                                                         for p in parts[2:]]
+        namespace = "Microsoft.Resources"
     types = [seg for i, seg in enumerate(chain) if i % 2 == 0]
     if method == "POST" and len(chain) % 2 == 1 and len(types) > 1:
         return f"{namespace}/{'/'.join(types[:-1])}/{types[-1]}/action"
@@ -192,7 +195,7 @@ class Pipeline:
                 self.throttle(self.ctx, req)
             self.ctx.request_api_version = req.api_version
             self.ctx.advance()
-            if req.body is not None and self.ctx.specs is not None and matched.operation_id:
+            if self.ctx.specs is not None and matched.operation_id and req.method in ("PUT", "PATCH", "POST"):
                 self.ctx.specs.validate_body(matched.operation_id, req.body)
             try:
                 response = matched.handler(self.ctx, req)

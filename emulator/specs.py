@@ -117,6 +117,12 @@ class SpecIndex:
         """
         return list(self._ops)
 
+    def operation(self, operation_id):
+        """The first operation with this id (None when the specs do not define it)."""
+        if not operation_id:
+            return None
+        return next((op for op in self._ops if op.operation_id == operation_id), None)
+
     # --- validation ------------------------------------------------------------------------------
 
     def validate_body(self, operation_id, body):
@@ -144,7 +150,8 @@ class SpecIndex:
         check = self._validators.get(operation_id)
         if check is None:
             with self._lock:  # compilation fills shared caches; requests arrive on many threads
-                check = self._compiler.compile(parameter.file, parameter.schema)
+                check = (self._validators.get(operation_id)
+                         or self._compiler.compile(parameter.file, parameter.schema))
                 self._validators[operation_id] = check
         return check
 

@@ -68,13 +68,14 @@ def export_for_oav(entries, specs, out_dir):
         op = specs.operation(entry.get("operation_id")) if specs is not None else None
         if op is None:
             continue
-        folder = os.path.join(out_dir, os.path.basename(op["spec_file"]).replace(".json", ""))
+        spec_path = os.path.join(specs.root, op.spec_file)
+        folder = os.path.join(out_dir, os.path.basename(op.spec_file).replace(".json", ""))
         os.makedirs(folder, exist_ok=True)
-        folders[op["spec_file"]] = folder
+        folders[spec_path] = folder
         request = dict(entry["liveRequest"])
         url = urlsplit(request["url"])
         params = dict(parse_qsl(url.query, keep_blank_values=True))
-        params["api-version"] = op["api_version"]
+        params["api-version"] = op.api_version
         request["url"] = f"https://management.azure.com{url.path}?{urlencode(params)}"
         request["headers"] = dict(request["headers"], **{"Content-Type": "application/json"})
         response = dict(entry["liveResponse"])

@@ -239,6 +239,13 @@ def apply_defaults(doc):
 
 
 def _profile_defaults(vm):
+    storage = vm.get("storageProfile")
+    if isinstance(storage, dict) and storage.get("imageReference") is not None:
+        os_disk = storage.setdefault("osDisk", {})
+        os_disk.setdefault("createOption", "FromImage")
+        os_disk.setdefault("caching", "ReadWrite")
+        if "vhdContainers" not in os_disk and "image" not in os_disk:
+            os_disk.setdefault("managedDisk", {}).setdefault("storageAccountType", "Standard_LRS")
     os_profile = vm.get("osProfile")
     if isinstance(os_profile, dict):
         os_profile.setdefault("secrets", [])

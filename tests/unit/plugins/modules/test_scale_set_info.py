@@ -33,7 +33,7 @@ def scale_set(name, rg="payments"):
 def arm(monkeypatch, tmp_path):
     """AWX-style credentials in the environment and a scripted ARM behind the real SDK."""
     for name in list(os.environ):
-        if name.startswith("AZURE_"):
+        if name.startswith("AZURE_") or name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.azure/credentials of the machine's user
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)
