@@ -19,11 +19,12 @@ import sys
 
 STAND_IN = '''\
 """Stand-in for get-pip.py, written by fleetops.vmss tools/ansible_test_pip_bootstrap.py."""
-import ensurepip
 import subprocess
 import sys
 
-ensurepip.bootstrap(upgrade=True)
+# In a child process: ensurepip points PIP_CONFIG_FILE at /dev/null in the process that runs it,
+# and the pip install below needs the machine's pip configuration (index, CA certificate).
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"], stdout=subprocess.DEVNULL)
 args = [arg for arg in sys.argv[1:] if arg not in ("--no-setuptools", "--no-wheel")]
 sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q"] + args))
 '''
@@ -40,8 +41,8 @@ def pip_version() -> str:
 
 def main() -> None:
     path = os.path.expanduser("~/.ansible/test/cache/get_pip_%s.py" % pip_version().replace(".", "_"))
-    if os.path.exists(path):
-        return
+    if os.path.exists(path) and "fleetops.vmss" not in open(path, encoding="utf-8").read(256):
+        return  # a real get-pip.py someone put there
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(STAND_IN)

@@ -95,6 +95,11 @@ def test_invalid_parameters_name_their_target():
     doc = uniform()
     doc["properties"]["virtualMachineProfile"]["evictionPolicy"] = "Delete"
     assert err(m.validate, m.apply_defaults(doc)).target == "evictionPolicy"
+    doc["properties"]["virtualMachineProfile"].pop("evictionPolicy")
+    doc["properties"]["virtualMachineProfile"]["billingProfile"] = {"maxPrice": -1}
+    m.validate(m.apply_defaults(doc))                       # -1 (no cap) is harmless on a Regular VM
+    doc["properties"]["virtualMachineProfile"]["billingProfile"] = {"maxPrice": 0.5}
+    assert err(m.validate, m.apply_defaults(doc)).target == "billingProfile.maxPrice"
     doc["properties"]["virtualMachineProfile"].update(priority="Spot", billingProfile={"maxPrice": -2})
     assert err(m.validate, m.apply_defaults(doc)).target == "billingProfile.maxPrice"
     doc = {"location": "westeurope", "sku": {"name": "x", "capacity": 1}, "properties": {}}
@@ -230,6 +235,8 @@ def test_ips_names_and_overprovisioning():
     assert pl.uniform_computer_name("web", 0) == "web000000"
     assert pl.uniform_computer_name("web", 37) == "web000011"
     assert pl.overprovision_extra(3) == 2 and pl.overprovision_extra(100) == 20
-    surplus = pl.pick_overprovisioned(["0", "1", "2", "3", "4"], 2, "seed")
-    assert len(surplus) == 2 and surplus == pl.pick_overprovisioned(["0", "1", "2", "3", "4"], 2, "seed")
+    created = [inst(i, zone=str(i % 3 + 1)) for i in range(9)]
+    surplus = pl.pick_overprovisioned([], created, 3, "seed")
+    assert len(surplus) == 3 and surplus == pl.pick_overprovisioned([], created, 3, "seed")
+    assert sorted(int(i) % 3 for i in surplus) == [0, 1, 2]                # one per zone: balance is kept
     assert m.regular_needed(10, 2, 50) == 6 and m.regular_needed(1, 2, 0) == 1

@@ -24,10 +24,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
-import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
@@ -238,23 +235,19 @@ def _join(items) -> str:
 # ---------------------------------------------------------------------------------------------
 # cloud
 
-def ssl_context(verify) -> ssl.SSLContext:
-    """An SSL context verifying like azure-core's ``connection_verify`` (True, False or a CA path)."""
-    if verify is False:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-
-
 def fetch_json(url: str, verify, timeout: float = 20.0):
-    """GET a JSON document over HTTPS; any failure becomes one AuthError sentence."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    """GET a JSON document over HTTPS; any failure becomes one AuthError sentence.
+
+    ``verify`` is what azure-core calls ``connection_verify``: True, False or a CA bundle path.
+    """
+    from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
+
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=ssl_context(verify)) as response:
+        response = open_url(url, headers={"Accept": "application/json"}, timeout=timeout,
+                            validate_certs=verify is not False, ca_path=verify if isinstance(verify, str) else None)
+        with response:
             return json.loads(response.read().decode("utf-8"))
-    except (OSError, ValueError) as exc:  # URLError, HTTPError, ssl and socket errors are OSErrors
+    except Exception as exc:  # pylint: disable=broad-except  # URLError, HTTPError, ssl, socket, JSON
         reason = getattr(exc, "reason", None) or exc
         raise AuthError("Failed to fetch cloud metadata from %s: %s; check cloud_environment "
                         "(AZURE_CLOUD_ENVIRONMENT) and ca_bundle (REQUESTS_CA_BUNDLE)." % (url, reason)) from exc

@@ -108,6 +108,11 @@ ID_KEYED_MAPS = frozenset(("user_assigned_identities",))
 # Never returned, at any depth (ARM does not send them back; strip in case a response does).
 SECRET_KEYS = frozenset(("admin_password", "protected_settings", "custom_data"))
 
+# The keys of an ARM resource envelope: a property of the same name is renamed when flattened
+# (whether or not the envelope key is present, so the result's shape does not depend on it).
+ENVELOPE_KEYS = frozenset(("id", "name", "type", "location", "tags", "etag", "zones", "sku", "identity",
+                           "plan", "kind", "extended_location", "system_data", "managed_by"))
+
 _SPECIAL_WORDS = (("MBps", "Mbps"),)
 _ACRONYM_BOUNDARY = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _WORD_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
@@ -124,8 +129,8 @@ def snake(obj: Any) -> Any:
     """SDK model, REST dict or list of them -> plain snake_case structure.
 
     ARM ``properties`` envelopes are flattened into their parent, as the SDK's attributes are; a
-    property whose name the envelope already uses becomes ``<name>_properties_<name>`` (an
-    extension's ``type`` next to the resource ``type``), as in ``az`` output.
+    property named like an envelope key becomes ``<name>_properties_<name>`` (an extension's
+    ``type``, next to the resource ``type``), as ``az`` shows ``typePropertiesType``.
     """
     if hasattr(obj, "as_dict") and callable(obj.as_dict):
         obj = obj.as_dict()
@@ -141,7 +146,8 @@ def snake(obj: Any) -> Any:
         result[to_snake(key)] = _snake_value(to_snake(key), value)
     for key, value in (envelope or {}).items():
         name = to_snake(key)
-        result[name if name not in result else "%s_properties_%s" % (name, name)] = _snake_value(name, value)
+        flat = "%s_properties_%s" % (name, name) if name in ENVELOPE_KEYS or name in result else name
+        result[flat] = _snake_value(name, value)
     return result
 
 

@@ -364,8 +364,7 @@ def create_instances(ctx, vmss_doc, count, *, arm_op=None, now=None, overprovisi
                "power": "starting", "since": None, "protection": None, "error": None, "etag": 0,
                "op": {"kind": "create", "started": now, "ends": ends, "arm": arm_op}}
         created.append(rec)
-    surplus = placement.pick_overprovisioned([r["instanceId"] for r in created], extra,
-                                             f"{state.get('seed')}:{state['next_id']}")
+    surplus = placement.pick_overprovisioned(live, created, extra, f"{state.get('seed')}:{state['next_id']}")
     out = {}
     for rec in created:
         rec["surplus"] = rec["instanceId"] in surplus

@@ -281,13 +281,13 @@ def validate(desired, current=None):
                        f"resource group. A resource with the same name cannot be created in location "
                        f"'{desired['location']}'. Please select a new resource name.")
     _validate_immutables(desired, current)
+    if p.get("orchestrationMode") == "Uniform" and not p.get("virtualMachineProfile"):
+        raise missing("virtualMachineProfile")
     _validate_placement(desired, current)
     _validate_capacity(desired)
     _validate_flexible(desired)
     _validate_policies(desired)
     _validate_priority(desired)
-    if p.get("orchestrationMode") == "Uniform" and not p.get("virtualMachineProfile"):
-        raise missing("virtualMachineProfile")
 
 
 def _validate_immutables(desired, current):
@@ -352,9 +352,6 @@ def _validate_flexible(desired):
     if p.get("singlePlacementGroup") is True:
         raise invalid("singlePlacementGroup", "singlePlacementGroup must be false for Virtual Machine Scale Sets "
                                               "with Flexible orchestration mode.")
-    net = (profile(desired) or {}).get("networkProfile") or {}
-    if net.get("networkInterfaceConfigurations") and not net.get("networkApiVersion"):
-        raise missing("networkApiVersion")
 
 
 def _validate_policies(desired):
@@ -384,7 +381,7 @@ def _validate_priority(desired):
     if vm.get("evictionPolicy") is not None and not spot:
         raise invalid("evictionPolicy", "evictionPolicy can only be set when priority is Spot.")
     billing = vm.get("billingProfile") or {}
-    if "maxPrice" in billing:
+    if billing.get("maxPrice") not in (None, -1):      # -1 means "no cap", harmless on Regular VMs
         if not spot:
             raise invalid("billingProfile.maxPrice", "maxPrice can only be set when priority is Spot.")
         price = billing["maxPrice"]

@@ -41,14 +41,19 @@ def is_protected_from_scale_in(inst):
     return bool(p.get("protectFromScaleIn") or p.get("protectFromScaleSetActions"))
 
 
-def select_scale_in(instances, count, rules=None):
+def select_scale_in(instances, count, rules=None, rng=None):
     """The instances a scale-in by `count` removes, per scaleInPolicy.rules[0].
 
     Default: balance zones, then fault domains within the zone, then the newest unprotected VM there.
     OldestVM / NewestVM: balance zones, then the oldest / newest unprotected VM of the zone.
     Protected instances still count for balance but are never chosen; fewer than `count` may come back.
+    Ties between equally loaded zones / fault domains go to the highest one, or to `rng` when given.
     """
     rule = (rules or ["Default"])[0]
+    random_rank = defaultdict(rng.random) if rng else None
+
+    def tie(key, default):
+        return random_rank[key] if random_rank is not None else default
     zone_count = Counter(i.get("zone") for i in instances)
     fd_count = Counter((i.get("zone"), i.get("fd", 0)) for i in instances)
     # Candidates per (zone, fd), newest last, so pop() gives the newest and pop(0) the oldest.
@@ -61,10 +66,10 @@ def select_scale_in(instances, count, rules=None):
         zones = {z for (z, _), b in buckets.items() if b}
         if not zones:
             break
-        zone = max(zones, key=lambda z: (zone_count[z], str(z)))
+        zone = max(zones, key=lambda z: (zone_count[z], tie(str(z), str(z))))
         keys = [k for k, b in buckets.items() if b and k[0] == zone]
         if rule == "Default":
-            key = max(keys, key=lambda k: (fd_count[k], k[1]))
+            key = max(keys, key=lambda k: (fd_count[k], tie(k, k[1])))
             inst = buckets[key].pop()
         else:
             pick = min if rule == "OldestVM" else max
@@ -87,10 +92,15 @@ def overprovision_extra(count):
     return max(2, -(-count // 5))   # at least 2, else 20 %
 
 
-def pick_overprovisioned(ids, extra, seed):
-    """Which of the created ids are the surplus: a seeded random choice, so kept ids are not contiguous."""
+def pick_overprovisioned(existing, created, extra, seed):
+    """Instance ids of the surplus among `created`: the ones that "finished last" (a seeded random order,
+    so kept ids are not contiguous), chosen like a scale-in so zones and fault domains stay balanced."""
+    if not extra:
+        return set()
     rng = random.Random(seed)
-    return set(rng.sample(list(ids), extra)) if extra else set()
+    pool = [dict(i, protection={"protectFromScaleIn": True}) for i in existing]
+    pool += [dict(c, created=rng.random(), seq=0, protection=None) for c in created]
+    return {i["instanceId"] for i in select_scale_in(pool, extra, ["Default"], rng)}
 
 
 # --- addresses ----------------------------------------------------------------------------------

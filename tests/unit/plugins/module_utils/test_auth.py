@@ -223,14 +223,14 @@ def test_client_secret_credential_for_a_custom_cloud_skips_instance_discovery(no
 
 def test_authority_host_environment_replaces_the_login_endpoint(no_file):
     env = dict(AWX_ENV, AZURE_AUTHORITY_HOST="https://login.example/")
-    _, kwargs = credential_arguments(resolve(env=env, credentials_file=no_file), CLOUDS["AzureCloud"])
+    kwargs = credential_arguments(resolve(env=env, credentials_file=no_file), CLOUDS["AzureCloud"])[1]
     assert kwargs["authority"] == "https://login.example"
 
 
 def test_cli_uses_the_cli_default_subscription(tmp_path, no_file):
     profile = tmp_path / "azureProfile.json"
-    profile.write_text("\ufeff" + json.dumps({"subscriptions": [{"id": "a", "isDefault": False},
-                                                                 {"id": "b", "isDefault": True}]}), encoding="utf-8")
+    subscriptions = [{"id": "a", "isDefault": False}, {"id": "b", "isDefault": True}]
+    profile.write_text("\ufeff" + json.dumps({"subscriptions": subscriptions}), encoding="utf-8")  # the CLI's BOM
     settings = resolve({"auth_source": "cli"}, credentials_file=no_file, cli_profile_file=str(profile))
     assert settings.subscription_id == "b"
     assert credential_arguments(settings, CLOUDS["AzureCloud"]) == ("AzureCliCredential", {})

@@ -100,6 +100,14 @@ def test_snake_leaves_scalars_and_lists_alone():
     assert snake([1, "a", None, {"aB": [{"cD": 2}]}]) == [1, "a", None, {"a_b": [{"c_d": 2}]}]
 
 
+def test_flattened_names_do_not_depend_on_the_envelope_keys_present():
+    with_type = snake({"name": "h", "type": "Microsoft.Compute/virtualMachineScaleSets/extensions",
+                       "properties": {"type": "ApplicationHealthLinux", "publisher": "p"}})
+    without_type = snake({"name": "h", "properties": {"type": "ApplicationHealthLinux", "publisher": "p"}})
+    assert with_type["type_properties_type"] == without_type["type_properties_type"] == "ApplicationHealthLinux"
+    assert "type" not in without_type and without_type["publisher"] == "p"
+
+
 def test_properties_that_is_not_an_envelope_is_kept():
     assert snake({"properties": "text"}) == {"properties": "text"}
 

@@ -137,8 +137,10 @@ def test_failed_long_running_operation_reports_the_operation_error(sleeps):
 
 
 def test_wait_timeout():
-    failure = fail_with(lambda: (_ for _ in ()).throw(WaitTimeout("instances healthy not reached within 60 seconds")),
-                        action="wait for", resource="scale set rg/web")
+    def wait():
+        raise WaitTimeout("instances healthy not reached within 60 seconds")
+
+    failure = fail_with(wait, action="wait for", resource="scale set rg/web")
     assert failure["msg"] == ("Failed to wait for scale set rg/web: Timeout: instances healthy not reached "
                               "within 60 seconds")
 

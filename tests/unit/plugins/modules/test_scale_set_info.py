@@ -83,8 +83,7 @@ def test_absent_scale_set_is_an_empty_list(arm, capsys):
 
 def test_every_page_of_a_resource_group(arm, capsys):
     page_two = ARM + "/resourceGroups/payments/providers/Microsoft.Compute/virtualMachineScaleSets?api-version=2026-04-01&$skiptoken=2"
-    arm.route("GET", RG_PATH + r"\?api-version=[^&]+$",
-                         [(200, {}, {"value": [scale_set("a")], "nextLink": page_two})])
+    arm.route("GET", RG_PATH + r"\?api-version=[^&]+$", [(200, {}, {"value": [scale_set("a")], "nextLink": page_two})])
     arm.route("GET", r"skiptoken=2", [(200, {}, {"value": [scale_set("b")]})])
     code, result = run({"resource_group": "payments"}, capsys)
     assert code == 0
@@ -98,8 +97,9 @@ def test_absent_resource_group_is_an_empty_list(arm, capsys):
 
 
 def test_whole_subscription(arm, capsys):
+    everything = [scale_set("a", "rg1"), scale_set("b", "rg2")]
     arm.route("GET", r"/subscriptions/%s/providers/Microsoft\.Compute/virtualMachineScaleSets\?" % SUB,
-                         [(200, {}, {"value": [scale_set("a", "rg1"), scale_set("b", "rg2")]})])
+              [(200, {}, {"value": everything})])
     code, result = run({}, capsys)
     assert code == 0
     assert [(s["resource_group"], s["name"]) for s in result["scale_sets"]] == [("rg1", "a"), ("rg2", "b")]
@@ -141,5 +141,5 @@ def test_missing_credentials_fail_before_any_request(arm, capsys, monkeypatch):
 
 def test_secret_option_is_not_logged(arm, capsys):
     arm.route("GET", RG_PATH + r"/api\?", [(200, {}, scale_set("api"))])
-    _, result = run({"resource_group": "payments", "name": "api", "secret": "TopSecretValue"}, capsys)
+    result = run({"resource_group": "payments", "name": "api", "secret": "TopSecretValue"}, capsys)[1]
     assert "TopSecretValue" not in json.dumps(result)

@@ -1,0 +1,79 @@
+# fleetops.vmss — developer entry points. `make demo` and `make test` are all a newcomer needs.
+# Needs only python3 (3.11), pip, git and make; everything else goes into .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# The venv is rebuilt when the pinned requirements change (the stamp's name is their hash).
+REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+COLLECTION_DIR := build/ansible_collections/fleetops/vmss
+TARBALL := build/fleetops-vmss-$(VERSION).tar.gz
+INSTALLED := build/collections/ansible_collections/fleetops/vmss
+
+# The venv's tools first, so ansible-playbook, ansible-test and pytest are ours.
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+EMULATOR_DIR := .emulator
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: help venv collection sanity unit emulator emulator-stop emulator-test integration test demo clean
+
+help:
+	@echo "make demo           run the end-to-end demo against the local Azure emulator"
+	@echo "make test           sanity + unit + emulator-test + integration"
+	@echo "make venv           create .venv with the pinned requirements"
+	@echo "make collection     lay out, build and install the collection under build/"
+	@echo "make sanity | unit | emulator-test | integration"
+	@echo "make emulator | emulator-stop"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-dev.txt -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# build/ansible_collections/fleetops/vmss: the collection as shipped (ansible-test runs there);
+# build/collections: it installed from the built tarball (ansible.cfg points playbooks there).
+collection: venv
+	$(BIN)/python tools/layout_collection.py $(COLLECTION_DIR)
+	rm -f $(TARBALL)
+	cd $(COLLECTION_DIR) && $(BIN)/ansible-galaxy collection build --output-path $(CURDIR)/build --force
+	$(BIN)/ansible-galaxy collection install $(TARBALL) -p build/collections --force
+
+sanity: collection
+	$(BIN)/python tools/ansible_test_pip_bootstrap.py
+	cd $(COLLECTION_DIR) && $(BIN)/ansible-test sanity --local --python 3.11 --requirements --color no
+
+unit: venv
+	$(PYTEST) -q -p no:cacheprovider tests/unit
+
+emulator: venv
+	$(BIN)/python -m emulator serve --state-dir $(EMULATOR_DIR) --background
+
+emulator-stop:
+	$(BIN)/python -m emulator stop --state-dir $(EMULATOR_DIR)
+
+emulator-test: venv
+	@if [ -d emulator/tests ]; then $(PYTEST) -q emulator/tests; \
+	else echo "emulator-test: emulator/tests does not exist yet, nothing to run"; fi
+
+# The harness (tests/integration/conftest.py) starts its own emulator in a temporary state dir.
+integration: collection
+	FLEETOPS_COLLECTIONS_PATH=$(CURDIR)/build/collections $(PYTEST) -q -p no:cacheprovider tests/integration
+
+test: sanity unit emulator-test integration
+
+# The emulator is stopped however the playbook ends (failure, Ctrl-C included).
+demo: collection
+	$(MAKE) --no-print-directory emulator
+	@trap '$(MAKE) --no-print-directory emulator-stop' EXIT INT TERM; \
+	$(BIN)/python tools/with_env.py $(EMULATOR_DIR)/env.json $(BIN)/ansible-playbook playbooks/site.yml
+
+clean:
+	rm -rf build .cache tests/output

@@ -1,0 +1,166 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Integration harness: real playbooks against the local Azure emulator.
+
+One emulator per test session, started in a temporary state directory with time scaled by 0.01;
+every test starts from an empty emulator (control API ``reset``). Playbooks and ad-hoc modules
+run with ``ansible-playbook`` / ``ansible`` in a child process whose environment is the one the
+emulator wrote (env.json): the cloud metadata URL, AWX-style credentials and the CA bundle.
+
+The collection comes from FLEETOPS_COLLECTIONS_PATH when set (``make integration`` points it at
+the built and installed artifact), else from this checkout through a symlink.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGETS = Path(__file__).resolve().parent / "targets"
+BIN = Path(sys.executable).parent
+TIME_SCALE = "0.01"
+START_TIMEOUT = 60
+
+sys.path.insert(0, str(ROOT))  # the emulator package (its control client), and unit-test path setup
+from tests.unit.conftest import _collections_root  # noqa: E402  pylint: disable=wrong-import-position
+
+sys.path.insert(0, str(_collections_root()))  # ansible_collections.fleetops.vmss, for seeding with our own factory
+
+
+def _emulator_command(*args):
+    return [sys.executable, "-m", "emulator", *args]
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """The emulator's env.json as a dict, for the whole session; stopped at the end whatever happens."""
+    if not (ROOT / "emulator" / "__main__.py").exists():
+        pytest.fail("the emulator package (emulator/) is missing from this checkout")
+    state_dir = tempfile.mkdtemp(prefix="fleetops-emulator-")
+    started = subprocess.run(
+        _emulator_command("serve", "--state-dir", state_dir, "--time-scale", TIME_SCALE, "--port", "0", "--background"),
+        cwd=ROOT, capture_output=True, text=True, timeout=START_TIMEOUT, check=False)
+    env_file = Path(state_dir) / "env.json"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not env_file.exists() and time.monotonic() < deadline and started.returncode == 0:
+            time.sleep(0.1)
+        if started.returncode != 0 or not env_file.exists():
+            pytest.fail("emulator did not start (exit %s): %s%s" % (started.returncode, started.stdout, started.stderr))
+        yield json.loads(env_file.read_text())
+    finally:
+        subprocess.run(_emulator_command("stop", "--state-dir", state_dir), cwd=ROOT, capture_output=True,
+                       timeout=START_TIMEOUT, check=False)
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def control(emulator):
+    from emulator.client import ControlClient  # pylint: disable=import-outside-toplevel
+
+    return ControlClient.from_env(emulator)
+
+
+@pytest.fixture(autouse=True)
+def clean_emulator(request):
+    """Each test starts with no resources, faults or rules (only for tests that use the emulator)."""
+    if "emulator" in request.fixturenames:
+        client = request.getfixturevalue("control")
+        client.call("POST", "reset")
+        client.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def ansible_env(emulator, tmp_path_factory):
+    """Environment of ansible-playbook / ansible: the emulator's variables, our collection, no user config."""
+    collections = os.environ.get("FLEETOPS_COLLECTIONS_PATH") or str(_collections_root())
+    config = tmp_path_factory.mktemp("ansible-config") / "ansible.cfg"
+    config.write_text("[defaults]\n")  # nothing from the machine's or this checkout's ansible.cfg
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AZURE_", "ANSIBLE_"))}
+    env.update(emulator)
+    env.update({
+        "PATH": str(BIN) + os.pathsep + env.get("PATH", ""),
+        "ANSIBLE_CONFIG": str(config),
+        "ANSIBLE_COLLECTIONS_PATH": collections,
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path_factory.mktemp("ansible-tmp")),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+    })
+    return env
+
+
+class Ansible:
+    """Runs targets (tests/integration/targets/<name>/tasks/main.yml) and single modules."""
+
+    def __init__(self, env, workdir):
+        self.env = env
+        self.workdir = workdir
+
+    def playbook(self, target, extra_vars=None, env=None):
+        """Run one target as a role on localhost; returns the CompletedProcess (stdout has the log)."""
+        playbook = self.workdir / ("%s.yml" % target)
+        playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False,
+                                             "roles": [str(TARGETS / target)]}]))
+        command = ["ansible-playbook", str(playbook), "-e", json.dumps(extra_vars or {})]
+        return subprocess.run(command, env=dict(self.env, **(env or {})), cwd=self.workdir, capture_output=True,
+                              text=True, timeout=600, check=False)
+
+    def module(self, name, args, env=None):
+        """Run ``ansible localhost -m fleetops.vmss.<name>``; returns (exit code, the module's result dict)."""
+        tree = Path(tempfile.mkdtemp(dir=self.workdir))
+        extra = {"ANSIBLE_LOAD_CALLBACK_PLUGINS": "true", "ANSIBLE_CALLBACKS_ENABLED": "ansible.builtin.tree",
+                 "ANSIBLE_CALLBACK_TREE_DIR": str(tree)}
+        command = ["ansible", "localhost", "-m", "fleetops.vmss.%s" % name, "-a", json.dumps(args)]
+        completed = subprocess.run(command, env=dict(self.env, **extra, **(env or {})), cwd=self.workdir,
+                                   capture_output=True, text=True, timeout=600, check=False)
+        result_file = tree / "localhost"
+        assert result_file.exists(), completed.stdout + completed.stderr
+        return completed.returncode, json.loads(result_file.read_text())
+
+
+@pytest.fixture
+def ansible(ansible_env, tmp_path):
+    return Ansible(ansible_env, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def azure(emulator):
+    """The collection's own client factory against the emulator, for seeding state before a test."""
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.fleetops.vmss.plugins.module_utils._auth import (
+        build_credential, resolve_cloud, resolve_settings)
+    from ansible_collections.fleetops.vmss.plugins.module_utils._client import ClientFactory, Tuning
+
+    settings = resolve_settings({}, emulator, credentials_file=os.devnull)
+    cloud = resolve_cloud(settings.cloud_environment, settings.connection_verify)
+    return ClientFactory(build_credential(settings, cloud), cloud, settings.subscription_id,
+                         settings.connection_verify, Tuning(polling_interval=0.05))
+
+
+def put_resource_group(azure, name, location):
+    from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
+
+    request = HttpRequest("PUT", "/subscriptions/%s/resourcegroups/%s?api-version=2021-04-01" % (azure.subscription_id, name),
+                          json={"location": location})
+    response = azure.client("compute").send_request(request)
+    response.raise_for_status()
+    return response.json()
+
+
+def require_success(completed):
+    assert completed.returncode == 0, "ansible-playbook failed (rc %s):\n%s\n%s" % (
+        completed.returncode, completed.stdout[-6000:], completed.stderr[-3000:])

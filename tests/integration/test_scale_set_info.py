@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""scale_set_info against the emulator, through ansible-playbook and ansible."""
+
+from __future__ import annotations
+
+from conftest import put_resource_group, require_success
+
+RG = "payments-prod"
+NAME = "payments-api"
+
+
+def seed_scale_set(azure, location, rg=RG, name=NAME):
+    put_resource_group(azure, rg, location)
+    body = {
+        "location": location, "tags": {"CostCenter": "payments"},
+        "sku": {"name": "Standard_D2s_v3", "capacity": 3},
+        "properties": {
+            "upgradePolicy": {"mode": "Rolling", "rollingUpgradePolicy": {"maxBatchInstancePercent": 20}},
+            "virtualMachineProfile": {
+                "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                                                      "sku": "server", "version": "latest"}},
+                "osProfile": {"computerNamePrefix": "api", "adminUsername": "azureuser",
+                              "adminPassword": "Sup3r-secret!", "customData": "I2Nsb3VkLWNvbmZpZw=="},
+                "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
+                    "primary": True, "ipConfigurations": [{"name": "ip", "properties": {"primary": True}}]}}]},
+                # Rolling upgrades need a health signal: the Application Health extension on /ready.
+                "extensionProfile": {"extensions": [{"name": "health", "properties": {
+                    "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
+                    "typeHandlerVersion": "2.0", "autoUpgradeMinorVersion": True,
+                    "settings": {"protocol": "http", "port": 80, "requestPath": "/ready"},
+                    "protectedSettings": {"token": "hsm-pin-1234"}}}]},
+            },
+        },
+    }
+    return azure.client("compute").virtual_machine_scale_sets.begin_create_or_update(rg, name, body).result()
+
+
+def test_scale_set_info_target(emulator, azure, ansible):
+    location = emulator["FLEETOPS_EMULATOR_LOCATION"]
+    seed_scale_set(azure, location)
+    require_success(ansible.playbook("scale_set_info", {"rg": RG, "vmss_name": NAME, "location": location}))
+
+
+def test_throttled_reads_are_retried_after_the_time_asked(emulator, azure, ansible, control):
+    seed_scale_set(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    since = max((entry["seq"] for entry in control.traffic()), default=0)
+    control.add_fault(kind="429", match={"operation_id": "VirtualMachineScaleSets_Get"}, count=2, retry_after_ms=50)
+
+    code, result = ansible.module("scale_set_info", {"resource_group": RG, "name": NAME})
+
+    assert code == 0, result
+    assert [s["name"] for s in result["scale_sets"]] == [NAME]
+    gets = [entry for entry in control.traffic(since) if entry.get("operation_id") == "VirtualMachineScaleSets_Get"]
+    assert [entry["liveResponse"]["statusCode"] for entry in gets] == ["429", "429", "200"]
+    assert all(entry["liveRequest"]["headers"]["User-Agent"].startswith("fleetops.vmss/") for entry in gets)
+
+
+def test_module_reports_the_arm_error_code(emulator, ansible, control):
+    # More 503s than the retry policy's budget: the module gives up with ARM's code, no traceback.
+    control.add_fault(kind="503", match={"operation_id": "VirtualMachineScaleSets_List"}, count=20, retry_after_ms=10)
+    code, result = ansible.module("scale_set_info", {"resource_group": RG})
+    assert code != 0
+    assert result["msg"] == ("Failed to list scale sets in resource group %s: ServiceUnavailable: "
+                             "The service is temporarily unavailable. Please retry later." % RG)
+    assert (result["error"]["code"], result["error"]["status"]) == ("ServiceUnavailable", 503)
+    assert result["error"]["request_id"]
+    assert "exception" not in result
