@@ -17,9 +17,9 @@ How a setting is evaluated (learn.microsoft.com/azure/azure-monitor/autoscale/au
   timeGrain grains; per grain, each instance's samples are averaged, then instances are combined by
   `statistic` (Average, Min, Max, Sum, Count); the grains are combined by `timeAggregation` (Average,
   Minimum, Maximum, Total, Count, Last); `dividePerInstance` divides by the current instance count.
-  A window not yet covered by data (the first sample is later than the window's first grain) counts as
-  "metrics unavailable", so a new value acts only once it has filled the window: CPU held at 85% from
-  t0 scales out at t0 + timeWindow, not at the next evaluation.
+  A window not yet covered by data counts as "metrics unavailable" (a held value must have begun by
+  the window start, a point sample by the end of the first grain), so a new value acts only once it
+  has filled the window: CPU held at 85% from t0 scales out at t0 + timeWindow, not at once.
 * Scale-out wins: if any Increase rule is met (and out of cooldown) the capacity becomes the largest of
   those rules' results. Scale-in needs every Decrease rule met, no Increase rule met, and takes the
   largest (most conservative) result. Cooldown: a rule acts only `cooldown` after the setting's last
@@ -240,13 +240,14 @@ def _dimensions_match(sample_dims, conditions):
 
 
 def grain_samples(series, start, end, grain, conditions=None):
-    """{grain index: {instance: [values]}} of the samples in (start, end]; held values fill every
-    grain they overlap. Grains count from the window start."""
+    """{grain index: {instance: [(value, weight)]}} of the samples in (start, end]. A point sample
+    weighs 1; a held value weighs the fraction of each grain it covers, so a grain where CPU went
+    from 85% to 20% half-way averages 52.5%. Grains count from the window start."""
     count = max(int(math.ceil((end - start) / grain - 1e-9)), 1)
     out = {}
 
-    def add(index, instance, value):
-        out.setdefault(index, {}).setdefault(instance, []).append(float(value))
+    def add(index, instance, value, weight=1.0):
+        out.setdefault(index, {}).setdefault(instance, []).append((float(value), weight))
 
     for t, value, instance, dims in series.get("points", []):
         if start < t <= end and _dimensions_match(dims, conditions):
@@ -256,19 +257,24 @@ def grain_samples(series, start, end, grain, conditions=None):
         holds.setdefault(hold[2], []).append(hold)
     for instance, items in holds.items():
         for i, (t, value, _, dims) in enumerate(items):
-            until = items[i + 1][0] if i + 1 < len(items) else math.inf
-            if until <= start or t > end or not _dimensions_match(dims, conditions):
+            until = min(items[i + 1][0] if i + 1 < len(items) else math.inf, end)
+            since = max(t, start)
+            if until <= since or not _dimensions_match(dims, conditions):
                 continue
-            first = max(int((max(t, start) - start) // grain), 0)
-            last = min(int((min(until, end) - start - 1e-9) // grain), count - 1)
-            for index in range(first, last + 1):
-                add(index, instance, value)
+            for index in range(int((since - start) // grain), min(int((until - start - 1e-9) // grain), count - 1) + 1):
+                lo, hi = start + index * grain, min(start + (index + 1) * grain, end)
+                covered_part = (min(until, hi) - max(since, lo)) / grain
+                if covered_part > 0:
+                    add(index, instance, value, covered_part)
     return out
 
 
-def first_sample_time(series):
-    times = [p[0] for p in series.get("points", [])] + [h[0] for h in series.get("holds", [])]
-    return min(times) if times else None
+def covered(series, start, grain):
+    """Whether data reaches back to the window start: a held value must have begun by then; a point
+    sample stands for its grain, so one in the first grain will do."""
+    if any(h[0] <= start for h in series.get("holds", [])):
+        return True
+    return any(p[0] <= start + grain for p in series.get("points", []))
 
 
 def combine(values, how):
@@ -296,13 +302,13 @@ def grain_values(series, trigger, now, scaled):
     grain = scaled(parse_duration(trigger["timeGrain"]))
     window = scaled(parse_duration(trigger["timeWindow"]))
     start = now - window
-    first = first_sample_time(series)
-    if first is None or first > start + grain:
+    if not covered(series, start, grain):
         return None
     grains = grain_samples(series, start, now, grain, trigger.get("dimensions"))
     values = []
     for index in sorted(grains):
-        per_instance = [sum(v) / len(v) for v in grains[index].values()]
+        per_instance = [sum(v * w for v, w in samples) / sum(w for _, w in samples)
+                        for samples in grains[index].values()]
         values.append(combine(per_instance, trigger.get("statistic")))
     return values or None
 

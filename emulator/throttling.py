@@ -193,7 +193,7 @@ def refilled(tokens, stamp, now, capacity, rate):
 
 def wait_for(tokens, need, rate):
     """Seconds until a bucket holding `tokens` has `need` (0 when it already has)."""
-    return 0.0 if tokens >= need else (need - tokens) / rate
+    return 0.0 if tokens >= need - 1e-9 else (need - tokens) / rate     # float dust is not a missing token
 
 
 def retry_headers(seconds):

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import TIME_SCALE
 from emulator import autoscale_engine as engine
+from emulator.arm import ArmError
 
 SPEC_EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "..",
                              "shared", "azure-specs", "specification", "monitor", "resource-manager",
@@ -89,6 +90,8 @@ def test_window_must_be_covered_before_a_held_value_counts():
     assert engine.metric_value(series, trig, 1000 + 300, one, 2) == 85.0
     series["holds"].append([1300.0, 20.0, None, None])
     assert engine.metric_value(series, trig, 1300 + 120, one, 2) == pytest.approx((3 * 85 + 2 * 20) / 5)
+    # a change within a grain is time-weighted: 85% for the first 15 s of the oldest grain
+    assert engine.metric_value(series, trig, 1300 + 285, one, 2) == pytest.approx((85 * 0.25 + 20 * 0.75 + 4 * 20) / 5)
     assert engine.metric_value(series, trig, 1300 + 300, one, 2) == 20.0
 
 
@@ -336,8 +339,6 @@ def test_every_spec_example_request_is_accepted(clean):
      "BadRequest", "greater than the default capacity of '1'"),
     (lambda b: b["properties"]["profiles"][0]["capacity"].update(default="11"),
      "BadRequest", "default capacity value '11'"),
-    (lambda b: b["properties"]["profiles"].extend(copy.deepcopy(b["properties"]["profiles"][0]) for _ in range(20)),
-     "InvalidParameter", "at most 20"),
     (lambda b: b["properties"]["profiles"][0]["rules"].extend(
         copy.deepcopy(b["properties"]["profiles"][0]["rules"][0]) for _ in range(10)), "BadRequest", "at most 10"),
     (lambda b: b["properties"]["profiles"][0]["rules"][0]["scaleAction"].update(value="12"),
@@ -368,6 +369,23 @@ def test_validation_errors(fleet, mutate, code, words):
     assert err.value.status_code == 400
     assert err.value.error.code == code, err.value.message
     assert words in err.value.error.message
+
+
+def test_more_than_20_profiles():
+    """The spec's maxItems answers first (kept off the session's traffic: oav checks requests too);
+    the provider's own check stands in when the specs are absent."""
+    from emulator.providers import autoscale
+    from emulator.specs import SpecIndex
+    profile = {"name": "p", "capacity": {"minimum": "1", "maximum": "2", "default": "1"}, "rules": []}
+    body = {"location": "westeurope", "properties": {"targetResourceUri": "/x", "profiles": [
+        dict(profile, name=f"p{i}", recurrence={"frequency": "Week", "schedule": {
+            "timeZone": "UTC", "days": ["Monday"], "hours": [i], "minutes": [0]}}) for i in range(21)]}}
+    with pytest.raises(ArmError) as err:
+        SpecIndex.load().validate_body("AutoscaleSettings_CreateOrUpdate", body)
+    assert (err.value.code, err.value.target) == ("InvalidParameter", "properties.profiles")
+    with pytest.raises(ArmError) as err:
+        autoscale.validate_profiles(body["properties"]["profiles"])
+    assert err.value.code == "BadRequest" and "at most 20 profiles" in err.value.message
 
 
 def test_target_resource_is_immutable(fleet):
@@ -421,11 +439,12 @@ def test_cpu_high_scales_out_after_the_window_then_low_scales_in_after_window_an
     feed(emu, vmss, 20)
     low_fed = time.monotonic()
     in_at = wait_capacity(emu, vmss, 3)
-    assert in_at - low_fed >= window * 0.9                   # the 20% had to fill the window
+    # the 20% had to fill the window (the oldest grain may still hold some 85%: the average is per grain)
+    assert in_at - low_fed >= (window - scaled(60)) * 0.95
     assert in_at - out_at >= scaled(300) * 0.9               # and the PT5M cooldown to pass
     entry = scale_log(emu)[-1]
     assert (entry["action"], entry["old_capacity"], entry["new_capacity"]) == ("scale-in", 4, 3)
-    assert entry["metric_value"] == pytest.approx(20)
+    assert 20 <= entry["metric_value"] < 30
     assert [e["action"] for e in scale_log(emu)] == ["scale-out", "scale-in"]
     kinds = [e["kind"] for e in emu.control.call("GET", f"events?resource_id={vmss}")["value"]]
     assert kinds.count("autoscale.scale") == 2
@@ -474,30 +493,50 @@ def test_predictive_forecast_only_never_acts_enabled_does(fleet, mode):
         assert entries[-1]["reason"].startswith("predictive scale out")
 
 
+def wait_settled(emu, vmss, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body, _ = emu.arm("GET", vmss)
+        if body["properties"]["provisioningState"] == "Succeeded":
+            return body
+        time.sleep(0.05)
+    raise AssertionError("the scale set never settled")
+
+
+def instance_ids(emu, vmss):
+    status, body, _ = emu.arm("GET", vmss + "/virtualMachines")
+    assert status == 200, body
+    ids = [vm["instanceId"] for vm in body["value"]]
+    while body.get("nextLink"):
+        status, body, _ = emu.arm("GET", body["nextLink"][len(emu.url):], api_version=None)
+        ids += [vm["instanceId"] for vm in body["value"]]
+    return sorted(ids, key=int)
+
+
 def test_scale_in_never_removes_protected_instances(fleet):
-    from azure.mgmt.compute.models import VirtualMachineScaleSetVM, VirtualMachineScaleSetVMProtectionPolicy
     emu, vmss = fleet
-    compute = emu.compute()
-    compute.virtual_machine_scale_sets.begin_update("as-rg", "web", {"sku": {"capacity": 3}}).result()
-    ids = sorted((vm.instance_id for vm in compute.virtual_machine_scale_set_vms.list("as-rg", "web")), key=int)
+    wait_settled(emu, vmss)
+    status, body, _ = emu.arm("PATCH", vmss, {"sku": {"capacity": 3}})
+    assert status == 200, body
+    wait_settled(emu, vmss)
+    ids = instance_ids(emu, vmss)
     assert len(ids) == 3
     newest = ids[-1]                     # the one the default scale-in policy would remove first
-    vm = compute.virtual_machine_scale_set_vms.get("as-rg", "web", newest)
-    vm.protection_policy = VirtualMachineScaleSetVMProtectionPolicy(protect_from_scale_in=True)
-    compute.virtual_machine_scale_set_vms.begin_update("as-rg", "web", newest, vm).result()
-    rules = [cpu_rule(vmss, "Increase", "GreaterThan", 70), cpu_rule(vmss, "Decrease", "LessThan", 30, "1",
-                                                                     cooldown="PT1M", window="PT1M")]
+    status, body, _ = emu.arm("PUT", f"{vmss}/virtualMachines/{newest}", {
+        "location": emu.location, "properties": {"protectionPolicy": {"protectFromScaleIn": True}}})
+    assert status == 200, body
+    rules = [cpu_rule(vmss, "Increase", "GreaterThan", 70),
+             cpu_rule(vmss, "Decrease", "LessThan", 30, "1", cooldown="PT1M", window="PT1M")]
     put_setting(monitor(emu), "as-rg", "web-autoscale", setting_body(emu, vmss, rules, low=1, high=5, default=1))
     feed(emu, vmss, 5)
     wait_capacity(emu, vmss, 1, timeout=30)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        left = [vm.instance_id for vm in compute.virtual_machine_scale_set_vms.list("as-rg", "web")]
-        if len(left) == 1:
-            break
+    while time.monotonic() < deadline and len(instance_ids(emu, vmss)) > 1:
         time.sleep(0.1)
-    assert left == [newest]
-    assert [e["action"] for e in scale_log(emu)] == ["scale-in", "scale-in"]
+    assert instance_ids(emu, vmss) == [newest]
+    done = [e for e in scale_log(emu) if e["action"] != "failed"]      # a busy set answers 409: retried
+    assert [(e["action"], e["old_capacity"], e["new_capacity"]) for e in done] == [("scale-in", 3, 2),
+                                                                                  ("scale-in", 2, 1)]
 
 
 def test_metrics_control_api_validates_and_lists(clean):

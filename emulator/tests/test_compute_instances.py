@@ -208,7 +208,8 @@ def test_failing_create_fails_the_scale_set(clean):
     emu = clean
     emu.rg("rg")
     compute = emu.compute()
-    emu.control.call("POST", "instance-failures", {"match": {"scale_set": "bad"}, "code": "VMExtensionProvisioningError"})
+    emu.control.call("POST", "instance-failures",
+                     {"match": {"scale_set": "bad"}, "code": "VMExtensionProvisioningError"})
     with pytest.raises(HttpResponseError) as failed:
         compute.virtual_machine_scale_sets.begin_create_or_update("rg", "bad", body(emu, 1, health=True)).result()
     assert failed.value.error.code == "VMExtensionProvisioningError"
@@ -245,3 +246,21 @@ def test_timestamps_are_real(fleet):
     vm = compute.virtual_machine_scale_set_vms.get("rg", "web", "0").as_dict()
     created = vm["properties"]["timeCreated"]
     assert created.startswith(time.strftime("%Y-", time.gmtime()))
+
+
+def test_images_of_an_emulated_gallery_must_be_available_in_the_region(clean):
+    emu = clean
+    emu.rg("images")
+    emu.rg("rg")
+    compute = emu.compute()
+    compute.galleries.begin_create_or_update("images", "gal", {"location": emu.location}).result()
+    compute.gallery_images.begin_create_or_update("images", "gal", "web", {
+        "location": emu.location, "properties": {
+            "osType": "Linux", "osState": "Generalized", "hyperVGeneration": "V2",
+            "identifier": {"publisher": "fleetops", "offer": "web", "sku": "cis"}}}).result()
+    status, answer, _ = emu.arm("PUT", vmss_path(emu, "rg", "web"), body(emu, 1, image=gallery_image(emu)))
+    assert (status, answer["error"]["code"]) == (400, "InvalidParameter")        # nothing is "latest" yet
+    status, answer, _ = emu.arm("PUT", vmss_path(emu, "rg", "web"), body(emu, 1, image=gallery_image(emu, "9.9.9")))
+    assert (status, answer["error"]["code"]) == (404, "GalleryImageNotFound")
+    status, _, _ = emu.arm("GET", vmss_path(emu, "rg", "web"))
+    assert status == 404                                                            # nothing was written

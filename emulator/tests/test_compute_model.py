@@ -240,3 +240,11 @@ def test_ips_names_and_overprovisioning():
     assert len(surplus) == 3 and surplus == pl.pick_overprovisioned([], created, 3, "seed")
     assert sorted(int(i) % 3 for i in surplus) == [0, 1, 2]                # one per zone: balance is kept
     assert m.regular_needed(10, 2, 50) == 6 and m.regular_needed(1, 2, 0) == 1
+
+
+def test_put_without_user_data_keeps_it():
+    current = uniform()
+    current["properties"]["virtualMachineProfile"]["userData"] = "ZGF0YQ=="
+    rendered = m.render(current)                                   # what a plain GET shows
+    desired = m.desired_from_put(current, rendered)
+    assert desired["properties"]["virtualMachineProfile"]["userData"] == "ZGF0YQ=="

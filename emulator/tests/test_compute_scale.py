@@ -33,7 +33,8 @@ def test_thousand_instances(clean):
     started = time.monotonic()
     compute.virtual_machine_scale_sets.begin_update_instances("rg", "big", {"instanceIds": ids}).result()
     upgraded = time.monotonic() - started
-    latest = sum(1 for v in compute.virtual_machine_scale_set_vms.list("rg", "big") if v.properties.latest_model_applied)
+    latest = sum(1 for v in compute.virtual_machine_scale_set_vms.list("rg", "big")
+                 if v.properties.latest_model_applied)
     assert latest == 200
     print(f"\n1000 instances: create {created:.1f}s (instance_create {90 * 0.01:.1f}s scaled), "
           f"list with instance views {listed:.1f}s, manualupgrade of 200 {upgraded:.1f}s")
@@ -108,14 +109,22 @@ def test_engine_api_drives_instances_batch_by_batch(ctx):
     assert len(placement.select_scale_in(instances.list_instances(ctx, vmss_id, done), 2, ["OldestVM"])) == 2
 
 
-def test_floating_gallery_image_resolves_the_newest_replicated_version(ctx):
-    image = (f"/subscriptions/{ctx.subscription_id}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/"
-             "images/web")
-    for name, regions, excluded in (("1.6.0", ["westeurope"], False), ("1.7.0", ["westeurope"], True),
-                                    ("1.8.0", ["eastus"], False), ("1.6.1", ["West Europe"], False)):
-        ctx.store.put(f"{image}/versions/{name}", {"name": name, "properties": {"publishingProfile": {
-            "targetRegions": [{"name": r} for r in regions], "excludeFromLatest": excluded},
-            "provisioningState": "Succeeded"}}, "Microsoft.Compute/galleries/images/versions")
-    doc = {"location": "westeurope"}
+def test_floating_gallery_image_resolves_what_the_gallery_calls_latest(ctx):
+    gallery = f"/subscriptions/{ctx.subscription_id}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g"
+    image = gallery + "/images/web"
+    ctx.store.put(gallery, {"name": "g", "properties": {}}, "Microsoft.Compute/galleries")
+    ctx.store.put(image, {"name": "web", "properties": {}}, "Microsoft.Compute/galleries/images")
+    for name, region, excluded in (("1.6.0", "westeurope", False), ("1.7.0", "westeurope", True),
+                                   ("1.8.0", "eastus", False), ("1.6.1", "westeurope", False)):
+        ctx.store.put(f"{image}/versions/{name}", {
+            "name": name, "id": f"{image}/versions/{name}",
+            "properties": {"provisioningState": "Succeeded", "publishingProfile": {
+                "targetRegions": [{"name": region}], "excludeFromLatest": excluded}},
+            "_replication": {region: {"region": region, "state": "Completed"}}},
+            "Microsoft.Compute/galleries/images/versions")
     model = {"profile": {"storageProfile": {"imageReference": {"id": image}}}}
-    assert instances.resolve_version(ctx, doc, model) == "1.6.1"
+    assert instances.resolve_version(ctx, {"location": "westeurope"}, model) == "1.6.1"
+    assert instances.resolve_version(ctx, {"location": "northeurope"}, model) is None
+    outside = {"profile": {"storageProfile": {"imageReference": {"id": image.replace("/g/", "/other/") +
+                                                                         "/versions/2.0.0"}}}}
+    assert instances.resolve_version(ctx, {"location": "westeurope"}, outside) == "2.0.0"

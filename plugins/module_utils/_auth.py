@@ -192,40 +192,42 @@ def resolve_settings(params: Mapping[str, object], env: Mapping[str, str],
 def credential_kind(settings: Settings) -> str:
     """Which credential the settings call for: secret, workload_identity, cli or msi.
 
-    Raises AuthError naming exactly what to set when the choice cannot be made.
+    Raises AuthError, one sentence naming exactly what is missing and where to set it.
     """
     if settings.cert_validation_mode not in ("validate", "ignore"):
         raise AuthError("Unknown cert_validation_mode '%s': use validate or ignore."
                         % settings.cert_validation_mode)
-    if not settings.subscription_id:
-        raise AuthError("No Azure subscription: set subscription_id (AZURE_SUBSCRIPTION_ID) "
-                        "or subscription_id in the ~/.azure/credentials profile.")
     source = settings.auth_source
     if source in ("cli", "msi"):
-        return source
-    if source == "workload_identity" or (
+        kind, needed = source, ("subscription_id",)
+    elif source == "workload_identity" or (
             source == "auto" and settings.federated_token_file and not settings.secret):
-        _require(settings, ("client_id", "tenant", "federated_token_file"), source)
-        return "workload_identity"
-    _require(settings, ("client_id", "secret", "tenant"), source)
-    return "secret"
+        kind, needed = "workload_identity", ("subscription_id", "client_id", "tenant", "federated_token_file")
+    else:
+        kind, needed = "secret", ("subscription_id", "client_id", "secret", "tenant")
+    missing = [_HOW_TO_SET[key] for key in needed if not getattr(settings, key)]
+    if missing:
+        raise AuthError("Missing Azure credentials: set %s%s." % (_join(missing), _WHERE[source]))
+    return kind
 
 
 _HOW_TO_SET = {
+    "subscription_id": "subscription_id (AZURE_SUBSCRIPTION_ID)",
     "client_id": "client_id (AZURE_CLIENT_ID)",
     "secret": "secret (AZURE_SECRET)",
     "tenant": "tenant (AZURE_TENANT)",
     "federated_token_file": "AZURE_FEDERATED_TOKEN_FILE",
 }
 
-
-def _require(settings: Settings, keys, source: str) -> None:
-    missing = [_HOW_TO_SET[key] for key in keys if not getattr(settings, key)]
-    if not missing:
-        return
-    where = {"env": " in the environment", "credential_file": " in the ~/.azure/credentials profile"}
-    raise AuthError("Missing Azure credentials: set %s%s, or choose auth_source cli, msi or "
-                    "workload_identity." % (_join(missing), where.get(source, "")))
+_WHERE = {
+    "auto": " as options, environment variables or in a ~/.azure/credentials profile, "
+            "or choose auth_source cli, msi or workload_identity",
+    "env": " in the environment",
+    "credential_file": " in the ~/.azure/credentials profile",
+    "cli": ", or pick a default subscription with az account set",
+    "msi": "",
+    "workload_identity": "",
+}
 
 
 def _join(items) -> str:

@@ -62,8 +62,8 @@ class AzureModule:
                 credential = build_credential(settings, cloud)
             except AuthError as exc:
                 self.fail_json(msg=str(exc))
-            except MissingLibrary as exc:
-                self.fail_json(msg=missing_required_lib(exc.requirement), exception=str(exc.error))
+            except ValueError as exc:  # azure-identity rejecting a malformed tenant or authority
+                self.fail_json(msg="Invalid Azure credentials: %s" % exc)
             except ImportError as exc:
                 self.fail_json(msg=missing_required_lib("azure-identity"), exception=str(exc))
             tuning = Tuning(polling_interval=self.params["wait_sleep"]) if "wait_sleep" in self.params else Tuning()

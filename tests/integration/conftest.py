@@ -94,6 +94,7 @@ def ansible_env(emulator, tmp_path_factory):
         "ANSIBLE_CONFIG": str(config),
         "ANSIBLE_COLLECTIONS_PATH": collections,
         "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+        "HOME": str(tmp_path_factory.mktemp("home")),  # no ~/.azure/credentials or ~/.ansible of the machine's user
         "ANSIBLE_LOCAL_TEMP": str(tmp_path_factory.mktemp("ansible-tmp")),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,

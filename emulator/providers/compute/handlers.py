@@ -83,7 +83,7 @@ def _uniform_only(doc, operation):
 def _instance(ctx, doc, instance_id, now=None):
     view = inst.get_instance(ctx, doc["id"], instance_id, now)
     if view is None:
-        raise ArmError(404, "NotFound", f"The entity was not found in this Azure location.")
+        raise ArmError(404, "NotFound", "The entity was not found in this Azure location.")
     return view
 
 

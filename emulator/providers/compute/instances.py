@@ -249,33 +249,35 @@ def failure_for(rules, vmss_doc, instance_id, kind, versions):
 
 # --- image versions -----------------------------------------------------------------------------
 
-def _semver(text):
-    return tuple(int(p) if p.isdigit() else 0 for p in str(text).split("."))
+def gallery_api(ctx, image_ref):
+    """The gallery provider, when it holds the gallery `image_ref` points into; else None (a gallery we do
+    not model: the reference is taken as given)."""
+    gallery = m.gallery_image(image_ref)
+    if gallery is None or ctx.store.get(gallery[0].rsplit("/images/", 1)[0]) is None:
+        return None
+    try:
+        from emulator.providers import gallery as api
+    except ImportError:
+        return None
+    return api
 
 
 def resolve_version(ctx, vmss_doc, model):
-    """The exact version an instance gets: a gallery image without version floats to the newest version
-    replicated to the scale set's region and not excluded from latest (when the gallery provider has it)."""
+    """The exact version an instance gets. A gallery image without version (or 'latest') floats to what
+    the gallery calls latest in the scale set's region (newest replicated there, not excluded)."""
+    from emulator.arm import ArmError
     ref = m.image_reference((model or {}).get("profile"))
     gallery = m.gallery_image(ref)
     if gallery is None:
         version = ref.get("version")
         return version if version and version != "latest" else None
-    if gallery[1]:
-        return gallery[1]
-    region = (vmss_doc.get("location") or "").replace(" ", "").lower()
-    best = None
-    for ver in ctx.store.list("Microsoft.Compute/galleries/images/versions", gallery[0] + "/versions"):
-        p = ver.get("properties") or {}
-        publishing = p.get("publishingProfile") or {}
-        if publishing.get("excludeFromLatest") or p.get("provisioningState", "Succeeded") != "Succeeded":
-            continue
-        regions = {(r.get("name") or "").replace(" ", "").lower() for r in publishing.get("targetRegions") or []}
-        if regions and region not in regions:
-            continue
-        if best is None or _semver(ver["name"]) > _semver(best):
-            best = ver["name"]
-    return best
+    api = gallery_api(ctx, ref)
+    if api is None:
+        return gallery[1] if gallery[1] and gallery[1].lower() != "latest" else None
+    try:
+        return api.resolve_gallery_image(ctx, ref["id"], vmss_doc["location"])[1]
+    except ArmError:
+        return None
 
 
 # --- operations ---------------------------------------------------------------------------------

@@ -198,12 +198,20 @@ def desired_from_put(current, body):
             desired["zones"] = list(current["zones"])
         if "location" not in desired:
             desired["location"] = current.get("location")
+        _keep_user_data(current, desired)
         sku = desired.get("sku")
         if isinstance(sku, dict) and "capacity" not in sku:
             sku["capacity"] = capacity_of(current)
         elif "sku" not in desired and current.get("sku"):
             desired["sku"] = dict(current["sku"])
     return desired
+
+
+def _keep_user_data(current, desired):
+    """userData is only returned with $expand=userData, so a GET-then-PUT omits it: it stays as it was."""
+    old_vm, new_vm = profile(current) or {}, profile(desired)
+    if isinstance(new_vm, dict) and "userData" in old_vm and "userData" not in new_vm:
+        new_vm["userData"] = old_vm["userData"]
 
 
 def desired_from_patch(current, body):

@@ -86,17 +86,20 @@ def _references(vm_profile):
 
 
 def check_references(ctx, doc):
-    """400 InvalidResourceReference for a subnet / backend pool / probe that does not exist.
-
-    Only once the network provider is loaded (it owns those resources); inbound NAT pools and
-    application gateways are not modelled there, so they are not checked.
+    """What the model points at must exist: 400 InvalidResourceReference for a missing subnet / backend
+    pool / probe (inbound NAT pools and application gateways are not modelled, so not checked), and the
+    gallery's own error for an image not available in the region (only for galleries the emulator holds).
     """
+    ref = m.image_reference(m.profile(doc))
+    api = inst.gallery_api(ctx, ref)
+    if api is not None:
+        api.resolve_gallery_image(ctx, ref["id"], doc["location"])
     try:
         from emulator.providers import network
     except ImportError:
         return
-    for ref in _references(m.profile(doc)):
-        network.require_reference(ctx, ref, doc["id"])
+    for ref_id in _references(m.profile(doc)):
+        network.require_reference(ctx, ref_id, doc["id"])
 
 
 # --- create / update ----------------------------------------------------------------------------

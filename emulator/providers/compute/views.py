@@ -112,6 +112,16 @@ def _extension_state(ext, vm_profile, view):
     return "Failed" if ext.get("name") == _failed_extension(vm_profile, view) else "Succeeded"
 
 
+def _full_type(ext):
+    p = ext.get("properties") or {}
+    return f"{p.get('publisher')}.{p.get('type')}"
+
+
+def _handler(ext):
+    return {"type": _full_type(ext), "typeHandlerVersion": (ext.get("properties") or {}).get("typeHandlerVersion"),
+            "status": status("ProvisioningState/succeeded", "Info", "Ready")}
+
+
 def _extension_view(ext, vm_profile, view, time):
     p = ext.get("properties") or {}
     state = _extension_state(ext, vm_profile, view)
@@ -122,7 +132,7 @@ def _extension_view(ext, vm_profile, view, time):
     else:
         st = status("ProvisioningState/succeeded", "Info", "Provisioning succeeded", time,
                     "Enable succeeded")
-    return {"name": ext.get("name"), "type": f"{p.get('publisher')}.{p.get('type')}",
+    return {"name": ext.get("name"), "type": _full_type(ext),
             "typeHandlerVersion": p.get("typeHandlerVersion"), "statuses": [st]}
 
 
@@ -146,10 +156,7 @@ def instance_view(vmss_doc, view, model, health_state, now_iso):
         "computerName": view["computerName"],
         "osName": "Windows Server" if m.is_windows(vm_profile) else "ubuntu",
         "vmAgent": {"vmAgentVersion": AGENT_VERSION if running else "Unknown", "statuses": [agent_status],
-                    "extensionHandlers": [
-                        {"type": f"{(e.get('properties') or {}).get('publisher')}.{(e.get('properties') or {}).get('type')}",
-                         "typeHandlerVersion": (e.get("properties") or {}).get("typeHandlerVersion"),
-                         "status": status("ProvisioningState/succeeded", "Info", "Ready")} for e in exts]},
+                    "extensionHandlers": [_handler(e) for e in exts]},
         "disks": [{"name": os_disk_name(view, vmss_doc["name"]),
                    "statuses": [status("ProvisioningState/succeeded", "Info", "Provisioning succeeded", changed)]}],
         "extensions": [_extension_view(e, vm_profile, view, now_iso) for e in exts],

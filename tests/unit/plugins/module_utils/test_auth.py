@@ -163,12 +163,14 @@ def test_unknown_auth_source_names_the_choices(no_file):
         resolve({"auth_source": "password"}, credentials_file=no_file)
 
 
-def test_missing_everything_is_one_sentence_naming_the_subscription(no_file):
+def test_missing_everything_is_one_sentence_naming_what_to_set(no_file):
     with pytest.raises(AuthError) as caught:
         credential_kind(resolve(credentials_file=no_file))
     message = str(caught.value)
-    assert message == ("No Azure subscription: set subscription_id (AZURE_SUBSCRIPTION_ID) "
-                       "or subscription_id in the ~/.azure/credentials profile.")
+    assert message == ("Missing Azure credentials: set subscription_id (AZURE_SUBSCRIPTION_ID), client_id "
+                       "(AZURE_CLIENT_ID), secret (AZURE_SECRET) and tenant (AZURE_TENANT) as options, environment "
+                       "variables or in a ~/.azure/credentials profile, or choose auth_source cli, msi or "
+                       "workload_identity.")
     assert message.count(". ") == 0 and message.endswith(".")
 
 
@@ -176,8 +178,21 @@ def test_missing_secret_names_only_what_is_missing(no_file):
     env = {"AZURE_SUBSCRIPTION_ID": "s", "AZURE_CLIENT_ID": "c", "AZURE_TENANT": "t"}
     with pytest.raises(AuthError) as caught:
         credential_kind(resolve(env=env, credentials_file=no_file))
-    assert str(caught.value) == ("Missing Azure credentials: set secret (AZURE_SECRET), "
-                                 "or choose auth_source cli, msi or workload_identity.")
+    assert str(caught.value).startswith("Missing Azure credentials: set secret (AZURE_SECRET) as options, ")
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("cli", "Missing Azure credentials: set subscription_id (AZURE_SUBSCRIPTION_ID), or pick a default "
+            "subscription with az account set."),
+    ("msi", "Missing Azure credentials: set subscription_id (AZURE_SUBSCRIPTION_ID)."),
+    ("workload_identity", "Missing Azure credentials: set subscription_id (AZURE_SUBSCRIPTION_ID), client_id "
+                          "(AZURE_CLIENT_ID), tenant (AZURE_TENANT) and AZURE_FEDERATED_TOKEN_FILE."),
+])
+def test_missing_credentials_message_per_auth_source(no_file, tmp_path, source, expected):
+    settings = resolve({"auth_source": source}, credentials_file=no_file, cli_profile_file=str(tmp_path / "none"))
+    with pytest.raises(AuthError) as caught:
+        credential_kind(settings)
+    assert str(caught.value) == expected
 
 
 def test_defaults(no_file):
@@ -250,7 +265,7 @@ def test_managed_identity_system_or_user_assigned(no_file, client_id, expected):
 
 
 def test_managed_identity_still_needs_a_subscription(no_file):
-    with pytest.raises(AuthError, match="No Azure subscription"):
+    with pytest.raises(AuthError, match=r"set subscription_id \(AZURE_SUBSCRIPTION_ID\)\.$"):
         credential_kind(resolve({"auth_source": "msi"}, credentials_file=no_file))
 
 
@@ -267,7 +282,7 @@ def test_workload_identity_from_federated_token_file(no_file):
 def test_workload_identity_names_the_token_file_when_missing(no_file):
     settings = resolve({"auth_source": "workload_identity"}, {"AZURE_SUBSCRIPTION_ID": "s", "AZURE_CLIENT_ID": "c",
                                                               "AZURE_TENANT": "t"}, no_file)
-    with pytest.raises(AuthError, match=r"set AZURE_FEDERATED_TOKEN_FILE, or choose"):
+    with pytest.raises(AuthError, match=r"^Missing Azure credentials: set AZURE_FEDERATED_TOKEN_FILE\.$"):
         credential_kind(settings)
 
 
