@@ -32,6 +32,13 @@ class Config:
     }
 
 
+def retry_after_text(seconds):
+    """Whole seconds as Azure sends them; under a time scale, a fraction (never below 10 ms)."""
+    if seconds >= 1:
+        return str(int(round(seconds)))
+    return f"{max(seconds, 0.01):.2f}"
+
+
 class Operations:
     """Async operations (the resource behind Azure-AsyncOperation / Location headers)."""
 
@@ -71,7 +78,9 @@ class Operations:
         poll = self.ctx.clock.duration("lro_poll")
         headers = {
             "Azure-AsyncOperation": self.url(op),
-            "Retry-After": str(max(1, int(round(poll)))),
+            # azure-core reads Retry-After before retry-after-ms; under scaled time the scaled value can
+            # be a fraction of a second, which azure-core parses as a float.
+            "Retry-After": retry_after_text(poll),
             "retry-after-ms": str(max(10, int(poll * 1000))),
         }
         if location_header:

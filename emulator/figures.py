@@ -176,8 +176,9 @@ def render(summary):
     lines += ["", "Per resource (per scaled minute: peak / mean):"]
     for rid, r in s["per_resource"].items():
         lines.append(f"  {rid}")
-        lines.append(f"      reads  {r['reads']:6d}   {r['reads_per_minute']['peak']:5d} / {r['reads_per_minute']['mean']:g}")
-        lines.append(f"      writes {r['writes']:6d}   {r['writes_per_minute']['peak']:5d} / {r['writes_per_minute']['mean']:g}")
+        for kind in ("reads", "writes"):
+            per = r[f"{kind}_per_minute"]
+            lines.append(f"      {kind:6s} {r[kind]:6d}   {per['peak']:5d} / {per['mean']:g}")
     lines += ["", f"429 answers: {s['throttled']['total']}"]
     lines += [f"  {count:6d}  {policy}" for policy, count in s["throttled"]["by_policy"].items()]
     p = s["lro_polls"]
@@ -198,7 +199,8 @@ def render(summary):
 # --- CLI -----------------------------------------------------------------------------------------
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m emulator figures", description="Traffic figures of an emulator state dir")
+    p = argparse.ArgumentParser(prog="python -m emulator figures",
+                                description="Traffic figures of an emulator state dir")
     p.add_argument("--state-dir", required=True)
     p.add_argument("--since", type=int, default=0, help="only traffic after this sequence number")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -27,26 +27,27 @@ Microsoft.Compute (learn.microsoft.com/azure/virtual-machines/compute-throttling
 bucket per policy per resource and per subscription (per region; the emulator has one region that
 matters). Refill and capacity are per minute; the minute is scaled by time_scale.
 
-    | policy (header name)   | operations                                   | resource refill/cap | subscription refill/cap |
-    | PutVMScaleSet          | VMSS create (PUT of a new set)               | 4 / 12              | 125 / 375               |
-    | VMScaleSetActions      | VMSS update (PUT existing, PATCH), set orch. | 4 / 12              | 500 / 1500              |
-    |                        | state, extensions, rolling upgrade cancel;   | subscription only:  |                         |
-    |                        | start, restart, reimage(all), redeploy,      |  -                  | 500 / 1500              |
-    |                        | perform maintenance, manualupgrade (1)       |                     |                         |
-    | DeleteVMScaleSet       | VMSS delete, deallocate;                     | 4 / 12              | 175 / 525               |
-    |                        | power off, delete instances (1): sub. only   |                     |                         |
-    | GetVMScaleSet          | VMSS get, list skus, OS upgrade history,     | 12 / 36             | 800 / 2400              |
-    |                        | rolling upgrade get latest                   |                     |                         |
-    | HighCostGetVMScaleSet  | VMSS instance view, VMSS VMs list (2);       | 10 / 30             | 360 / 1080              |
-    |                        | VMSS list, list all, list by location        | subscription only   |                         |
-    | UpdateVMScaleSetVM     | VMSS VM start, restart, reimage(all), update | 4 / 12              | 500 / 1500              |
-    | DeleteVMScaleSetVM     | VMSS VM delete, power off, deallocate        | 4 / 12              | 500 / 1500              |
-    | GetVMScaleSetVM        | VMSS VM get, instance view                   | 12 / 36             | 2000 / 6000             |
-    | PutVM / UpdateVM /     | VM create / update+actions / delete+dealloc. | 4 / 12              | 500 / 1500              |
-    | DeleteVM               |                                              |                     |                         |
-    | LowCostGet             | VM get, instance view                        | 12 / 36             | 8000 / 24000            |
-    | HighCostGet            | VM list, list all, list by location          | subscription only   | 300 / 900               |
-    | GetOperation           | status of Compute async operations (polls)   | 15 / 45             | 5000 / 15000            |
+    policy (header base name)  resource       subscription    operations
+                               refill/capacity refill/capacity
+    PutVMScaleSet              4 / 12         125 / 375       VMSS create (PUT of a new set)
+    VMScaleSetActions          4 / 12         500 / 1500      VMSS update (PUT of an existing set, PATCH),
+                                                              setOrchestrationServiceState, extensions,
+                                                              rolling upgrade start/cancel
+    VMScaleSetActions          -              500 / 1500      VMSS start, restart, reimage(all), redeploy,
+                                                              performMaintenance, manualupgrade (1)
+    DeleteVMScaleSet           4 / 12         175 / 525       VMSS delete, deallocate
+    DeleteVMScaleSet           -              175 / 525       VMSS power off, delete instances (1)
+    GetVMScaleSet              12 / 36        800 / 2400      VMSS get, list skus, OS upgrade history,
+                                                              rolling upgrade get latest
+    HighCostGetVMScaleSet      10 / 30        360 / 1080      VMSS instance view, VMSS VMs list (2)
+    HighCostGetVMScaleSet      -              360 / 1080      VMSS list, list all, list by location
+    UpdateVMScaleSetVM         4 / 12         500 / 1500      VMSS VM start, restart, reimage(all), update
+    DeleteVMScaleSetVM         4 / 12         500 / 1500      VMSS VM delete, power off, deallocate
+    GetVMScaleSetVM            12 / 36        2000 / 6000     VMSS VM get, instance view
+    PutVM, UpdateVM, DeleteVM  4 / 12         500 / 1500      VM create / update and actions / delete
+    LowCostGet                 12 / 36        8000 / 24000    VM get, instance view
+    HighCostGet                -              300 / 900       VM list, list all, list by location
+    GetOperation               15 / 45        5000 / 15000    status of Compute async operations (LRO polls)
 
 (1) not in Microsoft's table; placed with their siblings (restart / power off). (2) the table omits
 VMSS VMs list; it is charged like the scale set's instance view, on the scale set.

@@ -325,7 +325,8 @@ def list_by_group(ctx, req):
     p = req.params
     _check_subscription(ctx, p["subscriptionId"])
     ctx.require_resource_group(p["subscriptionId"], p["resourceGroupName"])
-    items = ctx.store.list(SETTING_TYPE, f"/subscriptions/{p['subscriptionId']}/resourceGroups/{p['resourceGroupName']}")
+    group = f"/subscriptions/{p['subscriptionId']}/resourceGroups/{p['resourceGroupName']}"
+    items = ctx.store.list(SETTING_TYPE, group)
     return ok(page(req, items, ctx.base_url, ctx.page_size))
 
 

@@ -176,7 +176,8 @@ def put_identity(ctx, req):
                        f"created in location '{location}'. Please select a new resource name.")
     props = dict((current or {}).get("properties") or {
         "tenantId": ctx.tenant_id, "principalId": str(uuid.uuid4()), "clientId": str(uuid.uuid4())})
-    props["isolationScope"] = (body.get("properties") or {}).get("isolationScope") or props.get("isolationScope", "None")
+    requested = (body.get("properties") or {}).get("isolationScope")
+    props["isolationScope"] = requested or props.get("isolationScope", "None")
     doc = {"id": current["id"] if current else rid, "name": current["name"] if current else req.params["resourceName"],
            "type": MSI, "location": location, "tags": body.get("tags", {}), "properties": props,
            "_created": (current or {}).get("_created", ctx.clock.now())}
@@ -295,6 +296,11 @@ def role_definition(ctx, scope, guid):
     return next((d for d in _custom_roles(ctx) if d["name"].lower() == guid), None)
 
 
+def _no_role_definition(guid, status):
+    return ArmError(status, "RoleDefinitionDoesNotExist",
+                    f"The specified role definition with ID '{guid}' does not exist.")
+
+
 def _all_definitions(ctx, scope):
     return [_builtin_doc(scope, g) for g in BUILTIN_ROLES] + _custom_roles(ctx)
 
@@ -325,7 +331,8 @@ def _definition_routes(method, operation_id, action, with_name=True):
 def _assignment_routes(method, action, operation_ids, with_name=True):
     def register(fn):
         for scope, operation_id in zip(_SCOPES[1:], operation_ids):
-            suffix = "/providers/Microsoft.Authorization/roleAssignments" + ("/{roleAssignmentName}" if with_name else "")
+            suffix = "/providers/Microsoft.Authorization/roleAssignments" + \
+                ("/{roleAssignmentName}" if with_name else "")
             route(method, scope + suffix, operation_id=operation_id, action=action)(fn)
         return fn
     return register
@@ -345,7 +352,7 @@ def get_role_definition(ctx, req):
     scope, _, guid = split_auth_path(req.path)
     doc = role_definition(ctx, scope, guid)
     if doc is None:
-        raise ArmError(404, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{guid}' does not exist.")
+        raise _no_role_definition(guid, 404)
     return ok(doc)
 
 
@@ -419,8 +426,7 @@ def _check_scope(ctx, scope):
 def _assignment_doc(ctx, req, scope, name, props, current):
     guid = guid_of(props.get("roleDefinitionId"))
     if guid is None or role_definition(ctx, scope, guid) is None:
-        raise ArmError(400, "RoleDefinitionDoesNotExist",
-                       f"The specified role definition with ID '{guid or props.get('roleDefinitionId')}' does not exist.")
+        raise _no_role_definition(guid or props.get("roleDefinitionId"), 400)
     principal_type = _principal_type(ctx, props["principalId"], props.get("principalType"))
     now = ctx.clock.iso()
     caller = req.principal["object_id"] if req.principal else None

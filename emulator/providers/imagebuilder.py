@@ -159,7 +159,8 @@ def _check_shared_image(where, dist, source):
             raise _invalid(where, "'versioning' cannot be specified when 'galleryImageId' names a version")
         if versioning.get("scheme") not in ("Latest", "Source"):
             raise _bad(where + ".versioning", "scheme", versioning.get("scheme"))
-        if versioning["scheme"] == "Source" and (source or {}).get("type") not in ("PlatformImage", "SharedImageVersion"):
+        versionable_source = (source or {}).get("type") in ("PlatformImage", "SharedImageVersion")
+        if versioning["scheme"] == "Source" and not versionable_source:
             raise _invalid(where + ".versioning", "Scheme 'Source' needs a PlatformImage or SharedImageVersion source")
     elif parts[1]:
         gallery_model.check_version_name(parts[1])
@@ -404,7 +405,8 @@ def get_run_output(ctx, req):
     doc = _existing(ctx, req)
     output = ctx.store.get(f"{doc['id']}/runOutputs/{req.params['runOutputName']}")
     if output is None:
-        raise not_found(RUN_OUTPUT, f"{doc['name']}/{req.params['runOutputName']}", req.params["resourceGroupName"])
+        raise not_found(TEMPLATE, f"{doc['name']}/runOutputs/{req.params['runOutputName']}",
+                        req.params["resourceGroupName"])
     return ok(output)
 
 

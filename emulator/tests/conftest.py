@@ -74,6 +74,11 @@ class Emu:
             payload = err.read()
             return err.code, (json.loads(payload) if payload else None), dict(err.headers)
 
+    def traffic_mark(self):
+        """The sequence number of the last recorded request: pass it as `since` to see only what follows."""
+        entries = self.control.traffic()
+        return entries[-1]["seq"] if entries else 0
+
     def rg(self, name, location=None):
         status, body, _ = self.arm("PUT", f"/subscriptions/{self.subscription_id}/resourcegroups/{name}",
                                    {"location": location or self.location}, api_version="2021-04-01")
@@ -92,6 +97,15 @@ def emu(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("emulator")
     instance = start(state_dir, "--no-throttling")
     yield instance
+    shared = os.environ.get("FLEETOPS_TRAFFIC_DIR")
+    if shared:   # keep this worker's traffic for the oav run that follows (see test_zz_oav.py)
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        exported = instance.control.call("POST", "traffic/export", {"dir": os.path.join(shared, worker)})
+        index = os.path.join(shared, "specs.json")
+        known = json.load(open(index)) if os.path.exists(index) else {}
+        known.update({os.path.basename(folder): spec for spec, folder in exported["folders"].items()})
+        with open(index, "w") as fh:
+            json.dump(known, fh)
     runtime.stop(str(state_dir))
 
 

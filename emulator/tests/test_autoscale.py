@@ -225,7 +225,8 @@ def vmss_body(emu, capacity):
 
 
 def make_vmss(emu, rg, name, capacity=2):
-    path = f"/subscriptions/{emu.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
+    path = (f"/subscriptions/{emu.subscription_id}/resourceGroups/{rg}/providers/Microsoft.Compute/"
+            f"virtualMachineScaleSets/{name}")
     status, body, _ = emu.arm("PUT", path, vmss_body(emu, capacity))
     assert status in (200, 201), body
     return body["id"]

@@ -25,7 +25,9 @@ OPERATIONS = [
     "VirtualMachineScaleSetVMs_List", "VirtualMachineScaleSetVMs_Get", "VirtualMachineScaleSetVMs_GetInstanceView",
     "VirtualMachineScaleSetVMs_Update", "VirtualMachineScaleSetVMs_Restart", "VirtualMachineScaleSetVMs_Reimage",
     "VirtualMachineScaleSetVMs_Delete", "VirtualMachines_Get", "VirtualMachines_InstanceView",
-    "VirtualMachineScaleSets_Delete",
+    "VirtualMachineScaleSetExtensions_List", "VirtualMachineScaleSetExtensions_Get",
+    "VirtualMachineScaleSetExtensions_CreateOrUpdate", "VirtualMachineScaleSetExtensions_Update",
+    "VirtualMachineScaleSetExtensions_Delete", "VirtualMachineScaleSets_Delete",
 ]
 RG = "examples"
 
@@ -100,6 +102,7 @@ def run(world, op_id, example):
         name = world.scale_set("Flexible" if flexible_ops else None)
         names["vmScaleSetName"] = names["virtualMachineScaleSetName"] = name
         names["instanceId"] = "0"
+        names["vmssExtensionName"] = "health"
         if flexible_ops:
             vm = next(iter(emu.compute().virtual_machines.list(RG)))
             names["vmName"] = vm.name

@@ -61,7 +61,10 @@ def test_put_keeps_immutables_capacity_and_patch_merges():
     assert desired["properties"]["platformFaultDomainCount"] == 3
     assert desired["sku"] == {"name": "Standard_D4s_v3", "capacity": 7}
     assert "provisioningState" not in desired["properties"]
-    patched = m.desired_from_patch(current, {"sku": {"capacity": 9}, "properties": {"overprovision": False}})
+    current["tags"] = {"team": "payments", "cost": "1"}
+    patched = m.desired_from_patch(current, {"sku": {"capacity": 9}, "properties": {"overprovision": False},
+                                             "tags": {"team": "web"}})
+    assert patched["tags"] == {"team": "web"}
     assert patched["sku"]["capacity"] == 9 and patched["sku"]["name"] == "Standard_D2s_v3"
     assert patched["properties"]["overprovision"] is False
     assert patched["properties"]["virtualMachineProfile"]["osProfile"]["computerNamePrefix"] == "web"

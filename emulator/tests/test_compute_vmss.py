@@ -194,3 +194,24 @@ def test_reference_to_a_missing_subnet(clean):
                "virtualNetworks/vnet/subnets/none")
     status, answer, _ = emu.arm("PUT", vmss_path(emu, "rg", "web"), body(emu, 1, subnet=missing))
     assert (status, answer["error"]["code"]) == (400, "InvalidResourceReference")
+
+
+def test_extensions_are_a_view_of_the_model(clean):
+    emu = clean
+    emu.rg("rg")
+    compute = emu.compute()
+    compute.virtual_machine_scale_sets.begin_create_or_update("rg", "web", body(emu, 1, health=True)).result()
+    ext = compute.virtual_machine_scale_set_extensions.get("rg", "web", "health").as_dict()
+    assert ext["type"] == "Microsoft.Compute/virtualMachineScaleSets/extensions"
+    assert ext["properties"]["type"] == "ApplicationHealthLinux"
+    compute.virtual_machine_scale_set_extensions.begin_create_or_update("rg", "web", "script", {"properties": {
+        "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "typeHandlerVersion": "2.1",
+        "settings": {}, "protectedSettings": {"commandToExecute": "echo secret"}}}).result()
+    names = [e.name for e in compute.virtual_machine_scale_set_extensions.list("rg", "web")]
+    assert names == ["health", "script"]
+    script = compute.virtual_machine_scale_sets.get("rg", "web").as_dict()["properties"]["virtualMachineProfile"][
+        "extensionProfile"]["extensions"][1]
+    assert "protectedSettings" not in script["properties"]
+    assert not next(iter(compute.virtual_machine_scale_set_vms.list("rg", "web"))).properties.latest_model_applied
+    compute.virtual_machine_scale_set_extensions.begin_delete("rg", "web", "script").result()
+    assert [e.name for e in compute.virtual_machine_scale_set_extensions.list("rg", "web")] == ["health"]

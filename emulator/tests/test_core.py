@@ -137,10 +137,11 @@ def test_sdk_retries_a_throttled_request_honouring_retry_after(clean):
     emu.rg("sdk-rg")
     emu.control.add_fault(kind="429", match={"operation_id": "VirtualMachineScaleSets_List"}, count=2, retry_after=1)
     client = ComputeManagementClient(**emu.sdk_kwargs(), retry_policy=RetryPolicy(retry_total=3))
+    mark = emu.traffic_mark()
     started = time.monotonic()
     assert list(client.virtual_machine_scale_sets.list("sdk-rg")) == []
     assert time.monotonic() - started >= 2.0
-    traffic = emu.control.traffic()
+    traffic = emu.control.traffic(since=mark)
     statuses = [e["liveResponse"]["statusCode"] for e in traffic if e["operation_id"] == "VirtualMachineScaleSets_List"]
     assert statuses == ["429", "429", "200"]
 

@@ -96,3 +96,52 @@ def test_cli_reads_a_live_state_dir(clean, capsys):
     import argparse
     figures.main(argparse.Namespace(state_dir=emu.state_dir, since=0, json=False))
     assert "Requests by operation" in capsys.readouterr().out
+
+
+def test_health_events_and_reaction_latency_end_to_end(tmp_path):
+    """watch_health (until compute records events itself) dates Healthy at the end of the grace period;
+    the figures CLI then measures the client's reaction on the live state dir."""
+    import time
+    from emulator import events
+    from test_autoscale import vmss_body
+    from test_throttling import serve_in_process
+    emu, server, thread = serve_in_process(tmp_path / "figs", 0.01,
+                                           also=lambda ctx, _: ctx.engines.append(events.watch_health))
+    try:
+        emu.rg("fig-rg")
+        body = vmss_body(emu, 2)
+        settings = {"protocol": "http", "port": 80, "requestPath": "/", "gracePeriod": 60}
+        extension = {"publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
+                     "typeHandlerVersion": "2.0", "settings": settings}
+        body["properties"]["virtualMachineProfile"]["extensionProfile"] = {
+            "extensions": [{"name": "health", "properties": extension}]}
+        path = (f"/subscriptions/{emu.subscription_id}/resourceGroups/fig-rg/providers/Microsoft.Compute/"
+                "virtualMachineScaleSets/web")
+        status, created, _ = emu.arm("PUT", path, body)
+        assert status == 201, created
+        deadline = time.monotonic() + 20
+        healthy = []
+        while time.monotonic() < deadline and len(healthy) < 2:
+            healthy = [e for e in emu.control.call("GET", "events?kind=instance.health")["value"]
+                       if e["state"] == "Healthy"]
+            time.sleep(0.1)
+        assert len(healthy) == 2 and healthy[0]["resource_id"] == created["id"]
+        status, answer, _ = emu.arm("POST", path + "/manualupgrade",
+                                    {"instanceIds": [healthy[0]["instance_id"]]})
+        assert status == 202, answer
+        out = json.loads(_run_cli(emu.state_dir))
+        sample = out["reaction_latency"]["samples"][-1]
+        assert sample["write"] == "VirtualMachineScaleSets_UpdateInstances" and sample["event"] == "instance.health"
+        assert 0 <= sample["seconds"] < 20
+    finally:
+        server.shutdown()
+        thread.join(30)
+
+
+def _run_cli(state_dir):
+    import contextlib
+    import io
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        figures.main(["--state-dir", state_dir, "--json"])
+    return buffer.getvalue()

@@ -5,12 +5,11 @@ raw ARM calls where the SDK would hide the body.
 """
 import copy
 import json
-import os
 import time
 from urllib.parse import quote
 
 import pytest
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from emulator.app import Emulator
 from emulator.providers import gallery
@@ -34,7 +33,8 @@ def wait_for(fn, timeout=30.0, interval=0.05):
 
 
 def gallery_path(emu, gallery_name="gal", image=None, version=None):
-    path = f"/subscriptions/{emu.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/{gallery_name}"
+    path = f"/subscriptions/{emu.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Compute" \
+           f"/galleries/{gallery_name}"
     if image:
         path += f"/images/{image}"
     if version:
@@ -117,7 +117,8 @@ def test_gallery_lifecycle_and_listing(fast):
         make_gallery(emu, client, f"gal{i}")
     assert len(list(client.galleries.list_by_resource_group(RG))) == 6          # pages of 5
     assert {"gal", "gal4"} <= {g.name for g in client.galleries.list()}
-    updated = client.galleries.begin_update(RG, "gal", {"properties": {"description": "second"}, "tags": {"a": "b"}}).result()
+    change = {"properties": {"description": "second"}, "tags": {"a": "b"}}
+    updated = client.galleries.begin_update(RG, "gal", change).result()
     assert (updated.properties.description, updated.tags) == ("second", {"a": "b"})
     client.galleries.begin_delete(RG, "gal4").result()
     with pytest.raises(ResourceNotFoundError):
@@ -153,18 +154,18 @@ def test_definition_crud_and_immutable_properties(env):
         "osType": "Windows", "osState": "Generalized",
         "identifier": {"publisher": "fleetops", "offer": "web", "sku": "img"}}}, api_version=API)
     assert status == 409 and body["error"] == {
-        "code": "PropertyChangeNotAllowed", "message": "Changing property 'galleryImage.properties.osType' is not allowed.",
-        "target": "galleryImage.properties.osType"}
-    status, body, _ = emu.arm("PATCH", image_id(emu), {"properties": {
-        "osType": "Linux", "osState": "Generalized", "identifier": {"publisher": "other", "offer": "web", "sku": "img"}}},
-        api_version=API)
+        "code": "PropertyChangeNotAllowed", "target": "galleryImage.properties.osType",
+        "message": "Changing property 'galleryImage.properties.osType' is not allowed."}
+    same = {"osType": "Linux", "osState": "Generalized",
+            "identifier": {"publisher": "fleetops", "offer": "web", "sku": "img"}}
+    other_publisher = dict(same, identifier=dict(same["identifier"], publisher="other"))
+    status, body, _ = emu.arm("PATCH", image_id(emu), {"properties": other_publisher}, api_version=API)
     assert (status, body["error"]["target"]) == (409, "galleryImage.properties.identifier.publisher")
     features = [{"name": "SecurityType", "value": "TrustedLaunch"}]
-    same = {"osType": "Linux", "osState": "Generalized", "identifier": {"publisher": "fleetops", "offer": "web", "sku": "img"}}
     status, body, _ = emu.arm("PATCH", image_id(emu), {"properties": dict(same, features=features)}, api_version=API)
     assert (status, body["error"]["code"]) == (409, "PropertyChangeNotAllowed")
-    status, body, _ = emu.arm("PATCH", image_id(emu), {"properties": dict(same, features=features, allowUpdateImage=True)},
-                              api_version=API)
+    allowed = dict(same, features=features, allowUpdateImage=True)
+    status, body, _ = emu.arm("PATCH", image_id(emu), {"properties": allowed}, api_version=API)
     assert status == 200 and body["properties"]["features"] == features
     assert [i.name for i in client.gallery_images.list_by_gallery(RG, "gal")] == ["img"]
 
@@ -232,11 +233,14 @@ def test_version_replicates_per_region_over_time(env):
     assert [v.name for v in client.gallery_image_versions.list_by_gallery_image(RG, "gal", "img")] == ["1.0.0"]
 
 
+SRC = "/subscriptions/{sub}/resourceGroups/src/providers"
+
+
 @pytest.mark.parametrize("storage", [
-    {"source": {"virtualMachineId": "/subscriptions/{sub}/resourceGroups/src/providers/Microsoft.Compute/virtualMachines/vm1"}},
-    {"osDiskImage": {"source": {"id": "/subscriptions/{sub}/resourceGroups/src/providers/Microsoft.Compute/snapshots/os"}},
-     "dataDiskImages": [{"lun": 0, "source": {"id": "/subscriptions/{sub}/resourceGroups/src/providers/Microsoft.Compute/disks/d0"}}]},
-    {"osDiskImage": {"source": {"storageAccountId": "/subscriptions/{sub}/resourceGroups/src/providers/Microsoft.Storage/storageAccounts/vhds",
+    {"source": {"virtualMachineId": SRC + "/Microsoft.Compute/virtualMachines/vm1"}},
+    {"osDiskImage": {"source": {"id": SRC + "/Microsoft.Compute/snapshots/os"}},
+     "dataDiskImages": [{"lun": 0, "source": {"id": SRC + "/Microsoft.Compute/disks/d0"}}]},
+    {"osDiskImage": {"source": {"storageAccountId": SRC + "/Microsoft.Storage/storageAccounts/vhds",
                                 "uri": "https://vhds.blob.core.windows.net/vhds/os.vhd"}}},
     {"source": {"communityGalleryImageId": "/communityGalleries/pub-1234/images/base"}},
 ], ids=["vm", "snapshots", "vhd", "community"])
@@ -254,14 +258,16 @@ def test_gallery_version_as_source_must_exist(env):
     body["properties"]["storageProfile"] = {"source": {"id": image_id(emu, version="9.9.9")}}
     status, err, _ = emu.arm("PUT", image_id(emu, version="1.0.0"), body, api_version=API)
     assert status == 404
-    client.gallery_image_versions.begin_create_or_update(RG, "gal", "img", "9.9.9", version_body(emu, [emu.location])).result()
-    assert client.gallery_image_versions.begin_create_or_update(RG, "gal", "img", "1.0.0", body).result().name == "1.0.0"
+    versions = client.gallery_image_versions
+    versions.begin_create_or_update(RG, "gal", "img", "9.9.9", version_body(emu, [emu.location])).result()
+    assert versions.begin_create_or_update(RG, "gal", "img", "1.0.0", body).result().name == "1.0.0"
 
 
 def test_vhd_source_needs_its_storage_account_and_a_source_is_required(env):
     emu, _ = env
     body = version_body(emu, [emu.location])
-    body["properties"]["storageProfile"] = {"osDiskImage": {"source": {"uri": "https://a.blob.core.windows.net/v/os.vhd"}}}
+    vhd_only = {"uri": "https://a.blob.core.windows.net/v/os.vhd"}
+    body["properties"]["storageProfile"] = {"osDiskImage": {"source": vhd_only}}
     status, err, _ = emu.arm("PUT", image_id(emu, version="1.0.0"), body, api_version=API)
     assert (status, err["error"]["code"]) == (400, "InvalidParameter")
     body["properties"]["storageProfile"] = {}
@@ -279,7 +285,8 @@ def test_region_added_later_replicates_only_itself(env):
     emu, client = env
     client.gallery_image_versions.begin_create_or_update(RG, "gal", "img", "1.0.0",
                                                          version_body(emu, [emu.location])).result()
-    poller = client.gallery_image_versions.begin_update(RG, "gal", "img", "1.0.0", update({"targetRegions": [{"name": emu.location}, {"name": "eastus"}]}))
+    poller = client.gallery_image_versions.begin_update(
+        RG, "gal", "img", "1.0.0", update({"targetRegions": [{"name": emu.location}, {"name": "eastus"}]}))
     state, regions = replication(client, "1.0.0")
     assert state == "InProgress"
     assert regions[emu.location] == ("Completed", 100) and regions["eastus"][0] == "Replicating"
@@ -298,7 +305,8 @@ def test_exclude_from_latest_changes_latest_without_replicating_again(env):
     assert resolve(emu, image_id(emu), emu.location) == "1.1.0"             # highest number, not newest
     assert resolve(emu, image_id(emu, version="latest"), "eastus") == "1.1.0"
     poller = client.gallery_image_versions.begin_update(RG, "gal", "img", "1.1.0", update({"excludeFromLatest": True}))
-    assert replication(client, "1.1.0") == ("Completed", {emu.location: ("Completed", 100), "eastus": ("Completed", 100)})
+    assert replication(client, "1.1.0") == ("Completed", {emu.location: ("Completed", 100),
+                                                          "eastus": ("Completed", 100)})
     assert poller.result().properties.publishing_profile.exclude_from_latest is True
     assert resolve(emu, image_id(emu), emu.location) == "1.0.5"
     assert resolve(emu, image_id(emu, version="1.1.0"), emu.location) == "1.1.0"   # still usable by name
@@ -324,7 +332,8 @@ def test_failed_replication_and_retry(env):
     assert regions[emu.location] == ("Completed", 100) and regions["eastus"][0] == "Failed"
     v = client.gallery_image_versions.get(RG, "gal", "img", "2.0.0", expand="ReplicationStatus")
     assert v.properties.provisioning_state == "Failed"
-    assert [s.details for s in v.properties.replication_status.summary if s.region == "eastus"] == ["Disk copy timed out."]
+    details = [s.details for s in v.properties.replication_status.summary if s.region == "eastus"]
+    assert details == ["Disk copy timed out."]
     assert resolve(emu, image_id(emu, version="2.0.0"), emu.location) == "2.0.0"
     with pytest.raises(Exception, match="GalleryImageNotFound"):
         resolve(emu, image_id(emu, version="2.0.0"), "eastus")
@@ -341,7 +350,8 @@ def test_immutable_version_properties(env):
     emu, client = env
     client.gallery_image_versions.begin_create_or_update(RG, "gal", "img", "1.0.0",
                                                          version_body(emu, [emu.location])).result()
-    status, body, _ = emu.arm("PATCH", image_id(emu, version="1.0.0"), update({"storageAccountType": "Premium_LRS"}), api_version=API)
+    status, body, _ = emu.arm("PATCH", image_id(emu, version="1.0.0"), update({"storageAccountType": "Premium_LRS"}),
+                              api_version=API)
     assert (status, body["error"]["code"]) == (409, "PropertyChangeNotAllowed")
     other = version_body(emu, [emu.location])
     other["properties"]["storageProfile"]["source"]["id"] += "-other"
@@ -370,8 +380,9 @@ def _version(definition_id, name, regions, exclude=False, states=None):
     return {"id": f"{definition_id}/versions/{name}", "name": name, "type": model.VERSION, "location": "westeurope",
             "properties": {"provisioningState": "Succeeded", "publishingProfile": model.publishing_profile(
                 "westeurope", {"targetRegions": regions, "excludeFromLatest": exclude})},
-            "_replication": {model.norm_region(r["name"]): {"region": r["name"], "state": states.get(r["name"], "Completed"),
-                                                           "start": 0, "end": 1, "gen": 1} for r in regions}}
+            "_replication": {model.norm_region(r["name"]): {
+                "region": r["name"], "state": states.get(r["name"], "Completed"), "start": 0, "end": 1, "gen": 1}
+                for r in regions}}
 
 
 def test_resolve_gallery_image_in_process(tmp_path):
@@ -380,7 +391,8 @@ def test_resolve_gallery_image_in_process(tmp_path):
     ctx.store.put(definition, {"id": definition, "name": "web", "type": model.IMAGE, "location": "westeurope",
                                "properties": {"osType": "Linux"}}, model.IMAGE)
     docs = [_version(definition, "1.2.0", [{"name": "westeurope"}, {"name": "eastus"}]),
-            _version(definition, "1.10.0", [{"name": "westeurope"}, {"name": "eastus"}], states={"eastus": "Replicating"}),
+            _version(definition, "1.10.0", [{"name": "westeurope"}, {"name": "eastus"}],
+                     states={"eastus": "Replicating"}),
             _version(definition, "2.0.0", [{"name": "westeurope"}], exclude=True),
             _version(definition, "1.9.0", [{"name": "westeurope"}, {"name": "East US", "excludeFromLatest": True}])]
     for doc in docs:
@@ -391,7 +403,8 @@ def test_resolve_gallery_image_in_process(tmp_path):
     assert name == "2.0.0" and "_replication" not in version
     with pytest.raises(Exception) as missing:
         gallery.resolve_gallery_image(ctx, definition + "/versions/1.10.0", "eastus")
-    assert (missing.value.status, missing.value.code, missing.value.target) == (404, "GalleryImageNotFound", "imageReference")
+    assert (missing.value.status, missing.value.code, missing.value.target) == \
+        (404, "GalleryImageNotFound", "imageReference")
     assert "is not available in eastus region" in missing.value.message
     with pytest.raises(Exception) as none:
         gallery.resolve_gallery_image(ctx, definition, "northeurope")
@@ -466,7 +479,8 @@ def _example_target(emu, client, operation, n, body):
     make_image(emu, client, name=f"ex{n}")
     if operation.endswith("_Update"):
         # The update examples name the same source as the create examples: create the version from it.
-        source = f"/subscriptions/{emu.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Compute/images/{{imageName}}"
+        source = f"/subscriptions/{emu.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Compute" \
+                 "/images/{imageName}"
         regions = (body["properties"].get("publishingProfile") or {}).get("targetRegions") or [{"name": "West US"}]
         existing = {"location": "West US", "properties": {
             "storageProfile": {"source": {"id": source}}, "publishingProfile": {"targetRegions": regions}}}

@@ -178,7 +178,8 @@ def test_role_assignment_errors(clean):
     assert emu.arm("PUT", f"{base}/{name}", body, api_version=AUTH_API)[0] == 201
     assert emu.arm("PUT", f"{base}/{name}", body, api_version=AUTH_API)[0] == 201           # idempotent
     status, err, _ = emu.arm("PUT", f"{base}/{uuid.uuid4()}", body, api_version=AUTH_API)
-    assert (status, err["error"]) == (409, {"code": "RoleAssignmentExists", "message": "The role assignment already exists."})
+    assert (status, err["error"]) == (409, {"code": "RoleAssignmentExists",
+                                            "message": "The role assignment already exists."})
     changed = {"properties": dict(body["properties"], roleDefinitionId=role_id(emu, READER))}
     status, err, _ = emu.arm("PUT", f"{base}/{name}", changed, api_version=AUTH_API)
     assert (status, err["error"]["code"]) == (400, "RoleAssignmentUpdateNotPermitted")
@@ -220,8 +221,10 @@ def test_contributor_cannot_assign_roles(clean):
     credential = emu.credential(contributor["client_id"], contributor["secret"])
     from azure.mgmt.authorization.models import RoleAssignmentCreateParameters
     with pytest.raises(HttpResponseError) as denied:
-        auth_client(emu, credential).role_assignments.create(rg_scope(emu), str(uuid.uuid4()), RoleAssignmentCreateParameters(
-            role_definition_id=role_id(emu, READER), principal_id=identity.principal_id, principal_type="ServicePrincipal"))
+        auth_client(emu, credential).role_assignments.create(
+            rg_scope(emu), str(uuid.uuid4()), RoleAssignmentCreateParameters(
+                role_definition_id=role_id(emu, READER), principal_id=identity.principal_id,
+                principal_type="ServicePrincipal"))
     assert denied.value.status_code == 403
     assert "Microsoft.Authorization/roleAssignments/write" in str(denied.value)
 

@@ -1,7 +1,8 @@
 """Microsoft's oav validates the whole suite's traffic against the official specs.
 
-Runs last (conftest orders it so): it exports what the session emulator recorded, one folder per spec
-file with api-versions mapped to the spec's, and fails on any error oav reports.
+`make emulator-test` runs the suite on several workers, each exporting its emulator's traffic into
+$FLEETOPS_TRAFFIC_DIR/<worker>/<spec>/ when it ends, then runs this test alone over all of it. Run
+directly (no FLEETOPS_TRAFFIC_DIR), it runs last in the session and validates that session's traffic.
 """
 import json
 import os
@@ -21,19 +22,39 @@ def oav():
     return OAV
 
 
-def test_suite_traffic_is_valid_against_the_specs(emu, oav, tmp_path):
+def client_side(error):
+    """Requests that echo read-only properties back (a GET body sent as a PUT) are the client's doing;
+    Azure ignores such properties and so does the emulator, so oav's complaint is not about us."""
+    return error.get("issueSource") == "request" and error.get("errorCode") == "READONLY_PROPERTY_NOT_ALLOWED_IN_REQUEST"
+
+
+@pytest.fixture
+def traffic_folders(request, tmp_path):
+    """[(spec_file, folder)] to validate."""
+    shared = os.environ.get("FLEETOPS_TRAFFIC_DIR")
+    if shared:
+        with open(os.path.join(shared, "specs.json")) as fh:
+            spec_of = json.load(fh)
+        return [(spec_of[name], os.path.join(shared, worker, name))
+                for worker in sorted(os.listdir(shared)) if os.path.isdir(os.path.join(shared, worker))
+                for name in sorted(os.listdir(os.path.join(shared, worker)))]
+    emu = request.getfixturevalue("emu")
     exported = emu.control.call("POST", "traffic/export", {"dir": str(tmp_path / "traffic")})
-    folders = exported["folders"]
-    assert folders, "the suite recorded no traffic for any operation in the specs"
+    return sorted(exported["folders"].items())
+
+
+def test_suite_traffic_is_valid_against_the_specs(traffic_folders, oav, tmp_path):
+    assert traffic_folders, "the suite recorded no traffic for any operation in the specs"
     failures = {}
-    for spec_file, folder in folders.items():
-        report = tmp_path / (os.path.basename(folder) + ".report.json")
+    for index, (spec_file, folder) in enumerate(traffic_folders):
+        report = tmp_path / f"{index}-{os.path.basename(folder)}.report.json"
         # oav 4.0.3 exits 1 even on valid traffic (its HTML template is missing from the package):
         # the JSON report is the verdict.
         subprocess.run([oav, "validate-traffic", folder, spec_file, "--jsonReport", str(report)],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
         result = json.loads(report.read_text())
         assert result["coveredOperations"] > 0, f"oav matched no operation of {spec_file}"
-        if result["errors"] or result["failedOperations"]:
-            failures[os.path.basename(spec_file)] = result["errors"][:8]
+        errors = [e for e in result["errors"] if not client_side(e)]
+        if errors:
+            failures[folder] = errors[:8]
     assert not failures, json.dumps(failures, indent=1)[:6000]

@@ -167,8 +167,8 @@ def resolve_settings(params: Mapping[str, object], env: Mapping[str, str],
     use_file = auth_source != "env"
     from_file = read_profile(credentials_file, profile_name) if use_file else {}
 
-    def value(key):
-        return param(key) or (_first_env(env, key) if use_env else None) or from_file.get(key)
+    def value(key, from_env=use_env):
+        return param(key) or (_first_env(env, key) if from_env else None) or from_file.get(key)
 
     subscription_id = value("subscription_id")
     if not subscription_id and auth_source == "cli":
@@ -182,7 +182,7 @@ def resolve_settings(params: Mapping[str, object], env: Mapping[str, str],
         tenant=value("tenant"),
         cloud_environment=value("cloud_environment") or "AzureCloud",
         cert_validation_mode=value("cert_validation_mode") or "validate",
-        ca_bundle=value("ca_bundle"),
+        ca_bundle=value("ca_bundle", from_env=True),  # process-wide TLS trust, not a credential
         federated_token_file=_first_env(env, "federated_token_file") if use_env else None,
         authority_host=_first_env(env, "authority_host") if use_env else None,
         profile=profile_name,

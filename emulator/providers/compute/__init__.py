@@ -7,13 +7,14 @@ Modules
     views.py      ARM shapes of VMSS VMs, Flexible VMs, instance views (pure)
     instances.py  instance records (one store row each), operations over scaled time, the LRO timer
     scalesets.py  create / update / delete / actions with validation and 409 conflicts
-    handlers.py   routes: scale sets and Uniform VMs;  vms.py: routes of Flexible VMs
+    handlers.py   routes: scale sets and Uniform VMs;  vms.py: Flexible VMs;  extensions.py: VMSS extensions
     hooks.py      subnet-in-use, backend-pool members, resource-group cleanup for other providers
 
 API for engines (rolling upgrades, automatic repairs, autoscale). Call under ctx.lock; ids are
 instance ids (Uniform: "0", "3"...; Flexible: VM names). Instances are dicts (see instances.py):
-`instanceId`, `zone`, `fd`, `ud`, `model` (hash), `provisioningState`, `power`, `protection`,
-`op` ({kind, ends, ...} while an operation runs), `since` (last boot), `error`.
+`instanceId`, `zone`, `fd`, `ud`, `model` (hash), `exactVersion`, `provisioningState`, `power`,
+`protection`, `op` ({kind, ends, ...} while an operation runs), `since` (last boot), `error`, `surplus`
+(an overprovisioned extra: ignore it, it disappears when its create ends).
 
     instances.list_instances(ctx, vmss_id, now=None) -> [instance]      live instances as of `now`
     instances.get_instance(ctx, vmss_id, instance_id, now=None)
@@ -35,6 +36,9 @@ instance ids (Uniform: "0", "3"...; Flexible: VM names). Instances are dicts (se
     health.instance_health(ctx, instance, now=None) -> Healthy | Unhealthy | Unknown | Initializing | None
     placement.select_scale_in(instances, count, rules) -> [instance]     who a scale-in removes
     scalesets.refuse_if_busy(ctx, vmss_doc, instances)                   the 409 a client would get
+    scalesets.members(instances)                                         those counting toward capacity
+    scalesets.create_or_update(ctx, request, patch=True)                 change a set as a client PATCH does
+        (request: .params {subscriptionId, resourceGroupName, vmScaleSetName}, .body, .headers, .query)
 
 Durations (clock.DURATIONS): instance_create, instance_upgrade, instance_reimage, instance_restart,
 instance_start, instance_deallocate, instance_power_off, instance_delete, scale_set_update,

@@ -67,7 +67,7 @@ class Renderer:
                              body, user_data)
 
 
-def _scale_set(ctx, req):
+def scale_set_of(ctx, req):
     hooks.ensure(ctx)
     p = req.params
     return sets.require(ctx, p["subscriptionId"], p["resourceGroupName"],
@@ -103,7 +103,7 @@ def patch_scale_set(ctx, req):
 
 @route("GET", VMSS, operation_id="VirtualMachineScaleSets_Get")
 def get_scale_set(ctx, req):
-    return ok(m.render(_scale_set(ctx, req), req.query.get("$expand")))
+    return ok(m.render(scale_set_of(ctx, req), req.query.get("$expand")))
 
 
 @route("DELETE", VMSS, operation_id="VirtualMachineScaleSets_Delete")
@@ -141,7 +141,7 @@ def list_scale_sets_by_location(ctx, req):
 
 @route("GET", VMSS + "/instanceView", operation_id="VirtualMachineScaleSets_GetInstanceView")
 def get_scale_set_instance_view(ctx, req):
-    doc = _scale_set(ctx, req)
+    doc = scale_set_of(ctx, req)
     now = ctx.clock.now()
     live = inst.list_instances(ctx, doc["id"], now)
     return ok(views.scale_set_instance_view(doc, live, inst.models(ctx, doc["id"]),
@@ -151,7 +151,7 @@ def get_scale_set_instance_view(ctx, req):
 
 @route("GET", VMSS + "/skus", operation_id="VirtualMachineScaleSets_ListSkus")
 def list_skus(ctx, req):
-    doc = _scale_set(ctx, req)
+    doc = scale_set_of(ctx, req)
     names = [(doc.get("sku") or {}).get("name") or "Standard_D2s_v3"]
     names += [n for n in ("Standard_D2s_v3", "Standard_D4s_v3", "Standard_B2s") if n not in names]
     items = [{"resourceType": m.VMSS_TYPE, "sku": {"name": n, "tier": "Standard"},
@@ -162,7 +162,7 @@ def list_skus(ctx, req):
 
 @route("GET", VMSS + "/osUpgradeHistory", operation_id="VirtualMachineScaleSets_GetOSUpgradeHistory")
 def os_upgrade_history(ctx, req):
-    _scale_set(ctx, req)
+    scale_set_of(ctx, req)
     return ok({"value": []})
 
 
@@ -171,7 +171,7 @@ def _action(segment, operation_id, body_key="instanceIds"):
 
     @route("POST", VMSS + "/" + segment, operation_id=operation_id)
     def scale_set_action(ctx, req):
-        doc = _scale_set(ctx, req)
+        doc = scale_set_of(ctx, req)
         return sets.run_action(ctx, doc, kind, sets.instance_ids_of(req.body), kind_name=segment)
     return scale_set_action
 
@@ -191,7 +191,7 @@ for _segment, _op in (("manualupgrade", "VirtualMachineScaleSets_UpdateInstances
        operation_id="VirtualMachineScaleSets_SetOrchestrationServiceState")
 def set_orchestration_service_state(ctx, req):
     """Suspend / Resume automatic repairs (kept for the repairs engine; shown in the instance view)."""
-    doc = _scale_set(ctx, req)
+    doc = scale_set_of(ctx, req)
     body = req.body or {}
     if body.get("serviceName") != "AutomaticRepairs" or body.get("action") not in ("Suspend", "Resume"):
         raise ArmError(400, "InvalidParameter", "serviceName must be AutomaticRepairs and action Suspend or Resume.",
@@ -212,7 +212,7 @@ def set_orchestration_service_state(ctx, req):
 @route("GET", RG + "/virtualMachineScaleSets/{virtualMachineScaleSetName}/virtualMachines",
        operation_id="VirtualMachineScaleSetVMs_List")
 def list_vms(ctx, req):
-    doc = _scale_set(ctx, req)
+    doc = scale_set_of(ctx, req)
     _uniform_only(doc, "VirtualMachineScaleSets.virtualMachines.GET")
     renderer = Renderer(ctx, doc)
     live = inst.list_instances(ctx, doc["id"], renderer.now)
@@ -222,7 +222,7 @@ def list_vms(ctx, req):
 
 @route("GET", VMSS_VM, operation_id="VirtualMachineScaleSetVMs_Get")
 def get_vm(ctx, req):
-    doc = _scale_set(ctx, req)
+    doc = scale_set_of(ctx, req)
     _uniform_only(doc, "VirtualMachineScaleSets.virtualMachines.GET")
     renderer = Renderer(ctx, doc)
     return ok(renderer.document(_instance(ctx, doc, req.params["instanceId"], renderer.now), expands(req)))
@@ -230,7 +230,7 @@ def get_vm(ctx, req):
 
 @route("GET", VMSS_VM + "/instanceView", operation_id="VirtualMachineScaleSetVMs_GetInstanceView")
 def get_vm_instance_view(ctx, req):
-    doc = _scale_set(ctx, req)
+    doc = scale_set_of(ctx, req)
     _uniform_only(doc, "VirtualMachineScaleSets.virtualMachines.instanceView.GET")
     renderer = Renderer(ctx, doc)
     return ok(renderer.instance_view(_instance(ctx, doc, req.params["instanceId"], renderer.now)))
@@ -239,7 +239,7 @@ def get_vm_instance_view(ctx, req):
 @route("PUT", VMSS_VM, operation_id="VirtualMachineScaleSetVMs_Update")
 def put_vm(ctx, req):
     """Only the protection policy is modelled per instance; the rest of a VM's model is the set's."""
-    doc = _scale_set(ctx, req)
+    doc = scale_set_of(ctx, req)
     _uniform_only(doc, "VirtualMachineScaleSets.virtualMachines.PUT")
     now = ctx.clock.now()
     view = _instance(ctx, doc, req.params["instanceId"], now)
@@ -258,7 +258,7 @@ def put_vm(ctx, req):
 
 @route("DELETE", VMSS_VM, operation_id="VirtualMachineScaleSetVMs_Delete")
 def delete_vm(ctx, req):
-    doc = _scale_set(ctx, req)
+    doc = scale_set_of(ctx, req)
     _uniform_only(doc, "VirtualMachineScaleSets.virtualMachines.DELETE")
     if inst.get_instance(ctx, doc["id"], req.params["instanceId"]) is None:
         return Response(204)
@@ -268,7 +268,7 @@ def delete_vm(ctx, req):
 def _vm_action(segment, kind, operation_id):
     @route("POST", VMSS_VM + "/" + segment, operation_id=operation_id)
     def vm_action(ctx, req):
-        doc = _scale_set(ctx, req)
+        doc = scale_set_of(ctx, req)
         _uniform_only(doc, f"VirtualMachineScaleSets.virtualMachines.{segment}")
         _instance(ctx, doc, req.params["instanceId"])
         return sets.run_action(ctx, doc, kind, [req.params["instanceId"]], scale_set_action=False)

@@ -11,7 +11,6 @@ An instance row is an internal record (not an ARM document; `views.py` renders t
 Nothing polls: `effective(record, now)` is what the record says at `now` (an operation whose end has
 passed counts as done), and a timer per ARM operation writes the outcome down and answers the LRO.
 """
-import copy
 import random
 import uuid
 
@@ -137,13 +136,12 @@ def list_instances(ctx, vmss_id, now=None):
     return [v for v in (effective(r, now) for r in rows(ctx, doc)) if v is not None]
 
 
-def find(views, instance_id):
-    wanted = str(instance_id).lower()
-    return next((v for v in views if str(v["instanceId"]).lower() == wanted), None)
-
-
 def get_instance(ctx, vmss_id, instance_id, now=None):
-    return find(list_instances(ctx, vmss_id, now), instance_id)
+    doc = scale_set_doc(ctx, vmss_id)
+    rec = ctx.store.get(record_id(doc, instance_id)) if doc else None
+    if rec is None or (rec.get("vmss") or "").lower() != vmss_id.lower():
+        return None
+    return effective(rec, ctx.clock.now() if now is None else now)
 
 
 def latest_model_applied(ctx, vmss_id, view):
@@ -219,12 +217,18 @@ def set_model_applied(ctx, vmss_id, instance_ids, model_hash=None):
         _put(ctx, rec)
 
 
+def record_id(vmss_doc, instance_id):
+    """Where an instance's row lives: under the set (Uniform) or as a VM of the group (Flexible)."""
+    if m.mode_of(vmss_doc) == "Flexible":
+        return vmss_doc["id"].split("/providers/")[0] + f"/providers/Microsoft.Compute/virtualMachines/{instance_id}"
+    return f"{vmss_doc['id']}/virtualMachines/{instance_id}"
+
+
 def _raw(ctx, vmss_id, instance_id):
-    doc = scale_set_doc(ctx, vmss_id)
-    for rec in rows(ctx, doc):
-        if str(rec["instanceId"]).lower() == str(instance_id).lower():
-            return rec
-    raise KeyError(instance_id)
+    rec = ctx.store.get(record_id(scale_set_doc(ctx, vmss_id), instance_id))
+    if rec is None or (rec.get("vmss") or "").lower() != vmss_id.lower():
+        raise KeyError(instance_id)
+    return rec
 
 
 # --- failures (control API) ---------------------------------------------------------------------
@@ -351,11 +355,11 @@ def create_instances(ctx, vmss_doc, count, *, arm_op=None, now=None, overprovisi
         state["next_id"] = seq + 1
         if flexible:
             name = placement.flexible_vm_name(vmss_doc["name"], rng)
-            rid = vmss_id.split("/providers/")[0] + f"/providers/Microsoft.Compute/virtualMachines/{name}"
             instance_id, computer = name, placement.flexible_computer_name(prefix, rng)
         else:
             name, instance_id = f"{vmss_doc['name']}_{seq}", str(seq)
-            rid, computer = f"{vmss_id}/virtualMachines/{seq}", placement.uniform_computer_name(prefix, seq)
+            computer = placement.uniform_computer_name(prefix, seq)
+        rid = record_id(vmss_doc, instance_id)
         zone, fd, ud = domains[n]
         rec = {"id": rid, "name": name, "instanceId": instance_id, "vmss": vmss_id,
                "mode": "Flexible" if flexible else "Uniform", "location": vmss_doc["location"],
@@ -526,7 +530,3 @@ def _scale_set_deleted(ctx, vmss_id, op_id, error):
 
 
 FOLLOW_UPS = {"settled": _scale_set_settled, "deleted": _scale_set_deleted}
-
-
-def deep(value):
-    return copy.deepcopy(value)

@@ -215,10 +215,14 @@ def _keep_user_data(current, desired):
 
 
 def desired_from_patch(current, body):
-    """PATCH is a JSON merge of the update onto the current document (arrays are replaced)."""
+    """PATCH is a JSON merge of the update onto the current document; arrays are replaced, and so are
+    tags (ARM replaces the whole tags object on PATCH)."""
     from emulator.arm import merge_patch
-    base = client_fields(current)
-    return client_fields(merge_patch(base, client_fields(body)))
+    update = client_fields(body)
+    desired = client_fields(merge_patch(client_fields(current), update))
+    if isinstance(update.get("tags"), dict):
+        desired["tags"] = dict(update["tags"])
+    return desired
 
 
 # --- defaults Azure fills in --------------------------------------------------------------------

@@ -254,9 +254,10 @@ def targets(ctx, doc, instance_ids, scale_set_action, now):
     views = members(inst.list_instances(ctx, doc["id"], now))
     if instance_ids is None:
         return [v for v in views if not (scale_set_action and protected_from_actions(v))]
+    by_id = {str(v["instanceId"]).lower(): v for v in views}
     chosen = []
     for iid in dict.fromkeys(str(i) for i in instance_ids):
-        view = inst.find(views, iid)
+        view = by_id.get(iid.lower())
         if view is None:
             raise _unknown_instance(iid)
         if scale_set_action and protected_from_actions(view):

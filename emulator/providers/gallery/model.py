@@ -10,7 +10,8 @@ Error codes and messages are Azure's, as observed in public reports:
   * 409 CannotDeleteResource "Cannot delete resource while nested resources exist. ..."
                                                      jenkins-infra/azure#1544
   * 404 GalleryImageNotFound "The gallery image ... is not available in ... region. ..."
-                                                     pulumi/pulumi-aws#5129, confidential-containers/cloud-api-adaptor#1709
+                                                     pulumi/pulumi-aws#5129,
+                                                     confidential-containers/cloud-api-adaptor#1709
   * 400 InvalidParameter "In region ..., the following list of Shared Image Gallery images ... were not found"
                                                      Azure/bicep-registry-modules#462 ("latest" with nothing eligible)
   * LRO error CrpPirReplicationJobsNotCompleted      azure-sdk-for-java gallery tests (code); message wording

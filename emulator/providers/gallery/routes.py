@@ -277,7 +277,8 @@ def write_version(ctx, version_id, name, location, props, current, watcher=None)
                properties=dict(new_props, provisioningState="Updating" if current else "Creating"))
     if watcher:
         doc.setdefault("_watchers", []).append(watcher)
-    to_start, to_drop = model.plan_replication(doc.get("_replication", {}), new_props["publishingProfile"]["targetRegions"])
+    targets = new_props["publishingProfile"]["targetRegions"]
+    to_start, to_drop = model.plan_replication(doc.get("_replication", {}), targets)
     engine.drop_regions(doc, to_drop)
     engine.start_replication(ctx, doc, to_start)
     op = engine.start_op(ctx, doc, "update" if current else "create")

@@ -158,6 +158,11 @@ def test_auth_source_credential_file_ignores_the_environment(creds_file):
         "sub-default", "client-default", "AzureCloud")
 
 
+def test_credential_file_still_trusts_the_ca_bundle_of_the_environment(creds_file):
+    settings = resolve({"auth_source": "credential_file"}, {"REQUESTS_CA_BUNDLE": "/e/ca.pem"}, creds_file)
+    assert settings.connection_verify == "/e/ca.pem"
+
+
 def test_unknown_auth_source_names_the_choices(no_file):
     with pytest.raises(AuthError, match="Unknown auth_source 'password': use one of auto, env, "):
         resolve({"auth_source": "password"}, credentials_file=no_file)

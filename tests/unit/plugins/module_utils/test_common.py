@@ -136,3 +136,21 @@ def test_resource_result_has_no_secrets_and_names_the_resource_group():
 ])
 def test_resource_group_of(resource_id, expected):
     assert resource_group_of(resource_id) == expected
+
+
+def test_azure_module_merges_the_shared_options_and_polls_every_wait_sleep(monkeypatch, tmp_path):
+    # pylint: disable=import-outside-toplevel
+    from ansible.module_utils.testing import patch_module_args
+    from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    args = {"name": "api", "wait_sleep": 2.5, "subscription_id": "sub", "client_id": "client", "secret": "long-secret",
+            "tenant": "00000000-0000-0000-0000-000000000002", "cloud_environment": "AzureUSGovernment"}
+    with patch_module_args(args):
+        module = AzureModule({"name": {"type": "str"}}, wait=True, supports_check_mode=True)
+    assert (module.params["wait"], module.params["wait_timeout"], module.params["auth_source"]) == (True, 1800, None)
+    assert module.subscription_id == "sub"
+    assert module.cloud.resource_manager == "https://management.usgovcloudapi.net"
+    factory = module._connect()  # pylint: disable=protected-access
+    assert factory.kwargs["polling_interval"] == 2.5
+    assert type(factory.credential).__name__ == "ClientSecretCredential"

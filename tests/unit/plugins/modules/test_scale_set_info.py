@@ -150,6 +150,6 @@ def test_malformed_tenant_is_reported_not_raised(arm, capsys, monkeypatch):
         if name.startswith("AZURE_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", "/nonexistent")
-    code, result = run({"subscription_id": SUB, "client_id": "c", "secret": "s", "tenant": "not a tenant!"}, capsys)
+    code, result = run({"subscription_id": SUB, "client_id": "c", "secret": "a-long-secret", "tenant": "not a tenant!"}, capsys)
     assert code == 1
     assert result["msg"].startswith("Invalid Azure credentials: ")
