@@ -41,6 +41,11 @@ def main(argv=None):
     ctl.add_argument("path", help="path under /_emulator/, e.g. faults, health-rules, config, traffic")
     ctl.add_argument("body", nargs="?", help="JSON body")
 
+    figures = sub.add_parser("figures", help="summarise the traffic log (requests, 429s, reaction latency)")
+    figures.add_argument("--state-dir", required=True)
+    figures.add_argument("--since", type=int, default=0, help="only requests after this traffic sequence number")
+    figures.add_argument("--json", action="store_true")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
@@ -65,6 +70,9 @@ def main(argv=None):
         result = client.call(args.method.upper(), args.path, json.loads(args.body) if args.body else None)
         print(json.dumps(result, indent=2))
         return 0
+    if args.command == "figures":
+        from emulator import figures as traffic_figures
+        return traffic_figures.main(args) or 0
     return 2
 
 

@@ -10,11 +10,13 @@ import sys
 import threading
 import time
 
+from emulator import autoscale_engine, events
 from emulator import identity as entra
 from emulator.app import Emulator
 from emulator.arm import ArmError, Response
 from emulator.faults import Faults
 from emulator.server import Pipeline, Server, start_timer_thread
+from emulator.throttling import throttle as throttle_request
 from emulator.traffic import Traffic
 
 log = logging.getLogger("emulator")
@@ -82,6 +84,8 @@ def build(state_dir, time_scale=None, page_size=None, spec_root=None, throttling
     from emulator.specs import SpecIndex
     load_all()
     ctx = Emulator(state_dir, time_scale=time_scale, page_size=page_size, throttling=throttling)
+    autoscale_engine.install(ctx)
+    ctx.engines.append(events.watch_health)
     root = spec_root or os.environ.get("FLEETOPS_AZURE_SPECS") or DEFAULT_SPECS
     specs = SpecIndex.load(root)
     ctx.specs = specs if specs.available else None
@@ -106,7 +110,7 @@ def serve(state_dir, port=0, time_scale=None, page_size=None, spec_root=None, th
     ctx.store.commit()
     tls = ensure_certs(ctx.state_dir)
     pipeline = Pipeline(ctx, IdentityService(ctx, signing_key, admin_token), Faults(), Traffic(),
-                        throttle=getattr(ctx, "throttle", None))
+                        throttle=throttle_request)
     server = Server(("127.0.0.1", int(port)), pipeline, server_ssl_context(tls))
     ctx.base_url = f"https://127.0.0.1:{server.server_address[1]}"
     stop_timers, _ = start_timer_thread(ctx)

@@ -158,6 +158,7 @@ class Pipeline:
         if response.body is not None and not isinstance(response.body, (bytes, str)):
             response.headers.setdefault("Content-Type", "application/json; charset=utf-8")
         if not req.path.startswith("/_emulator/"):
+            response.headers.update(getattr(req, "response_headers", None) or {})  # throttling's counters
             with self.ctx.lock:
                 self.traffic.record(self.ctx, req, response, started)
                 self.ctx.store.commit()

@@ -405,29 +405,3 @@ def _compute_headers(compute, charge, now):
     return {"x-ms-ratelimit-remaining-resource": remaining, "x-ms-request-charge": str(charge.charge)}
 
 
-def apply_headers(req, response):
-    """Add the headers `throttle` computed to the answer (success or error)."""
-    response.headers.update(getattr(req, "response_headers", None) or {})
-
-
-def wire(pipeline):
-    """Hook throttling into a running Pipeline without changing server.py (idempotent): sets the
-    pipeline's throttle and adds the headers just before each answer is logged and sent."""
-    if pipeline.throttle is None:
-        pipeline.throttle = throttle
-    if getattr(pipeline.traffic, "adds_throttle_headers", False):
-        return pipeline
-    pipeline.traffic = _HeaderAddingTraffic(pipeline.traffic)
-    return pipeline
-
-
-class _HeaderAddingTraffic:
-    """Wraps the traffic recorder, which the pipeline calls with the final response of every ARM request."""
-    adds_throttle_headers = True
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def record(self, ctx, req, response, started):
-        apply_headers(req, response)
-        return self.inner.record(ctx, req, response, started)

@@ -102,16 +102,18 @@ def test_immutable_and_invalid_changes_are_refused_before_any_write(clean):
     emu.rg("rg")
     compute = emu.compute()
     compute.virtual_machine_scale_sets.begin_create_or_update("rg", "web", body(emu, 1, zones=["1", "2"])).result()
-    cases = [
-        ({"properties": {"orchestrationMode": "Flexible"}}, "PropertyChangeNotAllowed", "orchestrationMode"),
-        ({"properties": {"platformFaultDomainCount": 5}}, "PropertyChangeNotAllowed", "platformFaultDomainCount"),
-        ({"zones": ["1"]}, "PropertyChangeNotAllowed", "zones"),
-        ({"sku": {"capacity": 1001}}, "InvalidParameter", "sku.capacity"),
-        ({"properties": {"upgradePolicy": {"mode": "Rolling"}}}, "BadRequest", None),
+    cases = [   # orchestrationMode and platformFaultDomainCount are not in the PATCH schema: PUT them
+        ("PUT", body(emu, 1, zones=["1", "2"], orchestrationMode="Flexible"), "PropertyChangeNotAllowed",
+         "orchestrationMode"),
+        ("PUT", body(emu, 1, zones=["1", "2"], platformFaultDomainCount=5), "PropertyChangeNotAllowed",
+         "platformFaultDomainCount"),
+        ("PATCH", {"zones": ["1"]}, "PropertyChangeNotAllowed", "zones"),
+        ("PATCH", {"sku": {"capacity": 1001}}, "InvalidParameter", "sku.capacity"),
+        ("PATCH", {"properties": {"upgradePolicy": {"mode": "Rolling"}}}, "BadRequest", None),
     ]
-    for patch, code, target in cases:
-        status, answer, _ = emu.arm("PATCH", vmss_path(emu, "rg", "web"), patch)
-        assert status == 400, (patch, answer)
+    for method, change, code, target in cases:
+        status, answer, _ = emu.arm(method, vmss_path(emu, "rg", "web"), change)
+        assert status == 400, (change, answer)
         assert answer["error"]["code"] == code and answer["error"].get("target") == target
     doc = compute.virtual_machine_scale_sets.get("rg", "web").as_dict()
     assert doc["etag"] == '"1"' and doc["zones"] == ["1", "2"]

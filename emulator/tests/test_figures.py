@@ -102,11 +102,9 @@ def test_health_events_and_reaction_latency_end_to_end(tmp_path):
     """watch_health (until compute records events itself) dates Healthy at the end of the grace period;
     the figures CLI then measures the client's reaction on the live state dir."""
     import time
-    from emulator import events
     from test_autoscale import vmss_body
     from test_throttling import serve_in_process
-    emu, server, thread = serve_in_process(tmp_path / "figs", 0.01,
-                                           also=lambda ctx, _: ctx.engines.append(events.watch_health))
+    emu, server, thread = serve_in_process(tmp_path / "figs", 0.01)
     try:
         emu.rg("fig-rg")
         body = vmss_body(emu, 2)

@@ -166,14 +166,13 @@ def test_switched_off_nothing_is_counted():
 # --- a real emulator with throttling on ----------------------------------------------------------
 
 def serve_in_process(state_dir, time_scale, also=None):
-    """The emulator in a thread of this process, throttling wired the way main.serve should wire it;
-    `also(ctx, server)` may wire more (engines) before the first request."""
+    """The emulator in a thread of this process (main.serve wires throttling and the engines);
+    `also(ctx, server)` may change more before the first request."""
     from emulator import main as runtime
     ready = threading.Event()
     holder = {}
 
     def on_ready(ctx, server):
-        t.wire(server.pipeline)
         if also:
             also(ctx, server)
         holder["server"] = server

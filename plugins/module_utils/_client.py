@@ -87,18 +87,63 @@ def load_client_class(name: str):
         raise MissingLibrary(sdk.requirement, exc) from exc
 
 
+class RequestCounter:
+    """Counts the HTTP requests the clients of one factory send to Azure Resource Manager.
+
+    Every request on the wire counts: retries (429, 5xx) and long-running-operation polls included,
+    token requests (the credential's own pipeline) not. ``by_method`` splits the total by HTTP method,
+    so ``writes`` (PUT, PATCH, POST, DELETE) can be told from reads. Installed by ClientFactory as a
+    per-retry policy of the azure-core pipeline (after the retry policy, so each attempt is seen).
+    """
+
+    WRITE_METHODS = ("PUT", "PATCH", "POST", "DELETE")
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_method: Dict[str, int] = {}
+
+    def record(self, method: str) -> None:
+        method = (method or "").upper()
+        self.total += 1
+        self.by_method[method] = self.by_method.get(method, 0) + 1
+
+    @property
+    def writes(self) -> int:
+        return sum(self.by_method.get(method, 0) for method in self.WRITE_METHODS)
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"total": self.total, "by_method": dict(sorted(self.by_method.items()))}
+
+    def policy(self):
+        """An azure-core SansIOHTTPPolicy feeding this counter (azure.core imported only here)."""
+        from azure.core.pipeline.policies import SansIOHTTPPolicy  # pylint: disable=import-outside-toplevel
+
+        counter = self
+
+        class CountingPolicy(SansIOHTTPPolicy):
+            def on_request(self, request):  # pylint: disable=arguments-renamed
+                counter.record(request.http_request.method)
+
+        return CountingPolicy()
+
+
 class ClientFactory:
-    """One credential, one cloud, one subscription; clients built on first use and reused."""
+    """One credential, one cloud, one subscription; clients built on first use and reused.
+
+    ``requests`` counts what every client of the factory sends to ARM (see RequestCounter).
+    """
 
     def __init__(self, credential, cloud, subscription_id: str, connection_verify, tuning: Tuning = Tuning()):
         self.credential = credential
         self.cloud = cloud
         self.subscription_id = subscription_id
         self.kwargs = client_kwargs(cloud, connection_verify, tuning)  # shared by every client
+        self.requests = RequestCounter()
         self._clients: Dict[str, object] = {}
 
     def client(self, name: str):
         if name not in self._clients:
             client_class = load_client_class(name)
-            self._clients[name] = client_class(self.credential, self.subscription_id, **self.kwargs)
+            self._clients[name] = client_class(self.credential, self.subscription_id,
+                                               per_retry_policies=[self.requests.policy()], **self.kwargs)
         return self._clients[name]

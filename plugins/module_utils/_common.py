@@ -79,6 +79,15 @@ class AzureModule:
     def cloud(self):
         return self._connect().cloud
 
+    @property
+    def requests(self):
+        """The RequestCounter of every ARM request this module sent (None before the first client)."""
+        return self._factory.requests if self._factory is not None else None
+
+    @property
+    def arm_requests(self) -> int:
+        return self._factory.requests.total if self._factory is not None else 0
+
     def client(self, name: str):
         """The SDK client for ``name`` ("compute", "monitor", "imagebuilder", "msi", "authorization")."""
         factory = self._connect()
@@ -96,6 +105,10 @@ class AzureModule:
 
     def warn(self, warning: str) -> None:
         self.ansible.warn(warning)
+
+    @property
+    def diff_mode(self) -> bool:
+        return bool(getattr(self.ansible, "_diff", False))
 
 
 # ---------------------------------------------------------------------------------------------

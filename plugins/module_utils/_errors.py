@@ -63,8 +63,16 @@ def _transport_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+# A conditional write (If-Match with the ETag read) refused: say what it means.
+PRECONDITION_HINT = ("%s was changed by someone else after this task read it (its ETag no longer matches); "
+                     "nothing was written: run the task again to compare with the new state")
+
+
 def failure_message(action: str, resource: str, details: Dict[str, Any]) -> str:
-    return "Failed to %s %s: %s: %s" % (action, resource, details["code"], details["message"])
+    message = details["message"]
+    if details.get("status") == 412:
+        message = "%s (%s)" % (message, PRECONDITION_HINT % (resource[:1].upper() + resource[1:]))
+    return "Failed to %s %s: %s: %s" % (action, resource, details["code"], message)
 
 
 def _is_handled(exc: BaseException) -> bool:

@@ -44,3 +44,31 @@ def wait_until(check: Callable[[], Any], timeout: float, sleep: float,
     if not result:
         raise WaitTimeout("%s not reached within %s seconds" % (what, timeout), last=result)
     return result
+
+
+class Deadline:
+    """One time budget for a whole module run: every wait takes what is ``remaining()``."""
+
+    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic):
+        self.timeout = max(float(timeout), 0.0)
+        self._clock = clock
+        self._end = clock() + self.timeout
+
+    def remaining(self) -> float:
+        return max(self._end - self._clock(), 0.0)
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+def poller_result(poller: Any, deadline: Deadline, what: str = "operation") -> Any:
+    """The result of an azure-core LROPoller, or WaitTimeout once the deadline has passed.
+
+    The poller polls in its own thread (honouring Retry-After); this waits for it at most the time
+    left. A failed operation raises the SDK's error (HttpResponseError with the ARM error envelope).
+    """
+    result = poller.result(timeout=deadline.remaining())
+    if not poller.done():
+        raise WaitTimeout("%s not finished within %s seconds" % (what, int(deadline.timeout)), last=poller.status())
+    return result

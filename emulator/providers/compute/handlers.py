@@ -204,7 +204,7 @@ def set_orchestration_service_state(ctx, req):
     inst.save_state(ctx, doc["id"], state)
     op = inst.begin(ctx, doc, "setOrchestrationServiceState")
     inst.track(ctx, op, ctx.clock.now())
-    return Response(202, None, ctx.ops.lro_headers(op))
+    return Response(202, None, inst.lro_headers(ctx, op))
 
 
 # --- Uniform VMs --------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def put_vm(ctx, req):
     op = inst.begin(ctx, doc, "updateVM", resource_id=view["id"])
     inst.track(ctx, op, now)
     view = _instance(ctx, doc, view["instanceId"], now)
-    return ok(renderer.document(view), ctx.ops.lro_headers(op, location_header=False))
+    return ok(renderer.document(view), inst.lro_headers(ctx, op, location_header=False))
 
 
 @route("DELETE", VMSS_VM, operation_id="VirtualMachineScaleSetVMs_Delete")
