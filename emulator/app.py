@@ -8,6 +8,13 @@ from emulator.clock import DURATIONS, Clock
 from emulator.store import Store
 
 TIMERS = {}
+START_HOOKS = []
+
+
+def on_start(fn):
+    """Register `fn(ctx)` to run when an Emulator is built (providers wire their ctx hooks with it)."""
+    START_HOOKS.append(fn)
+    return fn
 
 
 def timer(name):
@@ -32,11 +39,6 @@ class Config:
     }
 
 
-def retry_after_text(seconds):
-    """Whole seconds as Azure sends them; under a time scale, a fraction (never below 10 ms)."""
-    if seconds >= 1:
-        return str(int(round(seconds)))
-    return f"{max(seconds, 0.01):.2f}"
 
 
 class Operations:
@@ -76,13 +78,12 @@ class Operations:
 
     def lro_headers(self, op, location_header=True):
         poll = self.ctx.clock.duration("lro_poll")
-        headers = {
-            "Azure-AsyncOperation": self.url(op),
-            # azure-core reads Retry-After before retry-after-ms; under scaled time the scaled value can
-            # be a fraction of a second, which azure-core parses as a float.
-            "Retry-After": retry_after_text(poll),
-            "retry-after-ms": str(max(10, int(poll * 1000))),
-        }
+        headers = {"Azure-AsyncOperation": self.url(op), "retry-after-ms": str(max(10, int(poll * 1000)))}
+        # Whole seconds, as Azure sends them. Under a time scale the wait can be a fraction of a second:
+        # then Retry-After is left out (the Compute SDK parses it with int(); azure-core reads it before
+        # retry-after-ms and falls back to retry-after-ms only when it is absent).
+        if poll >= 1:
+            headers["Retry-After"] = str(int(round(poll)))
         if location_header:
             headers["Location"] = self.url(op, "operationResults")
         return headers
@@ -113,6 +114,8 @@ class Emulator:
         self.delete_hooks = []          # callables(ctx, resource_group_id) run before a group is deleted
         self.subnet_users = []          # callables(ctx, subnet_id) -> name of a user of the subnet, or None
         self.pool_members = []          # callables(ctx, backend_pool_id) -> [ip configuration ids]
+        for hook in START_HOOKS:
+            hook(self)
 
     # --- configuration --------------------------------------------------------------------------
 

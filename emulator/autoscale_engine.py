@@ -618,8 +618,7 @@ def _log_entry(ctx, setting, profile, decision, rule, current, now):
 def set_capacity(ctx, vmss_doc, new_capacity):
     """Change a scale set's capacity the way a PATCH of sku.capacity does (scale-in policy, protection,
     409 while busy all apply)."""
-    from emulator.providers.compute import hooks, scalesets
-    hooks.ensure(ctx)
+    from emulator.providers.compute import scalesets
     parts = split_id(vmss_doc["id"])
     req = InternalRequest({"subscriptionId": parts["subscription"], "resourceGroupName": parts["resource_group"],
                            "vmScaleSetName": parts["name"]}, {"sku": {"capacity": int(new_capacity)}})

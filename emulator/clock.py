@@ -20,12 +20,17 @@ DURATIONS = {
     "instance_start": 45,
     "instance_power_off": 30,
     "instance_delete": 60,
-    "health_grace": 600,            # Application Health extension default gracePeriod (PT10M)
     "health_probe_interval": 5,     # Application Health extension default intervalInSeconds
-    "rolling_batch_pause": 0,       # added to pauseTimeBetweenBatches by nothing: kept for clarity
     "repair_grace": 1800,           # automaticRepairsPolicy default gracePeriod (PT30M)
     "image_build": 1200,            # Azure Image Builder customisation of a small Linux image
     "image_replication": 600,       # one region's gallery image version replication
+    "gallery_write": 10,            # gallery or image definition create/update
+    "gallery_delete": 10,
+    "image_version_update": 30,     # an image version update that replicates nothing new
+    "image_version_delete": 60,
+    "image_template_write": 30,     # Image Builder template submission (validation)
+    "image_template_delete": 120,
+    "principal_replication": 30,    # Entra ID replication delay for a new managed identity
     "autoscale_evaluation": 60,     # the autoscale engine evaluates rules every minute
 }
 

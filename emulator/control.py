@@ -13,7 +13,7 @@ from emulator.traffic import export_for_oav
 CONFIG_KEYS = {"time_scale": float, "page_size": int, "throttling": bool, "jitter": float, "seed": int}
 
 
-def _rules_api(key, validate):
+def rules_api(key, validate):
     """GET / POST (append) / DELETE (all, or ?id=) for a list of rules kept in kv `key`."""
     path = "/_emulator/" + key.replace("_", "-")
 
@@ -49,9 +49,9 @@ def _validate_match_rule(required):
     return validate
 
 
-_rules_api("faults", validate_rule)
-_rules_api("health_rules", _validate_match_rule(["state"]))
-_rules_api("instance_failures", _validate_match_rule(["code"]))
+rules_api("faults", validate_rule)
+rules_api("health_rules", _validate_match_rule(["state"]))
+rules_api("instance_failures", _validate_match_rule(["code"]))
 
 
 @route("GET", "/_emulator/config", control=True)

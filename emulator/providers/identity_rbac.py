@@ -20,7 +20,6 @@ import re
 import uuid
 
 from emulator.arm import ArmError, Response, check_etag, not_found, ok, page
-from emulator.clock import DURATIONS
 from emulator.identity import BUILTIN_ROLES as ENTRA_ROLES
 from emulator.server import route
 
@@ -29,7 +28,6 @@ ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 DEFINITION = "Microsoft.Authorization/roleDefinitions"
 
 # Realistic seconds before Entra ID has replicated a new identity's service principal everywhere.
-PRINCIPAL_REPLICATION_FALLBACK = 30
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _AUTH_PATH = re.compile(r"^(.*?)/providers/Microsoft\.Authorization/(roleAssignments|roleDefinitions)(?:/([^/]+))?/?$",
@@ -260,7 +258,7 @@ def _principal_type(ctx, principal_id, requested_type):
     if known is None:
         raise _principal_not_found(ctx, principal_id)
     kind, created = known
-    delay = ctx.clock.scaled(DURATIONS.get("principal_replication", PRINCIPAL_REPLICATION_FALLBACK))
+    delay = ctx.duration("principal_replication")
     if created is not None and ctx.clock.now() < created + delay:
         raise _principal_not_found(ctx, principal_id)
     return kind

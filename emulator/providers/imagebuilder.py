@@ -28,7 +28,7 @@ import uuid
 from emulator.app import timer
 from emulator.arm import ArmError, Response, check_etag, not_found, ok, page
 from emulator.clock import DURATIONS
-from emulator.control import _rules_api
+from emulator.control import rules_api
 from emulator.providers import gallery, identity_rbac
 from emulator.providers.gallery import model as gallery_model
 from emulator.server import route
@@ -41,8 +41,6 @@ TEMPLATE_REFERENCE = "Please review http://aka.ms/azvmimagebuildertmplref for de
                      "the Image Builder Template."
 GALLERY_WRITE = "Microsoft.Compute/galleries/images/versions/write"
 IMAGE_WRITE = "Microsoft.Compute/images/write"
-
-FALLBACK_DURATIONS = {"image_template_write": 30, "image_template_delete": 120, "image_build": 1200}
 
 SOURCE_TYPES = ("PlatformImage", "ManagedImage", "SharedImageVersion")
 CUSTOMIZER_TYPES = ("Shell", "PowerShell", "File", "WindowsRestart", "WindowsUpdate")
@@ -58,7 +56,7 @@ _TEMPLATE = _BASE + "/imageTemplates/{imageTemplateName}"
 
 
 def _duration(ctx, name):
-    return ctx.clock.scaled(DURATIONS.get(name, FALLBACK_DURATIONS.get(name, 30)))
+    return ctx.clock.duration(name)
 
 
 def _public(doc):
@@ -226,6 +224,10 @@ def _validate(ctx, template_id, body):
     return _identity_block(ctx, template_id, identity_id)
 
 
+def _lro_headers(ctx, op, location_header=True):
+    return ctx.ops.lro_headers(op, location_header=location_header)
+
+
 def _template_op(ctx, doc, kind):
     op = ctx.ops.start(doc["location"], doc["id"], kind, namespace=NAMESPACE)
     doc.setdefault("_ops", []).append(op["id"])
@@ -262,7 +264,7 @@ def put_template(ctx, req):
     op = _template_op(ctx, doc, "create")
     ctx.store.put(rid, doc, TEMPLATE)
     ctx.schedule(_duration(ctx, "image_template_write"), "imagebuilder.provisioned", {"id": rid})
-    return Response(201, _public(doc), ctx.ops.lro_headers(op, location_header=False))
+    return Response(201, _public(doc), _lro_headers(ctx, op, location_header=False))
 
 
 def _submission_problem(ctx, doc):
@@ -335,7 +337,7 @@ def patch_template(ctx, req):
     op = _template_op(ctx, doc, "update")
     ctx.store.put(doc["id"], doc)
     ctx.schedule(_duration(ctx, "image_template_write"), "imagebuilder.provisioned", {"id": doc["id"]})
-    return Response(200, _public(doc), ctx.ops.lro_headers(op, location_header=False))
+    return Response(200, _public(doc), _lro_headers(ctx, op, location_header=False))
 
 
 @route("GET", _TEMPLATE, operation_id="VirtualMachineImageTemplates_Get")
@@ -381,7 +383,7 @@ def delete_template(ctx, req):
     op = _template_op(ctx, doc, "delete")
     ctx.store.put(doc["id"], doc)
     ctx.schedule(_duration(ctx, "image_template_delete"), "imagebuilder.deleted", {"id": doc["id"]})
-    return Response(202, None, ctx.ops.lro_headers(op))
+    return Response(202, None, _lro_headers(ctx, op))
 
 
 @timer("imagebuilder.deleted")
@@ -431,7 +433,7 @@ def run_template(ctx, req):
                        "Operation 'Microsoft.VirtualMachineImages/imageTemplates/run/action' is not allowed in "
                        f"provisioningState: '{doc['properties']['provisioningState'].lower()}'")
     op = _start_run(ctx, doc)
-    return Response(202, None, ctx.ops.lro_headers(op, location_header=False))
+    return Response(202, None, _lro_headers(ctx, op, location_header=False))
 
 
 @route("POST", _TEMPLATE + "/cancel", operation_id="VirtualMachineImageTemplates_Cancel")
@@ -447,7 +449,7 @@ def cancel_template(ctx, req):
     ctx.store.put(doc["id"], doc)
     ctx.schedule(ctx.duration("lro_poll"), "imagebuilder.phase", {"id": doc["id"], "run": doc["_run"]["id"],
                                                                   "phase": "Canceled"})
-    return Response(202, None, ctx.ops.lro_headers(op, location_header=False))
+    return Response(202, None, _lro_headers(ctx, op, location_header=False))
 
 
 def _phases(props):
@@ -477,7 +479,7 @@ def _start_run(ctx, doc):
     for fraction, phase in _phases(doc["properties"]):
         ctx.schedule(build * fraction, "imagebuilder.phase", {"id": doc["id"], "run": run_id, "phase": phase})
     timeout = doc["properties"].get("buildTimeoutInMinutes") or 0
-    if timeout and timeout * 60 < DURATIONS.get("image_build", FALLBACK_DURATIONS["image_build"]):
+    if timeout and timeout * 60 < DURATIONS["image_build"]:
         ctx.schedule(ctx.clock.scaled(timeout * 60), "imagebuilder.phase",
                      {"id": doc["id"], "run": run_id, "phase": "TimedOut"})
     return op
@@ -738,7 +740,7 @@ def _validate_build_rule(rule):
     return dict(rule, id=rule.get("id") or str(uuid.uuid4()))
 
 
-_rules_api(BUILD_FAILURES, _validate_build_rule)
+rules_api(BUILD_FAILURES, _validate_build_rule)
 
 
 def _customizer_name(customizer, index):

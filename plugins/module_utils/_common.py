@@ -126,13 +126,14 @@ SECRET_KEYS = frozenset(("admin_password", "protected_settings", "custom_data"))
 ENVELOPE_KEYS = frozenset(("id", "name", "type", "location", "tags", "etag", "zones", "sku", "identity",
                            "plan", "kind", "extended_location", "system_data", "managed_by"))
 
-_SPECIAL_WORDS = (("MBps", "Mbps"),)
+_SPECIAL_WORDS = (("MBps", "Mbps"), ("VMs", "Vms"))
 _ACRONYM_BOUNDARY = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _WORD_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
 
 
 def to_snake(name: str) -> str:
-    """camelCase REST name to snake_case: osDiskSizeGB -> os_disk_size_gb, enableIPForwarding -> enable_ip_forwarding."""
+    """camelCase REST name to snake_case: osDiskSizeGB -> os_disk_size_gb, enableIPForwarding -> enable_ip_forwarding,
+    doNotRunExtensionsOnOverprovisionedVMs -> do_not_run_extensions_on_overprovisioned_vms."""
     for word, replacement in _SPECIAL_WORDS:
         name = name.replace(word, replacement)
     return _WORD_BOUNDARY.sub(r"\1_\2", _ACRONYM_BOUNDARY.sub(r"\1_\2", name)).lower()

@@ -56,6 +56,21 @@ def error_details(exc: BaseException) -> Dict[str, Any]:
     return {"code": code, "message": message, "status": status, "request_id": request_id}
 
 
+def operation_error(exc: BaseException) -> Dict[str, Any]:
+    """error_details plus ``targets``: what ARM's error details name (the failing instances of a batch)."""
+    details = error_details(exc)
+    odata = getattr(exc, "error", None)
+    details["targets"] = [str(d.target) for d in getattr(odata, "details", None) or [] if getattr(d, "target", None)]
+    if getattr(odata, "target", None):
+        details["targets"].append(str(odata.target))
+    return details
+
+
+def is_handled(exc: BaseException) -> bool:
+    """An Azure SDK error (or our timeout): reported as a failure, not raised as a bug."""
+    return _is_handled(exc)
+
+
 def _transport_code(exc: BaseException) -> str:
     for klass in type(exc).__mro__:
         if klass.__name__ in _TRANSPORT_CODES:

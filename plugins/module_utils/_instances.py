@@ -169,3 +169,127 @@ def busy(vm: Dict[str, Any]) -> bool:
 def provisioned(instances: List[Dict[str, Any]], capacity: Optional[int]) -> bool:
     """Whether a capacity change is done: as many instances as asked, none still being created or deleted."""
     return (capacity is None or len(instances) == capacity) and not any(busy(vm) for vm in instances)
+
+
+# ---------------------------------------------------------------------------------------------
+# actions on instances: which ones, and how Azure takes them
+
+ACTIONS = ("upgrade", "reimage", "restart", "deallocate", "start", "power_off", "delete", "protect")
+
+# Uniform: every action is one scale-set call taking instanceIds (protect: one PUT per VM).
+UNIFORM_BATCH = {"upgrade": "begin_update_instances", "reimage": "begin_reimage", "restart": "begin_restart",
+                 "deallocate": "begin_deallocate", "start": "begin_start", "power_off": "begin_power_off",
+                 "delete": "begin_delete_instances"}
+# Flexible: Azure documents the scale-set calls with VM names for manual upgrade and batch delete; every
+# other action is the single-VM API on Microsoft.Compute/virtualMachines (orchestration-modes API comparison).
+FLEXIBLE_BATCH = {"upgrade": "begin_update_instances", "delete": "begin_delete_instances"}
+FLEXIBLE_PER_VM = {"reimage": "begin_reimage", "restart": "begin_restart", "deallocate": "begin_deallocate",
+                   "start": "begin_start", "power_off": "begin_power_off"}
+# Actions whose end state can already hold: (what says so, the reason reported).
+ALREADY = {
+    "upgrade": (lambda vm, ss: latest_model_applied(vm, ss) is True, "already on the latest model"),
+    "start": (lambda vm, ss: power_state(vm) == "running", "already running"),
+    "deallocate": (lambda vm, ss: power_state(vm) == "deallocated", "already deallocated"),
+    "power_off": (lambda vm, ss: power_state(vm) in ("stopped", "deallocated"), "already stopped"),
+}
+
+OUTCOMES = ("planned", "started", "succeeded", "failed", "skipped", "unchanged")
+
+
+def select(vms: List[Dict[str, Any]], scale_set: Dict[str, Any], instance_ids: Optional[List[str]] = None,
+           not_on_latest_model: Optional[bool] = None, health: Optional[str] = None):
+    """(selected instances, unknown ids): the instances named (all for None or ``*``) that pass the filters."""
+    unknown: List[str] = []
+    if instance_ids is None or "*" in [str(i) for i in instance_ids]:
+        chosen = list(vms)
+    else:
+        by_id = {instance_id_of(vm).lower(): vm for vm in vms}
+        chosen = []
+        for wanted in dict.fromkeys(str(i) for i in instance_ids):
+            vm = by_id.get(wanted.lower())
+            if vm is None:
+                unknown.append(wanted)
+            elif vm not in chosen:
+                chosen.append(vm)
+    if not_on_latest_model is not None:
+        chosen = [vm for vm in chosen if (latest_model_applied(vm, scale_set) is False) == not_on_latest_model]
+    if health is not None:
+        chosen = [vm for vm in chosen if (health_state(vm) or "").lower() == health.lower()]
+    return chosen, unknown
+
+
+def wanted_protection(vm: Dict[str, Any], protect_from_scale_in: Optional[bool],
+                      protect_from_scale_set_actions: Optional[bool]) -> Dict[str, bool]:
+    """The whole protection policy to PUT: what the user set, the rest as it is."""
+    have = protection(vm) or {"protect_from_scale_in": False, "protect_from_scale_set_actions": False}
+    want = dict(have)
+    if protect_from_scale_in is not None:
+        want["protect_from_scale_in"] = protect_from_scale_in
+    if protect_from_scale_set_actions is not None:
+        want["protect_from_scale_set_actions"] = protect_from_scale_set_actions
+    return want
+
+
+def plan(action: str, vms: List[Dict[str, Any]], scale_set: Dict[str, Any],
+         protect_from_scale_in: Optional[bool] = None,
+         protect_from_scale_set_actions: Optional[bool] = None) -> List[Dict[str, Any]]:
+    """Per instance: ``outcome`` planned / skipped / unchanged and the ``reason``. Pure.
+
+    Skipped: an instance protected from scale-set actions (Azure refuses scale-set actions on it,
+    Uniform), or one with an operation in progress (Azure would answer 409 for the whole batch).
+    Unchanged: the action's end state already holds (on the latest model, running, deallocated, ...).
+    """
+    out = []
+    for vm in vms:
+        entry = {"instance_id": instance_id_of(vm), "name": vm.get("name"), "outcome": "planned", "reason": None}
+        if action == "protect":
+            if (protection(vm) or {"protect_from_scale_in": False, "protect_from_scale_set_actions": False}) == \
+                    wanted_protection(vm, protect_from_scale_in, protect_from_scale_set_actions):
+                entry.update(outcome="unchanged", reason="protection already as asked")
+            elif busy(vm):
+                entry.update(outcome="skipped", reason="an operation is in progress on the instance")
+        elif not is_flexible(scale_set) and protected_from_scale_set_actions(vm):
+            entry.update(outcome="skipped", reason="protected from scale-set actions (protect_from_scale_set_actions)")
+        elif action in ALREADY and ALREADY[action][0](vm, scale_set):
+            entry.update(outcome="unchanged", reason=ALREADY[action][1])
+        elif busy(vm):
+            entry.update(outcome="skipped", reason="an operation is in progress on the instance")
+        out.append(entry)
+    return out
+
+
+def settle(planned: List[Dict[str, Any]], action: str, after: List[Dict[str, Any]], scale_set: Dict[str, Any],
+           batch_error: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    """The outcome of each planned instance once Azure is done, from the instances read again. Pure.
+
+    ``batch_error``: the failed operation's ``{code, message, targets}`` (ARM names the failing instances
+    in the error's details), or None. An instance failed when it reports a provisioning error
+    (``ProvisioningState/failed/<code>``) or is named by the operation's error; a deleted one succeeded
+    when it is gone.
+    """
+    by_id = {instance_id_of(vm).lower(): vm for vm in after}
+    out = []
+    for entry in planned:
+        entry = dict(entry)
+        vm = by_id.get(str(entry["instance_id"]).lower())
+        entry.update(provisioning_state=None, power_state=None, health_state=None, latest_model_applied=None,
+                     error=None)
+        if vm is not None:
+            entry.update(provisioning_state=(vm.get("properties") or {}).get("provisioningState"),
+                         power_state=power_state(vm), health_state=health_state(vm),
+                         latest_model_applied=latest_model_applied(vm, scale_set))
+        if entry["outcome"] == "planned":
+            named = batch_error is not None and str(entry["instance_id"]) in (batch_error.get("targets") or [])
+            if action == "delete":
+                error = None if vm is None else (provisioning_error(vm) or _short(batch_error))
+            elif vm is None:
+                error = _short(batch_error) or {"code": "NotFound", "message": "the instance is gone"}
+            else:
+                error = provisioning_error(vm) or (_short(batch_error) if named else None)
+            entry.update(outcome="failed" if error else "succeeded", error=error)
+        out.append(entry)
+    return out
+
+
+def _short(error: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    return {"code": error.get("code"), "message": error.get("message")} if error else None

@@ -308,10 +308,14 @@ def validate(desired: Dict[str, Any], resource: Optional[Dict[str, Any]] = None)
     return errors
 
 
+# What Azure means when a set-at-creation field is absent from the resource.
+IMMUTABLE_DEFAULTS = {("priority",): "Regular"}
+
+
 def _immutable_errors(desired: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
     errors = []
     for path, kind in IMMUTABLE:
-        want, have = get_path(desired, path), get_path(current, path)
+        want, have = get_path(desired, path), get_path(current, path, IMMUTABLE_DEFAULTS.get(path))
         if want is not None and have is not None and not equal(want, have, kind):
             errors.append("%s cannot be changed on an existing scale set (it is %r, not %r): Azure sets it at "
                           "creation only; delete and create the scale set to change it."

@@ -25,6 +25,16 @@ options:
     description:
       - The name of one scale set. Requires O(resource_group).
     type: str
+  include:
+    description:
+      - More to read for each scale set found, one or two requests each.
+      - V(instance_view) adds RV(scale_sets[].instance_view) (instance status counts, from the scale set's instance view).
+      - V(rolling_upgrade) adds RV(scale_sets[].rolling_upgrade), the latest rolling upgrade, None when there has been none.
+      - V(os_upgrade_history) adds RV(scale_sets[].os_upgrade_history), the automatic OS upgrades (every page).
+    type: list
+    elements: str
+    choices: [instance_view, rolling_upgrade, os_upgrade_history]
+    default: []
 extends_documentation_fragment:
   - fleetops.vmss.azure
   - fleetops.vmss.attributes
@@ -49,6 +59,17 @@ EXAMPLES = r"""
 - name: Every scale set of a resource group
   fleetops.vmss.scale_set_info:
     resource_group: payments-prod
+
+- name: One scale set with its instance counts by status and its latest rolling upgrade
+  fleetops.vmss.scale_set_info:
+    resource_group: payments-prod
+    name: payments-api
+    include: [instance_view, rolling_upgrade]
+  register: status
+
+- name: Stop when the last rolling upgrade failed
+  ansible.builtin.assert:
+    that: status.scale_sets[0].rolling_upgrade is none or status.scale_sets[0].rolling_upgrade.running_status.code != 'Faulted'
 
 - name: Every scale set of the subscription, signed in with the Azure CLI
   fleetops.vmss.scale_set_info:
@@ -142,9 +163,47 @@ scale_sets:
       description: The ID Azure assigned to the scale set.
       type: str
       returned: always
+    instance_view:
+      description:
+        - The scale set's instance view, summarised.
+      type: dict
+      returned: when O(include) has V(instance_view)
+      contains:
+        statuses_summary:
+          description: How many instances have each provisioning status code.
+          type: list
+          elements: dict
+          sample: [{code: ProvisioningState/succeeded, count: 9}, {code: ProvisioningState/failed/VMExtensionProvisioningError, count: 1}]
+        extensions:
+          description: Per extension, how many instances have each status code.
+          type: list
+          elements: dict
+          sample: [{name: HealthExtension, statuses_summary: [{code: ProvisioningState/succeeded, count: 10}]}]
+        statuses:
+          description: The scale set's own statuses.
+          type: list
+          elements: dict
+        orchestration_services:
+          description: Orchestration services (automatic repairs) and their state.
+          type: list
+          elements: dict
+    rolling_upgrade:
+      description:
+        - The latest rolling upgrade (C(policy), C(running_status) with C(code) and times, C(progress) counts,
+          C(error)); None when the scale set has had none.
+      type: dict
+      returned: when O(include) has V(rolling_upgrade)
+      sample:
+        running_status: {code: Completed, start_time: "2026-01-05T10:00:00Z", last_action: Start}
+        progress: {successful_instance_count: 10, failed_instance_count: 0, in_progress_instance_count: 0, pending_instance_count: 0}
+    os_upgrade_history:
+      description: The automatic OS image upgrades of the scale set, newest first as Azure lists them.
+      type: list
+      elements: dict
+      returned: when O(include) has V(os_upgrade_history)
 """
 
-from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
+from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result, snake
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
 
 
@@ -158,6 +217,29 @@ def read_scale_sets(operations, resource_group, name):
     return list(operations.list_all())
 
 
+def rolling_upgrade(compute, resource_group, name):
+    """The latest rolling upgrade as a REST dict, None when the scale set has had none (Azure: 404)."""
+    found = ignore_not_found(lambda: compute.virtual_machine_scale_set_rolling_upgrades.get_latest(resource_group, name))
+    return resource_result(found) if found is not None else None
+
+
+def details(compute, scale_set, include):
+    """The extra reads of ``include`` for one scale set (a snake_case result dict, updated in place)."""
+    resource_group, name = scale_set["resource_group"], scale_set["name"]
+    if "instance_view" in include:
+        view = snake(compute.virtual_machine_scale_sets.get_instance_view(resource_group, name))
+        summary = (view.get("virtual_machine") or {}).get("statuses_summary") or []
+        scale_set["instance_view"] = {"statuses_summary": summary, "extensions": view.get("extensions") or [],
+                                      "statuses": view.get("statuses") or [],
+                                      "orchestration_services": view.get("orchestration_services") or []}
+    if "rolling_upgrade" in include:
+        scale_set["rolling_upgrade"] = rolling_upgrade(compute, resource_group, name)
+    if "os_upgrade_history" in include:
+        scale_set["os_upgrade_history"] = [snake(item) for item in
+                                           compute.virtual_machine_scale_sets.get_os_upgrade_history(resource_group, name)]
+    return scale_set
+
+
 def describe(resource_group, name):
     if name:
         return "scale set %s/%s" % (resource_group, name)
@@ -168,7 +250,9 @@ def describe(resource_group, name):
 
 def main():
     module = AzureModule(
-        argument_spec=dict(resource_group=dict(type="str"), name=dict(type="str")),
+        argument_spec=dict(resource_group=dict(type="str"), name=dict(type="str"),
+                           include=dict(type="list", elements="str", default=[],
+                                        choices=["instance_view", "rolling_upgrade", "os_upgrade_history"])),
         required_by=dict(name="resource_group"),
         supports_check_mode=True,
     )
@@ -178,7 +262,12 @@ def main():
     with arm_errors(module, "get" if name else "list", describe(resource_group, name)):
         found = read_scale_sets(compute.virtual_machine_scale_sets, resource_group, name)
 
-    module.exit_json(changed=False, scale_sets=[resource_result(scale_set) for scale_set in found])
+    results = [resource_result(scale_set) for scale_set in found]
+    for scale_set in results if module.params["include"] else []:
+        with arm_errors(module, "read the status of", describe(scale_set["resource_group"], scale_set["name"])):
+            details(compute, scale_set, module.params["include"])
+
+    module.exit_json(changed=False, scale_sets=results)
 
 
 if __name__ == "__main__":

@@ -165,3 +165,45 @@ def put_resource_group(azure, name, location):
 def require_success(completed):
     assert completed.returncode == 0, "ansible-playbook failed (rc %s):\n%s\n%s" % (
         completed.returncode, completed.stdout[-6000:], completed.stderr[-3000:])
+
+
+_LAST_SEQ = {"seq": 0}
+
+
+def last_seq(control):
+    """The newest entry of the emulator's traffic log (reading only what came since the last call)."""
+    for entry in control.traffic(_LAST_SEQ["seq"]):
+        _LAST_SEQ["seq"] = max(_LAST_SEQ["seq"], entry["seq"])
+    return _LAST_SEQ["seq"]
+
+
+def arm_writes(control, since):
+    """ARM writes (PUT, PATCH, POST, DELETE under /subscriptions/) the emulator answered after ``since``."""
+    return [entry for entry in control.traffic(since)
+            if entry["liveRequest"]["method"] in ("PUT", "PATCH", "POST", "DELETE")
+            and "/subscriptions/" in entry["liveRequest"]["url"]]
+
+
+def arm_put(azure, path, body, api_version):
+    """PUT any ARM resource through the compute client's pipeline (for seeding: networks, ...)."""
+    from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
+
+    response = azure.client("compute").send_request(
+        HttpRequest("PUT", "%s?api-version=%s" % (path, api_version), json=body))
+    response.raise_for_status()
+    return response.json()
+
+
+def seed_network(azure, rg, location):
+    """A virtual network with two subnets and a load balancer (pool, probe) in ``rg``; their ids."""
+    net = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network" % (azure.subscription_id, rg)
+    arm_put(azure, net + "/virtualNetworks/vnet", {"location": location, "properties": {
+        "addressSpace": {"addressPrefixes": ["10.0.0.0/8"]},
+        "subnets": [{"name": "app", "properties": {"addressPrefix": "10.1.0.0/16"}},
+                    {"name": "app2", "properties": {"addressPrefix": "10.2.0.0/16"}}]}}, "2024-05-01")
+    arm_put(azure, net + "/loadBalancers/lb", {"location": location, "properties": {
+        "backendAddressPools": [{"name": "pool"}],
+        "probes": [{"name": "probe", "properties": {"protocol": "Http", "port": 80, "requestPath": "/ready"}}]}},
+        "2024-05-01")
+    return {"subnet_id": net + "/virtualNetworks/vnet/subnets/app", "subnet2_id": net + "/virtualNetworks/vnet/subnets/app2",
+            "pool_id": net + "/loadBalancers/lb/backendAddressPools/pool", "probe_id": net + "/loadBalancers/lb/probes/probe"}

@@ -6,7 +6,7 @@ hash, kept protectedSettings, Automatic upgrades and 409 conflicts behave the sa
 import copy
 
 from emulator.arm import ArmError, Response, ok, page
-from emulator.providers.compute import handlers, hooks
+from emulator.providers.compute import handlers
 from emulator.providers.compute import model as m
 from emulator.providers.compute import scalesets as sets
 from emulator.server import CaseInsensitiveDict, route
@@ -69,7 +69,6 @@ def get_extension(ctx, req):
 
 @route("PUT", EXTENSION, operation_id="VirtualMachineScaleSetExtensions_CreateOrUpdate")
 def put_extension(ctx, req):
-    hooks.ensure(ctx)
     doc = handlers.scale_set_of(ctx, req)
     name = req.params["vmssExtensionName"]
     body = req.body if isinstance(req.body, dict) else {}
@@ -84,7 +83,6 @@ def put_extension(ctx, req):
 @route("PATCH", EXTENSION, operation_id="VirtualMachineScaleSetExtensions_Update")
 def patch_extension(ctx, req):
     from emulator.arm import merge_patch
-    hooks.ensure(ctx)
     doc = handlers.scale_set_of(ctx, req)
     name = req.params["vmssExtensionName"]
     current = _find(doc, name)
@@ -99,7 +97,6 @@ def patch_extension(ctx, req):
 
 @route("DELETE", EXTENSION, operation_id="VirtualMachineScaleSetExtensions_Delete")
 def delete_extension(ctx, req):
-    hooks.ensure(ctx)
     doc = handlers.scale_set_of(ctx, req)
     name = req.params["vmssExtensionName"]
     if _find(doc, name) is None:

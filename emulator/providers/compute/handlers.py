@@ -1,7 +1,6 @@
 """Microsoft.Compute/virtualMachineScaleSets and their Uniform VMs: the ARM routes (thin: parse, call
 scalesets / instances, render with views)."""
 from emulator.arm import ArmError, Response, check_etag, ok, page
-from emulator.providers.compute import hooks
 from emulator.providers.compute import instances as inst
 from emulator.providers.compute import model as m
 from emulator.providers.compute import scalesets as sets
@@ -68,7 +67,6 @@ class Renderer:
 
 
 def scale_set_of(ctx, req):
-    hooks.ensure(ctx)
     p = req.params
     return sets.require(ctx, p["subscriptionId"], p["resourceGroupName"],
                         p.get("vmScaleSetName") or p.get("virtualMachineScaleSetName"))
@@ -91,13 +89,11 @@ def _instance(ctx, doc, instance_id, now=None):
 
 @route("PUT", VMSS, operation_id="VirtualMachineScaleSets_CreateOrUpdate")
 def put_scale_set(ctx, req):
-    hooks.ensure(ctx)
     return sets.create_or_update(ctx, req)
 
 
 @route("PATCH", VMSS, operation_id="VirtualMachineScaleSets_Update")
 def patch_scale_set(ctx, req):
-    hooks.ensure(ctx)
     return sets.create_or_update(ctx, req, patch=True)
 
 
@@ -108,7 +104,6 @@ def get_scale_set(ctx, req):
 
 @route("DELETE", VMSS, operation_id="VirtualMachineScaleSets_Delete")
 def delete_scale_set(ctx, req):
-    hooks.ensure(ctx)
     return sets.delete(ctx, req)
 
 
@@ -204,7 +199,7 @@ def set_orchestration_service_state(ctx, req):
     inst.save_state(ctx, doc["id"], state)
     op = inst.begin(ctx, doc, "setOrchestrationServiceState")
     inst.track(ctx, op, ctx.clock.now())
-    return Response(202, None, inst.lro_headers(ctx, op))
+    return Response(202, None, ctx.ops.lro_headers(op))
 
 
 # --- Uniform VMs --------------------------------------------------------------------------------
@@ -253,7 +248,7 @@ def put_vm(ctx, req):
     op = inst.begin(ctx, doc, "updateVM", resource_id=view["id"])
     inst.track(ctx, op, now)
     view = _instance(ctx, doc, view["instanceId"], now)
-    return ok(renderer.document(view), inst.lro_headers(ctx, op, location_header=False))
+    return ok(renderer.document(view), ctx.ops.lro_headers(op, location_header=False))
 
 
 @route("DELETE", VMSS_VM, operation_id="VirtualMachineScaleSetVMs_Delete")

@@ -1,22 +1,18 @@
 """What compute tells the rest of the emulator: subnets in use, load-balancer pool members, and the
 cleanup a resource-group delete needs.
 
-`ctx` keeps these hook lists per process and offers no import-time registration, so `ensure(ctx)` adds
-ours on the first compute request or timer of the process.
+Registered on every Emulator as it is built (`app.on_start`).
 """
+from emulator.app import on_start
 from emulator.providers.compute import instances
 from emulator.providers.compute import model as m
 
 
-def ensure(ctx):
-    if getattr(ctx, "_compute_hooks", False):
-        return
-    for attr, fn in (("subnet_users", subnet_user), ("pool_members", pool_members),
-                     ("delete_hooks", on_resource_group_delete)):
-        hooks = getattr(ctx, attr, None)
-        if hooks is not None and fn not in hooks:
-            hooks.append(fn)
-    ctx._compute_hooks = True
+@on_start
+def register(ctx):
+    ctx.subnet_users.append(subnet_user)
+    ctx.pool_members.append(pool_members)
+    ctx.delete_hooks.append(on_resource_group_delete)
 
 
 def _ip_configs(vm_profile):

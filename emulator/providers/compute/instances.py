@@ -468,15 +468,6 @@ def begin(ctx, vmss_doc, kind, resource_id=None):
     return op
 
 
-def lro_headers(ctx, op, location_header=True):
-    """ctx.ops.lro_headers, minus a fractional Retry-After: Compute's SDK parses that header with int()
-    on 201/202 answers, and azure-core falls back to retry-after-ms when it is absent."""
-    headers = ctx.ops.lro_headers(op, location_header=location_header)
-    if not str(headers.get("Retry-After", "0")).isdigit():
-        headers.pop("Retry-After")
-    return headers
-
-
 def track(ctx, op, ends, then=None, **extra):
     """Answer `op` at `ends`: Failed with the first instance failure, else Succeeded; then run the
     follow-up named `then` (see FOLLOW_UPS)."""
@@ -492,8 +483,6 @@ def op_record(ctx, op_id):
 
 @timer("compute.op_done")
 def _op_done(ctx, payload):
-    from emulator.providers.compute import hooks
-    hooks.ensure(ctx)
     op_id = payload["op"]
     record = ctx.store.kv_get(_op_key(op_id))
     if record is None:

@@ -209,7 +209,7 @@ def create_or_update(ctx, req, patch=False):
     if current and model_changed and mode == "Rolling":
         for hook in inst.MODEL_CHANGE_HOOKS:
             hook(ctx, rid)
-    return Response(200 if current else 201, m.render(doc), inst.lro_headers(ctx, op, location_header=False))
+    return Response(200 if current else 201, m.render(doc), ctx.ops.lro_headers(op, location_header=False))
 
 
 # --- delete -------------------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def delete(ctx, req):
     state = inst.load_state(ctx, rid)
     if m.props(doc).get("provisioningState") == "Deleting" and state.get("delete_op"):
         op = ctx.ops.get(state["delete_op"])
-        return Response(202, None, inst.lro_headers(ctx, op))
+        return Response(202, None, ctx.ops.lro_headers(op))
     now = ctx.clock.now()
     running = state.get("op")
     if running and now < running["ends"]:      # a delete preempts the create/update in flight
@@ -238,7 +238,7 @@ def delete(ctx, req):
     state.update(op={"id": op["id"], "ends": max(ends)}, delete_op=op["id"])
     inst.save_state(ctx, rid, state)
     inst.track(ctx, op, max(ends), then="deleted")
-    return Response(202, None, inst.lro_headers(ctx, op))
+    return Response(202, None, ctx.ops.lro_headers(op))
 
 
 # --- actions on instances -----------------------------------------------------------------------
@@ -281,7 +281,7 @@ def run_action(ctx, doc, kind, instance_ids, scale_set_action=True, kind_name=No
         doc["etag"] = m.next_etag(doc)
         ctx.store.put(doc["id"], doc, m.VMSS_TYPE)
     inst.track(ctx, op, max(ends.values(), default=now))
-    return Response(202, None, inst.lro_headers(ctx, op))
+    return Response(202, None, ctx.ops.lro_headers(op))
 
 
 def instance_ids_of(body):

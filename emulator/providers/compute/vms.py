@@ -1,7 +1,6 @@
 """Microsoft.Compute/virtualMachines created by Flexible scale sets: real VM resources whose
 properties.virtualMachineScaleSet.id names their set. Standalone VMs are not modelled."""
 from emulator.arm import ArmError, Response, ok, page
-from emulator.providers.compute import hooks
 from emulator.providers.compute import instances as inst
 from emulator.providers.compute import scalesets as sets
 from emulator.providers.compute.handlers import RG, SUB, Lazy, Renderer, expands
@@ -17,7 +16,6 @@ def _vm_id(p):
 
 def _find(ctx, req):
     """(scale set doc, instance view) of a VM, or 404 as Compute answers it."""
-    hooks.ensure(ctx)
     p = req.params
     sets.check_subscription(ctx, p["subscriptionId"])
     rec = ctx.store.get(_vm_id(p))
@@ -61,7 +59,6 @@ def get_vm_instance_view(ctx, req):
 
 @route("GET", RG + "/virtualMachines", operation_id="VirtualMachines_List")
 def list_vms(ctx, req):
-    hooks.ensure(ctx)
     p = req.params
     sets.check_subscription(ctx, p["subscriptionId"])
     ctx.require_resource_group(p["subscriptionId"], p["resourceGroupName"])
@@ -72,7 +69,6 @@ def list_vms(ctx, req):
 
 @route("GET", SUB + "/providers/Microsoft.Compute/virtualMachines", operation_id="VirtualMachines_ListAll")
 def list_all_vms(ctx, req):
-    hooks.ensure(ctx)
     sets.check_subscription(ctx, req.params["subscriptionId"])
     recs = ctx.store.list(inst.VM_TYPE, f"/subscriptions/{req.params['subscriptionId']}")
     return ok(page(req, _documents(ctx, recs, expands(req)), ctx.base_url, ctx.page_size))

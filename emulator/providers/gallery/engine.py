@@ -12,27 +12,17 @@ import uuid
 
 from emulator.app import timer
 from emulator.arm import ArmError, ok
-from emulator.clock import DURATIONS
-from emulator.control import _rules_api
+from emulator.control import rules_api
 from emulator.providers import operations
 from emulator.providers.gallery import model
 from emulator.server import route
-
-# Realistic seconds for durations not (yet) in clock.DURATIONS; the lead adds them there.
-FALLBACK_DURATIONS = {
-    "gallery_write": 10,            # create/update of a gallery or an image definition
-    "gallery_delete": 10,
-    "image_version_update": 30,     # an update that replicates nothing new (e.g. excludeFromLatest)
-    "image_version_delete": 60,     # removing a version's replicas
-    "image_replication": 600,
-}
 
 FAILURE_RULES = "replication_failures"
 
 
 def duration(ctx, name):
-    """Scaled seconds for `name`, from clock.DURATIONS when it is there."""
-    return ctx.clock.scaled(DURATIONS.get(name, FALLBACK_DURATIONS.get(name, 10)))
+    """Scaled seconds for `name` (clock.DURATIONS)."""
+    return ctx.clock.duration(name)
 
 
 def public(doc):
@@ -191,7 +181,7 @@ def _validate_failure_rule(rule):
     return dict(rule, id=rule.get("id") or str(uuid.uuid4()))
 
 
-_rules_api(FAILURE_RULES, _validate_failure_rule)
+rules_api(FAILURE_RULES, _validate_failure_rule)
 
 
 def _rule_matches(rule, names, region_key):

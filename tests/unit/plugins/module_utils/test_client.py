@@ -142,3 +142,25 @@ def test_only_the_asked_sdk_is_imported(tmp_path):
     before, after = json.loads(output)
     assert before == []
     assert after == ["azure.mgmt.compute", "azure.mgmt.core"]
+
+
+def test_request_counter_sees_every_request_on_the_wire(sleeps):
+    throttled = (429, {"retry-after-ms": "1"}, {"error": {"code": "TooManyRequests", "message": "slow down"}})
+    operation = "https://arm.lab.example/subscriptions/sub/providers/Microsoft.Compute/locations/westeurope/operations/1"
+    adapter = ScriptedAdapter([
+        ("GET", GET_SCALE_SET, [throttled, (200, {}, SCALE_SET)]),
+        ("PATCH", GET_SCALE_SET, [(200, {"Azure-AsyncOperation": operation, "retry-after-ms": "1"}, SCALE_SET)]),
+        ("GET", r"/operations/1", [(200, {}, {"status": "InProgress"}), (200, {}, {"status": "Succeeded"})]),
+    ])
+    factory = factory_with(adapter)
+    operations = factory.client("compute").virtual_machine_scale_sets
+    operations.get("rg", "web")
+    operations.begin_update("rg", "web", {"tags": {}}).result()
+    assert factory.requests.total == len(adapter.requests) == 6  # GET twice (429), PATCH, 2 polls, final GET
+    assert factory.requests.as_dict() == {"total": 6, "by_method": {"GET": 5, "PATCH": 1}}
+    assert factory.requests.writes == 1
+
+
+def test_request_counter_is_per_factory():
+    first, second = factory_with(ScriptedAdapter([])), factory_with(ScriptedAdapter([]))
+    assert first.requests is not second.requests and first.requests.total == 0

@@ -62,6 +62,7 @@ REST_SCALE_SET = {
     ("diskIOPSReadWrite", "disk_iops_read_write"),
     ("diskMBpsReadWrite", "disk_mbps_read_write"),
     ("enableAutomaticOSUpgrade", "enable_automatic_os_upgrade"),
+    ("doNotRunExtensionsOnOverprovisionedVMs", "do_not_run_extensions_on_overprovisioned_vms"),
     ("platformFaultDomainCount", "platform_fault_domain_count"),
     ("id", "id"),
     ("already_snake", "already_snake"),

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import pytest
 import requests
+from azure.core import MatchConditions
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 from azure_fakes import ScriptedAdapter, StaticCredential, arm_error, session_for
 from ansible_collections.fleetops.vmss.plugins.module_utils._auth import Cloud
 from ansible_collections.fleetops.vmss.plugins.module_utils._client import ClientFactory, Tuning
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, error_details, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import (
+    arm_errors,
+    error_details,
+    ignore_not_found,
+    operation_error,
+)
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout
 
 CLOUD = Cloud("Lab", "https://arm.lab.example", "https://login.lab.example", "https://management.lab.example")
@@ -173,3 +179,29 @@ def test_ignore_not_found():
     forbidden = ScriptedAdapter([("GET", VMSS, [arm_error("AuthorizationFailed", "no", 403)])])
     with pytest.raises(HttpResponseError):
         ignore_not_found(lambda: compute(forbidden).virtual_machine_scale_sets.get("rg", "web"))
+
+
+def test_precondition_failed_says_someone_else_changed_it():
+    adapter = ScriptedAdapter([("PATCH", VMSS, [arm_error(
+        "PreconditionFailed", "The condition specified using HTTP conditional header(s) is not met.", 412)])])
+    failure = fail_with(lambda: compute(adapter).virtual_machine_scale_sets.begin_update(
+        "rg", "web", {"tags": {"a": "b"}}, etag='"3"', match_condition=MatchConditions.IfNotModified),
+        action="update")
+    assert failure["msg"].startswith("Failed to update scale set rg/web: PreconditionFailed: The condition specified")
+    assert "Scale set rg/web was changed by someone else after this task read it" in failure["msg"]
+    assert adapter.requests[0].headers["If-Match"] == '"3"'
+
+
+def test_operation_error_names_the_failing_instances(sleeps):
+    status_url = "https://arm.lab.example/subscriptions/sub/providers/Microsoft.Compute/locations/westeurope/operations/op2"
+    adapter = ScriptedAdapter([
+        ("POST", VMSS[:-2] + r"/manualupgrade", [(202, {"Azure-AsyncOperation": status_url, "retry-after-ms": "1"}, None)]),
+        ("GET", r"/operations/op2", [(200, {}, {"status": "Failed", "error": {
+            "code": "VMExtensionProvisioningError", "message": "first", "details": [
+                {"code": "VMExtensionProvisioningError", "message": "first", "target": "3"},
+                {"code": "VMExtensionProvisioningError", "message": "second", "target": "5"}]}})])])
+    with pytest.raises(HttpResponseError) as caught:
+        compute(adapter).virtual_machine_scale_sets.begin_update_instances(
+            "rg", "web", {"instanceIds": ["3", "5", "6"]}).result()
+    details = operation_error(caught.value)
+    assert (details["code"], details["targets"]) == ("VMExtensionProvisioningError", ["3", "5"])

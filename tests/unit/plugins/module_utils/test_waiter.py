@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout, wait_until
+from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline, WaitTimeout, poller_result, wait_until
 
 
 class FakeClock:
@@ -87,3 +87,50 @@ def test_never_waits_longer_than_the_timeout(timeout, sleep):
         wait_until(check, timeout=timeout, sleep=sleep, clock=clock, sleeper=clock.sleep)
     assert sum(clock.slept) <= timeout + 1e-6
     assert len(calls) <= timeout / sleep + 2
+
+
+class FakePoller:
+    def __init__(self, finishes_after, result="done", error=None):
+        self.finishes_after = finishes_after
+        self.waited = []
+        self.value = result
+        self.error = error
+
+    def result(self, timeout=None):
+        self.waited.append(timeout)
+        if self.error and timeout >= self.finishes_after:
+            raise self.error
+        return self.value if timeout >= self.finishes_after else None
+
+    def done(self):
+        return self.waited[-1] >= self.finishes_after
+
+    def status(self):
+        return "Succeeded" if self.done() else "InProgress"
+
+
+def test_poller_result_within_the_deadline():
+    clock = FakeClock()
+    deadline = Deadline(60, clock=clock)
+    clock.now += 15
+    poller = FakePoller(finishes_after=30)
+    assert poller_result(poller, deadline, "update") == "done"
+    assert poller.waited == [45]
+
+
+def test_poller_past_the_deadline_is_a_timeout():
+    clock = FakeClock()
+    deadline = Deadline(20, clock=clock)
+    poller = FakePoller(finishes_after=30)
+    with pytest.raises(WaitTimeout) as caught:
+        poller_result(poller, deadline, "update of scale set rg/api")
+    assert str(caught.value) == "update of scale set rg/api not finished within 20 seconds"
+    assert caught.value.last == "InProgress"
+    clock.now += 100
+    assert deadline.expired and deadline.remaining() == 0
+
+
+def test_poller_failure_is_raised():
+    poller = FakePoller(finishes_after=0, error=RuntimeError("Failed"))
+    with pytest.raises(RuntimeError):
+        poller_result(poller, Deadline(5, clock=FakeClock()))

@@ -8,16 +8,10 @@ from __future__ import annotations
 import json
 import os
 
-import azure.identity
-import pytest
-from ansible.module_utils.testing import patch_module_args
-
-from azure_fakes import ScriptedAdapter, StaticCredential, arm_error, session_for
-from ansible_collections.fleetops.vmss.plugins.module_utils import _common
+from azure_fakes import arm_error
+from module_runner import ARM, SUB, run_module
 from ansible_collections.fleetops.vmss.plugins.modules import scale_set_info
 
-SUB = "00000000-0000-0000-0000-000000000001"
-ARM = "https://management.azure.com/subscriptions/%s" % SUB
 RG_PATH = r"/resourceGroups/payments/providers/Microsoft\.Compute/virtualMachineScaleSets"
 
 
@@ -29,36 +23,8 @@ def scale_set(name, rg="payments"):
                            "virtualMachineProfile": {"osProfile": {"adminUsername": "ops", "adminPassword": "pw"}}}}
 
 
-@pytest.fixture
-def arm(monkeypatch, tmp_path):
-    """AWX-style credentials in the environment and a scripted ARM behind the real SDK."""
-    for name in list(os.environ):
-        if name.startswith("AZURE_") or name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.azure/credentials of the machine's user
-    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)
-    monkeypatch.setenv("AZURE_CLIENT_ID", "client")
-    monkeypatch.setenv("AZURE_SECRET", "secret")
-    monkeypatch.setenv("AZURE_TENANT", "tenant")
-    adapter = ScriptedAdapter([])
-    credential = StaticCredential()
-    adapter.credential = credential
-    monkeypatch.setattr(azure.identity, "ClientSecretCredential", lambda **kwargs: credential.remember(kwargs))
-
-    class ScriptedFactory(_common.ClientFactory):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.kwargs.update(session=session_for(adapter), session_owner=False)
-
-    monkeypatch.setattr(_common, "ClientFactory", ScriptedFactory)
-    return adapter
-
-
 def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as caught:
-            scale_set_info.main()
-    return caught.value.code, json.loads(capsys.readouterr().out)
+    return run_module(scale_set_info, args, capsys)
 
 
 def test_one_scale_set(arm, capsys):
@@ -153,3 +119,44 @@ def test_malformed_tenant_is_reported_not_raised(arm, capsys, monkeypatch):
     code, result = run({"subscription_id": SUB, "client_id": "c", "secret": "a-long-secret", "tenant": "not a tenant!"}, capsys)
     assert code == 1
     assert result["msg"].startswith("Invalid Azure credentials: ")
+
+
+def test_include_instance_view_rolling_upgrade_and_os_upgrade_history(arm, capsys):
+    arm.route("GET", RG_PATH + r"/api\?", [(200, {}, scale_set("api"))])
+    arm.route("GET", RG_PATH + r"/api/instanceView\?", [(200, {}, {
+        "virtualMachine": {"statusesSummary": [{"code": "ProvisioningState/succeeded", "count": 9},
+                                               {"code": "ProvisioningState/failed/VMExtensionProvisioningError", "count": 1}]},
+        "extensions": [{"name": "health", "statusesSummary": [{"code": "ProvisioningState/succeeded", "count": 10}]}],
+        "statuses": [{"code": "ProvisioningState/succeeded"}]})])
+    arm.route("GET", RG_PATH + r"/api/rollingUpgrades/latest\?", [(200, {}, {
+        "location": "westeurope", "properties": {"runningStatus": {"code": "Faulted", "lastAction": "Start"},
+                                                 "progress": {"successfulInstanceCount": 2, "failedInstanceCount": 1},
+                                                 "error": {"code": "MaxUnhealthyInstancePercentExceededInRollingUpgrade"}}})])
+    arm.route("GET", RG_PATH + r"/api/osUpgradeHistory\?", [(200, {}, {"value": [
+        {"properties": {"runningStatus": {"code": "Completed"}, "startedBy": "Platform"}, "location": "westeurope"}]})])
+    code, result = run({"resource_group": "payments", "name": "api",
+                        "include": ["instance_view", "rolling_upgrade", "os_upgrade_history"]}, capsys)
+    assert code == 0
+    [found] = result["scale_sets"]
+    assert found["instance_view"]["statuses_summary"][1] == {
+        "code": "ProvisioningState/failed/VMExtensionProvisioningError", "count": 1}
+    assert found["instance_view"]["extensions"][0]["name"] == "health"
+    assert found["rolling_upgrade"]["running_status"]["code"] == "Faulted"
+    assert found["rolling_upgrade"]["progress"]["failed_instance_count"] == 1
+    assert found["os_upgrade_history"] == [{"running_status": {"code": "Completed"}, "started_by": "Platform",
+                                            "location": "westeurope"}]
+
+
+def test_no_rolling_upgrade_yet_is_none(arm, capsys):
+    arm.route("GET", RG_PATH + r"/api\?", [(200, {}, scale_set("api"))])
+    arm.route("GET", RG_PATH + r"/api/rollingUpgrades/latest", [arm_error("NotFound", "The entity was not found.", 404)])
+    code, result = run({"resource_group": "payments", "name": "api", "include": ["rolling_upgrade"]}, capsys)
+    assert code == 0 and result["scale_sets"][0]["rolling_upgrade"] is None
+    assert "instance_view" not in result["scale_sets"][0]
+
+
+def test_include_failure_names_the_scale_set(arm, capsys):
+    arm.route("GET", RG_PATH + r"/api\?", [(200, {}, scale_set("api"))])
+    arm.route("GET", RG_PATH + r"/api/instanceView", [arm_error("AuthorizationFailed", "no", 403)])
+    code, result = run({"resource_group": "payments", "name": "api", "include": ["instance_view"]}, capsys)
+    assert code == 1 and result["msg"] == "Failed to read the status of scale set payments/api: AuthorizationFailed: no"

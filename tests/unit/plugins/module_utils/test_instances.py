@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Instances: summaries from REST dicts, selection, the action plan and per-instance outcomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.fleetops.vmss.plugins.module_utils import _instances as instances
+
+VMSS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/api"
+GALLERY = "/subscriptions/s/resourceGroups/img/providers/Microsoft.Compute/galleries/g/images/payments"
+UNIFORM = {"id": VMSS, "sku": {"name": "Standard_D2s_v5"}, "properties": {"orchestrationMode": "Uniform"}}
+FLEXIBLE = {"id": VMSS, "sku": {"name": "Standard_D2s_v5"}, "properties": {
+    "orchestrationMode": "Flexible",
+    "virtualMachineProfile": {"storageProfile": {"imageReference": {"id": GALLERY + "/versions/1.7.1"}}}}}
+
+
+def status(code, message=None):
+    out = {"code": code, "level": "Info"}
+    if message:
+        out["message"] = message
+    return out
+
+
+def uniform_vm(instance_id, latest=True, power="running", health="healthy", state="Succeeded", protection=None,
+               error=None, zone="1"):
+    statuses = [status("ProvisioningState/failed/%s" % error[0], error[1]) if error else
+                status("ProvisioningState/succeeded"), status("PowerState/%s" % power)]
+    view = {"platformUpdateDomain": int(instance_id) % 5, "platformFaultDomain": 0, "computerName": "api%06d" % int(instance_id),
+            "statuses": statuses}
+    if health:
+        view["vmHealth"] = {"status": {"code": "HealthState/%s" % health}}
+    props = {"latestModelApplied": latest, "provisioningState": state, "vmId": "vm-%s" % instance_id,
+             "storageProfile": {"imageReference": {"id": GALLERY, "exactVersion": "1.7.0"}}, "instanceView": view}
+    if protection:
+        props["protectionPolicy"] = protection
+    vm = {"name": "api_%s" % instance_id, "id": "%s/virtualMachines/%s" % (VMSS, instance_id), "instanceId": instance_id,
+          "sku": {"name": "Standard_D2s_v5"}, "properties": props, "etag": '"1"'}
+    if zone:
+        vm["zones"] = [zone]
+    return vm
+
+
+def flexible_vm(name, version="1.7.1", size="Standard_D2s_v5"):
+    return {"name": name, "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/" + name,
+            "properties": {"virtualMachineScaleSet": {"id": VMSS}, "provisioningState": "Succeeded",
+                           "hardwareProfile": {"vmSize": size}, "platformFaultDomain": 2,
+                           "storageProfile": {"imageReference": {"id": GALLERY + "/versions/" + version}},
+                           "instanceView": {"statuses": [status("PowerState/deallocated")]}}}
+
+
+def test_uniform_summary():
+    vm = uniform_vm("7", latest=False, health="unhealthy", protection={"protectFromScaleIn": True},
+                    error=("VMExtensionProvisioningError", "Enable failed"), zone="2")
+    assert instances.summary(vm, UNIFORM) == {
+        "instance_id": "7", "name": "api_7", "id": VMSS + "/virtualMachines/7", "vm_id": "vm-7",
+        "computer_name": "api000007", "zone": "2", "update_domain": 2, "fault_domain": 0,
+        "latest_model_applied": False, "image": {"id": GALLERY, "exact_version": "1.7.0"}, "vm_size": "Standard_D2s_v5",
+        "priority": None, "provisioning_state": "Succeeded", "power_state": "running", "health_state": "Unhealthy",
+        "protection": {"protect_from_scale_in": True, "protect_from_scale_set_actions": False},
+        "error": {"code": "VMExtensionProvisioningError", "message": "Enable failed"}}
+
+
+def test_flexible_summary_and_latest_model_by_image_and_size():
+    summary = instances.summary(flexible_vm("api_1a2b3c4d"), FLEXIBLE)
+    assert (summary["instance_id"], summary["fault_domain"], summary["power_state"], summary["health_state"],
+            summary["latest_model_applied"], summary["zone"]) == ("api_1a2b3c4d", 2, "deallocated", None, True, None)
+    assert instances.latest_model_applied(flexible_vm("x", version="1.7.0"), FLEXIBLE) is False
+    assert instances.latest_model_applied(flexible_vm("x", size="Standard_D4s_v5"), FLEXIBLE) is False
+    assert instances.count_not_on_latest_model([flexible_vm("a"), flexible_vm("b", "1.6.0")], FLEXIBLE) == 1
+
+
+def test_without_instance_view():
+    vm = uniform_vm("1")
+    del vm["properties"]["instanceView"]
+    summary = instances.summary(vm, UNIFORM)
+    assert (summary["power_state"], summary["health_state"], summary["update_domain"], summary["error"]) == (
+        None, None, None, None)
+
+
+@pytest.mark.parametrize("ids, latest, health, expected", [
+    (None, None, None, ["0", "3", "4", "9"]),
+    (["*"], None, None, ["0", "3", "4", "9"]),
+    (["9", "3", "3"], None, None, ["9", "3"]),
+    (None, True, None, ["3", "9"]),
+    (None, False, None, ["0", "4"]),
+    (None, None, "Unhealthy", ["4", "9"]),
+    (["4", "9", "0"], True, "unhealthy", ["9"]),
+])
+def test_select(ids, latest, health, expected):
+    vms = [uniform_vm("0"), uniform_vm("3", latest=False), uniform_vm("4", health="unhealthy"),
+           uniform_vm("9", latest=False, health="unhealthy")]
+    chosen, unknown = instances.select(vms, UNIFORM, ids, latest, health)
+    assert [vm["instanceId"] for vm in chosen] == expected and unknown == []
+
+
+def test_select_reports_unknown_ids():
+    assert instances.select([uniform_vm("0")], UNIFORM, ["0", "1", "2"])[1] == ["1", "2"]
+
+
+def test_plan_skips_protected_busy_and_already_done():
+    vms = [uniform_vm("0", latest=False), uniform_vm("1", latest=False, protection={"protectFromScaleSetActions": True}),
+           uniform_vm("2", latest=True), uniform_vm("3", latest=False, state="Updating"),
+           uniform_vm("4", latest=False, protection={"protectFromScaleIn": True})]
+    plan = instances.plan("upgrade", vms, UNIFORM)
+    assert [(p["instance_id"], p["outcome"]) for p in plan] == [
+        ("0", "planned"), ("1", "skipped"), ("2", "unchanged"), ("3", "skipped"), ("4", "planned")]
+    assert "protected from scale-set actions" in plan[1]["reason"]
+    assert plan[2]["reason"] == "already on the latest model"
+
+
+@pytest.mark.parametrize("action, power, outcome", [
+    ("start", "running", "unchanged"), ("start", "deallocated", "planned"),
+    ("deallocate", "deallocated", "unchanged"), ("power_off", "stopped", "unchanged"),
+    ("power_off", "deallocated", "unchanged"), ("restart", "running", "planned"), ("reimage", "running", "planned"),
+])
+def test_plan_power_actions(action, power, outcome):
+    assert instances.plan(action, [uniform_vm("0", power=power)], UNIFORM)[0]["outcome"] == outcome
+
+
+def test_plan_protection_is_idempotent_and_keeps_what_is_not_set():
+    protected = uniform_vm("0", protection={"protectFromScaleIn": True, "protectFromScaleSetActions": False})
+    plain = uniform_vm("1")
+    plan = instances.plan("protect", [protected, plain], UNIFORM, protect_from_scale_in=True)
+    assert [p["outcome"] for p in plan] == ["unchanged", "planned"]
+    assert instances.wanted_protection(protected, None, True) == {"protect_from_scale_in": True,
+                                                                  "protect_from_scale_set_actions": True}
+    # protection from scale-set actions does not stop a change of the protection itself
+    guarded = uniform_vm("2", protection={"protectFromScaleSetActions": True})
+    assert instances.plan("protect", [guarded], UNIFORM, protect_from_scale_set_actions=False)[0]["outcome"] == "planned"
+
+
+def test_flexible_vms_have_no_protection_to_skip():
+    plan = instances.plan("restart", [flexible_vm("a")], FLEXIBLE)
+    assert plan[0]["outcome"] == "planned"
+
+
+def test_settle_reports_each_instance():
+    planned = instances.plan("upgrade", [uniform_vm("0", latest=False), uniform_vm("3", latest=False),
+                                         uniform_vm("5", protection={"protectFromScaleSetActions": True})], UNIFORM)
+    after = [uniform_vm("0"), uniform_vm("3", latest=False, error=("VMExtensionProvisioningError", "Enable failed")),
+             uniform_vm("5")]
+    error = {"code": "VMExtensionProvisioningError", "message": "Enable failed", "targets": ["3"]}
+    settled = instances.settle(planned, "upgrade", after, UNIFORM, error)
+    assert [(s["instance_id"], s["outcome"]) for s in settled] == [("0", "succeeded"), ("3", "failed"), ("5", "skipped")]
+    assert settled[1]["error"] == {"code": "VMExtensionProvisioningError", "message": "Enable failed"}
+    assert settled[0]["latest_model_applied"] is True and settled[0]["error"] is None
+
+
+def test_settle_names_instances_from_the_operation_error():
+    planned = instances.plan("restart", [uniform_vm("0"), uniform_vm("1")], UNIFORM)
+    error = {"code": "OperationPreempted", "message": "preempted", "targets": ["1"]}
+    settled = instances.settle(planned, "restart", [uniform_vm("0"), uniform_vm("1")], UNIFORM, error)
+    assert [s["outcome"] for s in settled] == ["succeeded", "failed"]
+
+
+def test_settle_delete():
+    planned = instances.plan("delete", [uniform_vm("0"), uniform_vm("1")], UNIFORM)
+    settled = instances.settle(planned, "delete", [uniform_vm("1")], UNIFORM,
+                               {"code": "Conflict", "message": "busy", "targets": []})
+    assert [(s["outcome"], (s["error"] or {}).get("code")) for s in settled] == [("succeeded", None), ("failed", "Conflict")]
+
+
+def test_provisioned():
+    assert instances.provisioned([uniform_vm("0"), uniform_vm("1")], 2)
+    assert not instances.provisioned([uniform_vm("0")], 2)
+    assert not instances.provisioned([uniform_vm("0"), uniform_vm("1", state="Creating")], 2)
+    assert instances.provisioned([], None)
+
+
+def test_flexible_filter():
+    assert instances.flexible_filter(VMSS) == "'virtualMachineScaleSet/id' eq '%s'" % VMSS
