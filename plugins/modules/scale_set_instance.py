@@ -222,7 +222,8 @@ def begin(module, compute, scale_set, action, targets):
         for vm, instance_id in zip(targets, ids):
             want = instances.wanted_protection(vm, params["protect_from_scale_in"],
                                                params["protect_from_scale_set_actions"])
-            body = {"properties": {"protectionPolicy": {"protectFromScaleIn": want["protect_from_scale_in"],
+            body = {"location": vm.get("location") or scale_set.get("location"),
+                    "properties": {"protectionPolicy": {"protectFromScaleIn": want["protect_from_scale_in"],
                                                         "protectFromScaleSetActions":
                                                             want["protect_from_scale_set_actions"]}}}
             started.append(([instance_id], compute.virtual_machine_scale_set_vms.begin_update(

@@ -21,7 +21,7 @@ def test_scale_set_target(emulator, azure, ansible, control, mode):
     put_resource_group(azure, RG, location)
     network = seed_network(azure, RG, location)
     extra = dict(network, rg=RG, vmss_name="api-%s" % mode.lower(), mode=mode, location=location,
-                 traffic_seq=last_seq(control))
+                 traffic_start=last_seq(control))
     require_success(ansible.playbook("scale_set", extra))
 
 

@@ -155,12 +155,6 @@ def list_skus(ctx, req):
     return ok(page(req, items, ctx.base_url, ctx.page_size))
 
 
-@route("GET", VMSS + "/osUpgradeHistory", operation_id="VirtualMachineScaleSets_GetOSUpgradeHistory")
-def os_upgrade_history(ctx, req):
-    scale_set_of(ctx, req)
-    return ok({"value": []})
-
-
 def _action(segment, operation_id, body_key="instanceIds"):
     kind = sets.ACTIONS[segment]
 

@@ -38,8 +38,9 @@ PROVISIONS = {"create", "upgrade", "reimage"}                     # extensions r
 PREEMPTED = {"code": "OperationPreempted", "message": "Operation execution has been preempted by a more recent "
                                                       "operation."}
 
-# Called as hook(ctx, vmss_id) after a model change of a scale set in Rolling mode (the rolling-upgrade
-# engine registers itself here).
+# Called as hook(ctx, vmss_id, op_id) after a PUT / PATCH of a scale set in Rolling mode, model changed or
+# not (Azure then checks every instance against the latest model); op_id is that write's ARM operation,
+# which the hook may `hold` open (the rolling-upgrade engine, rolling.py, registers itself here).
 MODEL_CHANGE_HOOKS = []
 
 
@@ -58,8 +59,13 @@ def save_state(ctx, vmss_id, state):
 
 
 def forget_scale_set(ctx, vmss_id):
-    for kind in ("vmss", "models"):
+    for kind in ("vmss", "models", "rolling", "repairs"):
         ctx.store.kv_delete(_key(kind, vmss_id))
+    for key in ctx.store.kv_keys(_op_key("")):          # operations held open for the set (see hold)
+        record = ctx.store.kv_get(key) or {}
+        if record.get("held") and (record.get("vmss") or "").lower() == vmss_id.lower():
+            ctx.store.kv_delete(key)
+            ctx.ops.finish(key[len(_op_key("")):], "Canceled", error=PREEMPTED)
 
 
 def models(ctx, vmss_id):
@@ -286,12 +292,14 @@ def resolve_version(ctx, vmss_doc, model):
 
 # --- operations ---------------------------------------------------------------------------------
 
-def start_operation(ctx, vmss_id, instance_ids, kind, *, arm_op=None, model_hash=None, now=None):
+def start_operation(ctx, vmss_id, instance_ids, kind, *, arm_op=None, model_hash=None, exact_version=None,
+                    now=None):
     """Start `kind` (create is separate) on instances; returns {instanceId: epoch when it ends}.
 
     No conflict checks here (handlers do them); a running operation on an instance is replaced.
     `model_hash` (upgrade only) picks the model to move to — the current one by default, an older one to
-    roll back. `arm_op` ties the instances to an ARM operation that `track()` answers when they are done.
+    roll back; `exact_version` (upgrade / reimage) pins the image version instead of resolving it (an OS
+    rollback). `arm_op` ties the instances to an ARM operation that `track()` answers when they are done.
     """
     now = ctx.clock.now() if now is None else now
     doc = scale_set_doc(ctx, vmss_id)
@@ -312,7 +320,7 @@ def start_operation(ctx, vmss_id, instance_ids, kind, *, arm_op=None, model_hash
         if kind == "upgrade":
             target = op["model"] = model_hash or state["model"]
         if kind in ("upgrade", "reimage"):
-            op["exactVersion"] = resolve_version(ctx, doc, known.get(target))
+            op["exactVersion"] = exact_version or resolve_version(ctx, doc, known.get(target))
         if kind in PROVISIONS:
             error = failure_for(rules, doc, view["instanceId"], kind,
                                 versions_of(known.get(target), op.get("exactVersion", view.get("exactVersion"))))
@@ -481,11 +489,36 @@ def op_record(ctx, op_id):
     return ctx.store.kv_get(_op_key(op_id))
 
 
+def hold(ctx, op_id):
+    """Keep a tracked operation open past its end: whoever holds it answers it with `release` (the
+    rolling-upgrade engine holds the PUT that started an upgrade until the upgrade ends)."""
+    record = ctx.store.kv_get(_op_key(op_id))
+    if record is not None:
+        record["held"] = True
+        ctx.store.kv_set(_op_key(op_id), record)
+
+
+def release(ctx, op_id, status=None, error=None):
+    """Answer a held operation: `status` (Succeeded / Failed / Canceled) with `error`, or, without a
+    status, as its instances went; now when its tracked end has passed, else at that end."""
+    record = ctx.store.kv_get(_op_key(op_id))
+    if record is None:
+        return
+    record.update(held=False, outcome={"status": status, "error": error})
+    ctx.store.kv_set(_op_key(op_id), record)
+    if record.get("due"):
+        _op_done(ctx, {"op": op_id})
+
+
 @timer("compute.op_done")
 def _op_done(ctx, payload):
     op_id = payload["op"]
     record = ctx.store.kv_get(_op_key(op_id))
     if record is None:
+        return
+    if record.get("held"):
+        record["due"] = True
+        ctx.store.kv_set(_op_key(op_id), record)
         return
     ctx.store.kv_delete(_op_key(op_id))
     vmss_id = record["vmss"]
@@ -501,10 +534,14 @@ def _op_done(ctx, payload):
         error = {"code": first["code"], "message": first["message"],
                  "details": [dict(f) for f in failures] if len(failures) > 1 else None}
         error = {k: v for k, v in error.items() if v is not None}
+    outcome = record.get("outcome") or {}
+    if outcome.get("status"):                  # a released hold decides (see release)
+        error = outcome.get("error")
+    status = outcome.get("status") or ("Failed" if error else "Succeeded")
     follow_up = FOLLOW_UPS.get(record.get("then"))
     if follow_up:
-        follow_up(ctx, vmss_id, op_id, error)
-    ctx.ops.finish(op_id, "Failed" if error else "Succeeded", error=error)
+        follow_up(ctx, vmss_id, op_id, error if status == "Failed" else None)
+    ctx.ops.finish(op_id, status, error=error)
 
 
 def _scale_set_settled(ctx, vmss_id, op_id, error):

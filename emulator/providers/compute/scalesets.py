@@ -206,9 +206,9 @@ def create_or_update(ctx, req, patch=False):
     state["op"] = {"id": op["id"], "ends": max(ends)}
     inst.save_state(ctx, rid, state)
     inst.track(ctx, op, max(ends), then="settled")
-    if current and model_changed and mode == "Rolling":
+    if current and mode == "Rolling":          # even unchanged: Azure then rolls instances not yet on the model
         for hook in inst.MODEL_CHANGE_HOOKS:
-            hook(ctx, rid)
+            hook(ctx, rid, op["id"])
     return Response(200 if current else 201, m.render(doc), ctx.ops.lro_headers(op, location_header=False))
 
 

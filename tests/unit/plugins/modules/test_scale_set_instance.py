@@ -129,8 +129,8 @@ def test_protection_is_one_put_per_instance_with_its_etag(arm, capsys, sleeps):
     assert code == 0
     [put] = writes(arm)
     assert put.headers["If-Match"] == '"3"'
-    assert body_of(put) == {"properties": {"protectionPolicy": {"protectFromScaleIn": True,
-                                                                "protectFromScaleSetActions": False}}}
+    assert body_of(put) == {"location": "westeurope", "properties": {"protectionPolicy": {
+        "protectFromScaleIn": True, "protectFromScaleSetActions": False}}}
     assert [e["outcome"] for e in result["instances"]] == ["succeeded", "unchanged"]
 
 
