@@ -10,7 +10,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 import conftest
-from compute_support import body, gallery_image, vmss_path, wait_until
+from compute_support import body, gallery_image, wait_until
 from emulator import main as runtime
 from emulator.specs import SpecIndex
 
@@ -28,7 +28,8 @@ def rolling_body(emu, capacity, *, image=None, pause=None, **policy):
 
 
 def new_image(emu, version):
-    return {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": gallery_image(emu, version)}}}}
+    return {"properties": {"virtualMachineProfile": {"storageProfile": {
+        "imageReference": gallery_image(emu, version)}}}}
 
 
 def events(emu, kind, since=0):
@@ -56,8 +57,12 @@ def running(compute, rg="rg", name="web"):
     return compute.virtual_machine_scale_set_rolling_upgrades.get_latest(rg, name).properties.running_status.code
 
 
+FAST = 0.005    # a batch (instance_upgrade, 120 s) takes 0.6 s, the 5-minute health wait 1.5 s
+
+
 @pytest.fixture
 def fleet(clean):
+    clean.control.set_config(time_scale=FAST)
     clean.rg("rg")
     return clean, clean.compute()
 
@@ -164,8 +169,10 @@ def emu_scaled(emu, seconds):
 
 def test_failed_instances_within_the_threshold_let_the_upgrade_go_on(fleet):
     emu, compute = fleet
-    create(compute, emu, 4, maxBatchInstancePercent=25, maxUnhealthyUpgradedInstancePercent=50)
-    emu.control.call("POST", "instance-failures", {"match": {"instance_ids": ["1"]}, "code": "VMExtensionProvisioningError"})
+    create(compute, emu, 4, maxBatchInstancePercent=25, maxUnhealthyUpgradedInstancePercent=50,
+           maxUnhealthyInstancePercent=50)       # the failed instance counts as unhealthy in the pre-checks too
+    emu.control.call("POST", "instance-failures", {"match": {"instance_ids": ["1"]},
+                                                   "code": "VMExtensionProvisioningError"})
     compute.virtual_machine_scale_sets.begin_update("rg", "web", new_image(emu, "1.1.0")).result()
     latest = compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg", "web").as_dict()["properties"]
     assert latest["runningStatus"]["code"] == "Completed"
@@ -276,7 +283,7 @@ def gallery_setup(emu, compute):
         "location": emu.location, "properties": {
             "osType": "Linux", "osState": "Generalized",
             "identifier": {"publisher": "fleetops", "offer": "web", "sku": "base"}}}).result()
-    publish(emu, compute, "1.0.0")
+    publish(emu, compute, "1.0.0").result()
 
 
 def publish(emu, compute, version, exclude=False):
@@ -327,7 +334,8 @@ def test_automatic_os_upgrade_follows_latest_but_not_an_excluded_version(clean):
     assert started[0]["startedBy"] == "Platform"
     wait_until(lambda: events(emu, "rolling.finished", seq), timeout=20)
     assert {v for v, _ in versions(compute).values()} == {"1.2.0"}
-    history = [h.as_dict()["properties"] for h in compute.virtual_machine_scale_sets.get_os_upgrade_history("rg", "web")]
+    history = [h.as_dict()["properties"]
+               for h in compute.virtual_machine_scale_sets.get_os_upgrade_history("rg", "web")]
     assert [(h["startedBy"], h["runningStatus"]["code"], h["targetImageReference"]["exactVersion"])
             for h in history] == [("Platform", "Completed", "1.2.0")]
     latest = compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg", "web").as_dict()["properties"]

@@ -62,13 +62,13 @@ def parse_version(name: Optional[str]) -> Optional[Tuple[int, int, int]]:
 def version_name_error(name: Optional[str], what: str = "name") -> Optional[str]:
     if parse_version(name) is None:
         return ("%s %r is not a gallery image version name: use MAJOR.MINOR.PATCH, three whole numbers from 0 to "
-                "2147483647 (1.0.0, 2026.3.1)" % (what, name))
+                "2147483647 (1.0.0, 2026.3.1)." % (what, name))
     return None
 
 
 def replica_count_error(value: Any, what: str) -> Optional[str]:
     if value is not None and not MIN_REPLICAS <= value <= MAX_REPLICAS:
-        return "%s must be from %s to %s (Azure's limit is %s replicas), not %s" % (
+        return "%s must be from %s to %s (Azure's limit is %s replicas), not %s." % (
             what, MIN_REPLICAS, MAX_REPLICAS, MAX_REPLICAS, value)
     return None
 
@@ -196,8 +196,7 @@ def immutable_errors(tracker: DifferenceTracker, immutable: Tuple[str, ...], wha
     errors = []
     for path, before, after in tracker.differences:
         if path[0] in immutable:
-            errors.append("%s cannot be changed on %s (%s -> %s): %s" % (
-                _display(path), what, before, after, advice))
+            errors.append("%s cannot be changed (%s -> %s): %s." % (_display(path), before, after, advice))
     return errors
 
 
@@ -381,7 +380,7 @@ def version_immutable_errors(tracker: DifferenceTracker, resource: Dict[str, Any
     for path, before, after in tracker.differences:
         if path[0] == "target_regions" and len(path) == 3 and path[2] == "storage_account_type" and path[1] in existing:
             errors.append("target_regions[%s].storage_account_type cannot be changed once the region is replicated "
-                          "(%s -> %s): %s" % (path[1], before, after, advice))
+                          "(%s -> %s): %s." % (path[1], before, after, advice))
     return errors
 
 

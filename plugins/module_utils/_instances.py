@@ -18,7 +18,7 @@ The summaries are pure functions of the REST dicts, so they are unit-tested with
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from ._common import snake
 
@@ -37,19 +37,29 @@ def flexible_filter(scale_set_id: str) -> str:
     return "'virtualMachineScaleSet/id' eq '%s'" % scale_set_id
 
 
-def list_instances(compute, resource_group: str, name: str, scale_set: Dict[str, Any],
-                   instance_view: bool = True) -> List[Dict[str, Any]]:
-    """Every instance of the scale set as REST dicts (VirtualMachineScaleSetVM or VirtualMachine)."""
+def iter_instances(compute, resource_group: str, name: str, scale_set: Dict[str, Any],
+                   instance_view: bool = True) -> Iterator[Dict[str, Any]]:
+    """Every instance of the scale set as a REST dict (VirtualMachineScaleSetVM or VirtualMachine), page by
+    page: only the current page is held, so a 1000-instance scale set does not sit in memory twice."""
     expand = "instanceView" if instance_view else None
     if is_flexible(scale_set):
         scale_set_id = str(scale_set.get("id") or "").lower()
         pages = compute.virtual_machines.list(resource_group, filter=flexible_filter(scale_set.get("id")),
                                               expand=expand)
-        return [vm for vm in (item.as_dict() for item in pages)
-                if str(((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id") or "").lower()
-                == scale_set_id]
-    pages = compute.virtual_machine_scale_set_vms.list(resource_group, name, expand=expand)
-    return [item.as_dict() for item in pages]
+        for item in pages:
+            vm = item.as_dict()
+            member = ((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id")
+            if str(member or "").lower() == scale_set_id:
+                yield vm
+        return
+    for item in compute.virtual_machine_scale_set_vms.list(resource_group, name, expand=expand):
+        yield item.as_dict()
+
+
+def list_instances(compute, resource_group: str, name: str, scale_set: Dict[str, Any],
+                   instance_view: bool = True) -> List[Dict[str, Any]]:
+    """Every instance of the scale set as REST dicts (see iter_instances)."""
+    return list(iter_instances(compute, resource_group, name, scale_set, instance_view))
 
 
 # ---------------------------------------------------------------------------------------------

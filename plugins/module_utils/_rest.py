@@ -120,11 +120,20 @@ def join_paths(paths: Iterable[str]) -> str:
 # the two ARM reads that have no SDK client in requirements.txt (azure-mgmt-resource is not one):
 # sent through the pipeline of a client the module already built.
 
+def send(client, request):
+    """Send a raw ARM request through an SDK client's pipeline (multi-API clients keep it in ``_client``)."""
+    if hasattr(client, "send_request"):
+        return client.send_request(request)
+    pipeline = client._client  # pylint: disable=protected-access
+    request.url = pipeline.format_url(request.url)
+    return pipeline.send_request(request)
+
+
 def resource_group_location(client, subscription_id: str, resource_group: str) -> str:
     """The region of a resource group (raises the SDK's ResourceNotFoundError when it does not exist)."""
     from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
 
-    response = client.send_request(HttpRequest(
+    response = send(client, HttpRequest(
         "GET", "/subscriptions/%s/resourcegroups/%s?api-version=%s" % (subscription_id, resource_group,
                                                                        RESOURCE_GROUP_API_VERSION)))
     _raise_for_status(response)
@@ -136,7 +145,7 @@ def subscription_locations(client, subscription_id: str) -> Optional[list]:
     the cloud does not answer that request (404 or 501) or the caller may not read it (403)."""
     from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
 
-    response = client.send_request(HttpRequest(
+    response = send(client, HttpRequest(
         "GET", "/subscriptions/%s/locations?api-version=%s" % (subscription_id, LOCATIONS_API_VERSION)))
     if response.status_code in (403, 404, 501):
         return None

@@ -168,14 +168,14 @@ def main():
     scale_set = found.as_dict()
 
     with arm_errors(module, "list the instances of", what):
-        listed = instances.list_instances(compute, resource_group, name, scale_set,
-                                          instance_view=module.params["instance_view"])
+        found = [instances.summary(vm, scale_set) for vm in instances.iter_instances(
+            compute, resource_group, name, scale_set, instance_view=module.params["instance_view"])]
 
     module.exit_json(
         changed=False,
         scale_set={"id": scale_set.get("id"), "orchestration_mode": (scale_set.get("properties") or {}).get(
             "orchestrationMode"), "capacity": (scale_set.get("sku") or {}).get("capacity")},
-        instances=[instances.summary(vm, scale_set) for vm in listed],
+        instances=found,
         arm_requests=module.arm_requests)
 
 

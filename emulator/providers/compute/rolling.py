@@ -89,7 +89,7 @@ ROLLING_FORWARD, COMPLETED, CANCELLED, FAULTED = "RollingForward", "Completed", 
 DEFAULT_POLICY = {"maxBatchInstancePercent": 20, "maxUnhealthyInstancePercent": 20,
                   "maxUnhealthyUpgradedInstancePercent": 20, "pauseTimeBetweenBatches": "PT0S",
                   "rollbackFailedInstancesOnPolicyBreach": False, "maxSurge": False}
-HEALTH_WAIT_SECONDS = 300   # "the upgrade waits up to 5 minutes for the instance to become healthy" (automatic-upgrade doc)
+HEALTH_WAIT_SECONDS = 300   # "waits up to 5 minutes for the instance to become healthy" (automatic-upgrade doc)
 HISTORY_LENGTH = 5          # "history for the last five OS upgrade attempts" (automatic-upgrade doc)
 MIN_POLL = 0.02             # real seconds: health checks of a batch at most this often (the timer thread's tick)
 UNHEALTHY_DETAIL = "Instance found to be unhealthy or unreachable."
@@ -549,24 +549,29 @@ def _rollback_info(ctx, vmss_id, up):
     return {"successfullyRolledbackInstanceCount": good, "failedRolledbackInstanceCount": bad}
 
 
+def _fleet_if_running(ctx, doc, ups):
+    """A Fleet when one of `ups` still rolls forward (its pending count is live), else None."""
+    return Fleet(ctx, doc, ctx.clock.now()) if any(u["code"] == ROLLING_FORWARD for u in ups) else None
+
+
 def render_latest(ctx, doc, up):
     iso = ctx.clock.iso
     props = {"policy": dict(up["policy"]),
              "runningStatus": {"code": up["code"], "startTime": iso(up["start"]), "lastAction": up["lastAction"],
                                "lastActionTime": iso(up["lastActionTime"])},
-             "progress": progress(ctx, up, Fleet(ctx, doc, ctx.clock.now()))}
+             "progress": progress(ctx, up, _fleet_if_running(ctx, doc, [up]))}
     if up.get("error"):
         props["error"] = up["error"]
     return {"properties": props, "type": ROLLING_TYPE, "location": doc["location"]}
 
 
-def render_history(ctx, doc, up):
+def render_history(ctx, doc, up, fleet=None):
     iso = ctx.clock.iso
     status = {"code": up["code"], "startTime": iso(up["start"])}
     if up.get("end"):
         status["endTime"] = iso(up["end"])
     props = {"runningStatus": status,
-             "progress": progress(ctx, up, Fleet(ctx, doc, ctx.clock.now())),
+             "progress": progress(ctx, up, fleet),
              "startedBy": up["startedBy"], "targetImageReference": dict(up.get("image") or {}),
              "rollbackInfo": _rollback_info(ctx, doc["id"], up)}
     if up.get("error"):
@@ -630,4 +635,5 @@ def os_upgrade_history(ctx, req):
     up = state.get("latest")
     items = [up] if up and up["kind"] == "os" and up["code"] == ROLLING_FORWARD else []
     items = (items + state.get("history", []))[:HISTORY_LENGTH]
-    return ok(page(req, [render_history(ctx, doc, u) for u in items], ctx.base_url, ctx.page_size))
+    fleet = _fleet_if_running(ctx, doc, items)
+    return ok(page(req, [render_history(ctx, doc, u, fleet) for u in items], ctx.base_url, ctx.page_size))
