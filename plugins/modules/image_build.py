@@ -14,8 +14,9 @@ description:
     state (RV(last_run_status)) and what it produced (RV(run_outputs), such as the gallery image version's ID).
   - A separate module from M(fleetops.vmss.image_template) because a build is an action with its own lifetime (up to
     hours) that playbooks want to start, watch and cancel on their own, while the template is a resource.
-  - B(Idempotent.) A build is started only when none is running and the last one did not succeed (or
-    O(rebuild=true)); otherwise the module watches the build there is.
+  - B(Idempotent.) A build is started only when none is running and the template has never been built, or (with
+    O(state=succeeded)) its last build did not succeed, or O(rebuild=true); otherwise the module watches the build
+    there is.
   - B(A failed build fails the module) with Image Builder's message, which names the step that failed
     (C(lastRunStatus.message); the full log is the C(customization.log) it links to).
   - B(Progress in playbook output.) A module cannot print while it runs, so to show a long build's progress
@@ -35,18 +36,20 @@ options:
     required: true
   state:
     description:
-      - V(succeeded) starts a build if needed and waits for it to succeed, within O(wait_timeout); a build that fails,
-        is canceled, or is still running when the timeout passes fails the module.
-      - V(started) starts a build if needed; with O(wait=true) it then watches it until it ends or O(wait_timeout)
-        passes, returning either way, and fails only when the build fails.
+      - V(succeeded) starts a build unless one is running or the last one succeeded, and waits for it to succeed
+        within O(wait_timeout); a build that fails, is canceled, or is still running when the timeout passes fails the
+        module.
+      - V(started) starts a build only if the template has never been built (or O(rebuild=true)), so that repeating it
+        watches the same build instead of starting another once that one fails; with O(wait=true) it watches the
+        build until it ends or O(wait_timeout) passes, returning either way, and fails when the build fails.
       - V(canceled) cancels a running build (and with O(wait=true) waits until it has stopped).
     type: str
     choices: [succeeded, started, canceled]
     default: succeeded
   rebuild:
     description:
-      - Start a new build even though the last one succeeded. A template that distributes to an explicitly named
-        gallery version cannot build twice (the version exists).
+      - Start a new build, unless one is running, whatever the last one did. A template that distributes to an
+        explicitly named gallery version cannot build twice successfully (the version exists).
     type: bool
     default: false
   wait:
@@ -75,7 +78,7 @@ attributes:
     support: none
   idempotent:
     support: full
-    details: A build is started only when none runs and the last did not succeed; running again watches the same build.
+    details: A build is started only when none runs and none has (with O(state=succeeded), none has succeeded); running again watches the same build.
 seealso:
   - module: fleetops.vmss.image_template
   - module: fleetops.vmss.image_template_info
@@ -262,8 +265,9 @@ def main():
         module.exit_json(changed=running, started=False, timed_out=False, **build.result())
 
     # desired: a build that has started (and, for succeeded, ended well); act (or, in check mode, describe)
+    last = run.get("run_state")
     start = not builder.is_running(template) and (
-        not run or run.get("run_state") in RESTARTABLE or (run.get("run_state") == "Succeeded" and params["rebuild"]))
+        params["rebuild"] or not run or (params["state"] == "succeeded" and last in RESTARTABLE))
     if start and module.check_mode:
         module.exit_json(changed=True, started=True, timed_out=False,
                          **dict(build.result(), msg="%s: a build would start (last: %s)"
@@ -282,17 +286,19 @@ def main():
     ended = build.watch(deadline, previous_start) if watched else None
     result = build.result(changed=start, started=start, timed_out=ended is False)
     state = (result["last_run_status"] or {}).get("run_state")
+    result.pop("msg")
+    failure = {key: value for key, value in result.items() if key != "image_template"}  # the run, not the template
     if watched and ended and state in RESTARTABLE:
         module.fail_json(msg="Image build of %s %s: %s" % (build.what, "was canceled" if state == "Canceled" else
                                                           "failed" if state == "Failed" else "partly failed",
                                                           (result["last_run_status"] or {}).get("message") or state),
-                         **result)
+                         **failure)
     if params["state"] == "succeeded" and ended is False:
         module.fail_json(msg="The build of %s did not end within %s seconds (%s); it goes on in Azure: run again to "
                          "keep waiting, or cancel it with state=canceled." % (build.what, timeout,
                                                                                builder.describe_run(build.template)),
-                         **result)
-    module.exit_json(**result)
+                         **failure)
+    module.exit_json(msg="%s: %s" % (build.what, builder.describe_run(build.template)), **result)
 
 
 if __name__ == "__main__":

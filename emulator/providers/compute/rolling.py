@@ -159,7 +159,8 @@ def _needs(up, fleet, view):
     if up["kind"] == "model":
         return model != fleet.current
     if up["kind"] == "os":
-        return bool(up.get("targetVersion")) and op.get("exactVersion", view.get("exactVersion")) != up["targetVersion"]
+        exact = op.get("exactVersion", view.get("exactVersion"))
+        return bool(up.get("targetVersion")) and exact != up["targetVersion"]
     return _extensions(fleet.models.get(model)) != _extensions(fleet.models.get(fleet.current))
 
 
@@ -222,8 +223,8 @@ def start(ctx, doc, kind, started_by="User", ops=(), state=None, only_if_needed=
         return None
     up["baseline"] = len(eligible) - len(needing)
     state["latest"] = up
-    events.record(ctx, "rolling.started", vmss_id, time=now, upgrade=up["id"], upgrade_kind=kind, startedBy=started_by,
-                  instances=len(needing))
+    events.record(ctx, "rolling.started", vmss_id, time=now, upgrade=up["id"], upgrade_kind=kind,
+                  startedBy=started_by, instances=len(needing))
     _advance(ctx, vmss_id, state, now)
     if own:
         save(ctx, vmss_id, state)
