@@ -146,6 +146,7 @@ def main():
     params = module.params
     if params["name"] and not rbac.is_guid(params["name"]):
         module.fail_json(msg="name %r is not a GUID (Azure names role assignments by GUID)." % params["name"])
+    params["scope"] = "/" + params["scope"].strip("/")
     authorization = module.client("authorization")
     scope, principal = params["scope"], params["principal_id"]
 
