@@ -21,7 +21,9 @@ DURATIONS = {
     "instance_power_off": 30,
     "instance_delete": 60,
     "health_probe_interval": 5,     # Application Health extension default intervalInSeconds
-    "repair_grace": 1800,           # automaticRepairsPolicy default gracePeriod (PT30M)
+    "repair_grace": 600,            # automaticRepairsPolicy default and minimum gracePeriod (PT10M)
+    "rolling_health_wait": 300,     # how long a rolling-upgrade batch may take to turn Healthy
+    "auto_os_upgrade_check": 60,    # how often automatic OS upgrade looks for a new latest version
     "image_build": 1200,            # Azure Image Builder customisation of a small Linux image
     "image_replication": 600,       # one region's gallery image version replication
     "gallery_write": 10,            # gallery or image definition create/update

@@ -151,6 +151,8 @@ class Pipeline:
             raise
         except Exception as exc:  # a bug in the emulator must still answer like ARM does
             log.exception("internal error on %s %s", req.method, req.path)
+            with self.ctx.lock:
+                self.ctx.store.rollback()   # nothing half-done is kept
             response = Response(500, {"error": {"code": "InternalServerError",
                                                 "message": f"Emulator internal error: {exc}"}})
         response.headers.setdefault("x-ms-request-id", request_id)

@@ -191,6 +191,10 @@ class Store:
         self._done_timers.clear()
         self._traffic.clear()
 
+    def rollback(self):
+        """Drop every change since the last commit (a handler failed half-way): reload from disk."""
+        self._load()
+
     def reset(self):
         """Forget resources, settings and timers (control API reset); the traffic log has its own DELETE."""
         self.commit()

@@ -201,6 +201,11 @@ scale_sets:
       type: list
       elements: dict
       returned: when O(include) has V(os_upgrade_history)
+arm_requests:
+  description: The number of requests sent to Azure Resource Manager (every page counts).
+  returned: always
+  type: int
+  sample: 1
 """
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result, snake
@@ -267,7 +272,7 @@ def main():
         with arm_errors(module, "read the status of", describe(scale_set["resource_group"], scale_set["name"])):
             details(compute, scale_set, module.params["include"])
 
-    module.exit_json(changed=False, scale_sets=results)
+    module.exit_json(changed=False, scale_sets=results, arm_requests=module.arm_requests)
 
 
 if __name__ == "__main__":

@@ -30,13 +30,11 @@ def test_someone_else_changes_the_scale_set_between_read_and_write(emulator, azu
     set directly; the PATCH then meets a newer ETag: 412, a clear failure, and nothing of the module's written."""
     put_resource_group(azure, RG, emulator["FLEETOPS_EMULATOR_LOCATION"])
     base = {"resource_group": RG, "name": "api", "wait_sleep": 0.2}
-    code, created = ansible.module("scale_set", dict(base, orchestration_mode="Uniform", sku={"name": "Standard_D2s_v3",
-                                                                                              "capacity": 2},
-                                                       image={"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
-                                                              "sku": "server"},
-                                                       os_profile={"computer_name_prefix": "api",
-                                                                   "admin_username": "azureuser",
-                                                                   "admin_password": "Sup3r-secret-pw!"}))
+    create = dict(base, orchestration_mode="Uniform", sku={"name": "Standard_D2s_v3", "capacity": 2},
+                  image={"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server"},
+                  os_profile={"computer_name_prefix": "api", "admin_username": "azureuser",
+                              "admin_password": "Sup3r-secret-pw!"})
+    code, created = ansible.module("scale_set", create)
     assert code == 0, created
     control.add_fault(kind="latency", match={"method": "PATCH", "operation_id": "VirtualMachineScaleSets_Update"},
                       count=1, latency_ms=5000)

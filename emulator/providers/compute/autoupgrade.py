@@ -11,7 +11,7 @@ image's latest version are not rolled out", learn.microsoft.com ".../virtual-mac
 Each target version is tried once: after a Faulted or Cancelled platform upgrade the next try comes with
 the next version. Platform images are not modelled (there is no newer platform image).
 
-An engine (ctx.engines) looks every CHECK_SECONDS (scaled, at least MIN_INTERVAL real seconds) and costs
+An engine (ctx.engines) looks every `auto_os_upgrade_check` (clock.DURATIONS, scaled, at least MIN_INTERVAL real seconds) and costs
 one kv read when not due.
 """
 from emulator.app import on_start
@@ -22,7 +22,6 @@ from emulator.providers.compute import rolling
 from emulator.providers.compute import scalesets as sets
 
 NEXT_KEY = "compute:autoupgrade:next"
-CHECK_SECONDS = 60    # realistic: how soon a new "latest" is noticed (the emulator's choice; Azure gives no figure)
 MIN_INTERVAL = 0.2    # real seconds
 
 
@@ -35,7 +34,7 @@ def engine(ctx, now):
     due = ctx.store.kv_get(NEXT_KEY)
     if due is not None and now < due:
         return
-    ctx.store.kv_set(NEXT_KEY, now + max(ctx.clock.scaled(CHECK_SECONDS), MIN_INTERVAL))
+    ctx.store.kv_set(NEXT_KEY, now + max(ctx.duration("auto_os_upgrade_check"), MIN_INTERVAL))
     for doc in ctx.store.list(m.VMSS_TYPE):
         policy = (m.props(doc).get("upgradePolicy") or {}).get("automaticOSUpgradePolicy") or {}
         if policy.get("enableAutomaticOSUpgrade") and m.props(doc).get("provisioningState") != "Deleting":

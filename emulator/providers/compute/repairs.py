@@ -27,7 +27,6 @@ from emulator.providers.compute import placement
 from emulator.providers.compute import rolling
 
 NEXT_KEY = "compute:repairs:next"
-DEFAULT_GRACE_SECONDS = 600      # automaticRepairsPolicy.gracePeriod default PT10M (ComputeRP 2024-07-01 spec)
 MIN_INTERVAL = 0.2               # real seconds between two looks, at least (as events.watch_health)
 SMALL_SET, BATCH_PERCENT = 20, 5  # "no more than 5% ... fewer than 20 instances: one unhealthy instance at a time"
 ACTIONS = {"Replace": "delete", "Reimage": "reimage", "Restart": "restart"}
@@ -57,7 +56,8 @@ def engine(ctx, now):
 
 def _grace(ctx, doc):
     policy = m.props(doc).get("automaticRepairsPolicy") or {}
-    return ctx.clock.scaled(m.parse_duration(policy.get("gracePeriod")) or DEFAULT_GRACE_SECONDS)
+    grace = m.parse_duration(policy.get("gracePeriod"))
+    return ctx.clock.scaled(grace) if grace else ctx.duration("repair_grace")
 
 
 def repair(ctx, doc, now):

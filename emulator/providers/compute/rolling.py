@@ -32,7 +32,7 @@ One batch after another (learn.microsoft.com ".../virtual-machine-scale-sets-con
    in creation order; prioritizeUnhealthyInstances puts unhealthy ones (and their group) first.
 3. The batch is upgraded (manualupgrade's operation: reimage onto the model, `instance_upgrade`), or with
    maxSurge as many new instances are created on the latest model first.
-4. Then the upgrade waits up to 5 minutes (HEALTH_WAIT_SECONDS, scaled) for each instance to be Healthy
+4. Then the upgrade waits up to 5 minutes (`rolling_health_wait`, scaled) for each instance to be Healthy
    (Initializing is "not yet"; without an Application Health extension, running and provisioned counts
    as healthy: "By default ... the platform considers VM power state and extension provisioning state").
    Still not Healthy then, or provisioning Failed: the instance failed. With maxSurge the old instances
@@ -89,7 +89,6 @@ ROLLING_FORWARD, COMPLETED, CANCELLED, FAULTED = "RollingForward", "Completed", 
 DEFAULT_POLICY = {"maxBatchInstancePercent": 20, "maxUnhealthyInstancePercent": 20,
                   "maxUnhealthyUpgradedInstancePercent": 20, "pauseTimeBetweenBatches": "PT0S",
                   "rollbackFailedInstancesOnPolicyBreach": False, "maxSurge": False}
-HEALTH_WAIT_SECONDS = 300   # "waits up to 5 minutes for the instance to become healthy" (automatic-upgrade doc)
 HISTORY_LENGTH = 5          # "history for the last five OS upgrade attempts" (automatic-upgrade doc)
 MIN_POLL = 0.02             # real seconds: health checks of a batch at most this often (the timer thread's tick)
 UNHEALTHY_DETAIL = "Instance found to be unhealthy or unreachable."
@@ -286,7 +285,7 @@ def _advance(ctx, vmss_id, state, now):
             _schedule(ctx, vmss_id, up, up["batch"]["ends"])
             return
         up["phase"] = "health"
-        up["batch"]["deadline"] = up["batch"]["ends"] + ctx.clock.scaled(HEALTH_WAIT_SECONDS)
+        up["batch"]["deadline"] = up["batch"]["ends"] + ctx.duration("rolling_health_wait")
     if up["phase"] == "health" and not _batch_done(ctx, vmss_id, state, Fleet(ctx, doc, now)):
         return
     if up["phase"] == "pause":

@@ -145,6 +145,7 @@ def test_include_instance_view_rolling_upgrade_and_os_upgrade_history(arm, capsy
     assert found["rolling_upgrade"]["progress"]["failed_instance_count"] == 1
     assert found["os_upgrade_history"] == [{"running_status": {"code": "Completed"}, "started_by": "Platform",
                                             "location": "westeurope"}]
+    assert result["arm_requests"] == 4
 
 
 def test_no_rolling_upgrade_yet_is_none(arm, capsys):
