@@ -126,8 +126,8 @@ def template_differences(desired: Dict[str, Any], resource: Optional[Dict[str, A
             continue
         have = current.get(key) or []
         want = desired[key]
-        same = len(want) == len(have) and not any(compare(item, have[index], ITEM_RULES)
-                                                 for index, item in enumerate(want))
+        same = len(want) == len(have) and not any(
+            compare(item, have[index], ITEM_RULES) for index, item in enumerate(want))
         if not same:
             tracker.add((key,), have if resource else None, want)
     return tracker
@@ -168,8 +168,8 @@ def template_errors(desired: Dict[str, Any], creating: bool) -> List[str]:
 def _extra_fields(where: str, item: Dict[str, Any], kind: str, allowed) -> List[str]:
     extra = sorted(key for key in item if key not in allowed and key != "type")
     if extra:
-        return ["%s: %s %s not used by a %s (it takes %s)." % (where, ", ".join(extra), "is" if len(extra) == 1 else "are",
-                                                           kind, ", ".join(allowed))]
+        verb = "is" if len(extra) == 1 else "are"
+        return ["%s: %s %s not used by a %s (it takes %s)." % (where, ", ".join(extra), verb, kind, ", ".join(allowed))]
     return []
 
 

@@ -427,6 +427,9 @@ def differences(desired: Dict[str, Any], resource: Optional[Dict[str, Any]], pur
 # ---------------------------------------------------------------------------------------------
 # REST bodies
 
+IMAGE_REFERENCE_KEYS = ("id", "sharedGalleryImageId", "communityGalleryImageId", "publisher", "offer", "sku", "version")
+
+
 def image_reference(image: Dict[str, Any]) -> Dict[str, Any]:
     if image.get("id"):
         return {"id": image["id"]}
@@ -607,7 +610,14 @@ def update_body(tracker: DifferenceTracker, desired: Dict[str, Any], resource: D
         if tracker.touches(key):
             props[to_camel(key)] = camel(desired[key])
     if tracker.touches("image"):
-        vm["storageProfile"] = {"imageReference": image_reference(desired["image"])}
+        # A PATCH merges objects (RFC 7386): when the kind of reference changes (marketplace <-> ID), the old
+        # kind's fields are removed with explicit nulls, or the result would carry both.
+        reference = image_reference(desired["image"])
+        current_reference = (vm_profile(resource).get("storageProfile") or {}).get("imageReference") or {}
+        for key in IMAGE_REFERENCE_KEYS:
+            if current_reference.get(key) is not None and key not in reference:
+                reference[key] = None
+        vm["storageProfile"] = {"imageReference": reference}
     if tracker.touches("os_profile", "ssh_public_keys"):
         username = get_path(current_options(resource), ("os_profile", "admin_username"))
         vm["osProfile"] = {"linuxConfiguration": {"ssh": {"publicKeys": ssh_public_keys_body(

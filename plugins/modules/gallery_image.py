@@ -13,7 +13,7 @@ description:
   - Creates an image definition (the OS type, state, generation and identifier that every version of the image
     shares), changes what Azure lets change, or deletes it.
   - Only the options you set are sent and compared; an option left out stays as it is in Azure.
-  - B(What Azure does not let change fails before anything is written), naming each difference:
+  - B(What Azure does not let change fails before anything is written), naming each difference, for
     O(location), O(os_type), O(os_state), O(hyper_v_generation), O(architecture) and O(identifier).
     Create a new definition instead.
   - O(description), O(end_of_life_date), O(features) and O(tags) are updated in place (a changed feature is
@@ -62,7 +62,7 @@ options:
     choices: [x64, Arm64]
   identifier:
     description:
-      - Publisher, offer and SKU: the triple that names the definition, unique in the gallery. Required to create.
+      - Publisher, offer and SKU - the triple that names the definition, unique in the gallery. Required to create.
     type: dict
     suboptions:
       publisher:
@@ -97,7 +97,7 @@ options:
   end_of_life_date:
     description:
       - When the image is no longer supported, an ISO 8601 date or date-time (V(2027-12-31), V(2027-12-31T00:00:00Z)).
-        Informational: Azure does not stop anyone using it.
+        Informational; Azure does not stop anyone using it.
     type: str
   tags:
     description: Resource tags. Only the tags you list are compared and set; others stay unless O(purge_tags=true).

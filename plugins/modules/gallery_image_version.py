@@ -21,7 +21,7 @@ description:
     Azure copies the image only to the new ones. A region whose replication C(Failed) is retried by the next run.
   - B(Promote and demote.) O(exclude_from_latest) hides the version from C(latest) (demote) or shows it again
     (promote) without replicating anything again.
-  - B(Checked before anything is written), each with a clear message: the version name (C(MAJOR.MINOR.PATCH)),
+  - B(Checked before anything is written), each with a clear message - the version name (C(MAJOR.MINOR.PATCH)),
     replica counts (1 to 100, Azure's limit), region names (against the subscription's regions), that the source
     exists and has the OS type of the image definition, that the gallery's region is a target region, and that
     nothing Azure refuses to change would change (O(source), O(storage_account_type), O(replication_mode), a
@@ -180,7 +180,7 @@ EXAMPLES = r"""
     wait_timeout: 3600
   register: replicated
 
-- name: Demote 1.7.0 (it broke the HSM connection): latest goes back to 1.6.x, nothing is deleted
+- name: Demote 1.7.0 (it broke the HSM connection); latest goes back to 1.6.x, nothing is deleted
   fleetops.vmss.gallery_image_version:
     resource_group: images-prod
     gallery_name: golden
@@ -348,7 +348,7 @@ class Version:
                    % (self.what, int(deadline.timeout), gallery.describe_replication(version)))
         else:
             msg = "%s. Replication: %s" % (failure_message(action, self.what, details),
-                                          gallery.describe_replication(version))
+                                           gallery.describe_replication(version))
         self.module.fail_json(msg=msg, error=details, timed_out=isinstance(exc, WaitTimeout),
                               gallery_image_version=resource_result(version) if version else None,
                               arm_requests=self.module.arm_requests)

@@ -13,7 +13,7 @@ description:
   - Returns one version or every version of an image definition, ordered by version number, each with its
     replication status per region (state and progress).
   - With O(latest_for_region), also resolves what C(latest) means in that region, as Azure does when a VM or
-    scale set asks for version C(latest) there: the highest version number that is not excluded from latest
+    scale set asks for version C(latest) there - the highest version number that is not excluded from latest
     (globally or for that region) and whose replication to that region has C(Completed).
   - Returns O(ignore:gallery_image_versions=[]) when nothing matches, including when the definition does not exist.
   - Costs one request per version (Azure returns replication status only for one version at a time).
@@ -96,7 +96,10 @@ latest_for_region:
       qualifies (a VM asking for C(latest) there would fail).
   returned: when O(latest_for_region) is set
   type: dict
-  sample: {region: westeurope, name: 1.6.2, id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images-prod/providers/Microsoft.Compute/galleries/golden/images/payments-api/versions/1.6.2}
+  sample:
+    region: westeurope
+    name: 1.6.2
+    id: /subscriptions/0000/resourceGroups/images-prod/providers/Microsoft.Compute/galleries/golden/images/payments-api/versions/1.6.2
 """
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery

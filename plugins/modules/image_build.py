@@ -22,7 +22,7 @@ description:
   - B(Progress in playbook output.) A module cannot print while it runs, so to show a long build's progress
     start it with O(state=started) and O(wait=false), then repeat O(state=started) with a short O(wait_timeout)
     (each returns when the build ends or the timeout passes, without failing) and print
-    RV(last_run_status.run_sub_state) between them, as the C(fleetops.vmss.bake) role does.
+    RV(msg) (the state in one line) between them, as the C(fleetops.vmss.bake) role does.
 author:
   - FleetOps maintainers (@fleetops)
 options:
@@ -136,7 +136,10 @@ run_outputs:
   returned: always (empty while the build runs)
   type: list
   elements: dict
-  sample: [{name: payments-api, artifact_id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images-prod/providers/Microsoft.Compute/galleries/golden/images/payments-api/versions/1.7.0, provisioning_state: Succeeded}]
+  sample:
+    - name: payments-api
+      artifact_id: /subscriptions/0000/resourceGroups/images-prod/providers/Microsoft.Compute/galleries/golden/images/payments-api/versions/1.7.0
+      provisioning_state: Succeeded
 image_template:
   description: The template, in the shape M(fleetops.vmss.image_template_info) returns.
   returned: always
@@ -233,10 +236,11 @@ class Build:
     def result(self, **extra):
         run = builder.last_run(self.template)
         finished = bool(run) and run.get("run_state") in builder.RUN_ENDED
-        return dict(last_run_status=run, run_outputs=self.outputs() if finished else [], finished=finished,
-                    image_template=resource_result(self.template), msg="%s: %s" % (self.what,
-                                                                                  builder.describe_run(self.template)),
-                    arm_requests=self.module.arm_requests, **extra)
+        result = dict(last_run_status=run, run_outputs=self.outputs() if finished else [], finished=finished,
+                      image_template=resource_result(self.template), arm_requests=self.module.arm_requests)
+        result.update(extra)
+        result["msg"] = "%s: %s" % (self.what, builder.describe_run(self.template))
+        return result
 
 
 def main():
@@ -262,16 +266,16 @@ def main():
         if running and not module.check_mode and run.get("run_state") == "Running":
             build.cancel(deadline, params["wait"])
             build.read()
-        module.exit_json(changed=running, started=False, timed_out=False, **build.result())
+        module.exit_json(**build.result(changed=running, started=False, timed_out=False))
 
     # desired: a build that has started (and, for succeeded, ended well); act (or, in check mode, describe)
     last = run.get("run_state")
     start = not builder.is_running(template) and (
         params["rebuild"] or not run or (params["state"] == "succeeded" and last in RESTARTABLE))
     if start and module.check_mode:
-        module.exit_json(changed=True, started=True, timed_out=False,
-                         **dict(build.result(), msg="%s: a build would start (last: %s)"
-                                % (build.what, builder.describe_run(template))))
+        result = build.result(changed=True, started=True, timed_out=False)
+        result["msg"] = "%s: a build would start (last: %s)" % (build.what, builder.describe_run(template))
+        module.exit_json(**result)
     previous_start = None
     if start:
         if template["properties"].get("provisioningState") != "Succeeded":
@@ -286,19 +290,17 @@ def main():
     ended = build.watch(deadline, previous_start) if watched else None
     result = build.result(changed=start, started=start, timed_out=ended is False)
     state = (result["last_run_status"] or {}).get("run_state")
-    result.pop("msg")
-    failure = {key: value for key, value in result.items() if key != "image_template"}  # the run, not the template
+    failure = {key: value for key, value in result.items() if key not in ("image_template", "msg")}  # the run
     if watched and ended and state in RESTARTABLE:
-        module.fail_json(msg="Image build of %s %s: %s" % (build.what, "was canceled" if state == "Canceled" else
-                                                          "failed" if state == "Failed" else "partly failed",
-                                                          (result["last_run_status"] or {}).get("message") or state),
-                         **failure)
+        how = {"Canceled": "was canceled", "Failed": "failed"}.get(state, "partly failed")
+        message = (result["last_run_status"] or {}).get("message") or state
+        module.fail_json(msg="Image build of %s %s: %s" % (build.what, how, message), **failure)
     if params["state"] == "succeeded" and ended is False:
-        module.fail_json(msg="The build of %s did not end within %s seconds (%s); it goes on in Azure: run again to "
-                         "keep waiting, or cancel it with state=canceled." % (build.what, timeout,
-                                                                               builder.describe_run(build.template)),
+        module.fail_json(msg="The build of %s did not end within %s seconds (%s); it goes on in Azure: run again to keep "
+                         "waiting, or cancel it with state=canceled." % (build.what, timeout,
+                                                                         builder.describe_run(build.template)),
                          **failure)
-    module.exit_json(msg="%s: %s" % (build.what, builder.describe_run(build.template)), **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ module: image_template
 short_description: Create, replace and delete Azure VM Image Builder templates
 version_added: 0.1.0
 description:
-  - Manages an Azure VM Image Builder (AIB) image template: the source image, the customizers run on it, and where
+  - Manages an Azure VM Image Builder (AIB) image template - the source image, the customizers run on it, and where
     the result is distributed (an Azure Compute Gallery image version, a managed image, a VHD). Run it with
     M(fleetops.vmss.image_build).
   - B(Templates cannot be changed in place.) Azure lets a template's O(tags), O(identity), O(distribute) and
@@ -19,7 +19,7 @@ description:
   - B(O(replace=true)) deletes the template and creates it again with the options given (every option the new
     template needs must then be set). Its run history and run outputs go with it; the images it distributed stay.
     A template that failed to provision (Azure keeps it in state C(Failed)) is always replaced.
-  - B(Checked before anything is written), each with a clear message: customizer and distributor fields,
+  - B(Checked before anything is written), each with a clear message - customizer and distributor fields,
     region names (against the subscription's regions), replica counts (1 to 100), gallery version names
     (C(MAJOR.MINOR.PATCH)), that the gallery image definitions distributed to exist, that an explicitly named
     version does not exist yet (the build would fail at the end), that a gallery image version or managed image

@@ -89,7 +89,7 @@ def main():
                               else "the Azure regions built into the collection")
     else:
         msg = "%s region name(s) checked; all known." % len(module.params["names"] or [])
-    module.exit_json(changed=False, locations=locations, source=source, unknown=[name for name, _ in unknown],
+    module.exit_json(changed=False, locations=locations, source=source, unknown=[name for name, _hint in unknown],
                      suggestions={name: hint for name, hint in unknown if hint}, msg=msg)
 
 

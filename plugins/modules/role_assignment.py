@@ -31,7 +31,7 @@ options:
     required: true
   principal_type:
     description:
-      - The kind of principal. Set it for a principal created moments ago (a new managed identity): without it Azure
+      - The kind of principal. Set it for a principal created moments ago (a new managed identity) - without it Azure
         looks the principal up in Microsoft Entra ID, which may not have it yet (C(PrincipalNotFound)).
     type: str
     choices: [User, Group, ServicePrincipal, ForeignGroup, Device]
@@ -91,10 +91,10 @@ role_assignment:
   returned: always
   type: dict
   sample:
-    id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images-prod/providers/Microsoft.Authorization/roleAssignments/3f2b9c7e-0000-0000-0000-000000000000
+    id: /subscriptions/0000/resourceGroups/images-prod/providers/Microsoft.Authorization/roleAssignments/3f2b9c7e-0000-0000-0000-000000000000
     name: 3f2b9c7e-0000-0000-0000-000000000000
-    scope: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images-prod
-    role_definition_id: /subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c
+    scope: /subscriptions/0000/resourceGroups/images-prod
+    role_definition_id: /subscriptions/0000/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c
     principal_id: 7f3c1e62-0000-0000-0000-000000000000
     principal_type: ServicePrincipal
 arm_requests:

@@ -169,8 +169,8 @@ def main():
                 after = as_dict(identities.create_or_update(rg, name, body))
     elif tracker and not module.check_mode:
         with arm_errors(module, "update", what):
-            after = as_dict(identities.update(rg, name, {"tags": tags_to_send(desired.get("tags"), current.get("tags"),
-                                                                             params["purge_tags"])}))
+            tags = tags_to_send(desired.get("tags"), current.get("tags"), params["purge_tags"])
+            after = as_dict(identities.update(rg, name, {"tags": tags}))
 
     # result
     module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),

@@ -26,9 +26,9 @@ def site(ansible_env):
                           capture_output=True, text=True, timeout=900, check=False)
 
 
-def versions(azure, image="payments-api"):
+def versions(azure):
     return sorted(v.name for v in azure.client("compute").gallery_image_versions.list_by_gallery_image(
-        "images-demo" if image == "payments-api-demo" else RG, "golden", image.replace("-demo", "")))
+        RG, "golden", "payments-api"))
 
 
 def test_site_bakes_region_by_region_then_changes_nothing(emulator, azure, ansible_env):
@@ -41,15 +41,14 @@ def test_site_bakes_region_by_region_then_changes_nothing(emulator, azure, ansib
     assert "westeurope Completed 100%, northeurope Replicating" in out
     assert out.index("is Completed in westeurope") < out.index("northeurope Replicating")
     assert "payments-api 1.0.0 is published in westeurope, northeurope; latest in westeurope is 1.0.0" in out
-    version = azure.client("compute").gallery_image_versions.get("images-demo", "golden", "payments-api", "1.0.0",
-                                                                expand="ReplicationStatus")
+    versions_api = azure.client("compute").gallery_image_versions
+    version = versions_api.get("images-demo", "golden", "payments-api", "1.0.0", expand="ReplicationStatus")
     assert version.properties.publishing_profile.exclude_from_latest is False
     assert sorted(s.region for s in version.properties.replication_status.summary) == ["northeurope", "westeurope"]
-    # the identity may write into the gallery's resource group, and nowhere else
-    auth = azure.client("authorization")
-    assignments = [a for a in auth.role_assignments.list_for_scope(
-        "/subscriptions/%s" % azure.subscription_id) if a.principal_type == "ServicePrincipal"
-        and "golden-image-builder" not in (a.scope or "")]
+    # the identity the role created may write into the gallery's resource group, and nowhere else
+    builder = azure.client("msi").user_assigned_identities.get("images-demo", "golden-image-builder")
+    assignments = azure.client("authorization").role_assignments.list_for_scope(
+        "/subscriptions/%s" % azure.subscription_id, filter="principalId eq '%s'" % builder.principal_id)
     assert [a.scope for a in assignments] == ["/subscriptions/%s/resourceGroups/images-demo" % azure.subscription_id]
 
     again = site(ansible_env)

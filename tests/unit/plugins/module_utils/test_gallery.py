@@ -29,7 +29,7 @@ def version(name, regions=(("westeurope", "Completed"),), exclude=False, region_
                                                   "regionalReplicaCount": 1, "storageAccountType": storage,
                                                   "excludeFromLatest": region in region_exclude,
                                                   "encryption": {"osDiskImage": {"diskEncryptionSetId": "des"}}}
-                                                 for region, _ in regions]},
+                                                 for region, _state in regions]},
                            "replicationStatus": {"aggregatedState": "Completed", "summary": [
                                {"region": region, "state": status, "progress": 100 if status == "Completed" else 40,
                                 "details": "boom" if status == "Failed" else ""} for region, status in regions]}}}

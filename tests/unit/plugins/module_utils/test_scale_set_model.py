@@ -309,6 +309,18 @@ def test_image_and_ssh_keys():
         {"path": "/home/azureuser/.ssh/authorized_keys", "keyData": "ssh-ed25519 BBBB two"}]}}}
 
 
+def test_switching_image_kind_removes_the_old_fields():
+    _tracker, body = patch_for(image={"publisher": "Canonical", "offer": "ubuntu", "sku": "server"})
+    assert body["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] == {
+        "publisher": "Canonical", "offer": "ubuntu", "sku": "server", "version": "latest", "id": None}
+    existing = resource()
+    existing["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = {
+        "publisher": "Canonical", "offer": "ubuntu", "sku": "server", "version": "latest", "exactVersion": "1.2.3"}
+    _tracker, body = patch_for(existing, image=GALLERY)
+    assert body["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] == {
+        "id": GALLERY, "publisher": None, "offer": None, "sku": None, "version": None}
+
+
 def test_secrets_are_not_sent_on_update():
     tracker, body = patch_for(os_profile={"admin_password": "new", "custom_data": "x"}, max_price=-1)
     assert tracker.display_paths() == ["max_price"]

@@ -53,8 +53,8 @@ def test_watching_does_not_restart_a_build_that_failed(arm, capsys):
 
 
 def test_succeeded_starts_again_after_a_failure_and_waits(arm, capsys):
-    answers = [template(FAILED), template(dict(FAILED, runState="Running", startTime="2026-05-01T11:00:00Z",
-                                                endTime=None, message="")),
+    running = dict(FAILED, runState="Running", startTime="2026-05-01T11:00:00Z", endTime=None, message="")
+    answers = [template(FAILED), template(running),
                template({"runState": "Succeeded", "startTime": "2026-05-01T11:00:00Z", "endTime": "e", "message": ""})]
     arm.route("GET", TEMPLATE + r"\?", [(200, {}, answer) for answer in answers])
     arm.route("POST", TEMPLATE + r"/run\?", [(202, {"Azure-AsyncOperation": "https://management.azure.com/op"}, None)])
