@@ -154,10 +154,10 @@ def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict
 
     result = {"healthy": healthy, "unhealthy": unhealthy, "pending": pending, "reason": None}
     if upgraded_percent > max_unhealthy_upgraded_instance_percent:
+        counts = (len(upgraded_unhealthy), len(upgraded), upgraded_percent, max_unhealthy_upgraded_instance_percent)
         result.update(state="failed", reason=(
             "%d of %d upgraded instances (%.0f%%) are unhealthy, more than "
-            "max_unhealthy_upgraded_instance_percent=%d" % (len(upgraded_unhealthy), len(upgraded), upgraded_percent,
-                                                              max_unhealthy_upgraded_instance_percent)))
+            "max_unhealthy_upgraded_instance_percent=%d" % counts))
     elif set_percent > max_unhealthy_instance_percent:
         result.update(state="failed", reason=(
             "%d of %d instances of the set (%.0f%%) are unhealthy, more than max_unhealthy_instance_percent=%d"
