@@ -71,9 +71,11 @@ emulator-test: venv
 		--deselect emulator/tests/test_zz_oav.py::test_suite_traffic_is_valid_against_the_specs
 	FLEETOPS_TRAFFIC_DIR=$(CURDIR)/$(TRAFFIC_DIR) $(PYTEST) -q -p no:cacheprovider emulator/tests/test_zz_oav.py
 
-# The harness (tests/integration/conftest.py) starts its own emulator in a temporary state dir.
+# The harness (tests/integration/conftest.py) starts one emulator per xdist worker, each in its own state dir.
+INTEGRATION_WORKERS ?= 2
 integration: collection
-	FLEETOPS_COLLECTIONS_PATH=$(CURDIR)/build/collections $(PYTEST) -q -p no:cacheprovider tests/integration
+	FLEETOPS_COLLECTIONS_PATH=$(CURDIR)/build/collections $(PYTEST) -q -p no:cacheprovider \
+		-n $(INTEGRATION_WORKERS) tests/integration
 
 test: sanity lint unit emulator-test integration
 

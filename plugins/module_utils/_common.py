@@ -12,11 +12,14 @@ argument_spec, resolves credentials and cloud on first use, and hands out SDK cl
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
 from typing import Any, Dict, Optional
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, _load_params, missing_required_lib
+from ansible.module_utils.common.validation import check_type_dict
 
 from ._auth import AUTH_SOURCES, AuthError, build_credential, resolve_cloud, resolve_settings
 from ._client import ClientFactory, MissingLibrary, Tuning
@@ -41,6 +44,20 @@ WAIT_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
 }
 
 
+def connect(params: Dict[str, Any], environ, tuning: Tuning = Tuning()) -> ClientFactory:
+    """The client factory for these options (module or inventory plugin), the environment and the profile.
+
+    Raises AuthError (one sentence for the user) or ImportError (azure-identity missing).
+    """
+    try:
+        settings = resolve_settings(params, environ)
+        cloud = resolve_cloud(settings.cloud_environment, settings.connection_verify)
+        credential = build_credential(settings, cloud)
+    except ValueError as exc:  # azure-identity rejecting a malformed tenant or authority
+        raise AuthError("Invalid Azure credentials: %s" % exc) from exc
+    return ClientFactory(credential, cloud, settings.subscription_id, settings.connection_verify, tuning)
+
+
 class AzureModule:
     """AnsibleModule plus Azure: ``client(name)``, ``subscription_id``, ``cloud``."""
 
@@ -49,6 +66,10 @@ class AzureModule:
         if wait:
             spec.update(WAIT_ARGUMENT_SPEC)
         spec.update(argument_spec)
+        errors = argument_shape_errors(spec, _load_params())
+        if errors:  # before AnsibleModule, which would raise a TypeError on them (a traceback for the user)
+            print(json.dumps({"failed": True, "msg": "Invalid options: %s" % " ".join(errors)}))
+            sys.exit(1)
         self.ansible = AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.ansible.params
         self.check_mode = self.ansible.check_mode
@@ -56,19 +77,13 @@ class AzureModule:
 
     def _connect(self) -> ClientFactory:
         if self._factory is None:
+            tuning = Tuning(polling_interval=self.params["wait_sleep"]) if "wait_sleep" in self.params else Tuning()
             try:
-                settings = resolve_settings(self.params, os.environ)
-                cloud = resolve_cloud(settings.cloud_environment, settings.connection_verify)
-                credential = build_credential(settings, cloud)
+                self._factory = connect(self.params, os.environ, tuning)
             except AuthError as exc:
                 self.fail_json(msg=str(exc))
-            except ValueError as exc:  # azure-identity rejecting a malformed tenant or authority
-                self.fail_json(msg="Invalid Azure credentials: %s" % exc)
             except ImportError as exc:
                 self.fail_json(msg=missing_required_lib("azure-identity"), exception=str(exc))
-            tuning = Tuning(polling_interval=self.params["wait_sleep"]) if "wait_sleep" in self.params else Tuning()
-            self._factory = ClientFactory(credential, cloud, settings.subscription_id,
-                                          settings.connection_verify, tuning)
         return self._factory
 
     @property
@@ -109,6 +124,50 @@ class AzureModule:
     @property
     def diff_mode(self) -> bool:
         return bool(getattr(self.ansible, "_diff", False))
+
+
+def _as_dict(value: Any) -> Optional[Dict[str, Any]]:
+    """A dict option's value as Ansible will read it (dict, JSON or key=value text), else None."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            return check_type_dict(value)
+        except TypeError:
+            return None
+    return None
+
+
+def argument_shape_errors(spec: Dict[str, Any], params: Any, path: str = "") -> list:
+    """Values whose shape ansible-core's validator cannot take (it raises instead of failing): a scalar where a
+    dict with suboptions goes, a non-dict element of a list of such dicts; and required options given as null
+    (ansible-core counts a null as present). Only option names and kinds are quoted, never values."""
+    errors: list = []
+    if not isinstance(params, dict):
+        return errors
+    for name, option in spec.items():
+        keys = [key for key in [name] + list(option.get("aliases") or []) if key in params]
+        label = path + name
+        value = params[keys[0]] if keys else None
+        if keys and value is None and option.get("required"):
+            errors.append("%s is required and must not be null." % label)
+        if value is None or not option.get("options"):
+            continue
+        if option.get("type", "str") == "dict":
+            parsed = _as_dict(value)
+            if parsed is None:
+                errors.append("%s must be a dictionary, not %s." % (label, type(value).__name__))
+            else:
+                errors.extend(argument_shape_errors(option["options"], parsed, label + "."))
+        elif option.get("type") == "list" and option.get("elements") == "dict":
+            items = value if isinstance(value, list) else [value]
+            for index, item in enumerate(items):
+                parsed = _as_dict(item)
+                if parsed is None:
+                    errors.append("%s[%d] must be a dictionary, not %s." % (label, index, type(item).__name__))
+                else:
+                    errors.extend(argument_shape_errors(option["options"], parsed, "%s[%d]." % (label, index)))
+    return errors
 
 
 # ---------------------------------------------------------------------------------------------

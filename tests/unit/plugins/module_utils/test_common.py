@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import (
+    argument_shape_errors,
     redact,
     resource_group_of,
     resource_result,
@@ -155,3 +156,28 @@ def test_azure_module_merges_the_shared_options_and_polls_every_wait_sleep(monke
     factory = module._connect()  # pylint: disable=protected-access
     assert factory.kwargs["polling_interval"] == 2.5
     assert type(factory.credential).__name__ == "ClientSecretCredential"
+
+
+SHAPED_SPEC = {
+    "name": {"type": "str", "required": True, "aliases": ["scale_set"]},
+    "sku": {"type": "dict", "options": {"name": {"type": "str"}, "capacity": {"type": "int"}}},
+    "rules": {"type": "list", "elements": "dict", "options": {"trigger": {"type": "dict", "options": {
+        "threshold": {"type": "float", "required": True}}}}},
+    "tags": {"type": "dict"},
+}
+
+
+@pytest.mark.parametrize("params, errors", [
+    ({"name": "web", "sku": {"capacity": 2}, "rules": [{"trigger": {"threshold": 70}}], "tags": 3}, []),
+    ({"name": "web", "sku": "name=Standard_D2s_v3 capacity=2"}, []),  # key=value text: Ansible parses it
+    ({"name": "web", "sku": '{"capacity": 2}'}, []),
+    ({"scale_set": None}, ["name is required and must not be null."]),
+    ({"name": "web", "sku": 0}, ["sku must be a dictionary, not int."]),
+    ({"name": "web", "sku": "web"}, ["sku must be a dictionary, not str."]),
+    ({"name": "web", "rules": [{"trigger": 1}, 2]},
+     ["rules[0].trigger must be a dictionary, not int.", "rules[1] must be a dictionary, not int."]),
+    ({"name": "web", "rules": [{"trigger": {"threshold": None}}]},
+     ["rules[0].trigger.threshold is required and must not be null."]),
+])
+def test_argument_shape_errors_name_what_ansible_core_would_trip_on(params, errors):
+    assert argument_shape_errors(SHAPED_SPEC, params) == errors

@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bad input, systematically: hypothesis feeds random and invalid option values to every module, in check mode,
+against the emulator; each run must end in a clean success or a clean failure (never a traceback), and the
+emulator must have answered no write.
+
+The options and their types come from each module's own DOCUMENTATION, so a new module is covered the day it
+lands. Modules run in this process (their ``main()`` with patched arguments) so hundreds of runs stay cheap; an
+exception escaping ``main()`` is exactly the traceback a user would have seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import pkgutil
+
+import pytest
+import yaml
+from ansible.module_utils.testing import patch_module_args
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import arm_writes, last_seq, put_resource_group
+
+from ansible_collections.fleetops.vmss.plugins import modules as modules_package
+
+RG = "fuzz"
+SCALE_SET = "web"
+MODULES = sorted(name for _, name, _ in pkgutil.iter_modules(modules_package.__path__))
+# Options whose valid values point at the seeded resources: fuzzed values there mostly test "not found".
+ANCHORS = {"resource_group": RG, "name": SCALE_SET, "scale_set": SCALE_SET, "scale_set_name": SCALE_SET}
+# Values a user might plausibly mistype, plus hostile ones.
+TEXT = st.one_of(st.sampled_from(["", " ", "web", "WEB", "none", "1.0", "-1", "../x", "a/b", "Standard_D2s_v3",
+                                  "PT5M", "P1D", "x" * 300, "é\u202e", "<script>", "*", "latest", "0"]),
+                 st.text(max_size=12))
+SCALAR = st.one_of(TEXT, st.integers(min_value=-10**12, max_value=10**12), st.booleans(), st.none(),
+                   st.floats(allow_nan=True, allow_infinity=True))
+
+
+def documented_options(name):
+    module = importlib.import_module("%s.%s" % (modules_package.__name__, name))
+    return module, (yaml.safe_load(module.DOCUMENTATION).get("options") or {})
+
+
+def value_for(spec, depth=0):
+    """Values of the option's declared type (and choices) mixed with values of the wrong type."""
+    kind = spec.get("type", "str")
+    if spec.get("choices"):
+        typed = st.one_of(st.sampled_from(list(spec["choices"])), TEXT)
+    elif kind == "int":
+        typed = st.one_of(st.integers(min_value=-5, max_value=10**6), st.sampled_from(["3", "x", "1.5"]))
+    elif kind in ("float",):
+        typed = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["0.5", "x"]))
+    elif kind == "bool":
+        typed = st.one_of(st.booleans(), st.sampled_from(["yes", "maybe", 2]))
+    elif kind == "dict" and spec.get("suboptions") and depth < 3:
+        typed = options_strategy(spec["suboptions"], depth + 1)
+    elif kind == "dict":
+        typed = st.dictionaries(TEXT, SCALAR, max_size=3)
+    elif kind == "list":
+        element = {"type": spec.get("elements", "str"), "choices": spec.get("choices"),
+                   "suboptions": spec.get("suboptions")}
+        typed = st.lists(value_for(element, depth + 1), max_size=3)
+    else:
+        typed = TEXT
+    return st.one_of(typed, typed, SCALAR) if depth == 0 else st.one_of(typed, typed, typed, SCALAR)
+
+
+def options_strategy(options, depth=0):
+    """Some of the options, each fuzzed; required ones usually present, sometimes missing."""
+    required, optional = {}, {}
+    for option, spec in options.items():
+        spec = spec or {}
+        strategy = value_for(spec, depth)
+        if option in ANCHORS and depth == 0:
+            strategy = st.one_of(st.just(ANCHORS[option]), st.just(ANCHORS[option]), strategy)
+        if spec.get("required"):
+            required[option] = strategy
+        else:
+            optional[option] = strategy
+    # A required option left out is one more kind of bad input (its absence is drawn like a value).
+    dropped = st.sets(st.sampled_from(sorted(required)), max_size=1) if required else st.just(set())
+    return st.tuples(st.fixed_dictionaries(required, optional=optional), dropped).map(
+        lambda pair: {key: value for key, value in pair[0].items() if key not in pair[1]})
+
+
+def run_in_process(module, args):
+    """(exit code, result) of the module's main(); any exception other than SystemExit propagates (a traceback)."""
+    out = io.StringIO()
+    with patch_module_args(dict(args, _ansible_check_mode=True, wait_sleep=0.1)
+                           if "wait_sleep" in module.DOCUMENTATION else dict(args, _ansible_check_mode=True)):
+        with contextlib.redirect_stdout(out):
+            try:
+                module.main()
+            except SystemExit as exited:
+                code = exited.code
+            else:
+                code = None
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def seeded(emulator, azure, control, monkeypatch):
+    """The emulator's credentials in this process's environment, a resource group and a small scale set."""
+    for key in list(os.environ):
+        if key.startswith("AZURE_"):
+            monkeypatch.delenv(key)
+    for key, value in emulator.items():
+        monkeypatch.setenv(key, str(value))
+    put_resource_group(azure, RG, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    azure.client("compute").virtual_machine_scale_sets.begin_create_or_update(RG, SCALE_SET, {
+        "location": emulator["FLEETOPS_EMULATOR_LOCATION"], "sku": {"name": "Standard_D2s_v3", "capacity": 2},
+        "properties": {"upgradePolicy": {"mode": "Manual"}, "orchestrationMode": "Uniform", "virtualMachineProfile": {
+            "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                                                  "sku": "server", "version": "latest"}},
+            "osProfile": {"computerNamePrefix": "web", "adminUsername": "azureuser",
+                          "adminPassword": "Sup3r-secret-pw!"}}}}).result()
+    return control
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_random_and_invalid_options_never_trace_back_nor_write(seeded, name):
+    module, options = documented_options(name)
+    assert options, "%s documents no options" % name
+    outcomes = []
+
+    @settings(max_examples=15, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                     HealthCheck.data_too_large])
+    @given(options_strategy(options))
+    def check(args):
+        since = last_seq(seeded)
+        code, output = run_in_process(module, args)
+        assert code in (0, 1), "%s exited %r with %s: %s" % (name, code, args, output[-2000:])
+        result = json.loads(output)  # one JSON document: Ansible's protocol, no stray prints
+        if code:
+            assert result.get("failed") and result.get("msg"), result
+            assert "Traceback" not in result["msg"], result["msg"]
+        writes = arm_writes(seeded, since)
+        assert not writes, "%s wrote in check mode with %s: %s" % (
+            name, args, [(w["liveRequest"]["method"], w["liveRequest"]["url"]) for w in writes])
+        outcomes.append(code)
+
+    check()  # pylint: disable=no-value-for-parameter
+    # Where some input is invalid, the generator must have found it, or it is not testing anything.
+    if any(spec.get("required") or spec.get("choices") or spec.get("type", "str") not in ("str", "list")
+           or spec.get("elements", "str") != "str" for spec in options.values()):
+        assert 1 in outcomes, "%s never failed on fuzzed input: the strategy is too tame" % name
