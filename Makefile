@@ -79,11 +79,13 @@ integration: collection
 
 test: sanity lint unit emulator-test integration
 
-# The emulator is stopped however the playbook ends (failure, Ctrl-C included).
+# The emulator starts with the demo's landing zone (a resource group, its network and load balancer) and is
+# stopped however the playbook ends (failure, Ctrl-C included).
 # Realistic durations x DEMO_TIME_SCALE: the 20-minute image build of the bake takes 24 seconds.
 DEMO_TIME_SCALE ?= 0.02
 demo: collection
-	$(MAKE) --no-print-directory emulator EMULATOR_ARGS="--time-scale $(DEMO_TIME_SCALE)"
+	$(MAKE) --no-print-directory emulator \
+		EMULATOR_ARGS="--time-scale $(DEMO_TIME_SCALE) --fixture emulator/fixtures/demo-landing-zone.json"
 	@trap '$(MAKE) --no-print-directory emulator-stop' EXIT INT TERM; \
 	$(BIN)/python tools/with_env.py $(EMULATOR_DIR)/env.json $(BIN)/ansible-playbook playbooks/site.yml
 

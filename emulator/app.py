@@ -114,6 +114,7 @@ class Emulator:
         self.delete_hooks = []          # callables(ctx, resource_group_id) run before a group is deleted
         self.subnet_users = []          # callables(ctx, subnet_id) -> name of a user of the subnet, or None
         self.pool_members = []          # callables(ctx, backend_pool_id) -> [ip configuration ids]
+        self.nic_sources = []           # callables(ctx, resource_group_id) -> [networkInterfaces documents]
         for hook in START_HOOKS:
             hook(self)
 

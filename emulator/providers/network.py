@@ -1,4 +1,6 @@
-"""Microsoft.Network, just enough for scale sets to live in: virtual networks + subnets, load balancers.
+"""Microsoft.Network, just enough for scale sets to live in: virtual networks + subnets, load balancers,
+and the network interfaces of Flexible scale-set instances (read-only: compute owns them and renders them
+through `ctx.nic_sources`; the NICs of Uniform sets are served under the scale set, compute/nics.py).
 
 No spec files for Microsoft.Network are in ../shared/azure-specs, so requests are checked by the rules
 below (the ones Azure applies to the fields we model). Writes complete synchronously with
@@ -23,6 +25,9 @@ LB_CHILDREN = {  # property name -> child type segment
     "probes": "probes",
     "loadBalancingRules": "loadBalancingRules",
 }
+# Read-only properties of a child (loadBalancer.json): computed on read, ignored when a client echoes them.
+LB_CHILD_READ_ONLY = ("provisioningState", "backendIPConfigurations", "loadBalancingRules", "inboundNatRules",
+                      "outboundRule", "outboundRules")
 
 
 def require_reference(ctx, ref_id, referenced_by):
@@ -201,9 +206,10 @@ def _lb_children(ctx, lb_id, props):
             if not name:
                 raise ArmError(400, "InvalidRequestFormat", f"Every item of properties.{prop} needs a name.",
                                target=f"properties.{prop}.name")
+            props_in = {k: v for k, v in (child.get("properties") or {}).items() if k not in LB_CHILD_READ_ONLY}
             out[prop].append({"id": f"{lb_id}/{segment}/{name}", "name": name, "etag": new_etag(),
                               "type": f"{LB}/{segment}",
-                              "properties": dict(child.get("properties") or {}, provisioningState="Succeeded")})
+                              "properties": dict(props_in, provisioningState="Succeeded")})
     known = {c["id"].lower() for children in out.values() for c in children}
     for frontend in out["frontendIPConfigurations"]:
         subnet = (frontend["properties"].get("subnet") or {}).get("id")
@@ -258,10 +264,18 @@ def _read_lb(ctx, lb_id):
     if lb is None:
         return None
     for pool in lb["properties"].get("backendAddressPools", []):
-        members = [ip for hook in ctx.pool_members for ip in hook(ctx, pool["id"])]
-        if members:
-            pool["properties"]["backendIPConfigurations"] = [{"id": m} for m in members]
+        _with_members(ctx, pool)
     return lb
+
+
+def _with_members(ctx, pool):
+    """A backend pool with its read-only backendIPConfigurations: the NIC IP configurations of the
+    instances in it now (see compute's pool_members); the property is absent when the pool is empty."""
+    members = [ip for hook in ctx.pool_members for ip in hook(ctx, pool["id"])]
+    pool["properties"].pop("backendIPConfigurations", None)
+    if members:
+        pool["properties"]["backendIPConfigurations"] = [{"id": m} for m in members]
+    return pool
 
 
 @route("GET", _NS + "/loadBalancers/{loadBalancerName}", operation_id="LoadBalancers_Get")
@@ -280,11 +294,56 @@ def list_lbs(ctx, req):
     return ok(page(req, items, ctx.base_url, ctx.page_size))
 
 
+@route("GET", _NS + "/loadBalancers/{loadBalancerName}/backendAddressPools/{backendAddressPoolName}",
+       operation_id="LoadBalancerBackendAddressPools_Get")
+def get_backend_pool(ctx, req):
+    lb_id = f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}"
+    pool = ctx.store.get(f"{lb_id}/backendAddressPools/{req.params['backendAddressPoolName']}")
+    if pool is None:
+        if not ctx.store.exists(lb_id):
+            ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
+            raise _not_found("loadBalancers", req, name=req.params["loadBalancerName"])
+        raise _not_found("loadBalancers/backendAddressPools", req, name=req.params["backendAddressPoolName"])
+    return ok(_with_members(ctx, pool))
+
+
+@route("GET", _NS + "/loadBalancers/{loadBalancerName}/backendAddressPools",
+       operation_id="LoadBalancerBackendAddressPools_List")
+def list_backend_pools(ctx, req):
+    lb = _read_lb(ctx, f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}")
+    if lb is None:
+        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
+        raise _not_found("loadBalancers", req, name=req.params["loadBalancerName"])
+    return ok(page(req, lb["properties"].get("backendAddressPools", []), ctx.base_url, ctx.page_size))
+
+
 @route("DELETE", _NS + "/loadBalancers/{loadBalancerName}", operation_id="LoadBalancers_Delete")
 def delete_lb(ctx, req):
     rid = f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}"
     ctx.store.delete_tree(rid)
     return ok(None)
+
+
+# --- network interfaces (read-only) --------------------------------------------------------------
+
+def _nics(ctx, req):
+    ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
+    rg_id = f"/subscriptions/{req.params['subscriptionId']}/resourceGroups/{req.params['resourceGroupName']}"
+    return [nic for source in ctx.nic_sources for nic in source(ctx, rg_id)]
+
+
+@route("GET", _NS + "/networkInterfaces", operation_id="NetworkInterfaces_List")
+def list_nics(ctx, req):
+    return ok(page(req, _nics(ctx, req), ctx.base_url, ctx.page_size))
+
+
+@route("GET", _NS + "/networkInterfaces/{networkInterfaceName}", operation_id="NetworkInterfaces_Get")
+def get_nic(ctx, req):
+    wanted = req.params["networkInterfaceName"].lower()
+    for nic in _nics(ctx, req):
+        if nic["name"].lower() == wanted:
+            return ok(nic)
+    raise _not_found("networkInterfaces", req)
 
 
 def _not_found(kind, req, name=None):

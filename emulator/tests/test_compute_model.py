@@ -184,6 +184,7 @@ def test_health_grace_then_rules_last_match_wins():
     assert evaluate([{"match": {"image_version": "1.7.0"}, "state": "Unhealthy"}], 150) == h.HEALTHY
     assert evaluate([{"match": {"image_version": "1.7.0"}, "state": "Unhealthy"}], 150,
                     versions=("1.7.0",)) == h.UNHEALTHY
+    assert evaluate([{"state": "Initializing"}], 150) == h.INITIALIZING    # never past its first probe
 
 
 def test_health_flapping_binary_and_default_grace():

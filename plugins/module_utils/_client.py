@@ -30,6 +30,7 @@ SDK_CLIENTS: Dict[str, SdkClient] = {
     "msi": SdkClient("azure.mgmt.msi", "ManagedServiceIdentityClient", "azure-mgmt-msi"),
     "authorization": SdkClient("azure.mgmt.authorization", "AuthorizationManagementClient",
                                "azure-mgmt-authorization"),
+    "network": SdkClient("azure.mgmt.network", "NetworkManagementClient", "azure-mgmt-network"),
 }
 
 

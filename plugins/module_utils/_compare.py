@@ -191,7 +191,9 @@ def _place(node: Dict[str, Any], path: List[PathElement], value: Any) -> None:
     head = path[0]
     rest = path[1:]
     if rest and isinstance(rest[0], Item):
-        items = node.setdefault(head, [])
+        items = node.get(head)
+        if items is None:  # absent, or emptied (None) by an item placed before
+            items = node[head] = []
         item = find_named(items, rest[0])
         if item is None:
             item = {"name": str(rest[0])}

@@ -38,21 +38,23 @@ def flexible_filter(scale_set_id: str) -> str:
 
 
 def iter_instances(compute, resource_group: str, name: str, scale_set: Dict[str, Any],
-                   instance_view: bool = True) -> Iterator[Dict[str, Any]]:
+                   instance_view: bool = True, **request_options: Any) -> Iterator[Dict[str, Any]]:
     """Every instance of the scale set as a REST dict (VirtualMachineScaleSetVM or VirtualMachine), page by
-    page: only the current page is held, so a 1000-instance scale set does not sit in memory twice."""
+    page: only the current page is held, so a 1000-instance scale set does not sit in memory twice.
+
+    ``request_options`` go to every page's request (azure-core options, such as ``raw_response_hook``)."""
     expand = "instanceView" if instance_view else None
     if is_flexible(scale_set):
         scale_set_id = str(scale_set.get("id") or "").lower()
         pages = compute.virtual_machines.list(resource_group, filter=flexible_filter(scale_set.get("id")),
-                                              expand=expand)
+                                              expand=expand, **request_options)
         for item in pages:
             vm = item.as_dict()
             member = ((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id")
             if str(member or "").lower() == scale_set_id:
                 yield vm
         return
-    for item in compute.virtual_machine_scale_set_vms.list(resource_group, name, expand=expand):
+    for item in compute.virtual_machine_scale_set_vms.list(resource_group, name, expand=expand, **request_options):
         yield item.as_dict()
 
 
@@ -195,6 +197,20 @@ UNIFORM_BATCH = {"upgrade": "begin_update_instances", "reimage": "begin_reimage"
 FLEXIBLE_BATCH = {"upgrade": "begin_update_instances", "delete": "begin_delete_instances"}
 FLEXIBLE_PER_VM = {"reimage": "begin_reimage", "restart": "begin_restart", "deallocate": "begin_deallocate",
                    "start": "begin_start", "power_off": "begin_power_off"}
+
+
+def begin_action(compute, resource_group: str, name: str, scale_set: Dict[str, Any], action: str,
+                 instance_ids: List[str]):
+    """Start ``action`` (not protect) on instances the way the set's mode takes it: [(instance ids, poller)]."""
+    if is_flexible(scale_set) and action in FLEXIBLE_PER_VM:
+        method = FLEXIBLE_PER_VM[action]
+        return [([instance_id], getattr(compute.virtual_machines, method)(resource_group, instance_id))
+                for instance_id in instance_ids]
+    method = UNIFORM_BATCH[action]
+    return [(list(instance_ids), getattr(compute.virtual_machine_scale_sets, method)(
+        resource_group, name, {"instanceIds": list(instance_ids)}))]
+
+
 # Actions whose end state can already hold: (what says so, the reason reported).
 ALREADY = {
     "upgrade": (lambda vm, ss: latest_model_applied(vm, ss) is True, "already on the latest model"),

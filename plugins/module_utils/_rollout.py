@@ -16,11 +16,21 @@ The gates follow Azure's rolling-upgrade semantics with the user's thresholds:
 
 from __future__ import annotations
 
+import json
 import math
-from typing import Dict, Iterable, List, Optional
+import re
+from typing import Any, Dict, Iterable, List, Optional
+
+from ._instances import BUSY_STATES
 
 BATCH_BY = ("update_domain", "fault_domain", "zone", "percent", "count")
 HEALTHY, UNHEALTHY, UNKNOWN, INITIALIZING = "Healthy", "Unhealthy", "Unknown", "Initializing"
+
+# Used for the estimate only: a manual upgrade reimages the instance onto the new model and runs its
+# extensions (Azure quotes 1-2 minutes for a Linux VM from a gallery image; the emulator's figure too).
+UPGRADE_SECONDS = 120.0
+# Application Health extension defaults (intervalInSeconds x numberOfProbes when gracePeriod is not set).
+HEALTH_INTERVAL_SECONDS, HEALTH_PROBES = 5, 1
 
 
 class PlanError(ValueError):
@@ -42,7 +52,10 @@ def _sort_key(instance: Dict):
 
 
 def validate_options(batch_by: str, batch_size: Optional[int], canary: int,
-                     max_unhealthy_instance_percent: int, max_unhealthy_upgraded_instance_percent: int) -> None:
+                     max_unhealthy_instance_percent: int, max_unhealthy_upgraded_instance_percent: int,
+                     **timing: Optional[float]) -> None:
+    """Refuse options that cannot make a plan. ``timing``: health_timeout (above 0), canary_soak,
+    pause_between_batches (0 or more) and max_batches (1 or more), each checked when given."""
     if batch_by not in BATCH_BY:
         raise PlanError("batch_by must be one of %s, not %r." % (", ".join(BATCH_BY), batch_by))
     if batch_by == "percent" and not (batch_size and 1 <= batch_size <= 100):
@@ -55,6 +68,11 @@ def validate_options(batch_by: str, batch_size: Optional[int], canary: int,
                         ("max_unhealthy_upgraded_instance_percent", max_unhealthy_upgraded_instance_percent)):
         if not 0 <= value <= 100:
             raise PlanError("%s must be between 0 and 100, not %s." % (name, value))
+    for name, value in sorted(timing.items()):
+        least = 1 if name == "max_batches" else 0
+        if value is not None and (value < least or (name == "health_timeout" and value <= 0)):
+            raise PlanError("%s must be %s, not %s." % (
+                name, "more than 0" if name == "health_timeout" else "%d or more" % least, value))
 
 
 def select_targets(instances: Iterable[Dict]):
@@ -118,11 +136,16 @@ def plan_batches(instances: Iterable[Dict], batch_by: str, batch_size: Optional[
     return [b for b in batches if b]
 
 
-def precheck(instances: List[Dict], max_unhealthy_instance_percent: int) -> Optional[str]:
-    """Why the rollout must not start, or None."""
+def precheck(instances: List[Dict], max_unhealthy_instance_percent: int, ignore: Iterable = ()) -> Optional[str]:
+    """Why the rollout must not start, or None.
+
+    ``ignore``: ids not counted as unhealthy (instances an interrupted run already upgraded: the gate of
+    the resumed run judges them), while the percentage stays one of the whole set.
+    """
     if not instances:
         return None
-    unhealthy = [i["instance_id"] for i in instances if is_unhealthy(i)]
+    ignored = {str(i) for i in ignore}
+    unhealthy = [i["instance_id"] for i in instances if is_unhealthy(i) and str(i["instance_id"]) not in ignored]
     percent = 100.0 * len(unhealthy) / len(instances)
     if percent > max_unhealthy_instance_percent:
         return ("%d of %d instances (%.0f%%) are already unhealthy, more than max_unhealthy_instance_percent=%d: %s"
@@ -135,7 +158,9 @@ def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict
                max_unhealthy_upgraded_instance_percent: int, max_unhealthy_instance_percent: int) -> Dict:
     """Evaluate the health gate after a batch.
 
-    Returns {"state": "waiting"|"passed"|"failed", "reason", "healthy", "unhealthy", "pending"}:
+    Returns {"state": "waiting"|"passed"|"failed", "reason", "code", "healthy", "unhealthy", "pending",
+    "upgraded_percent", "set_percent"} (``code`` names the threshold crossed; the percents are the
+    unhealthy shares of the upgraded instances and of the set):
     failed when a threshold is crossed; otherwise waiting while any batch instance is not Healthy yet
     (the caller's health timeout turns a long wait into a failure); passed once all are Healthy.
     An instance missing from ``instances`` (deleted) counts as unhealthy.
@@ -152,14 +177,15 @@ def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict
     set_unhealthy = [i for i in instances if is_unhealthy(i)]
     set_percent = 100.0 * len(set_unhealthy) / len(instances) if instances else 0.0
 
-    result = {"healthy": healthy, "unhealthy": unhealthy, "pending": pending, "reason": None}
+    result = {"healthy": healthy, "unhealthy": unhealthy, "pending": pending, "reason": None, "code": None,
+              "upgraded_percent": round(upgraded_percent, 2), "set_percent": round(set_percent, 2)}
     if upgraded_percent > max_unhealthy_upgraded_instance_percent:
         counts = (len(upgraded_unhealthy), len(upgraded), upgraded_percent, max_unhealthy_upgraded_instance_percent)
-        result.update(state="failed", reason=(
+        result.update(state="failed", code="MaxUnhealthyUpgradedInstancePercentExceeded", reason=(
             "%d of %d upgraded instances (%.0f%%) are unhealthy, more than "
             "max_unhealthy_upgraded_instance_percent=%d" % counts))
     elif set_percent > max_unhealthy_instance_percent:
-        result.update(state="failed", reason=(
+        result.update(state="failed", code="MaxUnhealthyInstancePercentExceeded", reason=(
             "%d of %d instances of the set (%.0f%%) are unhealthy, more than max_unhealthy_instance_percent=%d"
             % (len(set_unhealthy), len(instances), set_percent, max_unhealthy_instance_percent)))
     elif pending or unhealthy:
@@ -179,15 +205,169 @@ def estimate_seconds(batches: List[List[Dict]], upgrade_seconds: float, settle_s
     return total + (soak_seconds if canary else 0.0)
 
 
-def describe_plan(batches: List[List[Dict]]) -> List[Dict]:
-    """The plan as check mode returns it: per batch the instance ids and the domains and zones it spans."""
+def describe_plan(batches: List[List[Dict]], canary: int = 0, resume: bool = False) -> List[Dict]:
+    """The plan as the rollout module returns it: per batch (``index`` from 0, ``kind``) the instance ids and
+    the domains and zones it spans. ``resume``: the first batch is the check of instances an interrupted
+    run upgraded (kind "resume", no write); ``canary``: the first batch that writes is the canary."""
     out = []
-    for number, batch in enumerate(batches, start=1):
+    for index, batch in enumerate(batches):
+        if resume and index == 0:
+            kind = "resume"
+        else:
+            kind = "canary" if canary and index == (1 if resume else 0) else "batch"
         out.append({
-            "batch": number,
+            "index": index,
+            "kind": kind,
             "instance_ids": [str(i["instance_id"]) for i in batch],
             "update_domains": sorted({i.get("update_domain") for i in batch if i.get("update_domain") is not None}),
             "fault_domains": sorted({i.get("fault_domain") for i in batch if i.get("fault_domain") is not None}),
             "zones": sorted({str(i.get("zone")) for i in batch if i.get("zone") is not None}),
         })
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# where a rollout stands (a re-run after an interruption starts from the instances as they are)
+
+def is_busy(instance: Dict) -> bool:
+    """An operation runs on the instance (an upgrade an interrupted run started, a repair...)."""
+    return str(instance.get("provisioning_state") or "").lower() in BUSY_STATES
+
+
+def upgraded(instances: Iterable[Dict]) -> List[str]:
+    """Ids of the instances on the scale set's latest model that the rollout is responsible for
+    (protected instances are never touched, so never counted)."""
+    return [str(i["instance_id"]) for i in sorted(instances, key=_sort_key)
+            if i.get("latest_model_applied") and not is_protected(i)]
+
+
+def rollback_targets(instances: Iterable[Dict]) -> List[str]:
+    """After the previous model is restored: the instances not on it (those the rollout moved), protected
+    ones excluded. One manual upgrade moves them all back."""
+    return [str(i["instance_id"]) for i in sorted(instances, key=_sort_key)
+            if i.get("latest_model_applied") is False and not is_protected(i)]
+
+
+def health_of(batch_ids: Iterable, instances: Iterable[Dict]) -> Dict[str, Optional[str]]:
+    """{instance id: health state or None} for the batch (None too for an instance that is gone)."""
+    by_id = {str(i["instance_id"]): i for i in instances}
+    return {str(b): (by_id.get(str(b)) or {}).get("health_state") for b in batch_ids}
+
+
+def settle_seconds(health_settings: Optional[Dict[str, Any]]) -> float:
+    """How long an upgraded instance reports Initializing: the Application Health extension's
+    gracePeriod, else intervalInSeconds x numberOfProbes (the extension's own default)."""
+    settings = health_settings or {}
+    if settings.get("gracePeriod"):
+        return float(settings["gracePeriod"])
+    return float((settings.get("intervalInSeconds") or HEALTH_INTERVAL_SECONDS)
+                 * (settings.get("numberOfProbes") or HEALTH_PROBES))
+
+
+def halt_message(scale_set: str, batch_index: Optional[int], batches: int, reason: str,
+                 rolled_back: Optional[int] = None) -> str:
+    """``Rollout of scale set rg/name halted after batch 1 of 5: <reason>; rolled back 2 instances``."""
+    where = ("after batch %d of %d" % (batch_index + 1, batches) if batch_index is not None and batch_index >= 0
+             else "before batch 1 of %d" % batches)
+    message = "Rollout of scale set %s halted %s: %s" % (scale_set, where, reason.rstrip("."))
+    if rolled_back is not None:
+        message += "; rolled back %d instance%s" % (rolled_back, "" if rolled_back == 1 else "s")
+    return message
+
+
+# ---------------------------------------------------------------------------------------------
+# pacing the health polls within Compute's read budget
+#
+# A health poll is one paged list (a request per 100 instances), charged to Compute's HighCostGetVMScaleSet
+# budget of the scale set (10 a minute, 30 at most, for Uniform lists). Compute says what is left in every
+# answer (x-ms-ratelimit-remaining-resource); the polls slow down before it runs out, instead of running
+# into 429s and their Retry-After.
+
+RATE_LIMIT_HEADER = "x-ms-ratelimit-remaining-resource"
+MAX_POLL_SECONDS = 60.0
+
+
+def remaining_reads(header: Optional[str]) -> Optional[int]:
+    """The fewest tokens left among the buckets Compute names in the header
+    (``Microsoft.Compute/HighCostGetVMScaleSet3Min;107,Microsoft.Compute/HighCostGetVMScaleSet30Min;827``);
+    None without one."""
+    counts = []
+    for part in (header or "").split(","):
+        _name, separator, count = part.rpartition(";")
+        if separator and count.strip().isdigit():
+            counts.append(int(count.strip()))
+    return min(counts) if counts else None
+
+
+def poll_interval(current: float, base: float, remaining: Optional[int], pages: int,
+                  cap: float = MAX_POLL_SECONDS) -> float:
+    """The pause before the next health poll: ``base`` (wait_sleep) while the budget is comfortable; doubled,
+    up to ``cap``, while fewer tokens remain than three polls of ``pages`` requests need; ``base`` again once
+    ten polls' worth has refilled."""
+    need = max(pages, 1)
+    if remaining is None or remaining >= 10 * need:
+        return base
+    if remaining < 3 * need:
+        return min(max(current, base) * 2, max(cap, base))
+    return max(current, base)
+
+
+# ---------------------------------------------------------------------------------------------
+# the rollback point, kept on the scale set itself
+#
+# A rollout that changes the model writes, in the same conditional PATCH, the tag ``fleetops.rollout``:
+# compact JSON of {v, state ("rolling" | "rolling_back"), started_at, before, target}, ``before`` and
+# ``target`` in the module's option shape ({"image": {...}, "sku": {...}}). Tags are not part of the
+# model instances run, so the tag does not make instances "not latest". A tag value holds at most 256
+# characters (Azure's limit): longer JSON continues in ``fleetops.rollout.2``, ``.3``... The tags are
+# removed when the rollout completes or is rolled back.
+
+MARKER_TAG = "fleetops.rollout"
+TAG_VALUE_MAX = 256
+MARKER_VERSION = 1
+_MARKER_PART = re.compile(r"^fleetops\.rollout(\.[0-9]+)?$", re.IGNORECASE)
+
+
+def is_marker_tag(name: str) -> bool:
+    return bool(_MARKER_PART.match(str(name)))
+
+
+def new_marker(before: Dict[str, Any], target: Dict[str, Any], started_at: str, state: str = "rolling") -> Dict:
+    return {"v": MARKER_VERSION, "state": state, "started_at": started_at, "before": before, "target": target}
+
+
+def encode_marker(marker: Dict[str, Any]) -> Dict[str, str]:
+    """The marker as tags (``fleetops.rollout``, then ``fleetops.rollout.2``... when longer than a tag value)."""
+    text = json.dumps(marker, separators=(",", ":"), sort_keys=True)
+    chunks = [text[start:start + TAG_VALUE_MAX] for start in range(0, len(text), TAG_VALUE_MAX)]
+    return {(MARKER_TAG if number == 1 else "%s.%d" % (MARKER_TAG, number)): chunk
+            for number, chunk in enumerate(chunks, start=1)}
+
+
+def decode_marker(tags: Optional[Dict[str, str]]) -> Optional[Dict[str, Any]]:
+    """The marker a rollout left on the scale set, None when there is none.
+
+    Raises PlanError for a ``fleetops.rollout`` tag that is not one (edited by hand, truncated): the rollback
+    point is then unknown, which the user must sort out before a rollout writes anything.
+    """
+    by_name = {str(name).lower(): value for name, value in (tags or {}).items()}
+    if MARKER_TAG not in by_name:
+        return None
+    parts, number = [by_name[MARKER_TAG]], 2
+    while "%s.%d" % (MARKER_TAG, number) in by_name:
+        parts.append(by_name["%s.%d" % (MARKER_TAG, number)])
+        number += 1
+    try:
+        marker = json.loads("".join(str(part) for part in parts))
+    except ValueError:
+        marker = None
+    if not isinstance(marker, dict) or not isinstance(marker.get("before"), dict) \
+            or marker.get("state") not in ("rolling", "rolling_back"):
+        raise PlanError("the scale set's tag %s is not a rollback point this module wrote; remove the tag (after "
+                        "checking which image the instances should run) and run again." % MARKER_TAG)
+    return marker
+
+
+def without_marker(tags: Optional[Dict[str, str]]) -> Dict[str, str]:
+    """The scale set's tags without the marker (what is sent to remove it: a PATCH replaces all tags)."""
+    return {name: value for name, value in (tags or {}).items() if not is_marker_tag(name)}

@@ -210,6 +210,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result, snake
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._rolling_upgrade import read_latest
 
 
 def read_scale_sets(operations, resource_group, name):
@@ -222,12 +223,6 @@ def read_scale_sets(operations, resource_group, name):
     return list(operations.list_all())
 
 
-def rolling_upgrade(compute, resource_group, name):
-    """The latest rolling upgrade as a REST dict, None when the scale set has had none (Azure: 404)."""
-    found = ignore_not_found(lambda: compute.virtual_machine_scale_set_rolling_upgrades.get_latest(resource_group, name))
-    return resource_result(found) if found is not None else None
-
-
 def details(compute, scale_set, include):
     """The extra reads of ``include`` for one scale set (a snake_case result dict, updated in place)."""
     resource_group, name = scale_set["resource_group"], scale_set["name"]
@@ -238,7 +233,7 @@ def details(compute, scale_set, include):
                                       "statuses": view.get("statuses") or [],
                                       "orchestration_services": view.get("orchestration_services") or []}
     if "rolling_upgrade" in include:
-        scale_set["rolling_upgrade"] = rolling_upgrade(compute, resource_group, name)
+        scale_set["rolling_upgrade"] = read_latest(compute, resource_group, name)
     if "os_upgrade_history" in include:
         scale_set["os_upgrade_history"] = [snake(item) for item in
                                            compute.virtual_machine_scale_sets.get_os_upgrade_history(resource_group, name)]

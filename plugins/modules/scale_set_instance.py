@@ -214,7 +214,6 @@ def begin(module, compute, scale_set, action, targets):
     params = module.params
     resource_group, name = params["resource_group"], params["name"]
     ids = [instances.instance_id_of(vm) for vm in targets]
-    flexible = instances.is_flexible(scale_set)
     if action == "protect":
         from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
 
@@ -230,12 +229,7 @@ def begin(module, compute, scale_set, action, targets):
                 resource_group, name, instance_id, body, etag=vm.get("etag"),
                 match_condition=MatchConditions.IfNotModified)))
         return started
-    if flexible and action in instances.FLEXIBLE_PER_VM:
-        method = instances.FLEXIBLE_PER_VM[action]
-        return [([instance_id], getattr(compute.virtual_machines, method)(resource_group, instance_id))
-                for instance_id in ids]
-    method = instances.UNIFORM_BATCH[action]
-    return [(ids, getattr(compute.virtual_machine_scale_sets, method)(resource_group, name, {"instanceIds": ids}))]
+    return instances.begin_action(compute, resource_group, name, scale_set, action, ids)
 
 
 def await_all(module, started, deadline):

@@ -120,12 +120,14 @@ class Ansible:
         return subprocess.run(command, env=dict(self.env, **(env or {})), cwd=self.workdir, capture_output=True,
                               text=True, timeout=600, check=False)
 
-    def module(self, name, args, env=None):
-        """Run ``ansible localhost -m fleetops.vmss.<name>``; returns (exit code, the module's result dict)."""
+    def module(self, name, args, env=None, check=False):
+        """Run ``ansible localhost -m fleetops.vmss.<name>`` (``--check`` with ``check``); returns (exit code,
+        the module's result dict)."""
         tree = Path(tempfile.mkdtemp(dir=self.workdir))
         extra = {"ANSIBLE_LOAD_CALLBACK_PLUGINS": "true", "ANSIBLE_CALLBACKS_ENABLED": "ansible.builtin.tree",
                  "ANSIBLE_CALLBACK_TREE_DIR": str(tree)}
-        command = ["ansible", "localhost", "-m", "fleetops.vmss.%s" % name, "-a", json.dumps(args)]
+        command = ["ansible", "localhost", "-m", "fleetops.vmss.%s" % name, "-a", json.dumps(args)] + (
+            ["--check"] if check else [])
         completed = subprocess.run(command, env=dict(self.env, **extra, **(env or {})), cwd=self.workdir,
                                    capture_output=True, text=True, timeout=600, check=False)
         result_file = tree / "localhost"

@@ -1,11 +1,12 @@
-"""What compute tells the rest of the emulator: subnets in use, load-balancer pool members, and the
-cleanup a resource-group delete needs.
+"""What compute tells the rest of the emulator: subnets in use, load-balancer pool members, the NICs of
+Flexible instances, and the cleanup a resource-group delete needs.
 
 Registered on every Emulator as it is built (`app.on_start`).
 """
 from emulator.app import on_start
 from emulator.providers.compute import instances
 from emulator.providers.compute import model as m
+from emulator.providers.compute.nics import flexible_nics, nic_id
 
 
 @on_start
@@ -13,6 +14,7 @@ def register(ctx):
     ctx.subnet_users.append(subnet_user)
     ctx.pool_members.append(pool_members)
     ctx.delete_hooks.append(on_resource_group_delete)
+    ctx.nic_sources.append(flexible_nics)
 
 
 def _ip_configs(vm_profile):
@@ -31,26 +33,30 @@ def subnet_user(ctx, subnet_id):
 
 
 def pool_members(ctx, pool_id):
-    """IP configuration ids of scale-set instances in a load balancer backend pool."""
+    """IP configuration ids of scale-set instances in a load balancer backend pool.
+
+    An instance is in the pools of the model it runs, not of the scale set's current model: a model
+    that drops (or adds) a pool changes nothing on the load balancer until the instance is upgraded onto
+    it (Uniform: manualUpgrade / a rolling or automatic upgrade; Flexible: new VMs and upgraded ones), as
+    Azure's NIC-level configuration works. Instances being created count (their NIC exists), the ones
+    being deleted still count until the delete ends; overprovisioned extras do not.
+    """
     out = []
+    wanted = pool_id.lower()
     for doc in ctx.store.list(m.VMSS_TYPE):
-        configs = [(nic, ipc) for nic, ipc, p in _ip_configs(m.profile(doc))
-                   if any((ref.get("id") or "").lower() == pool_id.lower()
-                          for ref in p.get("loadBalancerBackendAddressPools") or [])]
-        if not configs:
-            continue
+        known = instances.models(ctx, doc["id"])
+        configs = {}                              # model hash -> [(nic, ipc)] of that model in the pool
         for view in instances.list_instances(ctx, doc["id"]):
-            for nic, ipc in configs:
+            if view.get("surplus"):
+                continue
+            digest = view.get("model")
+            if digest not in configs:
+                configs[digest] = [(nic, ipc) for nic, ipc, p in _ip_configs((known.get(digest) or {}).get("profile"))
+                                   if any((ref.get("id") or "").lower() == wanted
+                                          for ref in p.get("loadBalancerBackendAddressPools") or [])]
+            for nic, ipc in configs[digest]:
                 out.append(nic_id(doc, view, nic) + f"/ipConfigurations/{ipc}")
     return out
-
-
-def nic_id(vmss_doc, view, nic_name):
-    """The id of an instance's NIC (Uniform NICs live under the scale set, Flexible ones in the group)."""
-    if view["mode"] == "Flexible":
-        rg = vmss_doc["id"].split("/providers/")[0]
-        return f"{rg}/providers/Microsoft.Network/networkInterfaces/{view['name']}-{nic_name}"
-    return f"{vmss_doc['id']}/virtualMachines/{view['instanceId']}/networkInterfaces/{nic_name}"
 
 
 def on_resource_group_delete(ctx, rg_id):

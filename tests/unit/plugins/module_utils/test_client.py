@@ -56,8 +56,8 @@ def test_every_named_client_is_constructible_with_our_kwargs(name):
 
 
 def test_unknown_client_name():
-    with pytest.raises(ValueError, match="Unknown SDK client 'network'"):
-        load_client_class("network")
+    with pytest.raises(ValueError, match="Unknown SDK client 'storage'"):
+        load_client_class("storage")
 
 
 def test_missing_sdk_names_the_pip_package(monkeypatch):

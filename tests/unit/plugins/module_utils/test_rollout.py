@@ -121,9 +121,11 @@ def test_estimate_and_describe():
     batches = r.plan_batches(fleet(10), "percent", 20, set_size=10)
     assert r.estimate_seconds(batches, 120, 30, 10) == 5 * 150 + 4 * 10
     assert r.estimate_seconds(batches, 120, 30, 10, soak_seconds=60, canary=1) == 5 * 150 + 4 * 10 + 60
-    plan = r.describe_plan(batches[:1])
-    assert plan == [{"batch": 1, "instance_ids": ["0", "1"], "update_domains": [0, 1], "fault_domains": [0, 1],
-                     "zones": ["1", "2"]}]
+    plan = r.describe_plan(batches[:2], canary=2)
+    assert plan[0] == {"index": 0, "kind": "canary", "instance_ids": ["0", "1"], "update_domains": [0, 1],
+                       "fault_domains": [0, 1], "zones": ["1", "2"]}
+    assert plan[1]["index"] == 1 and plan[1]["kind"] == "batch"
+    assert [b["kind"] for b in r.describe_plan(batches)] == ["batch"] * 5
 
 
 @given(n=st.integers(0, 60), size=st.integers(1, 100), by=st.sampled_from(r.BATCH_BY), canary=st.integers(0, 5),
@@ -134,3 +136,125 @@ def test_every_target_is_planned_exactly_once(n, size, by, canary, unhealthy):
     planned = [i["instance_id"] for b in batches for i in b]
     assert sorted(planned, key=int) == [str(i) for i in range(n)]
     assert all(batches)
+
+
+# --- gate details, resume, rollback targets ----------------------------------------------------------------
+
+def test_gate_reports_the_threshold_crossed_and_the_percents():
+    instances = fleet(10, **{"0": {"health_state": "Unhealthy"}, "1": {"health_state": "Unhealthy"}})
+    gate = r.batch_gate(["0", "1"], ["0", "1"], instances, 20, 50)
+    assert gate["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
+    assert (gate["upgraded_percent"], gate["set_percent"]) == (100.0, 20.0)
+    gate = r.batch_gate(["2"], ["2"], instances, 20, 10)
+    assert gate["code"] == "MaxUnhealthyInstancePercentExceeded" and gate["state"] == "failed"
+    assert r.batch_gate(["2"], ["2"], fleet(3), 20, 20)["code"] is None
+
+
+def test_precheck_ignores_instances_an_interrupted_run_upgraded_but_keeps_the_whole_set_as_base():
+    instances = fleet(10, **{str(i): {"health_state": "Unhealthy"} for i in range(3)})
+    assert r.precheck(instances, 20, ignore=["0", "1"]) is None
+    assert r.precheck(instances, 5, ignore=["0", "1"]).startswith("1 of 10 instances (10%)")
+
+
+def test_upgraded_busy_and_rollback_targets():
+    instances = fleet(5, **{"0": {"latest_model_applied": True},
+                            "1": {"latest_model_applied": True, "protection": {"protect_from_scale_set_actions": True}},
+                            "2": {"latest_model_applied": None, "provisioning_state": "Updating"},
+                            "3": {"provisioning_state": "Succeeded"}})
+    assert r.upgraded(instances) == ["0"]
+    assert [i["instance_id"] for i in instances if r.is_busy(i)] == ["2"]
+    # after the previous model is restored: those not on it, protected excepted, unknown (None) left alone
+    assert r.rollback_targets(instances) == ["3", "4"]
+
+
+def test_health_of_a_batch_and_settle_time():
+    assert r.health_of(["1", "9"], fleet(3, **{"1": {"health_state": "Initializing"}})) == {"1": "Initializing",
+                                                                                           "9": None}
+    assert r.settle_seconds({"gracePeriod": 90, "intervalInSeconds": 5}) == 90
+    assert r.settle_seconds({"intervalInSeconds": 10, "numberOfProbes": 3}) == 30
+    assert r.settle_seconds(None) == 5
+
+
+def test_describe_plan_with_a_resume_check_then_the_canary():
+    batches = [fleet(2), fleet(1), fleet(3)]
+    assert [b["kind"] for b in r.describe_plan(batches, canary=1, resume=True)] == ["resume", "canary", "batch"]
+    assert [b["index"] for b in r.describe_plan(batches, resume=True)] == [0, 1, 2]
+
+
+def test_halt_messages():
+    assert r.halt_message("rg/api", 0, 5, "2 of 2 upgraded instances are unhealthy.", rolled_back=2) == (
+        "Rollout of scale set rg/api halted after batch 1 of 5: 2 of 2 upgraded instances are unhealthy; "
+        "rolled back 2 instances")
+    assert r.halt_message("rg/api", None, 3, "too many unhealthy") == (
+        "Rollout of scale set rg/api halted before batch 1 of 3: too many unhealthy")
+    assert r.halt_message("rg/api", 1, 3, "x", rolled_back=1).endswith("; rolled back 1 instance")
+
+
+@pytest.mark.parametrize("timing,message", [
+    ({"health_timeout": 0}, "health_timeout must be more than 0"),
+    ({"canary_soak": -1}, "canary_soak must be 0 or more"),
+    ({"pause_between_batches": -0.5}, "pause_between_batches must be 0 or more"),
+    ({"max_batches": 0}, "max_batches must be 1 or more"),
+])
+def test_invalid_timing_is_refused(timing, message):
+    with pytest.raises(r.PlanError, match=message):
+        r.validate_options("percent", 20, 0, 20, 20, **timing)
+    r.validate_options("percent", 20, 0, 20, 20, health_timeout=1, canary_soak=0, max_batches=None)
+
+
+# --- the rollback point kept in tags ----------------------------------------------------------------------
+
+GALLERY = "/subscriptions/%s/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/payments/versions/%s"
+
+
+def test_marker_round_trip_split_over_tags_of_at_most_256_characters():
+    marker = r.new_marker({"image": {"id": GALLERY % ("0" * 36, "1.6.0")}, "sku": {"name": "Standard_D2s_v5"}},
+                          {"image": {"id": GALLERY % ("0" * 36, "1.7.0")}}, "2026-11-22T04:30:00.000Z")
+    tags = r.encode_marker(marker)
+    assert sorted(tags) == ["fleetops.rollout", "fleetops.rollout.2"]
+    assert all(len(value) <= r.TAG_VALUE_MAX for value in tags.values())
+    owned = dict(tags, team="payments")
+    assert r.decode_marker(owned) == marker
+    assert r.without_marker(owned) == {"team": "payments"}
+    assert r.decode_marker({"team": "payments"}) is None
+    assert r.encode_marker(dict(marker, before={})) == {"fleetops.rollout": r.encode_marker(
+        dict(marker, before={}))["fleetops.rollout"]}          # short: one tag
+
+
+def test_marker_tags_are_found_case_insensitively():
+    marker = r.new_marker({"image": {"publisher": "p", "offer": "o", "sku": "s", "version": "1"}}, {}, "t")
+    tags = {key.upper(): value for key, value in r.encode_marker(marker).items()}
+    assert r.decode_marker(tags) == marker and r.without_marker(tags) == {}
+
+
+@pytest.mark.parametrize("value", ["not json", "[1]", '{"before": {}, "state": "done"}', '{"state": "rolling"}'])
+def test_a_tag_that_is_not_a_rollback_point_is_refused(value):
+    with pytest.raises(r.PlanError, match="is not a rollback point this module wrote"):
+        r.decode_marker({"fleetops.rollout": value})
+
+
+@given(text=st.text(min_size=0, max_size=900))
+def test_marker_encoding_survives_any_text(text):
+    marker = r.new_marker({"image": {"id": text}}, {"image": {"id": text[::-1]}}, "t", state="rolling_back")
+    tags = r.encode_marker(marker)
+    assert all(len(v) <= r.TAG_VALUE_MAX for v in tags.values()) and r.decode_marker(tags) == marker
+
+
+# --- pacing the health polls -----------------------------------------------------------------------------
+
+def test_remaining_reads_takes_the_scarcest_bucket():
+    assert r.remaining_reads("Microsoft.Compute/HighCostGetVMScaleSet3Min;107,"
+                             "Microsoft.Compute/HighCostGetVMScaleSet30Min;827") == 107
+    assert r.remaining_reads("Microsoft.Compute/HighCostGetVMScaleSetResource;4,"
+                             "Microsoft.Compute/HighCostGetVMScaleSetSubscriptionMaximum;1079") == 4
+    assert r.remaining_reads(None) is None and r.remaining_reads("garbage") is None
+
+
+def test_polls_slow_down_before_the_budget_runs_out_and_recover():
+    assert r.poll_interval(5, 5, None, 1) == 5                 # no header: as asked
+    assert r.poll_interval(5, 5, 30, 1) == 5                   # plenty left
+    assert r.poll_interval(5, 5, 2, 1) == 10                   # fewer than three polls' worth: back off
+    assert r.poll_interval(40, 5, 2, 1) == r.MAX_POLL_SECONDS   # capped
+    assert r.poll_interval(10, 5, 5, 1) == 10                  # between: keep the pace
+    assert r.poll_interval(10, 5, 25, 2) == 5                  # refilled (ten polls of 2 pages)
+    assert r.poll_interval(5, 90, 0, 1) == 90                  # never faster than asked

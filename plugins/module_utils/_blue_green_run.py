@@ -1,0 +1,579 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One run of the blue_green module: the reads, the writes and the waits behind each step of _blue_green.
+
+Before every step the run reads what Azure has - both scale sets (blue with ``$expand=userData``, which a
+copy needs), their instances with instance views (one paged list each), the backend pools' members
+(LoadBalancerBackendAddressPools - Get) - and the step runs only when that state says it is needed; a
+step that acts on a set first waits for any operation still running on it (an interrupted run's). Every
+write is conditioned: the create on ``If-None-Match: *``, the PATCHes on the ETag read (``If-Match``).
+Failures of the operations and of the health gates are StepFailed; other ARM errors fail the module with
+the usual ``Failed to <action> <resource>`` message.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import time
+from datetime import datetime, timezone
+
+from . import _blue_green as bg
+from . import _instances as instances
+from ._common import resource_group_of
+from ._errors import arm_errors, error_details, ignore_not_found, is_handled
+from ._rest import backend_pool_members
+from ._rollout import batch_gate
+from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
+
+BUSY = ("creating", "updating", "deleting")
+# Steps that move a set's model into (True) or out of the pools, and that upgrade its instances accordingly.
+POOL_MODEL_STEPS = {"green_join_model": ("green", True), "blue_leave_model": ("blue", False),
+                    "blue_join_model": ("blue", True), "green_leave_model": ("green", False)}
+POOL_UPGRADE_STEPS = {"green_upgrade": ("green", True), "blue_upgrade": ("blue", False),
+                      "blue_rejoin": ("blue", True), "green_leave": ("green", False)}
+
+
+def now_iso():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class StepFailed(Exception):
+    """A gate or an operation failed: the run stops there (and cleans up or rolls back)."""
+
+    def __init__(self, code, reason, gate=None):
+        super().__init__(reason)
+        self.code, self.reason, self.gate = code, reason, gate or {}
+
+
+class Swap:
+    """One run: reads Azure into observations, runs the steps, records the phases."""
+
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.params = params
+        self.rg = params["resource_group"]
+        self.blue_name = params["name"]
+        self.green_name = params["green_name"] or bg.default_green_name(self.blue_name)
+        self.deadline = Deadline(params["wait_timeout"])
+        self.compute = module.client("compute")
+        self.monitor = None
+        self.docs = {}            # "blue" / "green" -> scale set REST dict (None when absent)
+        self.vms = {}             # "blue" / "green" -> instance REST dicts (with instance views)
+        self.counts = {}          # "blue" / "green" -> {instance id: pools it is in}
+        self.autoscale = {"blue": [], "green": [], "missing": []}
+        self.pools = []
+        self.phases = []
+        self.upgraded = 0
+        self.traffic_on_green_at = None
+        self.checks = 0           # health checks made (a gate that held at its first check changed nothing)
+        self.created_green = False
+        self.wrote = False
+        self.started, self.started_at = time.monotonic(), now_iso()
+        self.blue_before = None   # blue as first read (the result's image_before, orchestration_mode)
+
+    # --- names -------------------------------------------------------------------------------
+
+    def set_name(self, which):
+        return self.blue_name if which == "blue" else self.green_name
+
+    def set_id(self, which):
+        return ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets/%s"
+                % (self.module.subscription_id, self.rg, self.set_name(which)))
+
+    def describe(self, which):
+        return "scale set %s/%s" % (self.rg, self.set_name(which))
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def read_set(self, which, members=True):
+        """Read one set, its instances (with instance views) and, with ``members``, the pools' members."""
+        name = self.set_name(which)
+        with arm_errors(self.module, "get", self.describe(which)):
+            found = ignore_not_found(lambda: self.compute.virtual_machine_scale_sets.get(
+                self.rg, name, expand="userData" if which == "blue" else None))
+            doc = found.as_dict() if found is not None else None
+            if doc is not None and str((doc.get("properties") or {}).get("provisioningState")).lower() == "deleting":
+                doc = None if which == "green" and self._wait_deleted(which) else doc
+            self.docs[which] = doc
+            self.vms[which] = instances.list_instances(self.compute, self.rg, name, doc) if doc else []
+        if members:
+            self.read_members()
+        return doc
+
+    def _wait_deleted(self, which):
+        """A set being deleted (an earlier run was interrupted): wait until it is gone."""
+        name = self.set_name(which)
+        wait_until(lambda: ignore_not_found(lambda: self.compute.virtual_machine_scale_sets.get(self.rg, name),
+                                            "gone") == "gone",
+                   timeout=self.deadline.remaining(), sleep=self.params["wait_sleep"],
+                   what="deletion of %s" % self.describe(which))
+        return True
+
+    def read_members(self):
+        members = {}
+        for pool in self.pools:
+            with arm_errors(self.module, "get", "backend pool %s" % pool):
+                members[pool] = backend_pool_members(self.compute, pool)
+        for which in ("blue", "green"):
+            self.counts[which] = bg.pool_counts(self.vms.get(which) or [], members)
+
+    def read_autoscale(self):
+        if self.monitor is None:
+            self.monitor = self.module.client("monitor")
+        with arm_errors(self.module, "list", "autoscale settings"):
+            settings = [setting.serialize(keep_readonly=True)
+                        for setting in self.monitor.autoscale_settings.list_by_subscription()]
+        self.autoscale = bg.autoscale_view(settings, self.set_id("blue"), self.set_id("green"), self.blue_name,
+                                           self.green_name)
+
+    def observe(self, first=False, autoscale=False):
+        """Read both sets and the pools (and, at first or when ``autoscale``, the autoscale settings, which
+        only this run's steps change)."""
+        self.read_set("blue", members=False)
+        self.read_set("green", members=False)
+        if first:
+            self.pools = bg.swapped_pools(self.params["backend_pool_ids"], self.docs["blue"], self.docs["green"])
+            self.blue_before = copy.deepcopy(self.docs["blue"])
+        self.read_members()
+        if (first or autoscale) and (self.params["move_autoscale"] or self.params["state"] == "finalized"):
+            self.read_autoscale()
+        return bg.observe(self.state_of("blue"), self.state_of("green"), self.autoscale)
+
+    def state_of(self, which):
+        return bg.set_state(self.docs.get(which), self.vms.get(which) or [], self.counts.get(which) or {}, self.pools)
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def enter(self, step):
+        """The phase record a step belongs to (a new one when the kind changes)."""
+        if not self.phases or self.phases[-1]["kind"] != step.kind or self.phases[-1]["ended_at"]:
+            self.close_phase()
+            requests = self.module.requests
+            self.phases.append({
+                "index": len(self.phases), "kind": step.kind, "instance_ids": [], "started_at": now_iso(),
+                "ended_at": None, "outcome": "healthy", "health": {}, "unhealthy_upgraded_percent": 0.0,
+                "unhealthy_set_percent": 0.0, "arm_requests": None, "steps": [],
+                "_requests": (requests.total, requests.writes) if requests else (0, 0)})
+        record = {"name": step.name, "description": step.description, "started_at": now_iso(), "ended_at": None,
+                  "outcome": None}
+        self.phases[-1]["steps"].append(record)
+        return record
+
+    def close_phase(self, outcome=None):
+        if not self.phases or self.phases[-1]["ended_at"]:
+            return
+        phase = self.phases[-1]
+        if all(s.get("checks") == 1 for s in phase["steps"]) and phase["kind"] != "soak":
+            self.phases.pop()     # only gates that held at once (a re-run): nothing happened here
+            return
+        total, writes = phase.pop("_requests")
+        requests = self.module.requests
+        now_total, now_writes = (requests.total, requests.writes) if requests else (0, 0)
+        phase["arm_requests"] = {"total": now_total - total, "writes": now_writes - writes,
+                                 "reads": (now_total - total) - (now_writes - writes)}
+        phase["ended_at"] = now_iso()
+        if outcome:
+            phase["outcome"] = outcome
+        subjects = sorted({step_subject(s["name"]) for s in phase["steps"]}, key=("green", "blue").index)
+        phase["instance_ids"] = [self.qualified(which, instances.instance_id_of(vm)) for which in subjects
+                                 for vm in sorted(self.vms.get(which) or [], key=lambda v: _id_key(
+                                     instances.instance_id_of(v)))]
+
+    def qualified(self, which, instance_id):
+        """``<scale set>/<instance id>``: a phase may act on both sets, whose instance ids overlap."""
+        return "%s/%s" % (self.set_name(which), instance_id)
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def options(self, obs):
+        """What the steps need to know of the module's options (green's capacity defaults to blue's)."""
+        params = self.params
+        return {"capacity": params["capacity"] if params["capacity"] is not None else obs["blue"]["capacity"],
+                "soak": params["soak"], "blue_capacity": params["blue_capacity"],
+                "deallocate_blue": params["deallocate_blue"], "keep_green": params["keep_green"],
+                "move_autoscale": params["move_autoscale"]}
+
+    def execute(self, opts):
+        """Run the state's steps; after a failure, clean up or roll back. Returns (status, halt, rollback)."""
+        state = self.params["state"]
+        try:
+            self.run(bg.SEQUENCES[state], opts)
+            self.close_phase()
+        except StepFailed as failure:
+            failed_kind = self.phases[-1]["kind"] if self.phases else None
+            self.close_phase()
+            halt = {"at": now_iso(), "batch_index": len(self.phases) - 1, "phase": failed_kind,
+                    "reason": failure.reason, "code": failure.code}
+            status, rollback = recover(self, state, failed_kind, opts)
+            return status, halt, rollback
+        if not self.wrote:
+            return "nothing_to_do", None, None
+        return ("rolled_back" if state == "rolled_back" else "succeeded"), None, None
+
+    def result(self, status, plan, halt=None, rollback=None):
+        """The module's result, in the rollout report's shape (phases as batches) plus blue/green's own keys."""
+        obs = self.observe(autoscale=True) if status != "planned" else bg.observe(
+            self.state_of("blue"), self.state_of("green"), self.autoscale)
+        requests = self.module.requests
+        total, writes = (requests.total, requests.writes) if requests else (0, 0)
+        phases = [dict(phase) for phase in self.phases]
+        before = self.blue_before or self.docs.get("green") or {}
+        return dict(
+            changed=self.wrote or (status == "planned" and bool(plan["batches"])), status=status,
+            scale_set="%s/%s" % (self.rg, self.blue_name),
+            orchestration_mode=(before.get("properties") or {}).get("orchestrationMode"),
+            model_changed=self.created_green, image_before=bg.image_of(self.blue_before),
+            image_after=bg.image_of(self.docs.get("green")), backend_pool_ids=self.pools,
+            traffic_on_green_at=self.traffic_on_green_at,
+            green=_set_result(self.green_name, obs["green"]), blue=_set_result(self.blue_name, obs["blue"]),
+            plan=plan, batches=phases, halt=halt, rollback=rollback, demoted=None, skipped=[],
+            autoscale=[{"name": s["name"], "resource_group": resource_group_of(s["id"]),
+                        "target": (s.get("properties") or {}).get("targetResourceUri"),
+                        "enabled": bool((s.get("properties") or {}).get("enabled"))}
+                       for s in self.autoscale["blue"] + self.autoscale["green"]],
+            summary={"instances_total": obs["green"]["instances"], "instances_upgraded": self.upgraded,
+                     "instances_skipped": 0, "batches_planned": len(plan["batches"]),
+                     "batches_completed": sum(1 for p in phases if p["outcome"] == "healthy"),
+                     "started_at": self.started_at, "ended_at": now_iso(),
+                     "duration_seconds": round(time.monotonic() - self.started, 3),
+                     "arm_requests": {"total": total, "writes": writes, "reads": total - writes}},
+            report=None)
+
+    # --- the steps ----------------------------------------------------------------------------
+
+    def run(self, sequence, opts):
+        obs = None
+        for step in sequence:
+            if obs is None or "autoscale" in step.name:    # a step that did nothing leaves the state as read
+                obs = self.observe(autoscale="autoscale" in step.name)
+            if not step.needed(obs, opts):
+                continue
+            obs = None
+            record = self.enter(step)
+            checks = self.checks
+            try:
+                if step.write:
+                    self.wrote = True
+                    self.act(step.name, opts)
+                    record["outcome"] = "done"
+                else:
+                    gate = getattr(self, "gate_" + step.name)(opts)
+                    record.update(outcome="passed", checks=self.checks - checks)
+                    if gate:
+                        self.note_gate(gate)
+            except StepFailed as failure:
+                record["outcome"] = failure.gate.get("outcome") or "failed"
+                self.note_gate(failure.gate)
+                raise
+            finally:
+                record["ended_at"] = now_iso()
+
+    def note_gate(self, gate):
+        phase = self.phases[-1]
+        for key in ("health", "unhealthy_upgraded_percent", "unhealthy_set_percent"):
+            if key in gate:
+                phase[key] = gate[key]
+        if gate.get("outcome") and gate["outcome"] != "healthy":
+            phase["outcome"] = gate["outcome"]
+
+    # writes
+
+    def _patch(self, which, make_body, action):
+        """PATCH (If-Match: the ETag read) the body ``make_body(scale set)`` builds once the set has settled."""
+        from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
+
+        self.wait_settled(which)
+        doc = self.docs[which]
+        body = make_body(doc)
+        with arm_errors(self.module, action, self.describe(which)):
+            after = poller_result(self.compute.virtual_machine_scale_sets.begin_update(
+                self.rg, self.set_name(which), body, etag=doc.get("etag"),
+                match_condition=MatchConditions.IfNotModified),
+                self.deadline, "%s of %s" % (action, self.describe(which)))
+        if after is not None:
+            self.docs[which] = after.as_dict()
+
+    def _instances(self, which, action, select, failure_code=None):
+        """Run ``action`` on the instances ``select()`` names once the set has settled, and wait; an operation
+        that fails is a StepFailed with ``failure_code``."""
+        self.wait_settled(which)
+        ids = select()
+        if not ids:
+            return
+        with arm_errors(self.module, action, "instances of %s" % self.describe(which)):
+            started = instances.begin_action(self.compute, self.rg, self.set_name(which), self.docs[which],
+                                             action, ids)
+        for _ids, poller in started:
+            try:
+                poller_result(poller, self.deadline, "%s of instances of %s" % (action, self.describe(which)))
+            except Exception as exc:  # pylint: disable=broad-except
+                if not is_handled(exc) or failure_code is None or isinstance(exc, WaitTimeout):
+                    raise
+                details = error_details(exc)
+                raise StepFailed(failure_code, "%s of instances %s of %s failed: %s: %s" % (
+                    action, ", ".join(_ids), self.describe(which), details["code"], details["message"]),
+                    {"outcome": "failed"})
+        if action == "upgrade":
+            self.upgraded += len(ids)
+
+    def _outside(self, which):
+        """A selector: the instances of ``which`` not in every pool."""
+        return lambda: sorted((iid for iid, count in self.counts[which].items() if count < len(self.pools)),
+                              key=_id_key)
+
+    def _inside(self, which):
+        """A selector: the instances of ``which`` in any pool."""
+        return lambda: sorted((iid for iid, count in self.counts[which].items() if count > 0), key=_id_key)
+
+    def _powered(self, which, states, negate=False):
+        """A selector: the instances of ``which`` whose power state is (not, with ``negate``) one of ``states``."""
+        return lambda: [instances.instance_id_of(vm) for vm in self.vms[which]
+                        if (instances.power_state(vm) in states) != negate]
+
+    def act(self, name, opts):
+        """The writes of step ``name``: a pool put into / taken out of a set's model, a set's instances
+        upgraded into / out of the pools, or the step's own ``do_`` method."""
+        if name in POOL_MODEL_STEPS:
+            which, join = POOL_MODEL_STEPS[name]
+            self._patch(which, lambda doc: bg.pool_patch(doc, self.pools, join=join), "update")
+        elif name in POOL_UPGRADE_STEPS:
+            which, join = POOL_UPGRADE_STEPS[name]
+            select = self._outside(which) if join else self._inside(which)
+            self._instances(which, "upgrade", select, "UpgradeFailed")
+        else:
+            getattr(self, "do_" + name)(opts)
+
+    def do_create_green(self, opts):
+        from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
+
+        blue = self.docs["blue"]
+        secrets = {"admin_password": self.params["admin_password"],
+                   "protected_settings": self.params["protected_settings"],
+                   "custom_data": base64.b64encode(self.params["custom_data"].encode("utf-8")).decode("ascii")
+                   if self.params["custom_data"] else None}
+        body = bg.green_body(blue, self.params["image"], opts["capacity"], self.pools, secrets)
+        with arm_errors(self.module, "create", self.describe("green")):
+            poller = self.compute.virtual_machine_scale_sets.begin_create_or_update(
+                self.rg, self.green_name, body, match_condition=MatchConditions.IfMissing)
+        self.created_green = True
+        try:
+            poller_result(poller, self.deadline, "creation of %s" % self.describe("green"))
+        except Exception as exc:  # pylint: disable=broad-except
+            if not is_handled(exc) or isinstance(exc, WaitTimeout):
+                raise
+            details = error_details(exc)
+            raise StepFailed("ProvisioningFailed", "creation of %s failed: %s: %s" % (
+                self.describe("green"), details["code"], details["message"]), {"outcome": "failed"})
+
+    def do_blue_scale_in(self, opts):
+        self._patch("blue", lambda doc: bg.scale_in_patch(doc, opts["blue_capacity"]), "scale in")
+        self.wait_provisioned("blue", opts["blue_capacity"])
+
+    def do_blue_deallocate(self, opts):
+        self._instances("blue", "deallocate", self._powered("blue", ("deallocated", "deallocating"), negate=True))
+
+    def do_blue_start(self, opts):
+        self._instances("blue", "start", self._powered("blue", ("deallocated", "deallocating", "stopped")),
+                        "StartFailed")
+
+    def do_blue_scale_out(self, opts):
+        self._patch("blue", bg.scale_out_patch, "scale out")
+        self.wait_provisioned("blue", int((self.docs["blue"].get("sku") or {}).get("capacity") or 0))
+
+    def do_delete_green(self, opts):
+        self._delete("green")
+
+    def do_delete_blue(self, opts):
+        self._delete("blue")
+
+    def _delete(self, which):
+        with arm_errors(self.module, "delete", self.describe(which)):
+            poller_result(self.compute.virtual_machine_scale_sets.begin_delete(self.rg, self.set_name(which)),
+                          self.deadline, "deletion of %s" % self.describe(which))
+
+    def _put_setting(self, setting_id, name, body, action):
+        from azure.mgmt.monitor.models import AutoscaleSettingResource  # pylint: disable=import-outside-toplevel
+
+        group = resource_group_of(setting_id)
+        with arm_errors(self.module, action, "autoscale setting %s/%s" % (group, name)):
+            self.monitor.autoscale_settings.create_or_update(group, name,
+                                                             AutoscaleSettingResource.deserialize(body))
+
+    def _delete_setting(self, setting):
+        group = resource_group_of(setting["id"])
+        with arm_errors(self.module, "delete", "autoscale setting %s/%s" % (group, setting["name"])):
+            self.monitor.autoscale_settings.delete(group, setting["name"])
+
+    def do_autoscale_to_green(self, opts):
+        for setting in self.autoscale["missing"]:
+            name = bg.counterpart_name(setting["name"], self.blue_name, self.green_name)
+            self._put_setting(setting["id"], name, bg.counterpart_body(setting, self.set_id("blue"),
+                                                                       self.set_id("green"), name), "create")
+        for setting in self.autoscale["blue"]:
+            if (setting.get("properties") or {}).get("enabled"):
+                self._put_setting(setting["id"], setting["name"], bg.toggled(setting, False), "disable")
+
+    def do_autoscale_to_blue(self, opts):
+        blue_by_name = {s["name"].lower(): s for s in self.autoscale["blue"]}
+        for setting in self.autoscale["green"]:
+            enabled = bool((setting.get("properties") or {}).get("enabled"))
+            source = blue_by_name.get(str((setting.get("tags") or {}).get(bg.TAG_SOURCE) or "").lower())
+            if source is not None and enabled and not (source.get("properties") or {}).get("enabled"):
+                self._put_setting(source["id"], source["name"], bg.toggled(source, True), "enable")
+            if not opts.get("keep_green"):
+                self._delete_setting(setting)
+            elif enabled:
+                self._put_setting(setting["id"], setting["name"], bg.toggled(setting, False), "disable")
+
+    def do_delete_blue_autoscale(self, opts):
+        for setting in self.autoscale["blue"]:
+            self._delete_setting(setting)
+
+    # gates and waits
+
+    def wait_settled(self, which):
+        """Wait until neither the set nor an instance has an operation running (an interrupted run's, say)."""
+        def settled():
+            doc = self.read_set(which, members=False)
+            state = str(((doc or {}).get("properties") or {}).get("provisioningState") or "").lower()
+            return doc is not None and state not in BUSY and not any(instances.busy(vm) for vm in self.vms[which])
+
+        with arm_errors(self.module, "wait for", self.describe(which)):
+            wait_until(settled, timeout=self.deadline.remaining(), sleep=self.params["wait_sleep"],
+                       what="%s without an operation in progress" % self.describe(which))
+        self.read_members()
+
+    def wait_provisioned(self, which, capacity):
+        with arm_errors(self.module, "wait for the instances of", self.describe(which)):
+            wait_until(lambda: self.read_set(which, members=False) is not None and instances.provisioned(
+                self.vms[which], capacity), timeout=self.deadline.remaining(), sleep=self.params["wait_sleep"],
+                what="%s instances provisioned in %s" % (capacity, self.describe(which)))
+
+    def health(self, which, membership=None, timeout=None, fail_fast_only=False):
+        """Wait for a set's instances to be provisioned and Healthy (the rollout's gate) and, with
+        ``membership`` ("in" / "out"), for the load balancer to list them in every pool / in none.
+
+        Returns the gate record; raises StepFailed on a breach or the timeout. ``fail_fast_only``: return
+        None at the timeout instead (a soak: watching, not waiting)."""
+        opts = self.params
+        last = {}
+
+        def check():
+            self.checks += 1
+            doc = self.read_set(which, members=membership is not None)
+            vms = self.vms[which]
+            summaries = [instances.summary(vm, doc) for vm in vms]
+            ids = [s["instance_id"] for s in summaries]
+            gate = batch_gate(ids, ids, summaries, opts["max_unhealthy_upgraded_instance_percent"],
+                              opts["max_unhealthy_instance_percent"]) if membership != "out" else {"state": "passed"}
+            record = {"health": {self.qualified(which, s["instance_id"]): s["health_state"] for s in summaries},
+                      "unhealthy_upgraded_percent": _percent(summaries), "unhealthy_set_percent": _percent(summaries)}
+            last.update(record, pending=gate.get("pending"), unhealthy=gate.get("unhealthy"))
+            failed = [s for s in summaries if s["error"]]
+            if failed and membership != "out":
+                raise StepFailed("ProvisioningFailed", "instances %s of %s failed to provision: %s" % (
+                    ", ".join(s["instance_id"] for s in failed), self.describe(which),
+                    failed[0]["error"].get("code")), dict(record, outcome="failed"))
+            if gate["state"] == "failed":
+                code = ("MaxUnhealthyUpgradedInstancePercentExceeded" if "upgraded" in gate["reason"]
+                        else "MaxUnhealthyInstancePercentExceeded")
+                raise StepFailed(code, "%s: %s" % (self.describe(which), gate["reason"]),
+                                 dict(record, outcome="unhealthy"))
+            if fail_fast_only:
+                return None
+            counts = self.counts.get(which) or {}
+            in_place = (membership is None
+                        or (membership == "in" and all(c == len(self.pools) for c in counts.values()))
+                        or (membership == "out" and not any(counts.values())))
+            capacity = int(((doc or {}).get("sku") or {}).get("capacity") or 0)
+            ready = (gate["state"] == "passed" and in_place and len(vms) == capacity
+                     and not any(instances.busy(vm) for vm in vms))
+            return dict(record, outcome="healthy") if ready else None
+
+        timeout = min(timeout if timeout is not None else opts["health_timeout"], self.deadline.remaining())
+        try:
+            return wait_until(check, timeout=timeout, sleep=opts["wait_sleep"],
+                              what="health of %s" % self.describe(which))
+        except WaitTimeout:
+            if fail_fast_only:
+                return dict({k: v for k, v in last.items() if k not in ("pending", "unhealthy")}, outcome="healthy")
+            waiting = (last.get("pending") or []) + (last.get("unhealthy") or [])
+            what = "listed in the backend pools" if membership == "in" else (
+                "out of the backend pools" if membership == "out" else "Healthy")
+            raise StepFailed("HealthTimeout", "%s: instances not %s within %d seconds%s" % (
+                self.describe(which), what, timeout, (": " + ", ".join(waiting)) if waiting else ""),
+                dict({k: v for k, v in last.items() if k not in ("pending", "unhealthy")}, outcome="timeout"))
+
+    def gate_green_healthy(self, opts):
+        return self.health("green")
+
+    def gate_green_in_pool(self, opts):
+        gate = self.health("green", membership="in")
+        if self.wrote:
+            self.traffic_on_green_at = self.traffic_on_green_at or now_iso()
+        return gate
+
+    def gate_soak(self, opts):
+        return self.health("green", timeout=self.params["soak"], fail_fast_only=True)
+
+    def gate_blue_out_of_pool(self, opts):
+        return self.health("blue", membership="out")
+
+    def gate_blue_in_pool(self, opts):
+        return self.health("blue", membership="in")
+
+
+def step_subject(name):
+    for sequence in bg.SEQUENCES.values():
+        for step in sequence:
+            if step.name == name:
+                return step.subject
+    return "green"
+
+
+def _id_key(value):
+    text = str(value)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def _percent(summaries):
+    if not summaries:
+        return 0.0
+    unhealthy = sum(1 for s in summaries if s["health_state"] in ("Unhealthy", "Unknown"))
+    return round(100.0 * unhealthy / len(summaries), 1)
+
+
+def recover(swap, state, failed_kind, opts):
+    """After a failure: remove a failed green (stage), or roll back (swap, soak) unless asked to halt."""
+    params = swap.params
+    if failed_kind == "stage" and not opts["keep_green"]:
+        sequence = bg.CLEANUP
+    elif failed_kind in ("swap", "soak") and params["on_failure"] == "rollback":
+        sequence = bg.ROLLBACK
+    else:
+        return ("rollback_failed" if state == "rolled_back" else "halted"), None
+    rollback = {"started_at": now_iso(), "ended_at": None, "instance_ids": [], "outcome": "healthy", "health": {}}
+    try:
+        swap.run(sequence, opts)
+        swap.close_phase()
+        status = "rolled_back"
+    except StepFailed as failure:
+        swap.close_phase()
+        rollback.update(outcome=failure.gate.get("outcome") or "failed", reason=failure.reason)
+        status = "rollback_failed"
+    rollback["ended_at"] = now_iso()
+    swap.read_set("blue", members=False)
+    summaries = [instances.summary(vm, swap.docs["blue"]) for vm in swap.vms["blue"]]
+    rollback["instance_ids"] = [s["instance_id"] for s in summaries]
+    rollback["health"] = {s["instance_id"]: s["health_state"] for s in summaries}
+    if status == "rolled_back" and any(s["health_state"] != "Healthy" for s in summaries):
+        rollback["outcome"] = "unhealthy"
+    return status, rollback
+
+
+def _set_result(name, state):
+    keys = ("exists", "capacity", "instances", "members", "in_model", "deallocated", "original_capacity")
+    return dict({key: state.get(key) for key in keys}, name=name)

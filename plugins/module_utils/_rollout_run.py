@@ -1,0 +1,552 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One run of the rollout module: the reads, the writes and the health watch, in the order the module's
+story tells them. Every decision (targets, batches, gates, the rollback point) comes from _rollout.
+
+What a run costs Azure:
+
+* before anything is written: one GET of the scale set and one paged list of its instances with their
+  instance view (``virtualMachineScaleSets/{name}/virtualMachines``, or the resource group's VMs filtered
+  on the scale set when it is Flexible);
+* the model change, when there is one: one PATCH conditioned on the ETag read (``If-Match``), carrying the
+  rollback point as a tag (see _rollout, "the rollback point");
+* per batch: exactly one write, ``manualupgrade`` with every instance id of the batch (VM names on a
+  Flexible scale set), the polls of its operation, then one paged list with instance view every
+  ``wait_sleep`` seconds until the batch is settled: never one GET per instance;
+* at the end: one PATCH removing the tag. A rollback adds one GET, one PATCH (the previous model), one
+  ``manualupgrade`` of every instance the rollout moved, and the health watch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import _instances as instances
+from . import _rollout as planner
+from . import _scale_set_model as model
+from ._errors import error_details, failure_message, ignore_not_found, is_handled
+from ._gallery import split_version_id
+from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
+
+STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "rolled_back", "rollback_failed")
+FAILED_STATUSES = ("halted", "rolled_back", "rollback_failed")
+# Failures that say nothing about the image: no demotion, and no rollback when the time is spent.
+NOT_THE_IMAGE = ("PrecheckFailed", "Timeout")
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC with milliseconds (batches can be shorter than a second on the emulator)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000)
+
+
+class ArmFailure(Exception):
+    """An Azure error in one step, as ``Failed to <action> <resource>: <code>: <message>``."""
+
+    def __init__(self, action: str, resource: str, details: Dict[str, Any]):
+        super().__init__(failure_message(action, resource, details))
+        self.details = details
+
+
+@contextmanager
+def azure_step(action: str, resource: str):
+    try:
+        yield
+    except Exception as exc:  # pylint: disable=broad-except
+        if not is_handled(exc):
+            raise
+        raise ArmFailure(action, resource, error_details(exc)) from exc
+
+
+class ScaleSetClient:
+    """The requests a rollout sends for one scale set (and the gallery image version it may demote)."""
+
+    def __init__(self, compute, resource_group: str, name: str, deadline: Deadline):
+        self.compute = compute
+        self.resource_group, self.name = resource_group, name
+        self.deadline = deadline
+        self.what = "scale set %s/%s" % (resource_group, name)
+        self.resource: Optional[Dict[str, Any]] = None   # the scale set as last read or written
+        self.pages, self.remaining = 0, None               # of the last list: requests, read budget left
+
+    def read(self) -> Optional[Dict[str, Any]]:
+        with azure_step("get", self.what):
+            found = ignore_not_found(lambda: self.compute.virtual_machine_scale_sets.get(
+                self.resource_group, self.name))
+        self.resource = found.as_dict() if found is not None else None
+        return self.resource
+
+    def instances(self) -> List[Dict[str, Any]]:
+        """One paged list of the instances with their instance view, summarised (_instances.summary); notes
+        how many requests it took and the read budget Compute says is left (``pages``, ``remaining``)."""
+        self.pages, self.remaining = 0, None
+        with azure_step("list the instances of", self.what):
+            return [instances.summary(vm, self.resource) for vm in instances.iter_instances(
+                self.compute, self.resource_group, self.name, self.resource, instance_view=True,
+                raw_response_hook=self._note_budget)]
+
+    def _note_budget(self, response) -> None:
+        self.pages += 1
+        left = planner.remaining_reads(response.http_response.headers.get(planner.RATE_LIMIT_HEADER))
+        if left is not None:
+            self.remaining = left if self.remaining is None else min(self.remaining, left)
+
+    def update(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        """PATCH conditioned on the ETag last seen (If-Match); keeps the scale set Azure returns."""
+        from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
+
+        with azure_step("update", self.what):
+            poller = self.compute.virtual_machine_scale_sets.begin_update(
+                self.resource_group, self.name, body, etag=self.resource.get("etag"),
+                match_condition=MatchConditions.IfNotModified)
+            self.resource = poller_result(poller, self.deadline, "update of %s" % self.what).as_dict()
+        return self.resource
+
+    def upgrade(self, instance_ids: List[str]) -> None:
+        """One manual upgrade (``manualupgrade``) of every instance named, waited for within the deadline."""
+        with azure_step("upgrade instances of", self.what):
+            [(_ids, poller)] = instances.begin_action(self.compute, self.resource_group, self.name, self.resource,
+                                                      "upgrade", list(instance_ids))
+            poller_result(poller, self.deadline, "upgrade of instances of %s" % self.what)
+
+    def demote(self, version_id: str) -> bool:
+        """Set excludeFromLatest on a gallery image version (a PATCH of that field only); False if it already was."""
+        parts = split_version_id(version_id) or {}
+        what = "gallery image version %s/%s/%s/%s" % (parts.get("resource_group"), parts.get("gallery"),
+                                                      parts.get("image"), parts.get("version"))
+        operations = self.compute.gallery_image_versions
+        names = (parts.get("resource_group"), parts.get("gallery"), parts.get("image"), parts.get("version"))
+        with azure_step("get", what):
+            current = operations.get(*names).as_dict()
+        if ((current.get("properties") or {}).get("publishingProfile") or {}).get("excludeFromLatest"):
+            return False
+        body = {"properties": {"publishingProfile": {"excludeFromLatest": True}, "storageProfile": {}}}
+        with azure_step("update", what):
+            poller_result(operations.begin_update(*names, body), self.deadline, "update of %s" % what)
+        return True
+
+    def watch(self, settled: Callable[[List[Dict[str, Any]]], Dict[str, Any]], timeout: float,
+              sleep: float) -> Tuple[Dict[str, Any], List[Dict[str, Any]], bool]:
+        """List the instances every ``sleep`` seconds (longer while Compute's read budget runs low, see
+        _rollout.poll_interval) until ``settled(instances)["state"]`` is no longer "waiting", at most
+        ``timeout`` seconds and never past the run's deadline.
+
+        Returns (the last gate, the last instances, whether the time ran out).
+        """
+        last: Dict[str, Any] = {"interval": sleep}
+        budget = min(timeout, self.deadline.remaining())
+        end = time.monotonic() + budget
+
+        def check():
+            listed = self.instances()
+            last.update(gate=settled(listed), instances=listed,
+                        interval=planner.poll_interval(last["interval"], sleep, self.remaining, self.pages))
+            return last["gate"]["state"] != "waiting"
+
+        def pause(seconds):
+            time.sleep(max(0.0, min(max(seconds, last["interval"]), end - time.monotonic())))
+
+        try:
+            wait_until(check, timeout=budget, sleep=sleep, sleeper=pause, what="instances of %s settled" % self.what)
+        except WaitTimeout:
+            return last["gate"], last["instances"], True
+        return last["gate"], last["instances"], False
+
+
+def empty_result(scale_set: str, started_at: str) -> Dict[str, Any]:
+    """Every key of the rollout contract (docs: RETURN of the rollout module), None where not applicable."""
+    return {
+        "changed": False, "status": None, "scale_set": scale_set, "orchestration_mode": None,
+        "model_changed": False, "image_before": None, "image_after": None,
+        "plan": {"batches": [], "skipped": [], "estimated_seconds": 0.0},
+        "batches": [], "halt": None, "rollback": None, "demoted": None, "skipped_instances": [],
+        "summary": {"instances_total": 0, "instances_upgraded": 0, "instances_skipped": 0, "batches_planned": 0,
+                    "batches_completed": 0, "started_at": started_at, "ended_at": None, "duration_seconds": None,
+                    "arm_requests": {"total": 0, "writes": 0, "reads": 0}},
+        "report": None,
+    }
+
+
+def model_part(options: Dict[str, Any], keys) -> Dict[str, Any]:
+    """The model options a rollout changes and restores (image; sku name and tier, never capacity)."""
+    out = {}
+    for key in keys:
+        value = options.get(key)
+        if key == "sku" and value is not None:
+            value = {name: value.get(name) for name in ("name", "tier") if value.get(name) is not None}
+        if value:
+            out[key] = value
+    return out
+
+
+class Rollout:
+    """The state of one run and its steps. ``result`` holds the contract keys at every moment, so a
+    failure anywhere still returns what happened up to it."""
+
+    def __init__(self, compute, params: Dict[str, Any], counter, check_mode: bool = False):
+        self.params = params
+        self.check_mode = check_mode
+        self.counter = counter
+        self.deadline = Deadline(params["wait_timeout"])
+        self.azure = ScaleSetClient(compute, params["resource_group"], params["name"], self.deadline)
+        self.started = time.monotonic()
+        self.result = empty_result("%s/%s" % (params["resource_group"], params["name"]), utc_now())
+        self.desired: Dict[str, Any] = {}
+        self.tracker = None
+        self.marker: Optional[Dict[str, Any]] = None
+        self.before: Optional[Dict[str, Any]] = None     # the rollback point (option shape), None if unknown
+        self.target: Dict[str, Any] = {}
+        self.listed: List[Dict[str, Any]] = []
+        self.batches: List[List[Dict[str, Any]]] = []    # write batches still to run, planned
+        self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
+        self.canary = 0
+
+    # ------------------------------------------------------------------------------------------
+    # current state, desired state, difference
+
+    def read(self) -> Optional[Dict[str, Any]]:
+        """The scale set and the rollback point it carries (PlanError for a tag that is not one)."""
+        resource = self.azure.read()
+        if resource is not None:
+            self.result["orchestration_mode"] = "Flexible" if instances.is_flexible(resource) else "Uniform"
+            self.marker = planner.decode_marker(resource.get("tags"))
+        return resource
+
+    def compare(self, desired: Dict[str, Any]) -> List[str]:
+        """The model difference and every reason the rollout cannot run (sentences; none written yet)."""
+        resource = self.azure.resource
+        self.desired = desired
+        errors = model.validate(desired, resource)
+        self.tracker = model.differences(desired, resource)
+        current = model.current_options(resource)
+        keys = sorted(set(desired) | set((self.marker or {}).get("before") or {}))
+        if self.marker is not None:
+            self.before = dict(model_part(current, keys), **self.marker["before"])
+            self.target = model_part(desired, desired) if self.tracker else dict(self.marker.get("target") or {})
+        elif self.tracker:
+            self.before = model_part(current, keys)
+            self.target = model_part(desired, desired)
+        self.result["image_before"] = (self.before or {}).get("image") or current.get("image")
+        self.result["image_after"] = desired.get("image") or current.get("image")
+        mode = str(((resource.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual")
+        if self.tracker and mode.lower() != "manual":
+            errors.append("the scale set's upgrade_policy.mode is %s: a model change would reach instances %s, not "
+                          "in this rollout's batches. Set upgrade_policy.mode Manual with fleetops.vmss.scale_set "
+                          "first (fleetops.vmss.rolling_upgrade drives Azure's own rolling upgrades)."
+                          % (mode, "all at once" if mode.lower() == "automatic" else "through Azure's rolling upgrade"))
+        if model.health_extension(resource) is None:
+            errors.append("the scale set's model has no Application Health extension: the rollout gates every batch "
+                          "on it. Add it with fleetops.vmss.scale_set (application_health) first.")
+        return errors
+
+    def diff(self) -> Dict[str, Any]:
+        return self.tracker.diff() if self.tracker else {"before": {}, "after": {}}
+
+    # ------------------------------------------------------------------------------------------
+    # plan
+
+    def plan(self) -> Optional[str]:
+        """List the instances (after any operation in flight ends) and plan the batches; returns why the
+        rollout must not start (the precheck), or None."""
+        self.listed = self.azure.instances()
+        if not self.check_mode and any(planner.is_busy(i) for i in self.listed):
+            self.listed = self.settle_in_flight()
+        self.result["summary"]["instances_total"] = len(self.listed)
+        resuming = self.marker is not None and not self.tracker
+        # Before a model change every instance is about to be "not latest": plan for that.
+        pool = [dict(i, latest_model_applied=False) for i in self.listed] if self.tracker else self.listed
+        done = planner.upgraded(pool)
+        self.unconfirmed = [i["instance_id"] for i in pool if resuming and i["instance_id"] in done
+                            and i.get("health_state") != planner.HEALTHY]
+        self.make_plan(pool, done)
+        if self.marker is not None and self.marker.get("state") == "rolling_back":
+            return None
+        return planner.precheck(self.listed, self.params["max_unhealthy_instance_percent"],
+                                ignore=done if resuming else ())
+
+    def make_plan(self, pool: List[Dict[str, Any]], done: List[str]) -> None:
+        params = self.params
+        targets, skipped = planner.select_targets(pool)
+        self.canary = params["canary"] if not done else 0   # the canary ran already when anything is upgraded
+        self.batches = planner.plan_batches(targets, params["batch_by"], params["batch_size"], canary=self.canary,
+                                            prioritize_unhealthy=params["prioritize_unhealthy_instances"],
+                                            set_size=len(pool))
+        resume = [i for i in pool if i["instance_id"] in self.unconfirmed]
+        described = planner.describe_plan(([resume] if resume else []) + self.batches, canary=self.canary,
+                                          resume=bool(resume))
+        health = model.health_extension(self.azure.resource) or {}
+        settle = planner.settle_seconds((health.get("properties") or {}).get("settings"))
+        estimate = planner.estimate_seconds(self.batches, planner.UPGRADE_SECONDS, settle,
+                                            params["pause_between_batches"], params["canary_soak"], self.canary)
+        self.result["plan"] = {"batches": described, "skipped": skipped, "estimated_seconds": float(estimate)}
+        self.result["skipped_instances"] = skipped   # not "skipped": Ansible reads that as "the task was skipped"
+        self.result["summary"].update(instances_skipped=len(skipped), batches_planned=len(described))
+
+    def settle_in_flight(self) -> List[Dict[str, Any]]:
+        """Wait for operations already running on instances (an interrupted run's last upgrade, a repair):
+        a manual upgrade naming a busy instance would be refused (409) for the whole batch."""
+        def settled(listed):
+            return {"state": "waiting" if any(planner.is_busy(i) for i in listed) else "passed"}
+        _gate, listed, timed_out = self.azure.watch(settled, self.deadline.remaining(), self.params["wait_sleep"])
+        if timed_out:
+            raise ArmFailure("wait for the instances of", self.azure.what, {
+                "code": "Timeout", "message": "operations on instances did not end within wait_timeout=%s seconds"
+                % self.params["wait_timeout"], "status": None, "request_id": None})
+        return listed
+
+    # ------------------------------------------------------------------------------------------
+    # act
+
+    def change_model(self) -> None:
+        """The model change and the rollback point, in one conditional PATCH."""
+        if not self.tracker:
+            return
+        resource = self.azure.resource
+        started_at = (self.marker or {}).get("started_at") or self.result["summary"]["started_at"]
+        self.marker = planner.new_marker(self.before, self.target, started_at)
+        body = model.update_body(self.tracker, self.desired, resource)
+        body["tags"] = dict(planner.without_marker(resource.get("tags")), **planner.encode_marker(self.marker))
+        self.azure.update(body)
+        self.result.update(changed=True, model_changed=True)
+        self.tracker = None
+        self.listed = self.azure.instances()   # the real state after the change: plan from it
+        self.make_plan(self.listed, planner.upgraded(self.listed))
+
+    def run_batches(self) -> None:
+        """The resume check (instances an interrupted run upgraded), then the batches, up to max_batches."""
+        index = 0
+        if self.unconfirmed:
+            if not self.run_batch(index, "resume", self.unconfirmed, write=False):
+                return
+            index += 1
+        limit = self.params["max_batches"]
+        for number, batch in enumerate(self.batches):
+            if limit is not None and number >= limit:
+                self.result["status"] = "in_progress"
+                return
+            if number:
+                self.pause(self.params["pause_between_batches"])
+            kind = "canary" if self.canary and number == 0 else "batch"
+            if not self.run_batch(index + number, kind, [i["instance_id"] for i in batch]):
+                return
+        self.complete()
+
+    def run_batch(self, index: int, kind: str, ids: List[str], write: bool = True) -> bool:
+        """Upgrade one batch (one write), watch its health, apply the gates. False when the rollout stops."""
+        params = self.params
+        counted = self.requests()
+        record = {"index": index, "kind": kind, "instance_ids": list(ids), "started_at": utc_now(), "ended_at": None,
+                  "outcome": None, "health": {}, "unhealthy_upgraded_percent": 0.0, "unhealthy_set_percent": 0.0,
+                  "arm_requests": None}
+        self.result["batches"].append(record)
+        gate: Dict[str, Any] = {}
+        try:
+            if write:
+                self.result["changed"] = True
+                self.azure.upgrade(ids)
+                self.result["summary"]["instances_upgraded"] += len(ids)
+        except ArmFailure as failure:
+            timed_out = failure.details.get("code") == "Timeout"
+            record["outcome"] = "timeout" if timed_out else "failed"
+            halt = ("Timeout", "the rollout's wait_timeout passed while batch %d was upgrading" % (index + 1)) \
+                if timed_out else ("UpgradeFailed", str(failure))
+        else:
+            gate, listed, timed_out = self.azure.watch(self.gate(ids), params["health_timeout"], params["wait_sleep"])
+            if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
+                gate, listed, timed_out = self.soak(ids)
+            record["health"] = planner.health_of(ids, listed)
+            halt = self.judge(record, gate, timed_out)
+        record.update(ended_at=utc_now(), unhealthy_upgraded_percent=gate.get("upgraded_percent", 0.0),
+                      unhealthy_set_percent=gate.get("set_percent", 0.0), arm_requests=self.requests(since=counted))
+        if halt is None:
+            self.result["summary"]["batches_completed"] += 1
+            return True
+        self.halt(index, *halt)
+        return False
+
+    def gate(self, ids: List[str]) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:
+        params = self.params
+        return lambda listed: planner.batch_gate(ids, planner.upgraded(listed), listed,
+                                                 params["max_unhealthy_upgraded_instance_percent"],
+                                                 params["max_unhealthy_instance_percent"])
+
+    def soak(self, ids: List[str]):
+        """After a healthy canary: keep watching it for canary_soak seconds; any gate failure stops the rollout."""
+        gate = self.gate(ids)
+
+        def failed_only(listed):
+            result = gate(listed)
+            return result if result["state"] == "failed" else dict(result, state="waiting")
+
+        result, listed, timed_out = self.azure.watch(failed_only, self.params["canary_soak"], self.params["wait_sleep"])
+        if timed_out and not self.deadline.expired:
+            return dict(result, state="passed"), listed, False
+        return result, listed, timed_out
+
+    def judge(self, record: Dict[str, Any], gate: Dict[str, Any], timed_out: bool):
+        """The batch's outcome; (code, reason) when the rollout must stop, else None."""
+        if gate["state"] == "passed":
+            record["outcome"] = "healthy"
+            return None
+        if gate["state"] == "failed":
+            record["outcome"] = "unhealthy"
+            return gate["code"], gate["reason"]
+        record["outcome"] = "timeout"
+        waiting = ", ".join("%s %s" % (i, record["health"].get(i) or "no health signal")
+                            for i in gate["pending"] + gate["unhealthy"])
+        if self.deadline.expired:
+            return "Timeout", "the rollout's wait_timeout passed while waiting for health (%s)" % waiting
+        return "HealthTimeout", "not Healthy within health_timeout=%s seconds: %s" % (
+            _number(self.params["health_timeout"]), waiting)
+
+    def pause(self, seconds: float) -> None:
+        if seconds:
+            time.sleep(min(seconds, self.deadline.remaining()))
+
+    def complete(self) -> None:
+        """Every target is upgraded and healthy: the rollback point is removed."""
+        if self.marker is not None:
+            self.clear_marker()
+            self.result["changed"] = True
+        if self.result["changed"]:
+            self.result["status"] = "succeeded"
+        else:
+            self.result["status"] = "nothing_to_do"
+
+    def clear_marker(self) -> None:
+        """Remove the rollback point (a PATCH of the tags only: tags are not part of the model instances run).
+        Conditioned on the ETag last seen; read again once when something else changed the scale set meanwhile
+        (an autoscale capacity change)."""
+        for attempt in (1, 2):
+            try:
+                self.azure.update({"tags": planner.without_marker(self.azure.resource.get("tags"))})
+                break
+            except ArmFailure as failure:
+                if attempt == 2 or failure.details.get("status") != 412:
+                    raise
+                self.azure.read()
+        self.marker = None
+
+    # ------------------------------------------------------------------------------------------
+    # failure: halt, demote, roll back
+
+    def halt(self, batch_index: Optional[int], code: str, reason: str) -> None:
+        params = self.params
+        self.result["halt"] = {"at": utc_now(), "batch_index": batch_index, "reason": reason, "code": code}
+        self.result["status"] = "halted"
+        if code in NOT_THE_IMAGE:
+            return
+        if params["demote_image_version_on_failure"]:
+            version_id = self.desired.get("image", {}).get("id")
+            if self.azure.demote(version_id):
+                self.result["changed"] = True
+            self.result["demoted"] = {"image_version_id": version_id, "exclude_from_latest": True}
+        if params["on_failure"] == "rollback":
+            if self.before is None:
+                self.result["halt"]["reason"] += ("; not rolled back: no rollback point (this module did not change "
+                                                  "the model, and the scale set carries no %s tag)" % planner.MARKER_TAG)
+            else:
+                self.roll_back()
+
+    def roll_back(self) -> None:
+        """Restore the previous model (If-Match), move every instance the rollout moved back onto it in one
+        write, and watch their health. The rollback point stays (state rolling_back) until they are healthy,
+        so a re-run after an interruption finishes the rollback instead of rolling forward."""
+        params = self.params
+        record = {"started_at": utc_now(), "ended_at": None, "instance_ids": [], "outcome": None, "health": {}}
+        self.result["rollback"] = record
+        self.result["status"] = "rollback_failed"
+        resource = self.azure.read()
+        if model.differences(self.target, resource) and model.differences(self.before, resource):
+            record.update(outcome="failed", ended_at=utc_now())
+            self.result["halt"]["reason"] += ("; not rolled back: the scale set's model was changed by someone else "
+                                              "during the rollout")
+            return
+        self.marker = planner.new_marker(self.before, self.target, (self.marker or {}).get("started_at")
+                                         or self.result["summary"]["started_at"], state="rolling_back")
+        restore = model.differences(self.before, resource)
+        body = model.update_body(restore, self.before, resource) if restore else {}
+        tags = dict(planner.without_marker(resource.get("tags")), **planner.encode_marker(self.marker))
+        if restore or tags != (resource.get("tags") or {}):
+            self.azure.update(dict(body, tags=tags))
+            self.result.update(changed=True, model_changed=self.result["model_changed"] or bool(restore))
+        listed = self.azure.instances()
+        if any(planner.is_busy(i) for i in listed):
+            listed = self.settle_in_flight()
+        ids = planner.rollback_targets(listed)
+        record["instance_ids"] = ids
+        try:
+            if ids:
+                self.result["changed"] = True
+                self.azure.upgrade(ids)
+        except ArmFailure as failure:
+            record.update(outcome="failed", ended_at=utc_now())
+            self.result["halt"]["reason"] += "; rollback failed: %s" % failure
+            return
+        gate, listed, timed_out = self.azure.watch(
+            lambda found: planner.batch_gate(ids, [], found, 100, 100), params["health_timeout"], params["wait_sleep"])
+        record["health"] = planner.health_of(ids, listed)
+        if gate["state"] == "passed":
+            record["outcome"] = "healthy"
+        else:
+            record["outcome"] = "unhealthy" if gate["unhealthy"] else "timeout"
+        record["ended_at"] = utc_now()
+        if record["outcome"] == "healthy":
+            self.clear_marker()
+            self.result["status"] = "rolled_back"
+
+    def finish_interrupted_rollback(self) -> None:
+        """The scale set carries a rollback point in state rolling_back: a run was interrupted while rolling
+        back. Finish that rollback whatever this run asks; the next run starts afresh."""
+        self.target = dict(self.marker.get("target") or {})
+        self.result["halt"] = {"at": utc_now(), "batch_index": None, "code": "RollbackResumed",
+                               "reason": "a rollback of %s was interrupted; this run finished it" % (
+                                   _describe_image(self.target.get("image")))}
+        self.roll_back()
+
+    # ------------------------------------------------------------------------------------------
+    # result
+
+    def requests(self, since: Optional[Tuple[int, int]] = None):
+        """(total, writes) now, or {"total", "writes", "reads"} since an earlier (total, writes)."""
+        total, writes = (self.counter.total, self.counter.writes) if self.counter is not None else (0, 0)
+        if since is None:
+            return total, writes
+        total, writes = total - since[0], writes - since[1]
+        return {"total": total, "writes": writes, "reads": total - writes}
+
+    def finish(self) -> Dict[str, Any]:
+        summary = self.result["summary"]
+        summary["ended_at"] = utc_now()
+        summary["duration_seconds"] = round(time.monotonic() - self.started, 3)
+        summary["arm_requests"] = self.requests(since=(0, 0))
+        return self.result
+
+    def message(self) -> Optional[str]:
+        """The failure message, None when the run did not fail."""
+        halt = self.result["halt"]
+        if self.result["status"] not in FAILED_STATUSES or halt is None:
+            return None
+        rolled_back = len(self.result["rollback"]["instance_ids"]) \
+            if self.result["status"] == "rolled_back" and self.result["rollback"] else None
+        if halt["code"] == "RollbackResumed":
+            back = "" if rolled_back is None else "; rolled back %s instances" % rolled_back
+            return "Rollout of scale set %s: %s%s" % (self.result["scale_set"], halt["reason"], back)
+        return planner.halt_message(self.result["scale_set"], halt["batch_index"],
+                                    self.result["summary"]["batches_planned"], halt["reason"], rolled_back)
+
+
+def _number(value: float) -> str:
+    return ("%d" % value) if float(value).is_integer() else ("%s" % value)
+
+
+def _describe_image(image: Optional[Dict[str, Any]]) -> str:
+    if not image:
+        return "the model change"
+    if image.get("id"):
+        return "image %s" % image["id"]
+    return "image %s" % ":".join(str(image.get(key)) for key in ("publisher", "offer", "sku", "version"))

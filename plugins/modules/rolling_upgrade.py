@@ -1,0 +1,357 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: rolling_upgrade
+short_description: Start, cancel and watch Azure's own rolling upgrades of a virtual machine scale set
+version_added: 0.1.0
+description:
+  - Drives the rolling upgrades Azure runs itself, batch by batch under the scale set's rolling upgrade policy -
+    an OS image upgrade (O(action=start_os_upgrade)), an extension upgrade (O(action=start_extension_upgrade)) -
+    cancels the one in progress (O(action=cancel)), or reads the latest one (O(action=status)).
+  - With O(wait=true) the module waits until the upgrade has ended (C(Completed), C(Faulted) or C(Cancelled)),
+    reading its status every O(wait_sleep) seconds, and returns what it saw in RV(progress_history).
+  - B(The rolling upgrade policy itself) (batch size, health thresholds, pause between batches, rollback on a
+    policy breach, ...) and the upgrade mode are set with M(fleetops.vmss.scale_set)
+    (O(fleetops.vmss.scale_set#module:upgrade_policy)). A model change of a scale set in C(Rolling) mode starts a
+    rolling upgrade by itself; use O(action=status) to watch it.
+  - B(An OS upgrade) moves the instances to the newest version of a floating image - a marketplace image with
+    version C(latest), or a Compute Gallery image definition ID without a version - and needs such an image in the
+    model (Azure refuses it otherwise). Instances already on that version are not touched.
+  - B(One upgrade at a time.) A start while a rolling upgrade rolls forward starts nothing (Azure would refuse a
+    second one); the module reports that one, and waits for it with O(wait=true). A cancel when none rolls
+    forward sends nothing.
+  - For rollouts that need no C(Rolling) mode, with a canary, batches by update domain, fault domain or zone, a
+    rollback and image demotion, see M(fleetops.vmss.rollout).
+author:
+  - FleetOps maintainers (@fleetops)
+options:
+  resource_group:
+    description: The resource group of the scale set.
+    type: str
+    required: true
+  name:
+    description: The scale set's name.
+    type: str
+    required: true
+  action:
+    description:
+      - V(start_os_upgrade) starts an OS image rolling upgrade (Azure's C(osRollingUpgrade)).
+      - V(start_extension_upgrade) starts a rolling upgrade of the instances' extensions to their latest versions
+        (Azure's C(extensionRollingUpgrade)).
+      - V(cancel) cancels the rolling upgrade in progress (Azure's C(rollingUpgrades/cancel)); the batch in flight
+        finishes first.
+      - V(status) only reads the latest rolling upgrade; with O(wait=true), waits for it to end when it rolls forward.
+    type: str
+    required: true
+    choices: [start_os_upgrade, start_extension_upgrade, cancel, status]
+  wait:
+    description:
+      - Whether to wait until the rolling upgrade has ended (or, with O(action=cancel), has stopped).
+      - The module then B(fails) when the upgrade it started or waited for ended C(Faulted) (the message carries
+        Azure's error code, such as C(MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade)) or was cancelled
+        by someone else; with O(action=cancel) the outcome of the upgrade never fails the task.
+      - With O(wait=false) the module returns after one read, whatever the upgrade's state.
+    type: bool
+    default: true
+  wait_sleep:
+    description:
+      - Seconds between two reads of the rolling upgrade's status while waiting.
+    type: float
+    default: 10.0
+extends_documentation_fragment:
+  - fleetops.vmss.azure
+  - fleetops.vmss.azure.wait
+  - fleetops.vmss.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the latest rolling upgrade and reports whether the action would start or cancel one; writes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: partial
+    details:
+      - V(cancel) and V(status) are idempotent, and a start while an upgrade rolls forward starts nothing.
+      - A start when none rolls forward always asks Azure for an upgrade (reported as changed), even when every
+        instance is already up to date; Azure then completes it at once without touching an instance.
+notes:
+  - The wait reads C(rollingUpgrades/latest) every O(wait_sleep) seconds (Compute's C(GetVMScaleSet) throttling
+    budget is 12 reads a minute per scale set; the default of 10 seconds stays well inside it).
+  - O(wait_timeout) bounds the wait only; an upgrade still rolling forward then goes on in Azure (the task fails
+    with C(Timeout); cancel it with O(action=cancel) if needed).
+seealso:
+  - module: fleetops.vmss.scale_set
+    description: Sets the upgrade mode and the rolling upgrade policy.
+  - module: fleetops.vmss.scale_set_info
+    description: O(fleetops.vmss.scale_set_info#module:include=rolling_upgrade) reads the latest rolling upgrade too.
+  - name: Configure rolling upgrades on Virtual Machine Scale Sets
+    description: How Azure batches a rolling upgrade and which health limits stop it.
+    link: https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-configure-rolling-upgrades
+  - name: Virtual Machine Scale Set Rolling Upgrades (REST API)
+    description: The calls this module makes.
+    link: https://learn.microsoft.com/rest/api/compute/virtual-machine-scale-set-rolling-upgrades
+"""
+
+EXAMPLES = r"""
+- name: Roll the newest gallery image version out with Azure's rolling upgrade, watching its progress
+  fleetops.vmss.rolling_upgrade:
+    resource_group: payments-prod
+    name: payments-api
+    action: start_os_upgrade
+    wait_timeout: 3600
+  register: upgrade
+
+- name: Show how the upgrade went, sample by sample
+  ansible.builtin.debug:
+    msg: "{{ item.time }} {{ item.code }}: {{ item.successful_instance_count }} done, {{ item.pending_instance_count }} to go"
+  loop: "{{ upgrade.progress_history }}"
+
+- name: Upgrade the extensions (start, do not wait)
+  fleetops.vmss.rolling_upgrade:
+    resource_group: payments-prod
+    name: payments-api
+    action: start_extension_upgrade
+    wait: false
+
+- name: Read the latest rolling upgrade once
+  fleetops.vmss.rolling_upgrade:
+    resource_group: payments-prod
+    name: payments-api
+    action: status
+    wait: false
+  register: latest
+
+- name: Wait for the rolling upgrade a model change started (fails when it ends Faulted)
+  fleetops.vmss.rolling_upgrade:
+    resource_group: payments-prod
+    name: payments-api
+    action: status
+  when: latest.running_status is not none and latest.running_status.code == 'RollingForward'
+
+- name: Stop the rolling upgrade in progress
+  fleetops.vmss.rolling_upgrade:
+    resource_group: payments-prod
+    name: payments-api
+    action: cancel
+"""
+
+RETURN = r"""
+running_status:
+  description:
+    - The latest rolling upgrade's state after the action (after the wait), None when the scale set has never had one.
+    - In check mode, the state before the action.
+  returned: always
+  type: dict
+  contains:
+    code:
+      description: V(RollingForward), V(Completed), V(Faulted) or V(Cancelled).
+      type: str
+      sample: Completed
+    start_time:
+      description: When the upgrade started (ISO 8601, UTC).
+      type: str
+      sample: "2026-11-22T04:30:00.123456Z"
+    last_action:
+      description: V(Start) or V(Cancel).
+      type: str
+      sample: Start
+    last_action_time:
+      description: When the last action was taken.
+      type: str
+progress:
+  description: How many instances are in each upgrade state (Azure's counts), None when there has been no upgrade.
+  returned: always
+  type: dict
+  contains:
+    successful_instance_count:
+      description: Instances upgraded successfully (and, as Azure counts them, those that needed no upgrade).
+      type: int
+    failed_instance_count:
+      description: Instances whose upgrade failed.
+      type: int
+    in_progress_instance_count:
+      description: Instances being upgraded.
+      type: int
+    pending_instance_count:
+      description: Instances not yet started.
+      type: int
+  sample: {successful_instance_count: 8, failed_instance_count: 0, in_progress_instance_count: 2, pending_instance_count: 0}
+error:
+  description:
+    - The upgrade's error as Azure reports it (C(code), C(message), C(details) when any), None when it has none.
+    - When the module fails on an ARM request instead, the request's error (C(code), C(message), C(status), C(request_id)).
+  returned: always
+  type: dict
+  sample:
+    code: MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade
+    message: "Rolling Upgrade failed after exceeding the MaxUnhealthyUpgradedInstancePercent value defined in the RollingUpgradePolicy. ..."
+policy:
+  description: The rolling upgrade policy the upgrade ran with (snake_case), None when there has been no upgrade.
+  returned: always
+  type: dict
+  sample: {max_batch_instance_percent: 20, max_unhealthy_instance_percent: 20, max_unhealthy_upgraded_instance_percent: 20,
+           pause_time_between_batches: PT0S}
+progress_history:
+  description:
+    - What the wait saw of the upgrade it watched - one entry each time the status or a count changed, oldest first
+      (empty without a wait, or in check mode).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    time:
+      description: When the status was read (the controller's clock, ISO 8601 UTC).
+      type: str
+    code:
+      description: The running status code then.
+      type: str
+    successful_instance_count:
+      description: Instances upgraded then.
+      type: int
+    failed_instance_count:
+      description: Instances failed then.
+      type: int
+    in_progress_instance_count:
+      description: Instances being upgraded then.
+      type: int
+    pending_instance_count:
+      description: Instances waiting then.
+      type: int
+  sample:
+    - {time: "2026-11-22T04:30:01.200Z", code: RollingForward, successful_instance_count: 0, failed_instance_count: 0,
+       in_progress_instance_count: 2, pending_instance_count: 8}
+    - {time: "2026-11-22T04:41:12.004Z", code: Completed, successful_instance_count: 10, failed_instance_count: 0,
+       in_progress_instance_count: 0, pending_instance_count: 0}
+arm_requests:
+  description: The number of requests sent to Azure Resource Manager, status reads included.
+  returned: always
+  type: int
+  sample: 14
+"""
+
+import datetime
+
+from ansible_collections.fleetops.vmss.plugins.module_utils import _rolling_upgrade as rolling
+from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import error_details, failure_message, is_handled
+from ansible_collections.fleetops.vmss.plugins.module_utils._operations import read
+from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline, WaitTimeout, wait_until
+
+
+class Run:
+    """One run's options, client and what it has seen so far; every failure carries all of it."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.compute = module.client("compute")
+        self.resource = "scale set %s/%s" % (self.params["resource_group"], self.params["name"])
+        self.changed = False
+        self.status = None
+        self.history = []
+
+    def result(self, **extra):
+        return dict(rolling.status_fields(self.status), changed=self.changed, progress_history=self.history,
+                    arm_requests=self.module.arm_requests, **extra)
+
+    def fail(self, action, code, message, error=None):
+        details = dict(error or {}, code=code, message=message)
+        self.module.fail_json(msg=failure_message(action, self.resource, details), **self.result(error=details))
+
+    def call(self, action, function):
+        """``function()``; an Azure error fails the module with the run's result so far."""
+        try:
+            return function()
+        except Exception as exc:  # pylint: disable=broad-except
+            if not is_handled(exc):
+                raise
+            details = error_details(exc)
+            self.module.fail_json(msg=failure_message(action, self.resource, details), **self.result(error=details))
+        return None  # not reached: fail_json exits
+
+    def latest(self):
+        params = self.params
+        return self.call("get the rolling upgrade of",
+                         lambda: rolling.read_latest(self.compute, params["resource_group"], params["name"]))
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def send(run, action):
+    """POST the action; the module waits through GetLatest (progress), not through the operation."""
+    method_name, verb = rolling.ACTIONS[action]
+    method = getattr(run.compute.virtual_machine_scale_set_rolling_upgrades, method_name)
+    run.call(verb, lambda: method(run.params["resource_group"], run.params["name"], polling=False))
+
+
+def watch(run, before, started, deadline):
+    """Read the latest upgrade every wait_sleep seconds until it has ended; keeps run.status and run.history."""
+    def check():
+        status = run.latest()
+        if not (started and rolling.same_upgrade(status, before)):  # not a stale read of the previous upgrade
+            run.status = status
+            rolling.record(run.history, rolling.sample(status, utc_now()))
+        return rolling.settled(status, before, started)
+
+    try:
+        wait_until(check, deadline.remaining(), run.params["wait_sleep"], what="the end of the rolling upgrade")
+    except WaitTimeout:
+        unseen = run.status is None or (started and rolling.same_upgrade(run.status, before))
+        state = "the new upgrade not yet reported" if unseen else "still %s" % rolling.code_of(run.status)
+        run.fail("wait for the rolling upgrade of", "Timeout", "%s after %s seconds; it goes on in Azure "
+                 "(action=cancel stops it)" % (state, run.params["wait_timeout"]))
+
+
+def main():
+    module = AzureModule(
+        argument_spec=dict(
+            resource_group=dict(type="str", required=True),
+            name=dict(type="str", required=True),
+            action=dict(type="str", required=True, choices=list(rolling.ACTIONS)),
+        ),
+        wait=True,
+        supports_check_mode=True,
+    )
+    params = module.params
+    action = params["action"]
+    if params["wait_sleep"] <= 0:
+        module.fail_json(msg="wait_sleep must be a positive number of seconds, not %s." % params["wait_sleep"])
+    deadline = Deadline(params["wait_timeout"])
+    run = Run(module)
+
+    # current state: the scale set must exist; the latest rolling upgrade (None: there has never been one)
+    scale_sets = run.compute.virtual_machine_scale_sets
+    found = read(module, run.resource, lambda: scale_sets.get(params["resource_group"], params["name"]))
+    if found is None:
+        run.fail(rolling.ACTIONS[action][1], "ResourceNotFound", "the scale set does not exist.")
+    before = run.status = run.latest()
+
+    # act (or, in check mode, only say it would)
+    writes = rolling.sends_request(action, before)
+    if writes and not module.check_mode:
+        send(run, action)
+    run.changed = writes
+
+    # wait for the upgrade we started, cancelled or found rolling forward; else one read after a write
+    if module.check_mode:
+        module.exit_json(**run.result())
+    started = run.changed and action.startswith("start_")
+    if params["wait"] and (run.changed or rolling.is_running(before)):
+        watch(run, before, started, deadline)
+        problem = rolling.failure(action, run.status)
+        if problem:
+            run.fail(rolling.ACTIONS[action][1], *problem, error=run.status.get("error"))
+    elif run.changed:
+        run.status = run.latest()
+    module.exit_json(**run.result())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,600 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: rollout
+short_description: Roll a virtual machine scale set onto a new model in health-gated batches, with halt and rollback
+version_added: 0.1.0
+description:
+  - Moves the instances of a scale set (Uniform or Flexible, upgrade mode V(Manual)) onto its model in batches,
+    driven from the controller, and stops the moment health regresses.
+  - B(The model change first.) With O(image) (and O(model)) the module changes the scale set's model with one
+    PATCH of the differences, conditioned on the ETag it read (C(If-Match)), through the same layer as
+    M(fleetops.vmss.scale_set). Without them, it moves the instances onto the model as it is (changed earlier
+    with M(fleetops.vmss.scale_set)).
+  - B(The rollback point is kept on the scale set), in the same PATCH as the model change, as the tag
+    C(fleetops.rollout) (compact JSON of the previous image and VM size, the target and the start time; continued
+    in C(fleetops.rollout.2)... when longer than Azure's 256 characters per tag value). Tags are not part of the
+    model instances run, so the tag does not make instances "not on the latest model"; and it survives the
+    controller, so a re-run after the controller was killed can still roll back. The tag is removed when the
+    rollout completes or has been rolled back. Do not edit it; a tag the module cannot read stops it before any write.
+  - B(Batches) by update domain, fault domain, zone, percent of the set or count (O(batch_by), O(batch_size)),
+    optionally after a canary batch of O(canary) instances watched for O(canary_soak) seconds. Per batch the
+    module sends exactly one write, a manual upgrade (C(manualupgrade)) naming every instance of the batch (VM
+    names on a Flexible scale set, where Azure takes them the same way), waits for it, then watches health with
+    one paged list of the instances with their instance view every O(wait_sleep) seconds (never one request per
+    instance), until every instance of the batch is C(Healthy) or O(health_timeout) passes. C(Initializing)
+    means not yet; C(Unknown) counts as unhealthy, as in Azure's rolling upgrades.
+  - B(Gates), with Azure's rolling-upgrade semantics and your thresholds. Before any write, the module refuses
+    to start when more than O(max_unhealthy_instance_percent) of the set is unhealthy (C(PrecheckFailed)).
+    After each batch it stops when more than O(max_unhealthy_upgraded_instance_percent) of the instances
+    upgraded so far are unhealthy, when the whole set crosses O(max_unhealthy_instance_percent), or when the
+    batch is not healthy within O(health_timeout).
+  - B(On failure), with O(on_failure=rollback) (the default), the previous model is restored (PATCH with
+    C(If-Match)), every instance the rollout moved (those not on the restored model, protected ones excepted)
+    is moved back with one manual upgrade, and their health is watched. With O(demote_image_version_on_failure)
+    the gallery image version is excluded from C(latest) (C(exclude_from_latest=true)), not deleted.
+  - B(Resumable.) A re-run with the same options after an interruption (controller killed, connection lost,
+    O(max_batches) reached) continues where the last run stopped. The model already at the target is not
+    written again; it waits for operations still running on instances; instances already upgraded are never
+    upgraded again, and those whose health was not yet seen are watched first and count in the gates; no
+    instance is skipped. A run interrupted while rolling back finishes the rollback.
+  - Instances protected from scale-set actions (C(protect_from_scale_set_actions)) are never touched and are
+    listed in RV(skipped_instances).
+  - The module cannot stream progress while it runs. Use O(max_batches) to return after a number of batches
+    with RV(status=in_progress), and call it again (the C(fleetops.vmss.rollout) role does this to show progress
+    batch by batch in C(ansible-playbook) and AWX output).
+author:
+  - FleetOps maintainers (@fleetops)
+options:
+  resource_group:
+    description: The resource group of the scale set.
+    type: str
+    required: true
+  name:
+    description: The scale set's name.
+    type: str
+    required: true
+  image:
+    description:
+      - The image to roll out, as M(fleetops.vmss.scale_set) takes it - a Compute Gallery image version ID
+        (C(/subscriptions/.../galleries/G/images/I/versions/1.7.1)), a gallery image definition ID, a managed image
+        ID, or a marketplace reference (a dict with C(publisher), C(offer), C(sku) and C(version)).
+      - If not set, the instances are moved onto the scale set's current model.
+    type: raw
+  model:
+    description:
+      - Other model changes rolled out with the image, applied through the same layer as M(fleetops.vmss.scale_set).
+      - Only the VM size is supported, because it is what both orchestration modes report per instance (Azure
+        reports C(latestModelApplied) for Uniform instances only; a Flexible VM is compared by image and size)
+        and what a rollback can restore exactly. Make other model changes with M(fleetops.vmss.scale_set), then
+        run this module without O(image) and O(model) (there is then no rollback point for them).
+    type: dict
+    suboptions:
+      sku:
+        description: The VM size. The capacity is never changed by a rollout.
+        type: dict
+        suboptions:
+          name:
+            description: The VM size, such as C(Standard_D4s_v5).
+            type: str
+          tier:
+            description: The SKU tier, usually C(Standard).
+            type: str
+  batch_by:
+    description:
+      - How instances are grouped into batches. V(update_domain), V(fault_domain) and V(zone) make one batch per
+        domain (split by O(batch_size) when set); V(percent) makes batches of O(batch_size) percent of the set
+        (rounded up); V(count) of O(batch_size) instances.
+    type: str
+    choices: [update_domain, fault_domain, zone, percent, count]
+    default: percent
+  batch_size:
+    description:
+      - With O(batch_by=percent), the percentage of the scale set per batch (1-100, default 20); with
+        O(batch_by=count), the instances per batch (required); with a domain, the largest batch (optional).
+    type: int
+  canary:
+    description: The number of instances in a first batch, the canary, before the planned batches.
+    type: int
+    default: 0
+  canary_soak:
+    description: Seconds to keep watching the canary once healthy; any gate failure during the soak stops the rollout.
+    type: float
+    default: 0
+  pause_between_batches:
+    description: Seconds to wait after a healthy batch before the next one.
+    type: float
+    default: 0
+  health_timeout:
+    description: Seconds a batch has, after its upgrade finished, to be Healthy.
+    type: float
+    default: 600
+  max_unhealthy_instance_percent:
+    description:
+      - The share of unhealthy instances of the whole set (upgraded or not) that refuses the start and stops the
+        rollout (0-100).
+    type: int
+    default: 20
+  max_unhealthy_upgraded_instance_percent:
+    description: The share of unhealthy instances among those upgraded that stops the rollout (0-100).
+    type: int
+    default: 20
+  prioritize_unhealthy_instances:
+    description: Upgrade unhealthy instances first.
+    type: bool
+    default: false
+  on_failure:
+    description:
+      - What the module does when a gate stops the rollout. V(halt) stops and reports, leaving the rollback point
+        on the scale set (a later run with V(rollback) rolls back). V(rollback) also restores the previous model
+        and moves the instances the rollout moved back onto it.
+      - Without a rollback point (the model was changed earlier with M(fleetops.vmss.scale_set), not by this
+        module) there is nothing to restore and the rollout halts.
+      - A run that stops because O(wait_timeout) passed only halts; a re-run resumes (and gates) from there.
+    type: str
+    choices: [halt, rollback]
+    default: rollback
+  demote_image_version_on_failure:
+    description:
+      - When a gate stops the rollout, set C(exclude_from_latest=true) on the gallery image version being
+        rolled out (a PATCH of that field only), so that nothing picks it as C(latest) any more. It is not deleted.
+      - Requires O(image) to be a gallery image version ID.
+    type: bool
+    default: false
+  max_batches:
+    description:
+      - Run at most this many batches (the resume check aside), then return with RV(status=in_progress) and
+        the rollback point still on the scale set. Call the module again to continue.
+      - If not set, every batch runs.
+    type: int
+  report_path:
+    description:
+      - A directory on the host where the module runs. When set, a JSON report, a Markdown report and its SVG
+        timeline are written there (names start with C(rollout-<scale set>-<start time>)), and returned in RV(report).
+      - Nothing is written in check mode.
+    type: path
+  wait_timeout:
+    description:
+      - Seconds the whole run may take. When it passes, the run halts where it is (a re-run resumes).
+    type: int
+    default: 3600
+  wait_sleep:
+    description:
+      - Seconds between two health checks (one paged list of the instances each), and between two polls of an
+        operation when Azure does not say when to ask again (C(Retry-After), always honoured).
+    type: float
+    default: 5
+notes:
+  - "Rules checked before any write: the scale set exists; its upgrade mode is V(Manual) when the model changes
+    (in V(Automatic) every instance would follow at once, in V(Rolling) Azure's own rolling upgrade would; see
+    M(fleetops.vmss.rolling_upgrade)); its model has the Application Health extension (the health signal);
+    O(batch_size), the thresholds, O(canary), the times and O(max_batches) are in range; O(demote_image_version_on_failure)
+    comes with a gallery image version ID in O(image); the C(fleetops.rollout) tag, if any, is one this module wrote."
+  - "Cost on a Flexible scale set: the same single manual upgrade per batch (Azure takes VM names as instance
+    IDs there), and health reads through the resource group's VM list filtered on the scale set. Azure does not
+    report C(latestModelApplied) for Flexible VMs: an instance is on the latest model when its image reference
+    and size are the scale set's."
+  - The estimate in RV(plan.estimated_seconds) is a lower bound - two minutes per upgrade plus the Application
+    Health extension's grace period per batch, the pauses and the canary soak.
+extends_documentation_fragment:
+  - fleetops.vmss.azure
+  - fleetops.vmss.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the scale set and its instances, runs the precheck and returns the plan with its estimated duration; writes nothing (no report either).
+  diff_mode:
+    support: full
+    details: The model change (image and size) before and after.
+  idempotent:
+    support: full
+    details:
+      - Once every instance is on the model and healthy, a run with the same options writes nothing (RV(status=nothing_to_do)).
+      - After an interruption, a run with the same options continues; it never upgrades an instance twice.
+seealso:
+  - module: fleetops.vmss.scale_set
+  - module: fleetops.vmss.scale_set_instance
+  - module: fleetops.vmss.gallery_image_version
+  - name: Virtual Machine Scale Sets - Update Instances (REST API)
+    description: The manual upgrade sent once per batch.
+    link: https://learn.microsoft.com/rest/api/compute/virtual-machine-scale-sets/update-instances
+"""
+
+EXAMPLES = r"""
+- name: Roll out image 1.7.0 in 20% batches; roll back and demote it if health regresses
+  fleetops.vmss.rollout:
+    resource_group: payments-prod
+    name: payments-api
+    image: /subscriptions/{{ sub }}/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/payments/versions/1.7.0
+    batch_by: percent
+    batch_size: 20
+    health_timeout: 600
+    on_failure: rollback
+    demote_image_version_on_failure: true
+    report_path: /var/log/rollouts
+  register: rollout
+
+- name: What would the rollout do? (plan, estimate, no write)
+  fleetops.vmss.rollout:
+    resource_group: payments-prod
+    name: payments-api
+    image: /subscriptions/{{ sub }}/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/payments/versions/1.7.1
+    batch_by: update_domain
+  check_mode: true
+  diff: true
+  register: plan
+
+- name: A canary instance soaked for ten minutes, then one zone at a time
+  fleetops.vmss.rollout:
+    resource_group: payments-prod
+    name: payments-api
+    image: {publisher: Canonical, offer: ubuntu-24_04-lts, sku: server, version: 24.04.202611010}
+    canary: 1
+    canary_soak: 600
+    batch_by: zone
+    pause_between_batches: 60
+
+- name: Roll out batch by batch, one module call per batch (progress in the job output)
+  fleetops.vmss.rollout:
+    resource_group: payments-prod
+    name: payments-api
+    image: "{{ image_version_id }}"
+    max_batches: 1
+  register: step
+  until: step.status != "in_progress"
+  retries: 50
+  delay: 0
+  failed_when: step.status not in ["succeeded", "nothing_to_do", "in_progress"]
+
+- name: Move the instances onto a VM size already set in the model, halting on failure
+  fleetops.vmss.rollout:
+    resource_group: batch
+    name: workers
+    batch_by: count
+    batch_size: 5
+    on_failure: halt
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the run wrote anything (model, tag, upgrades, demotion). In check mode, whether it would.
+  returned: always
+  type: bool
+status:
+  description:
+    - V(planned) (check mode), V(succeeded) (every target upgraded and healthy), V(nothing_to_do),
+      V(in_progress) (O(max_batches) reached), V(halted), V(rolled_back) or V(rollback_failed).
+    - The module fails (with RV(msg)) for V(halted), V(rolled_back) and V(rollback_failed), returning every other key too.
+  returned: always
+  type: str
+  sample: rolled_back
+scale_set:
+  description: The scale set, as C(resource_group/name).
+  returned: always
+  type: str
+  sample: payments-prod/payments-api
+orchestration_mode:
+  description: V(Uniform) or V(Flexible).
+  returned: always
+  type: str
+  sample: Uniform
+model_changed:
+  description: Whether this run changed the scale set's model (forward, or back in a rollback).
+  returned: always
+  type: bool
+image_before:
+  description: The image before the rollout (the rollback point's when resuming), as an O(image) dict.
+  returned: always
+  type: dict
+  sample: {id: /subscriptions/xxx/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/payments/versions/1.6.0}
+image_after:
+  description: The image rolled out, as an O(image) dict.
+  returned: always
+  type: dict
+plan:
+  description: The batches of this run, in order, the instances skipped and a lower-bound estimate.
+  returned: always
+  type: dict
+  contains:
+    batches:
+      description: The planned batches.
+      type: list
+      elements: dict
+      contains:
+        index:
+          description: The batch's position, from 0.
+          type: int
+        kind:
+          description: V(canary), V(batch), or V(resume) (instances an interrupted run upgraded, watched with no write).
+          type: str
+        instance_ids:
+          description: Instance IDs (VM names on a Flexible scale set).
+          type: list
+          elements: str
+        update_domains:
+          description: The update domains the batch spans.
+          type: list
+          elements: int
+        fault_domains:
+          description: The fault domains the batch spans.
+          type: list
+          elements: int
+        zones:
+          description: The zones the batch spans.
+          type: list
+          elements: str
+    skipped:
+      description: Instances left out, with C(instance_id) and C(reason).
+      type: list
+      elements: dict
+    estimated_seconds:
+      description: A lower bound of the duration.
+      type: float
+  sample:
+    batches:
+      - {index: 0, kind: batch, instance_ids: ["0", "1"], update_domains: [0, 1], fault_domains: [0, 1], zones: []}
+    skipped: []
+    estimated_seconds: 790.0
+batches:
+  description: The batches this run ran, in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    index:
+      description: The batch's position in RV(plan.batches).
+      type: int
+    kind:
+      description: V(canary), V(batch) or V(resume).
+      type: str
+    instance_ids:
+      description: The instances of the batch.
+      type: list
+      elements: str
+    started_at:
+      description: When the batch started (ISO 8601, UTC).
+      type: str
+    ended_at:
+      description: When the batch ended (ISO 8601, UTC).
+      type: str
+    outcome:
+      description: V(healthy), V(unhealthy) (a threshold crossed), V(timeout) or V(failed) (the upgrade failed).
+      type: str
+    health:
+      description: The last health state seen per instance (None when there was no signal).
+      type: dict
+    unhealthy_upgraded_percent:
+      description: The share of unhealthy instances among the upgraded ones at the end of the batch.
+      type: float
+    unhealthy_set_percent:
+      description: The share of unhealthy instances in the whole set at the end of the batch.
+      type: float
+    arm_requests:
+      description: The requests this batch sent, C(total), C(writes) and C(reads) (operation polls and retries included).
+      type: dict
+  sample:
+    - index: 0
+      kind: batch
+      instance_ids: ["0", "1"]
+      started_at: "2026-11-22T04:30:01.120Z"
+      ended_at: "2026-11-22T04:33:05.870Z"
+      outcome: unhealthy
+      health: {"0": Unhealthy, "1": Unhealthy}
+      unhealthy_upgraded_percent: 100.0
+      unhealthy_set_percent: 20.0
+      arm_requests: {total: 19, writes: 1, reads: 18}
+halt:
+  description: Why the rollout stopped, None when it did not.
+  returned: always
+  type: dict
+  contains:
+    at:
+      description: When (ISO 8601, UTC).
+      type: str
+    batch_index:
+      description: The batch that stopped it; None when it stopped before any batch.
+      type: int
+    reason:
+      description: One sentence.
+      type: str
+    code:
+      description:
+        - C(PrecheckFailed), C(MaxUnhealthyUpgradedInstancePercentExceeded), C(MaxUnhealthyInstancePercentExceeded),
+          C(HealthTimeout), C(UpgradeFailed), C(Timeout) (O(wait_timeout)), C(RollbackResumed), or the ARM error code of
+          a request that failed.
+      type: str
+  sample: {at: "2026-11-22T04:33:05.870Z", batch_index: 0, code: MaxUnhealthyUpgradedInstancePercentExceeded,
+           reason: "2 of 2 upgraded instances (100%) are unhealthy, more than max_unhealthy_upgraded_instance_percent=20"}
+rollback:
+  description: The rollback, None when there was none.
+  returned: always
+  type: dict
+  contains:
+    started_at:
+      description: When it started (ISO 8601, UTC).
+      type: str
+    ended_at:
+      description: When it ended.
+      type: str
+    instance_ids:
+      description: The instances moved back.
+      type: list
+      elements: str
+    outcome:
+      description: V(healthy), V(unhealthy), V(timeout) or V(failed).
+      type: str
+    health:
+      description: The last health state seen per instance.
+      type: dict
+demoted:
+  description: The gallery image version excluded from latest (C(image_version_id), C(exclude_from_latest)), else None.
+  returned: always
+  type: dict
+skipped_instances:
+  description:
+    - Instances the rollout does not touch, with C(instance_id) and C(reason) (C(protect_from_scale_set_actions)).
+    - Not C(skipped), which Ansible would read as "the task was skipped".
+  returned: always
+  type: list
+  elements: dict
+  sample: [{instance_id: "7", reason: protect_from_scale_set_actions}]
+summary:
+  description:
+    - C(instances_total), C(instances_upgraded) (sent to the new model by this run), C(instances_skipped),
+      C(batches_planned), C(batches_completed) (healthy), C(started_at), C(ended_at), C(duration_seconds), and
+      C(arm_requests) (C(total), C(writes), C(reads)).
+  returned: always
+  type: dict
+report:
+  description: The paths of the reports written (C(json), C(markdown), C(svg)), None without O(report_path).
+  returned: always
+  type: dict
+msg:
+  description:
+    - Why the rollout failed, such as C(Rollout of scale set rg/name halted after batch 1 of 5 - <reason>; rolled back 2 instances).
+  returned: on failure
+  type: str
+arm_requests:
+  description: The number of requests sent to Azure Resource Manager, retries and operation polls included.
+  returned: always
+  type: int
+  sample: 64
+"""
+
+from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
+from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
+from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
+from ansible_collections.fleetops.vmss.plugins.module_utils._gallery import split_version_id
+from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import (
+    ArmFailure, Rollout, empty_result, utc_now)
+
+SKU = dict(name=dict(type="str"), tier=dict(type="str"))
+ARGUMENT_SPEC = dict(
+    resource_group=dict(type="str", required=True),
+    name=dict(type="str", required=True),
+    image=dict(type="raw"),
+    model=dict(type="dict", options=dict(sku=dict(type="dict", options=SKU))),
+    batch_by=dict(type="str", choices=list(planner.BATCH_BY), default="percent"),
+    batch_size=dict(type="int"),
+    canary=dict(type="int", default=0),
+    canary_soak=dict(type="float", default=0),
+    pause_between_batches=dict(type="float", default=0),
+    health_timeout=dict(type="float", default=600),
+    max_unhealthy_instance_percent=dict(type="int", default=20),
+    max_unhealthy_upgraded_instance_percent=dict(type="int", default=20),
+    prioritize_unhealthy_instances=dict(type="bool", default=False),
+    on_failure=dict(type="str", choices=["halt", "rollback"], default="rollback"),
+    demote_image_version_on_failure=dict(type="bool", default=False),
+    max_batches=dict(type="int"),
+    report_path=dict(type="path"),
+    wait_timeout=dict(type="int", default=3600),
+    wait_sleep=dict(type="float", default=5),
+)
+DEFAULT_PERCENT = 20
+
+
+def option_errors(params):
+    """Every reason the options cannot make a rollout, before any request."""
+    errors = []
+    if params["batch_by"] == "percent" and params["batch_size"] is None:
+        params["batch_size"] = DEFAULT_PERCENT
+    try:
+        planner.validate_options(params["batch_by"], params["batch_size"], params["canary"],
+                                 params["max_unhealthy_instance_percent"],
+                                 params["max_unhealthy_upgraded_instance_percent"],
+                                 health_timeout=params["health_timeout"], canary_soak=params["canary_soak"],
+                                 pause_between_batches=params["pause_between_batches"],
+                                 max_batches=params["max_batches"])
+    except planner.PlanError as exc:
+        errors.append(str(exc))
+    if params["wait_sleep"] <= 0 or params["wait_timeout"] <= 0:
+        errors.append("wait_sleep and wait_timeout must be more than 0.")
+    if params["demote_image_version_on_failure"]:
+        image = model.image_option(params["image"]) if params["image"] else {}
+        parts = split_version_id(image.get("id"))
+        if not parts or not parts.get("version"):
+            errors.append("demote_image_version_on_failure needs image to be a gallery image version ID "
+                          "(.../galleries/G/images/I/versions/1.2.3), the version that would be demoted.")
+    return errors
+
+
+def desired_model(params):
+    """The model options the user set (image, sku name and tier), in the scale_set module's shape."""
+    return model.desired_options({"image": params["image"], "sku": (params["model"] or {}).get("sku")})
+
+
+def write_reports(module, result):
+    from ansible_collections.fleetops.vmss.plugins.module_utils._report import \
+        write_reports as write  # pylint: disable=import-outside-toplevel
+
+    try:
+        return write(result, module.params["report_path"], kind="rollout")
+    except OSError as exc:
+        module.warn("Could not write the rollout reports to %s: %s" % (module.params["report_path"], exc))
+    return None
+
+
+def main():
+    module = AzureModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+    scale_set = "%s/%s" % (params["resource_group"], params["name"])
+    errors = option_errors(params)
+    if errors:
+        module.fail_json(msg="Invalid options for the rollout of scale set %s: %s" % (scale_set, " ".join(errors)),
+                         errors=errors, arm_requests=module.arm_requests, **empty_result(scale_set, utc_now()))
+    run = Rollout(module.client("compute"), params, module.requests, module.check_mode)
+    result, msg = run.result, None
+    try:
+        # current state: the scale set and the rollback point it carries
+        try:
+            found = run.read()
+        except planner.PlanError as exc:
+            module.fail_json(msg="Cannot roll out scale set %s: %s" % (scale_set, exc), arm_requests=module.arm_requests,
+                             **run.finish())
+        if found is None:
+            module.fail_json(msg="Failed to roll out scale set %s: ResourceNotFound: the scale set does not exist."
+                             % scale_set, arm_requests=module.arm_requests, **run.finish())
+
+        # desired state and difference, against Azure's rules and the rollout's (no write yet)
+        errors = run.compare(desired_model(params))
+        if errors:
+            module.fail_json(msg="Invalid options for the rollout of scale set %s: %s" % (scale_set, " ".join(errors)),
+                             errors=errors, arm_requests=module.arm_requests, **run.finish())
+        if module.diff_mode:
+            result["diff"] = run.diff()
+
+        # the plan, and the precheck before any write
+        refusal = run.plan()
+        if refusal:
+            result.update(status="halted", halt={"at": utc_now(), "batch_index": None, "reason": refusal,
+                                                 "code": "PrecheckFailed"})
+        elif module.check_mode:
+            result.update(status="planned", changed=bool(run.tracker or run.batches or run.unconfirmed or run.marker))
+        elif run.marker is not None and run.marker.get("state") == "rolling_back":
+            run.finish_interrupted_rollback()
+        else:
+            # act: the model change with its rollback point, then batch after batch
+            run.change_model()
+            run.run_batches()
+        msg = run.message()
+    except ArmFailure as failure:
+        result.update(status="halted" if result["status"] in (None, "in_progress", "succeeded") else result["status"],
+                      halt=result["halt"] or {"at": utc_now(), "batch_index": None, "reason": str(failure),
+                                              "code": failure.details.get("code")})
+        msg = str(failure)
+
+    run.finish()
+    if params["report_path"] and not module.check_mode:
+        result["report"] = write_reports(module, result)
+    if msg:
+        module.fail_json(msg=msg, arm_requests=module.arm_requests, **result)
+    module.exit_json(arm_requests=module.arm_requests, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""rolling_upgrade against the emulator: Azure's OS rolling upgrade of a Uniform scale set in Rolling mode whose
+model floats on a gallery image definition, after a newer version is published - completed (and not started
+twice), Faulted by an image version the Application Health probe finds unhealthy, and cancelled."""
+
+from __future__ import annotations
+
+from conftest import arm_writes, last_seq, put_resource_group
+
+RG = "payments-prod"
+CAPACITY = 4
+
+
+def seed(azure, ansible, location, pause="PT0S"):
+    """Gallery golden/payments with 1.0.0 and 1.1.0 (excluded from latest); scale set api (Rolling, one instance a
+    batch, Application Health) on the image definition, so "latest" floats: 1.0.0; then 1.1.0 is released
+    (excludeFromLatest false). Returns the base options of the module."""
+    put_resource_group(azure, RG, location)
+    compute = azure.client("compute")
+    compute.galleries.begin_create_or_update(RG, "golden", {"location": location}).result()
+    compute.gallery_images.begin_create_or_update(RG, "golden", "payments", {
+        "location": location, "properties": {"osType": "Linux", "osState": "Generalized",
+                                             "identifier": {"publisher": "fleetops", "offer": "payments", "sku": "1"}}}
+    ).result()
+    definition = ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/golden/images/payments"
+                  % (azure.subscription_id, RG))
+    source = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/images/base" % (azure.subscription_id, RG)
+    replications = [compute.gallery_image_versions.begin_create_or_update(RG, "golden", "payments", version, {
+        "location": location, "properties": {"storageProfile": {"source": {"id": source}}, "publishingProfile": {
+            "targetRegions": [{"name": location}], "excludeFromLatest": version != "1.0.0"}}})
+        for version in ("1.0.0", "1.1.0")]   # replicated side by side
+    for poller in replications:
+        poller.result()
+    base = {"resource_group": RG, "name": "api", "wait_sleep": 0.05}
+    code, created = ansible.module("scale_set", dict(
+        base, orchestration_mode="Uniform", platform_fault_domain_count=1, overprovision=False,
+        sku={"name": "Standard_D2s_v5", "capacity": CAPACITY}, image=definition,
+        os_profile={"computer_name_prefix": "api", "admin_username": "azureuser", "admin_password": "Sup3r-secret-pw!"},
+        application_health={"protocol": "http", "port": 80, "request_path": "/ready"},
+        upgrade_policy={"mode": "Rolling", "rolling_upgrade_policy": {
+            "max_batch_instance_percent": 20, "pause_time_between_batches": pause}}))  # 4 x 20 %: one a batch
+    assert code == 0, created
+    compute.gallery_image_versions.begin_update(RG, "golden", "payments", "1.1.0", {
+        "properties": {"storageProfile": {"source": {"id": source}},
+                       "publishingProfile": {"excludeFromLatest": False}}}).result()
+    return base
+
+
+def image_versions(azure):
+    vms = azure.client("compute").virtual_machine_scale_set_vms.list(RG, "api")
+    return sorted(vm.storage_profile.image_reference.exact_version for vm in vms)
+
+
+def test_os_upgrade_completes_and_a_second_start_joins_it(emulator, azure, ansible, control):
+    base = seed(azure, ansible, emulator["FLEETOPS_EMULATOR_LOCATION"], pause="PT10M")  # 6 s between batches here
+    assert image_versions(azure) == ["1.0.0"] * CAPACITY
+
+    code, started = ansible.module("rolling_upgrade", dict(base, action="start_os_upgrade", wait=False))
+    assert code == 0 and started["changed"] is True
+    assert started["running_status"]["code"] == "RollingForward" and started["progress_history"] == []
+    # while it rolls forward (pauses of 6 s between four batches), a second start joins it instead
+    since = last_seq(control)
+    code, joined = ansible.module("rolling_upgrade", dict(base, action="start_os_upgrade"))
+    assert code == 0, joined["msg"]
+    assert joined["changed"] is False and arm_writes(control, since) == []
+    assert joined["running_status"]["code"] == "Completed"
+    assert joined["running_status"]["start_time"] == started["running_status"]["start_time"]
+    assert joined["progress"] == {"successful_instance_count": CAPACITY, "failed_instance_count": 0,
+                                  "in_progress_instance_count": 0, "pending_instance_count": 0}
+    assert joined["error"] is None and joined["policy"]["max_batch_instance_percent"] == 20
+    history = joined["progress_history"]
+    assert history[0]["code"] == "RollingForward" and history[-1]["code"] == "Completed"
+    done = [sample["successful_instance_count"] for sample in history]
+    assert done == sorted(done) and len(set(done)) > 1   # progress seen batch by batch
+    assert image_versions(azure) == ["1.1.0"] * CAPACITY
+
+
+def test_faulted_upgrade_fails_with_azures_code(emulator, azure, ansible, control):
+    base = seed(azure, ansible, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    control.add_health_rule(match={"scale_set": "api", "image_version": "1.1.0"}, state="Unhealthy")
+    since = last_seq(control)
+
+    code, result = ansible.module("rolling_upgrade", dict(base, action="start_os_upgrade"))
+
+    assert code != 0 and result["changed"] is True
+    assert result["msg"].startswith(
+        "Failed to roll out the OS upgrade of scale set %s/api: "
+        "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade: Rolling Upgrade failed after exceeding the MaxUnhealthyUpgradedInstancePercent value" % RG)
+    assert result["running_status"]["code"] == "Faulted"
+    assert result["error"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade"
+    assert result["progress"]["failed_instance_count"] == 1   # the first batch (one instance) failed, then it stopped
+    assert image_versions(azure) == ["1.0.0"] * (CAPACITY - 1) + ["1.1.0"]
+    [start] = arm_writes(control, since)
+    assert start["operation_id"] == "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade"
+
+
+def test_cancel_stops_the_upgrade_in_progress(emulator, azure, ansible, control):
+    base = seed(azure, ansible, emulator["FLEETOPS_EMULATOR_LOCATION"], pause="PT30M")  # 18 s between batches here
+    code, started = ansible.module("rolling_upgrade", dict(base, action="start_os_upgrade", wait=False))
+    assert code == 0 and started["running_status"]["code"] == "RollingForward"
+    since = last_seq(control)
+
+    code, cancelled = ansible.module("rolling_upgrade", dict(base, action="cancel"))
+
+    assert code == 0 and cancelled["changed"] is True
+    assert cancelled["running_status"]["code"] == "Cancelled" and cancelled["running_status"]["last_action"] == "Cancel"
+    assert cancelled["progress_history"][-1]["code"] == "Cancelled"
+    assert [w["operation_id"] for w in arm_writes(control, since)] == ["VirtualMachineScaleSetRollingUpgrades_Cancel"]
+    upgraded = image_versions(azure).count("1.1.0")
+    assert 1 <= upgraded < CAPACITY   # stopped part way
+    since = last_seq(control)
+    code, again = ansible.module("rolling_upgrade", dict(base, action="cancel"))   # none rolls forward now
+    assert (code, again["changed"], again["running_status"]["code"]) == (0, False, "Cancelled")
+    assert arm_writes(control, since) == []

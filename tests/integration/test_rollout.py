@@ -1,0 +1,390 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rollout module against the emulator: the seed story (a bad image halted after the first 20% batch,
+rolled back and demoted, the fix rolled out cleanly), each gate, resume after the controller is killed,
+protected instances, the canary, each batch_by, Flexible, check mode.
+
+Writes are counted from the emulator's traffic log, never from the module's own result alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import arm_writes, last_seq, put_resource_group, require_success
+
+from ansible_collections.fleetops.vmss.plugins.module_utils._rollout import decode_marker
+
+RG = "payments-prod"
+LOCATION = "westeurope"
+MARKETPLACE = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
+FAST = {"wait_sleep": 0.1, "health_timeout": 20, "wait_timeout": 300}
+UPGRADE = "VirtualMachineScaleSets_UpdateInstances"
+
+
+# --- seeding (through the SDK and the collection's own scale-set layer: fast, no ansible process) ------------
+
+def version_id(azure, version):
+    return ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/golden/images/api/versions/%s"
+            % (azure.subscription_id, RG, version))
+
+
+def seed_gallery(control, azure, versions):
+    """Gallery golden, image api and its versions replicated to westeurope (replication sped up meanwhile)."""
+    put_resource_group(azure, RG, LOCATION)
+    compute = azure.client("compute")
+    scale = control.call("GET", "config")["time_scale"]
+    control.set_config(time_scale=scale / 10)
+    try:
+        compute.galleries.begin_create_or_update(RG, "golden", {"location": LOCATION}).result()
+        compute.gallery_images.begin_create_or_update(RG, "golden", "api", {
+            "location": LOCATION, "properties": {"osType": "Linux", "osState": "Generalized",
+                                                 "identifier": {"publisher": "fleetops", "offer": "api", "sku": "1"}}}
+        ).result()
+        source = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/images/base" % (
+            azure.subscription_id, RG)
+        pollers = [compute.gallery_image_versions.begin_create_or_update(RG, "golden", "api", version, {
+            "location": LOCATION, "properties": {"storageProfile": {"source": {"id": source}},
+                                                 "publishingProfile": {"targetRegions": [{"name": LOCATION}]}}})
+            for version in versions]
+        for poller in pollers:
+            poller.result()
+    finally:
+        control.set_config(time_scale=scale)
+
+
+def seed_scale_set(azure, name, image, capacity=10, mode="Uniform", grace_period=30, zones=None, **options):
+    """A scale set in upgrade mode Manual with the Application Health extension, every instance created."""
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
+
+    put_resource_group(azure, RG, LOCATION)
+    desired = model.desired_options(dict({
+        "orchestration_mode": mode, "sku": {"name": "Standard_D2s_v3", "capacity": capacity},
+        "image": image, "zones": zones, "upgrade_policy": {"mode": "Manual"},
+        "platform_fault_domain_count": 1 if mode == "Flexible" or zones else None,
+        "overprovision": False if mode == "Uniform" else None,
+        "os_profile": {"computer_name_prefix": name, "admin_username": "azureuser", "admin_password": "Sup3r-secret-pw!"},
+        "application_health": {"protocol": "http", "port": 80, "request_path": "/ready", "grace_period": grace_period}},
+        **options))
+    compute = azure.client("compute")
+    compute.virtual_machine_scale_sets.begin_create_or_update(
+        RG, name, model.create_body(name, desired, LOCATION)).result()
+    wait_for(lambda: len(instances(azure, name)) == capacity
+             and all(i["provisioning_state"] == "Succeeded" and i["health_state"] == "Healthy"
+                     for i in instances(azure, name)), "%d healthy instances" % capacity)
+
+
+def instances(azure, name):
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.fleetops.vmss.plugins.module_utils import _instances
+
+    compute = azure.client("compute")
+    scale_set = compute.virtual_machine_scale_sets.get(RG, name).as_dict()
+    return [_instances.summary(vm, scale_set) for vm in _instances.list_instances(compute, RG, name, scale_set)]
+
+
+def scale_set_tags(azure, name):
+    return azure.client("compute").virtual_machine_scale_sets.get(RG, name).as_dict().get("tags") or {}
+
+
+def wait_for(condition, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.2)
+
+
+def upgrades(control, since):
+    """The instanceIds of every manual upgrade the emulator answered since ``since``, in order."""
+    return [entry["liveRequest"]["body"]["instanceIds"] for entry in arm_writes(control, since)
+            if entry.get("operation_id") == UPGRADE]
+
+
+def write_kinds(control, since):
+    return [entry.get("operation_id") for entry in arm_writes(control, since)]
+
+
+def descendants(pid):
+    """Every process below ``pid`` (ansible's worker calls setsid, so a process group kill would miss it)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(process):
+    """SIGKILL the controller and everything it started (the module included), as a killed AWX job would."""
+    for pid in [process.pid] + descendants(process.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+
+
+def rollout(ansible, name, **args):
+    return ansible.module("rollout", dict(FAST, resource_group=RG, name=name, **args))
+
+
+# --- the seed story ------------------------------------------------------------------------------------------
+
+def test_seed_story_bad_image_halts_rolls_back_and_is_demoted_then_the_fix_rolls_out(emulator, azure, ansible,
+                                                                                       control, tmp_path):
+    seed_gallery(control, azure, ["1.0.0", "1.1.0", "1.1.1"])
+    seed_scale_set(azure, "api", version_id(azure, "1.0.0"))
+    control.add_health_rule(match={"scale_set": "api", "image_version": "1.1.0"}, state="Unhealthy")
+    since = last_seq(control)
+
+    code, bad = rollout(ansible, "api", image=version_id(azure, "1.1.0"), batch_by="percent", batch_size=20,
+                        demote_image_version_on_failure=True, report_path=str(tmp_path))
+
+    assert code != 0, bad
+    assert bad["status"] == "rolled_back" and bad["changed"] is True
+    assert bad["msg"].startswith("Rollout of scale set %s/api halted after batch 1 of 5: 2 of 2 upgraded instances "
+                                 "(100%%) are unhealthy" % RG)
+    assert bad["msg"].endswith("; rolled back 2 instances")
+    [first] = bad["batches"]
+    assert first["outcome"] == "unhealthy" and first["instance_ids"] == ["0", "1"]
+    assert first["health"] == {"0": "Unhealthy", "1": "Unhealthy"}
+    assert first["arm_requests"]["writes"] == 1 and first["unhealthy_upgraded_percent"] == 100.0
+    assert bad["halt"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded" and bad["halt"]["batch_index"] == 0
+    assert bad["rollback"]["instance_ids"] == ["0", "1"] and bad["rollback"]["outcome"] == "healthy"
+    assert bad["demoted"] == {"image_version_id": version_id(azure, "1.1.0"), "exclude_from_latest": True}
+    assert bad["image_before"] == {"id": version_id(azure, "1.0.0")}
+    assert [len(b["instance_ids"]) for b in bad["plan"]["batches"]] == [2, 2, 2, 2, 2]
+    # the writes, from the emulator: model+tag, one upgrade, demotion, model back, one upgrade back, tag removed
+    assert write_kinds(control, since) == [
+        "VirtualMachineScaleSets_Update", UPGRADE, "GalleryImageVersions_Update", "VirtualMachineScaleSets_Update",
+        UPGRADE, "VirtualMachineScaleSets_Update"]
+    assert upgrades(control, since) == [["0", "1"], ["0", "1"]]
+    excluded = azure.client("compute").gallery_image_versions.get(RG, "golden", "api", "1.1.0").as_dict()
+    assert excluded["properties"]["publishingProfile"]["excludeFromLatest"] is True
+    fleet = instances(azure, "api")
+    assert {i["image"]["id"].rsplit("/", 1)[1] for i in fleet} == {"1.0.0"}
+    assert all(i["latest_model_applied"] and i["health_state"] == "Healthy" for i in fleet)
+    assert not any(tag.startswith("fleetops.rollout") for tag in scale_set_tags(azure, "api"))
+    report = json.loads(Path(bad["report"]["json"]).read_text())
+    assert report["status"] == "rolled_back" and Path(bad["report"]["svg"]).read_text().startswith("<")
+
+    since = last_seq(control)
+    code, good = rollout(ansible, "api", image=version_id(azure, "1.1.1"), batch_by="percent", batch_size=20,
+                         demote_image_version_on_failure=True)
+
+    assert code == 0, good
+    assert good["status"] == "succeeded" and good["halt"] is None and good["rollback"] is None
+    assert [b["outcome"] for b in good["batches"]] == ["healthy"] * 5
+    assert [b["arm_requests"]["writes"] for b in good["batches"]] == [1] * 5
+    assert good["summary"]["instances_upgraded"] == 10 and good["summary"]["batches_completed"] == 5
+    upgraded = upgrades(control, since)
+    assert upgraded == [b["instance_ids"] for b in good["batches"]]        # exactly one write per batch
+    assert sorted(sum(upgraded, []), key=int) == [str(i) for i in range(10)]
+    assert write_kinds(control, since) == ["VirtualMachineScaleSets_Update"] + [UPGRADE] * 5 + [
+        "VirtualMachineScaleSets_Update"]
+    fleet = instances(azure, "api")
+    assert all(i["latest_model_applied"] and i["health_state"] == "Healthy" for i in fleet)  # the tag removal
+    assert {i["image"]["id"].rsplit("/", 1)[1] for i in fleet} == {"1.1.1"}               # changed no model
+    assert not any(tag.startswith("fleetops.rollout") for tag in scale_set_tags(azure, "api"))
+
+    since = last_seq(control)
+    code, again = rollout(ansible, "api", image=version_id(azure, "1.1.1"))
+    assert code == 0 and again["status"] == "nothing_to_do" and again["changed"] is False
+    assert arm_writes(control, since) == []
+
+
+# --- gates: the precheck refuses with nothing written; a batch not healthy in time halts; a later run rolls back
+
+def test_precheck_refusal_health_timeout_halt_then_a_later_run_rolls_back(emulator, azure, ansible, control):
+    seed_scale_set(azure, "web", dict(MARKETPLACE, version="1.0.0"), capacity=5)
+    control.add_health_rule(match={"scale_set": "web", "instance_ids": ["1", "3"]}, state="Unhealthy")
+    wait_for(lambda: sum(i["health_state"] == "Unhealthy" for i in instances(azure, "web")) == 2, "2 unhealthy")
+    since = last_seq(control)
+
+    code, refused = rollout(ansible, "web", image=dict(MARKETPLACE, version="1.1.0"))
+
+    assert code != 0 and refused["status"] == "halted" and refused["changed"] is False
+    assert refused["halt"]["code"] == "PrecheckFailed" and refused["halt"]["batch_index"] is None
+    assert refused["msg"] == ("Rollout of scale set %s/web halted before batch 1 of 5: 2 of 5 instances (40%%) are "
+                              "already unhealthy, more than max_unhealthy_instance_percent=20: 1, 3" % RG)
+    assert refused["batches"] == [] and len(refused["plan"]["batches"]) == 5
+    assert arm_writes(control, since) == []
+
+    # Healthy again, but the new image never gets past Initializing while a batch has 1 s to be Healthy.
+    control.clear_health_rules()
+    control.add_health_rule(match={"scale_set": "web", "image_version": "1.1.0"}, state="Initializing")
+    wait_for(lambda: all(i["health_state"] == "Healthy" for i in instances(azure, "web")), "healthy again")
+    since = last_seq(control)
+
+    code, slow = rollout(ansible, "web", image=dict(MARKETPLACE, version="1.1.0"), batch_by="count", batch_size=2,
+                         health_timeout=1, on_failure="halt")
+
+    assert code != 0 and slow["status"] == "halted" and slow["rollback"] is None
+    [batch] = slow["batches"]
+    assert batch["outcome"] == "timeout" and batch["health"] == {"0": "Initializing", "1": "Initializing"}
+    assert slow["halt"]["code"] == "HealthTimeout"
+    assert slow["msg"] == ("Rollout of scale set %s/web halted after batch 1 of 3: not Healthy within "
+                           "health_timeout=1 seconds: 0 Initializing, 1 Initializing" % RG)
+    assert write_kinds(control, since) == ["VirtualMachineScaleSets_Update", UPGRADE]
+    # halted, not rolled back: the rollback point stays on the scale set, for a later run
+    tags = scale_set_tags(azure, "web")
+    assert sorted(tags) == ["fleetops.rollout", "fleetops.rollout.2"]   # longer than a tag value: continued
+    marker = decode_marker(tags)
+    assert marker["state"] == "rolling" and marker["before"] == {"image": dict(MARKETPLACE, version="1.0.0")}
+
+    # The image turns out Unhealthy. Another controller run with the same options (rollback by default): the
+    # instances already upgraded are checked first, with no write, fail the gate, and are rolled back to the
+    # image the tag remembers.
+    control.clear_health_rules()
+    control.add_health_rule(match={"scale_set": "web", "image_version": "1.1.0"}, state="Unhealthy")
+    since = last_seq(control)
+
+    code, back = rollout(ansible, "web", image=dict(MARKETPLACE, version="1.1.0"), batch_by="count", batch_size=2)
+
+    assert code != 0 and back["status"] == "rolled_back", back
+    assert back["msg"].startswith("Rollout of scale set %s/web halted after batch 1 of 3: 2 of 2 upgraded" % RG)
+    [check] = back["batches"]
+    assert check["kind"] == "resume" and check["instance_ids"] == ["0", "1"] and check["outcome"] == "unhealthy"
+    assert check["arm_requests"]["writes"] == 0
+    assert back["rollback"]["instance_ids"] == ["0", "1"] and back["rollback"]["outcome"] == "healthy"
+    assert back["image_before"] == dict(MARKETPLACE, version="1.0.0")
+    assert write_kinds(control, since) == ["VirtualMachineScaleSets_Update", UPGRADE, "VirtualMachineScaleSets_Update"]
+    assert {i["image"]["version"] for i in instances(azure, "web")} == {"1.0.0"}
+    assert not any(tag.startswith("fleetops.rollout") for tag in scale_set_tags(azure, "web"))
+
+
+# --- resume after the controller is killed ---------------------------------------------------------------
+
+def test_a_killed_rollout_resumes_and_upgrades_every_instance_exactly_once(emulator, azure, ansible, control):
+    seed_scale_set(azure, "api", dict(MARKETPLACE, version="1.0.0"), capacity=10)
+    since = last_seq(control)
+    args = dict(FAST, resource_group=RG, name="api", image=dict(MARKETPLACE, version="1.1.0"), batch_by="count",
+                batch_size=2, pause_between_batches=1)
+    command = ["ansible", "localhost", "-m", "fleetops.vmss.rollout", "-a", json.dumps(args)]
+    with tempfile.TemporaryDirectory() as workdir:
+        process = subprocess.Popen(command, env=ansible.env, cwd=workdir, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: upgrades(control, since), "the first batch's upgrade", timeout=120)
+        finally:
+            kill_tree(process)
+    assert upgrades(control, since) == [["0", "1"]]
+    assert "fleetops.rollout" in scale_set_tags(azure, "api")
+
+    code, step = rollout(ansible, "api", **{k: v for k, v in args.items() if k not in ("resource_group", "name")},
+                         max_batches=1)
+
+    assert code == 0 and step["status"] == "in_progress" and step["model_changed"] is False, step
+    assert [b["kind"] for b in step["plan"]["batches"]][-4:] == ["batch"] * 4
+    assert [b["instance_ids"] for b in step["batches"] if b["kind"] == "batch"] == [["2", "3"]]
+
+    code, rest = rollout(ansible, "api", **{k: v for k, v in args.items() if k not in ("resource_group", "name")})
+
+    assert code == 0 and rest["status"] == "succeeded"
+    assert [b["instance_ids"] for b in rest["batches"]] == [["4", "5"], ["6", "7"], ["8", "9"]]
+    done = Counter(sum(upgrades(control, since), []))
+    assert done == Counter({str(i): 1 for i in range(10)})              # each instance upgraded exactly once
+    kinds = write_kinds(control, since)
+    assert kinds.count("VirtualMachineScaleSets_Update") == 2            # the model (once) and the tag removal
+    assert all(i["latest_model_applied"] and i["health_state"] == "Healthy" for i in instances(azure, "api"))
+    assert "fleetops.rollout" not in scale_set_tags(azure, "api")
+
+
+# --- protected instances and the canary ------------------------------------------------------------------
+
+def test_protected_instances_are_skipped_and_the_canary_goes_first(emulator, azure, ansible, control):
+    seed_scale_set(azure, "api", dict(MARKETPLACE, version="1.0.0"), capacity=6)
+    compute = azure.client("compute")
+    vm = compute.virtual_machine_scale_set_vms.get(RG, "api", "3").as_dict()
+    compute.virtual_machine_scale_set_vms.begin_update(RG, "api", "3", {
+        "location": vm["location"], "properties": {"protectionPolicy": {"protectFromScaleSetActions": True}}}).result()
+    since = last_seq(control)
+
+    code, result = rollout(ansible, "api", image=dict(MARKETPLACE, version="1.1.0"), canary=1, canary_soak=1,
+                           batch_by="count", batch_size=3)
+
+    assert code == 0 and result["status"] == "succeeded", result
+    assert result["skipped_instances"] == [{"instance_id": "3", "reason": "protect_from_scale_set_actions"}]
+    assert [(b["kind"], b["instance_ids"]) for b in result["batches"]] == [
+        ("canary", ["0"]), ("batch", ["1", "2", "4"]), ("batch", ["5"])]
+    assert upgrades(control, since) == [["0"], ["1", "2", "4"], ["5"]]
+    fleet = {i["instance_id"]: i for i in instances(azure, "api")}
+    assert fleet["3"]["image"]["version"] == "1.0.0" and fleet["3"]["latest_model_applied"] is False
+    assert all(fleet[i]["image"]["version"] == "1.1.0" for i in ("0", "1", "2", "4", "5"))
+
+
+# --- each batch_by: planned in check mode (nothing written), then a real run by update domain --------------
+
+def test_batch_by_plans_in_check_mode_then_a_rollout_by_update_domain(emulator, azure, ansible, control, tmp_path):
+    seed_scale_set(azure, "zonal", dict(MARKETPLACE, version="1.0.0"), capacity=6, zones=["1", "2", "3"],
+                   platform_fault_domain_count=5)
+    fleet = {i["instance_id"]: i for i in instances(azure, "zonal")}
+    plans_file = tmp_path / "plans.json"
+
+    completed = ansible.playbook("rollout", {"rg": RG, "vmss_name": "zonal", "plans_file": str(plans_file),
+                                             "image": dict(MARKETPLACE, version="1.1.0"),
+                                             "traffic_start": last_seq(control)})
+
+    require_success(completed)
+    by_domain, by_fault_domain, by_zone, by_percent, by_count = json.loads(plans_file.read_text())
+    for plan, key, field in ((by_domain, "update_domain", "update_domains"),
+                             (by_fault_domain, "fault_domain", "fault_domains"), (by_zone, "zone", "zones")):
+        ids = [b["instance_ids"] for b in plan["batches"]]
+        assert sorted(sum(ids, []), key=int) == sorted(fleet, key=int)        # each instance once
+        domains = [{str(fleet[i][key]) for i in batch} for batch in ids]
+        assert all(len(d) == 1 for d in domains)                                # one domain per batch
+        assert [d.pop() for d in domains] == sorted({str(i[key]) for i in fleet.values()})   # in domain order
+        assert all(len(b[field]) == 1 for b in plan["batches"])
+    assert [b["instance_ids"] for b in by_percent["batches"]] == [["0", "1", "2"], ["3", "4", "5"]]
+    assert [(b["kind"], b["instance_ids"]) for b in by_count["batches"]] == [
+        ("canary", ["0"]), ("batch", ["1", "2", "3", "4"]), ("batch", ["5"])]
+    since = last_seq(control)
+
+    code, result = rollout(ansible, "zonal", image=dict(MARKETPLACE, version="1.1.0"), batch_by="update_domain")
+
+    assert code == 0 and result["status"] == "succeeded", result
+    assert [b["instance_ids"] for b in result["batches"]] == [b["instance_ids"] for b in by_domain["batches"]]
+    assert upgrades(control, since) == [b["instance_ids"] for b in by_domain["batches"]]
+    assert all(i["latest_model_applied"] and i["image"]["version"] == "1.1.0" for i in instances(azure, "zonal"))
+
+
+# --- Flexible: VM names as instance ids, the VM size changed with the image ------------------------------------
+
+def test_flexible_rollout_of_image_and_size(emulator, azure, ansible, control):
+    seed_scale_set(azure, "flex", dict(MARKETPLACE, version="1.0.0"), capacity=4, mode="Flexible")
+    names = sorted(i["instance_id"] for i in instances(azure, "flex"))
+    since = last_seq(control)
+
+    code, result = rollout(ansible, "flex", image=dict(MARKETPLACE, version="1.1.0"),
+                           model={"sku": {"name": "Standard_D4s_v3"}}, batch_by="count", batch_size=2)
+
+    assert code == 0 and result["status"] == "succeeded", result
+    assert result["orchestration_mode"] == "Flexible"
+    assert [b["outcome"] for b in result["batches"]] == ["healthy", "healthy"]
+    assert upgrades(control, since) == [names[:2], names[2:]]           # one write per batch, VM names
+    assert write_kinds(control, since) == ["VirtualMachineScaleSets_Update", UPGRADE, UPGRADE,
+                                           "VirtualMachineScaleSets_Update"]
+    fleet = instances(azure, "flex")
+    assert {(i["image"]["version"], i["vm_size"], i["latest_model_applied"]) for i in fleet} == {
+        ("1.1.0", "Standard_D4s_v3", True)}
+    assert "fleetops.rollout" not in scale_set_tags(azure, "flex")

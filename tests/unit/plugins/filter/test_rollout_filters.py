@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rollout role's filters: the results of a rollout run one batch per call, merged into one result, and its
+reports rendered."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.fleetops.vmss.plugins.filter.rollout import FilterModule, rollout_merge, rollout_reports
+
+
+def plan_item(index, ids):
+    return {"index": index, "kind": "batch", "instance_ids": ids, "update_domains": [], "fault_domains": [], "zones": []}
+
+
+def batch(index, ids, outcome, started, ended):
+    return {"index": index, "kind": "batch", "instance_ids": ids, "started_at": started, "ended_at": ended,
+            "outcome": outcome, "health": {i: "Healthy" if outcome == "healthy" else "Unhealthy" for i in ids},
+            "unhealthy_upgraded_percent": 0.0, "unhealthy_set_percent": 0.0,
+            "arm_requests": {"total": 5, "writes": 1, "reads": 4}}
+
+
+def call(status, plan_ids, ran, started, ended, upgraded, completed, **extra):
+    """One call's result: its own plan (numbered from 0) and the batches it ran."""
+    return dict({
+        "changed": True, "status": status, "scale_set": "rg/web", "orchestration_mode": "Uniform",
+        "model_changed": False, "image_before": {"id": "v1"}, "image_after": {"id": "v2"},
+        "plan": {"batches": [plan_item(i, ids) for i, ids in enumerate(plan_ids)], "skipped": [],
+                 "estimated_seconds": 100.0 * len(plan_ids)},
+        "batches": ran, "halt": None, "rollback": None, "demoted": None, "skipped": [], "report": None,
+        "summary": {"instances_total": 6, "instances_upgraded": upgraded, "instances_skipped": 0,
+                    "batches_planned": len(plan_ids), "batches_completed": completed, "started_at": started,
+                    "ended_at": ended, "duration_seconds": 1.0,
+                    "arm_requests": {"total": 10, "writes": 2, "reads": 8}},
+        "arm_requests": 10}, **extra)
+
+
+FIRST = call("in_progress", [["0", "1"], ["2", "3"], ["4", "5"]],
+             [batch(0, ["0", "1"], "healthy", "2026-11-22T04:30:00Z", "2026-11-22T04:32:00Z")],
+             "2026-11-22T04:29:58Z", "2026-11-22T04:32:01Z", 2, 1, model_changed=True)
+SECOND = call("in_progress", [["2", "3"], ["4", "5"]],
+              [batch(0, ["2", "3"], "healthy", "2026-11-22T04:32:02Z", "2026-11-22T04:34:00Z")],
+              "2026-11-22T04:32:01Z", "2026-11-22T04:34:01Z", 2, 1, image_before={"id": "v1-from-tag"})
+
+
+def test_calls_merge_into_one_rollout_numbered_in_the_order_batches_ran():
+    halt = {"at": "2026-11-22T04:36:00Z", "batch_index": 0, "reason": "2 of 6 unhealthy", "code": "X"}
+    third = call("rolled_back", [["4", "5"]],
+                 [batch(0, ["4", "5"], "unhealthy", "2026-11-22T04:34:02Z", "2026-11-22T04:36:00Z")],
+                 "2026-11-22T04:34:01Z", "2026-11-22T04:37:00Z", 2, 0, halt=halt, msg="halted after batch 1 of 1",
+                 rollback={"instance_ids": ["0", "1", "2", "3", "4", "5"], "outcome": "healthy"},
+                 demoted={"image_version_id": "v2", "exclude_from_latest": True})
+
+    merged = rollout_merge([FIRST, SECOND, third])
+
+    assert [(b["index"], b["instance_ids"], b["outcome"]) for b in merged["batches"]] == [
+        (0, ["0", "1"], "healthy"), (1, ["2", "3"], "healthy"), (2, ["4", "5"], "unhealthy")]
+    assert [(b["index"], b["instance_ids"]) for b in merged["plan"]["batches"]] == [
+        (0, ["0", "1"]), (1, ["2", "3"]), (2, ["4", "5"])]
+    assert merged["plan"]["estimated_seconds"] == 300.0  # the first call's, for the whole rollout
+    assert merged["halt"] == dict(halt, batch_index=2)  # the third call's batch 0 is the rollout's third
+    assert (merged["status"], merged["msg"], merged["rollback"], merged["demoted"]) == (
+        "rolled_back", "halted after batch 1 of 1", third["rollback"], third["demoted"])
+    assert (merged["changed"], merged["model_changed"], merged["image_before"]) == (True, True, {"id": "v1"})
+    assert merged["summary"] == {
+        "instances_total": 6, "instances_upgraded": 6, "instances_skipped": 0, "batches_planned": 3,
+        "batches_completed": 2, "started_at": "2026-11-22T04:29:58Z", "ended_at": "2026-11-22T04:37:00Z",
+        "duration_seconds": 422.0, "arm_requests": {"total": 30, "writes": 6, "reads": 24}}
+    assert merged["arm_requests"] == 30
+    assert "report" not in merged
+    assert FIRST["batches"][0]["index"] == 0 and SECOND["batches"][0]["index"] == 0  # inputs untouched
+
+
+def test_batches_still_planned_when_the_last_call_stopped_are_kept_in_the_plan():
+    merged = rollout_merge([FIRST])
+    assert {key: merged[key] for key in ("batches", "plan", "status", "halt")} == {
+        key: FIRST[key] for key in ("batches", "plan", "status", "halt")}
+    assert merged["summary"]["duration_seconds"] == 123.0  # from its start to its end
+    merged = rollout_merge([FIRST, SECOND])
+    assert [(b["index"], b["instance_ids"]) for b in merged["plan"]["batches"]] == [
+        (0, ["0", "1"]), (1, ["2", "3"]), (2, ["4", "5"])]
+    assert merged["status"] == "in_progress" and merged["summary"]["batches_planned"] == 3
+    assert merged["halt"] is None and rollout_merge([]) == {}
+
+
+def test_a_failed_call_without_the_rollout_keys_still_merges():
+    failed = {"failed": True, "msg": "Failed to roll out scale set rg/web: Timeout: ...", "arm_requests": 3}
+    merged = rollout_merge([FIRST, failed])
+    assert (merged["msg"], merged["status"]) == (failed["msg"], "failed")
+    assert [b["index"] for b in merged["batches"]] == [0]
+    assert merged["summary"]["started_at"] == "2026-11-22T04:29:58Z" and merged["arm_requests"] == 13
+
+
+def test_reports_are_named_and_rendered_as_write_reports_does():
+    reports = rollout_reports(rollout_merge([FIRST, SECOND]))
+    assert {kind: item["name"] for kind, item in reports.items()} == {
+        "json": "rollout-web-20261122T042958Z.json", "markdown": "rollout-web-20261122T042958Z.md",
+        "svg": "rollout-web-20261122T042958Z.svg"}
+    assert json.loads(reports["json"]["content"])["summary"]["batches_completed"] == 2
+    assert "![timeline](rollout-web-20261122T042958Z.svg)" in reports["markdown"]["content"]
+    assert reports["svg"]["content"].lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_bad_input_is_a_filter_error_and_both_filters_are_exported():
+    with pytest.raises(AnsibleFilterError):
+        rollout_merge("not a list")
+    with pytest.raises(AnsibleFilterError):
+        rollout_reports(["not", "a", "dict"])
+    assert set(FilterModule().filters()) == {"rollout_merge", "rollout_reports"}

@@ -1,0 +1,276 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rollout run's failure paths against a scale set simulated in memory (the emulator covers the main
+stories in tests/integration/test_rollout.py): failed upgrades, an overrun deadline, a model changed by
+someone else, an interrupted rollback, the tag removal racing an autoscale change, max_batches."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
+from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import ArmFailure, Rollout
+
+IMAGE = {"publisher": "Canonical", "offer": "ubuntu", "sku": "server"}
+VERSION_ID = "/subscriptions/s/resourceGroups/img/providers/Microsoft.Compute/galleries/g/images/i/versions/%s"
+
+
+def failure(code, status=None):
+    return ArmFailure("upgrade instances of", "scale set rg/api", {"code": code, "message": "it broke",
+                                                                   "status": status, "request_id": None})
+
+
+class FakeScaleSet:
+    """Stands in for ScaleSetClient: one scale set, its instances, their health by image version."""
+
+    what = "scale set rg/api"
+
+    def __init__(self, count=5, version="1.0.0", bad=(), tags=None):
+        self.resource = {
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/api",
+            "name": "api", "etag": "1", "tags": dict(tags or {}), "sku": {"name": "Standard_D2s_v3", "capacity": count},
+            "properties": {"orchestrationMode": "Uniform", "upgradePolicy": {"mode": "Manual"},
+                           "virtualMachineProfile": {
+                               "storageProfile": {"imageReference": dict(IMAGE, version=version)},
+                               "extensionProfile": {"extensions": [{"name": "health", "properties": {
+                                   "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
+                                   "settings": {"port": 80}}}]}}}}
+        self.vms = {str(i): {"version": version} for i in range(count)}
+        self.bad = set(bad)
+        self.calls = []
+        self.upgrade_errors = []      # raised by the next upgrades, in order
+        self.update_errors = []
+        self.demoted = []
+
+    def model_version(self):
+        return self.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]["version"]
+
+    def read(self):
+        self.calls.append("read")
+        return self.resource
+
+    def instances(self):
+        self.calls.append("list")
+        out = []
+        for instance_id, vm in self.vms.items():
+            out.append({"instance_id": instance_id, "zone": None, "update_domain": int(instance_id) % 5,
+                        "fault_domain": 0, "latest_model_applied": vm["version"] == self.model_version(),
+                        "health_state": "Unhealthy" if vm["version"] in self.bad else "Healthy",
+                        "protection": None, "provisioning_state": "Succeeded"})
+        return out
+
+    def update(self, body):
+        self.calls.append(("update", copy.deepcopy(body)))
+        if self.update_errors:
+            raise self.update_errors.pop(0)
+        reference = (((body.get("properties") or {}).get("virtualMachineProfile") or {}).get("storageProfile")
+                     or {}).get("imageReference")
+        if reference:
+            self.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = {
+                key: value for key, value in reference.items() if value is not None}
+        if "tags" in body:
+            self.resource["tags"] = dict(body["tags"])
+        self.resource["etag"] = str(int(self.resource["etag"]) + 1)
+        return self.resource
+
+    def upgrade(self, ids):
+        self.calls.append(("upgrade", list(ids)))
+        if self.upgrade_errors:
+            raise self.upgrade_errors.pop(0)
+        for instance_id in ids:
+            self.vms[instance_id]["version"] = self.model_version()
+
+    def demote(self, version_id):
+        self.calls.append(("demote", version_id))
+        self.demoted.append(version_id)
+        return True
+
+    def watch(self, settled, timeout, sleep):
+        listed = self.instances()
+        gate = settled(listed)
+        return gate, listed, gate["state"] == "waiting"
+
+    def writes(self):
+        return [call for call in self.calls if isinstance(call, tuple)]
+
+
+def params(**overrides):
+    out = dict(resource_group="rg", name="api", image=None, model=None, batch_by="count", batch_size=2, canary=0,
+               canary_soak=0, pause_between_batches=0, health_timeout=5, max_unhealthy_instance_percent=20,
+               max_unhealthy_upgraded_instance_percent=20, prioritize_unhealthy_instances=False,
+               on_failure="rollback", demote_image_version_on_failure=False, max_batches=None, report_path=None,
+               wait_timeout=60, wait_sleep=0.01)
+    out.update(overrides)
+    return out
+
+
+def run(fake, image_version=None, check_mode=False, **overrides):
+    """The module's story (plugins/modules/rollout.py main) on the fake; returns the Rollout."""
+    rollout = Rollout(None, params(**overrides), None, check_mode)
+    rollout.azure = fake
+    rollout.read()
+    desired = {"image": dict(IMAGE, version=image_version)} if image_version else {}
+    assert rollout.compare(desired) == []
+    assert rollout.plan() is None
+    if rollout.marker is not None and rollout.marker.get("state") == "rolling_back":
+        rollout.finish_interrupted_rollback()
+    else:
+        rollout.change_model()
+        rollout.run_batches()
+    rollout.finish()
+    return rollout
+
+
+def test_a_failed_upgrade_halts_and_rolls_back_what_moved():
+    fake = FakeScaleSet()
+    original = fake.upgrade
+
+    def upgrade(ids):
+        if ids == ["2", "3"]:
+            fake.vms["2"]["version"] = fake.model_version()          # one instance moved before the failure
+            fake.calls.append(("upgrade", list(ids)))
+            raise failure("VMExtensionProvisioningError")
+        return original(ids)
+
+    fake.upgrade = upgrade
+    rollout = run(fake, "1.1.0")
+
+    result = rollout.result
+    assert result["status"] == "rolled_back"
+    assert [b["outcome"] for b in result["batches"]] == ["healthy", "failed"]
+    assert result["halt"]["code"] == "UpgradeFailed" and result["halt"]["batch_index"] == 1
+    assert "VMExtensionProvisioningError" in result["halt"]["reason"]
+    assert result["rollback"]["instance_ids"] == ["0", "1", "2"] and result["rollback"]["outcome"] == "healthy"
+    assert {vm["version"] for vm in fake.vms.values()} == {"1.0.0"}
+    assert planner.decode_marker(fake.resource["tags"]) is None
+    assert rollout.message().endswith("; rolled back 3 instances")
+
+
+def test_an_overrun_deadline_only_halts_keeping_the_rollback_point():
+    fake = FakeScaleSet()
+    fake.upgrade_errors = [failure("Timeout")]
+    rollout = run(fake, "1.1.0", demote_image_version_on_failure=True)
+
+    assert rollout.result["status"] == "halted" and rollout.result["halt"]["code"] == "Timeout"
+    assert rollout.result["rollback"] is None and fake.demoted == []
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling"
+
+
+def test_no_rollback_when_someone_else_changed_the_model_meanwhile():
+    fake = FakeScaleSet(bad={"1.1.0"})
+    original = fake.read
+
+    def read():
+        if any(call[0] == "upgrade" for call in fake.writes()):
+            fake.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]["version"] = "9"
+        return original()
+
+    fake.read = read
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "rollback_failed"
+    assert rollout.result["halt"]["reason"].endswith("not rolled back: the scale set's model was changed by someone "
+                                                     "else during the rollout")
+    assert [call[0] for call in fake.writes()] == ["update", "upgrade"]      # nothing written after the halt
+
+
+def test_an_interrupted_rollback_is_finished_by_the_next_run_whatever_it_asks():
+    before, target = {"image": dict(IMAGE, version="1.0.0")}, {"image": dict(IMAGE, version="1.1.0")}
+    marker = planner.new_marker(before, target, "2026-11-22T04:30:00.000Z", state="rolling_back")
+    fake = FakeScaleSet(version="1.1.0", bad={"1.1.0"}, tags=dict(planner.encode_marker(marker), team="a"))
+    fake.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]["version"] = "1.0.0"
+    fake.vms["4"]["version"] = "1.0.0"                                      # moved back before the interruption
+
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "rolled_back" and rollout.result["halt"]["code"] == "RollbackResumed"
+    assert rollout.result["rollback"]["instance_ids"] == ["0", "1", "2", "3"]
+    assert [call[0] for call in fake.writes()] == ["upgrade", "update"]      # model already restored: no PATCH
+    assert fake.resource["tags"] == {"team": "a"}
+    assert rollout.message().startswith("Rollout of scale set rg/api: a rollback of image Canonical:ubuntu:server:"
+                                        "1.1.0 was interrupted; this run finished it; rolled back 4 instances")
+
+
+def test_the_tag_removal_is_retried_once_after_a_concurrent_change():
+    fake = FakeScaleSet(count=2)
+    original = fake.update
+    attempts = []
+
+    def update(body):
+        if set(body) == {"tags"} and not attempts:
+            attempts.append(body)
+            fake.calls.append(("update", body))
+            raise ArmFailure("update", fake.what, {"code": "PreconditionFailed", "message": "etag", "status": 412,
+                                                   "request_id": None})
+        return original(body)
+
+    fake.update = update
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "succeeded"
+    assert fake.calls.count("read") == 2 and fake.resource["tags"] == {}
+
+
+def test_max_batches_returns_in_progress_and_the_next_run_continues():
+    fake = FakeScaleSet(count=5)
+    first = run(fake, "1.1.0", max_batches=2)
+    assert first.result["status"] == "in_progress"
+    assert [b["instance_ids"] for b in first.result["batches"]] == [["0", "1"], ["2", "3"]]
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling"
+
+    second = run(fake, "1.1.0", max_batches=2)
+    assert second.result["status"] == "succeeded" and second.result["model_changed"] is False
+    assert [b["instance_ids"] for b in second.result["batches"]] == [["4"]]
+    assert [call for call in fake.writes() if call[0] == "upgrade"] == [
+        ("upgrade", ["0", "1"]), ("upgrade", ["2", "3"]), ("upgrade", ["4"])]
+
+    third = run(fake, "1.1.0")
+    assert third.result["status"] == "nothing_to_do" and third.result["changed"] is False
+
+
+def test_check_mode_plans_and_writes_nothing():
+    fake = FakeScaleSet(count=5)
+    rollout = Rollout(None, params(canary=1), None, check_mode=True)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == []
+    assert rollout.plan() is None
+    assert [b["instance_ids"] for b in rollout.result["plan"]["batches"]] == [["0"], ["1", "2"], ["3", "4"]]
+    assert rollout.result["plan"]["estimated_seconds"] == 3 * (planner.UPGRADE_SECONDS + 5)
+    assert rollout.diff() == {"before": {"image": {"version": "1.0.0"}}, "after": {"image": {"version": "1.1.0"}}}
+    assert fake.writes() == []
+
+
+@pytest.mark.parametrize("mode,words", [("Automatic", "all at once"), ("Rolling", "through Azure's rolling upgrade")])
+def test_a_model_change_needs_upgrade_mode_manual(mode, words):
+    fake = FakeScaleSet()
+    fake.resource["properties"]["upgradePolicy"]["mode"] = mode
+    rollout = Rollout(None, params(), None)
+    rollout.azure = fake
+    rollout.read()
+    [error] = rollout.compare({"image": dict(IMAGE, version="1.1.0")})
+    assert error.startswith("the scale set's upgrade_policy.mode is %s" % mode) and words in error
+    assert rollout.compare({}) == []             # moving instances onto the current model is fine
+
+
+def test_demotion_names_the_version_rolled_out():
+    fake = FakeScaleSet(bad={"x"})
+    fake.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = {
+        "id": VERSION_ID % "1.0.0"}
+    for vm in fake.vms.values():
+        vm["version"] = "1.0.0"
+    fake.model_version = lambda: fake.resource["properties"]["virtualMachineProfile"]["storageProfile"][
+        "imageReference"]["id"].rsplit("/", 1)[1]
+    fake.bad = {"1.1.0"}
+    rollout = Rollout(None, params(demote_image_version_on_failure=True, on_failure="halt"), None)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({"image": {"id": VERSION_ID % "1.1.0"}}) == []
+    assert rollout.plan() is None
+    rollout.change_model()
+    rollout.run_batches()
+    assert rollout.result["status"] == "halted" and fake.demoted == [VERSION_ID % "1.1.0"]
+    assert rollout.result["demoted"] == {"image_version_id": VERSION_ID % "1.1.0", "exclude_from_latest": True}

@@ -1,0 +1,175 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""rolling_upgrade over the real SDK pipeline: which POST it sends (or not), the wait through GetLatest with its
+progress samples, a stale read after a start, Faulted and timeout failures, check mode, a missing scale set."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from azure_fakes import arm_error
+from module_runner import SUB, run_module, writes
+from ansible_collections.fleetops.vmss.plugins.modules import rolling_upgrade
+
+VMSS_PATH = r"/resourceGroups/payments/providers/Microsoft\.Compute/virtualMachineScaleSets/api"
+VMSS_ID = "/subscriptions/%s/resourceGroups/payments/providers/Microsoft.Compute/virtualMachineScaleSets/api" % SUB
+OPERATION = ("https://management.azure.com/subscriptions/%s/providers/Microsoft.Compute/locations/westeurope/"
+             "operations/op?api-version=2026-04-01" % SUB)
+T0, T1 = "2026-11-22T04:00:00.100000Z", "2026-11-22T04:30:00.500000Z"
+
+
+def latest(code, start=T1, done=0, failed=0, running=0, pending=0, error=None, last_action="Start"):
+    props = {"policy": {"maxBatchInstancePercent": 20},
+             "runningStatus": {"code": code, "startTime": start, "lastAction": last_action, "lastActionTime": start},
+             "progress": {"successfulInstanceCount": done, "failedInstanceCount": failed,
+                          "inProgressInstanceCount": running, "pendingInstanceCount": pending}}
+    if error:
+        props["error"] = error
+    return 200, {}, {"location": "westeurope", "type": "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades",
+                     "properties": props}
+
+
+def serve(arm, statuses):
+    arm.route("GET", VMSS_PATH + r"\?", [(200, {}, {"id": VMSS_ID, "name": "api", "location": "westeurope"})])
+    arm.route("GET", VMSS_PATH + r"/rollingUpgrades/latest\?", statuses)
+    accepted = (202, {"Azure-AsyncOperation": OPERATION, "retry-after-ms": "10"}, None)
+    for path in ("osRollingUpgrade", "extensionRollingUpgrade", "rollingUpgrades/cancel"):
+        arm.route("POST", VMSS_PATH + "/" + path + r"\?", [accepted])
+
+
+def run(args, capsys):
+    return run_module(rolling_upgrade, dict({"resource_group": "payments", "name": "api", "wait_sleep": 0.01}, **args),
+                      capsys)
+
+
+def posted(arm):
+    return [request.url.split("/api/")[1].split("?")[0] for request in writes(arm)]
+
+
+@pytest.mark.parametrize("action, path", [("start_os_upgrade", "osRollingUpgrade"),
+                                          ("start_extension_upgrade", "extensionRollingUpgrade")])
+def test_start_waits_for_the_new_upgrade_and_keeps_each_change_of_progress(arm, capsys, sleeps, action, path):
+    serve(arm, [latest("Completed", start=T0, done=4),          # before: an older upgrade
+                latest("Completed", start=T0, done=4),          # a stale read right after the start
+                latest("RollingForward", running=1, pending=3),
+                latest("RollingForward", running=1, pending=3),  # unchanged: not sampled again
+                latest("RollingForward", done=1, running=1, pending=2),
+                latest("Completed", done=4)])
+    code, result = run({"action": action}, capsys)
+    assert code == 0 and result["changed"] is True
+    assert posted(arm) == [path]
+    assert result["running_status"]["code"] == "Completed" and result["running_status"]["start_time"] == T1
+    assert result["progress"] == {"successful_instance_count": 4, "failed_instance_count": 0,
+                                  "in_progress_instance_count": 0, "pending_instance_count": 0}
+    assert result["error"] is None and result["policy"] == {"max_batch_instance_percent": 20}
+    history = [(s["code"], s["successful_instance_count"], s["in_progress_instance_count"], s["pending_instance_count"])
+               for s in result["progress_history"]]
+    assert history == [("RollingForward", 0, 1, 3), ("RollingForward", 1, 1, 2), ("Completed", 4, 0, 0)]
+    times = [s["time"] for s in result["progress_history"]]
+    assert times == sorted(times) and all(t.endswith("Z") for t in times)
+    assert result["arm_requests"] == 1 + 6 + 1   # the scale set, six status reads, one POST
+
+
+def test_a_start_while_one_rolls_forward_starts_nothing_and_waits_for_it(arm, capsys, sleeps):
+    serve(arm, [latest("RollingForward", start=T0, running=2, pending=2), latest("Completed", start=T0, done=4)])
+    code, result = run({"action": "start_extension_upgrade"}, capsys)
+    assert (code, result["changed"], writes(arm)) == (0, False, [])
+    assert result["running_status"]["code"] == "Completed"
+    assert [s["code"] for s in result["progress_history"]] == ["Completed"]
+
+
+def test_faulted_upgrade_fails_with_azures_code(arm, capsys, sleeps):
+    error = {"code": "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade",
+             "message": "Rolling Upgrade failed after exceeding the MaxUnhealthyUpgradedInstancePercent value.\n"
+                        "First failed instance ID is: 0."}
+    serve(arm, [arm_error("NotFound", "The entity was not found in this Azure location.", 404),
+                latest("RollingForward", running=1, pending=3), latest("Faulted", done=0, failed=1, pending=3,
+                                                                       error=error)])
+    code, result = run({"action": "start_os_upgrade"}, capsys)
+    assert code == 1 and result["changed"] is True and posted(arm) == ["osRollingUpgrade"]
+    assert result["msg"] == ("Failed to roll out the OS upgrade of scale set payments/api: "
+                             "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade: Rolling Upgrade failed "
+                             "after exceeding the MaxUnhealthyUpgradedInstancePercent value. First failed instance ID is: 0.")
+    assert result["running_status"]["code"] == "Faulted" and result["progress"]["failed_instance_count"] == 1
+    assert result["error"]["code"] == error["code"]
+
+
+def test_cancel_sends_only_when_one_rolls_forward(arm, capsys, sleeps):
+    serve(arm, [latest("Completed", start=T0, done=4)])
+    code, result = run({"action": "cancel"}, capsys)
+    assert (code, result["changed"], writes(arm)) == (0, False, [])
+    assert result["running_status"]["code"] == "Completed" and result["progress_history"] == []
+
+    arm.routes.clear()
+    arm.requests.clear()
+    serve(arm, [latest("RollingForward", running=1, pending=2), latest("RollingForward", running=1, pending=2,
+                                                                       last_action="Cancel"),
+                latest("Faulted", done=1, failed=1, last_action="Cancel",
+                       error={"code": "RollingUpgradeInProgressWithFailedUpgradedVMs", "message": "1 failed"})])
+    code, result = run({"action": "cancel"}, capsys)
+    assert code == 0 and result["changed"] is True and posted(arm) == ["rollingUpgrades/cancel"]
+    assert result["running_status"]["code"] == "Faulted"   # a cancel's own wait does not fail on the outcome
+
+
+def test_a_start_cancelled_by_someone_else_fails(arm, capsys, sleeps):
+    serve(arm, [latest("RollingForward", running=1), latest("Cancelled", done=1, last_action="Cancel")])
+    code, result = run({"action": "status"}, capsys)
+    assert code == 1 and writes(arm) == [] and result["changed"] is False
+    assert result["msg"].startswith("Failed to complete the rolling upgrade of scale set payments/api: Cancelled: "
+                                    "the rolling upgrade was cancelled (last action Cancel at ")
+
+
+def test_check_mode_and_status_without_wait_write_nothing(arm, capsys, sleeps):
+    serve(arm, [latest("Completed", start=T0, done=4)])
+    code, result = run({"action": "start_os_upgrade", "_ansible_check_mode": True}, capsys)
+    assert (code, result["changed"], writes(arm)) == (0, True, [])
+    assert result["running_status"]["start_time"] == T0   # what is there now
+
+    arm.routes.clear()
+    serve(arm, [latest("RollingForward", running=2)])
+    code, result = run({"action": "status", "wait": False}, capsys)
+    assert (code, result["changed"], writes(arm), result["running_status"]["code"]) == (0, False, [], "RollingForward")
+
+
+def test_never_an_upgrade(arm, capsys, sleeps):
+    serve(arm, [arm_error("NotFound", "The entity was not found in this Azure location.", 404)])
+    code, result = run({"action": "status"}, capsys)
+    assert code == 0 and result["changed"] is False
+    assert [result[key] for key in ("running_status", "progress", "error", "policy")] == [None] * 4
+
+
+def test_timeout_fails_and_says_the_upgrade_goes_on(arm, capsys, sleeps):
+    serve(arm, [latest("RollingForward", start=T0, running=1, pending=3)])
+    code, result = run({"action": "status", "wait_timeout": 0}, capsys)
+    assert code == 1 and result["error"]["code"] == "Timeout"
+    assert result["msg"] == ("Failed to wait for the rolling upgrade of scale set payments/api: Timeout: still "
+                             "RollingForward after 0 seconds; it goes on in Azure (action=cancel stops it)")
+
+
+def test_missing_scale_set_and_a_refused_start(arm, capsys, sleeps):
+    arm.route("GET", VMSS_PATH + r"\?", [arm_error("ResourceNotFound", "nope", 404)])
+    code, result = run({"action": "start_os_upgrade"}, capsys)
+    assert code == 1 and writes(arm) == []
+    assert result["msg"] == ("Failed to roll out the OS upgrade of scale set payments/api: ResourceNotFound: "
+                             "the scale set does not exist.")
+
+    arm.routes.clear()
+    serve(arm, [arm_error("NotFound", "none", 404)])
+    arm.routes.insert(0, ("POST", re.compile("osRollingUpgrade"), [arm_error(
+        "OperationNotAllowed", "The OS Rolling Upgrade API cannot be used on a Virtual Machine Scale Set unless ...",
+        409)]))
+    code, result = run({"action": "start_os_upgrade"}, capsys)
+    assert code == 1 and result["error"]["status"] == 409 and result["changed"] is False
+    assert result["msg"].startswith("Failed to roll out the OS upgrade of scale set payments/api: OperationNotAllowed: "
+                                    "The OS Rolling Upgrade API cannot be used")
+
+
+def test_timeout_before_azure_shows_the_new_upgrade(arm, capsys, sleeps):
+    serve(arm, [latest("Completed", start=T0, done=4)])   # GetLatest keeps showing the previous upgrade
+    code, result = run({"action": "start_os_upgrade", "wait_timeout": 0}, capsys)
+    assert code == 1 and result["changed"] is True and posted(arm) == ["osRollingUpgrade"]
+    assert "Timeout: the new upgrade not yet reported after 0 seconds" in result["msg"]
+    assert result["progress_history"] == []   # the previous upgrade is not sampled as this one
