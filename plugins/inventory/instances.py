@@ -135,8 +135,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def verify_file(self, path):
         return super().verify_file(path) and path.endswith((".yml", ".yaml"))
 
-    def parse(self, inventory_data, loader, path, cache=True):
-        super().parse(inventory_data, loader, path)
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path)
         self._read_config_data(path)
 
         # The standard inventory-cache dance: read the cache unless asked to refresh (cache=False,

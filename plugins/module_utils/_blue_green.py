@@ -21,9 +21,11 @@ import re
 from typing import Any, Dict, Iterable, List, Optional
 
 from ._instances import instance_id_of, power_state
+from ._rest import resource_type
 from ._scale_set_model import image_option, image_reference, primary
 
 STATES = ("staged", "live", "rolled_back", "finalized")
+POOL_TYPE = "microsoft.network/loadbalancers/backendaddresspools"
 # Tags that carry the swap's state in Azure itself (so any run, anywhere, can resume it).
 TAG_PREFIX = "fleetops.blue_green."
 TAG_BLUE = TAG_PREFIX + "blue"            # on green: the name of the blue set it was copied from
@@ -628,6 +630,9 @@ def validate(params: Dict[str, Any], obs: Dict[str, Any], blue: Optional[Dict[st
             errors.append("%s must be between 0 and 100." % key)
     if params.get("blue_capacity") is not None and params["blue_capacity"] < 0:
         errors.append("blue_capacity must be 0 or more.")
+    for pool in params.get("backend_pool_ids") or []:
+        if resource_type(pool) != POOL_TYPE:
+            errors.append("backend_pool_ids: %r is not the id of a load balancer backend pool." % pool)
     if green_name.lower() == blue_name.lower():
         return errors + ["green_name must differ from name."]     # the state read says nothing then
     errors = preconditions(params["state"], obs, dict(opts, image=params.get("image"), pools=pools), blue_name,

@@ -5,11 +5,11 @@
 
 Before every step the run reads what Azure has - both scale sets (blue with ``$expand=userData``, which a
 copy needs), their instances with instance views (one paged list each), the backend pools' members
-(LoadBalancerBackendAddressPools - Get) - and the step runs only when that state says it is needed; a
-step that acts on a set first waits for any operation still running on it (an interrupted run's). Every
-write is conditioned: the create on ``If-None-Match: *``, the PATCHes on the ETag read (``If-Match``).
-Failures of the operations and of the health gates are StepFailed; other ARM errors fail the module with
-the usual ``Failed to <action> <resource>`` message.
+(LoadBalancerBackendAddressPools - Get, through azure-mgmt-network) - and the step runs only when that
+state says it is needed; a step that acts on a set first waits for any operation still running on it (an
+interrupted run's). Every write is conditioned: the create on ``If-None-Match: *``, the PATCHes on the
+ETag read (``If-Match``). Failures of the operations and of the health gates are StepFailed; other ARM
+errors fail the module with the usual ``Failed to <action> <resource>`` message.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from . import _blue_green as bg
 from . import _instances as instances
 from ._common import resource_group_of
 from ._errors import arm_errors, error_details, ignore_not_found, is_handled
-from ._rest import backend_pool_members
+from ._rest import parse_id, resource_type
 from ._rollout import batch_gate
 from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
 
@@ -59,6 +59,7 @@ class Swap:
         self.green_name = params["green_name"] or bg.default_green_name(self.blue_name)
         self.deadline = Deadline(params["wait_timeout"])
         self.compute = module.client("compute")
+        self.network = None       # built when there is a pool to read
         self.monitor = None
         self.docs = {}            # "blue" / "green" -> scale set REST dict (None when absent)
         self.vms = {}             # "blue" / "green" -> instance REST dicts (with instance views)
@@ -113,10 +114,19 @@ class Swap:
         return True
 
     def read_members(self):
+        """The pools' members as the load balancer lists them (read-only ``backendIPConfigurations``)."""
         members = {}
         for pool in self.pools:
+            if resource_type(pool) != bg.POOL_TYPE:
+                members[pool] = []              # not a pool id: validate() says so before anything is written
+                continue
+            if self.network is None:
+                self.network = self.module.client("network")
+            parts = parse_id(pool)
             with arm_errors(self.module, "get", "backend pool %s" % pool):
-                members[pool] = backend_pool_members(self.compute, pool)
+                found = self.network.load_balancer_backend_address_pools.get(
+                    parts["resource_group"], parts["names"][0], parts["names"][-1])
+            members[pool] = [item.id for item in found.backend_ip_configurations or [] if item.id]
         for which in ("blue", "green"):
             self.counts[which] = bg.pool_counts(self.vms.get(which) or [], members)
 

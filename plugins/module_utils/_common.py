@@ -67,9 +67,10 @@ class AzureModule:
             spec.update(WAIT_ARGUMENT_SPEC)
         spec.update(argument_spec)
         errors = argument_shape_errors(spec, _load_params())
-        if errors:  # before AnsibleModule, which would raise a TypeError on them (a traceback for the user)
-            print(json.dumps({"failed": True, "msg": "Invalid options: %s" % " ".join(errors)}))
-            sys.exit(1)
+        if errors:  # before AnsibleModule, which would raise a TypeError on them (a traceback for the user);
+            # the way ansible-core's own _load_params fails when it cannot read the arguments at all
+            print(json.dumps({"failed": True, "msg": "Invalid options: %s" % " ".join(errors)}))  # pylint: disable=ansible-bad-function
+            sys.exit(1)  # pylint: disable=ansible-bad-function
         self.ansible = AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.ansible.params
         self.check_mode = self.ansible.check_mode

@@ -111,7 +111,7 @@ def _number(value: float) -> str:
 
 def scale_set_name(result: Dict[str, Any]) -> str:
     """``rg/name`` -> ``name``; ``scale-set`` when the result names none."""
-    return str(result.get("scale_set") or "").rstrip("/").split("/")[-1] or "scale-set"
+    return str(result.get("scale_set") or "").rstrip("/").rsplit("/", maxsplit=1)[-1] or "scale-set"
 
 
 def is_blue_green(result: Dict[str, Any]) -> bool:
@@ -345,7 +345,7 @@ def md(value: Any) -> str:
 
 
 def _table(headers: List[str], rows: List[List[Any]]) -> List[str]:
-    lines = ["| %s |" % " | ".join(md(h) if h else " " for h in headers), "|%s|" % "|".join("---" for _ in headers)]
+    lines = ["| %s |" % " | ".join(md(h) if h else " " for h in headers), "|%s|" % "|".join("---" for _header in headers)]
     lines += ["| %s |" % " | ".join(md(cell) for cell in row) for row in rows]
     return lines
 
@@ -458,7 +458,7 @@ def _events_section(result: Dict[str, Any]) -> List[str]:
         lines += ["## Demotion", "",
                   "- Image version: %s" % md(demoted.get("image_version_id")),
                   "- exclude\\_from\\_latest: %s" % md(demoted.get("exclude_from_latest")), ""]
-    skipped = [s for s in result.get("skipped") or [] if isinstance(s, dict)]
+    skipped = [s for s in result.get("skipped_instances") or [] if isinstance(s, dict)]
     if skipped:
         lines += ["## Skipped instances", ""]
         lines += _table(["Instance", "Reason"], [[s.get("instance_id"), s.get("reason")] for s in skipped]) + [""]

@@ -21,7 +21,6 @@ VERBATIM = frozenset(("tags", "artifact_tags", "managed_resource_tags"))
 
 RESOURCE_GROUP_API_VERSION = "2021-04-01"
 LOCATIONS_API_VERSION = "2022-12-01"
-NETWORK_API_VERSION = "2024-05-01"
 
 
 def to_camel(name: str) -> str:
@@ -118,8 +117,7 @@ def join_paths(paths: Iterable[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# the ARM reads that have no SDK client in requirements.txt (azure-mgmt-resource and azure-mgmt-network
-# are not in it; the network SDK alone would outweigh every other dependency):
+# the two ARM reads that have no SDK client in requirements.txt (azure-mgmt-resource is not one):
 # sent through the pipeline of a client the module already built.
 
 def send(client, request):
@@ -154,17 +152,6 @@ def subscription_locations(client, subscription_id: str) -> Optional[list]:
     _raise_for_status(response)
     return [{"name": item.get("name"), "display_name": item.get("displayName")}
             for item in response.json().get("value", []) if item.get("name")]
-
-
-def backend_pool_members(client, pool_id: str) -> list:
-    """The NIC IP configuration ids a load balancer backend pool lists (LoadBalancerBackendAddressPools - Get,
-    read-only ``backendIPConfigurations``); raises the SDK's ResourceNotFoundError when the pool does not exist."""
-    from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
-
-    response = send(client, HttpRequest("GET", "%s?api-version=%s" % (pool_id, NETWORK_API_VERSION)))
-    _raise_for_status(response)
-    configurations = (response.json().get("properties") or {}).get("backendIPConfigurations") or []
-    return [item["id"] for item in configurations if item.get("id")]
 
 
 def _raise_for_status(response) -> None:

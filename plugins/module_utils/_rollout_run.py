@@ -355,9 +355,16 @@ class Rollout:
             halt = ("Timeout", "the rollout's wait_timeout passed while batch %d was upgrading" % (index + 1)) \
                 if timed_out else ("UpgradeFailed", str(failure))
         else:
-            gate, listed, timed_out = self.azure.watch(self.gate(ids), params["health_timeout"], params["wait_sleep"])
-            if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
-                gate, listed, timed_out = self.soak(ids)
+            try:
+                gate, listed, timed_out = self.azure.watch(self.gate(ids), params["health_timeout"],
+                                                           params["wait_sleep"])
+                if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
+                    gate, listed, timed_out = self.soak(ids)
+            except ArmFailure as failure:   # health unreadable: say nothing of the image, stop where it is
+                record.update(outcome="failed", ended_at=utc_now(), arm_requests=self.requests(since=counted))
+                self.result["halt"] = {"at": utc_now(), "batch_index": index, "reason": str(failure),
+                                       "code": failure.details.get("code")}
+                raise
             record["health"] = planner.health_of(ids, listed)
             halt = self.judge(record, gate, timed_out)
         record.update(ended_at=utc_now(), unhealthy_upgraded_percent=gate.get("upgraded_percent", 0.0),

@@ -137,6 +137,9 @@ options:
     description: Seconds between two polls.
     type: float
     default: 5
+notes:
+  - Uses azure-mgmt-compute (the scale sets), azure-mgmt-network (reads the backend pools' members) and
+    azure-mgmt-monitor (autoscale settings, when O(move_autoscale=true) or O(state=finalized)).
 extends_documentation_fragment:
   - fleetops.vmss.azure
   - fleetops.vmss.attributes

@@ -31,7 +31,7 @@ from ansible_collections.fleetops.vmss.plugins import modules as modules_package
 
 RG = "fuzz"
 SCALE_SET = "web"
-MODULES = sorted(name for _, name, _ in pkgutil.iter_modules(modules_package.__path__))
+MODULES = sorted(name for _finder, name, _is_package in pkgutil.iter_modules(modules_package.__path__))
 # Options whose valid values point at the seeded resources: fuzzed values there mostly test "not found".
 ANCHORS = {"resource_group": RG, "name": SCALE_SET, "scale_set": SCALE_SET, "scale_set_name": SCALE_SET}
 # Values a user might plausibly mistype, plus hostile ones.

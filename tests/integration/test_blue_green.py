@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from conftest import arm_put, arm_writes, last_seq, put_resource_group, seed_network
 
@@ -130,6 +131,9 @@ def test_clean_swap_then_finalize(emulator, azure, ansible, control, tmp_path):
     assert [e["name"] for e in extensions] == ["health"]
     assert model_pools(blue) == [] and blue["sku"]["capacity"] == 1
     assert blue["tags"]["fleetops.blue_green.capacity"] == "2"
+    report = result["report"]
+    assert sorted(report) == ["json", "markdown", "svg"] and all(os.path.exists(path) for path in report.values())
+    assert "![timeline](" in Path(report["markdown"]).read_text()
     [create] = [e for e in writes_to(control, since, "shop-green") if e["liveRequest"]["method"] == "PUT"]
     assert create["liveRequest"]["headers"].get("If-None-Match") == "*"
 

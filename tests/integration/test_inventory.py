@@ -50,10 +50,9 @@ def seed_fleet(azure, location, control):
     subnet_id = seed_network(azure, RG, location)["subnet_id"]
     control.add_health_rule(match={"scale_set": "web", "instance_ids": ["0"]}, state="Unhealthy")
     compute = azure.client("compute")
-    pollers = [compute.virtual_machine_scale_sets.begin_create_or_update(
-                   RG, "web", scale_set_body(location, 3, subnet_id, "Uniform", "web", zones=["1", "2"])),
-               compute.virtual_machine_scale_sets.begin_create_or_update(
-                   RG, "flex", scale_set_body(location, 2, subnet_id, "Flexible", "flex"))]
+    create = compute.virtual_machine_scale_sets.begin_create_or_update
+    pollers = [create(RG, "web", scale_set_body(location, 3, subnet_id, "Uniform", "web", zones=["1", "2"])),
+               create(RG, "flex", scale_set_body(location, 2, subnet_id, "Flexible", "flex"))]
     for poller in pollers:
         poller.result()
     # Health comes once each instance's grace period has passed (scaled: a fraction of a second).
@@ -164,14 +163,14 @@ def test_inventory_of_uniform_and_flexible_sets_with_groups_compose_and_cache(
 
     # Second run: the same inventory from the cache, and not one request to Azure.
     since = last_seq(control)
-    again, _ = inventory(ansible_env, config)
+    again, _log = inventory(ansible_env, config)
     assert again == listing
     assert arm_reads(control, since) == []
 
     # --flush-cache reads Azure again (and sees the change: instance 0 is now Healthy).
     control.clear_health_rules()
     since = last_seq(control)
-    refreshed, _ = inventory(ansible_env, config, "--flush-cache")
+    refreshed, _log = inventory(ansible_env, config, "--flush-cache")
     assert len(arm_reads(control, since)) == 7
     assert refreshed["_meta"]["hostvars"]["web_0"]["health_state"] == "Healthy"
 
@@ -189,7 +188,7 @@ def test_inventory_runs_with_the_operator_role_and_names_a_missing_action(
         return {"AZURE_CLIENT_ID": principal["client_id"], "AZURE_SECRET": principal["secret"],
                 "AZURE_CLIENT_SECRET": principal["secret"]}
 
-    listing, _ = inventory(ansible_env, config, env=as_principal("fleetops-operator", actions))
+    listing, _log = inventory(ansible_env, config, env=as_principal("fleetops-operator", actions))
     assert len(listing["_meta"]["hostvars"]) == 5          # every set of the subscription, named by private IP
     assert all(name.startswith("10.1.") for name in listing["_meta"]["hostvars"])
 

@@ -65,7 +65,7 @@ def bake_vars(location, version):
             "bake_source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "ubuntu-24_04-lts",
                             "sku": "server"},
             "bake_customize": [{"type": "Shell", "name": "cis-hardening", "inline": ["echo cis"]}],
-            "bake_canary_region": location, "bake_promote": True, "bake_poll_seconds": 3, "bake_wait_sleep": 0.5}
+            "bake_canary_region": location, "bake_promote": True, "bake_poll_seconds": 60, "bake_wait_sleep": 0.5}
 
 
 def rollout_vars(azure, reports):
@@ -125,7 +125,7 @@ def test_bake_rollout_and_scale_pass_as_the_operator_role(emulator, azure, contr
 
     requests = requests_of(control, "fleetops-operator", since)
     assert [request for request in requests if request[2] in ("401", "403")] == []
-    assert {method for method, _, _ in requests} >= {"PUT", "PATCH", "POST"}  # it did the work, as this principal
+    assert {method for method, _url, _status in requests} >= {"PUT", "PATCH", "POST"}  # it did the work, as this principal
     compute = azure.client("compute")
     assert sorted((vm.storage_profile.image_reference.id, vm.latest_model_applied)
                   for vm in compute.virtual_machine_scale_set_vms.list(RG, NAME)) == [
@@ -154,7 +154,7 @@ def refused_at_first_write(control, run, since, action):
     assert run.returncode != 0 and "Traceback" not in out, out[-4000:]
     assert "AuthorizationFailed" in run.stdout and "'%s'" % action in run.stdout, run.stdout[-4000:]
     writes = [request for request in requests_of(control, "fleetops-reader-only", since) if request[0] in WRITES]
-    assert [status for _, _, status in writes] == ["403"], writes
+    assert [status for _method, _url, status in writes] == ["403"], writes
 
 
 def test_as_reader_each_playbook_stops_at_its_first_write_naming_the_action(emulator, azure, control, ansible_env,

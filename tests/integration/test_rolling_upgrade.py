@@ -87,7 +87,8 @@ def test_faulted_upgrade_fails_with_azures_code(emulator, azure, ansible, contro
     assert code != 0 and result["changed"] is True
     assert result["msg"].startswith(
         "Failed to roll out the OS upgrade of scale set %s/api: "
-        "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade: Rolling Upgrade failed after exceeding the MaxUnhealthyUpgradedInstancePercent value" % RG)
+        "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade: "
+        "Rolling Upgrade failed after exceeding the MaxUnhealthyUpgradedInstancePercent value" % RG)
     assert result["running_status"]["code"] == "Faulted"
     assert result["error"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade"
     assert result["progress"]["failed_instance_count"] == 1   # the first batch (one instance) failed, then it stopped

@@ -19,8 +19,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from conftest import arm_writes, last_seq, put_resource_group, require_success
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout import decode_marker
@@ -54,8 +52,9 @@ def seed_gallery(control, azure, versions):
         source = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/images/base" % (
             azure.subscription_id, RG)
         pollers = [compute.gallery_image_versions.begin_create_or_update(RG, "golden", "api", version, {
-            "location": LOCATION, "properties": {"storageProfile": {"source": {"id": source}},
-                                                 "publishingProfile": {"targetRegions": [{"name": LOCATION}]}}})
+            "location": LOCATION, "properties": {
+                "storageProfile": {"source": {"id": source}},
+                "publishingProfile": {"targetRegions": [{"name": LOCATION}]}}})
             for version in versions]
         for poller in pollers:
             poller.result()
@@ -150,8 +149,8 @@ def rollout(ansible, name, **args):
 
 # --- the seed story ------------------------------------------------------------------------------------------
 
-def test_seed_story_bad_image_halts_rolls_back_and_is_demoted_then_the_fix_rolls_out(emulator, azure, ansible,
-                                                                                       control, tmp_path):
+def test_seed_story_bad_image_halts_rolls_back_and_is_demoted_then_the_fix_rolls_out(
+        emulator, azure, ansible, control, tmp_path):
     seed_gallery(control, azure, ["1.0.0", "1.1.0", "1.1.1"])
     seed_scale_set(azure, "api", version_id(azure, "1.0.0"))
     control.add_health_rule(match={"scale_set": "api", "image_version": "1.1.0"}, state="Unhealthy")

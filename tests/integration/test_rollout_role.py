@@ -35,8 +35,8 @@ def seed(azure, location):
     compute.gallery_images.begin_create_or_update(GALLERY_RG, "golden", "payments-api", {
         "location": location, "properties": {"osType": "Linux", "osState": "Generalized", "identifier": {
             "publisher": "fleetops", "offer": "payments", "sku": "cis"}}}).result()
-    source = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/images/base" % (azure.subscription_id,
-                                                                                             GALLERY_RG)
+    source = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/images/base" % (
+        azure.subscription_id, GALLERY_RG)
     pollers = [compute.gallery_image_versions.begin_create_or_update(GALLERY_RG, "golden", "payments-api", version, {
         "location": location, "properties": {"storageProfile": {"source": {"id": source}},
                                              "publishingProfile": {"targetRegions": [{"name": location}]}}})
@@ -49,12 +49,14 @@ def seed(azure, location):
             "orchestrationMode": "Uniform", "overprovision": False, "upgradePolicy": {"mode": "Manual"},
             "virtualMachineProfile": {
                 "storageProfile": {"imageReference": {"id": version_id(azure, "1.0.0")}},
-                "osProfile": {"computerNamePrefix": "api", "adminUsername": "azureuser", "adminPassword": "Sup3r-secret!"},
+                "osProfile": {"computerNamePrefix": "api", "adminUsername": "azureuser",
+                              "adminPassword": "Sup3r-secret!"},
                 "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
                     "primary": True, "ipConfigurations": [{"name": "ip", "properties": {"primary": True}}]}}]},
                 "extensionProfile": {"extensions": [{"name": "HealthExtension", "properties": {
                     "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
-                    "typeHandlerVersion": "2.0", "settings": {"protocol": "http", "port": 80, "requestPath": "/ready"}}}]},
+                    "typeHandlerVersion": "2.0",
+                    "settings": {"protocol": "http", "port": 80, "requestPath": "/ready"}}}]},
             }}}).result()
     azure.client("monitor").autoscale_settings.create_or_update(RG, AUTOSCALE, {
         "location": location, "enabled": True, "target_resource_uri": scale_set.id,
@@ -102,15 +104,15 @@ def check_autoscale_suspended_around(control, azure, since):
     """Disabled before the first write on the scale set, marked as held by the rollout (so that a run after a crash
     finds it), enabled again after the last write, the mark gone."""
     toggles, writes = autoscale_writes(control, since)
-    assert [enabled for _, enabled, _ in toggles] == [False, True], toggles
+    assert [enabled for _name, enabled, _tags in toggles] == [False, True], toggles
     assert writes and toggles[0][0] < min(writes) and toggles[1][0] > max(writes), (toggles, writes)
     assert "fleetops.rollout.suspended" in toggles[0][2] and "fleetops.rollout.suspended" not in toggles[1][2]
     setting = azure.client("monitor").autoscale_settings.get(RG, AUTOSCALE)
     assert setting.enabled is True and "fleetops.rollout.suspended" not in (setting.tags or {})
 
 
-def test_rollout_playbook_rolls_out_batch_by_batch_with_autoscale_suspended(emulator, azure, control, ansible_env,
-                                                                             tmp_path):
+def test_rollout_playbook_rolls_out_batch_by_batch_with_autoscale_suspended(
+        emulator, azure, control, ansible_env, tmp_path):
     seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
     since = last_seq(control)
 

@@ -117,7 +117,7 @@ def action_of(operation):
     if isinstance(operation, str):
         return BY_OPERATION_ID[operation].action
     method, template = operation
-    route, _ = find_route(method, re.sub(r"{[^}]+}", "x", template))
+    route, _params = find_route(method, re.sub(r"{[^}]+}", "x", template))
     return route.action if route is not None else derive_action(method, template)
 
 

@@ -15,7 +15,8 @@ from ansible_collections.fleetops.vmss.plugins.filter.rollout import FilterModul
 
 
 def plan_item(index, ids):
-    return {"index": index, "kind": "batch", "instance_ids": ids, "update_domains": [], "fault_domains": [], "zones": []}
+    return {"index": index, "kind": "batch", "instance_ids": ids, "update_domains": [], "fault_domains": [],
+            "zones": []}
 
 
 def batch(index, ids, outcome, started, ended):
@@ -32,7 +33,7 @@ def call(status, plan_ids, ran, started, ended, upgraded, completed, **extra):
         "model_changed": False, "image_before": {"id": "v1"}, "image_after": {"id": "v2"},
         "plan": {"batches": [plan_item(i, ids) for i, ids in enumerate(plan_ids)], "skipped": [],
                  "estimated_seconds": 100.0 * len(plan_ids)},
-        "batches": ran, "halt": None, "rollback": None, "demoted": None, "skipped": [], "report": None,
+        "batches": ran, "halt": None, "rollback": None, "demoted": None, "skipped_instances": [], "report": None,
         "summary": {"instances_total": 6, "instances_upgraded": upgraded, "instances_skipped": 0,
                     "batches_planned": len(plan_ids), "batches_completed": completed, "started_at": started,
                     "ended_at": ended, "duration_seconds": 1.0,

@@ -116,7 +116,7 @@ def group_hosts(data, group):
 def test_every_scale_set_of_the_subscription_in_six_reads(arm, plugin_loader, tmp_path):
     route_fleet(arm)
 
-    data, _ = parse(plugin_loader, tmp_path, {
+    data, _cache = parse(plugin_loader, tmp_path, {
         "keyed_groups": [{"key": "zone", "prefix": "zone", "default_value": "none"},
                          {"key": "health_state | lower", "prefix": "health"}],
         "groups": {"old_image": "image_version != '1.7.1'"},
@@ -139,7 +139,7 @@ def test_every_scale_set_of_the_subscription_in_six_reads(arm, plugin_loader, tm
 
 def test_hostname_choice_and_a_clash_named_in_the_error(arm, plugin_loader, tmp_path):
     route_fleet(arm)
-    data, _ = parse(plugin_loader, tmp_path, {"hostname": "private_ip"})
+    data, _cache = parse(plugin_loader, tmp_path, {"hostname": "private_ip"})
     assert sorted(data.hosts) == ["10.0.0.4", "10.0.0.5", "10.1.0.8"]
 
     arm.route("GET", r"/virtualMachineScaleSets/web/virtualMachines\?", [(200, {}, {"value": [
@@ -159,7 +159,7 @@ def test_listed_sets_and_a_missing_one(arm, plugin_loader, tmp_path, monkeypatch
     warnings = []
     monkeypatch.setattr("ansible.utils.display.Display.warning", lambda self, msg, *a, **k: warnings.append(msg))
 
-    data, _ = parse(plugin_loader, tmp_path, {"scale_sets": [{"resource_group": "a", "name": "web"},
+    data, _cache = parse(plugin_loader, tmp_path, {"scale_sets": [{"resource_group": "a", "name": "web"},
                                                              {"resource_group": "a", "name": "gone"}]})
 
     assert sorted(data.hosts) == ["web000000", "web000001"]

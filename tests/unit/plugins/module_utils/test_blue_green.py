@@ -285,6 +285,9 @@ def test_preconditions_and_validation():
         "capacity must be at least 1 (got 0).", "protected_settings names extensions blue's model does not have: nope."]
     assert bg.validate(dict(PARAMS, soak=-1), fresh, source, source, [POOL], OPTS, "web-blue", "WEB-blue") == [
         "soak must be 0 or more.", "green_name must differ from name."]
+    assert bg.validate(dict(PARAMS, backend_pool_ids=[POOL, LB + "/probes/ready"]), fresh, source, None, [POOL],
+                       dict(OPTS, capacity=2), "web-blue", "web-green") == [
+        "backend_pool_ids: '%s/probes/ready' is not the id of a load balancer backend pool." % LB]
     stranger = obs(state(), state(blue_tag=None, in_model=False, out_model=True))
     assert "is not a green copy made by this module" in bg.preconditions("live", stranger, opts, "web-blue",
                                                                          "web-green")[0]

@@ -38,7 +38,7 @@ def halted_result():
              "fault_domains": [1, 2], "zones": ["2", "3"]},
             {"index": 2, "kind": "batch", "instance_ids": ["3", "4"], "update_domains": [3, 4],
              "fault_domains": [3, 4], "zones": ["1", "2"]}],
-            "skipped": [{"instance_id": "5", "reason": "protected from scale-set actions"}],
+            "skipped_instances": [{"instance_id": "5", "reason": "protected from scale-set actions"}],
             "estimated_seconds": 900.0},
         "batches": [
             batch(0, "2026-11-22T04:30:05Z", "2026-11-22T04:33:00Z", "healthy", ["0"], kind="canary"),
@@ -52,7 +52,7 @@ def halted_result():
                      "health": {"0": "Healthy", "1": "Healthy", "2": "Healthy"}},
         "demoted": {"image_version_id": "/sub/galleries/golden/images/payments/versions/1.7.0",
                     "exclude_from_latest": True},
-        "skipped": [{"instance_id": "5", "reason": "protected from scale-set actions"}],
+        "skipped_instances": [{"instance_id": "5", "reason": "protected from scale-set actions"}],
         "summary": {"instances_total": 6, "instances_upgraded": 1, "instances_skipped": 1, "batches_planned": 3,
                     "batches_completed": 1, "started_at": "2026-11-22T04:30:00Z", "ended_at": "2026-11-22T04:43:01Z",
                     "duration_seconds": 781.0, "arm_requests": {"total": 61, "writes": 5, "reads": 56}},
@@ -160,7 +160,7 @@ def test_a_precheck_halt_alone_and_missing_fields_render():
     assert [line for line in root.iter(SVG + "line") if line.get("class") == "halt"]
     markdown = report.render_markdown(result, "t.svg")
     assert "## Halt" in markdown and "- Code: PrecheckFailed" in markdown and "- Batch index: —" in markdown
-    for empty in ({}, {"batches": None, "plan": None, "summary": None, "skipped": None},
+    for empty in ({}, {"batches": None, "plan": None, "summary": None, "skipped_instances": None},
                   {"batches": [{"index": 0}], "rollback": {}}):
         parse(report.render_svg(empty))
         assert report.render_markdown(empty, "t.svg").startswith("# Rollout of scale set")
@@ -194,7 +194,7 @@ def test_markdown_has_title_summary_plan_batches_and_the_picture():
 
 def test_markdown_neutralises_html_and_table_breaking_characters():
     result = halted_result()
-    result["skipped"] = [{"instance_id": "5", "reason": "a | b\nnew line <b>bold</b>"}]
+    result["skipped_instances"] = [{"instance_id": "5", "reason": "a | b\nnew line <b>bold</b>"}]
     markdown = report.render_markdown(result, "my report (1).svg")
     assert "<script>" not in markdown and "<b>" not in markdown
     assert "- Reason: probe said &lt;script&gt;alert(\"x\")&lt;/script&gt; &amp; \\| \\`rm\\` " \

@@ -168,8 +168,8 @@ def test_upgraded_busy_and_rollback_targets():
 
 
 def test_health_of_a_batch_and_settle_time():
-    assert r.health_of(["1", "9"], fleet(3, **{"1": {"health_state": "Initializing"}})) == {"1": "Initializing",
-                                                                                           "9": None}
+    health = r.health_of(["1", "9"], fleet(3, **{"1": {"health_state": "Initializing"}}))
+    assert health == {"1": "Initializing", "9": None}
     assert r.settle_seconds({"gracePeriod": 90, "intervalInSeconds": 5}) == 90
     assert r.settle_seconds({"intervalInSeconds": 10, "numberOfProbes": 3}) == 30
     assert r.settle_seconds(None) == 5

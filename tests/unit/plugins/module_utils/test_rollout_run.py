@@ -274,3 +274,28 @@ def test_demotion_names_the_version_rolled_out():
     rollout.run_batches()
     assert rollout.result["status"] == "halted" and fake.demoted == [VERSION_ID % "1.1.0"]
     assert rollout.result["demoted"] == {"image_version_id": VERSION_ID % "1.1.0", "exclude_from_latest": True}
+
+
+def test_health_that_cannot_be_read_halts_where_it_is_without_rollback():
+    fake = FakeScaleSet(count=4)
+    original = fake.instances
+
+    def instances():
+        if any(call[0] == "upgrade" for call in fake.writes()):
+            raise ArmFailure("list the instances of", fake.what, {"code": "InternalServerError", "message": "boom",
+                                                                  "status": 500, "request_id": None})
+        return original()
+
+    fake.instances = instances
+    rollout = Rollout(None, params(), None)
+    rollout.azure = fake
+    rollout.read()
+    rollout.compare({"image": dict(IMAGE, version="1.1.0")})
+    rollout.plan()
+    rollout.change_model()
+    with pytest.raises(ArmFailure, match="InternalServerError"):
+        rollout.run_batches()
+    [batch] = rollout.result["batches"]
+    assert batch["outcome"] == "failed" and batch["ended_at"]
+    assert rollout.result["halt"]["code"] == "InternalServerError" and rollout.result["halt"]["batch_index"] == 0
+    assert rollout.result["rollback"] is None and [call[0] for call in fake.writes()] == ["update", "upgrade"]
