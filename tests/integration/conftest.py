@@ -196,6 +196,25 @@ def arm_put(azure, path, body, api_version):
     return response.json()
 
 
+def uniform_scale_set(location, image_reference, capacity):
+    """The body of a Uniform scale set in Manual upgrade mode, with one NIC and the Application Health extension."""
+    return {
+        "location": location, "sku": {"name": "Standard_D2s_v3", "capacity": capacity},
+        "properties": {
+            "orchestrationMode": "Uniform", "overprovision": False, "upgradePolicy": {"mode": "Manual"},
+            "virtualMachineProfile": {
+                "storageProfile": {"imageReference": image_reference},
+                "osProfile": {"computerNamePrefix": "api", "adminUsername": "azureuser",
+                              "adminPassword": "Sup3r-secret!"},
+                "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
+                    "primary": True, "ipConfigurations": [{"name": "ip", "properties": {"primary": True}}]}}]},
+                "extensionProfile": {"extensions": [{"name": "HealthExtension", "properties": {
+                    "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
+                    "typeHandlerVersion": "2.0", "settings": {"protocol": "http", "port": 80,
+                                                              "requestPath": "/ready"}}}]},
+            }}}
+
+
 def seed_network(azure, rg, location):
     """A virtual network with two subnets and a load balancer (pool, probe) in ``rg``; their ids."""
     net = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network" % (azure.subscription_id, rg)

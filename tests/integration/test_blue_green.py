@@ -21,12 +21,12 @@ NETWORK_API = "2024-05-01"
 FAST = {"wait_sleep": 0.05, "health_timeout": 60, "wait_timeout": 300}
 
 
-def seed(emulator, azure, capacity=2, autoscale=False, mode="Uniform"):
-    """A vnet, a load balancer with a pool, and blue (Application Health, image 1.0.0) in the pool."""
+def seed(emulator, azure, capacity=2, autoscale=False, mode="Uniform", image=None):
+    """A vnet, a load balancer with a pool, and blue (Application Health, image 1.0.0, or ``image``) in the pool."""
     location = emulator["FLEETOPS_EMULATOR_LOCATION"]
     put_resource_group(azure, RG, location)
     net = seed_network(azure, RG, location)
-    vm = {"storageProfile": {"imageReference": dict(IMAGE, version="1.0.0")},
+    vm = {"storageProfile": {"imageReference": image or dict(IMAGE, version="1.0.0")},
           "osProfile": {"computerNamePrefix": "shop", "adminUsername": "azureuser",
                         "linuxConfiguration": {"disablePasswordAuthentication": True, "ssh": {"publicKeys": [{
                             "path": "/home/azureuser/.ssh/authorized_keys", "keyData": "ssh-ed25519 AAAAC3Nz shop"}]}}},

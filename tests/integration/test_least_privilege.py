@@ -15,9 +15,10 @@ What the playbooks work on (resource groups, the scale set, an autoscale setting
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
-from conftest import ROOT, last_seq, put_resource_group
+from conftest import ROOT, last_seq, put_resource_group, uniform_scale_set
 
 GALLERY_RG = "images-prod"
 RG = "payments-prod"
@@ -58,9 +59,9 @@ def version_id(azure, version):
             "versions/%s" % (azure.subscription_id, GALLERY_RG, version))
 
 
-def bake_vars(location, version):
+def bake_vars(location):
     return {"bake_resource_group": GALLERY_RG, "bake_gallery_name": "golden", "bake_image_name": "payments-api",
-            "bake_image_version": version, "bake_identifier": {"publisher": "fleetops", "offer": "payments",
+            "bake_image_version": "1.0.0", "bake_identifier": {"publisher": "fleetops", "offer": "payments",
                                                                "sku": "cis"},
             "bake_source": {"type": "PlatformImage", "publisher": "Canonical", "offer": "ubuntu-24_04-lts",
                             "sku": "server"},
@@ -83,22 +84,9 @@ def seed(azure, location):
     enabled autoscale setting on it (which the rollout suspends, and the scale playbook then rewrites)."""
     put_resource_group(azure, GALLERY_RG, location)
     put_resource_group(azure, RG, location)
-    scale_set = azure.client("compute").virtual_machine_scale_sets.begin_create_or_update(RG, NAME, {
-        "location": location, "sku": {"name": "Standard_D2s_v3", "capacity": 3},
-        "properties": {
-            "orchestrationMode": "Uniform", "overprovision": False, "upgradePolicy": {"mode": "Manual"},
-            "virtualMachineProfile": {
-                "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
-                                                      "sku": "server", "version": "latest"}},
-                "osProfile": {"computerNamePrefix": "api", "adminUsername": "azureuser",
-                              "adminPassword": "Sup3r-secret!"},
-                "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
-                    "primary": True, "ipConfigurations": [{"name": "ip", "properties": {"primary": True}}]}}]},
-                "extensionProfile": {"extensions": [{"name": "HealthExtension", "properties": {
-                    "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
-                    "typeHandlerVersion": "2.0", "settings": {"protocol": "http", "port": 80,
-                                                              "requestPath": "/ready"}}}]},
-            }}}).result()
+    ubuntu = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
+    scale_set = azure.client("compute").virtual_machine_scale_sets.begin_create_or_update(
+        RG, NAME, uniform_scale_set(location, ubuntu, 3)).result()
     azure.client("monitor").autoscale_settings.create_or_update(RG, AUTOSCALE, {
         "location": location, "enabled": True, "target_resource_uri": scale_set.id,
         "profiles": [{"name": "default", "capacity": {"minimum": "3", "maximum": "6", "default": "3"}, "rules": []}]})
@@ -116,7 +104,7 @@ def test_bake_rollout_and_scale_pass_as_the_operator_role(emulator, azure, contr
     seed(azure, location)
     since = last_seq(control)
 
-    out = passed(playbook(ansible_env, operator, "bake", bake_vars(location, "1.0.0")))
+    out = passed(playbook(ansible_env, operator, "bake", bake_vars(location)))
     assert "payments-api 1.0.0 is published in %s" % location in out, out[-3000:]
     out = passed(playbook(ansible_env, operator, "rollout", rollout_vars(azure, tmp_path / "reports")))
     assert "is suspended for the rollout" in out, out[-3000:]
@@ -125,7 +113,7 @@ def test_bake_rollout_and_scale_pass_as_the_operator_role(emulator, azure, contr
 
     requests = requests_of(control, "fleetops-operator", since)
     assert [request for request in requests if request[2] in ("401", "403")] == []
-    assert {method for method, _url, _status in requests} >= {"PUT", "PATCH", "POST"}  # it did the work, as this principal
+    assert {method for method, _url, _status in requests} >= {"PUT", "PATCH", "POST"}  # the work was done as it
     compute = azure.client("compute")
     assert sorted((vm.storage_profile.image_reference.id, vm.latest_model_applied)
                   for vm in compute.virtual_machine_scale_set_vms.list(RG, NAME)) == [
@@ -134,27 +122,21 @@ def test_bake_rollout_and_scale_pass_as_the_operator_role(emulator, azure, contr
     assert setting.enabled is True and setting.profiles[0].capacity.maximum == "30"  # the scale role's default
 
 
-def seed_version(azure, location):
-    """As the Owner: gallery image version 1.0.0 replicated to ``location`` and not excluded from latest."""
-    compute = azure.client("compute")
-    compute.galleries.begin_create_or_update(GALLERY_RG, "golden", {"location": location}).result()
-    compute.gallery_images.begin_create_or_update(GALLERY_RG, "golden", "payments-api", {
-        "location": location, "properties": {"osType": "Linux", "osState": "Generalized", "identifier": {
-            "publisher": "fleetops", "offer": "payments", "sku": "cis"}}}).result()
-    source = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/images/base" % (azure.subscription_id,
-                                                                                             GALLERY_RG)
-    compute.gallery_image_versions.begin_create_or_update(GALLERY_RG, "golden", "payments-api", "1.0.0", {
-        "location": location, "properties": {"storageProfile": {"source": {"id": source}},
-                                             "publishingProfile": {"targetRegions": [{"name": location}]}}}).result()
+def final_error(out):
+    """The message the play ended with: that of the last failed task (what AWX shows as the job's failure)."""
+    failures = re.findall(r"^(?:fatal|failed): \[localhost\].*? => (\{.*\})$", out, re.M)
+    assert failures, out[-3000:]
+    return json.loads(failures[-1])["msg"]
 
 
 def refused_at_first_write(control, run, since, action):
-    """The run failed on a 403 for ``action``, said so, and wrote nothing: its only write is the refused one."""
-    out = run.stdout + run.stderr
-    assert run.returncode != 0 and "Traceback" not in out, out[-4000:]
-    assert "AuthorizationFailed" in run.stdout and "'%s'" % action in run.stdout, run.stdout[-4000:]
+    """The run ended with Azure's 403 naming ``action``, no traceback, and wrote nothing: its only write is the
+    refused one."""
+    assert run.returncode != 0 and "Traceback" not in run.stdout + run.stderr, run.stdout[-4000:] + run.stderr
+    message = final_error(run.stdout)
+    assert "AuthorizationFailed" in message and "'%s'" % action in message, message
     writes = [request for request in requests_of(control, "fleetops-reader-only", since) if request[0] in WRITES]
-    assert [status for _method, _url, status in writes] == ["403"], writes
+    assert [status for _, _, status in writes] == ["403"], writes
 
 
 def test_as_reader_each_playbook_stops_at_its_first_write_naming_the_action(emulator, azure, control, ansible_env,
@@ -164,14 +146,15 @@ def test_as_reader_each_playbook_stops_at_its_first_write_naming_the_action(emul
     seed(azure, location)
 
     since = last_seq(control)
-    run = playbook(ansible_env, reader, "bake", bake_vars(location, "1.0.0"))
+    run = playbook(ansible_env, reader, "bake", bake_vars(location))
     refused_at_first_write(control, run, since, "Microsoft.Compute/galleries/write")
-
-    seed_version(azure, location)
-    since = last_seq(control)
-    run = playbook(ansible_env, reader, "rollout", rollout_vars(azure, tmp_path / "reports"))
-    refused_at_first_write(control, run, since, "Microsoft.Insights/autoscalesettings/write")
 
     since = last_seq(control)
     run = playbook(ansible_env, reader, "scale", SCALE_VARS)
+    refused_at_first_write(control, run, since, "Microsoft.Insights/autoscalesettings/write")
+
+    since = last_seq(control)  # a new VM size: a rollout that needs no gallery image
+    run = playbook(ansible_env, reader, "rollout", dict(rollout_vars(azure, tmp_path / "reports"),
+                                                        rollout_image_version_id="",
+                                                        rollout_model={"sku": {"name": "Standard_D4s_v3"}}))
     refused_at_first_write(control, run, since, "Microsoft.Insights/autoscalesettings/write")

@@ -26,10 +26,9 @@ def version_id(azure, version):
             "versions/%s" % (azure.subscription_id, GALLERY_RG, version))
 
 
-def seed(azure, location):
-    """Gallery versions 1.0.0 and 1.1.0 replicated to the region, the scale set on 1.0.0, its autoscale setting."""
+def seed_gallery(azure, location):
+    """Gallery image payments-api, its versions 1.0.0 and 1.1.0 replicated to the region."""
     put_resource_group(azure, GALLERY_RG, location)
-    put_resource_group(azure, RG, location)
     compute = azure.client("compute")
     compute.galleries.begin_create_or_update(GALLERY_RG, "golden", {"location": location}).result()
     compute.gallery_images.begin_create_or_update(GALLERY_RG, "golden", "payments-api", {
@@ -43,6 +42,13 @@ def seed(azure, location):
                for version in ("1.0.0", "1.1.0")]
     for poller in pollers:
         poller.result()
+
+
+def seed(azure, location):
+    """Gallery versions 1.0.0 and 1.1.0 replicated to the region, the scale set on 1.0.0, its autoscale setting."""
+    seed_gallery(azure, location)
+    put_resource_group(azure, RG, location)
+    compute = azure.client("compute")
     scale_set = compute.virtual_machine_scale_sets.begin_create_or_update(RG, NAME, {
         "location": location, "sku": {"name": "Standard_D2s_v3", "capacity": 5},
         "properties": {

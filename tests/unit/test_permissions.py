@@ -7,8 +7,9 @@ maps requests to actions (each route's ``action``), and docs/permissions.md list
 What each workflow calls is written down below, module by module, from the modules' code (and checked against
 the emulator's traffic of the workflows' integration tests). It cannot be derived from the code mechanically:
 modules hold SDK operation groups in variables, dispatch with getattr and send a few raw REST requests. So
-this test checks the role against that inventory and against the emulator; that a workflow really runs with
-the role and nothing more is for an integration test that runs the playbooks as a principal holding it.
+this test checks the role against that inventory and against the emulator; that the workflows really run with
+the role and nothing more is tests/integration/test_least_privilege.py, which runs the playbooks as a principal
+holding only it (and the requests seen there are all in this inventory).
 What this test does catch: a role that starts to use another module (see WORKFLOW_MODULES), an operation
 the emulator does not know, an action missing from the role or surplus in it, and docs out of step.
 """
@@ -33,6 +34,8 @@ providers.load_all()
 LOCATIONS = ("GET", "/subscriptions/{subscriptionId}/locations")  # location_info (Subscriptions - List Locations)
 POLL_COMPUTE = ("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/locations/{location}"
                        "/operations/{operationId}")
+RESULT_COMPUTE = ("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/locations/{location}"
+                         "/operationResults/{operationId}")  # the Location header of Update Instances
 POLL_GALLERY = ("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/locations/{location}"
                        "/capsOperations/{operationId}")
 POLL_IMAGE_BUILDER = ("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.VirtualMachineImages/locations/"
@@ -76,11 +79,12 @@ WORKFLOW_OPERATIONS = {
         "GalleryImageVersions_Get", "GalleryImageVersions_ListByGalleryImage", "GalleryImageVersions_Update",
         "AutoscaleSettings_ListBySubscription", "AutoscaleSettings_ListByResourceGroup", "AutoscaleSettings_Get",
         "AutoscaleSettings_CreateOrUpdate", "AutoscaleSettings_Update", "AutoscaleSettings_Delete",
-        POLL_COMPUTE, POLL_GALLERY,
+        POLL_COMPUTE, RESULT_COMPUTE, POLL_GALLERY,
     ],
     "scale": [
         "VirtualMachineScaleSets_Get", "VirtualMachineScaleSets_Update",
         "VirtualMachineScaleSetVMs_List", "VirtualMachines_List", "VirtualMachineScaleSetVMs_Update",
+        "VirtualMachineScaleSetVMs_Get",                         # an instance read back once protected
         "AutoscaleSettings_ListBySubscription", "AutoscaleSettings_ListByResourceGroup", "AutoscaleSettings_Get",
         "AutoscaleSettings_CreateOrUpdate", "AutoscaleSettings_Update",
         POLL_COMPUTE,

@@ -62,7 +62,7 @@ class FakeScaleSet:
                         "protection": None, "provisioning_state": "Succeeded"})
         return out
 
-    def update(self, body):
+    def update(self, body, wait=True):  # pylint: disable=unused-argument
         self.calls.append(("update", copy.deepcopy(body)))
         if self.update_errors:
             raise self.update_errors.pop(0)
@@ -199,7 +199,7 @@ def test_the_tag_removal_is_retried_once_after_a_concurrent_change():
     original = fake.update
     attempts = []
 
-    def update(body):
+    def update(body, wait=True):  # pylint: disable=unused-argument
         if set(body) == {"tags"} and not attempts:
             attempts.append(body)
             fake.calls.append(("update", body))

@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The end-to-end story of `make demo` (playbooks/site.yml), run twice against the emulator as `make demo`
+would run it: bake 1.0.0 -> a fleet of 10 -> bake 1.1.0, which breaks health -> its rollout halts after the first
+batch, rolls back and demotes 1.1.0 -> bake 1.1.1 -> its rollout completes -> autoscale scales out under load.
+The second run must succeed too (nothing left half-done by the first)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+from conftest import ROOT, arm_put
+
+LANDING_ZONE = ROOT / "emulator" / "fixtures" / "demo-landing-zone.json"
+API_VERSIONS = {"resourcegroups": "2021-04-01", "Microsoft.Network": "2024-05-01"}
+
+
+def seed_landing_zone(azure):
+    """The platform team's resource group, network and load balancer, as `make demo` seeds them (--fixture)."""
+    for entry in json.loads(LANDING_ZONE.read_text())["requests"]:
+        path = entry["path"].replace("{subscriptionId}", azure.subscription_id)
+        version = API_VERSIONS["Microsoft.Network" if "Microsoft.Network" in path else "resourcegroups"]
+        arm_put(azure, path, entry["body"], version)
+
+
+def run_site(env, workdir, reports):
+    return subprocess.run(["ansible-playbook", str(ROOT / "playbooks" / "site.yml"),
+                           "-e", json.dumps({"rollout_report_dir": str(reports)})],
+                          env=env, cwd=workdir, capture_output=True, text=True, timeout=1500, check=False)
+
+
+def story(stdout):
+    """The lines of the summary task's message."""
+    start = stdout.index("TASK [Show the story]")
+    return json.loads(stdout[stdout.index("{", start):stdout.index("\n}", start) + 2])["msg"]
+
+
+def instance_counts(line):
+    """'Instances: 12, on the latest model: 12, healthy: 12' -> (12, 12, 12)."""
+    return tuple(int(n) for n in re.findall(r"\d+", line))
+
+
+def test_the_demo_tells_the_whole_story_twice(emulator, azure, ansible_env, tmp_path):
+    seed_landing_zone(azure)
+    reports = tmp_path / "reports"
+
+    first = run_site(ansible_env, tmp_path, reports)
+
+    assert first.returncode == 0, first.stdout[-8000:] + first.stderr[-3000:]
+    lines = story(first.stdout)
+    assert lines[0] == "Image versions (name, excluded from latest): [['1.0.0', False], ['1.1.0', True], ['1.1.1', False]]"
+    assert lines[1].startswith("Rollout of 1.1.0: rolled_back: Rollout of scale set payments-demo/payments-api "
+                               "halted after batch 1 of 5: 2 of 2 upgraded instances (100%) are unhealthy"), lines[1]
+    assert lines[2].startswith("Rollout of 1.1.1: succeeded, 5 batch(es), report %s/rollout-payments-api-" % reports)
+    assert lines[4] == "Autoscale under load: capacity 10 -> 12"
+    # The load lasts until the demo sees the scale-out: one more may start before it ends (a 3 s cooldown here).
+    count, latest, healthy = instance_counts(lines[5])
+    assert count in (12, 14) and latest == count and healthy >= 12, lines[5]
+    compute = azure.client("compute")
+    images = {vm.storage_profile.image_reference.id.rsplit("/", 1)[-1]
+              for vm in compute.virtual_machine_scale_set_vms.list("payments-demo", "payments-api")}
+    assert images == {"1.1.1"}
+    assert len(list(reports.glob("rollout-payments-api-*.svg"))) == 2  # the halted rollout and the good one
+
+    second = run_site(ansible_env, tmp_path, reports)
+
+    assert second.returncode == 0, second.stdout[-8000:] + second.stderr[-3000:]
+    lines = story(second.stdout)
+    assert "Rollout of 1.1.0: rolled_back" in lines[1]
+    assert lines[2].startswith("Rollout of 1.1.1: nothing_to_do"), lines[2]
+    before, after = (int(n) for n in re.findall(r"\d+", lines[4]))
+    assert after >= before + 2 and before == count, lines[4]
