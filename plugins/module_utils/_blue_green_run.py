@@ -239,7 +239,7 @@ class Swap:
             image_after=bg.image_of(self.docs.get("green")), backend_pool_ids=self.pools,
             traffic_on_green_at=self.traffic_on_green_at,
             green=_set_result(self.green_name, obs["green"]), blue=_set_result(self.blue_name, obs["blue"]),
-            plan=plan, batches=phases, halt=halt, rollback=rollback, demoted=None, skipped=[],
+            plan=plan, batches=phases, halt=halt, rollback=rollback, demoted=None, skipped_instances=[],
             autoscale=[{"name": s["name"], "resource_group": resource_group_of(s["id"]),
                         "target": (s.get("properties") or {}).get("targetResourceUri"),
                         "enabled": bool((s.get("properties") or {}).get("enabled"))}

@@ -278,8 +278,10 @@ demoted:
   description: Always None (kept for the rollout report's shape).
   returned: always
   type: dict
-skipped:
-  description: Always empty (kept for the rollout report's shape).
+skipped_instances:
+  description:
+    - Always empty (kept for the rollout report's shape). Not C(skipped), which Ansible would read as "the task was
+      skipped" (and then not evaluate C(failed_when) or C(changed_when)).
   returned: always
   type: list
   elements: dict
