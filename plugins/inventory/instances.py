@@ -98,6 +98,7 @@ compose:
   ansible_user: "'azureuser'"
   image_tag: tags.image | default(image_version)
 
+---
 # all.vmss.yml: every scale set of the subscription, named by private IP, cached for five minutes
 plugin: fleetops.vmss.instances
 hostname: private_ip
@@ -113,7 +114,7 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _instances as instances
-from ansible_collections.fleetops.vmss.plugins.module_utils import _inventory as inventory
+from ansible_collections.fleetops.vmss.plugins.module_utils import _inventory as listing
 from ansible_collections.fleetops.vmss.plugins.module_utils._auth import AuthError
 from ansible_collections.fleetops.vmss.plugins.module_utils._client import MissingLibrary
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AUTH_ARGUMENT_SPEC, connect
@@ -163,25 +164,25 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         factory = self._connect()
         compute, network = self._client(factory, "compute"), self._client(factory, "network")
         with arm_errors(_RaiseOnFailure, "list", "the scale sets"):
-            scale_sets, missing = inventory.scale_sets(compute, self.get_option("scale_sets"), ignore_not_found)
+            scale_sets, missing = listing.scale_sets(compute, self.get_option("scale_sets"), ignore_not_found)
         for what in missing:
             self.display.warning("fleetops.vmss.instances: %s was not found; it adds no hosts." % what)
 
         hosts, ips_by_group = [], {}
         for scale_set in scale_sets:
-            group, name = inventory.split_id(scale_set.get("id"))
+            group, name = listing.split_id(scale_set.get("id"))
             what = "scale set %s/%s" % (group, name)
             with arm_errors(_RaiseOnFailure, "list the instances of", what):
                 vms = list(instances.iter_instances(compute, group, name, scale_set))
             with arm_errors(_RaiseOnFailure, "list the network interfaces of", what):
                 if instances.is_flexible(scale_set):  # the group's NICs: one list, shared by its Flexible sets
                     if group.lower() not in ips_by_group:
-                        ips_by_group[group.lower()] = inventory.private_ips(
-                            inventory.network_interfaces(network, scale_set))
+                        ips_by_group[group.lower()] = listing.private_ips(
+                            listing.network_interfaces(network, scale_set))
                     ips = ips_by_group[group.lower()]
                 else:
-                    ips = inventory.private_ips(inventory.network_interfaces(network, scale_set))
-            hosts.extend(inventory.host_vars(vm, scale_set, ips) for vm in vms)
+                    ips = listing.private_ips(listing.network_interfaces(network, scale_set))
+            hosts.extend(listing.host_vars(vm, scale_set, ips) for vm in vms)
         self.display.v("fleetops.vmss.instances: %d hosts from %d scale sets in %d requests to Azure Resource Manager"
                        % (len(hosts), len(scale_sets), factory.requests.total))
         return hosts
@@ -209,16 +210,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         hostname = self.get_option("hostname")
         named = []
         for variables in hosts:
-            name, exact = inventory.host_name(variables, hostname)
+            name, exact = listing.host_name(variables, hostname)
             if not exact:
                 self.display.vv("fleetops.vmss.instances: %s has no %s yet; named by its VM name" % (name, hostname))
             named.append((name, variables))
-        clashes = inventory.duplicates(named)
+        clashes = listing.duplicates(named)
         if clashes:
             name, ids = sorted(clashes.items())[0]
             raise AnsibleParserError("fleetops.vmss.instances: %d instances would be named %s (%s); set hostname to "
                                      "another of %s." % (len(ids), name, ", ".join(ids),
-                                                         ", ".join(inventory.HOSTNAMES)))
+                                                         ", ".join(listing.HOSTNAMES)))
 
         strict = self.get_option("strict")
         for name, variables in named:

@@ -109,8 +109,7 @@ class ScaleSetClient:
             if left is not None:
                 self.remaining = left if self.remaining is None else min(self.remaining, left)
             body = response.json()
-            for vm in body.get("value") or []:
-                yield vm
+            yield from body.get("value") or []
             from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
             request = HttpRequest("GET", body["nextLink"]) if body.get("nextLink") else None
 

@@ -136,7 +136,7 @@ def refused_at_first_write(control, run, since, action):
     message = final_error(run.stdout)
     assert "AuthorizationFailed" in message and "'%s'" % action in message, message
     writes = [request for request in requests_of(control, "fleetops-reader-only", since) if request[0] in WRITES]
-    assert [status for _, _, status in writes] == ["403"], writes
+    assert [status for _method, _url, status in writes] == ["403"], writes
 
 
 def test_as_reader_each_playbook_stops_at_its_first_write_naming_the_action(emulator, azure, control, ansible_env,

@@ -13,7 +13,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import ROOT, last_seq, put_resource_group
+from conftest import ROOT, last_seq, put_resource_group, uniform_scale_set
 
 RG = "payments-prod"
 NAME = "payments-api"
@@ -49,21 +49,8 @@ def seed(azure, location):
     seed_gallery(azure, location)
     put_resource_group(azure, RG, location)
     compute = azure.client("compute")
-    scale_set = compute.virtual_machine_scale_sets.begin_create_or_update(RG, NAME, {
-        "location": location, "sku": {"name": "Standard_D2s_v3", "capacity": 5},
-        "properties": {
-            "orchestrationMode": "Uniform", "overprovision": False, "upgradePolicy": {"mode": "Manual"},
-            "virtualMachineProfile": {
-                "storageProfile": {"imageReference": {"id": version_id(azure, "1.0.0")}},
-                "osProfile": {"computerNamePrefix": "api", "adminUsername": "azureuser",
-                              "adminPassword": "Sup3r-secret!"},
-                "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
-                    "primary": True, "ipConfigurations": [{"name": "ip", "properties": {"primary": True}}]}}]},
-                "extensionProfile": {"extensions": [{"name": "HealthExtension", "properties": {
-                    "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
-                    "typeHandlerVersion": "2.0",
-                    "settings": {"protocol": "http", "port": 80, "requestPath": "/ready"}}}]},
-            }}}).result()
+    scale_set = compute.virtual_machine_scale_sets.begin_create_or_update(
+        RG, NAME, uniform_scale_set(location, {"id": version_id(azure, "1.0.0")}, 5)).result()
     azure.client("monitor").autoscale_settings.create_or_update(RG, AUTOSCALE, {
         "location": location, "enabled": True, "target_resource_uri": scale_set.id,
         "profiles": [{"name": "default", "capacity": {"minimum": "5", "maximum": "10", "default": "5"}, "rules": []}]})

@@ -160,7 +160,7 @@ def test_listed_sets_and_a_missing_one(arm, plugin_loader, tmp_path, monkeypatch
     monkeypatch.setattr("ansible.utils.display.Display.warning", lambda self, msg, *a, **k: warnings.append(msg))
 
     data, _cache = parse(plugin_loader, tmp_path, {"scale_sets": [{"resource_group": "a", "name": "web"},
-                                                             {"resource_group": "a", "name": "gone"}]})
+                                                                  {"resource_group": "a", "name": "gone"}]})
 
     assert sorted(data.hosts) == ["web000000", "web000001"]
     assert warnings == ["fleetops.vmss.instances: scale set a/gone was not found; it adds no hosts."]
