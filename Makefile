@@ -20,7 +20,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 EMULATOR_DIR := .emulator
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help venv collection sanity lint unit emulator emulator-stop emulator-test integration test demo clean
+.PHONY: help venv collection sanity lint unit node emulator emulator-stop emulator-test integration test demo clean
 
 help:
 	@echo "make demo           run the end-to-end demo against the local Azure emulator"
@@ -65,7 +65,12 @@ emulator-stop:
 
 # Two workers; each exports its traffic, which oav then validates in one last run.
 TRAFFIC_DIR := build/emulator-traffic
-emulator-test: venv
+# oav (Microsoft's traffic validator, pinned in emulator/oav/package.json) needs Node.js and npm: from Debian when absent.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+node:
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm; }
+
+emulator-test: venv node
 	rm -rf $(TRAFFIC_DIR) && mkdir -p $(TRAFFIC_DIR)
 	FLEETOPS_TRAFFIC_DIR=$(CURDIR)/$(TRAFFIC_DIR) $(PYTEST) -q -p no:cacheprovider -n 2 emulator/tests \
 		--deselect emulator/tests/test_zz_oav.py::test_suite_traffic_is_valid_against_the_specs
