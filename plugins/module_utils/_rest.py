@@ -136,7 +136,7 @@ def resource_group_location(client, subscription_id: str, resource_group: str) -
     response = send(client, HttpRequest(
         "GET", "/subscriptions/%s/resourcegroups/%s?api-version=%s" % (subscription_id, resource_group,
                                                                        RESOURCE_GROUP_API_VERSION)))
-    _raise_for_status(response)
+    raise_for_status(response)
     return response.json()["location"]
 
 
@@ -149,12 +149,12 @@ def subscription_locations(client, subscription_id: str) -> Optional[list]:
         "GET", "/subscriptions/%s/locations?api-version=%s" % (subscription_id, LOCATIONS_API_VERSION)))
     if response.status_code in (403, 404, 501):
         return None
-    _raise_for_status(response)
+    raise_for_status(response)
     return [{"name": item.get("name"), "display_name": item.get("displayName")}
             for item in response.json().get("value", []) if item.get("name")]
 
 
-def _raise_for_status(response) -> None:
+def raise_for_status(response) -> None:
     """Raise what the SDK raises for an ARM error (HttpResponseError with the ARM envelope, 404 as ResourceNotFoundError)."""
     if response.status_code < 400:
         return

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _instances as instances
+from . import _rest as rest
 from . import _rollout as planner
 from . import _scale_set_model as model
 from ._errors import error_details, failure_message, ignore_not_found, is_handled
@@ -95,27 +96,27 @@ class ScaleSetClient:
         """The Uniform list as REST JSON, page by page, through the SDK client's pipeline (auth, retries
         honouring Retry-After, the request counter) without building SDK models: a 1000-instance list costs
         about a third of the CPU."""
-        from azure.core.exceptions import HttpResponseError  # pylint: disable=import-outside-toplevel
+        # pylint: disable=import-outside-toplevel
+        from azure.core.rest import HttpRequest
         from azure.mgmt.compute.operations._operations import \
-            build_virtual_machine_scale_set_vms_list_request as build  # pylint: disable=import-outside-toplevel
+            build_virtual_machine_scale_set_vms_list_request as build
 
         request = build(self.resource_group, self.name, self.compute._config.subscription_id, expand="instanceView")
         while request is not None:
-            response = self.compute.send_request(request)
-            if response.status_code != 200:
-                raise HttpResponseError(response=response)
-            self.pages += 1
-            left = planner.remaining_reads(response.headers.get(planner.RATE_LIMIT_HEADER))
-            if left is not None:
-                self.remaining = left if self.remaining is None else min(self.remaining, left)
+            response = rest.send(self.compute, request)
+            rest.raise_for_status(response)  # what the SDK raises, with the ARM error code
+            self._note_remaining(response.headers)
             body = response.json()
             yield from body.get("value") or []
-            from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
             request = HttpRequest("GET", body["nextLink"]) if body.get("nextLink") else None
 
     def _note_budget(self, response) -> None:
+        self._note_remaining(response.http_response.headers)
+
+    def _note_remaining(self, headers) -> None:
+        """One more page read; the lowest read budget Compute reported (its rate-limit header)."""
         self.pages += 1
-        left = planner.remaining_reads(response.http_response.headers.get(planner.RATE_LIMIT_HEADER))
+        left = planner.remaining_reads(headers.get(planner.RATE_LIMIT_HEADER))
         if left is not None:
             self.remaining = left if self.remaining is None else min(self.remaining, left)
 
