@@ -24,9 +24,12 @@ IMAGE_UPGRADE_FEATURE = "ImageReferenceUpgradeForVmoVMs"
 READ_PERMISSION = "Microsoft.Features/providers/features/read"
 REGISTERED = "Registered"
 
-ALTERNATIVES = ("Or roll out without manual upgrades: rollout_strategy azure_rolling (Azure's rolling upgrade, "
-                "upgrade_policy mode Rolling; fleetops.vmss.rolling_upgrade) or blue_green (a new scale set; "
-                "fleetops.vmss.blue_green).")
+# Azure documents Flexible rolling upgrades as a preview too (feature VMSSFlexRollingUpgrade), and asks for the
+# same feature for image changes there (learn.microsoft.com, virtual-machine-scale-sets-maxsurge): say so.
+ALTERNATIVES = ("Or roll out without manual upgrades: rollout_strategy blue_green (a new scale set; "
+                "fleetops.vmss.blue_green), or azure_rolling (Azure's rolling upgrade, upgrade_policy mode Rolling; "
+                "fleetops.vmss.rolling_upgrade), which on a Flexible scale set is itself a preview needing the "
+                "feature VMSSFlexRollingUpgrade (and, Azure documents, this one for image changes).")
 
 
 def feature_path(subscription_id: str, feature: str = IMAGE_UPGRADE_FEATURE) -> str:

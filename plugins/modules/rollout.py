@@ -189,9 +189,10 @@ notes:
     image of a Flexible scale set, it first reads the feature's registration (one GET, I(Features - Get)) and
     fails before any write, in check mode too, unless it is C(Registered); the message says how to register it
     (C(az feature register --namespace Microsoft.Compute --name ImageReferenceUpgradeForVmoVMs), then
-    C(az provider register -n Microsoft.Compute)) and names the alternatives, Azure's rolling upgrade
-    (M(fleetops.vmss.rolling_upgrade); the rollout role's C(rollout_strategy=azure_rolling)) and blue/green
-    (M(fleetops.vmss.blue_green)). Reading it needs C(Microsoft.Features/providers/features/read); without it the
+    C(az provider register -n Microsoft.Compute)) and names the alternatives, blue/green (M(fleetops.vmss.blue_green),
+    new instances, no feature) and Azure's rolling upgrade (M(fleetops.vmss.rolling_upgrade); the rollout role's
+    C(rollout_strategy=azure_rolling)), which Azure documents as a preview on Flexible too (feature
+    C(VMSSFlexRollingUpgrade), and this feature for image changes). Reading it needs C(Microsoft.Features/providers/features/read); without it the
     rollout fails naming that permission. VM size or extension changes alone do not need the feature."
   - The estimate in RV(plan.estimated_seconds) is a lower bound - two minutes per upgrade plus the Application
     Health extension's grace period per batch, the pauses and the canary soak.
