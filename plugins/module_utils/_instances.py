@@ -10,14 +10,16 @@
   ``$expand=instanceView``), kept to the scale set's members client-side as well.
 
 Azure reports ``latestModelApplied`` for Uniform instances only. For a Flexible VM the instance is
-taken to be on the latest model when its image reference and VM size are the scale set's (what a
-rollout changes); other model changes are not seen there.
+taken to be on the latest model when its image reference, VM size and extension definitions (its
+``resources``: publisher, type, handler version, public settings) are the scale set's; a VM that reports no
+``resources`` at all is judged on image and size only. Other model changes are not seen there.
 
 The summaries are pure functions of the REST dicts, so they are unit-tested without Azure.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from ._common import snake
@@ -105,7 +107,7 @@ def provisioning_error(vm: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return None
 
 
-def _same_image(left: Dict[str, Any], right: Dict[str, Any]) -> bool:
+def same_image(left: Dict[str, Any], right: Dict[str, Any]) -> bool:
     def key(ref):
         ref = ref or {}
         if ref.get("id"):
@@ -114,7 +116,42 @@ def _same_image(left: Dict[str, Any], right: Dict[str, Any]) -> bool:
     return key(left) == key(right)
 
 
+def _handler_version(version: Any, auto_upgrade_minor: bool) -> tuple:
+    """``typeHandlerVersion`` as (major, minor), or (major,) when Azure may move the minor version itself."""
+    parts = [part.strip() for part in str(version or "").split(".")] + ["0"]
+    major, minor = (parts[0] or "0").lstrip("0") or "0", (parts[1] or "0").lstrip("0") or "0"
+    return (major,) if auto_upgrade_minor else (major, minor)
+
+
+def same_extension(want: Dict[str, Any], have: Dict[str, Any]) -> bool:
+    """A scale-set model extension against a VM's extension resource: publisher, type, handler version
+    (major.minor; major only with autoUpgradeMinorVersion) and public settings. Protected settings are never
+    compared: Azure never returns them."""
+    want_props, have_props = want.get("properties") or {}, have.get("properties") or {}
+    auto = bool(want_props.get("autoUpgradeMinorVersion"))
+    return (all(str(want_props.get(key) or "").lower() == str(have_props.get(key) or "").lower()
+                for key in ("publisher", "type"))
+            and _handler_version(want_props.get("typeHandlerVersion"), auto)
+            == _handler_version(have_props.get("typeHandlerVersion"), auto)
+            and (want_props.get("settings") or {}) == (have_props.get("settings") or {}))
+
+
+def extensions_applied(vm: Dict[str, Any], scale_set: Dict[str, Any]) -> Optional[bool]:
+    """Whether a Flexible VM carries every extension of the scale set's model as defined there; None when the
+    VM reports no ``resources`` at all (then nothing is known). Extensions on the VM only are not judged."""
+    have = vm.get("resources")
+    if have is None:
+        return None
+    by_name = {str(ext.get("name") or "").rsplit("/", 1)[-1].lower(): ext for ext in have}
+    model = ((scale_set.get("properties") or {}).get("virtualMachineProfile") or {})
+    wanted = (model.get("extensionProfile") or {}).get("extensions") or []
+    return all(str(ext.get("name") or "").lower() in by_name
+               and same_extension(ext, by_name[str(ext.get("name") or "").lower()]) for ext in wanted)
+
+
 def latest_model_applied(vm: Dict[str, Any], scale_set: Dict[str, Any]) -> Optional[bool]:
+    """Uniform: Azure's ``latestModelApplied``. Flexible: the VM's image reference, size and extension
+    definitions are the model's (see extensions_applied)."""
     props = vm.get("properties") or {}
     if "latestModelApplied" in props:
         return bool(props["latestModelApplied"])
@@ -125,7 +162,8 @@ def latest_model_applied(vm: Dict[str, Any], scale_set: Dict[str, Any]) -> Optio
     have_image = (props.get("storageProfile") or {}).get("imageReference") or {}
     want_size = str((scale_set.get("sku") or {}).get("name") or "").lower()
     have_size = str((props.get("hardwareProfile") or {}).get("vmSize") or "").lower()
-    return _same_image(want_image, have_image) and (not want_size or not have_size or want_size == have_size)
+    return (same_image(want_image, have_image) and (not want_size or not have_size or want_size == have_size)
+            and extensions_applied(vm, scale_set) is not False)
 
 
 def protection(vm: Dict[str, Any]) -> Optional[Dict[str, bool]]:
@@ -168,6 +206,28 @@ def summary(vm: Dict[str, Any], scale_set: Dict[str, Any]) -> Dict[str, Any]:
         "protection": protection(vm),
         "error": provisioning_error(vm),
     }
+
+
+def flexible_instance_view(vms: Iterable[Dict[str, Any]]) -> Dict[str, Any]:
+    """What a scale set's instance view summarises, made from its Flexible VMs' own instance views (Azure
+    refuses the scale-set instance view on Flexible sets). Pure.
+
+    ``statuses_summary``: how many VMs have each provisioning status code; ``extensions``: per extension, how
+    many VMs have each of its status codes. The scale set's own ``statuses`` and ``orchestration_services``
+    exist only in the scale-set instance view: None."""
+    def counted(codes):
+        return [{"code": code, "count": count} for code, count in sorted(Counter(codes).items())]
+
+    provisioning, by_extension = [], {}
+    for vm in vms:
+        provisioning += [status.get("code") for status in _statuses(vm)
+                         if str(status.get("code") or "").startswith("ProvisioningState/")]
+        for ext in ((vm.get("properties") or {}).get("instanceView") or {}).get("extensions") or []:
+            by_extension.setdefault(ext.get("name"), []).extend(
+                status.get("code") for status in ext.get("statuses") or [] if status.get("code"))
+    return {"statuses_summary": counted(provisioning),
+            "extensions": [{"name": name, "statuses_summary": counted(codes)} for name, codes in by_extension.items()],
+            "statuses": None, "orchestration_services": None}
 
 
 def count_not_on_latest_model(instances: Iterable[Dict[str, Any]], scale_set: Dict[str, Any]) -> int:

@@ -25,6 +25,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from . import _features as features
 from . import _instances as instances
 from . import _rest as rest
 from . import _rollout as planner
@@ -266,6 +267,12 @@ class Rollout:
         if model.health_extension(resource) is None:
             errors.append("the scale set's model has no Application Health extension: the rollout gates every batch "
                           "on it. Add it with fleetops.vmss.scale_set (application_health) first.")
+        # Flexible: manual upgrade to a new image is a preview behind a subscription feature (_features).
+        if instances.is_flexible(resource) and features.image_changes(self.tracker, self.before, self.target):
+            with azure_step("read the registration of feature %s for" % features.IMAGE_UPGRADE_FEATURE, self.azure.what):
+                problem = features.check_image_upgrade(self.azure.compute, self.azure.compute._config.subscription_id,
+                                                       self.result["scale_set"])
+            errors.extend([problem] if problem else [])
         return errors
 
     def diff(self) -> Dict[str, Any]:

@@ -70,7 +70,8 @@ options:
     description:
       - Other model changes rolled out with the image, applied through the same layer as M(fleetops.vmss.scale_set).
       - Only the VM size is supported, because it is what both orchestration modes report per instance (Azure
-        reports C(latestModelApplied) for Uniform instances only; a Flexible VM is compared by image and size)
+        reports C(latestModelApplied) for Uniform instances only; a Flexible VM is compared by image, size and
+        extension definitions)
         and what a rollback can restore exactly. Make other model changes with M(fleetops.vmss.scale_set), then
         run this module without O(image) and O(model) (there is then no rollback point for them).
     type: dict
@@ -177,8 +178,22 @@ notes:
     comes with a gallery image version ID in O(image); the C(fleetops.rollout) tag, if any, is one this module wrote."
   - "Cost on a Flexible scale set: the same single manual upgrade per batch (Azure takes VM names as instance
     IDs there), and health reads through the resource group's VM list filtered on the scale set. Azure does not
-    report C(latestModelApplied) for Flexible VMs: an instance is on the latest model when its image reference
-    and size are the scale set's."
+    report C(latestModelApplied) for Flexible VMs: an instance is on the latest model when its image reference,
+    size and extension definitions (each model extension's publisher, type, handler version - major.minor, or
+    major only with C(autoUpgradeMinorVersion) - and public settings, against the VM's C(resources); never
+    protected settings, which Azure does not return) are the scale set's. A VM that reports no C(resources) is
+    judged on image and size only. So an extension-only model change rolls out like an image change."
+  - "B(Flexible, new image: a preview feature, checked before any write.) Manual upgrade of Flexible instances is
+    documented by Azure as preview, and moving them to a new image reference needs the subscription feature
+    C(Microsoft.Compute/ImageReferenceUpgradeForVmoVMs). When the rollout changes (or resumes or rolls back) the
+    image of a Flexible scale set, it first reads the feature's registration (one GET, I(Features - Get)) and
+    fails before any write, in check mode too, unless it is C(Registered); the message says how to register it
+    (C(az feature register --namespace Microsoft.Compute --name ImageReferenceUpgradeForVmoVMs), then
+    C(az provider register -n Microsoft.Compute)) and names the alternatives, blue/green (M(fleetops.vmss.blue_green),
+    new instances, no feature) and Azure's rolling upgrade (M(fleetops.vmss.rolling_upgrade); the rollout role's
+    C(rollout_strategy=azure_rolling)), which Azure documents as a preview on Flexible too (feature
+    C(VMSSFlexRollingUpgrade), and this feature for image changes). Reading it needs C(Microsoft.Features/providers/features/read); without it the
+    rollout fails naming that permission. VM size or extension changes alone do not need the feature."
   - The estimate in RV(plan.estimated_seconds) is a lower bound - two minutes per upgrade plus the Application
     Health extension's grace period per batch, the pauses and the canary soak.
 extends_documentation_fragment:

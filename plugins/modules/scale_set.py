@@ -478,7 +478,8 @@ changes:
 instances_not_on_latest_model:
   description:
     - How many instances do not run the scale set's current model. Uniform, from Azure's C(latestModelApplied);
-      Flexible, by image reference and VM size (Azure does not report C(latestModelApplied) for Flexible VMs).
+      Flexible, by image reference, VM size and extension definitions (Azure does not report C(latestModelApplied)
+      for Flexible VMs; see M(fleetops.vmss.scale_set_instance)).
     - None when the scale set is deleted (or would be created, in check mode).
   returned: always
   type: int

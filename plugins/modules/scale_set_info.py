@@ -29,6 +29,8 @@ options:
     description:
       - More to read for each scale set found, one or two requests each.
       - V(instance_view) adds RV(scale_sets[].instance_view) (instance status counts, from the scale set's instance view).
+        On a B(Flexible) scale set Azure refuses the scale-set instance view, so the counts are made from one paged
+        list of its VMs with their own instance views (C($expand=instanceView)).
       - V(rolling_upgrade) adds RV(scale_sets[].rolling_upgrade), the latest rolling upgrade, None when there has been none.
       - V(os_upgrade_history) adds RV(scale_sets[].os_upgrade_history), the automatic OS upgrades (every page).
     type: list
@@ -166,6 +168,8 @@ scale_sets:
     instance_view:
       description:
         - The scale set's instance view, summarised.
+        - On a Flexible scale set, made from its VMs' instance views; C(statuses) and C(orchestration_services)
+          are None there (only the scale-set instance view, which Azure refuses on Flexible, has them).
       type: dict
       returned: when O(include) has V(instance_view)
       contains:
@@ -180,11 +184,11 @@ scale_sets:
           elements: dict
           sample: [{name: HealthExtension, statuses_summary: [{code: ProvisioningState/succeeded, count: 10}]}]
         statuses:
-          description: The scale set's own statuses.
+          description: The scale set's own statuses; None on a Flexible scale set.
           type: list
           elements: dict
         orchestration_services:
-          description: Orchestration services (automatic repairs) and their state.
+          description: Orchestration services (automatic repairs) and their state; None on a Flexible scale set.
           type: list
           elements: dict
     rolling_upgrade:
@@ -208,6 +212,7 @@ arm_requests:
   sample: 1
 """
 
+from ansible_collections.fleetops.vmss.plugins.module_utils import _instances as instances
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result, snake
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
 from ansible_collections.fleetops.vmss.plugins.module_utils._rolling_upgrade import read_latest
@@ -223,10 +228,15 @@ def read_scale_sets(operations, resource_group, name):
     return list(operations.list_all())
 
 
-def details(compute, scale_set, include):
-    """The extra reads of ``include`` for one scale set (a snake_case result dict, updated in place)."""
+def details(compute, scale_set, include, resource):
+    """The extra reads of ``include`` for one scale set (a snake_case result dict, updated in place);
+    ``resource`` is the scale set as REST."""
     resource_group, name = scale_set["resource_group"], scale_set["name"]
-    if "instance_view" in include:
+    if "instance_view" in include and instances.is_flexible(resource):
+        # Azure refuses the scale-set instance view on Flexible sets: summarise the VMs' own views instead.
+        scale_set["instance_view"] = instances.flexible_instance_view(
+            instances.iter_instances(compute, resource_group, name, resource, instance_view=True))
+    elif "instance_view" in include:
         view = snake(compute.virtual_machine_scale_sets.get_instance_view(resource_group, name))
         summary = (view.get("virtual_machine") or {}).get("statuses_summary") or []
         scale_set["instance_view"] = {"statuses_summary": summary, "extensions": view.get("extensions") or [],
@@ -263,9 +273,9 @@ def main():
         found = read_scale_sets(compute.virtual_machine_scale_sets, resource_group, name)
 
     results = [resource_result(scale_set) for scale_set in found]
-    for scale_set in results if module.params["include"] else []:
+    for scale_set, resource in zip(results, found) if module.params["include"] else []:
         with arm_errors(module, "read the status of", describe(scale_set["resource_group"], scale_set["name"])):
-            details(compute, scale_set, module.params["include"])
+            details(compute, scale_set, module.params["include"], resource.as_dict())
 
     module.exit_json(changed=False, scale_sets=results, arm_requests=module.arm_requests)
 

@@ -26,6 +26,17 @@ description:
     Instances with an operation in progress are skipped too (Azure would refuse the whole batch).
   - Instances already in the action's end state are reported V(unchanged) and not sent (upgrade of an instance on
     the latest model, start of a running one, deallocate of a deallocated one, power off of a stopped one).
+  - B(On the latest model, Flexible.) Azure reports C(latestModelApplied) for Uniform instances only. A Flexible VM
+    is on the latest model when its image reference, VM size and extension definitions are the scale set's - each
+    model extension is on the VM (its C(resources)) with the same publisher, type, handler version (major.minor;
+    major only with C(autoUpgradeMinorVersion)) and public settings (protected settings are never compared, Azure
+    does not return them). So O(action=upgrade) moves Flexible VMs after an extension-only model change too. A VM
+    that reports no C(resources) at all is judged on image and size only; extensions found on the VM only are not
+    judged.
+  - B(Flexible upgrade to a new image) is an Azure preview needing the subscription feature
+    C(Microsoft.Compute/ImageReferenceUpgradeForVmoVMs) (C(az feature register --namespace Microsoft.Compute --name
+    ImageReferenceUpgradeForVmoVMs)); without it Azure refuses the upgrade. M(fleetops.vmss.rollout) checks the
+    feature before any write.
   - The module reports every instance's outcome; it fails when an instance failed (its provisioning error is in
     RV(instances[].error)), after waiting for the others.
 author:

@@ -41,7 +41,9 @@ extends_documentation_fragment:
   - fleetops.vmss.attributes.info_module
 notes:
   - Azure reports C(latestModelApplied) for Uniform instances only. For a Flexible VM, RV(instances[].latest_model_applied)
-    is true when its image reference and VM size are those of the scale set's model (what a rollout changes).
+    is true when its image reference, VM size and extension definitions (publisher, type, handler version and public
+    settings of each model extension, against the VM's C(resources)) are those of the scale set's model; a VM that
+    reports no C(resources) is judged on image and size only.
   - Protection policies exist for Uniform instances; RV(instances[].protection) is None for Flexible VMs.
 seealso:
   - module: fleetops.vmss.scale_set_instance

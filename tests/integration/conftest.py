@@ -228,3 +228,35 @@ def seed_network(azure, rg, location):
         "2024-05-01")
     return {"subnet_id": net + "/virtualNetworks/vnet/subnets/app", "subnet2_id": net + "/virtualNetworks/vnet/subnets/app2",
             "pool_id": net + "/loadBalancers/lb/backendAddressPools/pool", "probe_id": net + "/loadBalancers/lb/probes/probe"}
+
+
+FEATURES_API_VERSION = "2021-07-01"
+IMAGE_UPGRADE_FEATURE = "ImageReferenceUpgradeForVmoVMs"
+
+
+def feature_state(azure, feature=IMAGE_UPGRADE_FEATURE, namespace="Microsoft.Compute"):
+    """The registration state of a subscription feature (Features - Get), or None when it is not found."""
+    from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
+
+    response = azure.client("compute").send_request(HttpRequest(
+        "GET", "/subscriptions/%s/providers/Microsoft.Features/providers/%s/features/%s?api-version=%s"
+        % (azure.subscription_id, namespace, feature, FEATURES_API_VERSION)))
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    return response.json()["properties"]["state"]
+
+
+def register_feature(azure, feature=IMAGE_UPGRADE_FEATURE, namespace="Microsoft.Compute", timeout=60):
+    """Register a subscription feature as an operator would (Features - Register, then wait until Registered):
+    manual upgrades of Flexible instances to a new image need ImageReferenceUpgradeForVmoVMs."""
+    from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
+
+    response = azure.client("compute").send_request(HttpRequest(
+        "POST", "/subscriptions/%s/providers/Microsoft.Features/providers/%s/features/%s/register?api-version=%s"
+        % (azure.subscription_id, namespace, feature, FEATURES_API_VERSION)))
+    response.raise_for_status()
+    deadline = time.monotonic() + timeout
+    while feature_state(azure, feature, namespace) != "Registered":
+        assert time.monotonic() < deadline, "feature %s/%s was not Registered within %s s" % (namespace, feature, timeout)
+        time.sleep(0.1)

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import arm_writes, last_seq, put_resource_group, require_success
+from conftest import arm_writes, feature_state, last_seq, put_resource_group, register_feature, require_success
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout import decode_marker
 
@@ -370,6 +370,7 @@ def test_batch_by_plans_in_check_mode_then_a_rollout_by_update_domain(emulator, 
 # --- Flexible: VM names as instance ids, the VM size changed with the image ------------------------------------
 
 def test_flexible_rollout_of_image_and_size(emulator, azure, ansible, control):
+    register_feature(azure)  # manual upgrade of Flexible instances to a new image is a preview behind it
     seed_scale_set(azure, "flex", dict(MARKETPLACE, version="1.0.0"), capacity=4, mode="Flexible")
     names = sorted(i["instance_id"] for i in instances(azure, "flex"))
     since = last_seq(control)
@@ -387,3 +388,54 @@ def test_flexible_rollout_of_image_and_size(emulator, azure, ansible, control):
     assert {(i["image"]["version"], i["vm_size"], i["latest_model_applied"]) for i in fleet} == {
         ("1.1.0", "Standard_D4s_v3", True)}
     assert "fleetops.rollout" not in scale_set_tags(azure, "flex")
+
+
+# --- Flexible: the manual-upgrade preview feature (ImageReferenceUpgradeForVmoVMs) read before any write ------
+
+def test_flexible_image_rollout_without_the_feature_fails_before_any_write(emulator, azure, ansible, control):
+    seed_scale_set(azure, "flex", dict(MARKETPLACE, version="1.0.0"), capacity=2, mode="Flexible")
+    assert feature_state(azure) != "Registered"
+    since = last_seq(control)
+
+    for check in (True, False):
+        code, result = ansible.module("rollout", dict(FAST, resource_group=RG, name="flex",
+                                                      image=dict(MARKETPLACE, version="1.1.0")), check=check)
+        assert code != 0 and result["changed"] is False, result
+        for words in ("Microsoft.Compute/ImageReferenceUpgradeForVmoVMs",
+                      "az feature register --namespace Microsoft.Compute --name ImageReferenceUpgradeForVmoVMs",
+                      "az provider register -n Microsoft.Compute", "azure_rolling", "blue_green"):
+            assert words in result["msg"]
+
+    assert arm_writes(control, since) == []
+    reads = [entry["liveRequest"]["url"] for entry in control.traffic(since)
+             if "/providers/Microsoft.Features/" in entry["liveRequest"]["url"]]
+    assert len(reads) == 2 and all("features/ImageReferenceUpgradeForVmoVMs?" in url for url in reads)
+    assert {i["image"]["version"] for i in instances(azure, "flex")} == {"1.0.0"}
+
+
+def test_flexible_size_only_rollout_does_not_read_the_feature(emulator, azure, ansible, control):
+    seed_scale_set(azure, "flex", dict(MARKETPLACE, version="1.0.0"), capacity=2, mode="Flexible")
+    since = last_seq(control)
+
+    code, result = rollout(ansible, "flex", model={"sku": {"name": "Standard_D4s_v3"}}, batch_by="count", batch_size=1)
+
+    assert code == 0 and result["status"] == "succeeded", result
+    assert not [entry for entry in control.traffic(since) if "/Microsoft.Features/" in entry["liveRequest"]["url"]]
+    assert {i["vm_size"] for i in instances(azure, "flex")} == {"Standard_D4s_v3"}
+
+
+def test_flexible_extension_only_change_is_rolled_with_scale_set_instance(emulator, azure, ansible, control):
+    """An extension-only model change (the health probe's settings) leaves every Flexible VM outdated until
+    upgraded: scale_set_instance action upgrade moves them, and then they are latest."""
+    seed_scale_set(azure, "flex", dict(MARKETPLACE, version="1.0.0"), capacity=2, mode="Flexible")
+    base = {"resource_group": RG, "name": "flex", "wait_sleep": 0.1}
+    code, changed = ansible.module("scale_set", dict(base, application_health={"request_path": "/healthz"}))
+    assert code == 0 and changed["changed"] is True, changed
+    assert {i["latest_model_applied"] for i in instances(azure, "flex")} == {False}
+    since = last_seq(control)
+
+    code, result = ansible.module("scale_set_instance", dict(base, instance_ids=["*"], action="upgrade"))
+
+    assert code == 0 and result["summary"] == {"succeeded": 2}, result
+    assert write_kinds(control, since) == [UPGRADE]
+    assert {i["latest_model_applied"] for i in instances(azure, "flex")} == {True}

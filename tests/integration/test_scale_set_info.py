@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from conftest import put_resource_group, require_success
+from conftest import last_seq, put_resource_group, require_success
 
 RG = "payments-prod"
 NAME = "payments-api"
@@ -67,3 +67,35 @@ def test_module_reports_the_arm_error_code(emulator, ansible, control):
     assert (result["error"]["code"], result["error"]["status"]) == ("ServiceUnavailable", 503)
     assert result["error"]["request_id"]
     assert "exception" not in result
+
+
+def test_flexible_instance_view_is_made_from_the_vms(emulator, azure, ansible, control):
+    """Azure refuses the scale-set instance view on Flexible sets: scale_set_info reads the VMs' own views."""
+    # pylint: disable=import-outside-toplevel
+    from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
+
+    location = emulator["FLEETOPS_EMULATOR_LOCATION"]
+    put_resource_group(azure, RG, location)
+    desired = model.desired_options({
+        "orchestration_mode": "Flexible", "platform_fault_domain_count": 1,
+        "sku": {"name": "Standard_D2s_v3", "capacity": 2}, "upgrade_policy": {"mode": "Manual"},
+        "image": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "1.0.0"},
+        "os_profile": {"computer_name_prefix": "flex", "admin_username": "azureuser", "admin_password": "Sup3r-secret-pw!"},
+        "application_health": {"protocol": "http", "port": 80, "request_path": "/ready"}})
+    azure.client("compute").virtual_machine_scale_sets.begin_create_or_update(
+        RG, "flex", model.create_body("flex", desired, location)).result()
+    since = last_seq(control)
+
+    code, result = ansible.module("scale_set_info", {"resource_group": RG, "name": "flex", "include": ["instance_view"]})
+
+    assert code == 0, result
+    [found] = result["scale_sets"]
+    assert found["orchestration_mode"] == "Flexible"
+    view = found["instance_view"]
+    assert sum(entry["count"] for entry in view["statuses_summary"]) == 2
+    assert all(entry["code"].startswith("ProvisioningState/") for entry in view["statuses_summary"])
+    assert [ext["name"] for ext in view["extensions"]] == [model.DEFAULT_HEALTH_EXTENSION]
+    assert (view["statuses"], view["orchestration_services"]) == (None, None)
+    operations = [entry.get("operation_id") for entry in control.traffic(since)]
+    assert "VirtualMachineScaleSets_GetInstanceView" not in operations
+    assert operations.count("VirtualMachines_List") == 1

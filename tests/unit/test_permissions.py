@@ -101,6 +101,7 @@ WORKFLOW_OPERATIONS = {
 AZURE_ONLY = {
     "bake": ["Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"],   # the template's identity
     "rollout": ["Microsoft.Compute/locations/operations/read",
+                "Microsoft.Features/providers/features/read",   # the preview-feature check (raw Features - Get)
                 "Microsoft.Network/virtualNetworks/subnets/join/action",               # green's NICs
                 "Microsoft.Network/loadBalancers/backendAddressPools/join/action",
                 "Microsoft.Network/loadBalancers/probes/join/action",

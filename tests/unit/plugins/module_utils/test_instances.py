@@ -172,3 +172,110 @@ def test_provisioned():
 
 def test_flexible_filter():
     assert instances.flexible_filter(VMSS) == "'virtualMachineScaleSet/id' eq '%s'" % VMSS
+
+
+# --- Flexible latest-ness: extension definitions (the VM's ``resources`` as Azure's VM GET/list returns them) --
+
+HEALTH_MODEL = {"name": "HealthExtension", "properties": {
+    "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux", "typeHandlerVersion": "2.0",
+    "autoUpgradeMinorVersion": True, "settings": {"protocol": "http", "port": 80, "requestPath": "/ready"},
+    "protectedSettings": {"token": "never-returned"}}}
+
+
+def flexible_with_extensions(*extensions):
+    scale_set = dict(FLEXIBLE, properties=dict(FLEXIBLE["properties"]))
+    scale_set["properties"]["virtualMachineProfile"] = dict(
+        FLEXIBLE["properties"]["virtualMachineProfile"], extensionProfile={"extensions": list(extensions)})
+    return scale_set
+
+
+def vm_extension(vm_name, name="HealthExtension", **changes):
+    """One item of a VM's ``resources`` as Azure returns it (no protectedSettings, provisioningState added)."""
+    props = {"autoUpgradeMinorVersion": True, "provisioningState": "Succeeded", "publisher": "Microsoft.ManagedServices",
+             "type": "ApplicationHealthLinux", "typeHandlerVersion": "2.0",
+             "settings": {"protocol": "http", "port": 80, "requestPath": "/ready"}}
+    props.update(changes)
+    return {"name": name, "type": "Microsoft.Compute/virtualMachines/extensions", "location": "westeurope",
+            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/%s/extensions/%s"
+                  % (vm_name, name), "properties": props}
+
+
+def with_resources(vm, *resources):
+    return dict(vm, resources=list(resources))
+
+
+def test_flexible_vm_with_the_models_extensions_is_latest():
+    scale_set = flexible_with_extensions(HEALTH_MODEL)
+    vm = with_resources(flexible_vm("a"), vm_extension("a"))
+    assert instances.latest_model_applied(vm, scale_set) is True
+    # an extension added on the VM alone is not the model's business
+    assert instances.latest_model_applied(with_resources(flexible_vm("a"), vm_extension("a"),
+                                                         vm_extension("a", "Custom", type="CustomScript")), scale_set)
+
+
+@pytest.mark.parametrize("vm_resources", [
+    [],                                                                         # the extension was added to the model
+    [vm_extension("a", settings={"protocol": "http", "port": 8080, "requestPath": "/ready"})],   # settings changed
+    [vm_extension("a", typeHandlerVersion="1.0")],                              # major version moved
+    [vm_extension("a", type="ApplicationHealthWindows")],
+    [vm_extension("a", publisher="Microsoft.Azure.Extensions")],
+    [vm_extension("a", "OtherName")],
+])
+def test_an_extension_only_model_change_makes_a_flexible_vm_outdated(vm_resources):
+    scale_set = flexible_with_extensions(HEALTH_MODEL)
+    assert instances.latest_model_applied(with_resources(flexible_vm("a"), *vm_resources), scale_set) is False
+    assert instances.plan("upgrade", [with_resources(flexible_vm("a"), *vm_resources)], scale_set)[0]["outcome"] == \
+        "planned"
+
+
+def test_handler_versions_compare_by_major_minor_or_major_with_auto_upgrade():
+    auto = flexible_with_extensions(HEALTH_MODEL)
+    pinned = flexible_with_extensions({"name": "HealthExtension", "properties": dict(
+        HEALTH_MODEL["properties"], autoUpgradeMinorVersion=False)})
+    minor_moved = with_resources(flexible_vm("a"), vm_extension("a", typeHandlerVersion="2.1"))
+    patch_only = with_resources(flexible_vm("a"), vm_extension("a", typeHandlerVersion="2.0.7"))
+    assert instances.latest_model_applied(minor_moved, auto) is True      # Azure may move the minor version itself
+    assert instances.latest_model_applied(minor_moved, pinned) is False
+    assert instances.latest_model_applied(patch_only, pinned) is True
+    # names, publishers and types are case-insensitive in ARM
+    shouting = with_resources(flexible_vm("a"), vm_extension("a", "HEALTHEXTENSION", publisher="microsoft.managedservices"))
+    assert instances.latest_model_applied(shouting, auto) is True
+
+
+def test_a_flexible_vm_reporting_no_resources_is_judged_on_image_and_size_only():
+    scale_set = flexible_with_extensions(HEALTH_MODEL)
+    assert "resources" not in flexible_vm("a")
+    assert instances.latest_model_applied(flexible_vm("a"), scale_set) is True
+    assert instances.latest_model_applied(flexible_vm("a", version="1.7.0"), scale_set) is False
+    assert instances.extensions_applied(flexible_vm("a"), scale_set) is None
+
+
+def test_protected_settings_are_never_compared():
+    scale_set = flexible_with_extensions(HEALTH_MODEL)
+    vm = with_resources(flexible_vm("a"), vm_extension("a"))
+    assert "protectedSettings" not in vm["resources"][0]["properties"]
+    assert instances.same_extension(HEALTH_MODEL, vm["resources"][0]) is True
+    assert instances.latest_model_applied(vm, scale_set) is True
+
+
+def test_uniform_keeps_azures_latest_model_applied_whatever_the_resources():
+    vm = with_resources(uniform_vm("1", latest=True))
+    assert instances.latest_model_applied(vm, dict(UNIFORM, properties={"orchestrationMode": "Uniform",
+                                                                        "virtualMachineProfile": {"extensionProfile": {
+                                                                            "extensions": [HEALTH_MODEL]}}})) is True
+
+
+def test_flexible_instance_view_summary_from_the_vms():
+    def vm(provisioning, ext_code):
+        return {"properties": {"instanceView": {
+            "statuses": [{"code": provisioning}, {"code": "PowerState/running"}],
+            "extensions": [{"name": "HealthExtension", "statuses": [{"code": ext_code}]}]}}}
+    view = instances.flexible_instance_view([vm("ProvisioningState/succeeded", "ProvisioningState/succeeded"),
+                                             vm("ProvisioningState/updating", "ProvisioningState/transitioning"),
+                                             vm("ProvisioningState/succeeded", "ProvisioningState/succeeded")])
+    assert view["statuses_summary"] == [{"code": "ProvisioningState/succeeded", "count": 2},
+                                        {"code": "ProvisioningState/updating", "count": 1}]
+    assert view["extensions"] == [{"name": "HealthExtension", "statuses_summary": [
+        {"code": "ProvisioningState/succeeded", "count": 2}, {"code": "ProvisioningState/transitioning", "count": 1}]}]
+    assert (view["statuses"], view["orchestration_services"]) == (None, None)
+    assert instances.flexible_instance_view([])["statuses_summary"] == []

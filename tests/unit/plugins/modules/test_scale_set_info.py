@@ -161,3 +161,35 @@ def test_include_failure_names_the_scale_set(arm, capsys):
     arm.route("GET", RG_PATH + r"/api/instanceView", [arm_error("AuthorizationFailed", "no", 403)])
     code, result = run({"resource_group": "payments", "name": "api", "include": ["instance_view"]}, capsys)
     assert code == 1 and result["msg"] == "Failed to read the status of scale set payments/api: AuthorizationFailed: no"
+
+
+def flexible_vm(name, provisioning, health_status):
+    return {"name": name, "id": "/subscriptions/%s/resourceGroups/payments/providers/Microsoft.Compute/virtualMachines/%s"
+            % (SUB, name), "properties": {
+                "virtualMachineScaleSet": {"id": scale_set("flex")["id"]},
+                "instanceView": {"statuses": [{"code": provisioning}, {"code": "PowerState/running"}],
+                                 "extensions": [{"name": "health", "type": "Microsoft.ManagedServices.ApplicationHealthLinux",
+                                                 "statuses": [{"code": health_status}]}]}}}
+
+
+def test_flexible_instance_view_comes_from_the_vms_never_the_scale_set(arm, capsys):
+    flexible = scale_set("flex")
+    flexible["properties"]["orchestrationMode"] = "Flexible"
+    arm.route("GET", RG_PATH + r"/flex\?", [(200, {}, flexible)])
+    # Azure refuses this on Flexible (OperationNotAllowed); the module must not send it at all.
+    arm.route("GET", RG_PATH + r"/flex/instanceView", [arm_error("OperationNotAllowed", "not allowed", 409)])
+    arm.route("GET", r"/resourceGroups/payments/providers/Microsoft\.Compute/virtualMachines\?", [(200, {}, {"value": [
+        flexible_vm("flex_a", "ProvisioningState/succeeded", "ProvisioningState/succeeded"),
+        flexible_vm("flex_b", "ProvisioningState/failed/VMExtensionProvisioningError", "ProvisioningState/failed"),
+        flexible_vm("flex_c", "ProvisioningState/succeeded", "ProvisioningState/succeeded")]})])
+    code, result = run({"resource_group": "payments", "name": "flex", "include": ["instance_view"]}, capsys)
+    assert code == 0, result
+    assert result["scale_sets"][0]["instance_view"] == {
+        "statuses_summary": [{"code": "ProvisioningState/failed/VMExtensionProvisioningError", "count": 1},
+                             {"code": "ProvisioningState/succeeded", "count": 2}],
+        "extensions": [{"name": "health", "statuses_summary": [{"code": "ProvisioningState/failed", "count": 1},
+                                                               {"code": "ProvisioningState/succeeded", "count": 2}]}],
+        "statuses": None, "orchestration_services": None}
+    assert not [r for r in arm.requests if "/instanceView" in r.url.split("?")[0]]
+    [listed] = [r for r in arm.requests if "/virtualMachines?" in r.url]
+    assert "expand=instanceView" in listed.url and "virtualMachineScaleSet%2Fid" in listed.url.replace("/", "%2F")
