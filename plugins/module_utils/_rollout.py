@@ -4,8 +4,13 @@
 """The rollout planner and its health gates: pure functions, no I/O.
 
 An instance is a dict with the keys scale_set_instance_info returns: ``instance_id``, ``zone``,
-``update_domain``, ``fault_domain``, ``latest_model_applied``, ``health_state`` (Healthy, Unhealthy,
-Unknown, Initializing or None when no health signal), ``protection`` ({protect_from_scale_set_actions}).
+``update_domain``, ``fault_domain``, ``latest_model_applied``, ``image`` and ``vm_size`` (as the instance
+reports them), ``health_state`` (Healthy, Unhealthy, Unknown, Initializing or None when no health signal),
+``protection`` ({protect_from_scale_set_actions}).
+
+Which instances a rollout moved is read from each instance's own image reference and VM size (runs_model),
+never from ``latest_model_applied``: Azure tracks model generations, so a model change makes every instance
+"not latest" and restoring the previous model does not make the untouched ones latest again.
 
 The gates follow Azure's rolling-upgrade semantics with the user's thresholds:
 - before starting, refuse when more than ``max_unhealthy_instance_percent`` of the set is unhealthy;
@@ -75,15 +80,96 @@ def validate_options(batch_by: str, batch_size: Optional[int], canary: int,
                 name, "more than 0" if name == "health_timeout" else "%d or more" % least, value))
 
 
-def select_targets(instances: Iterable[Dict]):
-    """Split the set into (to_upgrade, skipped): already-upgraded instances are done, protected ones skipped.
+# ---------------------------------------------------------------------------------------------
+# which model an instance runs, from what it reports itself
+#
+# A model part is in the module's option shape: {"image": {"id": ...} or {publisher, offer, sku, version},
+# "sku": {"name", "tier"}} (the rollout's target, or the rollback point's ``before``).
 
-    Instances already on the latest model are not targets: a re-run after an interruption continues
-    where it stopped and never upgrades an instance twice.
+_ID_KEYS = ("id", "shared_gallery_image_id", "community_gallery_image_id")
+_LATEST = "latest"
+
+
+def _text(value: Any) -> str:
+    return str(value or "").strip().rstrip("/").lower()
+
+
+def _image_id(image: Dict) -> str:
+    """The image's ARM id, lower case; a gallery ``.../versions/latest`` is the image definition (latest)."""
+    text = next((_text(image.get(key)) for key in _ID_KEYS if image.get(key)), "")
+    return text[:-len("/versions/" + _LATEST)] if text.endswith("/versions/" + _LATEST) else text
+
+
+def runs_image(have: Optional[Dict], want: Dict) -> Optional[bool]:
+    """Whether an instance reporting the image reference ``have`` (snake_case, as _instances.summary gives it)
+    runs the image ``want``; None when it reports none.
+
+    Ids (gallery image versions or definitions, managed images, shared or community gallery ids) compare
+    case-insensitively. An instance on a gallery image definition ("latest") runs version V of it when its
+    ``exact_version`` is V; marketplace references compare publisher, offer and sku case-insensitively and the
+    version, where ``latest`` with ``exact_version`` V runs V. The other way round, "latest" is not known here
+    (it moves with every new version): only an instance that references "latest" itself runs it.
+    """
+    if not have:
+        return None
+    have_id, want_id = _image_id(have), _image_id(want)
+    exact = _text(have.get("exact_version"))
+    if want_id or have_id:
+        if have_id == want_id:
+            return True
+        definition, separator, version = want_id.rpartition("/versions/")
+        return bool(separator and exact and have_id == definition and exact == version)
+    if any(_text(have.get(key)) != _text(want.get(key)) for key in ("publisher", "offer", "sku")):
+        return False
+    have_version, want_version = _text(have.get("version")) or _LATEST, _text(want.get("version")) or _LATEST
+    return have_version == want_version or (have_version == _LATEST and want_version == exact)
+
+
+def runs_model(instance: Dict, part: Optional[Dict]) -> Optional[bool]:
+    """Whether the instance runs the model part: its image (runs_image) and VM size (case-insensitive; the
+    tier is not reported per instance). False as soon as one differs; None when the part names neither, or
+    the instance does not report what would decide it."""
+    part = part or {}
+    checks = []
+    if part.get("image"):
+        checks.append(runs_image(instance.get("image"), part["image"]))
+    size = (part.get("sku") or {}).get("name")
+    if size:
+        checks.append(_text(instance.get("vm_size")) == _text(size) if instance.get("vm_size") else None)
+    if False in checks:
+        return False
+    return True if checks and None not in checks else None
+
+
+def changed_part(before: Optional[Dict], after: Optional[Dict]) -> Dict:
+    """What of ``after`` differs from ``before`` and tells instances apart: the image and the VM size name.
+    Empty for any other change (a SKU tier alone), which runs_model cannot see."""
+    before, after = before or {}, after or {}
+    out: Dict[str, Any] = {}
+    if after.get("image") and runs_image(before.get("image"), after["image"]) is not True:
+        out["image"] = after["image"]
+    size = (after.get("sku") or {}).get("name")
+    if size and _text(size) != _text((before.get("sku") or {}).get("name")):
+        out["sku"] = {"name": size}
+    return out
+
+
+def on_model(instance: Dict, part: Optional[Dict]) -> Optional[bool]:
+    """runs_model, else (a model change that is neither image nor size, or an instance that does not say)
+    Azure's ``latest_model_applied``."""
+    runs = runs_model(instance, part)
+    return instance.get("latest_model_applied") if runs is None else runs
+
+
+def select_targets(instances: Iterable[Dict], target: Optional[Dict] = None):
+    """Split the set into (to_upgrade, skipped): instances already running ``target`` are done (on_model),
+    protected ones skipped.
+
+    A re-run after an interruption continues where it stopped and never upgrades an instance twice.
     """
     targets, skipped = [], []
     for instance in sorted(instances, key=_sort_key):
-        if instance.get("latest_model_applied"):
+        if on_model(instance, target):
             continue
         if is_protected(instance):
             skipped.append({"instance_id": instance["instance_id"], "reason": "protect_from_scale_set_actions"})
@@ -234,18 +320,19 @@ def is_busy(instance: Dict) -> bool:
     return str(instance.get("provisioning_state") or "").lower() in BUSY_STATES
 
 
-def upgraded(instances: Iterable[Dict]) -> List[str]:
-    """Ids of the instances on the scale set's latest model that the rollout is responsible for
-    (protected instances are never touched, so never counted)."""
+def upgraded(instances: Iterable[Dict], target: Optional[Dict] = None) -> List[str]:
+    """Ids of the instances running ``target`` (on_model) that the rollout is responsible for (protected
+    instances are never touched, so never counted)."""
     return [str(i["instance_id"]) for i in sorted(instances, key=_sort_key)
-            if i.get("latest_model_applied") and not is_protected(i)]
+            if on_model(i, target) and not is_protected(i)]
 
 
-def rollback_targets(instances: Iterable[Dict]) -> List[str]:
-    """After the previous model is restored: the instances not on it (those the rollout moved), protected
-    ones excluded. One manual upgrade moves them all back."""
+def rollback_targets(instances: Iterable[Dict], restored: Optional[Dict] = None) -> List[str]:
+    """After the previous model (``restored``) is back: the instances not running it (those the rollout
+    moved), protected ones excluded, instances that say nothing (None) left alone. One manual upgrade moves
+    them all back."""
     return [str(i["instance_id"]) for i in sorted(instances, key=_sort_key)
-            if i.get("latest_model_applied") is False and not is_protected(i)]
+            if on_model(i, restored) is False and not is_protected(i)]
 
 
 def health_of(batch_ids: Iterable, instances: Iterable[Dict]) -> Dict[str, Optional[str]]:

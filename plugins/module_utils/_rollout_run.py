@@ -16,6 +16,9 @@ What a run costs Azure:
   ``wait_sleep`` seconds until the batch is settled: never one GET per instance;
 * at the end: one PATCH removing the tag. A rollback adds one GET, one PATCH (the previous model), one
   ``manualupgrade`` of every instance the rollout moved, and the health watch.
+
+Which instances are done, and which the rollback moves back, is read from each instance's own image and
+size (_rollout.runs_model), the same whatever Azure reports as "latest" after a model change and its revert.
 """
 
 from __future__ import annotations
@@ -226,6 +229,7 @@ class Rollout:
         self.marker: Optional[Dict[str, Any]] = None
         self.before: Optional[Dict[str, Any]] = None     # the rollback point (option shape), None if unknown
         self.target: Dict[str, Any] = {}
+        self.moves: Dict[str, Any] = {}                  # what tells moved instances apart (image, size)
         self.listed: List[Dict[str, Any]] = []
         self.batches: List[List[Dict[str, Any]]] = []    # write batches still to run, planned
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
@@ -256,6 +260,7 @@ class Rollout:
         elif self.tracker:
             self.before = model_part(current, keys)
             self.target = model_part(desired, desired)
+        self.moves = planner.changed_part(self.before, self.target) if self.before is not None else {}
         self.result["image_before"] = (self.before or {}).get("image") or current.get("image")
         self.result["image_after"] = desired.get("image") or current.get("image")
         mode = str(((resource.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual")
@@ -289,9 +294,11 @@ class Rollout:
             self.listed = self.settle_in_flight()
         self.result["summary"]["instances_total"] = len(self.listed)
         resuming = self.marker is not None and not self.tracker
-        # Before a model change every instance is about to be "not latest": plan for that.
+        # Done: the instances already running the target (their own image and size). Only when that cannot
+        # say (no target known) does Azure's latestModelApplied decide, and before a model change every
+        # instance is about to be "not latest".
         pool = [dict(i, latest_model_applied=False) for i in self.listed] if self.tracker else self.listed
-        done = planner.upgraded(pool)
+        done = planner.upgraded(pool, self.moves)
         self.unconfirmed = [i["instance_id"] for i in pool if resuming and i["instance_id"] in done
                             and i.get("health_state") != planner.HEALTHY]
         self.make_plan(pool, done)
@@ -302,7 +309,7 @@ class Rollout:
 
     def make_plan(self, pool: List[Dict[str, Any]], done: List[str]) -> None:
         params = self.params
-        targets, skipped = planner.select_targets(pool)
+        targets, skipped = planner.select_targets(pool, self.moves)
         self.canary = params["canary"] if not done else 0   # the canary ran already when anything is upgraded
         self.batches = planner.plan_batches(targets, params["batch_by"], params["batch_size"], canary=self.canary,
                                             prioritize_unhealthy=params["prioritize_unhealthy_instances"],
@@ -409,7 +416,7 @@ class Rollout:
 
     def gate(self, ids: List[str]) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:
         params = self.params
-        return lambda listed: planner.batch_gate(ids, planner.upgraded(listed), listed,
+        return lambda listed: planner.batch_gate(ids, planner.upgraded(listed, self.moves), listed,
                                                  params["max_unhealthy_upgraded_instance_percent"],
                                                  params["max_unhealthy_instance_percent"])
 
@@ -516,7 +523,7 @@ class Rollout:
         listed = self.azure.instances()
         if any(planner.is_busy(i) for i in listed):
             listed = self.settle_in_flight()
-        ids = planner.rollback_targets(listed)
+        ids = planner.rollback_targets(listed, planner.changed_part(self.target, self.before))
         record["instance_ids"] = ids
         try:
             if ids:

@@ -35,14 +35,24 @@ description:
     upgraded so far are unhealthy, when the whole set crosses O(max_unhealthy_instance_percent), or when the
     batch is not healthy within O(health_timeout).
   - B(On failure), with O(on_failure=rollback) (the default), the previous model is restored (PATCH with
-    C(If-Match)), every instance the rollout moved (those not on the restored model, protected ones excepted)
-    is moved back with one manual upgrade, and their health is watched. With O(demote_image_version_on_failure)
-    the gallery image version is excluded from C(latest) (C(exclude_from_latest=true)), not deleted.
+    C(If-Match)), every instance the rollout moved is moved back with one manual upgrade (protected ones
+    excepted), and their health is watched. With O(demote_image_version_on_failure) the gallery image version is
+    excluded from C(latest) (C(exclude_from_latest=true)), not deleted.
+  - B(Which instances moved) is read from each instance's own image reference and VM size, as the instance
+    reports them, compared with the model part the rollout changed - never from C(latestModelApplied). Azure
+    keeps model generations. A model change makes every instance "not on the latest model", and restoring the
+    previous model does not make the untouched ones latest again, so "every instance not on the latest model"
+    would be the whole scale set. The rollback moves back exactly the instances whose image or size differs from
+    the restored model; instances already running the target are done (never upgraded twice, not targets).
+    Image references compare case-insensitively; an instance on a gallery image definition or a marketplace
+    C(latest) runs the version its C(exactVersion) names. Only when the change is neither the image nor the
+    VM size name (the SKU tier alone), or when the module moves instances onto a model changed earlier
+    (no O(image), no O(model), no rollback point), does C(latestModelApplied) decide.
   - B(Resumable.) A re-run with the same options after an interruption (controller killed, connection lost,
     O(max_batches) reached) continues where the last run stopped. The model already at the target is not
-    written again; it waits for operations still running on instances; instances already upgraded are never
-    upgraded again, and those whose health was not yet seen are watched first and count in the gates; no
-    instance is skipped. A run interrupted while rolling back finishes the rollback.
+    written again; it waits for operations still running on instances; instances already running the target
+    (their image and size) are never upgraded again, and those whose health was not yet seen are watched first
+    and count in the gates; no instance is skipped. A run interrupted while rolling back finishes the rollback.
   - Instances protected from scale-set actions (C(protect_from_scale_set_actions)) are never touched and are
     listed in RV(skipped_instances).
   - The module cannot stream progress while it runs. Use O(max_batches) to return after a number of batches
@@ -64,15 +74,14 @@ options:
       - The image to roll out, as M(fleetops.vmss.scale_set) takes it - a Compute Gallery image version ID
         (C(/subscriptions/.../galleries/G/images/I/versions/1.7.1)), a gallery image definition ID, a managed image
         ID, or a marketplace reference (a dict with C(publisher), C(offer), C(sku) and C(version)).
-      - If not set, the instances are moved onto the scale set's current model.
+      - If not set, the instances are moved onto the scale set's current model (those Azure reports not on the
+        latest model, C(latestModelApplied)), or onto the target of an interrupted rollout's rollback point.
     type: raw
   model:
     description:
       - Other model changes rolled out with the image, applied through the same layer as M(fleetops.vmss.scale_set).
-      - Only the VM size is supported, because it is what both orchestration modes report per instance (Azure
-        reports C(latestModelApplied) for Uniform instances only; a Flexible VM is compared by image, size and
-        extension definitions)
-        and what a rollback can restore exactly. Make other model changes with M(fleetops.vmss.scale_set), then
+      - Only the VM size is supported, because it is what every instance reports itself (so the rollout knows
+        which instances moved, whatever Azure says of the latest model) and what a rollback can restore exactly. Make other model changes with M(fleetops.vmss.scale_set), then
         run this module without O(image) and O(model) (there is then no rollback point for them).
     type: dict
     suboptions:
@@ -178,7 +187,8 @@ notes:
     comes with a gallery image version ID in O(image); the C(fleetops.rollout) tag, if any, is one this module wrote."
   - "Cost on a Flexible scale set: the same single manual upgrade per batch (Azure takes VM names as instance
     IDs there), and health reads through the resource group's VM list filtered on the scale set. Azure does not
-    report C(latestModelApplied) for Flexible VMs: an instance is on the latest model when its image reference,
+    report C(latestModelApplied) for Flexible VMs; the rollout reads each VM's image reference and size, as on
+    Uniform. Elsewhere (M(fleetops.vmss.scale_set_instance)) a Flexible instance is on the latest model when its image reference,
     size and extension definitions (each model extension's publisher, type, handler version - major.minor, or
     major only with C(autoUpgradeMinorVersion) - and public settings, against the VM's C(resources); never
     protected settings, which Azure does not return) are the scale set's. A VM that reports no C(resources) is
@@ -437,7 +447,7 @@ rollback:
       description: When it ended.
       type: str
     instance_ids:
-      description: The instances moved back.
+      description: The instances moved back (those whose image or size was not the restored model's).
       type: list
       elements: str
     outcome:

@@ -2,8 +2,9 @@
 # Copyright: FleetOps maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rollout module against the emulator: the seed story (a bad image halted after the first 20% batch,
-rolled back and demoted, the fix rolled out cleanly), each gate, resume after the controller is killed,
-protected instances, the canary, each batch_by, Flexible, check mode.
+rolled back and demoted, the fix rolled out cleanly), the halt and rollback of 20 instances under both meanings
+of latestModelApplied (Azure's model generations, and content), each gate, resume after the controller is killed
+(under both meanings too), protected instances, the canary, each batch_by, Flexible, check mode.
 
 Writes are counted from the emulator's traffic log, never from the module's own result alone.
 """
@@ -19,6 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import arm_writes, feature_state, last_seq, put_resource_group, register_feature, require_success
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout import decode_marker
@@ -147,6 +149,31 @@ def rollout(ansible, name, **args):
     return ansible.module("rollout", dict(FAST, resource_group=RG, name=name, **args))
 
 
+# What latestModelApplied means in the emulator (its control API): "generation" is Azure's (a model change makes
+# every instance not latest, and a revert does not make the untouched ones latest again), "content" compares
+# the instance's model with the scale set's. The rollout must write the same and end the same under both.
+BELIEFS = ("generation", "content")
+
+
+@pytest.fixture
+def latest_model(request, control):
+    """Switch the emulator's latest-model semantics for one test (settings outlive the per-test reset: the
+    previous value is put back)."""
+    from emulator.client import ControlError  # pylint: disable=import-outside-toplevel
+
+    previous = control.call("GET", "config").get("latest_model")
+    try:
+        control.set_config(latest_model=request.param)
+    except ControlError as error:
+        pytest.fail("the emulator refused latest_model=%r (its control API has no latest-model switch): %s"
+                    % (request.param, error))
+    try:
+        yield request.param
+    finally:
+        if previous is not None:
+            control.set_config(latest_model=previous)
+
+
 # --- the seed story ------------------------------------------------------------------------------------------
 
 def test_seed_story_bad_image_halts_rolls_back_and_is_demoted_then_the_fix_rolls_out(
@@ -182,7 +209,8 @@ def test_seed_story_bad_image_halts_rolls_back_and_is_demoted_then_the_fix_rolls
     assert excluded["properties"]["publishingProfile"]["excludeFromLatest"] is True
     fleet = instances(azure, "api")
     assert {i["image"]["id"].rsplit("/", 1)[1] for i in fleet} == {"1.0.0"}
-    assert all(i["latest_model_applied"] and i["health_state"] == "Healthy" for i in fleet)
+    # not latest_model_applied: on Azure the revert is a new model generation, the untouched 2..9 stay not latest
+    assert all(i["health_state"] == "Healthy" for i in fleet)
     assert not any(tag.startswith("fleetops.rollout") for tag in scale_set_tags(azure, "api"))
     report = json.loads(Path(bad["report"]["json"]).read_text())
     assert report["status"] == "rolled_back" and Path(bad["report"]["svg"]).read_text().startswith("<")
@@ -210,6 +238,42 @@ def test_seed_story_bad_image_halts_rolls_back_and_is_demoted_then_the_fix_rolls
     code, again = rollout(ansible, "api", image=version_id(azure, "1.1.1"))
     assert code == 0 and again["status"] == "nothing_to_do" and again["changed"] is False
     assert arm_writes(control, since) == []
+
+
+# --- the halt-and-rollback story under either meaning of "latest": the same writes, the same end state ----------
+
+@pytest.mark.parametrize("latest_model", BELIEFS, indirect=True)
+def test_halt_and_rollback_writes_back_exactly_the_touched_instances_whatever_latest_means(
+        emulator, azure, ansible, control, latest_model):
+    seed_gallery(control, azure, ["1.0.0", "1.1.0"])
+    seed_scale_set(azure, "pay", version_id(azure, "1.0.0"), capacity=20)
+    control.add_health_rule(match={"scale_set": "pay", "image_version": "1.1.0"}, state="Unhealthy")
+    since = last_seq(control)
+
+    code, bad = rollout(ansible, "pay", image=version_id(azure, "1.1.0"), batch_by="percent", batch_size=20)
+
+    assert code != 0 and bad["status"] == "rolled_back", bad
+    [first] = bad["batches"]
+    touched = first["instance_ids"]
+    assert touched == ["0", "1", "2", "3"] and first["outcome"] == "unhealthy"
+    assert write_kinds(control, since) == ["VirtualMachineScaleSets_Update", UPGRADE, "VirtualMachineScaleSets_Update",
+                                           UPGRADE, "VirtualMachineScaleSets_Update"]
+    batch_write, rollback_write = upgrades(control, since)       # from the emulator's traffic log
+    assert batch_write == touched and rollback_write == touched    # the rollback moved back exactly those
+    assert bad["rollback"]["instance_ids"] == touched and bad["rollback"]["outcome"] == "healthy"
+    assert bad["msg"].endswith("; rolled back 4 instances")
+    fleet = sorted(instances(azure, "pay"), key=lambda i: int(i["instance_id"]))
+    end = [(i["instance_id"], i["image"]["id"].rsplit("/", 1)[1], i["health_state"]) for i in fleet]
+    assert end == [(str(i), "1.0.0", "Healthy") for i in range(20)]
+    # the emulator did answer with the belief asked for: under Azure's, only the instances moved back after the
+    # revert are on the latest model
+    latest = [i["instance_id"] for i in fleet if i["latest_model_applied"]]
+    assert latest == (touched if latest_model == "generation" else [str(i) for i in range(20)])
+    assert not any(tag.startswith("fleetops.rollout") for tag in scale_set_tags(azure, "pay"))
+    print("\n[latest_model=%s] touched by batch 1: %s; written by the rollback: %s; end state: %d/%d on 1.0.0 and "
+          "Healthy; reported latest: %s" % (latest_model, ",".join(touched), ",".join(rollback_write),
+                                            sum(1 for e in end if e[1:] == ("1.0.0", "Healthy")), len(end),
+                                            ",".join(latest)))
 
 
 # --- gates: the precheck refuses with nothing written; a batch not healthy in time halts; a later run rolls back
@@ -274,7 +338,9 @@ def test_precheck_refusal_health_timeout_halt_then_a_later_run_rolls_back(emulat
 
 # --- resume after the controller is killed ---------------------------------------------------------------
 
-def test_a_killed_rollout_resumes_and_upgrades_every_instance_exactly_once(emulator, azure, ansible, control):
+@pytest.mark.parametrize("latest_model", BELIEFS, indirect=True)
+def test_a_killed_rollout_resumes_and_upgrades_every_instance_exactly_once(emulator, azure, ansible, control,
+                                                                          latest_model):
     seed_scale_set(azure, "api", dict(MARKETPLACE, version="1.0.0"), capacity=10)
     since = last_seq(control)
     args = dict(FAST, resource_group=RG, name="api", image=dict(MARKETPLACE, version="1.1.0"), batch_by="count",

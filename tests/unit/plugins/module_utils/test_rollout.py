@@ -258,3 +258,99 @@ def test_polls_slow_down_before_the_budget_runs_out_and_recover():
     assert r.poll_interval(10, 5, 5, 1) == 10                  # between: keep the pace
     assert r.poll_interval(10, 5, 25, 2) == 5                  # refilled (ten polls of 2 pages)
     assert r.poll_interval(5, 90, 0, 1) == 90                  # never faster than asked
+
+
+# --- which model an instance runs: its own image and size, whatever Azure says of "latest" ------------------
+
+IMAGE_ID = "/subscriptions/s/resourceGroups/img/providers/Microsoft.Compute/galleries/golden/images/api"
+UBUNTU = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
+
+
+@pytest.mark.parametrize("have,want,runs", [
+    ({"id": IMAGE_ID + "/versions/1.7.0"}, {"id": IMAGE_ID + "/versions/1.7.0"}, True),
+    ({"id": IMAGE_ID.upper() + "/Versions/1.7.0/"}, {"id": IMAGE_ID + "/versions/1.7.0"}, True),    # ids: any case
+    ({"id": IMAGE_ID + "/versions/1.6.0"}, {"id": IMAGE_ID + "/versions/1.7.0"}, False),
+    # on the image definition ("latest"): the version it got is exactVersion
+    ({"id": IMAGE_ID, "exact_version": "1.7.0"}, {"id": IMAGE_ID + "/versions/1.7.0"}, True),
+    ({"id": IMAGE_ID, "exact_version": "1.6.0"}, {"id": IMAGE_ID + "/versions/1.7.0"}, False),
+    ({"id": IMAGE_ID}, {"id": IMAGE_ID + "/versions/1.7.0"}, False),
+    ({"id": IMAGE_ID, "exact_version": "1.6.0"}, {"id": IMAGE_ID}, True),
+    ({"id": IMAGE_ID, "exact_version": "1.6.0"}, {"id": IMAGE_ID + "/versions/latest"}, True),
+    # what "latest" resolves to is not known here: a pinned version is not "latest"
+    ({"id": IMAGE_ID + "/versions/1.7.0"}, {"id": IMAGE_ID}, False),
+    ({"id": IMAGE_ID + "/versions/1.7.0"}, dict(UBUNTU, version="1.7.0"), False),
+    ({"shared_gallery_image_id": "/SharedGalleries/G-1/Images/api/Versions/2.0.0"},
+     {"id": "/sharedgalleries/g-1/images/api/versions/2.0.0"}, True),
+    (dict(UBUNTU, version="24.04.202401"), dict(UBUNTU, version="24.04.202401"), True),
+    ({"publisher": "canonical", "offer": "UBUNTU-24_04-LTS", "sku": "Server", "version": "24.04.202401"},
+     dict(UBUNTU, version="24.04.202401"), True),
+    (dict(UBUNTU, version="24.04.202401"), dict(UBUNTU, version="24.04.202402"), False),
+    (dict(UBUNTU, sku="minimal", version="24.04.202401"), dict(UBUNTU, version="24.04.202401"), False),
+    (dict(UBUNTU, version="latest", exact_version="24.04.202401"), dict(UBUNTU, version="24.04.202401"), True),
+    (dict(UBUNTU, version="latest", exact_version="24.04.202401"), dict(UBUNTU, version="24.04.202402"), False),
+    (dict(UBUNTU, version="latest", exact_version="24.04.202401"), dict(UBUNTU), True),          # no version: latest
+    (dict(UBUNTU, version="24.04.202401"), dict(UBUNTU, version="latest"), False),
+    (dict(UBUNTU, version="1.0.0"), {"id": IMAGE_ID + "/versions/1.0.0"}, False),
+    (None, {"id": IMAGE_ID + "/versions/1.0.0"}, None),                                # says nothing
+])
+def test_runs_image(have, want, runs):
+    assert r.runs_image(have, want) is runs
+
+
+def test_runs_model_compares_image_and_size_and_says_none_when_it_cannot_tell():
+    instance = {"image": dict(UBUNTU, version="1.1.0"), "vm_size": "Standard_D4s_v3"}
+    assert r.runs_model(instance, {"image": dict(UBUNTU, version="1.1.0"), "sku": {"name": "standard_d4s_v3"}})
+    assert r.runs_model(instance, {"image": dict(UBUNTU, version="1.1.0"), "sku": {"name": "Standard_D2s_v3"}}) \
+        is False
+    assert r.runs_model(instance, {"sku": {"name": "Standard_D2s_v3", "tier": "Standard"}}) is False
+    assert r.runs_model(dict(instance, vm_size=None), {"image": dict(UBUNTU, version="1.0.0"),
+                                                       "sku": {"name": "x"}}) is False    # one differs: enough
+    assert r.runs_model(dict(instance, vm_size=None), {"image": dict(UBUNTU, version="1.1.0"),
+                                                       "sku": {"name": "x"}}) is None
+    assert r.runs_model(instance, {}) is None and r.runs_model(instance, {"sku": {"tier": "Standard"}}) is None
+
+
+def test_changed_part_keeps_what_tells_instances_apart():
+    before = {"image": dict(UBUNTU, version="1.0.0"), "sku": {"name": "Standard_D2s_v3", "tier": "Standard"}}
+    assert r.changed_part(before, {"image": dict(UBUNTU, version="1.1.0")}) == {"image": dict(UBUNTU, version="1.1.0")}
+    assert r.changed_part(before, {"image": dict(UBUNTU, version="1.0.0"), "sku": {"name": "Standard_D4s_v3"}}) == {
+        "sku": {"name": "Standard_D4s_v3"}}
+    assert r.changed_part(before, {"sku": {"name": "standard_d2s_v3", "tier": "Basic"}}) == {}   # tier: unseen
+    assert r.changed_part({"image": {"id": IMAGE_ID}}, {"image": {"id": IMAGE_ID + "/versions/1.7.0"}}) == {
+        "image": {"id": IMAGE_ID + "/versions/1.7.0"}}
+    assert r.changed_part(None, None) == {}
+
+
+def generation_fleet():
+    """Ten instances after a model change 1.0.0 -> 1.1.0 moved 0 and 1, then the revert to 1.0.0, as Azure
+    reports them: no instance is on the latest model (the revert is a new model generation)."""
+    def image(version):
+        return {"id": IMAGE_ID + "/versions/" + version}
+    return fleet(10, **{str(i): {"image": image("1.1.0" if i < 2 else "1.0.0"), "vm_size": "Standard_D2s_v3",
+                                 "latest_model_applied": False} for i in range(10)})
+
+
+def test_after_a_revert_only_the_moved_instances_are_rolled_back_whatever_latest_says():
+    before, target = {"image": {"id": IMAGE_ID + "/versions/1.0.0"}}, {"image": {"id": IMAGE_ID + "/versions/1.1.0"}}
+    instances = generation_fleet()
+    assert r.rollback_targets(instances, before) == ["0", "1"]
+    assert r.upgraded(instances, target) == ["0", "1"]
+    targets, _skipped = r.select_targets(instances, target)
+    assert [i["instance_id"] for i in targets] == [str(i) for i in range(2, 10)]
+    # the content belief gives the same answer: 2..9 are "latest" again
+    content = [dict(i, latest_model_applied=i["instance_id"] not in ("0", "1")) for i in instances]
+    assert r.rollback_targets(content, before) == ["0", "1"]
+    # without a model part, latestModelApplied is all there is (Azure's answer: the whole set)
+    assert r.rollback_targets(instances) == [str(i) for i in range(10)]
+
+
+def test_resume_and_skip_decisions_read_the_instance_not_latest():
+    target = {"image": {"id": IMAGE_ID + "/versions/1.1.0"}}
+    instances = generation_fleet()
+    instances[0]["protection"] = {"protect_from_scale_set_actions": True}
+    instances[5]["latest_model_applied"] = True          # latest, yet still on 1.0.0: a target
+    instances[6]["image"] = {"id": IMAGE_ID, "exact_version": "1.1.0"}   # on "latest", which is 1.1.0: done
+    targets, skipped = r.select_targets(instances, target)
+    assert [i["instance_id"] for i in targets] == ["2", "3", "4", "5", "7", "8", "9"]
+    assert skipped == []                                  # 0 already runs the target: done, not skipped
+    assert r.upgraded(instances, target) == ["1", "6"]    # protected 0 is never the rollout's

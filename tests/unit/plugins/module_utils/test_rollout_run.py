@@ -24,11 +24,15 @@ def failure(code, status=None):
 
 
 class FakeScaleSet:
-    """Stands in for ScaleSetClient: one scale set, its instances, their health by image version."""
+    """Stands in for ScaleSetClient: one scale set, its instances, their health by image version.
+
+    ``latest``: how instances report latestModelApplied - "generation" as Azure does (every model change makes
+    every instance not latest; a revert does not make the untouched ones latest again), or "content" (the
+    instance's image is the model's)."""
 
     what = "scale set rg/api"
 
-    def __init__(self, count=5, version="1.0.0", bad=(), tags=None):
+    def __init__(self, count=5, version="1.0.0", bad=(), tags=None, latest="generation"):
         self.resource = {
             "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/api",
             "name": "api", "etag": "1", "tags": dict(tags or {}), "sku": {"name": "Standard_D2s_v3", "capacity": count},
@@ -38,7 +42,8 @@ class FakeScaleSet:
                                "extensionProfile": {"extensions": [{"name": "health", "properties": {
                                    "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
                                    "settings": {"port": 80}}}]}}}}
-        self.vms = {str(i): {"version": version} for i in range(count)}
+        self.vms = {str(i): {"version": version, "generation": 0} for i in range(count)}
+        self.latest, self.generation = latest, 0
         self.bad = set(bad)
         self.calls = []
         self.upgrade_errors = []      # raised by the next upgrades, in order
@@ -56,8 +61,11 @@ class FakeScaleSet:
         self.calls.append("list")
         out = []
         for instance_id, vm in self.vms.items():
+            latest = vm["generation"] == self.generation if self.latest == "generation" \
+                else vm["version"] == self.model_version()
             out.append({"instance_id": instance_id, "zone": None, "update_domain": int(instance_id) % 5,
-                        "fault_domain": 0, "latest_model_applied": vm["version"] == self.model_version(),
+                        "fault_domain": 0, "latest_model_applied": latest,
+                        "image": vm.get("image") or dict(IMAGE, version=vm["version"]), "vm_size": "standard_d2s_v3",
                         "health_state": "Unhealthy" if vm["version"] in self.bad else "Healthy",
                         "protection": None, "provisioning_state": "Succeeded"})
         return out
@@ -71,6 +79,7 @@ class FakeScaleSet:
         if reference:
             self.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = {
                 key: value for key, value in reference.items() if value is not None}
+            self.generation += 1
         if "tags" in body:
             self.resource["tags"] = dict(body["tags"])
         self.resource["etag"] = str(int(self.resource["etag"]) + 1)
@@ -81,7 +90,10 @@ class FakeScaleSet:
         if self.upgrade_errors:
             raise self.upgrade_errors.pop(0)
         for instance_id in ids:
-            self.vms[instance_id]["version"] = self.model_version()
+            self.vms[instance_id].update(
+                version=self.model_version(), generation=self.generation,
+                image=copy.deepcopy(self.resource["properties"]["virtualMachineProfile"]["storageProfile"][
+                    "imageReference"]))
 
     def demote(self, version_id):
         self.calls.append(("demote", version_id))
@@ -124,8 +136,12 @@ def run(fake, image_version=None, check_mode=False, **overrides):
     return rollout
 
 
-def test_a_failed_upgrade_halts_and_rolls_back_what_moved():
-    fake = FakeScaleSet()
+BELIEFS = ("generation", "content")   # what latestModelApplied means: Azure's, and the content-only belief
+
+
+@pytest.mark.parametrize("latest", BELIEFS)
+def test_a_failed_upgrade_halts_and_rolls_back_what_moved(latest):
+    fake = FakeScaleSet(latest=latest)
     original = fake.upgrade
 
     def upgrade(ids):
@@ -177,12 +193,18 @@ def test_no_rollback_when_someone_else_changed_the_model_meanwhile():
     assert [call[0] for call in fake.writes()] == ["update", "upgrade"]      # nothing written after the halt
 
 
-def test_an_interrupted_rollback_is_finished_by_the_next_run_whatever_it_asks():
+@pytest.mark.parametrize("latest", BELIEFS)
+def test_an_interrupted_rollback_is_finished_by_the_next_run_whatever_it_asks(latest):
     before, target = {"image": dict(IMAGE, version="1.0.0")}, {"image": dict(IMAGE, version="1.1.0")}
     marker = planner.new_marker(before, target, "2026-11-22T04:30:00.000Z", state="rolling_back")
-    fake = FakeScaleSet(version="1.1.0", bad={"1.1.0"}, tags=dict(planner.encode_marker(marker), team="a"))
+    fake = FakeScaleSet(count=6, version="1.1.0", bad={"1.1.0"}, tags=dict(planner.encode_marker(marker), team="a"),
+                        latest=latest)
     fake.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]["version"] = "1.0.0"
-    fake.vms["4"]["version"] = "1.0.0"                                      # moved back before the interruption
+    fake.generation = 2                                                     # the model changed, then restored
+    for vm in fake.vms.values():
+        vm["generation"] = 1
+    fake.vms["4"].update(version="1.0.0", generation=2)                     # moved back before the interruption
+    fake.vms["5"].update(version="1.0.0", generation=0)                     # never touched by the rollout
 
     rollout = run(fake, "1.1.0")
 
@@ -214,8 +236,9 @@ def test_the_tag_removal_is_retried_once_after_a_concurrent_change():
     assert fake.calls.count("read") == 2 and fake.resource["tags"] == {}
 
 
-def test_max_batches_returns_in_progress_and_the_next_run_continues():
-    fake = FakeScaleSet(count=5)
+@pytest.mark.parametrize("latest", BELIEFS)
+def test_max_batches_returns_in_progress_and_the_next_run_continues(latest):
+    fake = FakeScaleSet(count=5, latest=latest)
     first = run(fake, "1.1.0", max_batches=2)
     assert first.result["status"] == "in_progress"
     assert [b["instance_ids"] for b in first.result["batches"]] == [["0", "1"], ["2", "3"]]
@@ -299,3 +322,17 @@ def test_health_that_cannot_be_read_halts_where_it_is_without_rollback():
     assert batch["outcome"] == "failed" and batch["ended_at"]
     assert rollout.result["halt"]["code"] == "InternalServerError" and rollout.result["halt"]["batch_index"] == 0
     assert rollout.result["rollback"] is None and [call[0] for call in fake.writes()] == ["update", "upgrade"]
+
+
+def test_without_a_known_model_change_latest_model_applied_decides():
+    """The model was changed earlier (fleetops.vmss.scale_set): no rollback point, so nothing says which image
+    or size the change is about; the instances Azure reports not on the latest model are the targets."""
+    fake = FakeScaleSet(count=5)
+    fake.generation = 1
+    for instance_id in ("0", "1"):
+        fake.vms[instance_id]["generation"] = 1
+
+    rollout = run(fake)
+
+    assert rollout.result["status"] == "succeeded" and rollout.result["model_changed"] is False
+    assert [call for call in fake.writes() if call[0] == "upgrade"] == [("upgrade", ["2", "3"]), ("upgrade", ["4"])]
