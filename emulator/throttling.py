@@ -26,7 +26,8 @@ request gets 429 SubscriptionRequestsThrottled.
 
 Microsoft.Compute names a bucket by policy and window, and says what is left of each in one header:
 
-    x-ms-ratelimit-remaining-resource: Microsoft.Compute/HighCostGetVMScaleSet3Min;178,Microsoft.Compute/HighCostGetVMScaleSet30Min;898
+    x-ms-ratelimit-remaining-resource:
+        Microsoft.Compute/HighCostGetVMScaleSet3Min;178,Microsoft.Compute/HighCostGetVMScaleSet30Min;898
 
 The budgets below are what recorded answers show left after a request or a few, rounded up to the
 round number Azure evidently starts from (178 after two lists -> 180; 898 -> 900; 14999 -> 15000; 1196 after a

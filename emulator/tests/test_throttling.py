@@ -103,7 +103,8 @@ def header_after(ctx, method, path, body=None):
      "Microsoft.Compute/CreateVMScaleSet3Min;59,Microsoft.Compute/CreateVMScaleSet30Min;299,"
      "Microsoft.Compute/VMScaleSetBatchedVMRequests5Min;1196"),
     ("PUT", GALLERY + "/images/i/versions/1.0.0", {}, 1, "Microsoft.Compute/CreateUpdateGalleryImageVersion3Min;374"),
-    ("PUT", GALLERY, {}, 1, "Microsoft.Compute/CreateUpdateGallery3Min;49,Microsoft.Compute/CreateUpdateGallery30Min;299"),
+    ("PUT", GALLERY, {}, 1,
+     "Microsoft.Compute/CreateUpdateGallery3Min;49,Microsoft.Compute/CreateUpdateGallery30Min;299"),
     ("GET", GALLERY + "/images/i", None, 1,
      "Microsoft.Compute/GetGalleryImage3Min;599,Microsoft.Compute/GetGalleryImage30Min;2999"),
     ("GET", VMSS, None, 5, "Microsoft.Compute/GetVMScaleSet3Min;395,Microsoft.Compute/GetVMScaleSet30Min;2595"),
