@@ -40,6 +40,8 @@ create of 4 instances -> 1200, the batched policy being charged per VM). Sources
       polls GetOperationStatus3Min;4998/30Min;14989;
   [L] LowCostGet3Min;3999/30Min;31998 and PutVM3Min;740/30Min;3695 (VM get / put, recordings and client code
       quoting them, e.g. Azure SDK for JS nock recordings);
+  [R] Azure/azure-cli .../recordings/test_vmss_run_command_v2.yaml (2024-08): a VMSS VM write is charged to
+      VMScaleSetVMActions, VMScaleSetBatchedVMRequests and VmssQueuedVMOperations (earlier naming);
   [D] learn.microsoft.com "Troubleshooting API throttling errors": DeleteVMScaleSet3Min;107/30Min;587,
       VMScaleSetBatchedVMRequests5Min, VmssQueuedVMOperations; a 429 for HighCostGet30Min with
       allowedRequestCount 800.
@@ -114,9 +116,11 @@ POLICIES = {p.name: p for p in (
     Policy("GetVMScaleSet", _windows(three=400, thirty=2600), False),
     Policy("HighCostGetVMScaleSet", _windows(three=180, thirty=900), False),
     Policy("DeleteVMScaleSet", _windows(three=120, thirty=600), False),                 # [D]
-    # scale-set VMs: estimated from their scale-set siblings (no recording shows them)
+    # scale-set VMs: VM writes are VMScaleSetVMActions in recorded traffic (test_vmss_run_command_v2.yaml, 2024-08,
+    # earlier naming); the windows' budgets, and the read and delete policies, are estimated from their scale-set
+    # siblings
     Policy("GetVMScaleSetVM", _windows(three=400, thirty=2600), False),
-    Policy("UpdateVMScaleSetVM", _windows(three=240, thirty=1200), False),
+    Policy("VMScaleSetVMActions", _windows(three=240, thirty=1200), False),
     Policy("DeleteVMScaleSetVM", _windows(three=240, thirty=1200), False),
     # virtual machines (Flexible instances) [L]; update / delete estimated as PutVM, HighCostGet from [D]
     Policy("LowCostGet", _windows(three=4000, thirty=32000), False),
@@ -140,6 +144,7 @@ POLICIES = {p.name: p for p in (
 _VMSS_WRITE = ("CreateVMScaleSet", "VMScaleSetBatchedVMRequests")
 _VMSS_BATCH = ("VMScaleSetActions", "VmssQueuedVMOperations")
 _VMSS_DELETE = ("DeleteVMScaleSet", "VMScaleSetBatchedVMRequests", "VmssQueuedVMOperations")
+_VMSS_VM_RUN = ("VMScaleSetVMActions", "VMScaleSetBatchedVMRequests", "VmssQueuedVMOperations")   # as recorded
 
 # operation id -> the policies it is charged to (the first one names the family; bench/rollout reads it).
 OPERATIONS = {
@@ -176,16 +181,16 @@ OPERATIONS = {
     "VirtualMachineScaleSets_List": ("HighCostGetVMScaleSet",),
     "VirtualMachineScaleSets_ListAll": ("HighCostGetVMScaleSet",),
     "VirtualMachineScaleSets_ListByLocation": ("HighCostGetVMScaleSet",),
-    "VirtualMachineScaleSetVMs_Start": ("UpdateVMScaleSetVM", "VmssQueuedVMOperations"),
-    "VirtualMachineScaleSetVMs_Restart": ("UpdateVMScaleSetVM", "VmssQueuedVMOperations"),
-    "VirtualMachineScaleSetVMs_Reimage": ("UpdateVMScaleSetVM", "VmssQueuedVMOperations"),
-    "VirtualMachineScaleSetVMs_ReimageAll": ("UpdateVMScaleSetVM", "VmssQueuedVMOperations"),
-    "VirtualMachineScaleSetVMs_Update": ("UpdateVMScaleSetVM",),
-    "VirtualMachineScaleSetVMs_SimulateEviction": ("UpdateVMScaleSetVM",),
-    "VirtualMachineScaleSetVMExtensions_CreateOrUpdate": ("UpdateVMScaleSetVM",),
-    "VirtualMachineScaleSetVMExtensions_Update": ("UpdateVMScaleSetVM",),
-    "VirtualMachineScaleSetVMRunCommands_CreateOrUpdate": ("UpdateVMScaleSetVM",),
-    "VirtualMachineScaleSetVMRunCommands_Update": ("UpdateVMScaleSetVM",),
+    "VirtualMachineScaleSetVMs_Start": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_Restart": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_Reimage": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_ReimageAll": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_Update": ("VMScaleSetVMActions",),
+    "VirtualMachineScaleSetVMs_SimulateEviction": ("VMScaleSetVMActions",),
+    "VirtualMachineScaleSetVMExtensions_CreateOrUpdate": ("VMScaleSetVMActions",),
+    "VirtualMachineScaleSetVMExtensions_Update": ("VMScaleSetVMActions",),
+    "VirtualMachineScaleSetVMRunCommands_CreateOrUpdate": _VMSS_VM_RUN,
+    "VirtualMachineScaleSetVMRunCommands_Update": _VMSS_VM_RUN,
     "VirtualMachineScaleSetVMs_Delete": ("DeleteVMScaleSetVM", "VmssQueuedVMOperations"),
     "VirtualMachineScaleSetVMs_PowerOff": ("DeleteVMScaleSetVM", "VmssQueuedVMOperations"),
     "VirtualMachineScaleSetVMs_Deallocate": ("DeleteVMScaleSetVM", "VmssQueuedVMOperations"),

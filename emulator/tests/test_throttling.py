@@ -129,8 +129,8 @@ def test_each_family_answers_its_recorded_buckets(method, path, body, times, hea
     ("POST", "/osRollingUpgrade", None, "VMScaleSetActions", 1),
     ("GET", "/rollingUpgrades/latest", None, "GetVMScaleSet", 1),
     ("GET", "/virtualMachines/3", None, "GetVMScaleSetVM", 1),
-    ("PUT", "/virtualMachines/3", {}, "UpdateVMScaleSetVM", 1),
-    ("POST", "/virtualMachines/3/restart", None, "UpdateVMScaleSetVM", 1),
+    ("PUT", "/virtualMachines/3", {}, "VMScaleSetVMActions", 1),
+    ("POST", "/virtualMachines/3/restart", None, "VMScaleSetVMActions", 1),
     ("DELETE", "/virtualMachines/3", None, "DeleteVMScaleSetVM", 1),
 ])
 def test_scale_set_operations_map_to_their_policies(method, suffix, body, first, instances):
