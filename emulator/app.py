@@ -1,14 +1,18 @@
 """The emulator's state and services: the `ctx` every handler and timer receives."""
 import os
+import random
 import threading
 import uuid
 
-from emulator.arm import ArmError
+from emulator.arm import ArmError, retry_after
 from emulator.clock import DURATIONS, Clock
 from emulator.store import Store
 
 TIMERS = {}
 START_HOOKS = []
+
+# Retry-After (realistic seconds) of the first InProgress poll of a Compute operation: recorded 35-61 s.
+FIRST_POLL_RETRY_AFTER = (35, 61)
 
 
 def on_start(fn):
@@ -33,6 +37,7 @@ class Config:
         "seed": None,
         "page_size": 100,
         "throttling": True,
+        "throttle_scale": 1.0,          # multiplies every Compute throttling budget (tests shrink them)
         "subscription_id": "4f1c9c2e-5b4a-4b8e-9a51-1d2f3c4b5a60",
         "tenant_id": "7d3b2a91-8c4e-4f1a-b6d2-0e9f8a7c6b51",
         "default_location": "westeurope",
@@ -70,23 +75,38 @@ class Operations:
         self.ctx.store.kv_set("op:" + op_id, op)
         return op
 
-    def url(self, op, kind="operations"):
+    def url(self, op, monitor=False):
+        """The operation's status URL (Azure-AsyncOperation); with `monitor` its Location URL, the same
+        resource with ?monitor=true, as Compute sends it."""
         base = self.ctx.base_url
         sub = self.ctx.subscription_id
+        query = ("monitor=true&" if monitor else "") + f"api-version={self.ctx.request_api_version or '2024-07-01'}"
         return (f"{base}/subscriptions/{sub}/providers/{op['namespace']}/locations/{op['location']}"
-                f"/{kind}/{op['id']}?api-version={self.ctx.request_api_version or '2024-07-01'}")
+                f"/operations/{op['id']}?{query}")
 
     def lro_headers(self, op, location_header=True):
-        poll = self.ctx.clock.duration("lro_poll")
-        headers = {"Azure-AsyncOperation": self.url(op), "retry-after-ms": str(max(10, int(poll * 1000)))}
-        # Whole seconds, as Azure sends them. Under a time scale the wait can be a fraction of a second:
-        # then Retry-After is left out (the Compute SDK parses it with int(); azure-core reads it before
-        # retry-after-ms and falls back to retry-after-ms only when it is absent).
-        if poll >= 1:
-            headers["Retry-After"] = str(int(round(poll)))
+        """The headers of the answer that starts an operation. Recorded from Compute: PUT (201) / PATCH (200)
+        of a scale set send Azure-AsyncOperation and `Retry-After: 10`, no Location; POST actions and DELETE
+        (202) also send Location (.../operations/{id}?monitor=true). Retry-After is scaled (arm.retry_after)."""
+        headers = {"Azure-AsyncOperation": self.url(op)}
+        headers.update(retry_after(self.ctx.duration("lro_poll")))
         if location_header:
-            headers["Location"] = self.url(op, "operationResults")
+            headers["Location"] = self.url(op, monitor=True)
         return headers
+
+    def poll_headers(self, op):
+        """Retry-After of a status poll: the first InProgress answer asks for 35-61 s (recorded), drawn from a
+        generator seeded with the operation id (the same operation always answers the same); later
+        InProgress answers and finished operations carry none, as recorded (clients then poll at their
+        own interval)."""
+        if op["status"] != "InProgress":
+            return {}
+        polls = op.get("polls", 0)
+        op["polls"] = polls + 1
+        self.ctx.store.kv_set("op:" + op["id"], op)
+        if polls:
+            return {}
+        return retry_after(self.ctx.clock.scaled(random.Random(op["id"]).randint(*FIRST_POLL_RETRY_AFTER)))
 
 
 class Emulator:

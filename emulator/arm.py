@@ -1,5 +1,6 @@
 """ARM conventions shared by every provider: errors, responses, ids, paging, ETags."""
 import json
+import math
 import re
 import uuid
 from urllib.parse import urlencode
@@ -52,6 +53,15 @@ def created(body, headers=None):
 
 def no_content():
     return Response(204)
+
+
+def retry_after(seconds):
+    """How long a client should wait, as Azure says it: `Retry-After` in whole seconds (rounded up). A
+    scaled wait under a second leaves `Retry-After` out and sends `retry-after-ms` instead: azure-core
+    reads `Retry-After` first, and azure-mgmt-compute parses it with int() on 201/202 answers."""
+    if seconds >= 1:
+        return {"Retry-After": str(math.ceil(seconds - 1e-9))}
+    return {"retry-after-ms": str(max(1, math.ceil(seconds * 1000)))}
 
 
 def not_found(kind, name, rg=None):

@@ -9,7 +9,7 @@ import time
 
 # Realistic durations in seconds (time_scale 1.0). Sources are documented in emulator/README.md.
 DURATIONS = {
-    "lro_poll": 15,                 # Retry-After Azure returns on compute operations
+    "lro_poll": 10,                 # Retry-After Compute sends when it starts an operation (recorded)
     "scale_set_update": 30,         # model-only PUT/PATCH of a scale set
     "scale_set_delete": 60,
     "instance_create": 90,          # provisioning a Linux VM from a gallery image

@@ -10,7 +10,7 @@ from emulator.faults import validate_rule
 from emulator.server import route
 from emulator.traffic import export_for_oav
 
-CONFIG_KEYS = {"time_scale": float, "page_size": int, "throttling": bool, "jitter": float, "seed": int}
+CONFIG_KEYS = {"time_scale": float, "page_size": int, "throttling": bool, "throttle_scale": float, "jitter": float, "seed": int}
 
 
 def rules_api(key, validate):

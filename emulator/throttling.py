@@ -1,15 +1,16 @@
 """Request throttling: Azure Resource Manager's per-principal token buckets and Microsoft.Compute's
-per-resource and per-subscription token buckets, on scaled time.
+per-policy, per-window buckets, on scaled time.
 
 Called by the pipeline as `throttle(ctx, req)` inside the state lock, after authentication and routing.
-A request that finds a bucket empty gets 429 with `Retry-After` (whole seconds, at least 1) and
-`retry-after-ms` (what azure-core honours first), both the scaled time until enough tokens are back.
+A request that finds a bucket empty gets 429 with the scaled time until enough tokens are back:
+`Retry-After` in whole seconds, or only `retry-after-ms` when that time is under a second (arm.retry_after).
 Otherwise the tokens are taken and the answer's rate-limit headers are left in `req.response_headers`
 for `apply_headers(req, response)` to add (every answer, errors included).
 
 On when `ctx.config["throttling"]` is true (the default); off with `--no-throttling` or
-`PATCH /_emulator/config {"throttling": false}`. Buckets live in memory only: a restart refills them
-(as if the emulator had been idle for long enough), nothing of them is in state.db.
+`PATCH /_emulator/config {"throttling": false}`. `PATCH /_emulator/config {"throttle_scale": 0.05}` multiplies
+every Compute budget (tests use it to run a bucket dry in a few requests; 1.0 is Azure's). Buckets live in
+memory only: a restart refills them (as if the emulator had been idle long enough).
 
 Azure Resource Manager (learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling,
 "Regional throttling and token bucket algorithm", 2024): per subscription, per principal and per kind
@@ -23,160 +24,224 @@ Headers `x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}` and
 `x-ms-ratelimit-remaining-subscription-global-{reads,writes,deletes}` carry the tokens left. A throttled
 request gets 429 SubscriptionRequestsThrottled.
 
-Microsoft.Compute (learn.microsoft.com/azure/virtual-machines/compute-throttling-limits, 2024): a token
-bucket per policy per resource and per subscription (per region; the emulator has one region that
-matters). Refill and capacity are per minute; the minute is scaled by time_scale.
+Microsoft.Compute names a bucket by policy and window, and says what is left of each in one header:
 
-    policy (header base name)  resource       subscription    operations
-                               refill/capacity refill/capacity
-    PutVMScaleSet              4 / 12         125 / 375       VMSS create (PUT of a new set)
-    VMScaleSetActions          4 / 12         500 / 1500      VMSS update (PUT of an existing set, PATCH),
-                                                              setOrchestrationServiceState, extensions,
-                                                              rolling upgrade start/cancel
-    VMScaleSetActions          -              500 / 1500      VMSS start, restart, reimage(all), redeploy,
-                                                              performMaintenance, manualupgrade (1)
-    DeleteVMScaleSet           4 / 12         175 / 525       VMSS delete, deallocate
-    DeleteVMScaleSet           -              175 / 525       VMSS power off, delete instances (1)
-    GetVMScaleSet              12 / 36        800 / 2400      VMSS get, list skus, OS upgrade history,
-                                                              rolling upgrade get latest
-    HighCostGetVMScaleSet      10 / 30        360 / 1080      VMSS instance view, VMSS VMs list (2)
-    HighCostGetVMScaleSet      -              360 / 1080      VMSS list, list all, list by location
-    UpdateVMScaleSetVM         4 / 12         500 / 1500      VMSS VM start, restart, reimage(all), update
-    DeleteVMScaleSetVM         4 / 12         500 / 1500      VMSS VM delete, power off, deallocate
-    GetVMScaleSetVM            12 / 36        2000 / 6000     VMSS VM get, instance view
-    PutVM, UpdateVM, DeleteVM  4 / 12         500 / 1500      VM create / update and actions / delete
-    LowCostGet                 12 / 36        8000 / 24000    VM get, instance view
-    HighCostGet                -              300 / 900       VM list, list all, list by location
-    GetOperation               15 / 45        5000 / 15000    status of Compute async operations (LRO polls)
+    x-ms-ratelimit-remaining-resource:
+        Microsoft.Compute/HighCostGetVMScaleSet3Min;178,Microsoft.Compute/HighCostGetVMScaleSet30Min;898
 
-(1) not in Microsoft's table; placed with their siblings (restart / power off). (2) the table omits
-VMSS VMs list; it is charged like the scale set's instance view, on the scale set.
+The budgets below are what recorded answers show left after a request or a few, rounded up to the
+round number Azure evidently starts from (178 after two lists -> 180; 898 -> 900; 14999 -> 15000; 1196 after a
+create of 4 instances -> 1200, the batched policy being charged per VM). Sources (recorded real traffic):
+  [G] GUIDE.md "What real Azure does" (instance list, manualupgrade, operation polls, create, gallery versions,
+      scale-set GET);
+  [C] Azure/azure-cli .../vm/tests/latest/recordings/test_gallery_image_definition_update_features.yaml
+      (commit 0950696a, 2026-04): CreateUpdateGallery3Min;49/30Min;298, GetGallery3Min;346/30Min;2487,
+      GetGalleryImage3Min;595/30Min;2981, CreateUpdateGalleryImage3Min;148/30Min;746, and on capsOperations
+      polls GetOperationStatus3Min;4998/30Min;14989;
+  [L] LowCostGet3Min;3999/30Min;31998 and PutVM3Min;740/30Min;3695 (VM get / put, recordings and client code
+      quoting them, e.g. Azure SDK for JS nock recordings);
+  [R] Azure/azure-cli .../recordings/test_vmss_run_command_v2.yaml (2024-08): a VMSS VM write is charged to
+      VMScaleSetVMActions, VMScaleSetBatchedVMRequests and VmssQueuedVMOperations (earlier naming);
+  [D] learn.microsoft.com "Troubleshooting API throttling errors": DeleteVMScaleSet3Min;107/30Min;587,
+      VMScaleSetBatchedVMRequests5Min, VmssQueuedVMOperations; a 429 for HighCostGet30Min with
+      allowedRequestCount 800.
+Families no recording shows are estimated from their nearest recorded sibling and marked so. Windows scale
+with the time scale (a 3-minute window lasts 1.8 s at 0.01). VmssQueuedVMOperations has no window in its
+name (a count of VM operations Compute will queue); it is modelled as a bucket charged per instance that
+refills over 30 minutes. Every bucket is per subscription (the windowed names carry no resource scope).
 
-Batch requests charge more than one token (`x-ms-request-charge`, "Batch requests, such as for scaling a
-virtual machine scale set, can charge multiple counts", .../troubleshooting-throttling-errors): an
-action with `instanceIds` charges their number (all instances when omitted), a capacity change the
-number of instances added or removed. The batch charge is taken from the subscription bucket; the
-resource bucket is charged 1 (its capacity of 12 could never pay for a 20-instance upgrade).
-A charge larger than a bucket's capacity is capped at the capacity.
+Note: older recordings (e.g. test_vmss_create_and_modify.yaml, westus, 2024-08) show the earlier naming
+`<Policy>Resource;n,<Policy>SubscriptionMaximum;n`: clients must parse any bucket name.
 
-Header `x-ms-ratelimit-remaining-resource: Microsoft.Compute/<Policy>Resource;<n>,
-Microsoft.Compute/<Policy>SubscriptionMaximum;<n>` (the tokens left, rounded down). A throttled
-request gets Compute's 429 OperationNotAllowed "The server rejected the request because too many
-requests have been received for this subscription." with a detail naming the policy (code
-TooManyRequests, target the policy, message the JSON {operationGroup, startTime, endTime,
-allowedRequestCount, measuredRequestCount}), as in .../troubleshooting-throttling-errors.
+Refill is continuous (a bucket of `budget` tokens refilled at budget/window per second), rather than a fixed
+window reset: the same average rate, and a Retry-After that does not depend on where in the window a
+client is. Batch requests charge the per-VM policies (VMScaleSetBatchedVMRequests, VmssQueuedVMOperations)
+one token per instance ("Batch requests, such as for scaling a virtual machine scale set, can charge
+multiple counts", x-ms-request-charge); every other policy is charged 1 per request.
 
-Refill is continuous (fractional tokens) rather than Microsoft's once-a-minute top-up: the same
-average rate, and a Retry-After that does not depend on where in the minute a client is.
+A throttled request gets Compute's 429 OperationNotAllowed "The server rejected the request because too many
+requests have been received for this subscription." with one detail naming the bucket: code TooManyRequests,
+target the bucket (e.g. HighCostGetVMScaleSet3Min), message the JSON {operationGroup, startTime, endTime,
+allowedRequestCount, measuredRequestCount} [D].
 """
 import json
 import math
 from collections import namedtuple
 
-from emulator.arm import ArmError
+from emulator.arm import ArmError, retry_after
 
 # --- policies ------------------------------------------------------------------------------------
 
-Policy = namedtuple("Policy", "name resource_refill resource_capacity subscription_refill subscription_capacity")
+MINUTE = 60.0
+Window = namedtuple("Window", "suffix seconds budget")
+
+
+class Policy(namedtuple("Policy", "name windows per_vm")):
+    """A Compute throttling policy: its windows (label suffix, seconds, budget); `per_vm` policies are
+    charged one token per instance a batch request names."""
+
+    def label(self, window):
+        return self.name + window.suffix
+
+    @property
+    def per_minute(self):
+        """The sustained rate the tightest window allows (requests per minute)."""
+        return min(w.budget * MINUTE / w.seconds for w in self.windows)
+
+    @property
+    def burst(self):
+        """The most requests at once (the smallest window budget)."""
+        return min(w.budget for w in self.windows)
+
+
+def _windows(three=None, thirty=None, five=None, none=None):
+    out = []
+    if three:
+        out.append(Window("3Min", 3 * MINUTE, three))
+    if thirty:
+        out.append(Window("30Min", 30 * MINUTE, thirty))
+    if five:
+        out.append(Window("5Min", 5 * MINUTE, five))
+    if none:
+        out.append(Window("", 30 * MINUTE, none))
+    return tuple(out)
+
 
 POLICIES = {p.name: p for p in (
-    Policy("PutVMScaleSet", 4, 12, 125, 375),
-    Policy("VMScaleSetActions", 4, 12, 500, 1500),
-    Policy("DeleteVMScaleSet", 4, 12, 175, 525),
-    Policy("GetVMScaleSet", 12, 36, 800, 2400),
-    Policy("HighCostGetVMScaleSet", 10, 30, 360, 1080),
-    Policy("UpdateVMScaleSetVM", 4, 12, 500, 1500),
-    Policy("DeleteVMScaleSetVM", 4, 12, 500, 1500),
-    Policy("GetVMScaleSetVM", 12, 36, 2000, 6000),
-    Policy("PutVM", 4, 12, 500, 1500),
-    Policy("UpdateVM", 4, 12, 500, 1500),
-    Policy("DeleteVM", 4, 12, 500, 1500),
-    Policy("LowCostGet", 12, 36, 8000, 24000),
-    Policy("HighCostGet", None, None, 300, 900),
-    Policy("GetOperation", 15, 45, 5000, 15000),
+    # scale sets [G]
+    Policy("CreateVMScaleSet", _windows(three=60, thirty=300), False),
+    Policy("VMScaleSetBatchedVMRequests", _windows(five=1200), True),
+    Policy("VMScaleSetActions", _windows(three=240, thirty=1200), False),
+    Policy("VmssQueuedVMOperations", _windows(none=4800), True),
+    Policy("GetVMScaleSet", _windows(three=400, thirty=2600), False),
+    Policy("HighCostGetVMScaleSet", _windows(three=180, thirty=900), False),
+    Policy("DeleteVMScaleSet", _windows(three=120, thirty=600), False),                 # [D]
+    # scale-set VMs: VM writes are VMScaleSetVMActions in recorded traffic (test_vmss_run_command_v2.yaml, 2024-08,
+    # earlier naming); the windows' budgets, and the read and delete policies, are estimated from their scale-set
+    # siblings
+    Policy("GetVMScaleSetVM", _windows(three=400, thirty=2600), False),
+    Policy("VMScaleSetVMActions", _windows(three=240, thirty=1200), False),
+    Policy("DeleteVMScaleSetVM", _windows(three=240, thirty=1200), False),
+    # virtual machines (Flexible instances) [L]; update / delete estimated as PutVM, HighCostGet from [D]
+    Policy("LowCostGet", _windows(three=4000, thirty=32000), False),
+    Policy("HighCostGet", _windows(three=160, thirty=800), False),
+    Policy("PutVM", _windows(three=750, thirty=3750), False),
+    Policy("UpdateVM", _windows(three=750, thirty=3750), False),
+    Policy("DeleteVM", _windows(three=750, thirty=3750), False),
+    # galleries [C]; [G] for version writes (only the 3-minute window recorded); version reads estimated
+    # as image reads
+    Policy("CreateUpdateGallery", _windows(three=50, thirty=300), False),
+    Policy("GetGallery", _windows(three=350, thirty=2500), False),
+    Policy("CreateUpdateGalleryImage", _windows(three=150, thirty=750), False),
+    Policy("GetGalleryImage", _windows(three=600, thirty=3000), False),
+    Policy("CreateUpdateGalleryImageVersion", _windows(three=375), False),
+    Policy("GetGalleryImageVersion", _windows(three=600, thirty=3000), False),
+    # operation polls: Compute's operations [G], galleries' capsOperations [C]
+    Policy("GetOperation", _windows(three=15000, thirty=30000), False),
+    Policy("GetOperationStatus", _windows(three=5000, thirty=15000), False),
 )}
 
-SUB_ONLY = "subscription"
-BOTH = "resource+subscription"
+_VMSS_WRITE = ("CreateVMScaleSet", "VMScaleSetBatchedVMRequests")
+_VMSS_BATCH = ("VMScaleSetActions", "VmssQueuedVMOperations")
+_VMSS_DELETE = ("DeleteVMScaleSet", "VMScaleSetBatchedVMRequests", "VmssQueuedVMOperations")
+_VMSS_VM_RUN = ("VMScaleSetVMActions", "VMScaleSetBatchedVMRequests", "VmssQueuedVMOperations")   # as recorded
 
-# operation id -> (policy, scope). VMSS create-or-update and VM create-or-update depend on whether the
-# resource exists (see `classify`).
+# operation id -> the policies it is charged to (the first one names the family; bench/rollout reads it).
 OPERATIONS = {
-    "VirtualMachineScaleSets_Update": ("VMScaleSetActions", BOTH),
-    "VirtualMachineScaleSets_SetOrchestrationServiceState": ("VMScaleSetActions", BOTH),
-    "VirtualMachineScaleSets_ConvertToSinglePlacementGroup": ("VMScaleSetActions", BOTH),
-    "VirtualMachineScaleSets_ForceRecoveryServiceFabricPlatformUpdateDomainWalk": ("VMScaleSetActions", BOTH),
-    "VirtualMachineScaleSetRollingUpgrades_Cancel": ("VMScaleSetActions", BOTH),
-    "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade": ("VMScaleSetActions", BOTH),
-    "VirtualMachineScaleSetRollingUpgrades_StartExtensionUpgrade": ("VMScaleSetActions", BOTH),
-    "VirtualMachineScaleSetExtensions_CreateOrUpdate": ("VMScaleSetActions", BOTH),
-    "VirtualMachineScaleSetExtensions_Update": ("VMScaleSetActions", BOTH),
-    "VirtualMachineScaleSetExtensions_Delete": ("VMScaleSetActions", BOTH),
-    "VirtualMachineScaleSets_Start": ("VMScaleSetActions", SUB_ONLY),
-    "VirtualMachineScaleSets_Restart": ("VMScaleSetActions", SUB_ONLY),
-    "VirtualMachineScaleSets_Redeploy": ("VMScaleSetActions", SUB_ONLY),
-    "VirtualMachineScaleSets_PerformMaintenance": ("VMScaleSetActions", SUB_ONLY),
-    "VirtualMachineScaleSets_Reimage": ("VMScaleSetActions", SUB_ONLY),
-    "VirtualMachineScaleSets_ReimageAll": ("VMScaleSetActions", SUB_ONLY),
-    "VirtualMachineScaleSets_UpdateInstances": ("VMScaleSetActions", SUB_ONLY),
-    "VirtualMachineScaleSets_Delete": ("DeleteVMScaleSet", BOTH),
-    "VirtualMachineScaleSets_Deallocate": ("DeleteVMScaleSet", BOTH),
-    "VirtualMachineScaleSets_PowerOff": ("DeleteVMScaleSet", SUB_ONLY),
-    "VirtualMachineScaleSets_DeleteInstances": ("DeleteVMScaleSet", SUB_ONLY),
-    "VirtualMachineScaleSets_Get": ("GetVMScaleSet", BOTH),
-    "VirtualMachineScaleSets_ListSkus": ("GetVMScaleSet", BOTH),
-    "VirtualMachineScaleSets_GetOSUpgradeHistory": ("GetVMScaleSet", BOTH),
-    "VirtualMachineScaleSetRollingUpgrades_GetLatest": ("GetVMScaleSet", BOTH),
-    "VirtualMachineScaleSetExtensions_Get": ("GetVMScaleSet", BOTH),
-    "VirtualMachineScaleSetExtensions_List": ("GetVMScaleSet", BOTH),
-    "VirtualMachineScaleSets_GetInstanceView": ("HighCostGetVMScaleSet", BOTH),
-    "VirtualMachineScaleSetVMs_List": ("HighCostGetVMScaleSet", BOTH),
-    "VirtualMachineScaleSets_List": ("HighCostGetVMScaleSet", SUB_ONLY),
-    "VirtualMachineScaleSets_ListAll": ("HighCostGetVMScaleSet", SUB_ONLY),
-    "VirtualMachineScaleSets_ListByLocation": ("HighCostGetVMScaleSet", SUB_ONLY),
-    "VirtualMachineScaleSetVMs_Start": ("UpdateVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_Restart": ("UpdateVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_Reimage": ("UpdateVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_ReimageAll": ("UpdateVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_Update": ("UpdateVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_SimulateEviction": ("UpdateVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMExtensions_CreateOrUpdate": ("UpdateVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMExtensions_Update": ("UpdateVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMRunCommands_CreateOrUpdate": ("UpdateVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMRunCommands_Update": ("UpdateVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_Delete": ("DeleteVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_PowerOff": ("DeleteVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_Deallocate": ("DeleteVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMExtensions_Delete": ("DeleteVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMRunCommands_Delete": ("DeleteVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_Get": ("GetVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_GetInstanceView": ("GetVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMExtensions_Get": ("GetVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMRunCommands_Get": ("GetVMScaleSetVM", BOTH),
-    "VirtualMachineScaleSetVMs_RetrieveBootDiagnosticsData": ("GetVMScaleSetVM", BOTH),
-    "VirtualMachines_Update": ("UpdateVM", BOTH),
-    "VirtualMachines_Start": ("UpdateVM", BOTH),
-    "VirtualMachines_Restart": ("UpdateVM", BOTH),
-    "VirtualMachines_PowerOff": ("UpdateVM", BOTH),
-    "VirtualMachines_Reimage": ("UpdateVM", BOTH),
-    "VirtualMachines_Redeploy": ("UpdateVM", BOTH),
-    "VirtualMachines_Reapply": ("UpdateVM", BOTH),
-    "VirtualMachines_Delete": ("DeleteVM", BOTH),
-    "VirtualMachines_Deallocate": ("DeleteVM", BOTH),
-    "VirtualMachines_SimulateEviction": ("DeleteVM", BOTH),
-    "VirtualMachines_Get": ("LowCostGet", BOTH),
-    "VirtualMachines_InstanceView": ("LowCostGet", BOTH),
-    "VirtualMachines_List": ("HighCostGet", SUB_ONLY),
-    "VirtualMachines_ListAll": ("HighCostGet", SUB_ONLY),
-    "VirtualMachines_ListByLocation": ("HighCostGet", SUB_ONLY),
+    "VirtualMachineScaleSets_CreateOrUpdate": _VMSS_WRITE,
+    "VirtualMachineScaleSets_Update": _VMSS_WRITE,
+    "VirtualMachineScaleSets_SetOrchestrationServiceState": ("VMScaleSetActions",),
+    "VirtualMachineScaleSets_ConvertToSinglePlacementGroup": ("VMScaleSetActions",),
+    "VirtualMachineScaleSets_ForceRecoveryServiceFabricPlatformUpdateDomainWalk": ("VMScaleSetActions",),
+    "VirtualMachineScaleSetRollingUpgrades_Cancel": ("VMScaleSetActions",),
+    "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade": ("VMScaleSetActions",),
+    "VirtualMachineScaleSetRollingUpgrades_StartExtensionUpgrade": ("VMScaleSetActions",),
+    "VirtualMachineScaleSetExtensions_CreateOrUpdate": ("VMScaleSetActions",),
+    "VirtualMachineScaleSetExtensions_Update": ("VMScaleSetActions",),
+    "VirtualMachineScaleSetExtensions_Delete": ("VMScaleSetActions",),
+    "VirtualMachineScaleSets_Start": _VMSS_BATCH,
+    "VirtualMachineScaleSets_Restart": _VMSS_BATCH,
+    "VirtualMachineScaleSets_Redeploy": _VMSS_BATCH,
+    "VirtualMachineScaleSets_PerformMaintenance": _VMSS_BATCH,
+    "VirtualMachineScaleSets_Reimage": _VMSS_BATCH,
+    "VirtualMachineScaleSets_ReimageAll": _VMSS_BATCH,
+    "VirtualMachineScaleSets_UpdateInstances": _VMSS_BATCH,
+    "VirtualMachineScaleSets_PowerOff": _VMSS_BATCH,
+    "VirtualMachineScaleSets_Deallocate": _VMSS_BATCH,
+    "VirtualMachineScaleSets_DeleteInstances": _VMSS_DELETE,
+    "VirtualMachineScaleSets_Delete": _VMSS_DELETE,
+    "VirtualMachineScaleSets_Get": ("GetVMScaleSet",),
+    "VirtualMachineScaleSets_ListSkus": ("GetVMScaleSet",),
+    "VirtualMachineScaleSets_GetOSUpgradeHistory": ("GetVMScaleSet",),
+    "VirtualMachineScaleSetRollingUpgrades_GetLatest": ("GetVMScaleSet",),
+    "VirtualMachineScaleSetExtensions_Get": ("GetVMScaleSet",),
+    "VirtualMachineScaleSetExtensions_List": ("GetVMScaleSet",),
+    "VirtualMachineScaleSets_GetInstanceView": ("HighCostGetVMScaleSet",),
+    "VirtualMachineScaleSetVMs_List": ("HighCostGetVMScaleSet",),
+    "VirtualMachineScaleSets_List": ("HighCostGetVMScaleSet",),
+    "VirtualMachineScaleSets_ListAll": ("HighCostGetVMScaleSet",),
+    "VirtualMachineScaleSets_ListByLocation": ("HighCostGetVMScaleSet",),
+    "VirtualMachineScaleSetVMs_Start": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_Restart": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_Reimage": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_ReimageAll": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_Update": ("VMScaleSetVMActions",),
+    "VirtualMachineScaleSetVMs_SimulateEviction": ("VMScaleSetVMActions",),
+    "VirtualMachineScaleSetVMExtensions_CreateOrUpdate": ("VMScaleSetVMActions",),
+    "VirtualMachineScaleSetVMExtensions_Update": ("VMScaleSetVMActions",),
+    "VirtualMachineScaleSetVMRunCommands_CreateOrUpdate": _VMSS_VM_RUN,
+    "VirtualMachineScaleSetVMRunCommands_Update": _VMSS_VM_RUN,
+    "VirtualMachineScaleSetVMs_Delete": ("DeleteVMScaleSetVM", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_PowerOff": ("DeleteVMScaleSetVM", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_Deallocate": ("DeleteVMScaleSetVM", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMExtensions_Delete": ("DeleteVMScaleSetVM",),
+    "VirtualMachineScaleSetVMRunCommands_Delete": ("DeleteVMScaleSetVM",),
+    "VirtualMachineScaleSetVMs_Get": ("GetVMScaleSetVM",),
+    "VirtualMachineScaleSetVMs_GetInstanceView": ("GetVMScaleSetVM",),
+    "VirtualMachineScaleSetVMExtensions_Get": ("GetVMScaleSetVM",),
+    "VirtualMachineScaleSetVMRunCommands_Get": ("GetVMScaleSetVM",),
+    "VirtualMachineScaleSetVMs_RetrieveBootDiagnosticsData": ("GetVMScaleSetVM",),
+    "VirtualMachines_CreateOrUpdate": ("PutVM",),
+    "VirtualMachines_Update": ("UpdateVM",),
+    "VirtualMachines_Start": ("UpdateVM",),
+    "VirtualMachines_Restart": ("UpdateVM",),
+    "VirtualMachines_PowerOff": ("UpdateVM",),
+    "VirtualMachines_Reimage": ("UpdateVM",),
+    "VirtualMachines_Redeploy": ("UpdateVM",),
+    "VirtualMachines_Reapply": ("UpdateVM",),
+    "VirtualMachines_Delete": ("DeleteVM",),
+    "VirtualMachines_Deallocate": ("DeleteVM",),
+    "VirtualMachines_SimulateEviction": ("DeleteVM",),
+    "VirtualMachines_Get": ("LowCostGet",),
+    "VirtualMachines_InstanceView": ("LowCostGet",),
+    "VirtualMachines_List": ("HighCostGet",),
+    "VirtualMachines_ListAll": ("HighCostGet",),
+    "VirtualMachines_ListByLocation": ("HighCostGet",),
+    "Galleries_CreateOrUpdate": ("CreateUpdateGallery",),
+    "Galleries_Update": ("CreateUpdateGallery",),
+    "Galleries_Delete": ("CreateUpdateGallery",),
+    "Galleries_Get": ("GetGallery",),
+    "Galleries_ListByResourceGroup": ("GetGallery",),
+    "Galleries_List": ("GetGallery",),
+    "GalleryImages_CreateOrUpdate": ("CreateUpdateGalleryImage",),
+    "GalleryImages_Update": ("CreateUpdateGalleryImage",),
+    "GalleryImages_Delete": ("CreateUpdateGalleryImage",),
+    "GalleryImages_Get": ("GetGalleryImage",),
+    "GalleryImages_ListByGallery": ("GetGalleryImage",),
+    "GalleryImageVersions_CreateOrUpdate": ("CreateUpdateGalleryImageVersion",),
+    "GalleryImageVersions_Update": ("CreateUpdateGalleryImageVersion",),
+    "GalleryImageVersions_Delete": ("CreateUpdateGalleryImageVersion",),
+    "GalleryImageVersions_Get": ("GetGalleryImageVersion",),
+    "GalleryImageVersions_ListByGalleryImage": ("GetGalleryImageVersion",),
 }
 
-# Scale-set actions whose body lists instanceIds (charged per instance).
+# Scale-set actions whose body lists instanceIds (all instances when omitted).
 BATCH_ACTIONS = {"VirtualMachineScaleSets_UpdateInstances", "VirtualMachineScaleSets_Reimage",
                  "VirtualMachineScaleSets_ReimageAll", "VirtualMachineScaleSets_Restart",
                  "VirtualMachineScaleSets_Start", "VirtualMachineScaleSets_PowerOff",
                  "VirtualMachineScaleSets_Deallocate", "VirtualMachineScaleSets_DeleteInstances",
-                 "VirtualMachineScaleSets_Redeploy", "VirtualMachineScaleSets_PerformMaintenance"}
+                 "VirtualMachineScaleSets_Redeploy", "VirtualMachineScaleSets_PerformMaintenance",
+                 "VirtualMachineScaleSets_Delete"}
 
 # Azure Resource Manager: kind -> (bucket size, refill per second); global = 15 x, across principals.
 ARM_BUCKETS = {"reads": (250, 25), "writes": (200, 10), "deletes": (200, 10)}
@@ -195,11 +260,6 @@ def refilled(tokens, stamp, now, capacity, rate):
 def wait_for(tokens, need, rate):
     """Seconds until a bucket holding `tokens` has `need` (0 when it already has)."""
     return 0.0 if tokens >= need - 1e-9 else (need - tokens) / rate     # float dust is not a missing token
-
-
-def retry_headers(seconds):
-    """Retry-After in whole seconds (at least 1) and the precise retry-after-ms."""
-    return {"Retry-After": str(max(1, math.ceil(seconds))), "retry-after-ms": str(max(1, math.ceil(seconds * 1000)))}
 
 
 class Bucket:
@@ -232,7 +292,7 @@ class Bucket:
 
 # --- which buckets a request uses ----------------------------------------------------------------
 
-Charge = namedtuple("Charge", "policy resource_id charge scope")
+Charge = namedtuple("Charge", "policies resource_id instances")
 
 
 def arm_kind(method):
@@ -249,29 +309,24 @@ def resource_of(req):
 
 
 def classify(ctx, req):
-    """The Compute policy a request falls under (a Charge), or None when no Compute policy applies."""
+    """The Compute policies a request is charged to (a Charge), or None when no Compute policy applies."""
     op_id = req.operation_id or ""
     template = (req.route.template if req.route is not None else "").lower()
-    if "/operations/{operationid}" in template or "/operationresults/{operationid}" in template:
-        if (req.params.get("namespace") or "").lower() != "microsoft.compute":
-            return None
-        return Charge("GetOperation", resource_of(req), 1, BOTH)
     rid = resource_of(req)
-    if op_id == "VirtualMachineScaleSets_CreateOrUpdate":
-        current = ctx.store.get(rid)
-        policy = "VMScaleSetActions" if current else "PutVMScaleSet"
-        return Charge(policy, rid, _capacity_change(current, req.body), BOTH)
-    if op_id == "VirtualMachines_CreateOrUpdate":
-        return Charge("UpdateVM" if ctx.store.exists(rid) else "PutVM", rid, 1, BOTH)
+    if "/operations/{operationid}" in template or "/capsoperations/{operationid}" in template:
+        if (req.params.get("namespace") or "microsoft.compute").lower() != "microsoft.compute":
+            return None
+        return Charge(("GetOperationStatus",) if "/capsoperations/" in template else ("GetOperation",), rid, 1)
     if op_id not in OPERATIONS:
         return None
-    policy, scope = OPERATIONS[op_id]
-    charge = 1
-    if op_id == "VirtualMachineScaleSets_Update":
-        charge = _capacity_change(ctx.store.get(rid), req.body)
+    instances = 1
+    if op_id in ("VirtualMachineScaleSets_CreateOrUpdate", "VirtualMachineScaleSets_Update"):
+        instances = _capacity_change(ctx.store.get(rid), req.body)
+    elif op_id == "VirtualMachines_CreateOrUpdate" and ctx.store.exists(rid):
+        return Charge(("UpdateVM",), rid, 1)
     elif op_id in BATCH_ACTIONS:
-        charge = _instances_named(ctx, rid, req.body)
-    return Charge(policy, rid, charge, scope)
+        instances = _instances_named(ctx, rid, req.body)
+    return Charge(OPERATIONS[op_id], rid, instances)
 
 
 def _capacity_change(current, body):
@@ -313,18 +368,18 @@ def _bucket(ctx, key, capacity, rate, now):
 
 
 def compute_buckets(ctx, charge, subscription, now):
-    """[(label, bucket, tokens to take)] of a Compute request."""
-    policy = POLICIES[charge.policy]
-    minute = 60.0 * ctx.clock.time_scale
+    """[(label, bucket, tokens to take, window)] of a Compute request, in the order Azure lists them."""
+    budget_scale = float(ctx.config.get("throttle_scale", 1.0) or 1.0)
     out = []
-    if charge.scope == BOTH and policy.resource_capacity and charge.resource_id:
-        key = ("compute", policy.name, "resource", charge.resource_id.lower())
-        out.append((f"{policy.name}Resource",
-                    _bucket(ctx, key, policy.resource_capacity, policy.resource_refill / minute, now), 1))
-    key = ("compute", policy.name, "subscription", subscription.lower())
-    out.append((f"{policy.name}SubscriptionMaximum",
-                _bucket(ctx, key, policy.subscription_capacity, policy.subscription_refill / minute, now),
-                charge.charge))
+    for name in charge.policies:
+        policy = POLICIES[name]
+        tokens = charge.instances if policy.per_vm else 1
+        for window in policy.windows:
+            label = policy.label(window)
+            capacity = max(1.0, round(window.budget * budget_scale))
+            seconds = window.seconds * ctx.clock.time_scale
+            bucket = _bucket(ctx, ("compute", label, subscription.lower()), capacity, capacity / seconds, now)
+            out.append((label, bucket, tokens, seconds))
     return out
 
 
@@ -365,9 +420,9 @@ def throttle(ctx, req):
     if charge is not None:
         compute = compute_buckets(ctx, charge, subscription, now)
         _refuse_compute(ctx, compute, charge, now, headers)
-        for _, bucket, tokens in compute:
+        for _, bucket, tokens, _ in compute:
             bucket.take(now, tokens)
-        headers.update(_compute_headers(compute, charge, now))
+        headers.update(_compute_headers(compute, charge))
     req.response_headers = headers
 
 
@@ -375,33 +430,31 @@ def _refuse_arm(arm, kind, subscription, principal, now):
     wait = max(bucket.wait(now, 1) for _, bucket in arm)
     if wait <= 0:
         return
-    headers = retry_headers(wait)
+    headers = retry_after(wait)
     headers.update({name: str(int(bucket.level(now))) for name, bucket in arm})
     raise ArmError(429, "SubscriptionRequestsThrottled",
                    f"Number of '{kind[:-1]}' requests for subscription '{subscription}' actor '{principal}' "
-                   f"exceeded. Please try again after '{headers['Retry-After']}' seconds after additional tokens "
-                   "are available. Refer to https://aka.ms/arm-throttling for additional information.",
+                   f"exceeded. Please try again after '{max(1, math.ceil(wait))}' seconds after additional "
+                   "tokens are available. Refer to https://aka.ms/arm-throttling for additional information.",
                    headers=headers)
 
 
 def _refuse_compute(ctx, compute, charge, now, headers):
-    waits = [(bucket.wait(now, tokens), label, bucket) for label, bucket, tokens in compute]
-    wait, label, bucket = max(waits, key=lambda w: w[0])
+    waits = [(bucket.wait(now, tokens), label, bucket, seconds) for label, bucket, tokens, seconds in compute]
+    wait, label, bucket, seconds = max(waits, key=lambda w: w[0])
     if wait <= 0:
         return
     out = dict(headers)
-    out.update(retry_headers(wait))
-    out.update(_compute_headers(compute, charge, now))
-    start = ctx.clock.iso(now - 60.0 * ctx.clock.time_scale)
-    detail = {"operationGroup": label, "startTime": start, "endTime": ctx.clock.iso(now + wait),
-              "allowedRequestCount": int(bucket.capacity), "measuredRequestCount": bucket.taken + 1}
+    out.update(retry_after(wait))
+    out.update(_compute_headers(compute, charge))
+    detail = {"operationGroup": label, "startTime": ctx.clock.iso(now - seconds),
+              "endTime": ctx.clock.iso(now + wait), "allowedRequestCount": int(bucket.capacity),
+              "measuredRequestCount": bucket.taken + 1}
     raise ArmError(429, "OperationNotAllowed", COMPUTE_MESSAGE,
                    details=[{"code": "TooManyRequests", "target": label, "message": json.dumps(detail)}],
                    headers=out)
 
 
-def _compute_headers(compute, charge, now):
-    remaining = ",".join(f"Microsoft.Compute/{label};{int(bucket.level(now))}" for label, bucket, _ in compute)
-    return {"x-ms-ratelimit-remaining-resource": remaining, "x-ms-request-charge": str(charge.charge)}
-
-
+def _compute_headers(compute, charge):
+    remaining = ",".join(f"Microsoft.Compute/{label};{int(bucket.tokens)}" for label, bucket, _, _ in compute)
+    return {"x-ms-ratelimit-remaining-resource": remaining, "x-ms-request-charge": str(charge.instances)}

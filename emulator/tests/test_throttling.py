@@ -10,7 +10,7 @@ import pytest
 
 from conftest import Emu
 from emulator import throttling as t
-from emulator.arm import ArmError
+from emulator.arm import ArmError, retry_after
 from emulator.server import find_route
 from emulator.store import Store
 
@@ -25,8 +25,9 @@ def test_bucket_arithmetic():
     assert t.refilled(35, 100.0, 200.0, 36, 2.0) == 36          # never above capacity
     assert t.wait_for(0.5, 1, 2.0) == pytest.approx(0.25)
     assert t.wait_for(3, 1, 2.0) == 0
-    assert t.retry_headers(0.05) == {"Retry-After": "1", "retry-after-ms": "50"}
-    assert t.retry_headers(2.2) == {"Retry-After": "3", "retry-after-ms": "2200"}
+    assert retry_after(0.05) == {"retry-after-ms": "50"}        # sub-second: no Retry-After (int() parsers)
+    assert retry_after(2.2) == {"Retry-After": "3"}             # whole seconds, rounded up
+    assert retry_after(10.0) == {"Retry-After": "10"}
     bucket = t.Bucket(12, 4 / 60, now=0.0)
     for _ in range(12):
         assert bucket.wait(0.0, 1) == 0
@@ -34,6 +35,20 @@ def test_bucket_arithmetic():
     assert bucket.wait(0.0, 1) == pytest.approx(15.0)            # 4 per minute: one every 15 s
     assert bucket.level(30.0) == pytest.approx(2.0)
     assert bucket.need(50) == 12                                 # a charge above capacity is capped
+
+
+def test_budgets_are_the_recorded_ones():
+    """Full budgets derived from what recorded answers show left after a request or two."""
+    windows = {p.label(w): w.budget for p in t.POLICIES.values() for w in p.windows}
+    assert windows["HighCostGetVMScaleSet3Min"] == 180 and windows["HighCostGetVMScaleSet30Min"] == 900
+    assert windows["VMScaleSetActions3Min"] == 240 and windows["VMScaleSetActions30Min"] == 1200
+    assert windows["VmssQueuedVMOperations"] == 4800
+    assert windows["GetOperation3Min"] == 15000 and windows["GetOperation30Min"] == 30000
+    assert windows["CreateVMScaleSet3Min"] == 60 and windows["CreateVMScaleSet30Min"] == 300
+    assert windows["VMScaleSetBatchedVMRequests5Min"] == 1200
+    assert windows["CreateUpdateGalleryImageVersion3Min"] == 375
+    assert windows["GetVMScaleSet3Min"] == 400 and windows["GetVMScaleSet30Min"] == 2600
+    assert t.POLICIES["HighCostGetVMScaleSet"].per_minute == 30 and t.POLICIES["HighCostGetVMScaleSet"].burst == 180
 
 
 class FakeClock:
@@ -63,76 +78,115 @@ def fake_req(method, path, body=None):
                            operation_id=matched.operation_id, principal={"object_id": "me"})
 
 
-@pytest.mark.parametrize("method,suffix,body,policy,scope,charge", [
-    ("GET", "", None, "GetVMScaleSet", t.BOTH, 1),
-    ("GET", "/instanceView", None, "HighCostGetVMScaleSet", t.BOTH, 1),
-    ("GET", "/virtualMachines", None, "HighCostGetVMScaleSet", t.BOTH, 1),
-    ("PATCH", "", {"sku": {"capacity": 10}}, "VMScaleSetActions", t.BOTH, 6),
-    ("PUT", "", {"location": "x"}, "VMScaleSetActions", t.BOTH, 1),
-    ("POST", "/manualupgrade", {"instanceIds": ["0", "1", "2"]}, "VMScaleSetActions", t.SUB_ONLY, 3),
-    ("POST", "/restart", None, "VMScaleSetActions", t.SUB_ONLY, 4),
-    ("POST", "/delete", {"instanceIds": ["3"]}, "DeleteVMScaleSet", t.SUB_ONLY, 1),
-    ("DELETE", "", None, "DeleteVMScaleSet", t.BOTH, 1),
-    ("GET", "/virtualMachines/3", None, "GetVMScaleSetVM", t.BOTH, 1),
-    ("PUT", "/virtualMachines/3", {}, "UpdateVMScaleSetVM", t.BOTH, 1),
-    ("POST", "/virtualMachines/3/restart", None, "UpdateVMScaleSetVM", t.BOTH, 1),
-    ("DELETE", "/virtualMachines/3", None, "DeleteVMScaleSetVM", t.BOTH, 1),
+GALLERY = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g"
+VM = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+OPS = f"/subscriptions/{SUB}/providers/Microsoft.Compute/locations/westeurope"
+
+
+def header_after(ctx, method, path, body=None):
+    req = fake_req(method, path, body)
+    t.throttle(ctx, req)
+    return req.response_headers["x-ms-ratelimit-remaining-resource"]
+
+
+# The exact recorded header of each family (GUIDE.md "Throttling headers"; recordings in throttling.py), after
+# the same number of requests as the recording.
+@pytest.mark.parametrize("method,path,body,times,header", [
+    ("GET", VMSS + "/virtualMachines", None, 2,
+     "Microsoft.Compute/HighCostGetVMScaleSet3Min;178,Microsoft.Compute/HighCostGetVMScaleSet30Min;898"),
+    ("POST", VMSS + "/manualupgrade", {"instanceIds": []}, 1,
+     "Microsoft.Compute/VMScaleSetActions3Min;239,Microsoft.Compute/VMScaleSetActions30Min;1199,"
+     "Microsoft.Compute/VmssQueuedVMOperations;4799"),
+    ("GET", OPS + "/operations/abc", None, 1,
+     "Microsoft.Compute/GetOperation3Min;14999,Microsoft.Compute/GetOperation30Min;29999"),
+    ("PUT", VMSS.replace("/web", "/api"), {"sku": {"capacity": 4}}, 1,
+     "Microsoft.Compute/CreateVMScaleSet3Min;59,Microsoft.Compute/CreateVMScaleSet30Min;299,"
+     "Microsoft.Compute/VMScaleSetBatchedVMRequests5Min;1196"),
+    ("PUT", GALLERY + "/images/i/versions/1.0.0", {}, 1, "Microsoft.Compute/CreateUpdateGalleryImageVersion3Min;374"),
+    ("PUT", GALLERY, {}, 1,
+     "Microsoft.Compute/CreateUpdateGallery3Min;49,Microsoft.Compute/CreateUpdateGallery30Min;299"),
+    ("GET", GALLERY + "/images/i", None, 1,
+     "Microsoft.Compute/GetGalleryImage3Min;599,Microsoft.Compute/GetGalleryImage30Min;2999"),
+    ("GET", VMSS, None, 5, "Microsoft.Compute/GetVMScaleSet3Min;395,Microsoft.Compute/GetVMScaleSet30Min;2595"),
+    ("GET", VM, None, 1, "Microsoft.Compute/LowCostGet3Min;3999,Microsoft.Compute/LowCostGet30Min;31999"),
+    ("GET", f"/subscriptions/{SUB}/providers/Microsoft.Compute/locations/westeurope/capsOperations/abc", None, 2,
+     "Microsoft.Compute/GetOperationStatus3Min;4998,Microsoft.Compute/GetOperationStatus30Min;14998"),
 ])
-def test_operations_map_to_documented_policies(method, suffix, body, policy, scope, charge):
+def test_each_family_answers_its_recorded_buckets(method, path, body, times, header):
     ctx = fake_ctx()
-    got = t.classify(ctx, fake_req(method, VMSS + suffix, body))
-    assert (got.policy, got.scope, got.charge) == (policy, scope, charge)
-    expected_resource = VMSS + (suffix if suffix.startswith("/virtualMachines/") else "")
-    if method == "POST" and suffix.startswith("/virtualMachines/"):
-        expected_resource = VMSS + "/virtualMachines/3"
-    assert got.resource_id == expected_resource
+    for _ in range(times):
+        got = header_after(ctx, method, path, body)
+    assert got == header
 
 
-def test_new_scale_set_put_and_polls_and_other_providers():
+@pytest.mark.parametrize("method,suffix,body,first,instances", [
+    ("GET", "/instanceView", None, "HighCostGetVMScaleSet", 1),
+    ("PATCH", "", {"sku": {"capacity": 10}}, "CreateVMScaleSet", 6),
+    ("POST", "/manualupgrade", {"instanceIds": ["0", "1", "2"]}, "VMScaleSetActions", 3),
+    ("POST", "/restart", None, "VMScaleSetActions", 4),
+    ("POST", "/delete", {"instanceIds": ["3"]}, "DeleteVMScaleSet", 1),
+    ("DELETE", "", None, "DeleteVMScaleSet", 4),
+    ("POST", "/osRollingUpgrade", None, "VMScaleSetActions", 1),
+    ("GET", "/rollingUpgrades/latest", None, "GetVMScaleSet", 1),
+    ("GET", "/virtualMachines/3", None, "GetVMScaleSetVM", 1),
+    ("PUT", "/virtualMachines/3", {}, "VMScaleSetVMActions", 1),
+    ("POST", "/virtualMachines/3/restart", None, "VMScaleSetVMActions", 1),
+    ("DELETE", "/virtualMachines/3", None, "DeleteVMScaleSetVM", 1),
+])
+def test_scale_set_operations_map_to_their_policies(method, suffix, body, first, instances):
+    got = t.classify(fake_ctx(), fake_req(method, VMSS + suffix, body))
+    assert (got.policies[0], got.instances) == (first, instances)
+
+
+def test_other_providers_are_not_compute_throttled():
     ctx = fake_ctx()
-    new = VMSS.replace("/web", "/api")
-    assert t.classify(ctx, fake_req("PUT", new, {"sku": {"capacity": 3}})).policy == "PutVMScaleSet"
-    poll = fake_req("GET", f"/subscriptions/{SUB}/providers/Microsoft.Compute/locations/westeurope/operations/abc")
-    assert t.classify(ctx, poll).policy == "GetOperation"
     other = fake_req("GET", f"/subscriptions/{SUB}/providers/Microsoft.Network/locations/westeurope/operations/abc")
     assert t.classify(ctx, other) is None
     assert t.classify(ctx, fake_req("GET", f"/subscriptions/{SUB}/resourcegroups/rg")) is None
 
 
-def test_compute_bucket_runs_dry_then_429_names_the_policy():
-    ctx = fake_ctx(time_scale=0.01)          # a minute lasts 0.6 s: 12 per minute = 20 per second
-    seen = []
-    for _ in range(36):
-        req = fake_req("GET", VMSS)
-        t.throttle(ctx, req)
-        seen.append(req.response_headers["x-ms-ratelimit-remaining-resource"])
-    assert seen[0] == ("Microsoft.Compute/GetVMScaleSetResource;35,"
-                       "Microsoft.Compute/GetVMScaleSetSubscriptionMaximum;2399")
-    assert seen[-1].startswith("Microsoft.Compute/GetVMScaleSetResource;0,")
+def test_compute_bucket_runs_dry_then_429_names_the_bucket():
+    ctx = fake_ctx(time_scale=0.01)          # the 3-minute window lasts 1.8 s
+    ctx.config["throttle_scale"] = 0.05      # GetVMScaleSet3Min 400 -> 20 tokens, refilled at 20 / 1.8 s
+    seen = [header_after(ctx, "GET", VMSS) for _ in range(20)]
+    assert seen[0] == "Microsoft.Compute/GetVMScaleSet3Min;19,Microsoft.Compute/GetVMScaleSet30Min;129"
+    assert seen[-1].startswith("Microsoft.Compute/GetVMScaleSet3Min;0,")
     with pytest.raises(ArmError) as err:
         t.throttle(ctx, fake_req("GET", VMSS))
     e = err.value
-    assert (e.status, e.code, e.message) == (429, "OperationNotAllowed", t.COMPUTE_MESSAGE)
-    assert e.details[0]["code"] == "TooManyRequests" and e.details[0]["target"] == "GetVMScaleSetResource"
-    assert json.loads(e.details[0]["message"])["allowedRequestCount"] == 36
-    assert e.headers["Retry-After"] == "1" and e.headers["retry-after-ms"] == "50"
-    assert "GetVMScaleSetResource;0" in e.headers["x-ms-ratelimit-remaining-resource"]
-    ctx.clock.t += 0.05                      # one token back
+    assert (e.status, e.code) == (429, "OperationNotAllowed")
+    assert e.message == ("The server rejected the request because too many requests have been received for this "
+                         "subscription.")
+    assert e.details[0]["code"] == "TooManyRequests" and e.details[0]["target"] == "GetVMScaleSet3Min"
+    detail = json.loads(e.details[0]["message"])
+    assert detail["operationGroup"] == "GetVMScaleSet3Min"
+    assert (detail["allowedRequestCount"], detail["measuredRequestCount"]) == (20, 21)
+    assert set(detail) == {"operationGroup", "startTime", "endTime", "allowedRequestCount", "measuredRequestCount"}
+    assert "Retry-After" not in e.headers and e.headers["retry-after-ms"] == "90"    # 1.8 s / 20: sub-second
+    assert "GetVMScaleSet3Min;0" in e.headers["x-ms-ratelimit-remaining-resource"]
+    ctx.clock.t += 0.09                      # one token back
     t.throttle(ctx, fake_req("GET", VMSS))
-    # another scale set has its own resource bucket
-    other = fake_req("GET", VMSS.replace("/web", "/api"))
-    t.throttle(ctx, other)
-    assert other.response_headers["x-ms-ratelimit-remaining-resource"].startswith(
-        "Microsoft.Compute/GetVMScaleSetResource;35,")
 
 
-def test_batch_requests_charge_the_subscription_bucket_per_instance():
+def test_a_full_window_wait_is_whole_seconds():
+    ctx = fake_ctx(time_scale=1.0)
+    ctx.config["throttle_scale"] = 0.01      # CreateUpdateGalleryImageVersion3Min: 375 -> 4 tokens
+    for _ in range(4):
+        header_after(ctx, "PUT", GALLERY + "/images/i/versions/1.0.0", {})
+    with pytest.raises(ArmError) as err:
+        t.throttle(ctx, fake_req("PUT", GALLERY + "/images/i/versions/1.0.0", {}))
+    assert err.value.headers["Retry-After"] == "45" and "retry-after-ms" not in err.value.headers  # 180 s / 4
+    assert err.value.details[0]["target"] == "CreateUpdateGalleryImageVersion3Min"
+
+
+def test_batch_requests_charge_the_per_vm_policies_per_instance():
     ctx = fake_ctx()
     req = fake_req("POST", VMSS + "/manualupgrade", {"instanceIds": ["0", "1", "2", "3", "4"]})
     t.throttle(ctx, req)
     assert req.response_headers["x-ms-request-charge"] == "5"
-    assert req.response_headers["x-ms-ratelimit-remaining-resource"] == \
-        "Microsoft.Compute/VMScaleSetActionsSubscriptionMaximum;1495"
+    assert req.response_headers["x-ms-ratelimit-remaining-resource"] == (
+        "Microsoft.Compute/VMScaleSetActions3Min;239,Microsoft.Compute/VMScaleSetActions30Min;1199,"
+        "Microsoft.Compute/VmssQueuedVMOperations;4795")
 
 
 def test_arm_reads_bucket_per_principal():
@@ -192,6 +246,7 @@ def throttled(tmp_path_factory):
     emu.rg("thr-rg")
     from test_autoscale import make_vmss
     vmss = make_vmss(emu, "thr-rg", "web", 1)
+    emu.control.set_config(throttle_scale=0.05)     # GetVMScaleSet3Min: 20 tokens per 18 s (scaled 3 minutes)
     yield emu, vmss
     server.shutdown()
     thread.join(30)
@@ -213,16 +268,17 @@ def test_polling_too_fast_gets_429_with_a_retry_after(throttled):
         if status == 429:
             answer = (body, headers)
             break
-        counts.append(remaining(headers, "GetVMScaleSetResource"))
+        counts.append(remaining(headers, "GetVMScaleSet3Min"))
         assert int(headers["x-ms-ratelimit-remaining-subscription-reads"]) < 250
         assert int(headers["x-ms-ratelimit-remaining-subscription-global-reads"]) < 3750
     assert answer is not None, "never throttled"
     assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1]      # the header counts down
     body, headers = answer
     assert body["error"]["code"] == "OperationNotAllowed"
-    assert body["error"]["details"][0]["target"] == "GetVMScaleSetResource"
-    assert int(headers["Retry-After"]) >= 1 and 0 < int(headers["retry-after-ms"]) <= 1000
-    time.sleep(int(headers["retry-after-ms"]) / 1000 + 0.05)
+    assert body["error"]["details"][0]["target"] == "GetVMScaleSet3Min"
+    wait = int(headers["Retry-After"]) if "Retry-After" in headers else int(headers["retry-after-ms"]) / 1000
+    assert 0 < wait <= 1 and ("Retry-After" in headers) != ("retry-after-ms" in headers)   # one or the other
+    time.sleep(wait + 0.05)
     status, _, _ = emu.arm("GET", vmss)
     assert status == 200                     # honouring Retry-After is enough
 
@@ -240,13 +296,13 @@ def test_sdk_retry_honours_retry_after_and_succeeds(throttled):
                 if e["operation_id"] == "VirtualMachineScaleSets_Get"]
     assert "429" in statuses and statuses[-1] == "200"
     assert statuses.count("200") == 6
-    assert time.monotonic() - started >= 0.5 * statuses.count("429") * 0.9     # it waited retry-after-ms
+    assert time.monotonic() - started >= 0.8 * statuses.count("429") * 0.9     # it waited retry-after(-ms)
 
 
 def test_every_compute_answer_carries_the_headers_and_config_switches_it_off(throttled):
     emu, vmss = throttled
     status, body, headers = emu.arm("GET", vmss + "/virtualMachines/999")
-    assert status == 404 and remaining(headers, "GetVMScaleSetVMResource") is not None
+    assert status == 404 and remaining(headers, "GetVMScaleSetVM3Min") is not None
     status, _, headers = emu.arm("GET", f"/subscriptions/{emu.subscription_id}/resourcegroups/thr-rg",
                                  api_version="2021-04-01")
     assert "x-ms-ratelimit-remaining-resource" not in headers          # not a Compute request
@@ -258,4 +314,5 @@ def test_every_compute_answer_carries_the_headers_and_config_switches_it_off(thr
     finally:
         emu.control.set_config(throttling=True)
     status, _, headers = emu.arm("GET", vmss + "/instanceView")
-    assert remaining(headers, "HighCostGetVMScaleSetResource") is not None
+    assert remaining(headers, "HighCostGetVMScaleSet3Min") is not None
+    assert remaining(headers, "HighCostGetVMScaleSet30Min") is not None

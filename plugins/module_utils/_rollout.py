@@ -365,24 +365,35 @@ def halt_message(scale_set: str, batch_index: Optional[int], batches: int, reaso
 # ---------------------------------------------------------------------------------------------
 # pacing the health polls within Compute's read budget
 #
-# A health poll is one paged list (a request per 100 instances), charged to Compute's HighCostGetVMScaleSet
-# budget of the scale set (10 a minute, 30 at most, for Uniform lists). Compute says what is left in every
-# answer (x-ms-ratelimit-remaining-resource); the polls slow down before it runs out, instead of running
-# into 429s and their Retry-After.
+# A health poll is one paged list (a request per 100 instances), charged to Compute's read policies. Compute
+# names its buckets by policy and window and says what is left of each in every answer
+# (x-ms-ratelimit-remaining-resource), e.g. ``Microsoft.Compute/HighCostGetVMScaleSet3Min;178,
+# Microsoft.Compute/HighCostGetVMScaleSet30Min;898`` on an instance list (180 per 3 minutes, 900 per 30);
+# older answers name them ``...Resource;n`` / ``...SubscriptionMaximum;n``. The polls slow down before the
+# scarcest bucket runs out, instead of running into 429s and their Retry-After.
 
 RATE_LIMIT_HEADER = "x-ms-ratelimit-remaining-resource"
 MAX_POLL_SECONDS = 60.0
 
 
-def remaining_reads(header: Optional[str]) -> Optional[int]:
-    """The fewest tokens left among the buckets Compute names in the header
-    (``Microsoft.Compute/HighCostGetVMScaleSet3Min;107,Microsoft.Compute/HighCostGetVMScaleSet30Min;827``);
-    None without one."""
-    counts = []
+def _buckets(header: Optional[str]) -> List[tuple]:
+    """[(bucket name, tokens left)] of a rate-limit header; malformed parts are skipped."""
+    out = []
     for part in (header or "").split(","):
-        _name, separator, count = part.rpartition(";")
+        name, separator, count = part.strip().rpartition(";")
         if separator and count.strip().isdigit():
-            counts.append(int(count.strip()))
+            out.append((name.strip(), int(count.strip())))
+    return out
+
+
+def remaining_reads(header: Optional[str]) -> Optional[int]:
+    """The fewest tokens left among the read buckets Compute names in the header (any window: 3Min, 30Min...);
+    read buckets are those whose policy name has ``Get`` in it (HighCostGetVMScaleSet, GetVMScaleSet, LowCostGet,
+    GetOperation). A header that names no read bucket counts every bucket (unknown names: be careful). None
+    without a header."""
+    buckets = _buckets(header)
+    reads = [count for name, count in buckets if "get" in name.rpartition("/")[2].lower()]
+    counts = reads or [count for _name, count in buckets]
     return min(counts) if counts else None
 
 

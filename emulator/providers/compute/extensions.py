@@ -104,6 +104,5 @@ def delete_extension(ctx, req):
     extensions = [e for e in m.extensions_of(m.profile(doc)) if (e.get("name") or "").lower() != name.lower()]
     answer = sets.create_or_update(ctx, _PatchOfScaleSet(req, extensions), patch=True)
     headers = dict(answer.headers)
-    op_url = headers.get("Azure-AsyncOperation", "")
-    headers["Location"] = op_url.replace("/operations/", "/operationResults/")
+    headers["Location"] = headers.get("Azure-AsyncOperation", "").replace("?", "?monitor=true&", 1)
     return Response(202, None, headers)

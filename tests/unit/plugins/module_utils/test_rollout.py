@@ -242,12 +242,41 @@ def test_marker_encoding_survives_any_text(text):
 
 # --- pacing the health polls -----------------------------------------------------------------------------
 
-def test_remaining_reads_takes_the_scarcest_bucket():
-    assert r.remaining_reads("Microsoft.Compute/HighCostGetVMScaleSet3Min;107,"
-                             "Microsoft.Compute/HighCostGetVMScaleSet30Min;827") == 107
-    assert r.remaining_reads("Microsoft.Compute/HighCostGetVMScaleSetResource;4,"
-                             "Microsoft.Compute/HighCostGetVMScaleSetSubscriptionMaximum;1079") == 4
+# Recorded x-ms-ratelimit-remaining-resource values (GUIDE.md "Throttling headers"; azure-cli recordings).
+INSTANCE_LIST = "Microsoft.Compute/HighCostGetVMScaleSet3Min;178,Microsoft.Compute/HighCostGetVMScaleSet30Min;898"
+MANUAL_UPGRADE = ("Microsoft.Compute/VMScaleSetActions3Min;239,Microsoft.Compute/VMScaleSetActions30Min;1199,"
+                  "Microsoft.Compute/VmssQueuedVMOperations;4800")
+OPERATION_POLL = "Microsoft.Compute/GetOperation3Min;14999,Microsoft.Compute/GetOperation30Min;29999"
+SCALE_SET_GET = "Microsoft.Compute/GetVMScaleSet3Min;395,Microsoft.Compute/GetVMScaleSet30Min;2575"
+CREATE = ("Microsoft.Compute/CreateVMScaleSet3Min;59,Microsoft.Compute/CreateVMScaleSet30Min;299,"
+          "Microsoft.Compute/VMScaleSetBatchedVMRequests5Min;1196")
+OLDER_NAMES = "Microsoft.Compute/GetVMScaleSetSubscriptionMaximum;2399,Microsoft.Compute/GetVMScaleSetResource;35"
+
+
+def test_remaining_reads_takes_the_scarcest_read_bucket_of_any_window():
+    assert r.remaining_reads(INSTANCE_LIST) == 178
+    assert r.remaining_reads(OPERATION_POLL) == 14999
+    assert r.remaining_reads(SCALE_SET_GET) == 395
+    assert r.remaining_reads(OLDER_NAMES) == 35                     # the earlier naming still parses
+    # the 30-minute window can be the scarcer one
+    assert r.remaining_reads("Microsoft.Compute/HighCostGetVMScaleSet3Min;170,"
+                             "Microsoft.Compute/HighCostGetVMScaleSet30Min;12") == 12
+    # a read answer that also reports a write-side bucket: only the read buckets pace the polls
+    assert r.remaining_reads(INSTANCE_LIST + ",Microsoft.Compute/VmssQueuedVMOperations;0") == 178
+    # no read bucket named: every bucket counts (unknown names are not ignored)
+    assert r.remaining_reads(MANUAL_UPGRADE) == 239
+    assert r.remaining_reads(CREATE) == 59
+    assert r.remaining_reads("Contoso/Whatever1Hour;7, Contoso/Other;9") == 7
     assert r.remaining_reads(None) is None and r.remaining_reads("garbage") is None
+    assert r.remaining_reads("Microsoft.Compute/GetVMScaleSet3Min;x") is None
+
+
+def test_recorded_budgets_leave_the_polls_at_the_pace_asked():
+    # 178 left of 180: a one-page poll every wait_sleep is comfortable
+    assert r.poll_interval(5, 5, r.remaining_reads(INSTANCE_LIST), 1) == 5
+    # a 20-page list (2000 instances) with 30 tokens left backs off, then recovers once 200 are back
+    assert r.poll_interval(5, 5, 30, 20) == 10
+    assert r.poll_interval(10, 5, 200, 20) == 5
 
 
 def test_polls_slow_down_before_the_budget_runs_out_and_recover():
