@@ -196,6 +196,26 @@ def arm_put(azure, path, body, api_version):
     return response.json()
 
 
+def register_preview_feature(azure, feature="ImageReferenceUpgradeForVmoVMs", timeout=60.0):
+    """Register a Microsoft.Compute preview feature through Microsoft.Features and wait until Registered, as a
+    subscription owner does first (Azure: manual upgrade of Flexible VMs onto a new image reference needs
+    ImageReferenceUpgradeForVmoVMs)."""
+    from azure.core.rest import HttpRequest  # pylint: disable=import-outside-toplevel
+
+    path = "/subscriptions/%s/providers/Microsoft.Features/providers/Microsoft.Compute/features/%s" % (
+        azure.subscription_id, feature)
+    client = azure.client("compute")
+    client.send_request(HttpRequest("POST", path + "/register?api-version=2021-07-01")).raise_for_status()
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.send_request(HttpRequest("GET", path + "?api-version=2021-07-01"))
+        response.raise_for_status()
+        if response.json()["properties"]["state"] == "Registered":
+            return
+        assert time.monotonic() < deadline, "feature %s not Registered in %ss" % (feature, timeout)
+        time.sleep(0.2)
+
+
 def uniform_scale_set(location, image_reference, capacity):
     """The body of a Uniform scale set in Manual upgrade mode, with one NIC and the Application Health extension."""
     return {

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import arm_writes, last_seq, put_resource_group, require_success
+from conftest import arm_writes, last_seq, put_resource_group, register_preview_feature, require_success
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout import decode_marker
 
@@ -371,6 +371,7 @@ def test_batch_by_plans_in_check_mode_then_a_rollout_by_update_domain(emulator, 
 
 def test_flexible_rollout_of_image_and_size(emulator, azure, ansible, control):
     seed_scale_set(azure, "flex", dict(MARKETPLACE, version="1.0.0"), capacity=4, mode="Flexible")
+    register_preview_feature(azure)          # Azure: image upgrades of Flexible VMs are a preview feature
     names = sorted(i["instance_id"] for i in instances(azure, "flex"))
     since = last_seq(control)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import arm_writes, last_seq, put_resource_group, require_success
+from conftest import arm_writes, last_seq, put_resource_group, register_preview_feature, require_success
 
 RG = "payments-prod"
 IMAGE = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
@@ -17,6 +17,8 @@ IMAGE = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
 @pytest.mark.parametrize("mode", ["Uniform", "Flexible"])
 def test_scale_set_instance_target(emulator, azure, ansible, control, mode):
     put_resource_group(azure, RG, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    if mode == "Flexible":       # Azure: image upgrades of Flexible VMs are a preview feature
+        register_preview_feature(azure)
     require_success(ansible.playbook("scale_set_instance", {
         "rg": RG, "vmss_name": "web-%s" % mode.lower(), "mode": mode, "traffic_start": last_seq(control)}))
 
@@ -24,6 +26,8 @@ def test_scale_set_instance_target(emulator, azure, ansible, control, mode):
 @pytest.mark.parametrize("mode", ["Uniform", "Flexible"])
 def test_failed_instance_upgrade_is_reported_per_instance(emulator, azure, ansible, control, mode):
     put_resource_group(azure, RG, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    if mode == "Flexible":
+        register_preview_feature(azure)
     base = {"resource_group": RG, "name": "api", "wait_sleep": 0.2}
     code, created = ansible.module("scale_set", dict(
         base, orchestration_mode=mode, platform_fault_domain_count=1, sku={"name": "Standard_D2s_v3", "capacity": 3},
