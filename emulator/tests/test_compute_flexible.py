@@ -173,8 +173,9 @@ def test_image_upgrade_of_flexible_vms_needs_the_preview_feature(clean):
     sub = f"/subscriptions/{emu.subscription_id}"
     status, feature, _ = emu.arm("POST", sub + FEATURE_PATH + "/register", api_version="2021-07-01")
     assert (status, feature["properties"]["state"]) == (200, "Registering")
-    with pytest.raises(HttpResponseError):                # Registering is not Registered yet
+    with pytest.raises(HttpResponseError) as registering:     # Registering is not Registered yet
         compute.virtual_machine_scale_sets.begin_update_instances("rg", "flex", {"instanceIds": [names[0]]})
+    assert registering.value.error.code == "OperationNotAllowed"
     wait_until(lambda: emu.arm("GET", sub + FEATURE_PATH, api_version="2021-07-01")[1]["properties"]["state"]
                == "Registered", timeout=30)
     compute.virtual_machine_scale_sets.begin_update_instances("rg", "flex", {"instanceIds": [names[0]]}).result()
