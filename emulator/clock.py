@@ -34,6 +34,7 @@ DURATIONS = {
     "image_template_delete": 120,
     "principal_replication": 30,    # Entra ID replication delay for a new managed identity
     "autoscale_evaluation": 60,     # the autoscale engine evaluates rules every minute
+    "feature_registration": 180,    # Microsoft.Features: Registering -> Registered ("a few minutes")
 }
 
 

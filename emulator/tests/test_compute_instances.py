@@ -26,11 +26,16 @@ def power(compute, iid, rg="rg", name="web"):
 def test_vm_get_list_and_instance_view_shapes(fleet):
     emu, compute = fleet
     vm = compute.virtual_machine_scale_set_vms.get("rg", "web", "1", expand="instanceView").as_dict()
-    assert vm["name"] == "web_1" and vm["instanceId"] == "1" and vm["type"] == "Microsoft.Compute/virtualMachines"
+    # the type Azure's recorded VMSS VM GETs carry (the spec's examples say Microsoft.Compute/virtualMachines)
+    assert vm["name"] == "web_1" and vm["instanceId"] == "1" and \
+        vm["type"] == "Microsoft.Compute/virtualMachineScaleSets/virtualMachines"
     p = vm["properties"]
     assert p["latestModelApplied"] is True and p["provisioningState"] == "Succeeded"
     assert p["osProfile"]["computerName"] == "web000001" and "adminPassword" not in p["osProfile"]
+    assert p["osProfile"]["allowExtensionOperations"] is True and p["osProfile"]["requireGuestProvisionSignal"] is True
     view = p["instanceView"]
+    assert (view["osName"], view["osVersion"]) == ("ubuntu", "24.04")            # read off ubuntu-24_04-lts
+    assert view["placementGroupId"] == compute.virtual_machine_scale_sets.get("rg", "web").unique_id
     assert (view["platformFaultDomain"], view["platformUpdateDomain"]) == (1, 1)
     assert statuses(view) == {"ProvisioningState": "ProvisioningState/succeeded", "PowerState": "PowerState/running"}
     assert health_code(view) == "HealthState/healthy"

@@ -1,6 +1,7 @@
 """Microsoft.Compute/virtualMachineScaleSets and their Uniform VMs: the ARM routes (thin: parse, call
 scalesets / instances, render with views)."""
 from emulator.arm import ArmError, Response, check_etag, ok, page
+from emulator.providers import features
 from emulator.providers.compute import instances as inst
 from emulator.providers.compute import model as m
 from emulator.providers.compute import scalesets as sets
@@ -73,9 +74,37 @@ def scale_set_of(ctx, req):
 
 
 def _uniform_only(doc, operation):
+    """Azure's refusal of a Uniform-only operation on a Flexible set (400 BadRequest, as reported for
+    VirtualMachineScaleSets.virtualMachines.GET; the same message for instanceView.GET)."""
     if m.mode_of(doc) == "Flexible":
         raise ArmError(400, "BadRequest", f"Operation '{operation}' is not allowed on Virtual Machine Scale Set "
                                           f"'{doc['name']}'.")
+
+
+IMAGE_UPGRADE_FEATURE = "ImageReferenceUpgradeForVmoVMs"
+
+
+def _image_key(model):
+    ref = m.image_reference((model or {}).get("profile"))
+    return {k: str(v).lower() for k, v in ref.items() if k != "exactVersion"}
+
+
+def _require_image_upgrade_feature(ctx, doc, instance_ids):
+    """Manual upgrade of Flexible VMs onto another image reference is a preview behind a subscription
+    feature; upgrades that keep each VM's image reference (size, extensions) need nothing. Read-only."""
+    models = inst.models(ctx, doc["id"])
+    target = _image_key(models.get(inst.load_state(ctx, doc["id"]).get("model")))
+    chosen = sets.targets(ctx, doc, instance_ids, True, ctx.clock.now())
+    if all(_image_key(models.get(v.get("model"))) == target for v in chosen):
+        return
+    subscription = doc["id"].split("/")[2]
+    if not features.registered(ctx, subscription, "Microsoft.Compute", IMAGE_UPGRADE_FEATURE):
+        raise ArmError(400, "OperationNotAllowed",
+                       f"Changing the image reference of Virtual Machines of Virtual Machine Scale Set "
+                       f"'{doc['name']}' (Flexible orchestration) through manual upgrade is a preview: subscription "
+                       f"'{subscription}' is not registered for feature 'Microsoft.Compute/{IMAGE_UPGRADE_FEATURE}'. "
+                       f"Register it with 'az feature register --namespace Microsoft.Compute --name "
+                       f"{IMAGE_UPGRADE_FEATURE}' and retry once its state is Registered.")
 
 
 def _instance(ctx, doc, instance_id, now=None):
@@ -137,6 +166,7 @@ def list_scale_sets_by_location(ctx, req):
 @route("GET", VMSS + "/instanceView", operation_id="VirtualMachineScaleSets_GetInstanceView")
 def get_scale_set_instance_view(ctx, req):
     doc = scale_set_of(ctx, req)
+    _uniform_only(doc, "VirtualMachineScaleSets.instanceView.GET")
     now = ctx.clock.now()
     live = inst.list_instances(ctx, doc["id"], now)
     return ok(views.scale_set_instance_view(doc, live, inst.models(ctx, doc["id"]),
@@ -161,7 +191,10 @@ def _action(segment, operation_id, body_key="instanceIds"):
     @route("POST", VMSS + "/" + segment, operation_id=operation_id)
     def scale_set_action(ctx, req):
         doc = scale_set_of(ctx, req)
-        return sets.run_action(ctx, doc, kind, sets.instance_ids_of(req.body), kind_name=segment)
+        ids = sets.instance_ids_of(req.body)
+        if segment == "manualupgrade" and m.mode_of(doc) == "Flexible":
+            _require_image_upgrade_feature(ctx, doc, ids)
+        return sets.run_action(ctx, doc, kind, ids, kind_name=segment)
     return scale_set_action
 
 

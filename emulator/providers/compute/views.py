@@ -2,10 +2,12 @@
 instance view summary. Pure: everything comes in as arguments (records, models, health states, times).
 """
 import copy
+import re
 from collections import Counter
 
 from emulator.providers.compute import health as h
 from emulator.providers.compute import model as m
+from emulator.providers.compute.instances import UNIFORM_VM_TYPE, VM_TYPE
 
 _PROVISIONING = {
     "Succeeded": ("ProvisioningState/succeeded", "Info", "Provisioning succeeded"),
@@ -138,6 +140,22 @@ def _extension_view(ext, vm_profile, view, time):
 
 # --- instance views -----------------------------------------------------------------------------
 
+_WINDOWS_BUILDS = (("2016", "10.0.14393"), ("2019", "10.0.17763"), ("2022", "10.0.20348"), ("2025", "10.0.26100"))
+_LINUX_RELEASE = re.compile(r"(\d{2})[._](\d{2})")
+
+
+def os_version(vm_profile):
+    """What the guest agent reports as osVersion: Windows' NT build (as in the spec's examples), a Linux
+    release read off the image's offer / sku (22.04 when the image does not say, e.g. a gallery image)."""
+    ref = m.image_reference(vm_profile)
+    words = f"{ref.get('offer', '')} {ref.get('sku', '')}"
+    if m.is_windows(vm_profile):
+        build = next((b for year, b in _WINDOWS_BUILDS if year in words), "10.0.20348")
+        return f"Microsoft Windows NT {build}.0"
+    found = _LINUX_RELEASE.search(words)
+    return f"{found.group(1)}.{found.group(2)}" if found else "22.04"
+
+
 def instance_view(vmss_doc, view, model, health_state, now_iso):
     """VirtualMachineScaleSetVMInstanceView (Uniform) / VirtualMachineInstanceView (Flexible)."""
     vm_profile = (model or {}).get("profile") or {}
@@ -155,6 +173,7 @@ def instance_view(vmss_doc, view, model, health_state, now_iso):
         "platformFaultDomain": view.get("fd", 0),
         "computerName": view["computerName"],
         "osName": "Windows Server" if m.is_windows(vm_profile) else "ubuntu",
+        "osVersion": os_version(vm_profile),
         "vmAgent": {"vmAgentVersion": AGENT_VERSION if running else "Unknown", "statuses": [agent_status],
                     "extensionHandlers": [_handler(e) for e in exts]},
         "disks": [{"name": os_disk_name(view, vmss_doc["name"]),
@@ -165,8 +184,7 @@ def instance_view(vmss_doc, view, model, health_state, now_iso):
     }
     if health_state:
         out["vmHealth"] = h.vm_health(health_state, now_iso)
-    if view["mode"] == "Uniform" and m.props(vmss_doc).get("singlePlacementGroup") is False \
-            and view.get("power") != "deallocated":
+    if view["mode"] == "Uniform" and view.get("power") != "deallocated":     # a deallocated VM has none (spec)
         out["placementGroupId"] = m.props(vmss_doc).get("uniqueId")
     return out
 
@@ -204,7 +222,7 @@ def vmss_vm(vmss_doc, view, model, latest, instance_view_body=None, expand_user_
     if instance_view_body is not None:
         props["instanceView"] = instance_view_body
     props = {k: v for k, v in props.items() if v is not None}
-    doc = {"name": view["name"], "id": view["id"], "type": "Microsoft.Compute/virtualMachines",
+    doc = {"name": view["name"], "id": view["id"], "type": UNIFORM_VM_TYPE,
            "location": view["location"], "instanceId": str(view["instanceId"]),
            "sku": dict((model or {}).get("sku") or {}), "etag": f'"{view.get("etag", 1)}"', "properties": props,
            "resources": extension_resources(vm_profile, view, view["id"])}
@@ -254,7 +272,7 @@ def flexible_vm(vmss_doc, view, model, instance_view_body=None, expand_user_data
     if instance_view_body is not None:
         props["instanceView"] = instance_view_body
     props = {k: v for k, v in props.items() if v is not None}
-    doc = {"name": view["name"], "id": view["id"], "type": "Microsoft.Compute/virtualMachines",
+    doc = {"name": view["name"], "id": view["id"], "type": VM_TYPE,
            "location": view["location"], "etag": f'"{view.get("etag", 1)}"', "properties": props,
            "resources": extension_resources(vm_profile, view, view["id"])}
     if vmss_doc.get("tags"):
