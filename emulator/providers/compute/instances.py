@@ -434,7 +434,8 @@ def create_instances(ctx, vmss_doc, count, *, arm_op=None, now=None, overprovisi
                "vmId": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "computerName": computer,
                "subnet": subnet, "ip": ips[n] if ips else None, "priority": spots[n],
                "model": state["model"], "generation": state.get("generation", 0), "exactVersion": exact,
-               "provisioningState": "Creating", "power": "starting", "since": None, "protection": None, "error": None, "etag": 0,
+               "provisioningState": "Creating", "power": "starting", "since": None, "protection": None,
+               "error": None, "etag": 0,
                "op": {"kind": "create", "started": now, "ends": ends, "arm": arm_op}}
         created.append(rec)
     surplus = placement.pick_overprovisioned(live, created, extra, f"{state.get('seed')}:{state['next_id']}")
