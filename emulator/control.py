@@ -11,10 +11,10 @@ from emulator.server import route
 from emulator.traffic import export_for_oav
 
 
-
 def latest_model(value):
     """How latestModelApplied is judged (see emulator/providers/compute/instances.py)."""
-    if value not in ("generation", "content"):
+    from emulator.providers.compute.instances import LATEST_MODES
+    if value not in LATEST_MODES:
         raise ValueError(value)
     return value
 

@@ -5,14 +5,17 @@ import json
 import pytest
 from azure.core.exceptions import HttpResponseError
 
+import conftest
 from compute_support import body, vmss_path
+from emulator import main as runtime
+from emulator.client import ControlError
 
 UBUNTU = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
 
 
 def image(version):
-    return {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": dict(UBUNTU,
-                                                                                              version=version)}}}}
+    ref = dict(UBUNTU, version=version)
+    return {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": ref}}}}
 
 
 def latest(compute, name="web"):
@@ -41,7 +44,8 @@ def fleet(clean, mode):
     emu = clean
     emu.rg("rg")
     compute = emu.compute()
-    compute.virtual_machine_scale_sets.begin_create_or_update("rg", "web", body(emu, 3, overprovision=False)).result()
+    spec = body(emu, 3, overprovision=False)
+    compute.virtual_machine_scale_sets.begin_create_or_update("rg", "web", spec).result()
     return emu, compute, mode
 
 
@@ -138,7 +142,7 @@ def test_rolling_upgrade_moves_instances_off_the_current_generation(clean, mode,
     if orchestration == "Flexible":
         assert all("latestModelApplied" not in json.dumps(v.as_dict()) for v in compute.virtual_machines.list("rg"))
     os_disk = compute.virtual_machine_scale_sets.get("rg", "web").as_dict()["properties"][
-        "virtualMachineProfile"]["storageProfile"].get("osDisk") or {"createOption": "FromImage"}
+        "virtualMachineProfile"]["storageProfile"]["osDisk"]
     seq = max((e["seq"] for e in emu.control.call("GET", "events")["value"]), default=0)
     compute.virtual_machine_scale_sets.begin_update("rg", "web", {"properties": {"virtualMachineProfile": {
         "storageProfile": {"osDisk": os_disk}}}}).result()
@@ -152,9 +156,26 @@ def test_rolling_upgrade_moves_instances_off_the_current_generation(clean, mode,
 def test_latest_model_config(clean):
     emu = clean
     assert emu.control.call("GET", "config")["latest_model"] == "generation"
-    from emulator.client import ControlError
     for bad in ("Generation", "hash", 1):
         with pytest.raises(ControlError, match="400.*InvalidConfig.*'generation' or 'content'"):
             emu.control.set_config(latest_model=bad)
     assert emu.control.set_config(latest_model="content")["latest_model"] == "content"
     assert emu.control.call("GET", "config")["latest_model"] == "content"
+
+
+def test_serve_flag_sets_latest_model_and_generations_survive_a_restart(tmp_path):
+    emu = conftest.start(tmp_path / "emu", "--no-throttling", "--latest-model", "content")
+    try:
+        assert emu.control.call("GET", "config")["latest_model"] == "content"
+        emu.rg("rg")
+        compute = emu.compute()
+        spec = body(emu, 2, overprovision=False)
+        compute.virtual_machine_scale_sets.begin_create_or_update("rg", "web", spec).result()
+        compute.virtual_machine_scale_sets.begin_update("rg", "web", image("24.04.202411")).result()
+        compute.virtual_machine_scale_sets.begin_update("rg", "web", image("latest")).result()
+        assert latest(compute) == {"0": True, "1": True}
+        runtime.stop(emu.state_dir)
+        emu = conftest.start(tmp_path / "emu", "--no-throttling", "--latest-model", "generation")
+        assert latest(emu.compute()) == {"0": False, "1": False}    # the generations were tracked all along
+    finally:
+        runtime.stop(emu.state_dir)

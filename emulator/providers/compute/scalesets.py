@@ -158,10 +158,9 @@ def refuse_model_limit(ctx, name, desired, referenced):
         return
     if len(referenced) + 1 > inst.MODEL_LIMIT:
         raise ArmError(409, "OperationNotAllowed",
-                       f"Virtual Machine Scale Set '{name}' has reached "
-                       f"its limit of {inst.MODEL_LIMIT} models that may be referenced by one or more VMs "
-                       "belonging to the Virtual Machine Scale Set. Upgrade the VMs to the latest model of the "
-                       "Virtual Machine Scale Set before trying again.")
+                       f"Virtual Machine Scale Set '{name}' has reached its limit of {inst.MODEL_LIMIT} models that "
+                       "may be referenced by one or more VMs belonging to the Virtual Machine Scale Set. Upgrade "
+                       "the VMs to the latest model of the Virtual Machine Scale Set before trying again.")
 
 
 def create_or_update(ctx, req, patch=False):
