@@ -9,7 +9,8 @@ import sys
 def _serve_args(args):
     out = ["--port", str(args.port)]
     for flag, value in (("--time-scale", args.time_scale), ("--page-size", args.page_size),
-                        ("--specs", args.specs), ("--fixture", args.fixture)):
+                        ("--specs", args.specs), ("--fixture", args.fixture),
+                        ("--latest-model", args.latest_model)):
         if value is not None:
             out += [flag, str(value)]
     if args.no_throttling:
@@ -29,6 +30,8 @@ def main(argv=None):
     serve.add_argument("--specs", help="path to the azure-specs folder (default ../shared/azure-specs)")
     serve.add_argument("--fixture", help="a JSON landing zone to seed (resource groups, networks)")
     serve.add_argument("--no-throttling", action="store_true", help="switch Compute throttling off")
+    serve.add_argument("--latest-model", choices=["generation", "content"],
+                       help="latestModelApplied by model generation (Azure, the default) or by model content")
     serve.add_argument("--background", action="store_true", help="detach; return when ready")
     serve.add_argument("--verbose", action="store_true")
 
@@ -58,7 +61,7 @@ def main(argv=None):
             return 0
         runtime.serve(args.state_dir, port=args.port, time_scale=args.time_scale, page_size=args.page_size,
                       spec_root=args.specs, throttling=False if args.no_throttling else None,
-                      fixture=args.fixture)
+                      fixture=args.fixture, latest_model=args.latest_model)
         return 0
     if args.command == "stop":
         stopped = runtime.stop(args.state_dir)

@@ -38,6 +38,7 @@ class Config:
         "page_size": 100,
         "throttling": True,
         "throttle_scale": 1.0,          # multiplies every Compute throttling budget (tests shrink them)
+        "latest_model": "generation",       # how latestModelApplied is judged: "generation" (Azure) | "content"
         "subscription_id": "4f1c9c2e-5b4a-4b8e-9a51-1d2f3c4b5a60",
         "tenant_id": "7d3b2a91-8c4e-4f1a-b6d2-0e9f8a7c6b51",
         "default_location": "westeurope",
@@ -110,14 +111,16 @@ class Operations:
 
 
 class Emulator:
-    def __init__(self, state_dir, time_scale=None, page_size=None, spec_root=None, throttling=None):
+    def __init__(self, state_dir, time_scale=None, page_size=None, spec_root=None, throttling=None,
+                 latest_model=None):
         self.state_dir = os.path.abspath(state_dir)
         os.makedirs(self.state_dir, exist_ok=True)
         self.store = Store(os.path.join(self.state_dir, "state.db"))
         self.lock = threading.RLock()
         config = dict(Config.DEFAULTS)
         config.update(self.store.kv_get("config", {}))
-        for key, value in (("time_scale", time_scale), ("page_size", page_size), ("throttling", throttling)):
+        for key, value in (("time_scale", time_scale), ("page_size", page_size), ("throttling", throttling),
+                           ("latest_model", latest_model)):
             if value is not None:
                 config[key] = value
         self.store.kv_set("config", config)

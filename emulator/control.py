@@ -10,7 +10,19 @@ from emulator.faults import validate_rule
 from emulator.server import route
 from emulator.traffic import export_for_oav
 
-CONFIG_KEYS = {"time_scale": float, "page_size": int, "throttling": bool, "throttle_scale": float, "jitter": float, "seed": int}
+
+def latest_model(value):
+    """How latestModelApplied is judged (see emulator/providers/compute/instances.py)."""
+    from emulator.providers.compute.instances import LATEST_MODES
+    if value not in LATEST_MODES:
+        raise ValueError(value)
+    return value
+
+
+latest_model.expects = "'generation' or 'content'"
+CONFIG_KEYS = {"time_scale": float, "page_size": int, "throttling": bool, "throttle_scale": float, "jitter": float,
+               "seed": int,
+               "latest_model": latest_model}
 
 
 def rules_api(key, validate):
@@ -68,7 +80,8 @@ def patch_config(ctx, req):
         try:
             changes[key] = CONFIG_KEYS[key](value) if value is not None else None
         except (TypeError, ValueError):
-            raise ArmError(400, "InvalidConfig", f"{key} must be a {CONFIG_KEYS[key].__name__}.")
+            expects = getattr(CONFIG_KEYS[key], "expects", f"a {CONFIG_KEYS[key].__name__}")
+            raise ArmError(400, "InvalidConfig", f"{key} must be {expects}.")
     if changes.get("time_scale") is not None and changes["time_scale"] <= 0:
         raise ArmError(400, "InvalidConfig", "time_scale must be positive.")
     ctx.set_config(**changes)

@@ -77,13 +77,15 @@ def _seed_fixture(path):
     return seed
 
 
-def build(state_dir, time_scale=None, page_size=None, spec_root=None, throttling=None, fixture=None):
+def build(state_dir, time_scale=None, page_size=None, spec_root=None, throttling=None, fixture=None,
+          latest_model=None):
     """An Emulator with its providers loaded and state seeded; nothing listening yet."""
     from emulator import control  # noqa: F401  (registers control routes)
     from emulator.providers import load_all
     from emulator.specs import SpecIndex
     load_all()
-    ctx = Emulator(state_dir, time_scale=time_scale, page_size=page_size, throttling=throttling)
+    ctx = Emulator(state_dir, time_scale=time_scale, page_size=page_size, throttling=throttling,
+                   latest_model=latest_model)
     autoscale_engine.install(ctx)
     ctx.engines.append(events.watch_health)
     root = spec_root or os.environ.get("FLEETOPS_AZURE_SPECS") or DEFAULT_SPECS
@@ -99,9 +101,9 @@ def build(state_dir, time_scale=None, page_size=None, spec_root=None, throttling
 
 
 def serve(state_dir, port=0, time_scale=None, page_size=None, spec_root=None, throttling=None, fixture=None,
-          ready=None):
+          ready=None, latest_model=None):
     from emulator.tls import ensure_certs, server_ssl_context
-    ctx = build(state_dir, time_scale, page_size, spec_root, throttling, fixture)
+    ctx = build(state_dir, time_scale, page_size, spec_root, throttling, fixture, latest_model)
     for stale in ("env.json", "env.sh"):
         if os.path.exists(os.path.join(ctx.state_dir, stale)):
             os.remove(os.path.join(ctx.state_dir, stale))

@@ -113,7 +113,7 @@ def emu(tmp_path_factory):
 def clean(emu):
     """A clean slate: no resources, rules or faults (credentials and settings kept)."""
     emu.control.call("POST", "reset")
-    emu.control.set_config(time_scale=TIME_SCALE, page_size=PAGE_SIZE)
+    emu.control.set_config(time_scale=TIME_SCALE, page_size=PAGE_SIZE, latest_model="generation")
     return emu
 
 

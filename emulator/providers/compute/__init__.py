@@ -15,19 +15,22 @@ Modules
 
 API for engines (rolling upgrades, automatic repairs, autoscale). Call under ctx.lock; ids are
 instance ids (Uniform: "0", "3"...; Flexible: VM names). Instances are dicts (see instances.py):
-`instanceId`, `zone`, `fd`, `ud`, `model` (hash), `exactVersion`, `provisioningState`, `power`,
-`protection`, `op` ({kind, ends, ...} while an operation runs), `since` (last boot), `error`, `surplus`
+`instanceId`, `zone`, `fd`, `ud`, `model` (content hash), `generation`, `exactVersion`, `provisioningState`,
+`power`, `protection`, `op` ({kind, ends, ...} while an operation runs), `since` (last boot), `error`, `surplus`
 (an overprovisioned extra: ignore it, it disappears when its create ends).
 
     instances.list_instances(ctx, vmss_id, now=None) -> [instance]      live instances as of `now`
     instances.get_instance(ctx, vmss_id, instance_id, now=None)
     instances.busy(instance, now) -> bool                                an operation is running
-    instances.load_state(ctx, vmss_id)["model"]                          the set's current model hash
-    instances.latest_model_applied(ctx, vmss_id, instance)
-    instances.start_operation(ctx, vmss_id, ids, kind, *, arm_op=None, model_hash=None, exact_version=None)
+    instances.load_state(ctx, vmss_id)["model"], ["generation"]          the set's current model hash, generation
+    instances.latest_model_applied(ctx, vmss_id, instance, state=None)   by generation or content (config
+        `latest_model`); instances.on_latest(ctx, state, model_hash, generation) is the rule itself
+    instances.start_operation(ctx, vmss_id, ids, kind, *, arm_op=None, model_hash=None, exact_version=None,
+                              generation=None)
         kind: upgrade | reimage | restart | start | deallocate | poweroff | delete
         -> {instance_id: epoch when it ends}. upgrade moves to `model_hash` (default: current model;
-        pass an older hash to roll back), `exact_version` pins the image version (an OS rollback).
+        pass an older hash, and the generation the instance ran, to roll back), `exact_version` pins the
+        image version (an OS rollback).
         Failures from kv `instance_failures` apply to create / upgrade / reimage. Nothing checks
         conflicts here: the caller owns the batch.
     instances.create_instances(ctx, vmss_doc, count, *, arm_op=None, overprovision=False)

@@ -63,8 +63,8 @@ class Renderer:
         user_data = "userdata" in expand
         if view["mode"] == "Flexible":
             return views.flexible_vm(self.doc, view, self.model(view), body, user_data)
-        return views.vmss_vm(self.doc, view, self.model(view), view.get("model") == self.state.get("model"),
-                             body, user_data)
+        return views.vmss_vm(self.doc, view, self.model(view),
+                             inst.latest_model_applied(self.ctx, self.doc["id"], view, self.state), body, user_data)
 
 
 def scale_set_of(ctx, req):

@@ -3,10 +3,18 @@
 An instance row is an internal record (not an ARM document; `views.py` renders those):
 
     id, name, instanceId, vmss, mode, location, zone, fd, ud, seq, created, timeCreated, vmId,
-    computerName, subnet, ip, priority, model (hash), exactVersion, provisioningState, power,
-    since (when it last booted: the health grace period starts there), protection, error,
+    computerName, subnet, ip, priority, model (content hash), generation, exactVersion, provisioningState,
+    power, since (when it last booted: the health grace period starts there), protection, error,
     surplus (an overprovisioned extra, dropped when its create ends), etag,
-    op: {kind, started, ends, arm, model?, exactVersion?, error?} while an operation runs.
+    op: {kind, started, ends, arm, model?, generation?, exactVersion?, error?} while an operation runs.
+
+Model generations. Azure tracks which model *version* an instance runs, not its content: every write that
+changes the model (or re-sends osDisk, azure-rest-api-specs#22552) starts a new generation, and an
+instance is on the latest model iff it runs the current one, so a revert leaves untouched instances
+outdated. `model` (a content hash, the key of the per-set model store) says what an instance runs;
+`generation` (1, 2, ...) says which version of the set's model that was. The control-API setting
+`latest_model` picks the rule `on_latest` applies: "generation" (default, Azure) or "content" (equal
+content counts as latest, the emulator's former belief).
 
 Nothing polls: `effective(record, now)` is what the record says at `now` (an operation whose end has
 passed counts as done), and a timer per ARM operation writes the outcome down and answers the LRO.
@@ -35,6 +43,8 @@ KINDS = {
 }
 BOOTS = {"create", "upgrade", "reimage", "restart", "start"}     # the guest (re)starts: health grace again
 PROVISIONS = {"create", "upgrade", "reimage"}                     # extensions run: instance_failures apply
+LATEST_MODES = ("generation", "content")
+MODEL_LIMIT = 10         # "...has reached its limit of 10 models that may be referenced by one or more VMs..."
 PREEMPTED = {"code": "OperationPreempted", "message": "Operation execution has been preempted by a more recent "
                                                       "operation."}
 
@@ -121,6 +131,7 @@ def effective(rec, now):
     view["power"] = final_power
     if op.get("model"):
         view["model"] = op["model"]
+        view["generation"] = op.get("generation", 0)
     if "exactVersion" in op:
         view["exactVersion"] = op["exactVersion"]
     if op["kind"] in BOOTS:
@@ -150,8 +161,52 @@ def get_instance(ctx, vmss_id, instance_id, now=None):
     return effective(rec, ctx.clock.now() if now is None else now)
 
 
-def latest_model_applied(ctx, vmss_id, view):
-    return view.get("model") == load_state(ctx, vmss_id).get("model")
+# --- model generations ---------------------------------------------------------------------------
+
+def latest_mode(ctx):
+    return ctx.config.get("latest_model") or "generation"
+
+
+def on_latest(ctx, state, model_hash, generation):
+    """Whether an instance running (`model_hash`, `generation`) is on the set's latest model."""
+    if latest_mode(ctx) == "content":
+        return model_hash == state.get("model")
+    return (generation or 0) == state.get("generation", 0)
+
+
+def latest_model_applied(ctx, vmss_id, view, state=None):
+    state = load_state(ctx, vmss_id) if state is None else state
+    return on_latest(ctx, state, view.get("model"), view.get("generation"))
+
+
+def generation_of(state, model_hash):
+    """The generation an instance moved to `model_hash` runs: the current one for the current model, else
+    the newest remembered generation with that content (0, never latest, when none is remembered)."""
+    if model_hash is None or model_hash == state.get("model"):
+        return state.get("generation", 0)
+    known = [int(g) for g, digest in (state.get("generations") or {}).items() if digest == model_hash]
+    return max(known, default=0)
+
+
+def referenced_generations(views, excluded=()):
+    """Generations live instances refer to: what they run, and what a running upgrade moves them to."""
+    out = set()
+    for view in views:
+        if view["instanceId"] not in excluded:
+            out.add(view.get("generation", 0))
+            if (view.get("op") or {}).get("generation") is not None:
+                out.add(view["op"]["generation"])
+    return out
+
+
+def start_generation(state, model_hash, keep):
+    """Make `model_hash` the current model as a new generation; remember the content of the generations
+    in `keep` (those instances still refer to) and of the new one."""
+    new = state.get("generation", 0) + 1
+    known = {g: d for g, d in (state.get("generations") or {}).items() if int(g) in keep}
+    known[str(new)] = model_hash
+    state.update(model=model_hash, generation=new, generations=known)
+    return new
 
 
 def versions_of(model, exact_version):
@@ -213,11 +268,13 @@ def set_protection(ctx, vmss_id, instance_id, protection):
 
 def set_model_applied(ctx, vmss_id, instance_ids, model_hash=None):
     """Mark instances as running a model (the current one by default) at once, without an operation."""
-    digest = model_hash or load_state(ctx, vmss_id)["model"]
+    state = load_state(ctx, vmss_id)
+    digest = model_hash or state["model"]
     model = get_model(ctx, vmss_id, digest)
     for iid in instance_ids:
         rec = _raw(ctx, vmss_id, iid)
         rec["model"] = digest
+        rec["generation"] = generation_of(state, digest)
         rec["exactVersion"] = resolve_version(ctx, scale_set_doc(ctx, vmss_id), model)
         _bump(rec)
         _put(ctx, rec)
@@ -293,13 +350,14 @@ def resolve_version(ctx, vmss_doc, model):
 # --- operations ---------------------------------------------------------------------------------
 
 def start_operation(ctx, vmss_id, instance_ids, kind, *, arm_op=None, model_hash=None, exact_version=None,
-                    now=None):
+                    generation=None, now=None):
     """Start `kind` (create is separate) on instances; returns {instanceId: epoch when it ends}.
 
     No conflict checks here (handlers do them); a running operation on an instance is replaced.
     `model_hash` (upgrade only) picks the model to move to — the current one by default, an older one to
-    roll back; `exact_version` (upgrade / reimage) pins the image version instead of resolving it (an OS
-    rollback). `arm_op` ties the instances to an ARM operation that `track()` answers when they are done.
+    roll back (with the `generation` the instance ran, else `generation_of` that model); `exact_version`
+    (upgrade / reimage) pins the image version instead of resolving it (an OS rollback). `arm_op` ties the
+    instances to an ARM operation that `track()` answers when they are done.
     """
     now = ctx.clock.now() if now is None else now
     doc = scale_set_doc(ctx, vmss_id)
@@ -319,6 +377,7 @@ def start_operation(ctx, vmss_id, instance_ids, kind, *, arm_op=None, model_hash
         target = view.get("model")
         if kind == "upgrade":
             target = op["model"] = model_hash or state["model"]
+            op["generation"] = generation if generation is not None else generation_of(state, target)
         if kind in ("upgrade", "reimage"):
             op["exactVersion"] = exact_version or resolve_version(ctx, doc, known.get(target))
         if kind in PROVISIONS:
@@ -374,8 +433,9 @@ def create_instances(ctx, vmss_doc, count, *, arm_op=None, now=None, overprovisi
                "zone": zone, "fd": fd, "ud": ud, "seq": seq, "created": now, "timeCreated": ctx.clock.iso(now),
                "vmId": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "computerName": computer,
                "subnet": subnet, "ip": ips[n] if ips else None, "priority": spots[n],
-               "model": state["model"], "exactVersion": exact, "provisioningState": "Creating",
-               "power": "starting", "since": None, "protection": None, "error": None, "etag": 0,
+               "model": state["model"], "generation": state.get("generation", 0), "exactVersion": exact,
+               "provisioningState": "Creating", "power": "starting", "since": None, "protection": None,
+               "error": None, "etag": 0,
                "op": {"kind": "create", "started": now, "ends": ends, "arm": arm_op}}
         created.append(rec)
     surplus = placement.pick_overprovisioned(live, created, extra, f"{state.get('seed')}:{state['next_id']}")

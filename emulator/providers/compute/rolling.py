@@ -126,7 +126,8 @@ class Fleet:
     def __init__(self, ctx, doc, now):
         self.ctx, self.doc, self.now = ctx, doc, now
         self.models = inst.models(ctx, doc["id"])
-        self.current = inst.load_state(ctx, doc["id"]).get("model")
+        self.state = inst.load_state(ctx, doc["id"])
+        self.current = self.state.get("model")
         self.rules = ctx.store.kv_get("health_rules", [])
         self.members = sets.members(inst.list_instances(ctx, doc["id"], now))
 
@@ -156,7 +157,7 @@ def _needs(up, fleet, view):
     op = view.get("op") or {}
     model = op.get("model", view.get("model"))
     if up["kind"] == "model":
-        return model != fleet.current
+        return not inst.on_latest(fleet.ctx, fleet.state, model, op.get("generation", view.get("generation")))
     if up["kind"] == "os":
         exact = op.get("exactVersion", view.get("exactVersion"))
         return bool(up.get("targetVersion")) and exact != up["targetVersion"]
@@ -317,7 +318,7 @@ def _next_batch(ctx, vmss_id, state, fleet):
         return
     ids = [v["instanceId"] for v in batch]
     for v in batch:
-        up["prev"][v["instanceId"]] = [v.get("model"), v.get("exactVersion")]
+        up["prev"][v["instanceId"]] = [v.get("model"), v.get("exactVersion"), v.get("generation")]
     try:
         if policy["maxSurge"]:
             ends = inst.create_instances(ctx, fleet.doc, len(ids), now=now)
@@ -430,10 +431,10 @@ def _rollback(ctx, vmss_id, up, ids, now):
     else:
         groups = defaultdict(list)
         for iid in ids:
-            groups[tuple(up["prev"].get(iid) or (None, None))].append(iid)
-        for (model_hash, exact), group in groups.items():
+            groups[tuple(up["prev"].get(iid) or (None, None, None))].append(iid)
+        for (model_hash, exact, generation), group in groups.items():     # back to the generation it ran
             inst.start_operation(ctx, vmss_id, group, "upgrade", model_hash=model_hash, exact_version=exact,
-                                 now=now)
+                                 generation=generation, now=now)
     up["rolledBack"] += ids
 
 

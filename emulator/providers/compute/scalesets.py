@@ -145,6 +145,24 @@ def _compose(ctx, rid, name, current, desired, clean_profile, model_changed, now
     return doc
 
 
+def _sends_os_disk(body):
+    vm = (((body or {}).get("properties") or {}).get("virtualMachineProfile") or {})
+    return (vm.get("storageProfile") or {}).get("osDisk") is not None
+
+
+def refuse_model_limit(ctx, name, desired, referenced):
+    """409 when a new model generation would make more than MODEL_LIMIT generations referenced (by
+    instances, plus the new one). Uniform only (the limit's report names Uniform sets), generation mode
+    only: with content-compared models there are no generations to count."""
+    if inst.latest_mode(ctx) != "generation" or m.mode_of(desired) == "Flexible":
+        return
+    if len(referenced) + 1 > inst.MODEL_LIMIT:
+        raise ArmError(409, "OperationNotAllowed",
+                       f"Virtual Machine Scale Set '{name}' has reached its limit of {inst.MODEL_LIMIT} models that "
+                       "may be referenced by one or more VMs belonging to the Virtual Machine Scale Set. Upgrade "
+                       "the VMs to the latest model of the Virtual Machine Scale Set before trying again.")
+
+
 def create_or_update(ctx, req, patch=False):
     p = req.params
     check_subscription(ctx, p["subscriptionId"])
@@ -168,7 +186,10 @@ def create_or_update(ctx, req, patch=False):
     desired["properties"]["virtualMachineProfile"] = clean_profile
     model = m.model_of(desired, digests)
     new_hash = m.model_hash(model)
-    model_changed = new_hash != state.get("model")
+    content_changed = new_hash != state.get("model")
+    # Azure versions the model: any change, and osDisk sent even unchanged (#22552), starts a generation
+    new_generation = current is None or content_changed or _sends_os_disk(req.body)
+    model_changed = new_generation if inst.latest_mode(ctx) == "generation" else content_changed
 
     views = members(inst.list_instances(ctx, rid, now)) if current else []
     target = m.capacity_of(desired)
@@ -180,6 +201,9 @@ def create_or_update(ctx, req, patch=False):
                 and v["instanceId"] not in removed and not protected_from_actions(v)]
     if current:
         refuse_if_busy(ctx, current, removals + upgrades, now)
+    kept = inst.referenced_generations(views, excluded=removed | {v["instanceId"] for v in upgrades})
+    if current and new_generation:
+        refuse_model_limit(ctx, current["name"], desired, kept)
     adds = max(target - len(views), 0)
     if adds:
         inst.check_addresses(ctx, model, adds + (placement.overprovision_extra(adds)
@@ -187,7 +211,9 @@ def create_or_update(ctx, req, patch=False):
 
     # --- nothing above wrote anything; from here on we do
     doc = _compose(ctx, rid, p["vmScaleSetName"], current, desired, clean_profile, model_changed, now)
-    state.update(secrets=digests, model=new_hash)
+    state["secrets"] = digests
+    if new_generation:
+        inst.start_generation(state, new_hash, kept)
     inst.save_state(ctx, rid, state)
     inst.save_model(ctx, rid, model)
     ctx.store.put(rid, doc, m.VMSS_TYPE)
