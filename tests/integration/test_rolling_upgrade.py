@@ -7,9 +7,11 @@ twice), Faulted by an image version the Application Health probe finds unhealthy
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 
-from conftest import arm_writes, last_seq, put_resource_group
+from conftest import ROOT, arm_writes, last_seq, put_resource_group
 
 RG = "payments-prod"
 CAPACITY = 4
@@ -183,3 +185,35 @@ def test_the_automatic_upgrade_rolling_forward_is_joined_then_reported_done(emul
     assert code == 0 and (again["changed"], again["decision"], again["moved_instance_count"]) == (
         False, "already_completed", 0)
     assert arm_writes(control, since) == [] and [h["startedBy"] for h in os_history(azure)] == ["Platform"]
+
+
+
+def test_the_role_reports_the_faulted_automatic_upgrade_and_demotes(emulator, azure, ansible, ansible_env, control):
+    """playbooks/rollout.yml, azure_rolling + start_os_upgrade, run after the promotion's automatic upgrade faulted:
+    the role starts nothing, fails with Azure's error and demotes the version."""
+    control.add_health_rule(match={"scale_set": "api", "image_version": "1.1.0"}, state="Unhealthy")
+    seed(azure, ansible, emulator["FLEETOPS_EMULATOR_LOCATION"], automatic=True)
+    wait_until(lambda: [h["runningStatus"]["code"] for h in os_history(azure)] == ["Faulted"], "the automatic upgrade")
+    wait_until(lambda: image_versions(azure) == ["1.0.0"] * CAPACITY, "the automatic rollback")
+    since = last_seq(control)
+    version = ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/golden/images/payments/"
+               "versions/1.1.0" % (azure.subscription_id, RG))
+    extra_vars = {"rollout_resource_group": RG, "rollout_scale_set": "api", "rollout_strategy": "azure_rolling",
+                  "rollout_azure_action": "start_os_upgrade", "rollout_image_version_id": version,
+                  "rollout_demote_on_failure": True, "rollout_wait_sleep": 0.2}
+
+    completed = subprocess.run(["ansible-playbook", str(ROOT / "playbooks" / "rollout.yml"), "-e",
+                                json.dumps(extra_vars)], env=dict(ansible_env, ANSIBLE_SHOW_CUSTOM_STATS="true"),
+                               cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+
+    out = completed.stdout
+    assert completed.returncode != 0, out[-3000:]
+    assert "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade" in out, out[-3000:]
+    assert "already ended Faulted; no other upgrade was started" in out
+    writes = [w["operation_id"] for w in arm_writes(control, since)]
+    assert "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade" not in writes
+    assert writes == ["GalleryImageVersions_CreateOrUpdate"] or writes == ["GalleryImageVersions_Update"], writes
+    assert image_versions(azure) == ["1.0.0"] * CAPACITY
+    demoted = azure.client("compute").gallery_image_versions.get(RG, "golden", "payments", "1.1.0")
+    assert demoted.publishing_profile.exclude_from_latest is True
+    wait_until(lambda: health_states(azure) == ["HealthState/healthy"] * CAPACITY, "healthy instances")
