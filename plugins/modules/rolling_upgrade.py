@@ -30,9 +30,9 @@ description:
     C(latest), or C(excludeFromLatest) set back to false) makes Azure start an OS upgrade itself (C(startedBy
     Platform)); by default it restores the previous OS disk of instances that fail their batch.
     Before O(action=start_os_upgrade) the module therefore resolves what C(latest) means in the scale set's region
-    and reads C(osUpgradeHistory): when the newest OS upgrade already went for that version and ended, no other is
+    and reads C(osUpgradeHistory). When the newest OS upgrade already went for that version and ended, no other is
     started - C(Completed) is reported as success with nothing to do, C(Faulted) fails the task with Azure's error
-    code and message (a verdict on the image: starting again would put the version Azure rolled back onto the
+    code and message (a verdict on the image - starting again would put the version Azure rolled back onto the
     instances again), C(Cancelled) fails the task too. See RV(decision).
   - RV(moved_instance_count) counts only the instances Azure moved in the upgrade the module started or joined
     while it watched; Azure's own RV(progress) counts instances that needed no move as successful.
