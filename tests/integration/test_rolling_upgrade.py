@@ -8,6 +8,7 @@ twice), Faulted by an image version the Application Health probe finds unhealthy
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -187,6 +188,35 @@ def test_the_automatic_upgrade_rolling_forward_is_joined_then_reported_done(emul
     assert arm_writes(control, since) == [] and [h["startedBy"] for h in os_history(azure)] == ["Platform"]
 
 
+def run_role(ansible_env, azure, **extra):
+    """playbooks/rollout.yml with azure_rolling + start_os_upgrade on api; (CompletedProcess, rollout_outcome)."""
+    version = ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/golden/images/payments/"
+               "versions/1.1.0" % (azure.subscription_id, RG))
+    extra_vars = dict({"rollout_resource_group": RG, "rollout_scale_set": "api", "rollout_strategy": "azure_rolling",
+                       "rollout_azure_action": "start_os_upgrade", "rollout_image_version_id": version,
+                       "rollout_wait_sleep": 0.2, "rollout_poll_seconds": 5}, **extra)
+    completed = subprocess.run(["ansible-playbook", str(ROOT / "playbooks" / "rollout.yml"), "-e",
+                                json.dumps(extra_vars)], env=dict(ansible_env, ANSIBLE_SHOW_CUSTOM_STATS="true"),
+                               cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    match = re.search(r"CUSTOM STATS: \*+\s+RUN: (\{.*\})\s*$", completed.stdout, re.S)
+    assert match, completed.stdout[-3000:]
+    return completed, json.loads(match.group(1))["rollout_outcome"]
+
+
+def test_the_role_joins_the_automatic_upgrade_and_counts_only_what_it_moved(emulator, azure, ansible, ansible_env,
+                                                                             control):
+    seed(azure, ansible, emulator["FLEETOPS_EMULATOR_LOCATION"], pause="PT10M", automatic=True)  # 6 s pauses
+    wait_until(lambda: image_versions(azure).count("1.1.0") >= 1, "the automatic upgrade's first batch")
+    since = last_seq(control)
+
+    completed, outcome = run_role(ansible_env, azure)
+
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    assert outcome["status"] == "succeeded" and arm_writes(control, since) == []
+    assert image_versions(azure) == ["1.1.0"] * CAPACITY
+    assert 1 <= outcome["moved_instance_count"] < CAPACITY        # the first batch moved before the role ran
+    assert "instance(s) moved by the rolling upgrade" in completed.stdout
+
 
 def test_the_role_reports_the_faulted_automatic_upgrade_and_demotes(emulator, azure, ansible, ansible_env, control):
     """playbooks/rollout.yml, azure_rolling + start_os_upgrade, run after the promotion's automatic upgrade faulted:
@@ -196,16 +226,10 @@ def test_the_role_reports_the_faulted_automatic_upgrade_and_demotes(emulator, az
     wait_until(lambda: [h["runningStatus"]["code"] for h in os_history(azure)] == ["Faulted"], "the automatic upgrade")
     wait_until(lambda: image_versions(azure) == ["1.0.0"] * CAPACITY, "the automatic rollback")
     since = last_seq(control)
-    version = ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/golden/images/payments/"
-               "versions/1.1.0" % (azure.subscription_id, RG))
-    extra_vars = {"rollout_resource_group": RG, "rollout_scale_set": "api", "rollout_strategy": "azure_rolling",
-                  "rollout_azure_action": "start_os_upgrade", "rollout_image_version_id": version,
-                  "rollout_demote_on_failure": True, "rollout_wait_sleep": 0.2}
 
-    completed = subprocess.run(["ansible-playbook", str(ROOT / "playbooks" / "rollout.yml"), "-e",
-                                json.dumps(extra_vars)], env=dict(ansible_env, ANSIBLE_SHOW_CUSTOM_STATS="true"),
-                               cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    completed, outcome = run_role(ansible_env, azure, rollout_demote_on_failure=True)
 
+    assert outcome["status"] == "failed" and outcome["moved_instance_count"] == 0
     out = completed.stdout
     assert completed.returncode != 0, out[-3000:]
     assert "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade" in out, out[-3000:]
