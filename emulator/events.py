@@ -13,7 +13,7 @@ Control API: `GET /_emulator/events[?since=SEQ&kind=K&resource_id=ID]`, `DELETE 
 Until the compute provider records health transitions itself, `watch_health` (an engine:
 `ctx.engines.append(events.watch_health)`) derives them lazily: every `health_probe_interval` (scaled,
 at least WATCH_MIN_INTERVAL real seconds) it computes each instance's Application Health state and
-records a change, dated at the end of the grace period when that is when it happened.
+records a change, dated when the probes settled on it when that is when it happened.
 """
 import json
 import logging
@@ -114,17 +114,10 @@ def watch_health(ctx, now):
 
 
 def _changed_at(ctx, vmss_doc, view, now, last_checked):
-    """When the state changed: the end of the grace period if that falls since the last check (the
-    usual Initializing -> Healthy step), else now."""
+    """When the state changed: when the probes settled on it (health.state_since) if that falls since the
+    last check (the usual Initializing -> Healthy step), else now."""
     from emulator.providers.compute import health as h
-    from emulator.providers.compute import instances as inst
-    from emulator.providers.compute import model as m
-    model = inst.get_model(ctx, vmss_doc["id"], view.get("model")) or {}
-    ext = m.health_extension(model.get("profile"))
-    since = view.get("since")
-    if ext is None or since is None:
-        return now
-    grace_end = since + ctx.clock.scaled(h.grace_seconds(ext))
-    if grace_end <= now and (last_checked is None or grace_end > last_checked):
-        return grace_end
+    since = h.state_since(ctx, view, now, vmss_doc)[1]
+    if since is not None and since <= now and (last_checked is None or since > last_checked):
+        return since
     return now

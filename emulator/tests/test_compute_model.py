@@ -174,8 +174,10 @@ def evaluate(rules, age, ext=None, instance_id="0", versions=("1.0.0",)):
                       scaled=lambda s: s)
 
 
-def test_health_grace_then_rules_last_match_wins():
-    assert evaluate([], 50) == h.INITIALIZING
+def test_health_settles_then_rules_last_match_wins():
+    # Azure: Initializing until numberOfProbes identical probes (1 x 5 s here); gracePeriod only bounds it
+    assert evaluate([], 3) == h.INITIALIZING
+    assert evaluate([], 50) == h.HEALTHY
     assert evaluate([], 150) == h.HEALTHY
     rules = [{"match": {"scale_set": "WEB"}, "state": "Unhealthy"},
              {"match": {"instance_ids": ["1"]}, "state": "Healthy"}]
@@ -184,7 +186,9 @@ def test_health_grace_then_rules_last_match_wins():
     assert evaluate([{"match": {"image_version": "1.7.0"}, "state": "Unhealthy"}], 150) == h.HEALTHY
     assert evaluate([{"match": {"image_version": "1.7.0"}, "state": "Unhealthy"}], 150,
                     versions=("1.7.0",)) == h.UNHEALTHY
-    assert evaluate([{"state": "Initializing"}], 150) == h.INITIALIZING    # never past its first probe
+    # no verdict from the probes: Initializing for at most the grace period, then Unknown
+    assert evaluate([{"state": "Initializing"}], 50) == h.INITIALIZING
+    assert evaluate([{"state": "Initializing"}], 150) == h.UNKNOWN
 
 
 def test_health_flapping_binary_and_default_grace():

@@ -26,6 +26,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ._compare import DifferenceTracker, Item, compare, prune
+from ._errors import ignore_not_found
 from ._regions import region_key
 from ._rest import camel, iso_datetime, parse_id, resource_type, tags_rule, tags_to_send, to_camel
 
@@ -493,6 +494,21 @@ def latest_for_region(versions: List[Dict[str, Any]], region: str) -> Optional[D
     eligible = [version for version in versions if parse_version(version.get("name")) and
                 eligible_for_latest(version, region)]
     return max(eligible, key=lambda version: parse_version(version["name"]), default=None)
+
+
+def read_versions(operations, resource_group: str, gallery: str, image: str,
+                  name: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The versions asked for (all of the image when ``name`` is None), each read with its replication status
+    (``[]`` when absent), sorted by version; ``operations`` is the client's ``gallery_image_versions``."""
+    if name:
+        names = [name]
+    else:
+        listed = ignore_not_found(lambda: list(operations.list_by_gallery_image(resource_group, gallery, image)),
+                                  default=[])
+        names = [_as_dict(item)["name"] for item in listed]
+    found = [ignore_not_found(lambda n=n: operations.get(resource_group, gallery, image, n, expand="ReplicationStatus"))
+             for n in names]
+    return sort_versions([_as_dict(item) for item in found if item is not None])
 
 
 def sort_versions(versions: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

@@ -38,6 +38,83 @@ def read_latest(compute, resource_group: str, name: str) -> Optional[Dict[str, A
     return resource_result(found) if found is not None else None
 
 
+def read_os_history(compute, resource_group: str, name: str) -> List[Dict[str, Any]]:
+    """The scale set's OS upgrades (``osUpgradeHistory``, newest first: Azure keeps the last five), snake_case."""
+    operations = compute.virtual_machine_scale_sets
+    found = ignore_not_found(lambda: list(operations.get_os_upgrade_history(resource_group, name)), default=[])
+    return [resource_result(entry) for entry in found]
+
+
+def floating_gallery_image(scale_set: Optional[Dict[str, Any]]) -> Optional[Dict[str, str]]:
+    """{resource_group, gallery, image} when the scale set's model follows ``latest`` of a Compute Gallery image
+    definition (its ID without a version, or with ``/versions/latest``); None otherwise."""
+    profile = ((scale_set or {}).get("properties") or {}).get("virtualMachineProfile") or {}
+    reference = (profile.get("storageProfile") or {}).get("imageReference") or {}
+    parts = str(reference.get("id") or "").strip("/").split("/")
+    shape = [part.lower() for part in parts[0:12:2]]
+    if shape[:5] != ["subscriptions", "resourcegroups", "providers", "galleries", "images"] or \
+            parts[5].lower() != "microsoft.compute" or len(parts) not in (10, 12):
+        return None
+    if len(parts) == 12 and (parts[10].lower(), parts[11].lower()) != ("versions", "latest"):
+        return None
+    return {"resource_group": parts[3], "gallery": parts[7], "image": parts[9]}
+
+
+def target_version(reference: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The version an OS upgrade's ``target_image_reference`` names (exact version, a version that is not
+    ``latest``, or the version in a gallery image version ID); None when it names none."""
+    reference = reference or {}
+    if reference.get("exact_version"):
+        return str(reference["exact_version"])
+    if reference.get("version") and str(reference["version"]).lower() != "latest":
+        return str(reference["version"])
+    parts = str(reference.get("id") or "").rstrip("/").split("/")
+    if len(parts) > 2 and parts[-2].lower() == "versions" and parts[-1].lower() != "latest":
+        return parts[-1]
+    return None
+
+
+def covering_upgrade(history: List[Dict[str, Any]], target: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The newest finished OS upgrade (``osUpgradeHistory`` entry) that already went for ``target`` - the
+    version ``latest`` resolves to now (``{"name", "published_date"}``) - or None.
+
+    An entry goes for the target when its target image names that version; when it names no version, when
+    it started after the target version was published. Only the newest entry is looked at: an upgrade to
+    something else since then means the target no longer describes what Azure did last.
+    """
+    if not target or not history:
+        return None
+    newest = history[0]
+    if code_of(newest) not in (COMPLETED, FAULTED, CANCELLED):
+        return None
+    named = target_version(newest.get("target_image_reference"))
+    if named is not None:
+        return newest if named == target.get("name") else None
+    started, published = (newest.get("running_status") or {}).get("start_time"), target.get("published_date")
+    return newest if started and published and str(started) >= str(published) else None
+
+
+def start_decision(action: str, before: Optional[Dict[str, Any]], covering: Optional[Dict[str, Any]]) -> str:
+    """What a start does: ``join`` the upgrade rolling forward (Azure refuses a second one), report the
+    upgrade that already went for the target (``already_completed``, ``already_faulted``,
+    ``already_cancelled``: starting another would put a version Azure already rolled back onto the
+    instances again, or count instances Azure already moved), else ``start``."""
+    if is_running(before):
+        return "join"
+    if action == "start_os_upgrade" and covering is not None:
+        return "already_" + code_of(covering).lower()
+    return "start"
+
+
+def moved_count(first: Optional[Dict[str, Any]], last: Optional[Dict[str, Any]]) -> int:
+    """Instances Azure moved between two looks at one upgrade: the growth of its successful count (Azure
+    counts instances that needed no move as successful from the start, so the count alone over-reports)."""
+    if first is None or last is None or not same_upgrade(first, last):
+        return 0
+    done = [((status.get("progress") or {}).get("successful_instance_count") or 0) for status in (first, last)]
+    return max(0, done[1] - done[0])
+
+
 def code_of(status: Optional[Dict[str, Any]]) -> Optional[str]:
     return ((status or {}).get("running_status") or {}).get("code")
 

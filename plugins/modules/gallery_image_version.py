@@ -21,6 +21,10 @@ description:
     Azure copies the image only to the new ones. A region whose replication C(Failed) is retried by the next run.
   - B(Promote and demote.) O(exclude_from_latest) hides the version from C(latest) (demote) or shows it again
     (promote) without replicating anything again.
+  - B(Promoting deploys.) A version that becomes C(latest) makes Azure start its automatic OS upgrade onto it on every
+    scale set whose model follows C(latest) of the image definition with automatic OS image upgrade on
+    (C(upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade)), in each region it is replicated to.
+    M(fleetops.vmss.rolling_upgrade) joins that upgrade, or reports how it ended, instead of starting another.
   - B(Checked before anything is written), each with a clear message - the version name (C(MAJOR.MINOR.PATCH)),
     replica counts (1 to 100, Azure's limit), region names (against the subscription's regions), that the source
     exists and has the OS type of the image definition, that the gallery's region is a target region, and that

@@ -104,21 +104,8 @@ latest_for_region:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
-from ansible_collections.fleetops.vmss.plugins.module_utils._operations import as_dict
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import region_key
-
-
-def read_versions(operations, rg, gallery_name, image, name):
-    """The versions asked for, each read with its replication status ([] when absent)."""
-    if name:
-        names = [name]
-    else:
-        listed = ignore_not_found(lambda: list(operations.list_by_gallery_image(rg, gallery_name, image)), default=[])
-        names = [as_dict(item)["name"] for item in listed]
-    found = [ignore_not_found(lambda n=n: operations.get(rg, gallery_name, image, n, expand="ReplicationStatus"))
-             for n in names]
-    return gallery.sort_versions([as_dict(item) for item in found if item is not None])
 
 
 def main():
@@ -134,7 +121,7 @@ def main():
     what = ("gallery image version %s/%s/%s/%s" % (rg, gallery_name, image, name) if name else
             "versions of gallery image %s/%s/%s" % (rg, gallery_name, image))
     with arm_errors(module, "get" if name else "list", what):
-        versions = read_versions(operations, rg, gallery_name, image, name)
+        versions = gallery.read_versions(operations, rg, gallery_name, image, name)
 
     result = dict(changed=False, gallery_image_versions=[resource_result(version) for version in versions])
     if params["latest_for_region"]:

@@ -23,8 +23,19 @@ description:
     version C(latest), or a Compute Gallery image definition ID without a version - and needs such an image in the
     model (Azure refuses it otherwise). Instances already on that version are not touched.
   - B(One upgrade at a time.) A start while a rolling upgrade rolls forward starts nothing (Azure would refuse a
-    second one); the module reports that one, and waits for it with O(wait=true). A cancel when none rolls
-    forward sends nothing.
+    second one); the module joins that one - Azure's automatic OS upgrade too - reports it, and waits for it with
+    O(wait=true). A cancel when none rolls forward sends nothing.
+  - B(Azure's automatic OS upgrade.) On a scale set with C(automaticOSUpgradePolicy.enableAutomaticOSUpgrade) whose
+    model follows C(latest) of a Compute Gallery image definition, promoting a version (a new version that becomes
+    C(latest), or C(excludeFromLatest) set back to false) makes Azure start an OS upgrade itself (C(startedBy
+    Platform)); by default it restores the previous OS disk of instances that fail their batch.
+    Before O(action=start_os_upgrade) the module therefore resolves what C(latest) means in the scale set's region
+    and reads C(osUpgradeHistory). When the newest OS upgrade already went for that version and ended, no other is
+    started - C(Completed) is reported as success with nothing to do, C(Faulted) fails the task with Azure's error
+    code and message (a verdict on the image - starting again would put the version Azure rolled back onto the
+    instances again), C(Cancelled) fails the task too. See RV(decision).
+  - RV(moved_instance_count) counts only the instances Azure moved in the upgrade the module started or joined
+    while it watched; Azure's own RV(progress) counts instances that needed no move as successful.
   - For rollouts that need no C(Rolling) mode, with a canary, batches by update domain, fault domain or zone, a
     rollback and image demotion, see M(fleetops.vmss.rollout).
 author:
@@ -40,7 +51,8 @@ options:
     required: true
   action:
     description:
-      - V(start_os_upgrade) starts an OS image rolling upgrade (Azure's C(osRollingUpgrade)).
+      - V(start_os_upgrade) starts an OS image rolling upgrade (Azure's C(osRollingUpgrade)), unless one rolls
+        forward (joined) or the newest OS upgrade already went for the version C(latest) resolves to (reported).
       - V(start_extension_upgrade) starts a rolling upgrade of the instances' extensions to their latest versions
         (Azure's C(extensionRollingUpgrade)).
       - V(cancel) cancels the rolling upgrade in progress (Azure's C(rollingUpgrades/cancel)); the batch in flight
@@ -77,7 +89,8 @@ attributes:
     support: partial
     details:
       - V(cancel) and V(status) are idempotent, and a start while an upgrade rolls forward starts nothing.
-      - A start when none rolls forward always asks Azure for an upgrade (reported as changed), even when every
+      - An OS upgrade start after an OS upgrade to the same gallery image version starts nothing.
+      - Otherwise a start when none rolls forward asks Azure for an upgrade (reported as changed), even when every
         instance is already up to date; Azure then completes it at once without touching an instance.
 notes:
   - The wait reads C(rollingUpgrades/latest) every O(wait_sleep) seconds (Compute's C(GetVMScaleSet) throttling
@@ -89,6 +102,9 @@ seealso:
     description: Sets the upgrade mode and the rolling upgrade policy.
   - module: fleetops.vmss.scale_set_info
     description: O(fleetops.vmss.scale_set_info#module:include=rolling_upgrade) reads the latest rolling upgrade too.
+  - name: Automatic OS image upgrades with Virtual Machine Scale Sets
+    description: When Azure starts an OS upgrade itself, and how it rolls failed instances back.
+    link: https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-automatic-upgrade
   - name: Configure rolling upgrades on Virtual Machine Scale Sets
     description: How Azure batches a rolling upgrade and which health limits stop it.
     link: https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-configure-rolling-upgrades
@@ -117,6 +133,14 @@ EXAMPLES = r"""
     name: payments-api
     action: start_extension_upgrade
     wait: false
+
+- name: After promoting a version, roll it out - or report the automatic OS upgrade Azure already ran for it
+  fleetops.vmss.rolling_upgrade:
+    resource_group: payments-prod
+    name: payments-api
+    action: start_os_upgrade
+  register: os_upgrade
+  failed_when: os_upgrade.failed and os_upgrade.decision != 'already_faulted'
 
 - name: Read the latest rolling upgrade once
   fleetops.vmss.rolling_upgrade:
@@ -227,6 +251,35 @@ progress_history:
        in_progress_instance_count: 2, pending_instance_count: 8}
     - {time: "2026-11-22T04:41:12.004Z", code: Completed, successful_instance_count: 10, failed_instance_count: 0,
        in_progress_instance_count: 0, pending_instance_count: 0}
+decision:
+  description:
+    - What the action did. For a start - V(start) (a new upgrade asked for), V(join) (one already rolled forward),
+      V(already_completed), V(already_faulted), V(already_cancelled) (the newest OS upgrade already went for the
+      version C(latest) resolves to; nothing started, its outcome is reported). Else the action, V(cancel) or
+      V(status).
+  returned: always
+  type: str
+  sample: already_faulted
+target_version:
+  description:
+    - With O(action=start_os_upgrade) on a scale set that follows C(latest) of a gallery image definition, the
+      version C(latest) resolves to in its region; None otherwise.
+  returned: always
+  type: str
+  sample: 1.7.0
+started_by:
+  description:
+    - Who started the upgrade reported - V(Platform) (Azure's automatic OS upgrade) or V(User) - when known, else None.
+  returned: always
+  type: str
+  sample: Platform
+moved_instance_count:
+  description:
+    - Instances Azure moved in the upgrade the module started or joined, while the module looked (the growth of
+      Azure's successful count); 0 when nothing was started or joined.
+  returned: always
+  type: int
+  sample: 2
 arm_requests:
   description: The number of requests sent to Azure Resource Manager, status reads included.
   returned: always
@@ -236,6 +289,7 @@ arm_requests:
 
 import datetime
 
+from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rolling_upgrade as rolling
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import error_details, failure_message, is_handled
@@ -253,10 +307,16 @@ class Run:
         self.resource = "scale set %s/%s" % (self.params["resource_group"], self.params["name"])
         self.changed = False
         self.status = None
+        self.first = None           # the first look at the upgrade started or joined (moved_instance_count)
         self.history = []
+        self.decision = None
+        self.target = None
+        self.started_by = None
 
     def result(self, **extra):
         return dict(rolling.status_fields(self.status), changed=self.changed, progress_history=self.history,
+                    decision=self.decision, target_version=(self.target or {}).get("name"),
+                    started_by=self.started_by, moved_instance_count=rolling.moved_count(self.first, self.status),
                     arm_requests=self.module.arm_requests, **extra)
 
     def fail(self, action, code, message, error=None):
@@ -280,6 +340,35 @@ class Run:
                          lambda: rolling.read_latest(self.compute, params["resource_group"], params["name"]))
 
 
+def resolve_target(run, scale_set):
+    """{"name", "published_date"} of the version ``latest`` resolves to for a scale set that follows a gallery
+    image definition, in its region; None for any other image (Azure's history is then not compared)."""
+    image = rolling.floating_gallery_image(scale_set)
+    if image is None:
+        return None
+    versions = run.call("read the image versions for", lambda: gallery.read_versions(
+        run.compute.gallery_image_versions, image["resource_group"], image["gallery"], image["image"]))
+    latest = gallery.latest_for_region(versions, scale_set.get("location") or "")
+    if latest is None:
+        return None
+    profile = (latest.get("properties") or {}).get("publishingProfile") or {}
+    return {"name": latest["name"], "published_date": profile.get("publishedDate")}
+
+
+def report_covering(run, covering):
+    """Nothing started: the OS upgrade Azure already ran for the target is the outcome (fails unless Completed)."""
+    run.status, run.started_by = covering, covering.get("started_by")
+    problem = rolling.failure("start_os_upgrade", covering)
+    if problem:
+        code, message = problem
+        run.fail(rolling.ACTIONS["start_os_upgrade"][1], code, "%s (the OS upgrade %s started at %s for version %s "
+                 "already ended %s; no other upgrade was started)" % (
+                     message, "Azure" if run.started_by == "Platform" else "a user",
+                     (covering.get("running_status") or {}).get("start_time"), run.target["name"],
+                     rolling.code_of(covering)), error=covering.get("error"))
+    run.module.exit_json(**run.result())
+
+
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -297,6 +386,7 @@ def watch(run, before, started, deadline):
         status = run.latest()
         if not (started and rolling.same_upgrade(status, before)):  # not a stale read of the previous upgrade
             run.status = status
+            run.first = run.first or status
             rolling.record(run.history, rolling.sample(status, utc_now()))
         return rolling.settled(status, before, started)
 
@@ -333,6 +423,25 @@ def main():
         run.fail(rolling.ACTIONS[action][1], "ResourceNotFound", "the scale set does not exist.")
     before = run.status = run.latest()
 
+    # an OS upgrade Azure already ran for the version "latest" resolves to (the automatic OS upgrade a
+    # promotion starts) is reported, never started again
+    covering, history = None, []
+    if action == "start_os_upgrade":
+        run.target = None if rolling.is_running(before) else resolve_target(run, found)
+        if run.target or rolling.is_running(before):
+            history = run.call("read the OS upgrade history of", lambda: rolling.read_os_history(
+                run.compute, params["resource_group"], params["name"]))
+        covering = rolling.covering_upgrade(history, run.target)
+    run.decision = rolling.start_decision(action, before, covering) if action.startswith("start_") else action
+    if covering is not None:
+        report_covering(run, covering)
+    if run.decision in ("join", "status"):
+        run.first = before
+        run.started_by = next((entry.get("started_by") for entry in history[:1]
+                               if rolling.same_upgrade(entry, before)), None)
+    elif run.decision == "start":
+        run.started_by = "User"
+
     # act (or, in check mode, only say it would)
     writes = rolling.sends_request(action, before)
     if writes and not module.check_mode:
@@ -350,6 +459,7 @@ def main():
             run.fail(rolling.ACTIONS[action][1], *problem, error=run.status.get("error"))
     elif run.changed:
         run.status = run.latest()
+        run.first = run.first or (None if action == "cancel" else run.status)
     module.exit_json(**run.result())
 
 

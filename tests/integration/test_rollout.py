@@ -279,7 +279,8 @@ def test_halt_and_rollback_writes_back_exactly_the_touched_instances_whatever_la
 # --- gates: the precheck refuses with nothing written; a batch not healthy in time halts; a later run rolls back
 
 def test_precheck_refusal_health_timeout_halt_then_a_later_run_rolls_back(emulator, azure, ansible, control):
-    seed_scale_set(azure, "web", dict(MARKETPLACE, version="1.0.0"), capacity=5)
+    # gracePeriod 600 s (6 s here): how long Azure lets probes without a verdict keep an instance Initializing
+    seed_scale_set(azure, "web", dict(MARKETPLACE, version="1.0.0"), capacity=5, grace_period=600)
     control.add_health_rule(match={"scale_set": "web", "instance_ids": ["1", "3"]}, state="Unhealthy")
     wait_for(lambda: sum(i["health_state"] == "Unhealthy" for i in instances(azure, "web")) == 2, "2 unhealthy")
     since = last_seq(control)

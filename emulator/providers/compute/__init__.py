@@ -53,6 +53,6 @@ instance ids (Uniform: "0", "3"...; Flexible: VM names). Instances are dicts (se
 
 Durations (clock.DURATIONS): instance_create, instance_upgrade, instance_reimage, instance_restart,
 instance_start, instance_deallocate, instance_power_off, instance_delete, scale_set_update,
-scale_set_delete. Health grace comes from the extension settings (gracePeriod, else
-intervalInSeconds x numberOfProbes), scaled by the clock.
+scale_set_delete. Health timing comes from the extension settings (intervalInSeconds, numberOfProbes,
+gracePeriod as the upper bound of Initializing; health.py), scaled by the clock.
 """

@@ -33,9 +33,11 @@ One batch after another (learn.microsoft.com ".../virtual-machine-scale-sets-con
 3. The batch is upgraded (manualupgrade's operation: reimage onto the model, `instance_upgrade`), or with
    maxSurge as many new instances are created on the latest model first.
 4. Then the upgrade waits up to 5 minutes (`rolling_health_wait`, scaled) for each instance to be Healthy
-   (Initializing is "not yet"; without an Application Health extension, running and provisioned counts
-   as healthy: "By default ... the platform considers VM power state and extension provisioning state").
-   Still not Healthy then, or provisioning Failed: the instance failed. With maxSurge the old instances
+   (without an Application Health extension, running and provisioned counts as healthy: "By default ...
+   the platform considers VM power state and extension provisioning state"). Initializing is "not yet",
+   whatever the deadline: it lasts until `numberOfProbes` identical probes (health.py), at most the
+   extension's gracePeriod, and is looked at again at each probe. Still not Healthy at the deadline (and
+   no longer Initializing), or provisioning Failed: the instance failed. With maxSurge the old instances
    are deleted now, as many as new ones came up healthy.
 5. More than maxUnhealthyUpgradedInstancePercent of the instances upgraded so far failed:
    MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade ("... N% of instances are in an unhealthy
@@ -140,9 +142,17 @@ class Fleet:
     def unhealthy(self, view):
         return view.get("provisioningState") == "Failed" or self.health(view) in (h.UNHEALTHY, h.UNKNOWN)
 
-    def grace_end(self, view):
+    def healthy_since(self, view):
+        """When the instance's current health state began (the probes settled), else now."""
+        since = h.state_since(self.ctx, view, self.now, self.doc, self.model(view), self.rules)[1]
+        return self.now if since is None else since
+
+    def next_probe(self, view):
+        """The earliest the state of an Initializing instance can change: its next probe."""
         ext = m.health_extension(self.model(view).get("profile"))
-        return (view.get("since") or self.now) + self.ctx.clock.scaled(h.grace_seconds(ext) if ext else 0)
+        if ext is None or view.get("since") is None:
+            return self.now
+        return h.next_probe(ext, view["since"], self.now, self.ctx.clock.scaled)
 
     def get(self, instance_id):
         return inst.get_instance(self.ctx, self.doc["id"], instance_id, self.now)
@@ -372,20 +382,22 @@ def _batch_done(ctx, vmss_id, state, fleet):
         if up["cancel"] or state_now == h.HEALTHY or (state_now is None and view.get("power") == "running"
                                                         and not inst.busy(view, now)):
             good.append(view)
-        elif now >= batch["deadline"]:
+        elif now >= batch["deadline"] and state_now != h.INITIALIZING:
             failed[iid] = UNHEALTHY_DETAIL
-        else:
+        else:                                        # Initializing is "not yet": it ends by its gracePeriod
             waiting.append((view, state_now))
     if waiting:
         at = now + _poll(ctx)
         for view, state_now in waiting:
             if state_now == h.INITIALIZING:
-                at = min(at, fleet.grace_end(view))
+                at = min(at, fleet.next_probe(view))
         batch["checked"] = now
-        _schedule(ctx, vmss_id, up, min(max(at, now + 1e-3), batch["deadline"]))
+        if not any(s == h.INITIALIZING for _, s in waiting):
+            at = min(at, batch["deadline"])
+        _schedule(ctx, vmss_id, up, max(at, now + 1e-3))
         return False
 
-    healthy_at = max((fleet.grace_end(v) for v in good), default=now)
+    healthy_at = max((fleet.healthy_since(v) for v in good), default=now)
     if not batch.get("checked", batch["ends"]) < healthy_at <= now:
         healthy_at = now
     ok_ids = [v["instanceId"] for v in good]

@@ -57,3 +57,85 @@ def test_record_keeps_changes_only():
         ("t1", "RollingForward", 0), ("t3", "RollingForward", 2), ("t4", "Completed", 2)]
     assert set(history[0]) == {"time", "code"} | set(r.PROGRESS_KEYS)
     assert r.sample(None, "t")["code"] is None
+
+
+# --- Azure's automatic OS upgrade: join it, or report the one that already went for the target -----------------
+
+GALLERY = "/subscriptions/s/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/payments"
+TARGET = {"name": "1.7.0", "published_date": "2026-11-22T03:00:00Z"}
+
+
+def history_entry(code, version="1.7.0", start="2026-11-22T04:00:00Z", reference=None):
+    entry = status(code, start=start)
+    entry.update(started_by="Platform", target_image_reference=reference if reference is not None else {
+        "id": GALLERY, "exact_version": version})
+    return entry
+
+
+def scale_set(image_id):
+    return {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"id": image_id}}}}}
+
+
+@pytest.mark.parametrize("image_id, follows", [
+    (GALLERY, True),
+    (GALLERY + "/versions/latest", True),
+    (GALLERY.upper(), True),                                      # ARM ids are case-insensitive
+    (GALLERY + "/versions/1.7.0", False),                         # pinned: Azure never upgrades it by itself
+    ("/subscriptions/s/resourceGroups/images/providers/Microsoft.Compute/images/base", False),
+    (None, False),
+])
+def test_floating_gallery_image(image_id, follows):
+    found = r.floating_gallery_image(scale_set(image_id))
+    assert (found is not None) is follows
+    if follows:
+        assert found["gallery"].lower() == "golden" and found["image"].lower() == "payments"
+
+
+@pytest.mark.parametrize("reference, version", [
+    ({"id": GALLERY, "exact_version": "1.7.0"}, "1.7.0"),
+    ({"id": GALLERY + "/versions/1.7.0"}, "1.7.0"),
+    ({"publisher": "p", "offer": "o", "sku": "s", "version": "2016.127.20180613"}, "2016.127.20180613"),
+    ({"publisher": "p", "offer": "o", "sku": "s", "version": "latest"}, None),
+    ({"id": GALLERY}, None),
+    (None, None),
+])
+def test_target_version(reference, version):
+    assert r.target_version(reference) == version
+
+
+def test_covering_upgrade_is_the_newest_finished_one_for_the_target():
+    faulted = history_entry("Faulted")
+    assert r.covering_upgrade([faulted], TARGET) is faulted
+    assert r.covering_upgrade([history_entry("Completed")], TARGET)["running_status"]["code"] == "Completed"
+    assert r.covering_upgrade([history_entry("Cancelled")], TARGET) is not None
+    assert r.covering_upgrade([history_entry("Completed", version="1.6.2")], TARGET) is None      # another version
+    assert r.covering_upgrade([history_entry("Completed", version="1.6.2"), faulted], TARGET) is None   # newer since
+    assert r.covering_upgrade([history_entry("RollingForward")], TARGET) is None
+    assert r.covering_upgrade([], TARGET) is None and r.covering_upgrade([faulted], None) is None
+    # no version named: started after the target was published
+    unnamed = history_entry("Faulted", reference={"id": GALLERY})
+    assert r.covering_upgrade([unnamed], TARGET) is unnamed
+    assert r.covering_upgrade([unnamed], dict(TARGET, published_date="2026-11-22T05:00:00Z")) is None
+
+
+@pytest.mark.parametrize("action, before, covering, decision", [
+    ("start_os_upgrade", status("RollingForward"), None, "join"),
+    ("start_os_upgrade", status("Faulted"), history_entry("Faulted"), "already_faulted"),
+    ("start_os_upgrade", status("Completed"), history_entry("Completed"), "already_completed"),
+    ("start_os_upgrade", status("Cancelled"), history_entry("Cancelled"), "already_cancelled"),
+    ("start_os_upgrade", status("Completed"), None, "start"),
+    ("start_os_upgrade", None, None, "start"),
+    ("start_extension_upgrade", status("Faulted"), history_entry("Faulted"), "start"),   # not an OS upgrade
+    ("start_extension_upgrade", status("RollingForward"), None, "join"),
+])
+def test_start_decision(action, before, covering, decision):
+    assert r.start_decision(action, before, covering) == decision
+
+
+def test_moved_count_is_the_growth_of_one_upgrades_successful_count():
+    at_start = status("RollingForward", successful_instance_count=3)      # 3 needed no move
+    assert r.moved_count(at_start, status("Completed", successful_instance_count=5)) == 2
+    assert r.moved_count(at_start, status("Faulted", successful_instance_count=3)) == 0
+    assert r.moved_count(None, status("Completed", successful_instance_count=5)) == 0
+    other = status("Completed", start="2026-11-22T09:00:00Z", successful_instance_count=5)
+    assert r.moved_count(at_start, other) == 0

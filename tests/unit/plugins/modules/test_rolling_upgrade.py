@@ -173,3 +173,88 @@ def test_timeout_before_azure_shows_the_new_upgrade(arm, capsys, sleeps):
     assert code == 1 and result["changed"] is True and posted(arm) == ["osRollingUpgrade"]
     assert "Timeout: the new upgrade not yet reported after 0 seconds" in result["msg"]
     assert result["progress_history"] == []   # the previous upgrade is not sampled as this one
+
+
+# --- Azure's automatic OS upgrade already went for the version "latest" resolves to -----------------------------
+
+GALLERY = "/subscriptions/%s/resourceGroups/images/providers/Microsoft.Compute/galleries/golden/images/payments" % SUB
+UNHEALTHY = {"code": "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade",
+             "message": "Rolling Upgrade failed after exceeding the MaxUnhealthyUpgradedInstancePercent value."}
+
+
+def version(name, exclude=False):
+    return {"id": GALLERY + "/versions/" + name, "name": name, "location": "westeurope", "properties": {
+        "provisioningState": "Succeeded",
+        "publishingProfile": {"targetRegions": [{"name": "West Europe"}], "excludeFromLatest": exclude,
+                              "publishedDate": "2026-11-22T03:00:00Z"},
+        "replicationStatus": {"aggregatedState": "Completed", "summary": [
+            {"region": "West Europe", "state": "Completed", "progress": 100}]}}}
+
+
+def os_history(code, target, start=T0, error=None, started_by="Platform", done=1, failed=0):
+    _, _, entry = latest(code, start=start, done=done, failed=failed, error=error)
+    entry["properties"].pop("policy")
+    entry["properties"].update(startedBy=started_by, targetImageReference={"id": GALLERY, "exactVersion": target},
+                               rollbackInfo={"successfullyRolledbackInstanceCount": failed,
+                                             "failedRolledbackInstanceCount": 0})
+    return entry
+
+
+def serve_following_latest(arm, statuses, history, versions=("1.6.0", "1.7.0")):
+    """A scale set on `latest` of a gallery image (1.7.0 is "latest" in westeurope) and its OS upgrade history."""
+    arm.route("GET", VMSS_PATH + r"\?", [(200, {}, {"id": VMSS_ID, "name": "api", "location": "westeurope",
+                                                    "properties": {"virtualMachineProfile": {"storageProfile": {
+                                                        "imageReference": {"id": GALLERY}}}}})])
+    arm.route("GET", r"/images/payments/versions\?", [(200, {}, {"value": [version(n) for n in versions]})])
+    for name in versions:
+        arm.route("GET", r"/images/payments/versions/%s\?" % re.escape(name), [(200, {}, version(name))])
+    arm.route("GET", VMSS_PATH + r"/osUpgradeHistory\?", [(200, {}, {"value": history})])
+    serve(arm, statuses)
+
+
+def test_an_automatic_upgrade_that_faulted_on_the_target_is_reported_not_started_again(arm, capsys, sleeps):
+    serve_following_latest(arm, [latest("Faulted", start=T0, failed=1, error=UNHEALTHY)],
+                           [os_history("Faulted", "1.7.0", error=UNHEALTHY, done=0, failed=1)])
+    code, result = run({"action": "start_os_upgrade"}, capsys)
+    assert code != 0 and result["changed"] is False and writes(arm) == []
+    assert result["decision"] == "already_faulted" and result["target_version"] == "1.7.0"
+    assert result["started_by"] == "Platform" and result["moved_instance_count"] == 0
+    assert result["error"]["code"] == UNHEALTHY["code"]
+    assert result["msg"] == (
+        "Failed to roll out the OS upgrade of scale set payments/api: %s: %s (the OS upgrade Azure started at %s for "
+        "version 1.7.0 already ended Faulted; no other upgrade was started)" % (UNHEALTHY["code"], UNHEALTHY["message"],
+                                                                              T0))
+
+
+def test_an_automatic_upgrade_that_completed_the_target_leaves_nothing_to_do(arm, capsys, sleeps):
+    serve_following_latest(arm, [latest("Completed", start=T0, done=4)], [os_history("Completed", "1.7.0", done=4)])
+    code, result = run({"action": "start_os_upgrade"}, capsys)
+    assert (code, result["changed"], writes(arm)) == (0, False, [])
+    assert result["decision"] == "already_completed" and result["moved_instance_count"] == 0
+    assert result["running_status"]["code"] == "Completed" and result["progress"]["successful_instance_count"] == 4
+
+
+def test_an_upgrade_to_an_older_version_does_not_cover_the_new_latest(arm, capsys, sleeps):
+    serve_following_latest(arm, [latest("Completed", start=T0, done=4), latest("RollingForward", done=1, pending=3),
+                                 latest("Completed", done=4)],
+                           [os_history("Completed", "1.6.0", done=4)])
+    code, result = run({"action": "start_os_upgrade"}, capsys)
+    assert code == 0 and result["changed"] is True and posted(arm) == ["osRollingUpgrade"]
+    assert result["decision"] == "start" and result["started_by"] == "User"
+    assert result["moved_instance_count"] == 3               # 1 counted at the start needed no move
+
+
+def test_joining_the_automatic_upgrade_counts_what_it_moves_from_then(arm, capsys, sleeps):
+    serve_following_latest(arm, [latest("RollingForward", start=T0, done=1, pending=3),
+                                 latest("Completed", start=T0, done=4)],
+                           [os_history("RollingForward", "1.7.0", done=1)])
+    code, result = run({"action": "start_os_upgrade"}, capsys)
+    assert (code, result["changed"], writes(arm)) == (0, False, [])
+    assert result["decision"] == "join" and result["started_by"] == "Platform"
+    assert result["moved_instance_count"] == 3
+
+
+def test_check_mode_reports_the_decision_without_writing(arm, capsys, sleeps):
+    serve_following_latest(arm, [latest("Completed", start=T0, done=4)], [os_history("Completed", "1.6.0", done=4)])
+    code, result = run({"action": "start_os_upgrade", "_ansible_check_mode": True}, capsys)
+    assert (code, result["changed"], result["decision"], writes(arm)) == (0, True, "start", [])
