@@ -94,7 +94,9 @@ def test_environment_variable_names_the_root(monkeypatch):
 def test_examples_are_those_of_the_manifest(index):
     with open(os.path.join(index.root, "MANIFEST.json")) as f:
         manifest = json.load(f)
-    for spec in manifest["specs"].values():
+    # The manifest also lists specs the emulator does not serve yet (Azure Monitor metrics): only those it loads.
+    served = [spec for path, spec in manifest["specs"].items() if path in specs.SPEC_FILES]
+    for spec in served:
         for operation_id, entry in spec["operations"].items():
             found = {e.title: e.file for e in index.examples(operation_id)}
             assert found == entry["examples"], operation_id
