@@ -73,7 +73,8 @@ def enum_values(doc, prefix=""):
         if isinstance(node, dict):
             for key, value in node.items():
                 sub = f"{path}.{key}" if path else key
-                if key in ENUM_KEYS and isinstance(value, (str, bool, int)) and not isinstance(value, dict):
+                enum_like = key in ENUM_KEYS or sub.endswith("targetRegions[].name")   # region display names
+                if enum_like and isinstance(value, (str, bool, int)):
                     found.setdefault(sub, set()).add(json.dumps(value))
                 if key not in OPAQUE_KEYS:
                     walk(value, sub)
@@ -197,6 +198,8 @@ class Replayer:
         while True:
             status, body, headers = self.send("GET", url)
             if interaction["until"] != "terminal":
+                if interaction.get("settle"):   # the recording went on to a terminal state: wait for it too
+                    self.poll(dict(interaction, until="terminal", settle=False), origin_headers)
                 return (status, body, headers), None
             if interaction["via"] == "location":
                 done = status != 202
