@@ -159,14 +159,28 @@ class Replayer:
         return status, parsed, headers
 
     # -- mapping recorded URLs and bodies onto the emulator
+    def substitute(self, text):
+        text = text.replace(PLACEHOLDER_SUB, self.emu.subscription_id)
+        for placeholder, value in self.bound.items():
+            text = text.replace(placeholder, value)
+        return text
+
     def local_url(self, recorded_url):
         path = recorded_url[len(AZURE):] if recorded_url.startswith(AZURE) else recorded_url
-        return self.emu.url + path.replace(PLACEHOLDER_SUB, self.emu.subscription_id)
+        return self.emu.url + self.substitute(path)
 
     def local_body(self, body):
-        if body is None:
-            return None
-        return json.loads(json.dumps(body).replace(PLACEHOLDER_SUB, self.emu.subscription_id))
+        return None if body is None else json.loads(self.substitute(json.dumps(body)))
+
+    def bind(self, corpus_file, interaction_id, answer_body):
+        """Placeholders that stand for values the service generates take the emulator's values."""
+        for placeholder, source in corpus_file.get("bind", {}).items():
+            if source["from"] == interaction_id:
+                value = answer_body
+                for key in source["path"].split("."):
+                    value = value.get(key) if isinstance(value, dict) else None
+                if isinstance(value, str):
+                    self.bound[placeholder] = value
 
     def map_instances(self, spec, url, body):
         """Recorded instance ids -> the emulator's (Azure's overprovisioning makes ids unpredictable)."""
@@ -231,8 +245,9 @@ class Replayer:
 
     def replay_file(self, corpus_file):
         """[(interaction, [(kind, detail)])] for every interaction of one corpus file, in order."""
-        self.ensure_resource_groups(corpus_file)
         self._instance_ids = None
+        self.bound = {}
+        self.ensure_resource_groups(corpus_file)
         answers, results = {}, []
         for interaction in corpus_file["interactions"]:
             if interaction["op"] == "poll":
@@ -243,6 +258,7 @@ class Replayer:
                                                interaction.get("request"))
                 got, error = self.send(interaction["method"], self.local_url(url), self.local_body(body)), None
                 answers[interaction["id"]] = got
+                self.bind(corpus_file, interaction["id"], got[1])
             mismatches = [("replay", error)] if error else []
             if got is not None:
                 mismatches += compare(interaction, *got)
