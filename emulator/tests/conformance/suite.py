@@ -260,7 +260,10 @@ class Replayer:
                 answers[interaction["id"]] = got
                 self.bind(corpus_file, interaction["id"], got[1])
             mismatches = [("replay", error)] if error else []
-            if got is not None:
+            if interaction.get("synthetic"):   # our own setup call (not recorded): it only has to succeed
+                if got is not None and got[0] >= 400:
+                    mismatches.append(("replay", f"setup failed: {got[0]} {json.dumps(got[1])[:300]}"))
+            elif got is not None:
                 mismatches += compare(interaction, *got)
             results.append((interaction, mismatches))
         return results
