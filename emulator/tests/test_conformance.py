@@ -30,6 +30,14 @@ def test_corpus_is_well_formed():
                 assert i["lro"] in ids[:ids.index(i["id"])], f"{f['source']}#{i['id']} polls an unknown LRO"
 
 
+def test_corpus_covers_what_the_collection_calls_or_says_what_is_missing():
+    have = suite.covered()
+    missing = [op for op in suite.COLLECTION_OPERATIONS if op not in have and op not in suite.UNCOVERED]
+    stale = [op for op in suite.UNCOVERED if op in have]
+    assert not missing, f"operations the collection calls with no recorded interaction: {missing}"
+    assert not stale, f"listed as uncovered but now in the corpus (remove from UNCOVERED): {stale}"
+
+
 def test_replay_matches_azure_or_is_known(replay):
     rows, throttled = replay
     print("\n" + suite.table(rows))

@@ -98,6 +98,9 @@ def compare(recorded, status, body, headers):
     out = []
     if status != recorded["status"]:
         out.append(("status", f"Azure {recorded['status']}, emulator {status}"))
+        if (status < 300) != (recorded["status"] < 300):   # success vs error: the bodies are not comparable
+            code = (body or {}).get("error", {}).get("code") if isinstance(body, dict) else None
+            return out + ([("error", f"emulator error code {code}")] if code else [])
     rec_body = recorded.get("body")
     if (rec_body is None) != (body is None):
         out.append(("body", "Azure " + ("empty" if rec_body is None else "a JSON body") + ", emulator "
@@ -260,7 +263,7 @@ class Replayer:
                 answers[interaction["id"]] = got
                 self.bind(corpus_file, interaction["id"], got[1])
             mismatches = [("replay", error)] if error else []
-            if interaction.get("synthetic"):   # our own setup call (not recorded): it only has to succeed
+            if not counted(interaction):   # setup (network, or our own synthetic call): it only has to succeed
                 if got is not None and got[0] >= 400:
                     mismatches.append(("replay", f"setup failed: {got[0]} {json.dumps(got[1])[:300]}"))
             elif got is not None:
@@ -317,6 +320,8 @@ def category(row, kind, detail):
         return "imagebuilder"
     if kind == "throttle":
         return "throttling"
+    if "runningStatus.code" in detail:   # the emulator's upgrade finished sooner than Azure's, scaled
+        return "other"
     if kind in ("lro_headers", "replay") or row["op"] == "poll":
         return "lro"
     if "vmhealth" in detail.lower() or "health" in detail.lower():
@@ -355,10 +360,11 @@ def write_known(rows, known, path=KNOWN):
     reasons = {(e["id"], e["kind"], e["detail"]): e for e in known_entries(known)}
     grouped = {group: [] for group in CATEGORIES}
     for (rid, kind, detail), row in sorted(occurring(rows).items()):
-        old = reasons.get((rid, kind, detail))
-        group = old["category"] if old else category(row, kind, detail)
-        grouped[group].append({"id": rid, "kind": kind, "detail": detail, "category": group,
-                               "reason": old["reason"] if old else f"pending: {group}"})
+        entry = reasons.get((rid, kind, detail))
+        if entry is None:
+            group = category(row, kind, detail)
+            entry = {"id": rid, "kind": kind, "detail": detail, "category": group, "reason": f"pending: {group}"}
+        grouped[entry["category"]].append(entry)
     with open(path, "w") as fh:
         json.dump(grouped, fh, indent=1)
         fh.write("\n")
@@ -376,3 +382,52 @@ def start_emulator(state_dir, time_scale=0.01):
 def stop_emulator(emu):
     from emulator import main as runtime
     runtime.stop(emu.state_dir)
+
+
+# ---------------------------------------------------------------- coverage
+
+# The operations the collection calls (plugins/: SDK calls and raw REST), by OpenAPI operation id.
+COLLECTION_OPERATIONS = (
+    "VirtualMachineScaleSets_Get", "VirtualMachineScaleSets_CreateOrUpdate", "VirtualMachineScaleSets_Update",
+    "VirtualMachineScaleSets_Delete", "VirtualMachineScaleSets_List", "VirtualMachineScaleSets_ListAll",
+    "VirtualMachineScaleSets_GetInstanceView", "VirtualMachineScaleSets_GetOSUpgradeHistory",
+    "VirtualMachineScaleSets_UpdateInstances", "VirtualMachineScaleSets_Reimage", "VirtualMachineScaleSets_Restart",
+    "VirtualMachineScaleSets_Start", "VirtualMachineScaleSets_Deallocate", "VirtualMachineScaleSets_PowerOff",
+    "VirtualMachineScaleSets_DeleteInstances",
+    "VirtualMachineScaleSetRollingUpgrades_GetLatest", "VirtualMachineScaleSetRollingUpgrades_Cancel",
+    "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade", "VirtualMachineScaleSetRollingUpgrades_StartExtensionUpgrade",
+    "VirtualMachineScaleSetVMs_List", "VirtualMachineScaleSetVMs_Get", "VirtualMachineScaleSetVMs_Update",
+    "VirtualMachines_List", "VirtualMachines_Get",
+    "Galleries_Get", "Galleries_CreateOrUpdate", "Galleries_Delete",
+    "GalleryImages_Get", "GalleryImages_CreateOrUpdate", "GalleryImages_Delete",
+    "GalleryImageVersions_Get", "GalleryImageVersions_CreateOrUpdate", "GalleryImageVersions_Update",
+    "GalleryImageVersions_Delete",
+    "VirtualMachineImageTemplates_CreateOrUpdate", "VirtualMachineImageTemplates_Get",
+    "VirtualMachineImageTemplates_Run", "VirtualMachineImageTemplates_Cancel", "VirtualMachineImageTemplates_Delete",
+    "AutoscaleSettings_CreateOrUpdate", "AutoscaleSettings_Get", "AutoscaleSettings_Delete",
+    "AutoscaleSettings_ListBySubscription",
+    "UserAssignedIdentities_CreateOrUpdate", "UserAssignedIdentities_Get",
+    "RoleAssignments_Create", "RoleAssignments_ListForScope", "RoleAssignments_Delete",
+    "poll:azure-asyncoperation", "poll:location",
+)
+# Not in the corpus yet: no public recording of them has been transcribed. Remove an entry when it is.
+UNCOVERED = (
+    "VirtualMachineScaleSets_Update", "VirtualMachineScaleSets_List", "VirtualMachineScaleSets_ListAll",
+    "VirtualMachineScaleSets_GetInstanceView", "VirtualMachineScaleSets_GetOSUpgradeHistory",
+    "VirtualMachineScaleSets_Reimage", "VirtualMachineScaleSets_Restart", "VirtualMachineScaleSets_Start",
+    "VirtualMachineScaleSets_Deallocate", "VirtualMachineScaleSets_PowerOff",
+    "VirtualMachineScaleSetVMs_List", "VirtualMachines_List", "VirtualMachines_Get",
+    "GalleryImageVersions_Get", "GalleryImageVersions_Update", "VirtualMachineImageTemplates_Delete",
+    "AutoscaleSettings_ListBySubscription", "UserAssignedIdentities_Get",
+    "RoleAssignments_ListForScope", "RoleAssignments_Delete",
+)
+
+
+def covered(corpus=None):
+    """Operation ids (and poll kinds) the counted interactions of the corpus exercise."""
+    ops = set()
+    for corpus_file in corpus or load_corpus():
+        for interaction in corpus_file["interactions"]:
+            if counted(interaction):
+                ops.add(f"poll:{interaction['via']}" if interaction["op"] == "poll" else interaction["op"])
+    return ops
