@@ -434,7 +434,7 @@ COLLECTION_OPERATIONS = (
 # Not in the corpus yet: no public recording of them has been transcribed. Remove an entry when it is.
 UNCOVERED = (
     "VirtualMachineScaleSets_List", "VirtualMachineScaleSets_ListAll", "VirtualMachineScaleSets_GetInstanceView",
-    "VirtualMachineScaleSets_GetOSUpgradeHistory", "VirtualMachineScaleSets_Reimage",
+    "VirtualMachineScaleSets_GetOSUpgradeHistory",
     "VirtualMachineScaleSetVMs_List", "VirtualMachines_List", "VirtualMachines_Get",
     "GalleryImageVersions_Get", "GalleryImageVersions_Update", "VirtualMachineImageTemplates_Delete",
     "AutoscaleSettings_ListBySubscription", "UserAssignedIdentities_Get",
