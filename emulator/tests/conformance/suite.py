@@ -438,7 +438,6 @@ UNCOVERED = (
     "VirtualMachineScaleSetVMs_List", "VirtualMachines_List", "VirtualMachines_Get",
     "GalleryImageVersions_Get", "GalleryImageVersions_Update", "VirtualMachineImageTemplates_Delete",
     "AutoscaleSettings_ListBySubscription", "UserAssignedIdentities_Get",
-    "RoleAssignments_ListForScope", "RoleAssignments_Delete",
 )
 
 
