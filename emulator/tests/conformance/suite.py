@@ -453,9 +453,6 @@ COLLECTION_OPERATIONS = (
 )
 # Not in the corpus: no public recording of them was found (why, per entry). Remove an entry when one is added.
 UNCOVERED = (
-    # The SDK tests that call it (azure-sdk-for-python test_compute) were recorded before the call was added;
-    # no CLI test records `vmss get-os-upgrade-history`.
-    "VirtualMachineScaleSets_GetOSUpgradeHistory",
     # Flexible instances: no transcribed recording lists or gets the VMs of a Flexible set (the CLI's Flexible
     # tests create VMs with `vm create --vmss`, which the emulator does not model).
     "VirtualMachines_List", "VirtualMachines_Get",
