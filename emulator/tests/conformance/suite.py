@@ -461,8 +461,6 @@ UNCOVERED = (
     "GalleryImageVersions_Update",
     # `az monitor autoscale list` is always scoped to a resource group in the CLI tests.
     "AutoscaleSettings_ListBySubscription",
-    # `az identity show` is not recorded (test_identity_management: create, list-resources, list, delete).
-    "UserAssignedIdentities_Get",
 )
 
 
