@@ -70,3 +70,19 @@ def test_known_list_check_reports_unlisted_and_stale():
     unlisted, stale = suite.check_known(rows, known)
     assert unlisted == [("f#01", "status", "Azure 200, emulator 204")]
     assert stale == [("f#02", "status", "gone")]
+
+
+def test_own_items_cuts_a_subscription_list_to_the_files_resource_groups():
+    corpus_file = {"interactions": [{"url": "/subscriptions/s/resourceGroups/Mine/providers/X/y/a?api-version=1"}]}
+    groups = suite.resource_groups(corpus_file)
+    assert groups == {"Mine"}
+    body = {"value": [{"id": "/subscriptions/s/resourceGroups/MINE/providers/X/y/a"},   # Azure upper-cases some ids
+                      {"id": "/subscriptions/s/resourceGroups/other/providers/X/y/b"}], "nextLink": "n"}
+    assert suite.own_items(body, groups) == {"value": [body["value"][0]], "nextLink": "n"}
+    assert suite.own_items({"error": {"code": "x"}}, groups) == {"error": {"code": "x"}}
+
+
+def test_rolling_upgrade_thresholds_are_not_filed_under_health():
+    row = {"id": "f#01", "url": "/x", "op": "VirtualMachineScaleSets_Get"}
+    assert suite.category(row, "keys_missing", "properties.upgradePolicy.rollingUpgradePolicy.maxUnhealthyInstancePercent") == "shapes"
+    assert suite.category(row, "keys_missing", "properties.virtualMachineProfile.networkProfile.healthProbe") == "health"
