@@ -127,10 +127,14 @@ EXAMPLES = r"""
 RETURN = r"""
 last_run_status:
   description:
-    - The build (C(run_state), C(run_sub_state), C(start_time), C(end_time), C(message)); None if never built.
+    - The build (C(run_state), C(run_sub_state), C(start_time), C(end_time), C(duration_seconds), C(message)); None if
+      never built.
+    - C(end_time) and C(duration_seconds) are None until the build has ended (Azure reports C(0001-01-01T00:00:00Z) as
+      the end time of a build that runs).
   returned: always
   type: dict
-  sample: {run_state: Succeeded, run_sub_state: Distributing, start_time: "2026-05-01T10:00:00Z", end_time: "2026-05-01T10:21:07Z", message: ""}
+  sample: {run_state: Succeeded, run_sub_state: Distributing, start_time: "2026-05-01T10:00:00Z", end_time: "2026-05-01T10:21:07Z",
+           duration_seconds: 1267, message: ""}
 run_outputs:
   description: What the build produced, one per distributor (C(name), C(artifact_id) or C(artifact_uri), C(provisioning_state)).
   returned: always (empty while the build runs)
@@ -237,7 +241,7 @@ class Build:
         run = builder.last_run(self.template)
         finished = bool(run) and run.get("run_state") in builder.RUN_ENDED
         result = dict(last_run_status=run, run_outputs=self.outputs() if finished else [], finished=finished,
-                      image_template=resource_result(self.template), arm_requests=self.module.arm_requests)
+                      image_template=builder.template_result(self.template), arm_requests=self.module.arm_requests)
         result.update(extra)
         result["msg"] = "%s: %s" % (self.what, builder.describe_run(self.template))
         return result
