@@ -42,7 +42,8 @@ options:
       - V(started) starts a build only if the template has never been built (or O(rebuild=true)), so that repeating it
         watches the same build instead of starting another once that one fails; with O(wait=true) it watches the
         build until it ends or O(wait_timeout) passes, returning either way, and fails when the build fails.
-      - V(canceled) cancels a running build (and with O(wait=true) waits until it has stopped).
+      - V(canceled) cancels a running build (and with O(wait=true) waits, within O(wait_timeout), until it has
+        stopped: Azure accepts the cancel at once and the build goes C(Canceling), then C(Canceled)).
     type: str
     choices: [succeeded, started, canceled]
     default: succeeded
@@ -269,8 +270,11 @@ def main():
         running = builder.is_running(template)
         if running and not module.check_mode and run.get("run_state") == "Running":
             build.cancel(deadline, params["wait"])
+        # Azure accepts a cancel with 204 and the build goes Canceling first: wait for the build itself to stop.
+        stopped = build.watch(deadline, None) if running and not module.check_mode and params["wait"] else None
+        if running and not module.check_mode and stopped is None:
             build.read()
-        module.exit_json(**build.result(changed=running, started=False, timed_out=False))
+        module.exit_json(**build.result(changed=running, started=False, timed_out=stopped is False))
 
     # desired: a build that has started (and, for succeeded, ended well); act (or, in check mode, describe)
     last = run.get("run_state")
