@@ -204,7 +204,7 @@ gallery_image_version:
     - The version in snake_case with C(properties) flattened, read with its replication status, as
       M(fleetops.vmss.gallery_image_version_info) returns it.
     - Region names (C(location), C(publishing_profile.target_regions[].name), C(replication_status.summary[].region))
-      are region keys (V(eastus2)), however you spelled them: Azure answers with display names (V(East US 2)).
+      are region keys (V(eastus2)) however you spelled them (Azure answers with display names, V(East US 2)).
     - In check mode, as it is or as it would be created; None once deleted.
   returned: always
   type: dict

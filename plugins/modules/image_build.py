@@ -43,7 +43,7 @@ options:
         watches the same build instead of starting another once that one fails; with O(wait=true) it watches the
         build until it ends or O(wait_timeout) passes, returning either way, and fails when the build fails.
       - V(canceled) cancels a running build (and with O(wait=true) waits, within O(wait_timeout), until it has
-        stopped: Azure accepts the cancel at once and the build goes C(Canceling), then C(Canceled)).
+        stopped; Azure accepts the cancel at once and the build goes C(Canceling), then C(Canceled)).
     type: str
     choices: [succeeded, started, canceled]
     default: succeeded
