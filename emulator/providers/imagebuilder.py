@@ -7,7 +7,10 @@ templates is currently not supported..."), and builds when `run` is posted:
     Queued -> Building -> Customizing (one slice per customizer) -> [Optimizing] -> [Validating]
            -> Distributing -> Succeeded | Failed
 
-over the scaled `image_build` duration. Distributing to a gallery (SharedImage) creates the image
+over the scaled `image_build` duration; while it runs `lastRunStatus.endTime` is Go's zero time
+"0001-01-01T00:00:00Z", as Azure reports it. `run` answers 202 with Azure-AsyncOperation and Location;
+`cancel` answers 204 and the run goes Canceling (message "Canceling image build"), then Canceled
+(Azure/azure-cli test_image_builder_cancel.yaml recording). Distributing to a gallery (SharedImage) creates the image
 version through the gallery provider and waits, as Azure does, until it has replicated to every
 target region. The template's user-assigned identity must be allowed to write that version (a
 role assignment at the gallery, its resource group or subscription), else the run fails with the
@@ -224,8 +227,19 @@ def _validate(ctx, template_id, body):
     return _identity_block(ctx, template_id, identity_id)
 
 
-def _lro_headers(ctx, op, location_header=True):
-    return ctx.ops.lro_headers(op, location_header=location_header)
+# Go's zero time: what Image Builder reports as lastRunStatus.endTime while a run has not ended
+# (Azure/azure-cli test_image_builder_cancel.yaml recording).
+NOT_ENDED = "0001-01-01T00:00:00Z"
+
+
+def _lro_headers(ctx, op, location_header=False):
+    """Image Builder's LRO headers (test_image_builder_cancel.yaml recording): a template PUT answers
+    Azure-AsyncOperation only; `run` answers both, Location naming the same operation. No Retry-After (only
+    the emulator's retry-after-ms pacing hint for scaled time)."""
+    headers = {k: v for k, v in ctx.ops.lro_headers(op, location_header=False).items() if k.lower() != "retry-after"}
+    if location_header:
+        headers["Location"] = headers["Azure-AsyncOperation"]
+    return headers
 
 
 def _template_op(ctx, doc, kind):
@@ -264,7 +278,7 @@ def put_template(ctx, req):
     op = _template_op(ctx, doc, "create")
     ctx.store.put(rid, doc, TEMPLATE)
     ctx.schedule(_duration(ctx, "image_template_write"), "imagebuilder.provisioned", {"id": rid})
-    return Response(201, _public(doc), _lro_headers(ctx, op, location_header=False))
+    return Response(201, _public(doc), _lro_headers(ctx, op))
 
 
 def _submission_problem(ctx, doc):
@@ -337,7 +351,7 @@ def patch_template(ctx, req):
     op = _template_op(ctx, doc, "update")
     ctx.store.put(doc["id"], doc)
     ctx.schedule(_duration(ctx, "image_template_write"), "imagebuilder.provisioned", {"id": doc["id"]})
-    return Response(200, _public(doc), _lro_headers(ctx, op, location_header=False))
+    return Response(200, _public(doc), _lro_headers(ctx, op))
 
 
 @route("GET", _TEMPLATE, operation_id="VirtualMachineImageTemplates_Get")
@@ -383,7 +397,7 @@ def delete_template(ctx, req):
     op = _template_op(ctx, doc, "delete")
     ctx.store.put(doc["id"], doc)
     ctx.schedule(_duration(ctx, "image_template_delete"), "imagebuilder.deleted", {"id": doc["id"]})
-    return Response(202, None, _lro_headers(ctx, op))
+    return Response(202, None, ctx.ops.lro_headers(op))
 
 
 @timer("imagebuilder.deleted")
@@ -433,7 +447,7 @@ def run_template(ctx, req):
                        "Operation 'Microsoft.VirtualMachineImages/imageTemplates/run/action' is not allowed in "
                        f"provisioningState: '{doc['properties']['provisioningState'].lower()}'")
     op = _start_run(ctx, doc)
-    return Response(202, None, _lro_headers(ctx, op, location_header=False))
+    return Response(202, None, _lro_headers(ctx, op, location_header=True))
 
 
 @route("POST", _TEMPLATE + "/cancel", operation_id="VirtualMachineImageTemplates_Cancel")
@@ -444,12 +458,14 @@ def cancel_template(ctx, req):
                        "Operation 'Microsoft.VirtualMachineImages/imageTemplates/cancel/action' is not allowed in "
                        f"provisioningState: '{doc['properties']['provisioningState'].lower()}', "
                        f"runState: '{(_run_state(doc) or 'none').lower()}'")
-    doc["properties"]["lastRunStatus"].update(runState="Canceling")
-    op = _template_op(ctx, doc, "cancel")
+    # Recorded: runState Canceling with this message and no runSubState; endTime still unset; 204, no body.
+    status = doc["properties"]["lastRunStatus"]
+    status.pop("runSubState", None)
+    status.update(runState="Canceling", message="Canceling image build")
     ctx.store.put(doc["id"], doc)
     ctx.schedule(ctx.duration("lro_poll"), "imagebuilder.phase", {"id": doc["id"], "run": doc["_run"]["id"],
                                                                   "phase": "Canceled"})
-    return Response(202, None, _lro_headers(ctx, op, location_header=False))
+    return Response(204)
 
 
 def _phases(props):
@@ -471,7 +487,7 @@ def _start_run(ctx, doc):
     run_id = str(uuid.uuid4())
     build = _duration(ctx, "image_build")
     doc["_run"] = {"id": run_id, "op": op["id"], "build": build, "outputs": {}}
-    doc["properties"]["lastRunStatus"] = {"startTime": ctx.clock.iso(), "runState": "Running",
+    doc["properties"]["lastRunStatus"] = {"startTime": ctx.clock.iso(), "endTime": NOT_ENDED, "runState": "Running",
                                           "runSubState": "Queued", "message": ""}
     for output in ctx.store.ids(RUN_OUTPUT, doc["id"]):
         ctx.store.delete(output)
@@ -495,7 +511,6 @@ def _phase(ctx, payload):
     if phase == "Canceled":
         if state == "Canceling":
             _finish_run(ctx, doc, "Canceled", "")
-            _finish_ops(ctx, doc)
             ctx.store.put(doc["id"], doc)
         return
     if state != "Running":

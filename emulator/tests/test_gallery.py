@@ -70,9 +70,11 @@ def update(profile):
 
 
 def replication(client, version, image="img"):
+    """(aggregated state, {region key: (state, progress)}); Azure names regions by display name ("East US"),
+    keyed here as ARM compares them ("eastus") so tests read as their requests spell regions."""
     v = client.gallery_image_versions.get(RG, "gal", image, version, expand="ReplicationStatus")
     status = v.properties.replication_status
-    return status.aggregated_state, {s.region: (s.state, s.progress) for s in status.summary}
+    return status.aggregated_state, {model.norm_region(s.region): (s.state, s.progress) for s in status.summary}
 
 
 def resolve(emu, ref, region):
@@ -125,19 +127,71 @@ def test_gallery_lifecycle_and_listing(fast):
         client.galleries.get(RG, "gal4")
 
 
-def test_write_answers_201_with_caps_operation_headers(fast):
-    emu = fast
-    emu.rg(RG)
-    status, body, headers = emu.arm("PUT", gallery_path(emu), {"location": emu.location}, api_version=API)
-    assert status == 201 and body["properties"]["provisioningState"] == "Creating"
-    assert "/capsOperations/" in headers["Azure-AsyncOperation"]
-    assert "monitor=true" in headers["Location"]
+def _lro(headers):
+    """The long-running-operation headers of an answer (any case)."""
+    names = {"azure-asyncoperation", "location", "retry-after"}
+    return {k.lower(): v for k, v in headers.items() if k.lower() in names}
+
+
+def _settled(emu, headers):
     op_path = headers["Azure-AsyncOperation"][len(emu.url):]
 
     def finished():
         operation = emu.arm("GET", op_path, api_version=None)[1]
         return operation if operation["status"] != "InProgress" else None
-    assert wait_for(finished)["status"] == "Succeeded"
+    return wait_for(finished)
+
+
+def test_writes_answer_with_the_recorded_caps_operation_headers(fast):
+    """Azure/azure-cli test_gallery_e2e.yaml: gallery, definition and version PUT (201 create, 200 update)
+    carry Azure-AsyncOperation only (capsOperations, no Location, no Retry-After); DELETE answers 202 with
+    Azure-AsyncOperation and Location (...?monitor=true)."""
+    emu = fast
+    emu.rg(RG)
+    writes = [(gallery_path(emu), {"location": emu.location}),
+              (image_id(emu), {"location": emu.location, "properties": {
+                  "osType": "Linux", "osState": "Generalized",
+                  "identifier": {"publisher": "fleetops", "offer": "web", "sku": "img"}}}),
+              (image_id(emu, version="1.0.0"), version_body(emu, [emu.location]))]
+    for path, body in writes:
+        status, answer, headers = emu.arm("PUT", path, body, api_version=API)
+        assert status == 201 and answer["properties"]["provisioningState"] == "Creating"
+        lro = _lro(headers)
+        assert set(lro) == {"azure-asyncoperation"} and "/capsOperations/" in lro["azure-asyncoperation"]
+        assert _settled(emu, headers)["status"] == "Succeeded"
+    status, _, headers = emu.arm("PUT", image_id(emu, version="1.0.0"), version_body(emu, [emu.location]),
+                                 api_version=API)
+    assert status == 200 and set(_lro(headers)) == {"azure-asyncoperation"}
+    _settled(emu, headers)
+    status, _, headers = emu.arm("PATCH", image_id(emu, version="1.0.0"), update({"excludeFromLatest": True}),
+                                 api_version=API)
+    assert status == 200 and set(_lro(headers)) == {"azure-asyncoperation"}
+    _settled(emu, headers)
+    status, body, headers = emu.arm("DELETE", image_id(emu, version="1.0.0"), api_version=API)
+    lro = _lro(headers)
+    assert (status, body, set(lro)) == (202, None, {"azure-asyncoperation", "location"})
+    assert "/capsOperations/" in lro["location"] and "monitor=true" in lro["location"]
+    assert _settled(emu, headers)["status"] == "Succeeded"
+
+
+def test_target_regions_come_back_as_display_names(env):
+    """Azure answers targetRegions[].name and replicationStatus.summary[].region with display names ("eastus2"
+    -> "East US 2", test_gallery_e2e.yaml), whatever the request spelled; a region it does not know (an edge
+    or a new region) as given; the version's own location stays the region key."""
+    emu, _ = env
+    body = version_body(emu, [emu.location, "eastus2", {"name": "North Europe"}, "marsnorth1"])
+    status, answer, _ = emu.arm("PUT", image_id(emu, version="1.0.0"), body, api_version=API)
+    assert status == 201
+    names = [t["name"] for t in answer["properties"]["publishingProfile"]["targetRegions"]]
+    assert names == ["West Europe", "East US 2", "North Europe", "marsnorth1"]
+    assert answer["location"] == emu.location == "westeurope"
+    status, got, _ = emu.arm("GET", image_id(emu, version="1.0.0") + "?$expand=ReplicationStatus", api_version=API)
+    assert [s["region"] for s in got["properties"]["replicationStatus"]["summary"]] == names
+    assert got["location"] == "westeurope"
+    # Re-sending the request's spelling is no change: no region replicates again.
+    status, again, _ = emu.arm("PUT", image_id(emu, version="1.0.0"), body, api_version=API)
+    assert status == 200
+    assert [t["name"] for t in again["properties"]["publishingProfile"]["targetRegions"]] == names
 
 
 def test_definition_crud_and_immutable_properties(env):
@@ -215,21 +269,21 @@ def test_version_replicates_per_region_over_time(env):
     assert v.properties.provisioning_state == "Creating" and v.properties.replication_status is None
     state, regions = replication(client, "1.0.0")
     assert state == "InProgress"
-    assert {r: s for r, (s, _) in regions.items()} == {emu.location: "Replicating", "East US": "Replicating"}
+    assert {r: s for r, (s, _) in regions.items()} == {emu.location: "Replicating", "eastus": "Replicating"}
     assert all(0 <= p < 100 for _, p in regions.values())
     time.sleep(0.6)
     _, later = replication(client, "1.0.0")
-    assert later["East US"][1] > regions["East US"][1]                 # progress moves with (scaled) time
+    assert later["eastus"][1] > regions["eastus"][1]                   # progress moves with (scaled) time
     done = poller.result()
     assert done.properties.provisioning_state == "Succeeded"
     profile = done.properties.publishing_profile
     assert profile.replica_count == 1 and profile.storage_account_type == "Standard_LRS"
     assert [(t.name, t.regional_replica_count, t.storage_account_type, t.exclude_from_latest)
-            for t in profile.target_regions] == [(emu.location, 1, "Standard_LRS", False),
+            for t in profile.target_regions] == [("West Europe", 1, "Standard_LRS", False),
                                                  ("East US", 2, "Standard_LRS", False)]
     assert profile.published_date is not None
     assert replication(client, "1.0.0") == ("Completed", {emu.location: ("Completed", 100),
-                                                          "East US": ("Completed", 100)})
+                                                          "eastus": ("Completed", 100)})
     assert [v.name for v in client.gallery_image_versions.list_by_gallery_image(RG, "gal", "img")] == ["1.0.0"]
 
 
@@ -332,7 +386,7 @@ def test_failed_replication_and_retry(env):
     assert regions[emu.location] == ("Completed", 100) and regions["eastus"][0] == "Failed"
     v = client.gallery_image_versions.get(RG, "gal", "img", "2.0.0", expand="ReplicationStatus")
     assert v.properties.provisioning_state == "Failed"
-    details = [s.details for s in v.properties.replication_status.summary if s.region == "eastus"]
+    details = [s.details for s in v.properties.replication_status.summary if s.region == "East US"]
     assert details == ["Disk copy timed out."]
     assert resolve(emu, image_id(emu, version="2.0.0"), emu.location) == "2.0.0"
     with pytest.raises(Exception, match="GalleryImageNotFound"):

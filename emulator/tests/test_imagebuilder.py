@@ -192,7 +192,8 @@ def test_run_builds_distributes_and_replicates(bake):
     bake.create("web-tpl", bake.body())
     poller = templates.begin_run(RG, "web-tpl")
     first = bake.status("web-tpl")
-    assert first.run_state == "Running" and first.start_time is not None and first.end_time is None
+    # Azure reports Go's zero time as endTime while a run has not ended (test_image_builder_cancel.yaml).
+    assert first.run_state == "Running" and first.start_time is not None and first.end_time.year == 1
     seen = set()
 
     def distributing():
@@ -210,14 +211,14 @@ def test_run_builds_distributes_and_replicates(bake):
     assert templates.get_run_output(RG, "web-tpl", "web-image").provisioning_state == "Creating"
     poller.result()
     final = bake.status("web-tpl")
-    assert (final.run_state, final.message) == ("Succeeded", "") and final.end_time is not None
+    assert (final.run_state, final.message) == ("Succeeded", "") and final.end_time >= final.start_time
     outputs = list(templates.list_run_outputs(RG, "web-tpl"))
     assert [(o.name, o.artifact_id, o.provisioning_state) for o in outputs] == [
         ("web-image", f"{bake.definition}/versions/1.0.0", "Succeeded")]
     published = bake.compute.gallery_image_versions.get(RG, "gal", "web", "1.0.0", expand="ReplicationStatus")
     assert published.properties.replication_status.aggregated_state == "Completed"
     assert [(t.name, t.regional_replica_count) for t in published.properties.publishing_profile.target_regions] == \
-        [(emu.location, 1), ("eastus", 2)]
+        [("West Europe", 1), ("East US", 2)]     # display names, as Azure answers them
     templates.begin_run(RG, "web-tpl").result()                 # versioning Latest: next patch
     assert [o.artifact_id.rsplit("/", 1)[1] for o in templates.list_run_outputs(RG, "web-tpl")] == ["1.0.1"]
     latest = emu.control.call("GET", f"galleries/resolve?imageId={quote(bake.definition)}&region=eastus")
@@ -230,7 +231,7 @@ def test_explicit_version_and_source_versioning(bake):
                                                                   versioning=None, targetRegions=None)]))
     bake.aib.virtual_machine_image_templates.begin_run(RG, "pinned").result()
     pinned = bake.compute.gallery_image_versions.get(RG, "gal", "web", "3.1.4")
-    assert [t.name for t in pinned.properties.publishing_profile.target_regions] == [bake.emu.location]
+    assert [t.name for t in pinned.properties.publishing_profile.target_regions] == ["West Europe"]
     api = bake.add_definition("api")
     source = {"type": "SharedImageVersion", "imageVersionId": bake.definition + "/versions/latest"}
     body = bake.body(source=source, customize=[],
@@ -315,14 +316,45 @@ def test_cancel_and_build_timeout(bake):
     run = templates.begin_run(RG, "web-tpl")
     status, err, _ = bake.emu.arm("POST", bake.path("web-tpl") + "/run", api_version=API)
     assert (status, err["error"]["code"]) == (409, "OperationNotAllowed")
-    templates.begin_cancel(RG, "web-tpl").result()
-    assert bake.status("web-tpl").run_state == "Canceled"
+    templates.begin_cancel(RG, "web-tpl").result()    # 204: accepted, the run goes Canceling first
+    assert bake.status("web-tpl").run_state in ("Canceling", "Canceled")
+    assert wait_for(lambda: bake.status("web-tpl").run_state == "Canceled")
     with pytest.raises(HttpResponseError):
         run.result()
     bake.create("quick", bake.body(distribute=[bake.shared_image(name="quick")], buildTimeoutInMinutes=5))
     with pytest.raises(HttpResponseError):
         templates.begin_run(RG, "quick").result()
     assert "context deadline exceeded" in bake.status("quick").message
+
+
+def test_run_and_cancel_answer_as_recorded(bake):
+    """Headers and shapes of Azure/azure-cli test_image_builder_cancel.yaml: PUT 201 with Azure-AsyncOperation
+    only; run 202 with Azure-AsyncOperation and Location (the same operation), no body; lastRunStatus while
+    running {startTime, endTime: 0001-01-01T00:00:00Z, runState: Running, runSubState: Queued, message: ""};
+    cancel 204 with no body, then runState Canceling, message "Canceling image build", no runSubState."""
+    emu = bake.emu
+    bake.allow()
+    status, body, headers = emu.arm("PUT", bake.path("web-tpl"), bake.body(), api_version=API)
+    assert status == 201 and body["properties"]["provisioningState"] == "Creating"
+    assert "Azure-AsyncOperation" in headers and "Location" not in headers and "Retry-After" not in headers
+    wait_for(lambda: emu.arm("GET", bake.path("web-tpl"), api_version=API)[1]["properties"]["provisioningState"]
+             == "Succeeded")
+    status, body, headers = emu.arm("POST", bake.path("web-tpl") + "/run", api_version=API)
+    assert (status, body) == (202, None)
+    assert headers["Location"] == headers["Azure-AsyncOperation"]
+    assert "/providers/Microsoft.VirtualMachineImages/locations/" in headers["Location"]
+    assert "Retry-After" not in headers
+    run = emu.arm("GET", bake.path("web-tpl"), api_version=API)[1]["properties"]["lastRunStatus"]
+    assert run == {"startTime": run["startTime"], "endTime": "0001-01-01T00:00:00Z", "runState": "Running",
+                   "runSubState": "Queued", "message": ""}
+    status, body, headers = emu.arm("POST", bake.path("web-tpl") + "/cancel", api_version=API)
+    assert (status, body) == (204, None) and "Azure-AsyncOperation" not in headers
+    run = emu.arm("GET", bake.path("web-tpl"), api_version=API)[1]["properties"]["lastRunStatus"]
+    assert run == {"startTime": run["startTime"], "endTime": "0001-01-01T00:00:00Z", "runState": "Canceling",
+                   "message": "Canceling image build"}
+    ended = wait_for(lambda: (lambda r: r if r["runState"] == "Canceled" else None)(
+        emu.arm("GET", bake.path("web-tpl"), api_version=API)[1]["properties"]["lastRunStatus"]))
+    assert ended["endTime"] >= ended["startTime"] and not ended["endTime"].startswith("0001")
 
 
 def test_auto_run_and_other_distributors(bake):

@@ -439,6 +439,26 @@ def version_update_body(tracker: DifferenceTracker, desired: Dict[str, Any], res
     return body
 
 
+def with_region_keys(resource: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A version as modules return it: every region name as a region key.
+
+    Azure answers ``targetRegions[].name`` and ``replicationStatus.summary[].region`` with display names
+    ("East US 2") whatever the request spelled; results show one spelling (``eastus2``), the one the
+    options, diffs and ``latest_for_region`` use, so a playbook can compare what it set with what it reads.
+    """
+    if not resource:
+        return resource
+    out = copy.deepcopy(resource)
+    props = out.get("properties") or {}
+    for region in (props.get("publishingProfile") or {}).get("targetRegions") or []:
+        region["name"] = region_key(region.get("name"))
+    for entry in (props.get("replicationStatus") or {}).get("summary") or []:
+        entry["region"] = region_key(entry.get("region"))
+    if out.get("location"):
+        out["location"] = region_key(out["location"])
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # replication and "latest"
 

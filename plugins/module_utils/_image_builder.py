@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import datetime
 from typing import Any, Dict, List, Optional
 
-from ._common import snake
+from ._common import resource_result, snake
 from ._compare import DifferenceTracker, compare, prune
 from ._gallery import replica_count_error, split_version_id, version_name_error
 from ._regions import region_key
-from ._rest import camel, tags_rule, tags_to_send
+from ._rest import camel, iso_datetime, tags_rule, tags_to_send
 
 SOURCE_FIELDS = {
     "PlatformImage": ("publisher", "offer", "sku", "version"),
@@ -300,9 +301,47 @@ def update_body(tracker: DifferenceTracker, desired: Dict[str, Any], resource: D
 # ---------------------------------------------------------------------------------------------
 # runs
 
+def _instant(value: Any) -> Optional[datetime]:
+    """A real instant from an ISO date-time, else None (Go's zero time 0001-01-01 included)."""
+    try:
+        parsed = datetime.fromisoformat(str(iso_datetime(value)).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.year > 1 else None
+
+
+def run_status(run: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A build's status (snake_case) as modules return it: ``end_time`` only once it has ended, and
+    ``duration_seconds`` (start to end) once it has.
+
+    While a build runs Azure reports ``endTime: 0001-01-01T00:00:00Z`` (Go's zero time; recorded in
+    Azure/azure-cli test_image_builder_cancel.yaml): neither that nor any end time counts until ``run_state``
+    says the build ended.
+    """
+    if not run:
+        return None
+    out = dict(run)
+    start, end = _instant(out.get("start_time")), _instant(out.get("end_time"))
+    if out.get("run_state") not in RUN_ENDED or str(out.get("end_time") or "").startswith("0001-"):
+        out["end_time"] = None
+    ended = out.get("run_state") in RUN_ENDED and start is not None and end is not None and end >= start
+    out["duration_seconds"] = int((end - start).total_seconds()) if ended else None
+    return out
+
+
 def last_run(resource: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     status = ((resource or {}).get("properties") or {}).get("lastRunStatus")
-    return snake(status) if status else None
+    return run_status(snake(status)) if status else None
+
+
+def template_result(resource: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A template as modules return it (``last_run_status`` as ``run_status`` gives it)."""
+    if not resource:
+        return None
+    result = resource_result(resource)
+    if result.get("last_run_status"):
+        result["last_run_status"] = run_status(result["last_run_status"])
+    return result
 
 
 def run_state(resource: Optional[Dict[str, Any]]) -> Optional[str]:
@@ -326,9 +365,20 @@ def describe_run(resource: Optional[Dict[str, Any]]) -> str:
     state = run.get("run_state") or "Unknown"
     if state in RUN_ENDED:
         text = "%s at %s" % (state, run.get("end_time") or "?")
+        if run.get("duration_seconds") is not None:
+            text += " after %s" % _span(run["duration_seconds"])
         return text + (": %s" % run["message"] if run.get("message") and state != "Succeeded" else "")
     sub_state = run.get("run_sub_state")
     return "%s%s since %s" % (state, " (%s)" % sub_state if sub_state else "", run.get("start_time") or "?")
+
+
+def _span(seconds: int) -> str:
+    """``21m07s``, ``1h02m03s``, ``45s``."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return "%dh%02dm%02ds" % (hours, minutes, secs)
+    return "%dm%02ds" % (minutes, secs) if minutes else "%ds" % secs
 
 
 def provisioning_problem(resource: Optional[Dict[str, Any]]) -> Optional[str]:

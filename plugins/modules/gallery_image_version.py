@@ -207,6 +207,8 @@ gallery_image_version:
   description:
     - The version in snake_case with C(properties) flattened, read with its replication status, as
       M(fleetops.vmss.gallery_image_version_info) returns it.
+    - Region names (C(location), C(publishing_profile.target_regions[].name), C(replication_status.summary[].region))
+      are region keys (V(eastus2)) however you spelled them (Azure answers with display names, V(East US 2)).
     - In check mode, as it is or as it would be created; None once deleted.
   returned: always
   type: dict
@@ -287,6 +289,11 @@ ARGUMENT_SPEC = dict(
 VERSION_TYPE = "Microsoft.Compute/galleries/images/versions"
 
 
+def version_result(version):
+    """The version as returned, region names as region keys (Azure answers with display names)."""
+    return resource_result(gallery.with_region_keys(version)) if version else None
+
+
 def describe(params):
     return "gallery image version %s/%s/%s/%s" % (params["resource_group"], params["gallery_name"],
                                                   params["gallery_image_name"], params["name"])
@@ -354,14 +361,14 @@ class Version:
             msg = "%s. Replication: %s" % (failure_message(action, self.what, details),
                                            gallery.describe_replication(version))
         self.module.fail_json(msg=msg, error=details, timed_out=isinstance(exc, WaitTimeout),
-                              gallery_image_version=resource_result(version) if version else None,
+                              gallery_image_version=version_result(version),
                               arm_requests=self.module.arm_requests)
 
     def fail_replication(self, version):
         self.module.fail_json(msg="Replication of %s failed in %s: %s. The next run retries the failed regions."
                               % (self.what, ", ".join(gallery.failed_regions(version)),
                                  gallery.describe_replication(version)),
-                              gallery_image_version=resource_result(version), arm_requests=self.module.arm_requests)
+                              gallery_image_version=version_result(version), arm_requests=self.module.arm_requests)
 
 
 def check_source(module, compute, desired, definition, what):
@@ -451,7 +458,7 @@ def main():
 
     # result
     module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
-                     gallery_image_version=resource_result(after) if after else None,
+                     gallery_image_version=version_result(after),
                      arm_requests=module.arm_requests, **diff(module, tracker, current))
 
 

@@ -78,6 +78,7 @@ gallery_image_versions:
   description:
     - The versions found, ordered by version number, each in the shape M(fleetops.vmss.gallery_image_version)
       returns, with C(replication_status) (C(aggregated_state), and per region C(region), C(state), C(progress), C(details)).
+    - Region names are region keys (V(eastus2)); Azure answers with display names (V(East US 2)).
   returned: always
   type: list
   elements: dict
@@ -123,7 +124,8 @@ def main():
     with arm_errors(module, "get" if name else "list", what):
         versions = gallery.read_versions(operations, rg, gallery_name, image, name)
 
-    result = dict(changed=False, gallery_image_versions=[resource_result(version) for version in versions])
+    result = dict(changed=False, gallery_image_versions=[resource_result(gallery.with_region_keys(version))
+                                                         for version in versions])
     if params["latest_for_region"]:
         latest = gallery.latest_for_region(versions, params["latest_for_region"])
         result["latest_for_region"] = {"region": region_key(params["latest_for_region"]), "name": latest["name"],

@@ -42,7 +42,8 @@ options:
       - V(started) starts a build only if the template has never been built (or O(rebuild=true)), so that repeating it
         watches the same build instead of starting another once that one fails; with O(wait=true) it watches the
         build until it ends or O(wait_timeout) passes, returning either way, and fails when the build fails.
-      - V(canceled) cancels a running build (and with O(wait=true) waits until it has stopped).
+      - V(canceled) cancels a running build (and with O(wait=true) waits, within O(wait_timeout), until it has
+        stopped; Azure accepts the cancel at once and the build goes C(Canceling), then C(Canceled)).
     type: str
     choices: [succeeded, started, canceled]
     default: succeeded
@@ -127,10 +128,14 @@ EXAMPLES = r"""
 RETURN = r"""
 last_run_status:
   description:
-    - The build (C(run_state), C(run_sub_state), C(start_time), C(end_time), C(message)); None if never built.
+    - The build (C(run_state), C(run_sub_state), C(start_time), C(end_time), C(duration_seconds), C(message)); None if
+      never built.
+    - C(end_time) and C(duration_seconds) are None until the build has ended (Azure reports C(0001-01-01T00:00:00Z) as
+      the end time of a build that runs).
   returned: always
   type: dict
-  sample: {run_state: Succeeded, run_sub_state: Distributing, start_time: "2026-05-01T10:00:00Z", end_time: "2026-05-01T10:21:07Z", message: ""}
+  sample: {run_state: Succeeded, run_sub_state: Distributing, start_time: "2026-05-01T10:00:00Z", end_time: "2026-05-01T10:21:07Z",
+           duration_seconds: 1267, message: ""}
 run_outputs:
   description: What the build produced, one per distributor (C(name), C(artifact_id) or C(artifact_uri), C(provisioning_state)).
   returned: always (empty while the build runs)
@@ -237,7 +242,7 @@ class Build:
         run = builder.last_run(self.template)
         finished = bool(run) and run.get("run_state") in builder.RUN_ENDED
         result = dict(last_run_status=run, run_outputs=self.outputs() if finished else [], finished=finished,
-                      image_template=resource_result(self.template), arm_requests=self.module.arm_requests)
+                      image_template=builder.template_result(self.template), arm_requests=self.module.arm_requests)
         result.update(extra)
         result["msg"] = "%s: %s" % (self.what, builder.describe_run(self.template))
         return result
@@ -265,8 +270,11 @@ def main():
         running = builder.is_running(template)
         if running and not module.check_mode and run.get("run_state") == "Running":
             build.cancel(deadline, params["wait"])
+        # Azure accepts a cancel with 204 and the build goes Canceling first: wait for the build itself to stop.
+        stopped = build.watch(deadline, None) if running and not module.check_mode and params["wait"] else None
+        if running and not module.check_mode and stopped is None:
             build.read()
-        module.exit_json(**build.result(changed=running, started=False, timed_out=False))
+        module.exit_json(**build.result(changed=running, started=False, timed_out=stopped is False))
 
     # desired: a build that has started (and, for succeeded, ended well); act (or, in check mode, describe)
     last = run.get("run_state")

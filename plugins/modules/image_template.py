@@ -334,7 +334,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils import _image_builder as builder
-from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
+from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import (
     deleted_diff, diff, long_running, preview, read)
@@ -501,7 +501,7 @@ def main():
 
     # result
     module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(), replaced=recreate,
-                     image_template=resource_result(after) if after else None, arm_requests=module.arm_requests,
+                     image_template=builder.template_result(after), arm_requests=module.arm_requests,
                      **diff(module, tracker, current))
 
 

@@ -63,10 +63,14 @@ image_templates:
       description:
         - The last (or current) build, C(run_state) (C(Running), C(Succeeded), C(PartiallySucceeded), C(Failed),
           C(Canceling), C(Canceled)), C(run_sub_state) (C(Queued), C(Building), C(Customizing), C(Optimizing),
-          C(Validating), C(Distributing)), C(start_time), C(end_time) and C(message). None when never built.
+          C(Validating), C(Distributing)), C(start_time), C(end_time), C(duration_seconds) and C(message). None when
+          never built.
+        - C(end_time) and C(duration_seconds) are None until the build has ended (Azure reports
+          C(0001-01-01T00:00:00Z) as the end time of a build that runs).
       type: dict
       returned: always
-      sample: {run_state: Running, run_sub_state: Customizing, start_time: "2026-05-01T10:00:00Z", message: ""}
+      sample: {run_state: Running, run_sub_state: Customizing, start_time: "2026-05-01T10:00:00Z", end_time: null,
+               duration_seconds: null, message: ""}
     run_outputs:
       description: The last build's artifacts (C(name), C(artifact_id) or C(artifact_uri), C(provisioning_state)).
       type: list
@@ -74,6 +78,7 @@ image_templates:
       returned: when O(include) has V(run_outputs)
 """
 
+from ansible_collections.fleetops.vmss.plugins.module_utils import _image_builder as builder
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
 
@@ -102,7 +107,7 @@ def main():
     what = ("image template %s/%s" % (resource_group, name) if name else "image templates in resource group %s"
             % resource_group if resource_group else "image templates in the subscription")
     with arm_errors(module, "get" if name else "list", what):
-        found = [resource_result(item) for item in read_templates(templates, resource_group, name)]
+        found = [builder.template_result(item) for item in read_templates(templates, resource_group, name)]
     for template in found:
         template.setdefault("last_run_status", None)
         if "run_outputs" in module.params["include"]:

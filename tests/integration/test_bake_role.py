@@ -50,7 +50,8 @@ def test_bake_playbook_bakes_region_by_region_then_changes_nothing(emulator, azu
     versions_api = azure.client("compute").gallery_image_versions
     version = versions_api.get("images-demo", "golden", "payments-api", "1.0.0", expand="ReplicationStatus")
     assert version.properties.publishing_profile.exclude_from_latest is False
-    assert sorted(s.region for s in version.properties.replication_status.summary) == ["northeurope", "westeurope"]
+    # Azure names the regions by display name, whatever the request spelled (test_gallery_e2e.yaml recording)
+    assert sorted(s.region for s in version.properties.replication_status.summary) == ["North Europe", "West Europe"]
     # the identity the role created may write into the gallery's resource group, and nowhere else
     builder = azure.client("msi").user_assigned_identities.get("images-demo", "golden-image-builder")
     assignments = azure.client("authorization").role_assignments.list_for_scope(
@@ -60,6 +61,25 @@ def test_bake_playbook_bakes_region_by_region_then_changes_nothing(emulator, azu
     again = bake_demo_image(ansible_env)
     require_success(again)
     assert "changed=0" in again.stdout.split("PLAY RECAP")[-1]
+
+
+def test_display_names_bake_the_canary_first_and_a_rerun_writes_nothing(emulator, azure, ansible, control):
+    """Regions given as display names ("West Europe"), as Azure itself answers them: the canary is matched and
+    checked first, and a second run changes and writes nothing."""
+    put_resource_group(azure, RG, "westeurope")
+    inputs = dict(BAKE, bake_canary_region="West Europe", bake_regions=["North Europe"])
+    first = ansible.playbook("bake", inputs)
+    require_success(first)
+    out = first.stdout
+    assert "payments-api 1.7.0 is Completed in West Europe" in out
+    assert "westeurope Completed 100%, northeurope Replicating" in out     # results use region keys
+    assert out.index("is Completed in West Europe") < out.index("northeurope Replicating")
+    assert versions(azure) == ["1.7.0"]
+    since = last_seq(control)
+    again = ansible.playbook("bake", inputs)
+    require_success(again)
+    assert "changed=0" in again.stdout.split("PLAY RECAP")[-1]
+    assert arm_writes(control, since) == []
 
 
 def test_a_failed_build_leaves_no_version_and_says_what_broke(emulator, azure, ansible, control):

@@ -39,14 +39,20 @@ def start_op(ctx, doc, kind):
     return op
 
 
-def lro_headers(ctx, op):
-    """Azure-AsyncOperation and Location headers in the shape GalleryRP uses (capsOperations)."""
-    headers = ctx.ops.lro_headers(op)
+def lro_headers(ctx, op, location_header=False):
+    """The capsOperations headers GalleryRP answers with (Azure/azure-cli test_gallery_e2e.yaml recording).
+
+    PUT and PATCH (201/200): Azure-AsyncOperation only. DELETE (202): Azure-AsyncOperation and Location
+    (`...?monitor=true`). Azure sends no Retry-After on either: only the emulator's `retry-after-ms` pacing
+    hint (scaled time) is kept, so clients poll at the scaled pace rather than their default interval.
+    """
+    headers = {k: v for k, v in ctx.ops.lro_headers(op, location_header=False).items() if k.lower() != "retry-after"}
     base = (f"{ctx.base_url}/subscriptions/{ctx.subscription_id}/providers/Microsoft.Compute/locations/"
             f"{op['location']}/capsOperations/{op['id']}")
     version = ctx.request_api_version or "2024-03-03"
     headers["Azure-AsyncOperation"] = f"{base}?api-version={version}"
-    headers["Location"] = f"{base}?monitor=true&api-version={version}"
+    if location_header:
+        headers["Location"] = f"{base}?monitor=true&api-version={version}"
     return headers
 
 

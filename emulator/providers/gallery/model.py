@@ -70,6 +70,29 @@ def norm_region(name):
     return (name or "").replace(" ", "").lower()
 
 
+# Region display names (Subscriptions - List Locations `displayName`, as recorded from Azure). GalleryRP answers
+# targetRegions[].name and replicationStatus.summary[].region with these whatever the request spelled ("eastus2"
+# comes back "East US 2": Azure/azure-cli test_gallery_e2e.yaml recording; spec example
+# GalleryImageVersion_Get_WithReplicationStatus.json); a resource's own `location` stays the region key.
+REGION_DISPLAY_NAMES = {norm_region(name): name for name in (
+    "Australia Central", "Australia Central 2", "Australia East", "Australia Southeast", "Austria East",
+    "Belgium Central", "Brazil South", "Brazil Southeast", "Canada Central", "Canada East", "Central India",
+    "Central US", "Central US EUAP", "Chile Central", "Denmark East", "East Asia", "East US", "East US 2",
+    "East US 2 EUAP", "France Central", "France South", "Germany North", "Germany West Central",
+    "Indonesia Central", "Israel Central", "Italy North", "Japan East", "Japan West", "Jio India Central",
+    "Jio India West", "Korea Central", "Korea South", "Malaysia West", "Mexico Central", "New Zealand North",
+    "North Central US", "North Europe", "Norway East", "Norway West", "Poland Central", "Qatar Central",
+    "South Africa North", "South Africa West", "South Central US", "Southeast Asia", "South India",
+    "Spain Central", "Sweden Central", "Sweden South", "Switzerland North", "Switzerland West", "UAE Central",
+    "UAE North", "UK South", "UK West", "West Central US", "West Europe", "West India", "West US", "West US 2",
+    "West US 3")}
+
+
+def display_region(name):
+    """'eastus2' or 'East US 2' -> 'East US 2'; a region not in the table comes back as given."""
+    return REGION_DISPLAY_NAMES.get(norm_region(name), name)
+
+
 # --- image definitions ---------------------------------------------------------------------------
 
 def image_properties(props, current=None):
@@ -178,7 +201,8 @@ def publishing_profile(location, profile, current=None):
         storageAccountType=storage_type,
         excludeFromLatest=bool(profile.get("excludeFromLatest", False)),
         replicationMode=profile.get("replicationMode") or current.get("replicationMode") or "Full",
-        targetRegions=[dict(region, regionalReplicaCount=region.get("regionalReplicaCount") or replicas,
+        targetRegions=[dict(region, name=display_region(region["name"]),
+                            regionalReplicaCount=region.get("regionalReplicaCount") or replicas,
                             storageAccountType=region_type(region),
                             excludeFromLatest=bool(region.get("excludeFromLatest", False)))
                        for region in regions])

@@ -1,7 +1,9 @@
 """Microsoft.Compute galleries, image definitions and image versions (GalleryRP 2024-03-03 contract).
 
 Every write is a long-running operation with the capsOperations headers GalleryRP returns:
-PUT answers 201 (Creating) or 200 (Updating), PATCH 200 (Updating), DELETE 202 (Deleting).
+PUT answers 201 (Creating) or 200 (Updating), PATCH 200 (Updating), each with Azure-AsyncOperation only;
+DELETE 202 (Deleting) with Azure-AsyncOperation and Location (engine.lro_headers). Target regions come back
+as display names ("East US 2"), whatever the request spelled (model.display_region).
 """
 from emulator.arm import ArmError, Response, check_etag, merge_patch, not_found, ok, page
 from emulator.providers.gallery import engine, model
@@ -86,7 +88,7 @@ def _written(ctx, doc, created):
 
 def _deleting(ctx, doc, duration_name):
     op = engine.delete_later(ctx, doc, duration_name)
-    return Response(202, None, engine.lro_headers(ctx, op))
+    return Response(202, None, engine.lro_headers(ctx, op, location_header=True))
 
 
 def _list(ctx, req, rtype, prefix, render=public):

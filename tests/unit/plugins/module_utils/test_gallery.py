@@ -209,3 +209,29 @@ def test_creating_a_definition_needs_its_identity():
 ])
 def test_gallery_image_ids(resource_id, parts):
     assert gallery.split_version_id(resource_id) == parts
+
+
+def test_results_name_regions_by_region_key_whatever_azure_answers():
+    """Azure answers display names ("East US 2") for target regions and replication; results use region keys."""
+    current = version("1.0.0", regions=(("westeurope", "Completed"), ("East US 2", "Replicating")))
+    current["properties"]["replicationStatus"]["summary"][0]["region"] = "West Europe"
+    out = gallery.with_region_keys(current)
+    assert [r["name"] for r in out["properties"]["publishingProfile"]["targetRegions"]] == ["westeurope", "eastus2"]
+    assert [e["region"] for e in out["properties"]["replicationStatus"]["summary"]] == ["westeurope", "eastus2"]
+    assert current["properties"]["publishingProfile"]["targetRegions"][0]["name"] == "West Europe"  # not changed
+    assert gallery.with_region_keys(None) is None
+
+
+def test_display_names_from_azure_are_no_difference_and_no_region_is_new():
+    """A re-run with the user's spelling against Azure's display names: nothing to write, no region re-sent."""
+    current = version("1.0.0", regions=(("westeurope", "Completed"), ("East US 2", "Completed")))
+    for spelling in ("eastus2", "East US 2", "EASTUS2"):
+        desired = gallery.desired_version({"target_regions": [{"name": "westeurope"}, {"name": spelling}]})
+        tracker = gallery.version_differences(desired, current, purge_target_regions=True, purge_tags=False)
+        assert not tracker, tracker.differences
+    desired = gallery.desired_version({"target_regions": [{"name": "eastus2", "regional_replica_count": 3}]})
+    tracker = gallery.version_differences(desired, current, purge_target_regions=False, purge_tags=False)
+    assert tracker.display_paths() == ["target_regions[eastus2].regional_replica_count"]
+    body = gallery.version_update_body(tracker, desired, current, False, False)
+    regions = body["properties"]["publishingProfile"]["targetRegions"]
+    assert [(r["name"], r["regionalReplicaCount"]) for r in regions] == [("West Europe", 1), ("East US 2", 3)]

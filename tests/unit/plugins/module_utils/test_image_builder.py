@@ -118,7 +118,7 @@ def test_regions_named_anywhere_are_checked():
 
 def test_build_states_in_one_line():
     template = as_azure_returns_it(options())
-    assert builder.describe_run(template) == "Succeeded at 2026-05-01T10:20:00Z"
+    assert builder.describe_run(template) == "Succeeded at 2026-05-01T10:20:00Z after 20m00s"
     template["properties"]["lastRunStatus"] = {"runState": "Running", "runSubState": "Customizing",
                                                "startTime": "2026-05-01T10:00:00Z"}
     assert builder.describe_run(template) == "Running (Customizing) since 2026-05-01T10:00:00Z"
@@ -139,3 +139,38 @@ def test_a_template_that_failed_to_provision_says_why():
         "provisioningErrorCode": "BadSharedImageDistribute", "message": "not found"}}}) == \
         "BadSharedImageDistribute: not found"
     assert builder.provisioning_problem({"properties": {"provisioningState": "Succeeded"}}) is None
+
+
+def test_the_zero_end_time_of_a_running_build_is_no_end():
+    """Azure reports endTime 0001-01-01T00:00:00Z while a build runs (test_image_builder_cancel.yaml)."""
+    template = {"properties": {"lastRunStatus": {
+        "startTime": "2023-05-25T07:59:42.169984039Z", "endTime": "0001-01-01T00:00:00Z", "runState": "Running",
+        "runSubState": "Queued", "message": ""}}}
+    run = builder.last_run(template)
+    assert (run["end_time"], run["duration_seconds"]) == (None, None)
+    assert builder.is_running(template)
+    assert builder.describe_run(template) == "Running (Queued) since 2023-05-25T07:59:42.169984039Z"
+    template["properties"]["lastRunStatus"].update(runState="Canceling", message="Canceling image build")
+    del template["properties"]["lastRunStatus"]["runSubState"]
+    assert builder.last_run(template)["end_time"] is None and builder.is_running(template)
+    # Ended: the real end time, and how long it took.
+    template["properties"]["lastRunStatus"].update(runState="Succeeded", endTime="2023-05-25T08:20:49Z", message="")
+    run = builder.last_run(template)
+    assert (run["end_time"], run["duration_seconds"]) == ("2023-05-25T08:20:49Z", 1267)
+    assert builder.describe_run(template) == "Succeeded at 2023-05-25T08:20:49Z after 21m07s"
+    # An ended state with the zero end time (never seen, but possible): no end time, no duration.
+    template["properties"]["lastRunStatus"]["endTime"] = "0001-01-01T00:00:00Z"
+    run = builder.last_run(template)
+    assert (run["end_time"], run["duration_seconds"]) == (None, None)
+    assert builder.describe_run(template) == "Succeeded at ?"
+
+
+def test_templates_are_returned_with_the_build_status_normalised():
+    result = builder.template_result({"id": "/subscriptions/s/resourceGroups/img/providers/"
+                                            "Microsoft.VirtualMachineImages/imageTemplates/t", "name": "t",
+                                      "properties": {"lastRunStatus": {"startTime": "2026-05-01T10:00:00Z",
+                                                                       "endTime": "0001-01-01T00:00:00Z",
+                                                                       "runState": "Running"}}})
+    assert result["last_run_status"] == {"start_time": "2026-05-01T10:00:00Z", "end_time": None,
+                                         "run_state": "Running", "duration_seconds": None}
+    assert result["resource_group"] == "img" and builder.template_result(None) is None

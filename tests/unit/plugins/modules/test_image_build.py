@@ -70,3 +70,33 @@ def test_check_mode_says_a_build_would_start(arm, capsys):
     code, result = run({"_ansible_check_mode": True}, capsys)
     assert code == 0 and result["changed"] is True and writes(arm) == []
     assert "a build would start" in result["msg"]
+
+
+def test_cancel_waits_for_the_build_to_stop_and_never_reads_the_zero_end_time_as_an_end(arm, capsys):
+    """Azure answers cancel with 204 and the build goes Canceling, endTime 0001-01-01 (test_image_builder_cancel.yaml)."""
+    started = {"startTime": "2026-05-01T11:00:00Z", "endTime": "0001-01-01T00:00:00Z"}
+    answers = [template(dict(started, runState="Running", runSubState="Customizing", message="")),
+               template(dict(started, runState="Canceling", message="Canceling image build")),
+               template(dict(started, runState="Canceling", message="Canceling image build")),
+               template(dict(started, runState="Canceled", endTime="2026-05-01T11:03:30Z", message=""))]
+    arm.route("GET", TEMPLATE + r"\?", [(200, {}, answer) for answer in answers])
+    arm.route("POST", TEMPLATE + r"/cancel\?", [(204, {}, None)])
+    arm.route("GET", TEMPLATE + r"/runOutputs\?", [(200, {}, {"value": []})])
+    code, result = run({"state": "canceled", "wait_timeout": 30}, capsys)
+    assert code == 0 and result["changed"] is True and result["timed_out"] is False
+    assert [request.method for request in writes(arm)] == ["POST"]
+    assert result["last_run_status"]["run_state"] == "Canceled"
+    assert (result["last_run_status"]["end_time"], result["last_run_status"]["duration_seconds"]) == \
+        ("2026-05-01T11:03:30Z", 210)
+    assert result["msg"] == "image template img/web-1-0-0: Canceled at 2026-05-01T11:03:30Z after 3m30s"
+
+
+def test_a_running_build_reports_no_end_time(arm, capsys):
+    running = {"runState": "Running", "runSubState": "Building", "startTime": "2026-05-01T11:00:00Z",
+               "endTime": "0001-01-01T00:00:00Z", "message": ""}
+    arm.route("GET", TEMPLATE + r"\?", [(200, {}, template(running))])
+    code, result = run({"state": "started", "wait": False}, capsys)
+    assert code == 0 and result["changed"] is False and result["finished"] is False and writes(arm) == []
+    assert (result["last_run_status"]["end_time"], result["last_run_status"]["duration_seconds"]) == (None, None)
+    assert result["image_template"]["last_run_status"]["end_time"] is None
+    assert result["msg"] == "image template img/web-1-0-0: Running (Building) since 2026-05-01T11:00:00Z"
