@@ -260,7 +260,11 @@ class Rollout:
         elif self.tracker:
             self.before = model_part(current, keys)
             self.target = model_part(desired, desired)
-        self.moves = planner.changed_part(self.before, self.target) if self.before is not None else {}
+        # What tells a moved instance apart: what the rollout changes, or, when the model already is what the
+        # user asks (a re-run after a rollback, whose revert left untouched instances "not latest" on Azure),
+        # the image and size asked for. Empty only for a rollout onto a model changed elsewhere.
+        self.moves = planner.changed_part(self.before, self.target) if self.before is not None \
+            else planner.changed_part(None, model_part(desired, desired))
         self.result["image_before"] = (self.before or {}).get("image") or current.get("image")
         self.result["image_after"] = desired.get("image") or current.get("image")
         mode = str(((resource.get("properties") or {}).get("upgradePolicy") or {}).get("mode") or "Manual")

@@ -336,3 +336,18 @@ def test_without_a_known_model_change_latest_model_applied_decides():
 
     assert rollout.result["status"] == "succeeded" and rollout.result["model_changed"] is False
     assert [call for call in fake.writes() if call[0] == "upgrade"] == [("upgrade", ["2", "3"]), ("upgrade", ["4"])]
+
+
+def test_a_rerun_after_a_rollback_in_generation_mode_is_nothing_to_do():
+    """Azure: after 1.1.0 was rolled back, the model is 1.0.0 again in a new generation, so the untouched
+    instances report not latest although they run 1.0.0. Re-running the rollout of 1.0.0 (the seed's second
+    demo run) must see that every instance already runs it: no write."""
+    fake = FakeScaleSet(count=5, bad=("1.1.0",))
+    assert run(fake, "1.1.0").result["status"] == "rolled_back"
+    assert not any(i["latest_model_applied"] for i in fake.instances() if i["instance_id"] not in ("0", "1"))
+    writes = len(fake.writes())
+
+    again = run(fake, "1.0.0")
+
+    assert again.result["status"] == "nothing_to_do" and again.result["changed"] is False
+    assert len(fake.writes()) == writes
