@@ -20,14 +20,14 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 EMULATOR_DIR := .emulator
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help venv collection sanity lint unit node emulator emulator-stop emulator-test integration test demo clean
+.PHONY: help venv collection sanity lint unit node emulator emulator-stop emulator-test conformance integration test demo clean
 
 help:
 	@echo "make demo           run the end-to-end demo against the local Azure emulator"
 	@echo "make test           sanity + lint + unit + emulator-test + integration"
 	@echo "make venv           create .venv with the pinned requirements"
 	@echo "make collection     lay out, build and install the collection under build/"
-	@echo "make sanity | lint | unit | emulator-test | integration"
+	@echo "make sanity | lint | unit | emulator-test | conformance | integration"
 	@echo "make emulator | emulator-stop"
 
 venv: $(STAMP)
@@ -75,6 +75,10 @@ emulator-test: venv node
 	FLEETOPS_TRAFFIC_DIR=$(CURDIR)/$(TRAFFIC_DIR) $(PYTEST) -q -p no:cacheprovider -n 2 emulator/tests \
 		--deselect emulator/tests/test_zz_oav.py::test_suite_traffic_is_valid_against_the_specs
 	FLEETOPS_TRAFFIC_DIR=$(CURDIR)/$(TRAFFIC_DIR) $(PYTEST) -q -p no:cacheprovider emulator/tests/test_zz_oav.py
+
+# Real recorded Azure traffic replayed against the emulator (also run by emulator-test, as a pytest test).
+conformance: venv
+	$(BIN)/python -m emulator.tests.conformance
 
 # The harness (tests/integration/conftest.py) starts one emulator per xdist worker, each in its own state dir.
 INTEGRATION_WORKERS ?= 2
