@@ -81,7 +81,8 @@ options:
     description:
       - Other model changes rolled out with the image, applied through the same layer as M(fleetops.vmss.scale_set).
       - Only the VM size is supported, because it is what every instance reports itself (so the rollout knows
-        which instances moved, whatever Azure says of the latest model) and what a rollback can restore exactly. Make other model changes with M(fleetops.vmss.scale_set), then
+        which instances moved, whatever Azure says of the latest model) and what a rollback can restore exactly.
+        Make other model changes with M(fleetops.vmss.scale_set), then
         run this module without O(image) and O(model) (there is then no rollback point for them).
     type: dict
     suboptions:

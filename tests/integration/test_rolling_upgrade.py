@@ -203,8 +203,8 @@ def run_role(ansible_env, azure, **extra):
     return completed, json.loads(match.group(1))["rollout_outcome"]
 
 
-def test_the_role_joins_the_automatic_upgrade_and_counts_only_what_it_moved(emulator, azure, ansible, ansible_env,
-                                                                             control):
+def test_the_role_joins_the_automatic_upgrade_and_counts_only_what_it_moved(
+        emulator, azure, ansible, ansible_env, control):
     seed(azure, ansible, emulator["FLEETOPS_EMULATOR_LOCATION"], pause="PT10M", automatic=True)  # 6 s pauses
     wait_until(lambda: image_versions(azure).count("1.1.0") >= 1, "the automatic upgrade's first batch")
     since = last_seq(control)

@@ -340,8 +340,8 @@ def test_precheck_refusal_health_timeout_halt_then_a_later_run_rolls_back(emulat
 # --- resume after the controller is killed ---------------------------------------------------------------
 
 @pytest.mark.parametrize("latest_model", BELIEFS, indirect=True)
-def test_a_killed_rollout_resumes_and_upgrades_every_instance_exactly_once(emulator, azure, ansible, control,
-                                                                          latest_model):
+def test_a_killed_rollout_resumes_and_upgrades_every_instance_exactly_once(
+        emulator, azure, ansible, control, latest_model):
     seed_scale_set(azure, "api", dict(MARKETPLACE, version="1.0.0"), capacity=10)
     since = last_seq(control)
     args = dict(FAST, resource_group=RG, name="api", image=dict(MARKETPLACE, version="1.1.0"), batch_by="count",

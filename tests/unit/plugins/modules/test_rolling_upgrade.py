@@ -192,7 +192,7 @@ def version(name, exclude=False):
 
 
 def os_history(code, target, start=T0, error=None, started_by="Platform", done=1, failed=0):
-    _, _, entry = latest(code, start=start, done=done, failed=failed, error=error)
+    entry = latest(code, start=start, done=done, failed=failed, error=error)[2]
     entry["properties"].pop("policy")
     entry["properties"].update(startedBy=started_by, targetImageReference={"id": GALLERY, "exactVersion": target},
                                rollbackInfo={"successfullyRolledbackInstanceCount": failed,
@@ -222,8 +222,8 @@ def test_an_automatic_upgrade_that_faulted_on_the_target_is_reported_not_started
     assert result["error"]["code"] == UNHEALTHY["code"]
     assert result["msg"] == (
         "Failed to roll out the OS upgrade of scale set payments/api: %s: %s (the OS upgrade Azure started at %s for "
-        "version 1.7.0 already ended Faulted; no other upgrade was started)" % (UNHEALTHY["code"], UNHEALTHY["message"],
-                                                                              T0))
+        "version 1.7.0 already ended Faulted; no other upgrade was started)"
+        % (UNHEALTHY["code"], UNHEALTHY["message"], T0))
 
 
 def test_an_automatic_upgrade_that_completed_the_target_leaves_nothing_to_do(arm, capsys, sleeps):
