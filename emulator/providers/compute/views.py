@@ -304,10 +304,12 @@ def scale_set_instance_view(vmss_doc, views, models, orchestration, now_iso):
     state = m.props(vmss_doc).get("provisioningState", "Succeeded")
     out = {
         "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(vm_counts.items())]},
-        "extensions": [{"name": name, "statusesSummary": [{"code": c, "count": n} for c, n in sorted(cnt.items())]}
-                       for name, cnt in ext_counts.items()],
         "statuses": [provisioning_status({"provisioningState": state}, now_iso)],
     }
+    if ext_counts:      # left out when no instance has extensions (cli_vmss_create_and_modify#05)
+        out["extensions"] = [{"name": name, "statusesSummary": [{"code": c, "count": n}
+                                                                for c, n in sorted(cnt.items())]}
+                             for name, cnt in ext_counts.items()]
     repairs = m.props(vmss_doc).get("automaticRepairsPolicy")
     if repairs is not None:
         default = "Running" if repairs.get("enabled") else "NotRunning"
