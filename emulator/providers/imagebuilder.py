@@ -205,6 +205,10 @@ def _identity_block(ctx, template_id, identity_id):
         identity_id: {"principalId": msi["properties"]["principalId"], "clientId": msi["properties"]["clientId"]}}}
 
 
+def _distributions(distribute):
+    return [dict({"artifactTags": {}}, **d) for d in distribute or []]
+
+
 def _properties(ctx, props, rg, name):
     """Submitted properties with the defaults Azure fills in."""
     out = {k: v for k, v in props.items() if k not in READ_ONLY}
@@ -213,7 +217,7 @@ def _properties(ctx, props, rg, name):
     if out.get("customize"):
         out["customize"] = [dict({"runElevated": False, "runAsSystem": False}, **c) if c.get("type") == "PowerShell"
                             else c for c in out["customize"]]
-    out["distribute"] = [dict({"artifactTags": {}}, **d) for d in out.get("distribute") or []]
+    out["distribute"] = _distributions(out.get("distribute"))
     source = out.get("source") or {}
     if source.get("type") == "PlatformImage" and str(source.get("version") or "latest").lower() != "latest":
         out["source"] = dict(source, exactVersion=source["version"])
@@ -349,7 +353,7 @@ def patch_template(ctx, req):
     props = body.get("properties") or {}
     if "distribute" in props:
         check_distributors(props["distribute"], doc["properties"]["source"])
-        doc["properties"]["distribute"] = [dict({"artifactTags": {}}, **d) for d in props["distribute"]]
+        doc["properties"]["distribute"] = _distributions(props["distribute"])
     if "vmProfile" in props:
         doc["properties"]["vmProfile"] = dict({"vmSize": "", "osDiskSizeGB": 0}, **(props["vmProfile"] or {}))
     request_props = {k: v for k, v in doc["properties"].items() if k not in READ_ONLY}
