@@ -42,6 +42,12 @@ create of 4 instances -> 1200, the batched policy being charged per VM). Sources
       quoting them, e.g. Azure SDK for JS nock recordings);
   [R] Azure/azure-cli .../recordings/test_vmss_run_command_v2.yaml (2024-08): a VMSS VM write is charged to
       VMScaleSetVMActions, VMScaleSetBatchedVMRequests and VmssQueuedVMOperations (earlier naming);
+  [P] the conformance corpus (emulator/tests/conformance/corpus, sources in its SOURCES.md): Python SDK
+      recordings 2020-21 (sdkpy_vmss_*: which policies each scale-set and scale-set VM call is charged to, VM
+      reads' VMScaleSetVMViews3Min, no VMScaleSetBatchedVMRequests5Min when a delete names no VM),
+      sdkpy_galleries (Delete* policies, both windows on version writes; again in cli_image_version_end_of_
+      life_date, November 2025), cli_vmss_create_and_modify (2022: VMScaleSetVMViews3Min on the VM list, no
+      Compute header on the subscription-wide ListAll);
   [D] learn.microsoft.com "Troubleshooting API throttling errors": DeleteVMScaleSet3Min;107/30Min;587,
       VMScaleSetBatchedVMRequests5Min, VmssQueuedVMOperations; a 429 for HighCostGet30Min with
       allowedRequestCount 800.
@@ -50,8 +56,10 @@ with the time scale (a 3-minute window lasts 1.8 s at 0.01). VmssQueuedVMOperati
 name (a count of VM operations Compute will queue); it is modelled as a bucket charged per instance that
 refills over 30 minutes. Every bucket is per subscription (the windowed names carry no resource scope).
 
-Note: older recordings (e.g. test_vmss_create_and_modify.yaml, westus, 2024-08) show the earlier naming
-`<Policy>Resource;n,<Policy>SubscriptionMaximum;n`: clients must parse any bucket name.
+Note: some recordings show another naming for scale-set calls, `<Policy>Resource;n,<Policy>SubscriptionMaximum;n`
+(test_monitor_autoscale_basic.yaml, westus, April 2024: GetVMScaleSetSubscriptionMaximum;2371,GetVMScaleSetResource;31),
+while gallery calls still answer <Policy>3Min/<Policy>30Min in November 2025. The emulator keeps the windowed
+naming GUIDE.md records; clients must parse any bucket name.
 
 Refill is continuous (a bucket of `budget` tokens refilled at budget/window per second), rather than a fixed
 window reset: the same average rate, and a Retry-After that does not depend on where in the window a
@@ -108,7 +116,7 @@ def _windows(three=None, thirty=None, five=None, none=None):
 
 
 POLICIES = {p.name: p for p in (
-    # scale sets [G]
+    # scale sets [G] [P]
     Policy("CreateVMScaleSet", _windows(three=60, thirty=300), False),
     Policy("VMScaleSetBatchedVMRequests", _windows(five=1200), True),
     Policy("VMScaleSetActions", _windows(three=240, thirty=1200), False),
@@ -116,11 +124,11 @@ POLICIES = {p.name: p for p in (
     Policy("GetVMScaleSet", _windows(three=400, thirty=2600), False),
     Policy("HighCostGetVMScaleSet", _windows(three=180, thirty=900), False),
     Policy("DeleteVMScaleSet", _windows(three=120, thirty=600), False),                 # [D]
-    # scale-set VMs: VM writes are VMScaleSetVMActions in recorded traffic (test_vmss_run_command_v2.yaml, 2024-08,
-    # earlier naming); the windows' budgets, and the read and delete policies, are estimated from their scale-set
-    # siblings
-    Policy("GetVMScaleSetVM", _windows(three=400, thirty=2600), False),
-    Policy("VMScaleSetVMActions", _windows(three=240, thirty=1200), False),
+    # scale-set VMs [P] (GetVMScaleSetVM3Min;999/30Min;4999, VMScaleSetVMViews3Min;4999,
+    # VMScaleSetVMActions3Min;199/30Min;999, DeleteVMScaleSetVM3Min;239/30Min;1199)
+    Policy("GetVMScaleSetVM", _windows(three=1000, thirty=5000), False),
+    Policy("VMScaleSetVMViews", _windows(three=5000), False),
+    Policy("VMScaleSetVMActions", _windows(three=200, thirty=1000), False),
     Policy("DeleteVMScaleSetVM", _windows(three=240, thirty=1200), False),
     # virtual machines (Flexible instances) [L]; update / delete estimated as PutVM, HighCostGet from [D]
     Policy("LowCostGet", _windows(three=4000, thirty=32000), False),
@@ -128,34 +136,45 @@ POLICIES = {p.name: p for p in (
     Policy("PutVM", _windows(three=750, thirty=3750), False),
     Policy("UpdateVM", _windows(three=750, thirty=3750), False),
     Policy("DeleteVM", _windows(three=750, thirty=3750), False),
-    # galleries [C]; [G] for version writes (only the 3-minute window recorded); version reads estimated
-    # as image reads
+    # galleries [C] [P]: CreateUpdateGalleryImageVersion3Min;374/30Min;1199 (also November 2025),
+    # GetGalleryImageVersion3Min;1997/30Min;9995, Delete*3Min/30Min: Gallery 49/299, GalleryImage 49/299,
+    # GalleryImageVersion 149/999
     Policy("CreateUpdateGallery", _windows(three=50, thirty=300), False),
     Policy("GetGallery", _windows(three=350, thirty=2500), False),
+    Policy("DeleteGallery", _windows(three=50, thirty=300), False),
     Policy("CreateUpdateGalleryImage", _windows(three=150, thirty=750), False),
     Policy("GetGalleryImage", _windows(three=600, thirty=3000), False),
-    Policy("CreateUpdateGalleryImageVersion", _windows(three=375), False),
-    Policy("GetGalleryImageVersion", _windows(three=600, thirty=3000), False),
+    Policy("DeleteGalleryImage", _windows(three=50, thirty=300), False),
+    Policy("CreateUpdateGalleryImageVersion", _windows(three=375, thirty=1200), False),
+    Policy("GetGalleryImageVersion", _windows(three=2000, thirty=10000), False),
+    Policy("DeleteGalleryImageVersion", _windows(three=150, thirty=1000), False),
     # operation polls: Compute's operations [G], galleries' capsOperations [C]
     Policy("GetOperation", _windows(three=15000, thirty=30000), False),
     Policy("GetOperationStatus", _windows(three=5000, thirty=15000), False),
 )}
 
-_VMSS_WRITE = ("CreateVMScaleSet", "VMScaleSetBatchedVMRequests")
-_VMSS_BATCH = ("VMScaleSetActions", "VmssQueuedVMOperations")
-_VMSS_DELETE = ("DeleteVMScaleSet", "VMScaleSetBatchedVMRequests", "VmssQueuedVMOperations")
-_VMSS_VM_RUN = ("VMScaleSetVMActions", "VMScaleSetBatchedVMRequests", "VmssQueuedVMOperations")   # as recorded
+# Policy sets as the recordings [P] show them, in the order Azure lists them. Batched = the request names
+# VMs to act on now; Queued = any request that queues VM operations.
+_BATCHED, _QUEUED = "VMScaleSetBatchedVMRequests", "VmssQueuedVMOperations"
+_VMSS_CREATE = ("CreateVMScaleSet", _BATCHED, _QUEUED)
+_VMSS_ACTION = ("VMScaleSetActions", _QUEUED)                      # PATCH, manualupgrade, rolling upgrades
+_VMSS_BATCH = ("VMScaleSetActions", _BATCHED, _QUEUED)             # start, restart, reimage, delete instances
+_VMSS_STOP = ("DeleteVMScaleSet", _BATCHED, _QUEUED)               # power off, deallocate, delete
+_VM_RUN = ("VMScaleSetActions", "VMScaleSetVMActions", _BATCHED, _QUEUED)      # a VM's start / restart
+_VM_STOP = ("DeleteVMScaleSetVM", _BATCHED, _QUEUED)                          # a VM's power off / deallocate
+_VM_READ = ("GetVMScaleSetVM", "VMScaleSetVMViews")
+_VMSS_VM_RUN = ("VMScaleSetVMActions", _BATCHED, _QUEUED)          # run commands [R]
 
-# operation id -> the policies it is charged to (the first one names the family; bench/rollout reads it).
+# operation id -> the policies it is charged to (the first one names the family).
 OPERATIONS = {
-    "VirtualMachineScaleSets_CreateOrUpdate": _VMSS_WRITE,
-    "VirtualMachineScaleSets_Update": _VMSS_WRITE,
+    "VirtualMachineScaleSets_CreateOrUpdate": _VMSS_CREATE,
+    "VirtualMachineScaleSets_Update": _VMSS_ACTION,
     "VirtualMachineScaleSets_SetOrchestrationServiceState": ("VMScaleSetActions",),
     "VirtualMachineScaleSets_ConvertToSinglePlacementGroup": ("VMScaleSetActions",),
     "VirtualMachineScaleSets_ForceRecoveryServiceFabricPlatformUpdateDomainWalk": ("VMScaleSetActions",),
-    "VirtualMachineScaleSetRollingUpgrades_Cancel": ("VMScaleSetActions",),
-    "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade": ("VMScaleSetActions",),
-    "VirtualMachineScaleSetRollingUpgrades_StartExtensionUpgrade": ("VMScaleSetActions",),
+    "VirtualMachineScaleSetRollingUpgrades_Cancel": _VMSS_ACTION,
+    "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade": _VMSS_ACTION,
+    "VirtualMachineScaleSetRollingUpgrades_StartExtensionUpgrade": _VMSS_ACTION,
     "VirtualMachineScaleSetExtensions_CreateOrUpdate": ("VMScaleSetActions",),
     "VirtualMachineScaleSetExtensions_Update": ("VMScaleSetActions",),
     "VirtualMachineScaleSetExtensions_Delete": ("VMScaleSetActions",),
@@ -165,11 +184,11 @@ OPERATIONS = {
     "VirtualMachineScaleSets_PerformMaintenance": _VMSS_BATCH,
     "VirtualMachineScaleSets_Reimage": _VMSS_BATCH,
     "VirtualMachineScaleSets_ReimageAll": _VMSS_BATCH,
-    "VirtualMachineScaleSets_UpdateInstances": _VMSS_BATCH,
-    "VirtualMachineScaleSets_PowerOff": _VMSS_BATCH,
-    "VirtualMachineScaleSets_Deallocate": _VMSS_BATCH,
-    "VirtualMachineScaleSets_DeleteInstances": _VMSS_DELETE,
-    "VirtualMachineScaleSets_Delete": _VMSS_DELETE,
+    "VirtualMachineScaleSets_DeleteInstances": _VMSS_BATCH,
+    "VirtualMachineScaleSets_UpdateInstances": _VMSS_ACTION,
+    "VirtualMachineScaleSets_PowerOff": _VMSS_STOP,
+    "VirtualMachineScaleSets_Deallocate": _VMSS_STOP,
+    "VirtualMachineScaleSets_Delete": _VMSS_STOP,
     "VirtualMachineScaleSets_Get": ("GetVMScaleSet",),
     "VirtualMachineScaleSets_ListSkus": ("GetVMScaleSet",),
     "VirtualMachineScaleSets_GetOSUpgradeHistory": ("GetVMScaleSet",),
@@ -177,27 +196,27 @@ OPERATIONS = {
     "VirtualMachineScaleSetExtensions_Get": ("GetVMScaleSet",),
     "VirtualMachineScaleSetExtensions_List": ("GetVMScaleSet",),
     "VirtualMachineScaleSets_GetInstanceView": ("HighCostGetVMScaleSet",),
-    "VirtualMachineScaleSetVMs_List": ("HighCostGetVMScaleSet",),
+    "VirtualMachineScaleSetVMs_List": ("HighCostGetVMScaleSet", "VMScaleSetVMViews"),
     "VirtualMachineScaleSets_List": ("HighCostGetVMScaleSet",),
-    "VirtualMachineScaleSets_ListAll": ("HighCostGetVMScaleSet",),
+    # ListAll (the subscription-wide list) is answered with no Compute rate-limit header at all [P]
     "VirtualMachineScaleSets_ListByLocation": ("HighCostGetVMScaleSet",),
-    "VirtualMachineScaleSetVMs_Start": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
-    "VirtualMachineScaleSetVMs_Restart": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
-    "VirtualMachineScaleSetVMs_Reimage": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
-    "VirtualMachineScaleSetVMs_ReimageAll": ("VMScaleSetVMActions", "VmssQueuedVMOperations"),
-    "VirtualMachineScaleSetVMs_Update": ("VMScaleSetVMActions",),
+    "VirtualMachineScaleSetVMs_Start": _VM_RUN,
+    "VirtualMachineScaleSetVMs_Restart": _VM_RUN,
+    "VirtualMachineScaleSetVMs_Reimage": _VM_RUN,
+    "VirtualMachineScaleSetVMs_ReimageAll": _VM_RUN,
+    "VirtualMachineScaleSetVMs_Update": _VMSS_ACTION,
     "VirtualMachineScaleSetVMs_SimulateEviction": ("VMScaleSetVMActions",),
     "VirtualMachineScaleSetVMExtensions_CreateOrUpdate": ("VMScaleSetVMActions",),
     "VirtualMachineScaleSetVMExtensions_Update": ("VMScaleSetVMActions",),
     "VirtualMachineScaleSetVMRunCommands_CreateOrUpdate": _VMSS_VM_RUN,
     "VirtualMachineScaleSetVMRunCommands_Update": _VMSS_VM_RUN,
-    "VirtualMachineScaleSetVMs_Delete": ("DeleteVMScaleSetVM", "VmssQueuedVMOperations"),
-    "VirtualMachineScaleSetVMs_PowerOff": ("DeleteVMScaleSetVM", "VmssQueuedVMOperations"),
-    "VirtualMachineScaleSetVMs_Deallocate": ("DeleteVMScaleSetVM", "VmssQueuedVMOperations"),
+    "VirtualMachineScaleSetVMs_Delete": ("DeleteVMScaleSetVM", _QUEUED),
+    "VirtualMachineScaleSetVMs_PowerOff": _VM_STOP,
+    "VirtualMachineScaleSetVMs_Deallocate": _VM_STOP,
     "VirtualMachineScaleSetVMExtensions_Delete": ("DeleteVMScaleSetVM",),
     "VirtualMachineScaleSetVMRunCommands_Delete": ("DeleteVMScaleSetVM",),
-    "VirtualMachineScaleSetVMs_Get": ("GetVMScaleSetVM",),
-    "VirtualMachineScaleSetVMs_GetInstanceView": ("GetVMScaleSetVM",),
+    "VirtualMachineScaleSetVMs_Get": _VM_READ,
+    "VirtualMachineScaleSetVMs_GetInstanceView": _VM_READ,
     "VirtualMachineScaleSetVMExtensions_Get": ("GetVMScaleSetVM",),
     "VirtualMachineScaleSetVMRunCommands_Get": ("GetVMScaleSetVM",),
     "VirtualMachineScaleSetVMs_RetrieveBootDiagnosticsData": ("GetVMScaleSetVM",),
@@ -219,18 +238,18 @@ OPERATIONS = {
     "VirtualMachines_ListByLocation": ("HighCostGet",),
     "Galleries_CreateOrUpdate": ("CreateUpdateGallery",),
     "Galleries_Update": ("CreateUpdateGallery",),
-    "Galleries_Delete": ("CreateUpdateGallery",),
+    "Galleries_Delete": ("DeleteGallery",),
     "Galleries_Get": ("GetGallery",),
     "Galleries_ListByResourceGroup": ("GetGallery",),
     "Galleries_List": ("GetGallery",),
     "GalleryImages_CreateOrUpdate": ("CreateUpdateGalleryImage",),
     "GalleryImages_Update": ("CreateUpdateGalleryImage",),
-    "GalleryImages_Delete": ("CreateUpdateGalleryImage",),
+    "GalleryImages_Delete": ("DeleteGalleryImage",),
     "GalleryImages_Get": ("GetGalleryImage",),
     "GalleryImages_ListByGallery": ("GetGalleryImage",),
     "GalleryImageVersions_CreateOrUpdate": ("CreateUpdateGalleryImageVersion",),
     "GalleryImageVersions_Update": ("CreateUpdateGalleryImageVersion",),
-    "GalleryImageVersions_Delete": ("CreateUpdateGalleryImageVersion",),
+    "GalleryImageVersions_Delete": ("DeleteGalleryImageVersion",),
     "GalleryImageVersions_Get": ("GetGalleryImageVersion",),
     "GalleryImageVersions_ListByGalleryImage": ("GetGalleryImageVersion",),
 }
@@ -326,7 +345,10 @@ def classify(ctx, req):
         return Charge(("UpdateVM",), rid, 1)
     elif op_id in BATCH_ACTIONS:
         instances = _instances_named(ctx, rid, req.body)
-    return Charge(OPERATIONS[op_id], rid, instances)
+    policies = OPERATIONS[op_id]
+    if not instances:   # a request that names no VM (deleting an emptied set) is no batched VM request [P]
+        policies = tuple(p for p in policies if p != _BATCHED)
+    return Charge(policies, rid, max(instances, 1))
 
 
 def _capacity_change(current, body):
@@ -339,11 +361,14 @@ def _capacity_change(current, body):
 
 
 def _instances_named(ctx, vmss_id, body):
+    """Instances a batch action names: its instanceIds, else every instance of the set (may be 0)."""
     ids = body.get("instanceIds") if isinstance(body, dict) else None
     if ids is not None:
         return max(len(ids), 1)
     doc = ctx.store.get(vmss_id) if vmss_id else None
-    return max(int(((doc or {}).get("sku") or {}).get("capacity") or 0), 1)
+    if doc is None:
+        return 1        # an unknown set: the handler answers 404, charged as one request
+    return int(((doc or {}).get("sku") or {}).get("capacity") or 0)
 
 
 # --- state ---------------------------------------------------------------------------------------

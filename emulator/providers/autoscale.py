@@ -241,7 +241,7 @@ def compose(rid, name, location, tags, props):
     policy.setdefault("scaleLookAheadTime", None)
     out_props = {
         "profiles": props["profiles"],
-        "notifications": props.get("notifications") or [],
+        "notifications": [_notification(n) for n in props.get("notifications") or []],
         "enabled": bool(props.get("enabled", False)),
         "predictiveAutoscalePolicy": policy,
         "name": name,
@@ -251,6 +251,15 @@ def compose(rid, name, location, tags, props):
         out_props["targetResourceLocation"] = props["targetResourceLocation"]
     return {"id": rid, "name": name, "type": SETTING_TYPE, "location": location, "tags": tags or {},
             "properties": out_props}
+
+
+def _notification(notification):
+    """Azure fills both administrator flags into a notification's email (cli_monitor_autoscale_basic#02)."""
+    out = dict(notification)
+    if isinstance(out.get("email"), dict):
+        out["email"] = dict({"sendToSubscriptionAdministrator": False, "sendToSubscriptionCoAdministrators": False},
+                            **out["email"])
+    return out
 
 
 def _store(ctx, doc, current):

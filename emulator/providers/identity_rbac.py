@@ -47,7 +47,7 @@ BUILTIN_ROLES = {
     "b24988ac-6180-42a0-ab88-20f7382dd24c": _role(
         "Contributor", "Grants full access to manage all resources, but does not allow you to assign roles in Azure "
         "RBAC, manage assignments in Azure Blueprints, or share image galleries.", *ENTRA_ROLES["contributor"]),
-    "acdd72a7-3245-43c4-b3f7-0b3d1c9a6b26": _role(
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": _role(
         "Reader", "View all resources, but does not allow you to make any changes.", ENTRA_ROLES["reader"][0]),
     "9980e02c-c2be-4d73-94e8-173b1dc7cf3c": _role(
         "Virtual Machine Contributor", "Create and manage virtual machines, manage disks, install and run software, "

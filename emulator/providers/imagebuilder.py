@@ -205,15 +205,27 @@ def _identity_block(ctx, template_id, identity_id):
         identity_id: {"principalId": msi["properties"]["principalId"], "clientId": msi["properties"]["clientId"]}}}
 
 
+def _distributions(distribute):
+    return [dict({"artifactTags": {}}, **d) for d in distribute or []]
+
+
 def _properties(ctx, props, rg, name):
     """Submitted properties with the defaults Azure fills in."""
     out = {k: v for k, v in props.items() if k not in READ_ONLY}
-    out["customize"] = [dict({"runElevated": False, "runAsSystem": False}, **c) if c.get("type") == "PowerShell" else c
-                        for c in out.get("customize") or []]
+    # As answered in 2023 (cli_image_builder_cancel#03): no `customize` unless given, "" for an unset staging group,
+    # artifactTags {} on each distribution, and a pinned platform version's exactVersion from the start.
+    if out.get("customize"):
+        out["customize"] = [dict({"runElevated": False, "runAsSystem": False}, **c) if c.get("type") == "PowerShell"
+                            else c for c in out["customize"]]
+    out["distribute"] = _distributions(out.get("distribute"))
+    source = out.get("source") or {}
+    if source.get("type") == "PlatformImage" and str(source.get("version") or "latest").lower() != "latest":
+        out["source"] = dict(source, exactVersion=source["version"])
     out.setdefault("buildTimeoutInMinutes", 0)
     out["vmProfile"] = dict({"vmSize": "", "osDiskSizeGB": 0}, **(out.get("vmProfile") or {}))
     staging = out.get("stagingResourceGroup") or \
         f"/subscriptions/{ctx.subscription_id}/resourceGroups/IT_{rg}_{name}_{uuid.uuid4()}"
+    out.setdefault("stagingResourceGroup", "")
     out["exactStagingResourceGroup"] = staging
     return out
 
@@ -341,7 +353,7 @@ def patch_template(ctx, req):
     props = body.get("properties") or {}
     if "distribute" in props:
         check_distributors(props["distribute"], doc["properties"]["source"])
-        doc["properties"]["distribute"] = props["distribute"]
+        doc["properties"]["distribute"] = _distributions(props["distribute"])
     if "vmProfile" in props:
         doc["properties"]["vmProfile"] = dict({"vmSize": "", "osDiskSizeGB": 0}, **(props["vmProfile"] or {}))
     request_props = {k: v for k, v in doc["properties"].items() if k not in READ_ONLY}
@@ -557,7 +569,7 @@ def _customizing(ctx, doc, payload):
     if index is None:
         return
     rule = _take_rule(ctx, doc, index)
-    count = len(doc["properties"]["customize"])
+    count = len(doc["properties"].get("customize") or [])
     at = doc["_run"]["build"] * 0.65 * (index + 0.5) / count
     doc["_run"]["failure"] = _packer_failure(doc, index, rule)
     ctx.schedule(at, "imagebuilder.phase", {"id": doc["id"], "run": doc["_run"]["id"], "phase": "CustomizerFailed"})

@@ -10,7 +10,7 @@ from emulator.providers import identity_rbac
 
 RG = "rbac-rg"
 CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
-READER = "acdd72a7-3245-43c4-b3f7-0b3d1c9a6b26"
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcf635"
 VM_CONTRIBUTOR = "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"
 AUTH_API = "2022-04-01"

@@ -89,11 +89,12 @@ def header_after(ctx, method, path, body=None):
     return req.response_headers["x-ms-ratelimit-remaining-resource"]
 
 
-# The exact recorded header of each family (GUIDE.md "Throttling headers"; recordings in throttling.py), after
-# the same number of requests as the recording.
+# The exact recorded header of each family (GUIDE.md "Throttling headers"; recordings in throttling.py and the
+# conformance corpus, which show the policy sets GUIDE.md abbreviates), after the same number of requests.
 @pytest.mark.parametrize("method,path,body,times,header", [
     ("GET", VMSS + "/virtualMachines", None, 2,
-     "Microsoft.Compute/HighCostGetVMScaleSet3Min;178,Microsoft.Compute/HighCostGetVMScaleSet30Min;898"),
+     "Microsoft.Compute/HighCostGetVMScaleSet3Min;178,Microsoft.Compute/HighCostGetVMScaleSet30Min;898,"
+     "Microsoft.Compute/VMScaleSetVMViews3Min;4998"),             # cli_vmss_create_and_modify#04
     ("POST", VMSS + "/manualupgrade", {"instanceIds": []}, 1,
      "Microsoft.Compute/VMScaleSetActions3Min;239,Microsoft.Compute/VMScaleSetActions30Min;1199,"
      "Microsoft.Compute/VmssQueuedVMOperations;4799"),
@@ -101,8 +102,22 @@ def header_after(ctx, method, path, body=None):
      "Microsoft.Compute/GetOperation3Min;14999,Microsoft.Compute/GetOperation30Min;29999"),
     ("PUT", VMSS.replace("/web", "/api"), {"sku": {"capacity": 4}}, 1,
      "Microsoft.Compute/CreateVMScaleSet3Min;59,Microsoft.Compute/CreateVMScaleSet30Min;299,"
-     "Microsoft.Compute/VMScaleSetBatchedVMRequests5Min;1196"),
-    ("PUT", GALLERY + "/images/i/versions/1.0.0", {}, 1, "Microsoft.Compute/CreateUpdateGalleryImageVersion3Min;374"),
+     "Microsoft.Compute/VMScaleSetBatchedVMRequests5Min;1196,Microsoft.Compute/VmssQueuedVMOperations;4796"),
+    ("PUT", GALLERY + "/images/i/versions/1.0.0", {}, 1,
+     "Microsoft.Compute/CreateUpdateGalleryImageVersion3Min;374,Microsoft.Compute/CreateUpdateGalleryImageVersion30Min;1199"),
+    ("DELETE", GALLERY + "/images/i/versions/1.0.0", None, 1,
+     "Microsoft.Compute/DeleteGalleryImageVersion3Min;149,Microsoft.Compute/DeleteGalleryImageVersion30Min;999"),
+    ("DELETE", GALLERY, None, 1, "Microsoft.Compute/DeleteGallery3Min;49,Microsoft.Compute/DeleteGallery30Min;299"),
+    ("GET", VMSS + "/virtualMachines/3", None, 1,
+     "Microsoft.Compute/GetVMScaleSetVM3Min;999,Microsoft.Compute/GetVMScaleSetVM30Min;4999,"
+     "Microsoft.Compute/VMScaleSetVMViews3Min;4999"),              # sdkpy_vmss_vm#07
+    ("POST", VMSS + "/virtualMachines/3/restart", None, 1,
+     "Microsoft.Compute/VMScaleSetActions3Min;239,Microsoft.Compute/VMScaleSetActions30Min;1199,"
+     "Microsoft.Compute/VMScaleSetVMActions3Min;199,Microsoft.Compute/VMScaleSetVMActions30Min;999,"
+     "Microsoft.Compute/VMScaleSetBatchedVMRequests5Min;1199,Microsoft.Compute/VmssQueuedVMOperations;4799"),
+    ("POST", VMSS + "/poweroff", None, 1,
+     "Microsoft.Compute/DeleteVMScaleSet3Min;119,Microsoft.Compute/DeleteVMScaleSet30Min;599,"
+     "Microsoft.Compute/VMScaleSetBatchedVMRequests5Min;1196,Microsoft.Compute/VmssQueuedVMOperations;4796"),
     ("PUT", GALLERY, {}, 1,
      "Microsoft.Compute/CreateUpdateGallery3Min;49,Microsoft.Compute/CreateUpdateGallery30Min;299"),
     ("GET", GALLERY + "/images/i", None, 1,
@@ -119,18 +134,43 @@ def test_each_family_answers_its_recorded_buckets(method, path, body, times, hea
     assert got == header
 
 
+def test_subscription_wide_list_has_no_compute_header():
+    """cli_vmss_create_and_modify#02: Azure answers the subscription-wide scale-set list with no
+    x-ms-ratelimit-remaining-resource (ARM's read counters only)."""
+    req = fake_req("GET", f"/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachineScaleSets")
+    assert req.operation_id == "VirtualMachineScaleSets_ListAll"
+    t.throttle(fake_ctx(), req)
+    assert "x-ms-ratelimit-remaining-resource" not in req.response_headers
+    assert "x-ms-ratelimit-remaining-subscription-reads" in req.response_headers
+
+
+def test_deleting_an_emptied_set_is_no_batched_vm_request():
+    """sdkpy_vmss_vm#33: the DELETE of a set whose last instance was deleted lists DeleteVMScaleSet and
+    VmssQueuedVMOperations but not VMScaleSetBatchedVMRequests5Min (which a set with VMs is charged)."""
+    ctx = fake_ctx()
+    full = header_after(ctx, "DELETE", VMSS)
+    assert "VMScaleSetBatchedVMRequests5Min;1196" in full
+    ctx.store.put(VMSS, {"id": VMSS, "sku": {"capacity": 0}}, "Microsoft.Compute/virtualMachineScaleSets")
+    empty = header_after(ctx, "DELETE", VMSS)
+    assert [p.split(";")[0] for p in empty.split(",")] == [
+        "Microsoft.Compute/DeleteVMScaleSet3Min", "Microsoft.Compute/DeleteVMScaleSet30Min",
+        "Microsoft.Compute/VmssQueuedVMOperations"]
+
+
 @pytest.mark.parametrize("method,suffix,body,first,instances", [
     ("GET", "/instanceView", None, "HighCostGetVMScaleSet", 1),
-    ("PATCH", "", {"sku": {"capacity": 10}}, "CreateVMScaleSet", 6),
+    ("PATCH", "", {"sku": {"capacity": 10}}, "VMScaleSetActions", 6),         # sdkpy_vmss_compute#01
     ("POST", "/manualupgrade", {"instanceIds": ["0", "1", "2"]}, "VMScaleSetActions", 3),
     ("POST", "/restart", None, "VMScaleSetActions", 4),
-    ("POST", "/delete", {"instanceIds": ["3"]}, "DeleteVMScaleSet", 1),
+    ("POST", "/delete", {"instanceIds": ["3"]}, "VMScaleSetActions", 1),      # sdkpy_vmss_vm#28
+    ("POST", "/deallocate", None, "DeleteVMScaleSet", 4),                    # sdkpy_vmss_compute#13
     ("DELETE", "", None, "DeleteVMScaleSet", 4),
     ("POST", "/osRollingUpgrade", None, "VMScaleSetActions", 1),
     ("GET", "/rollingUpgrades/latest", None, "GetVMScaleSet", 1),
     ("GET", "/virtualMachines/3", None, "GetVMScaleSetVM", 1),
-    ("PUT", "/virtualMachines/3", {}, "VMScaleSetVMActions", 1),
-    ("POST", "/virtualMachines/3/restart", None, "VMScaleSetVMActions", 1),
+    ("PUT", "/virtualMachines/3", {}, "VMScaleSetActions", 1),               # sdkpy_vmss_vm#10
+    ("POST", "/virtualMachines/3/restart", None, "VMScaleSetActions", 1),    # sdkpy_vmss_vm#13
+    ("POST", "/virtualMachines/3/poweroff", None, "DeleteVMScaleSetVM", 1),  # sdkpy_vmss_vm#16
     ("DELETE", "/virtualMachines/3", None, "DeleteVMScaleSetVM", 1),
 ])
 def test_scale_set_operations_map_to_their_policies(method, suffix, body, first, instances):

@@ -33,6 +33,10 @@ FAULT_DOMAINS = {
 UPDATE_DOMAINS = 5
 MAX_CAPACITY = 1000
 MAX_SINGLE_PLACEMENT_GROUP = 100
+DEFAULT_OS_DISK_GB = {"Windows": 127, "Linux": 30}     # marketplace images' OS disk size
+# What Azure fills into a rollingUpgradePolicy it is given (sdkpy_vmss_rolling_upgrades#03, api 2020-06-01).
+ROLLING_DEFAULTS = {"maxBatchInstancePercent": 20, "maxUnhealthyInstancePercent": 20,
+                    "maxUnhealthyUpgradedInstancePercent": 20, "pauseTimeBetweenBatches": "PT0S"}
 
 
 def invalid(target, message=None, code="InvalidParameter", status=400):
@@ -235,12 +239,17 @@ def apply_defaults(doc):
     p.setdefault("platformFaultDomainCount", FAULT_DOMAINS[(mode, zonal)][1])
     p.setdefault("upgradePolicy", {"mode": "Manual"})
     p["upgradePolicy"].setdefault("mode", "Manual")
+    if isinstance(p["upgradePolicy"].get("rollingUpgradePolicy"), dict):
+        for key, value in ROLLING_DEFAULTS.items():
+            p["upgradePolicy"]["rollingUpgradePolicy"].setdefault(key, value)
     if mode == "Uniform":
         p.setdefault("singlePlacementGroup", capacity_of(doc) <= MAX_SINGLE_PLACEMENT_GROUP)
         p.setdefault("overprovision", True)
         p.setdefault("doNotRunExtensionsOnOverprovisionedVMs", False)
     else:
         p.setdefault("singlePlacementGroup", False)
+    if isinstance(p.get("automaticRepairsPolicy"), dict):
+        p["automaticRepairsPolicy"].setdefault("repairAction", "Replace")
     if doc.get("sku") is not None:
         doc["sku"].setdefault("tier", "Standard")
         doc["sku"].setdefault("capacity", 0)
@@ -251,6 +260,8 @@ def apply_defaults(doc):
 
 
 def _profile_defaults(vm):
+    """The model defaults Azure's answers show (conformance corpus: compute api 2020-12-01 to 2024-03-01;
+    enableVMAgentPlatformUpdates from 2022-03-01; enableAcceleratedNetworking is no longer filled in 2022-24)."""
     storage = vm.get("storageProfile")
     if isinstance(storage, dict) and storage.get("imageReference") is not None:
         os_disk = storage.setdefault("osDisk", {})
@@ -258,22 +269,29 @@ def _profile_defaults(vm):
         os_disk.setdefault("caching", "ReadWrite")
         if "vhdContainers" not in os_disk and "image" not in os_disk:
             os_disk.setdefault("managedDisk", {}).setdefault("storageAccountType", "Standard_LRS")
+        if os_disk.get("createOption") == "FromImage":      # the image's OS and its disk size
+            os_disk.setdefault("osType", "Windows" if is_windows(vm) else "Linux")
+            os_disk.setdefault("diskSizeGB", DEFAULT_OS_DISK_GB[os_disk["osType"]])
     os_profile = vm.get("osProfile")
     if isinstance(os_profile, dict):
         os_profile.setdefault("secrets", [])
+        os_profile.setdefault("allowExtensionOperations", True)
+        os_profile.setdefault("requireGuestProvisionSignal", True)
         if is_windows(vm):
             win = os_profile.setdefault("windowsConfiguration", {})
             win.setdefault("provisionVMAgent", True)
             win.setdefault("enableAutomaticUpdates", True)
+            win.setdefault("enableVMAgentPlatformUpdates", False)
         else:
             linux = os_profile.setdefault("linuxConfiguration", {})
             has_keys = bool(((linux.get("ssh") or {}).get("publicKeys")))
             linux.setdefault("disablePasswordAuthentication", has_keys and "adminPassword" not in os_profile)
             linux.setdefault("provisionVMAgent", True)
+            linux.setdefault("enableVMAgentPlatformUpdates", False)
     for nic in ((vm.get("networkProfile") or {}).get("networkInterfaceConfigurations") or []):
         nic_props = nic.setdefault("properties", {})
         nic_props.setdefault("dnsSettings", {"dnsServers": []})
-        nic_props.setdefault("enableAcceleratedNetworking", False)
+        nic_props.setdefault("enableIPForwarding", False)
         for ipc in nic_props.get("ipConfigurations") or []:
             ipc.setdefault("properties", {}).setdefault("privateIPAddressVersion", "IPv4")
 

@@ -88,9 +88,7 @@ from emulator.server import route
 
 ROLLING_TYPE = "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades"
 ROLLING_FORWARD, COMPLETED, CANCELLED, FAULTED = "RollingForward", "Completed", "Cancelled", "Faulted"
-DEFAULT_POLICY = {"maxBatchInstancePercent": 20, "maxUnhealthyInstancePercent": 20,
-                  "maxUnhealthyUpgradedInstancePercent": 20, "pauseTimeBetweenBatches": "PT0S",
-                  "rollbackFailedInstancesOnPolicyBreach": False, "maxSurge": False}
+DEFAULT_POLICY = dict(m.ROLLING_DEFAULTS, rollbackFailedInstancesOnPolicyBreach=False, maxSurge=False)
 HISTORY_LENGTH = 5          # "history for the last five OS upgrade attempts" (automatic-upgrade doc)
 MIN_POLL = 0.02             # real seconds: health checks of a batch at most this often (the timer thread's tick)
 UNHEALTHY_DETAIL = "Instance found to be unhealthy or unreachable."

@@ -69,7 +69,7 @@ def storage_profile(vm_profile, view, vmss_doc):
     managed = os_disk.setdefault("managedDisk", {})
     managed.setdefault("storageAccountType", "Standard_LRS")
     managed["id"] = f"{_rg_id(vmss_doc['id'])}/providers/Microsoft.Compute/disks/{name}"
-    os_disk.setdefault("diskSizeGB", 127 if os_disk["osType"] == "Windows" else 30)
+    os_disk.setdefault("diskSizeGB", m.DEFAULT_OS_DISK_GB[os_disk["osType"]])
     storage.setdefault("dataDisks", [])
     return storage
 
@@ -191,6 +191,15 @@ def instance_view(vmss_doc, view, model, health_state, now_iso):
 
 # --- documents ----------------------------------------------------------------------------------
 
+def _add_resources(doc, vm_profile, view):
+    """A Uniform VM's extensions as child resources; Azure leaves `resources` out when there are none
+    (cli_vmss_create_and_modify#04, 2022). Flexible VMs keep `resources: []` (no recording shows one
+    without extensions; the collection reads an absent list as "unknown")."""
+    resources = extension_resources(vm_profile, view, view["id"])
+    if resources:
+        doc["resources"] = resources
+
+
 def _zones(view):
     return [view["zone"]] if view.get("zone") else None
 
@@ -224,8 +233,8 @@ def vmss_vm(vmss_doc, view, model, latest, instance_view_body=None, expand_user_
     props = {k: v for k, v in props.items() if v is not None}
     doc = {"name": view["name"], "id": view["id"], "type": UNIFORM_VM_TYPE,
            "location": view["location"], "instanceId": str(view["instanceId"]),
-           "sku": dict((model or {}).get("sku") or {}), "etag": f'"{view.get("etag", 1)}"', "properties": props,
-           "resources": extension_resources(vm_profile, view, view["id"])}
+           "sku": dict((model or {}).get("sku") or {}), "etag": f'"{view.get("etag", 1)}"', "properties": props}
+    _add_resources(doc, vm_profile, view)
     if vmss_doc.get("tags"):
         doc["tags"] = dict(vmss_doc["tags"])
     if _zones(view):
@@ -295,10 +304,12 @@ def scale_set_instance_view(vmss_doc, views, models, orchestration, now_iso):
     state = m.props(vmss_doc).get("provisioningState", "Succeeded")
     out = {
         "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(vm_counts.items())]},
-        "extensions": [{"name": name, "statusesSummary": [{"code": c, "count": n} for c, n in sorted(cnt.items())]}
-                       for name, cnt in ext_counts.items()],
         "statuses": [provisioning_status({"provisioningState": state}, now_iso)],
     }
+    if ext_counts:      # left out when no instance has extensions (cli_vmss_create_and_modify#05)
+        out["extensions"] = [{"name": name, "statusesSummary": [{"code": c, "count": n}
+                                                                for c, n in sorted(cnt.items())]}
+                             for name, cnt in ext_counts.items()]
     repairs = m.props(vmss_doc).get("automaticRepairsPolicy")
     if repairs is not None:
         default = "Running" if repairs.get("enabled") else "NotRunning"

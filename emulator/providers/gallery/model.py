@@ -200,12 +200,15 @@ def publishing_profile(location, profile, current=None):
         replicaCount=replicas,
         storageAccountType=storage_type,
         excludeFromLatest=bool(profile.get("excludeFromLatest", False)),
-        replicationMode=profile.get("replicationMode") or current.get("replicationMode") or "Full",
         targetRegions=[dict(region, name=display_region(region["name"]),
                             regionalReplicaCount=region.get("regionalReplicaCount") or replicas,
-                            storageAccountType=region_type(region),
-                            excludeFromLatest=bool(region.get("excludeFromLatest", False)))
+                            storageAccountType=region_type(region))
                        for region in regions])
+    # replicationMode (default Full) and a region's excludeFromLatest are answered only when set
+    # (sdkpy_galleries#07, 2021; cli_image_version_end_of_life_date#02, 2025)
+    mode = profile.get("replicationMode") or current.get("replicationMode")
+    if mode:
+        profile["replicationMode"] = mode
     return profile
 
 
@@ -223,8 +226,8 @@ def check_version_immutables(new_props, current_props):
     if new_source and old_source and new_source.lower() != old_source.lower():
         raise _property_change("galleryImageVersion.properties.storageProfile.source.id")
     new_pp, old_pp = new_props["publishingProfile"], current_props["publishingProfile"]
-    for key in ("storageAccountType", "replicationMode"):
-        if new_pp.get(key) != old_pp.get(key):
+    for key, default in (("storageAccountType", None), ("replicationMode", "Full")):
+        if (new_pp.get(key) or default) != (old_pp.get(key) or default):
             raise _property_change(f"galleryImageVersion.properties.publishingProfile.{key}")
     old_regions = {norm_region(r["name"]): r for r in old_pp["targetRegions"]}
     for region in new_pp["targetRegions"]:

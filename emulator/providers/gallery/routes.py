@@ -98,13 +98,22 @@ def _list(ctx, req, rtype, prefix, render=public):
 
 # --- galleries -----------------------------------------------------------------------------------
 
+def _with_tags(doc, body):
+    """A PUT's tags; Azure answers a gallery, image or version PUT without tags with no `tags` key
+    (sdkpy_galleries#01, #04, #07)."""
+    if body.get("tags") is not None:
+        doc["tags"] = body["tags"]
+    return doc
+
+
 def _gallery_doc(ctx, gallery_id, name, body, current):
     location = _location(body, current)
     props = dict(body.get("properties") or {})
     props["identifier"] = {"uniqueName": f"{ctx.subscription_id}-{name.upper()}"}
     props.pop("sharingStatus", None)
-    doc = {"id": gallery_id, "name": name, "type": model.GALLERY, "location": location,
-           "tags": body.get("tags", {}), "properties": props}
+    props.setdefault("softDeletePolicy", {"isSoftDeleteEnabled": False})      # (sdkpy_galleries#01)
+    doc = _with_tags({"id": gallery_id, "name": name, "type": model.GALLERY, "location": location,
+                      "properties": props}, body)
     if body.get("identity"):
         doc["identity"] = body["identity"]
     for key in ("_gen", "_ops"):
@@ -171,8 +180,8 @@ def _image_doc(image_id, name, body, current, gallery):
     location = _location(body, current) if current else model.norm_region(body.get("location") or gallery["location"])
     props = model.image_properties(body.get("properties") or {}, current["properties"] if current else None)
     props.pop("provisioningState", None)
-    doc = {"id": image_id, "name": name, "type": model.IMAGE, "location": location,
-           "tags": body.get("tags", {}), "properties": props}
+    doc = _with_tags({"id": image_id, "name": name, "type": model.IMAGE, "location": location,
+                      "properties": props}, body)
     for key in ("_gen", "_ops"):
         if current and key in current:
             doc[key] = current[key]
@@ -301,7 +310,8 @@ def put_version(ctx, req):
     location = _location(body, current)
     doc, op = write_version(ctx, current["id"] if current else version_id, current["name"] if current else
                             req.params["galleryImageVersionName"], location, body.get("properties") or {}, current)
-    doc["tags"] = body.get("tags", {})
+    doc.pop("tags", None)
+    _with_tags(doc, body)
     ctx.store.put(doc["id"], doc)
     return Response(200 if current else 201, render_version(ctx, doc), engine.lro_headers(ctx, op))
 

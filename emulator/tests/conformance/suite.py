@@ -355,10 +355,10 @@ def category(row, kind, detail):
 
 
 THROTTLE_ERA_NOTE = (
-    "Recorded 2020-2021, when Compute named its buckets <Policy>3Min/<Policy>30Min. The April 2024 recording "
-    "(cli_monitor_autoscale_basic#01) shows a VMSS GET answered with GetVMScaleSetSubscriptionMaximum;2371,"
-    "GetVMScaleSetResource;31 - the names the emulator sends - so decide which era to follow before renaming; "
-    "today's names for operation polls and actions are not in the corpus yet.")
+    "Compute's bucket names differ by era: <Policy>3Min/<Policy>30Min in 2020-22 recordings (and for galleries "
+    "still in November 2025), <Policy>Resource/<Policy>SubscriptionMaximum for scale-set calls in April 2024 "
+    "(cli_monitor_autoscale_basic#01). The emulator sends the windowed names GUIDE.md records; the collection "
+    "parses any bucket name.")
 
 
 def default_note(rid, kind, detail):
