@@ -609,10 +609,8 @@ def main():
             run.run_batches()
         msg = run.message()
     except ArmFailure as failure:
-        result.update(status="halted" if result["status"] in (None, "in_progress", "succeeded") else result["status"],
-                      halt=result["halt"] or {"at": utc_now(), "batch_index": None, "reason": str(failure),
-                                              "code": failure.details.get("code")})
-        msg = str(failure)
+        # a transient fault interrupts (re-run to resume); any other Azure error halts where the run is
+        msg = run.stopped_by(failure)
 
     run.finish()
     if params["report_path"] and not module.check_mode:
