@@ -240,6 +240,8 @@ class Rollout:
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
         self.canary = 0
         self.fault: Optional[ArmFailure] = None          # the transient fault that interrupted the run
+        self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
+        self.verdict = False                             # the fault came after a halt (demotion, rollback)
 
     # ------------------------------------------------------------------------------------------
     # current state, desired state, difference
@@ -432,6 +434,7 @@ class Rollout:
                       arm_requests=self.requests(since=counted))
         self.result["halt"] = {"at": utc_now(), "batch_index": index, "reason": str(failure),
                                "code": failure.details.get("code")}
+        self.stopped_at = index
         raise failure
 
     def gate(self, ids: List[str], at_timeout: bool = False) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:
@@ -465,8 +468,8 @@ class Rollout:
         if gate["state"] == "passed":
             record["outcome"] = "tolerated" if waiting else "healthy"
             if waiting:
-                record["note"] = "not Healthy within health_timeout=%s seconds: %s; %s" % (
-                    _number(self.params["health_timeout"]), waiting, gate["reason"])
+                record["note"] = "; ".join(filter(None, ["not Healthy within health_timeout=%s seconds: %s" % (
+                    _number(self.params["health_timeout"]), waiting), gate["reason"]]))
             return None
         if timed_out or gate["state"] == "waiting":
             record["outcome"] = "timeout"
@@ -628,6 +631,7 @@ class Rollout:
         rollback = result["rollback"]
         if rollback is not None and rollback["outcome"] is None:
             rollback.update(outcome="interrupted" if failure.transient else "failed", ended_at=utc_now())
+        self.verdict = result["halt"] is not None and self.stopped_at is None
         if result["halt"] is None:
             result["halt"] = {"at": utc_now(), "batch_index": None, "reason": str(failure),
                               "code": failure.details.get("code")}
@@ -648,22 +652,24 @@ class Rollout:
             return None
         rolled_back = len(self.result["rollback"]["instance_ids"]) \
             if self.result["status"] == "rolled_back" and self.result["rollback"] else None
+        return self.halt_text(rolled_back)
+
+    def halt_text(self, rolled_back: Optional[int] = None) -> str:
+        halt = self.result["halt"]
         if halt["code"] == "RollbackResumed":
             back = "" if rolled_back is None else "; rolled back %s instances" % rolled_back
             return "Rollout of scale set %s: %s%s" % (self.result["scale_set"], halt["reason"], back)
         return planner.halt_message(self.result["scale_set"], halt["batch_index"],
                                     self.result["summary"]["batches_planned"], halt["reason"], rolled_back)
 
-
     def interrupted_message(self) -> str:
         """What stopped the run, what it did not do, and how to go on."""
-        result, kept = self.result, ""
-        if self.marker is not None:
-            kept = " The rollback point (tag %s) is kept." % planner.MARKER_TAG
-        if result["rollback"] is not None:   # after a verdict on the image: the rollback is what was cut short
-            return ("Rollout of scale set %s interrupted while rolling back (%s) by a transient fault: %s. The "
-                    "rollback is not finished.%s Run the same task again to finish it."
-                    % (result["scale_set"], result["halt"]["reason"], self.fault, kept))
+        result = self.result
+        kept = " The rollback point (tag %s) is kept." % planner.MARKER_TAG if self.marker is not None else ""
+        if self.verdict:   # the fault cut short what the halt started: the demotion, the rollback
+            return ("%s; then a transient fault interrupted the %s: %s.%s Run the same task again to finish it."
+                    % (self.halt_text(), "rollback" if result["rollback"] is not None else "demotion", self.fault,
+                       kept))
         index = result["halt"]["batch_index"]
         where = " at batch %d of %d" % (index + 1, result["summary"]["batches_planned"]) if index is not None else ""
         return ("Rollout of scale set %s interrupted%s by a transient fault, not a verdict on the image: %s. Nothing "

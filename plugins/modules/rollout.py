@@ -480,7 +480,9 @@ rollback:
       type: list
       elements: str
     outcome:
-      description: V(healthy), V(unhealthy), V(timeout), V(failed) or V(interrupted) (a transient fault; run again to finish).
+      description:
+        - V(healthy), V(unhealthy), V(timeout), V(failed) or V(interrupted) (a transient fault; run the task again
+          to finish the rollback).
       type: str
     health:
       description:

@@ -482,8 +482,12 @@ def test_a_transient_fault_while_rolling_back_leaves_it_for_the_rerun_to_finish(
     assert first.result["status"] == "interrupted" and first.result["rollback"]["outcome"] == "interrupted"
     assert first.result["halt"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
     assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling_back"
-    assert "interrupted while rolling back" in first.stopped_message
-    assert first.stopped_message.endswith("Run the same task again to finish it.")
+    assert first.stopped_message.startswith(
+        "Rollout of scale set rg/api halted after batch 1 of 3: 2 of 2 upgraded instances (100%) are unhealthy, more "
+        "than max_unhealthy_upgraded_instance_percent=20; then a transient fault interrupted the rollback: Failed to "
+        "upgrade instances of scale set rg/api: TooManyRequests")
+    assert first.stopped_message.endswith("The rollback point (tag fleetops.rollout) is kept. Run the same task again "
+                                          "to finish it.")
 
     second = run(fake, "1.1.0")
     assert second.result["status"] == "rolled_back" and fake.resource["tags"] == {}
@@ -621,3 +625,29 @@ def test_a_healthy_batch_halted_by_the_rest_of_the_set_names_the_set_threshold()
     assert rollout.result["halt"]["code"] == "MaxUnhealthyInstancePercentExceeded"
     assert "3 of 10 instances of the set (30%) are unhealthy, more than max_unhealthy_instance_percent=20" \
         in rollout.message()
+
+
+def test_a_transient_fault_on_the_demotion_after_a_verdict_says_what_was_cut_short():
+    fake = FakeScaleSet(count=5, bad={"1.1.0"})
+    original = fake.demote
+
+    def demote(version_id):
+        if not getattr(fake, "failed_once", False):
+            fake.failed_once = True
+            raise sdk_failure(http_error(503, "ServiceUnavailable"), action="update")
+        return original(version_id)
+
+    fake.demote = demote
+    first = run(fake, "1.1.0", demote_image_version_on_failure=True)
+
+    assert first.result["status"] == "interrupted" and first.result["rollback"] is None
+    assert first.result["halt"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
+    assert first.stopped_message.startswith("Rollout of scale set rg/api halted after batch 1 of 3: 2 of 2 upgraded")
+    assert "; then a transient fault interrupted the demotion: Failed to update scale set rg/api: " \
+        "ServiceUnavailable" in first.stopped_message
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling"
+
+    second = run(fake, "1.1.0", demote_image_version_on_failure=True)   # the resume check judges again
+    assert second.result["status"] == "rolled_back" and len(fake.demoted) == 1
+    assert [b["kind"] for b in second.result["batches"]] == ["resume"]
+    assert {vm["version"] for vm in fake.vms.values()} == {"1.0.0"}
