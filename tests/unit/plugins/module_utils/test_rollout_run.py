@@ -405,8 +405,8 @@ def test_transient_faults_are_told_from_verdicts_with_the_sdk_exception_types():
         assert sdk_failure(exc).transient
     verdicts = [http_error(200, "VMExtensionProvisioningError"),   # an LRO that ended Failed: its poll said 200
                 http_error(400, "InvalidParameter"), http_error(404, "NotFound", exception=ResourceNotFoundError),
-                http_error(412, "PreconditionFailed"), http_error(401, "AuthenticationFailed",
-                                                                   exception=ClientAuthenticationError),
+                http_error(412, "PreconditionFailed"),
+                http_error(401, "AuthenticationFailed", exception=ClientAuthenticationError),
                 WaitTimeout("upgrade", 5)]
     for exc in verdicts:
         assert not is_transient(exc), exc
