@@ -71,6 +71,27 @@ def is_handled(exc: BaseException) -> bool:
     return _is_handled(exc)
 
 
+# Answers that say "not now", not "no": throttled, the service failing, another operation holding the resource.
+TRANSIENT_STATUSES = (409, 429)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A fault that outlasted the SDK's retries but says nothing of what was asked: HTTP 429, any 5xx, 409
+    (Azure's "another operation is in progress" ``OperationNotAllowed``, ``Conflict``), or no answer at all
+    (``ServiceRequestError``, ``ServiceResponseError``: refused, dropped or timed-out connections).
+
+    A long-running operation that ended Failed is not one: its poll answered 200 with Azure's verdict.
+    Our own WaitTimeout is not one either (the run's time is spent, the caller decides).
+    """
+    if isinstance(exc, WaitTimeout):
+        return False
+    status = getattr(exc, "status_code", None)
+    if status:
+        return status in TRANSIENT_STATUSES or 500 <= status <= 599
+    names = {klass.__name__ for klass in type(exc).__mro__}
+    return bool(names & {"ServiceRequestError", "ServiceResponseError"})
+
+
 def _transport_code(exc: BaseException) -> str:
     for klass in type(exc).__mro__:
         if klass.__name__ in _TRANSPORT_CODES:

@@ -16,7 +16,9 @@ The gates follow Azure's rolling-upgrade semantics with the user's thresholds:
 - before starting, refuse when more than ``max_unhealthy_instance_percent`` of the set is unhealthy;
 - after each batch, wait until its instances are Healthy (Initializing means "not yet", Unknown counts
   as unhealthy), then fail when more than ``max_unhealthy_upgraded_instance_percent`` of the instances
-  upgraded so far are unhealthy, or the whole set crosses ``max_unhealthy_instance_percent``.
+  upgraded so far are unhealthy, or the whole set crosses ``max_unhealthy_instance_percent``;
+- when the health timeout passes first, judge by the same thresholds (an upgraded instance still
+  Initializing counts as unhealthy): within both, the batch passes, as Azure's rolling upgrade does.
 """
 
 from __future__ import annotations
@@ -240,27 +242,37 @@ def precheck(instances: List[Dict], max_unhealthy_instance_percent: int, ignore:
     return None
 
 
+def _pending(instance: Optional[Dict]) -> bool:
+    return instance is not None and instance.get("health_state") in (INITIALIZING, None)
+
+
 def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict],
-               max_unhealthy_upgraded_instance_percent: int, max_unhealthy_instance_percent: int) -> Dict:
+               max_unhealthy_upgraded_instance_percent: int, max_unhealthy_instance_percent: int,
+               at_timeout: bool = False) -> Dict:
     """Evaluate the health gate after a batch.
 
     Returns {"state": "waiting"|"passed"|"failed", "reason", "code", "healthy", "unhealthy", "pending",
     "upgraded_percent", "set_percent"} (``code`` names the threshold crossed; the percents are the
     unhealthy shares of the upgraded instances and of the set):
-    failed when a threshold is crossed; otherwise waiting while any batch instance is not Healthy yet
-    (the caller's health timeout turns a long wait into a failure); passed once all are Healthy.
+    failed when a threshold is crossed; otherwise waiting while any batch instance is not Healthy yet;
+    passed once all are Healthy.
     An instance missing from ``instances`` (deleted) counts as unhealthy.
+
+    ``at_timeout``: the health timeout has passed, so no more waiting. Upgraded instances still Initializing
+    (or without a signal) count as unhealthy too, and the batch passes when both thresholds still hold, as
+    Azure's rolling upgrade goes on with a batch within its limits (``reason`` then says what was tolerated).
     """
     by_id = {str(i["instance_id"]): i for i in instances}
     batch = [by_id.get(str(b)) for b in batch_ids]
-    pending = [str(b) for b, i in zip(batch_ids, batch) if i is not None and i.get("health_state") in (INITIALIZING, None)]
+    pending = [str(b) for b, i in zip(batch_ids, batch) if _pending(i)]
     unhealthy = [str(b) for b, i in zip(batch_ids, batch) if i is None or is_unhealthy(i)]
     healthy = [str(b) for b, i in zip(batch_ids, batch) if i is not None and i.get("health_state") == HEALTHY]
 
     upgraded = [by_id.get(str(u)) for u in upgraded_ids]
-    upgraded_unhealthy = [u for u in upgraded if u is None or is_unhealthy(u)]
+    upgraded_unhealthy = [u for u in upgraded if u is None or is_unhealthy(u) or (at_timeout and _pending(u))]
     upgraded_percent = 100.0 * len(upgraded_unhealthy) / len(upgraded) if upgraded else 0.0
-    set_unhealthy = [i for i in instances if is_unhealthy(i)]
+    stalled = {str(i["instance_id"]) for i in upgraded + batch if at_timeout and _pending(i)}
+    set_unhealthy = [i for i in instances if is_unhealthy(i) or str(i["instance_id"]) in stalled]
     set_percent = 100.0 * len(set_unhealthy) / len(instances) if instances else 0.0
 
     result = {"healthy": healthy, "unhealthy": unhealthy, "pending": pending, "reason": None, "code": None,
@@ -274,10 +286,16 @@ def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict
         result.update(state="failed", code="MaxUnhealthyInstancePercentExceeded", reason=(
             "%d of %d instances of the set (%.0f%%) are unhealthy, more than max_unhealthy_instance_percent=%d"
             % (len(set_unhealthy), len(instances), set_percent, max_unhealthy_instance_percent)))
-    elif pending or unhealthy:
+    elif (pending or unhealthy) and not at_timeout:
         result["state"] = "waiting"
     else:
         result["state"] = "passed"
+        if pending or unhealthy:
+            result["reason"] = (
+                "%d of %d upgraded instances (%.0f%%) and %d of %d instances of the set (%.0f%%) unhealthy or not "
+                "Healthy yet, within max_unhealthy_upgraded_instance_percent=%d and max_unhealthy_instance_percent=%d"
+                % (len(upgraded_unhealthy), len(upgraded), upgraded_percent, len(set_unhealthy), len(instances),
+                   set_percent, max_unhealthy_upgraded_instance_percent, max_unhealthy_instance_percent))
     return result
 
 
@@ -333,6 +351,17 @@ def rollback_targets(instances: Iterable[Dict], restored: Optional[Dict] = None)
     them all back."""
     return [str(i["instance_id"]) for i in sorted(instances, key=_sort_key)
             if on_model(i, restored) is False and not is_protected(i)]
+
+
+def rollback_watch(instances: Iterable[Dict], restored: Optional[Dict], moved: Iterable) -> List[str]:
+    """The instances a resumed rollback must see Healthy: those it moves back (``moved``) and those running the
+    restored model that are not Healthy (an interrupted run may have moved them back already; which ones
+    cannot be told apart from the model, so none is assumed fine). Protected instances excluded."""
+    ids = [str(i) for i in moved]
+    ids.extend(str(i["instance_id"]) for i in sorted(instances, key=_sort_key)
+               if str(i["instance_id"]) not in ids and on_model(i, restored) and not is_protected(i)
+               and i.get("health_state") != HEALTHY)
+    return ids
 
 
 def health_of(batch_ids: Iterable, instances: Iterable[Dict]) -> Dict[str, Optional[str]]:

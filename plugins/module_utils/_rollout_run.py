@@ -33,13 +33,15 @@ from . import _instances as instances
 from . import _rest as rest
 from . import _rollout as planner
 from . import _scale_set_model as model
-from ._errors import error_details, failure_message, ignore_not_found, is_handled
+from ._errors import error_details, failure_message, ignore_not_found, is_handled, is_transient
 from ._gallery import split_version_id
 from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
 
-STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "rolled_back", "rollback_failed")
-FAILED_STATUSES = ("halted", "rolled_back", "rollback_failed")
-# Failures that say nothing about the image: no demotion, and no rollback when the time is spent.
+STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "interrupted", "rolled_back",
+            "rollback_failed")
+FAILED_STATUSES = ("halted", "interrupted", "rolled_back", "rollback_failed")
+# Failures that say nothing about the image: no demotion, and no rollback when the time is spent. Transient
+# faults (ArmFailure.transient) say nothing either: they interrupt the run (status interrupted) instead.
 NOT_THE_IMAGE = ("PrecheckFailed", "Timeout")
 
 
@@ -50,11 +52,14 @@ def utc_now() -> str:
 
 
 class ArmFailure(Exception):
-    """An Azure error in one step, as ``Failed to <action> <resource>: <code>: <message>``."""
+    """An Azure error in one step, as ``Failed to <action> <resource>: <code>: <message>``.
 
-    def __init__(self, action: str, resource: str, details: Dict[str, Any]):
+    ``transient``: a fault that outlasted the retries (_errors.is_transient), not a verdict on the image."""
+
+    def __init__(self, action: str, resource: str, details: Dict[str, Any], transient: bool = False):
         super().__init__(failure_message(action, resource, details))
         self.details = details
+        self.transient = transient
 
 
 @contextmanager
@@ -64,7 +69,7 @@ def azure_step(action: str, resource: str):
     except Exception as exc:  # pylint: disable=broad-except
         if not is_handled(exc):
             raise
-        raise ArmFailure(action, resource, error_details(exc)) from exc
+        raise ArmFailure(action, resource, error_details(exc), transient=is_transient(exc)) from exc
 
 
 class ScaleSetClient:
@@ -234,6 +239,9 @@ class Rollout:
         self.batches: List[List[Dict[str, Any]]] = []    # write batches still to run, planned
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
         self.canary = 0
+        self.fault: Optional[ArmFailure] = None          # the transient fault that interrupted the run
+        self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
+        self.verdict = False                             # the fault came after a halt (demotion, rollback)
 
     # ------------------------------------------------------------------------------------------
     # current state, desired state, difference
@@ -381,8 +389,8 @@ class Rollout:
         params = self.params
         counted = self.requests()
         record = {"index": index, "kind": kind, "instance_ids": list(ids), "started_at": utc_now(), "ended_at": None,
-                  "outcome": None, "health": {}, "unhealthy_upgraded_percent": 0.0, "unhealthy_set_percent": 0.0,
-                  "arm_requests": None}
+                  "outcome": None, "note": None, "health": {}, "unhealthy_upgraded_percent": 0.0,
+                  "unhealthy_set_percent": 0.0, "arm_requests": None}
         self.result["batches"].append(record)
         gate: Dict[str, Any] = {}
         try:
@@ -391,6 +399,8 @@ class Rollout:
                 self.azure.upgrade(ids)
                 self.result["summary"]["instances_upgraded"] += len(ids)
         except ArmFailure as failure:
+            if failure.transient:   # throttled, refused for now, no answer: stop here, judge nothing
+                self.stop_batch(record, index, failure, counted)
             timed_out = failure.details.get("code") == "Timeout"
             record["outcome"] = "timeout" if timed_out else "failed"
             halt = ("Timeout", "the rollout's wait_timeout passed while batch %d was upgrading" % (index + 1)) \
@@ -401,13 +411,12 @@ class Rollout:
                     time.sleep(max(0.0, min(params["wait_sleep"], self.deadline.remaining())))
                 gate, listed, timed_out = self.azure.watch(self.gate(ids), params["health_timeout"],
                                                            params["wait_sleep"])
+                if timed_out and not self.deadline.expired:   # health_timeout: judged by the thresholds now
+                    gate = self.gate(ids, at_timeout=True)(listed)
                 if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
                     gate, listed, timed_out = self.soak(ids)
             except ArmFailure as failure:   # health unreadable: say nothing of the image, stop where it is
-                record.update(outcome="failed", ended_at=utc_now(), arm_requests=self.requests(since=counted))
-                self.result["halt"] = {"at": utc_now(), "batch_index": index, "reason": str(failure),
-                                       "code": failure.details.get("code")}
-                raise
+                self.stop_batch(record, index, failure, counted)
             record["health"] = planner.health_of(ids, listed)
             halt = self.judge(record, gate, timed_out)
         record.update(ended_at=utc_now(), unhealthy_upgraded_percent=gate.get("upgraded_percent", 0.0),
@@ -418,11 +427,21 @@ class Rollout:
         self.halt(index, *halt)
         return False
 
-    def gate(self, ids: List[str]) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:
+    def stop_batch(self, record: Dict[str, Any], index: int, failure: ArmFailure, counted) -> None:
+        """An Azure error that is no verdict on the batch (a transient fault, health unreadable): the batch
+        ends there (outcome interrupted or failed) and the error goes up to the module (stopped_by)."""
+        record.update(outcome="interrupted" if failure.transient else "failed", ended_at=utc_now(),
+                      arm_requests=self.requests(since=counted))
+        self.result["halt"] = {"at": utc_now(), "batch_index": index, "reason": str(failure),
+                               "code": failure.details.get("code")}
+        self.stopped_at = index
+        raise failure
+
+    def gate(self, ids: List[str], at_timeout: bool = False) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:
         params = self.params
         return lambda listed: planner.batch_gate(ids, planner.upgraded(listed, self.moves), listed,
                                                  params["max_unhealthy_upgraded_instance_percent"],
-                                                 params["max_unhealthy_instance_percent"])
+                                                 params["max_unhealthy_instance_percent"], at_timeout=at_timeout)
 
     def soak(self, ids: List[str]):
         """After a healthy canary: keep watching it for canary_soak seconds; any gate failure stops the rollout."""
@@ -438,20 +457,29 @@ class Rollout:
         return result, listed, timed_out
 
     def judge(self, record: Dict[str, Any], gate: Dict[str, Any], timed_out: bool):
-        """The batch's outcome; (code, reason) when the rollout must stop, else None."""
-        if gate["state"] == "passed":
-            record["outcome"] = "healthy"
-            return None
-        if gate["state"] == "failed":
-            record["outcome"] = "unhealthy"
-            return gate["code"], gate["reason"]
-        record["outcome"] = "timeout"
+        """The batch's outcome; (code, reason) when the rollout must stop, else None.
+
+        healthy; tolerated (health_timeout passed with instances not Healthy, within both thresholds: ``note``
+        says which); unhealthy (a threshold crossed by the batch's own instances or the upgraded ones);
+        set_unhealthy (the batch is Healthy, the rest of the set crossed max_unhealthy_instance_percent);
+        timeout (health_timeout passed beyond the thresholds, or the rollout's wait_timeout)."""
         waiting = ", ".join("%s %s" % (i, record["health"].get(i) or "no health signal")
                             for i in gate["pending"] + gate["unhealthy"])
-        if self.deadline.expired:
-            return "Timeout", "the rollout's wait_timeout passed while waiting for health (%s)" % waiting
-        return "HealthTimeout", "not Healthy within health_timeout=%s seconds: %s" % (
-            _number(self.params["health_timeout"]), waiting)
+        if gate["state"] == "passed":
+            record["outcome"] = "tolerated" if waiting else "healthy"
+            if waiting:
+                record["note"] = "; ".join(filter(None, ["not Healthy within health_timeout=%s seconds: %s" % (
+                    _number(self.params["health_timeout"]), waiting), gate["reason"]]))
+            return None
+        if timed_out or gate["state"] == "waiting":
+            record["outcome"] = "timeout"
+            if self.deadline.expired:
+                return "Timeout", "the rollout's wait_timeout passed while waiting for health (%s)" % waiting
+            return "HealthTimeout", "not Healthy within health_timeout=%s seconds: %s" % (
+                _number(self.params["health_timeout"]), waiting)
+        own = gate["unhealthy"] or gate["code"] != "MaxUnhealthyInstancePercentExceeded"
+        record["outcome"] = "unhealthy" if own else "set_unhealthy"
+        return gate["code"], gate["reason"]
 
     def pause(self, seconds: float) -> None:
         if seconds:
@@ -502,10 +530,12 @@ class Rollout:
             else:
                 self.roll_back()
 
-    def roll_back(self) -> None:
+    def roll_back(self, resumed: bool = False) -> None:
         """Restore the previous model (If-Match), move every instance the rollout moved back onto it in one
         write, and watch their health. The rollback point stays (state rolling_back) until they are healthy,
-        so a re-run after an interruption finishes the rollback instead of rolling forward."""
+        so a re-run after an interruption finishes the rollback instead of rolling forward. ``resumed``: the
+        interrupted run may have moved instances back already; every instance on the previous model that is
+        not Healthy is watched too (_rollout.rollback_watch)."""
         params = self.params
         record = {"started_at": utc_now(), "ended_at": None, "instance_ids": [], "outcome": None, "health": {}}
         self.result["rollback"] = record
@@ -527,21 +557,26 @@ class Rollout:
         listed = self.azure.instances()
         if any(planner.is_busy(i) for i in listed):
             listed = self.settle_in_flight()
-        ids = planner.rollback_targets(listed, planner.changed_part(self.target, self.before))
+        restored = planner.changed_part(self.target, self.before)
+        ids = planner.rollback_targets(listed, restored)
         record["instance_ids"] = ids
+        watched = planner.rollback_watch(listed, restored, ids) if resumed else ids
         try:
             if ids:
                 self.result["changed"] = True
                 self.azure.upgrade(ids)
         except ArmFailure as failure:
+            if failure.transient:   # the rollback point says rolling_back: a re-run finishes the rollback
+                raise
             record.update(outcome="failed", ended_at=utc_now())
             self.result["halt"]["reason"] += "; rollback failed: %s" % failure
             return
         if ids:
             time.sleep(max(0.0, min(params["wait_sleep"], self.deadline.remaining())))
-        gate, listed, timed_out = self.azure.watch(
-            lambda found: planner.batch_gate(ids, [], found, 100, 100), params["health_timeout"], params["wait_sleep"])
-        record["health"] = planner.health_of(ids, listed)
+        gate, listed, _timed_out = self.azure.watch(
+            lambda found: planner.batch_gate(watched, [], found, 100, 100), params["health_timeout"],
+            params["wait_sleep"])
+        record["health"] = planner.health_of(watched, listed)
         if gate["state"] == "passed":
             record["outcome"] = "healthy"
         else:
@@ -550,15 +585,22 @@ class Rollout:
         if record["outcome"] == "healthy":
             self.clear_marker()
             self.result["status"] = "rolled_back"
+        else:
+            self.result["halt"]["reason"] += (
+                "; rollback failed: not Healthy within health_timeout=%s seconds after the rollback: %s (the rollback "
+                "point, tag %s, is kept)" % (_number(params["health_timeout"]), ", ".join(
+                    "%s %s" % (i, record["health"].get(i) or "no health signal")
+                    for i in gate["pending"] + gate["unhealthy"]), planner.MARKER_TAG))
 
     def finish_interrupted_rollback(self) -> None:
         """The scale set carries a rollback point in state rolling_back: a run was interrupted while rolling
         back. Finish that rollback whatever this run asks; the next run starts afresh."""
         self.target = dict(self.marker.get("target") or {})
         self.result["halt"] = {"at": utc_now(), "batch_index": None, "code": "RollbackResumed",
-                               "reason": "a rollback of %s was interrupted; this run finished it" % (
-                                   _describe_image(self.target.get("image")))}
-        self.roll_back()
+                               "reason": "a rollback of %s was interrupted" % _describe_image(self.target.get("image"))}
+        self.roll_back(resumed=True)
+        if self.result["status"] == "rolled_back":
+            self.result["halt"]["reason"] += "; this run finished it"
 
     # ------------------------------------------------------------------------------------------
     # result
@@ -578,18 +620,61 @@ class Rollout:
         summary["arm_requests"] = self.requests(since=(0, 0))
         return self.result
 
+    def stopped_by(self, failure: ArmFailure) -> str:
+        """An Azure error the run could not get past; returns the module's failure message.
+
+        A transient fault (throttling, 5xx, 409 "another operation is in progress", a lost connection, after
+        the SDK's retries) interrupts the run: status interrupted, nothing judged, rolled back or demoted, the
+        rollback point kept, so the same task run again resumes (or finishes the rollback). Any other error
+        halts it where it is (the status a rollback reached stays)."""
+        result = self.result
+        rollback = result["rollback"]
+        if rollback is not None and rollback["outcome"] is None:
+            rollback.update(outcome="interrupted" if failure.transient else "failed", ended_at=utc_now())
+        self.verdict = result["halt"] is not None and self.stopped_at is None
+        if result["halt"] is None:
+            result["halt"] = {"at": utc_now(), "batch_index": None, "reason": str(failure),
+                              "code": failure.details.get("code")}
+        if failure.transient:
+            result["status"] = "interrupted"
+            self.fault = failure
+            return self.message()
+        if result["status"] in (None, "in_progress", "succeeded"):
+            result["status"] = "halted"
+        return str(failure)
+
     def message(self) -> Optional[str]:
         """The failure message, None when the run did not fail."""
         halt = self.result["halt"]
+        if self.result["status"] == "interrupted":
+            return self.interrupted_message()
         if self.result["status"] not in FAILED_STATUSES or halt is None:
             return None
         rolled_back = len(self.result["rollback"]["instance_ids"]) \
             if self.result["status"] == "rolled_back" and self.result["rollback"] else None
+        return self.halt_text(rolled_back)
+
+    def halt_text(self, rolled_back: Optional[int] = None) -> str:
+        halt = self.result["halt"]
         if halt["code"] == "RollbackResumed":
             back = "" if rolled_back is None else "; rolled back %s instances" % rolled_back
             return "Rollout of scale set %s: %s%s" % (self.result["scale_set"], halt["reason"], back)
         return planner.halt_message(self.result["scale_set"], halt["batch_index"],
                                     self.result["summary"]["batches_planned"], halt["reason"], rolled_back)
+
+    def interrupted_message(self) -> str:
+        """What stopped the run, what it did not do, and how to go on."""
+        result = self.result
+        kept = " The rollback point (tag %s) is kept." % planner.MARKER_TAG if self.marker is not None else ""
+        if self.verdict:   # the fault cut short what the halt started: the demotion, the rollback
+            return ("%s; then a transient fault interrupted the %s: %s.%s Run the same task again to finish it."
+                    % (self.halt_text(), "rollback" if result["rollback"] is not None else "demotion", self.fault,
+                       kept))
+        index = result["halt"]["batch_index"]
+        where = " at batch %d of %d" % (index + 1, result["summary"]["batches_planned"]) if index is not None else ""
+        return ("Rollout of scale set %s interrupted%s by a transient fault, not a verdict on the image: %s. Nothing "
+                "was rolled back or demoted.%s Run the same task again to resume."
+                % (result["scale_set"], where, self.fault, kept))
 
 
 def _number(value: float) -> str:

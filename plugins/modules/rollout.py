@@ -52,7 +52,17 @@ description:
     O(max_batches) reached) continues where the last run stopped. The model already at the target is not
     written again; it waits for operations still running on instances; instances already running the target
     (their image and size) are never upgraded again, and those whose health was not yet seen are watched first
-    and count in the gates; no instance is skipped. A run interrupted while rolling back finishes the rollback.
+    and count in the gates; no instance is skipped. A run interrupted while rolling back finishes the rollback,
+    and reports RV(status=rolled_back) only once every instance on the restored model that is not Healthy
+    (those it moves back and those the interrupted run moved back) is Healthy; else RV(status=rollback_failed),
+    the rollback point kept.
+  - B(Faults are not verdicts.) A request that still fails after the SDK's retries for a transient reason -
+    throttling (HTTP 429), a server error (5xx), a conflict (409, such as C(OperationNotAllowed) "another
+    operation is in progress") or no answer (a refused, dropped or timed-out connection) - says nothing about
+    the image. The run stops with RV(status=interrupted) - no rollback, no demotion, the rollback point kept -
+    and the task fails with a message saying to run it again, which resumes. Only the health gates, a failed
+    upgrade of the batch's instances (Azure's own error code, such as C(VMExtensionProvisioningError)) count
+    against the image.
   - Instances protected from scale-set actions (C(protect_from_scale_set_actions)) are never touched and are
     listed in RV(skipped_instances).
   - The module cannot stream progress while it runs. Use O(max_batches) to return after a number of batches
@@ -122,7 +132,12 @@ options:
     type: float
     default: 0
   health_timeout:
-    description: Seconds a batch has, after its upgrade finished, to be Healthy.
+    description:
+      - Seconds a batch has, after its upgrade finished, to be Healthy.
+      - When it passes with instances still not Healthy, the batch is judged by the thresholds, as Azure's
+        rolling upgrade does - upgraded instances still Initializing (or with no health signal) count as
+        unhealthy. Within both O(max_unhealthy_upgraded_instance_percent) and O(max_unhealthy_instance_percent)
+        the rollout goes on (batch outcome V(tolerated), with a note); beyond either, it stops (C(HealthTimeout)).
     type: float
     default: 600
   max_unhealthy_instance_percent:
@@ -294,8 +309,12 @@ changed:
 status:
   description:
     - V(planned) (check mode), V(succeeded) (every target upgraded and healthy), V(nothing_to_do),
-      V(in_progress) (O(max_batches) reached), V(halted), V(rolled_back) or V(rollback_failed).
-    - The module fails (with RV(msg)) for V(halted), V(rolled_back) and V(rollback_failed), returning every other key too.
+      V(in_progress) (O(max_batches) reached), V(halted), V(interrupted), V(rolled_back) or V(rollback_failed).
+    - V(interrupted) - a transient fault (429, 5xx, 409, a lost connection) outlasted the retries; nothing was
+      judged, rolled back or demoted, and the rollback point is kept. Run the same task again to resume (or to
+      finish a rollback it cut short).
+    - The module fails (with RV(msg)) for V(halted), V(interrupted), V(rolled_back) and V(rollback_failed),
+      returning every other key too.
   returned: always
   type: str
   sample: rolled_back
@@ -389,7 +408,14 @@ batches:
       description: When the batch ended (ISO 8601, UTC).
       type: str
     outcome:
-      description: V(healthy), V(unhealthy) (a threshold crossed), V(timeout) or V(failed) (the upgrade failed).
+      description:
+        - V(healthy); V(tolerated) (not every instance Healthy at O(health_timeout), but within both thresholds -
+          see RV(batches[].note)); V(unhealthy) (a threshold crossed); V(set_unhealthy) (the batch is Healthy but the
+          rest of the set crossed O(max_unhealthy_instance_percent)); V(timeout); V(failed) (the upgrade failed, or
+          health could not be read); V(interrupted) (a transient fault, see RV(status)).
+      type: str
+    note:
+      description: For V(tolerated), which instances were not Healthy and the thresholds they stayed within; else None.
       type: str
     health:
       description: The last health state seen per instance (None when there was no signal).
@@ -410,6 +436,7 @@ batches:
       started_at: "2026-11-22T04:30:01.120Z"
       ended_at: "2026-11-22T04:33:05.870Z"
       outcome: unhealthy
+      note: null
       health: {"0": Unhealthy, "1": Unhealthy}
       unhealthy_upgraded_percent: 100.0
       unhealthy_set_percent: 20.0
@@ -432,7 +459,8 @@ halt:
       description:
         - C(PrecheckFailed), C(MaxUnhealthyUpgradedInstancePercentExceeded), C(MaxUnhealthyInstancePercentExceeded),
           C(HealthTimeout), C(UpgradeFailed), C(Timeout) (O(wait_timeout)), C(RollbackResumed), or the ARM error code of
-          a request that failed.
+          a request that failed (for RV(status=interrupted), the transient fault's, such as C(OperationNotAllowed),
+          C(TooManyRequests), C(HTTP 503) or C(ConnectionFailed)).
       type: str
   sample: {at: "2026-11-22T04:33:05.870Z", batch_index: 0, code: MaxUnhealthyUpgradedInstancePercentExceeded,
            reason: "2 of 2 upgraded instances (100%) are unhealthy, more than max_unhealthy_upgraded_instance_percent=20"}
@@ -452,10 +480,14 @@ rollback:
       type: list
       elements: str
     outcome:
-      description: V(healthy), V(unhealthy), V(timeout) or V(failed).
+      description:
+        - V(healthy), V(unhealthy), V(timeout), V(failed) or V(interrupted) (a transient fault; run the task again
+          to finish the rollback).
       type: str
     health:
-      description: The last health state seen per instance.
+      description:
+        - The last health state seen per instance watched - those moved back and, when finishing an interrupted
+          rollback, every instance on the restored model that was not Healthy.
       type: dict
 demoted:
   description: The gallery image version excluded from latest (C(image_version_id), C(exclude_from_latest)), else None.
@@ -609,10 +641,8 @@ def main():
             run.run_batches()
         msg = run.message()
     except ArmFailure as failure:
-        result.update(status="halted" if result["status"] in (None, "in_progress", "succeeded") else result["status"],
-                      halt=result["halt"] or {"at": utc_now(), "batch_index": None, "reason": str(failure),
-                                              "code": failure.details.get("code")})
-        msg = str(failure)
+        # a transient fault interrupts (re-run to resume); any other Azure error halts where the run is
+        msg = run.stopped_by(failure)
 
     run.finish()
     if params["report_path"] and not module.check_mode:

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 from conftest import arm_writes, feature_state, last_seq, put_resource_group, register_feature, require_success
 
-from ansible_collections.fleetops.vmss.plugins.module_utils._rollout import decode_marker
+from ansible_collections.fleetops.vmss.plugins.module_utils._rollout import decode_marker, encode_marker, new_marker
 
 RG = "payments-prod"
 LOCATION = "westeurope"
@@ -506,3 +507,95 @@ def test_flexible_extension_only_change_is_rolled_with_scale_set_instance(emulat
     assert code == 0 and result["summary"] == {"succeeded": 2}, result
     assert write_kinds(control, since) == [UPGRADE]
     assert {i["latest_model_applied"] for i in instances(azure, "flex")} == {True}
+
+
+# --- faults are not verdicts; a resumed rollback checks health (issue 16) -------------------------------------
+
+def accepted(control, since):
+    """The ARM writes the emulator accepted (2xx) since ``since``: refused attempts changed nothing."""
+    return [entry for entry in arm_writes(control, since) if str(entry["liveResponse"]["statusCode"]).startswith("2")]
+
+
+def accepted_upgrades(control, since):
+    return [entry["liveRequest"]["body"]["instanceIds"] for entry in accepted(control, since)
+            if entry.get("operation_id") == UPGRADE]
+
+
+@pytest.mark.parametrize("kind,code", [("409", "OperationNotAllowed"), ("429", "TooManyRequests")])
+def test_a_fault_storm_on_batch_2_interrupts_without_a_verdict_and_the_rerun_completes(
+        emulator, azure, ansible, control, kind, code):
+    seed_gallery(control, azure, ["1.0.0", "1.1.0"])
+    seed_scale_set(azure, "api", version_id(azure, "1.0.0"), capacity=10)
+    since = last_seq(control)
+    args = dict(image=version_id(azure, "1.1.0"), batch_by="count", batch_size=2, pause_between_batches=2,
+                demote_image_version_on_failure=True)
+    runs = {}
+    worker = threading.Thread(target=lambda: runs.update(first=rollout(ansible, "api", **args)))
+    worker.start()
+    try:
+        # batch 1 upgraded: from now on every manual upgrade is refused, more times than any retry policy tries
+        wait_for(lambda: accepted_upgrades(control, since), "the first batch's upgrade", timeout=120)
+        control.add_fault(kind=kind, match={"operation_id": UPGRADE}, count=200, retry_after_ms=10)
+    finally:
+        worker.join(600)
+    code_, stopped = runs["first"]
+
+    assert code_ != 0 and stopped["status"] == "interrupted", stopped
+    assert [b["outcome"] for b in stopped["batches"]] == ["healthy", "interrupted"]
+    assert stopped["halt"]["batch_index"] == 1 and stopped["halt"]["code"] == code
+    assert stopped["rollback"] is None and stopped["demoted"] is None
+    assert stopped["msg"].startswith("Rollout of scale set %s/api interrupted at batch 2 of 5 by a transient fault, "
+                                     "not a verdict on the image: Failed to upgrade instances of scale set %s/api: %s"
+                                     % (RG, RG, code)), stopped["msg"]
+    assert stopped["msg"].endswith("Nothing was rolled back or demoted. The rollback point (tag fleetops.rollout) "
+                                   "is kept. Run the same task again to resume.")
+    # from the emulator: the model change and batch 1, nothing after (no rollback, no demotion)
+    assert [e.get("operation_id") for e in accepted(control, since)] == ["VirtualMachineScaleSets_Update", UPGRADE]
+    assert accepted_upgrades(control, since) == [["0", "1"]]
+    assert decode_marker(scale_set_tags(azure, "api"))["state"] == "rolling"
+    version = azure.client("compute").gallery_image_versions.get(RG, "golden", "api", "1.1.0").as_dict()
+    assert not version["properties"]["publishingProfile"].get("excludeFromLatest")
+
+    control.clear_faults()
+    code_, rest = rollout(ansible, "api", **args)
+
+    assert code_ == 0 and rest["status"] == "succeeded", rest
+    assert Counter(sum(accepted_upgrades(control, since), [])) == Counter({str(i): 1 for i in range(10)})
+    fleet = instances(azure, "api")
+    assert {i["image"]["id"].rsplit("/", 1)[1] for i in fleet} == {"1.1.0"}
+    assert all(i["health_state"] == "Healthy" for i in fleet)
+    assert "fleetops.rollout" not in scale_set_tags(azure, "api")
+
+
+def test_a_resumed_rollback_over_unhealthy_rolled_back_instances_fails_and_keeps_the_rollback_point(
+        emulator, azure, ansible, control):
+    """As a controller killed while rolling back leaves it: the model restored, the instances moved back (here
+    all of them), the rollback point in state rolling_back. One moved-back instance stays Unhealthy."""
+    seed_scale_set(azure, "web", dict(MARKETPLACE, version="1.0.0"), capacity=4)
+    marker = new_marker({"image": dict(MARKETPLACE, version="1.0.0")}, {"image": dict(MARKETPLACE, version="1.1.0")},
+                        "2026-12-06T12:00:00.000Z", state="rolling_back")
+    compute = azure.client("compute")
+    compute.virtual_machine_scale_sets.begin_update(RG, "web", {"tags": encode_marker(marker)}).result()
+    control.add_health_rule(match={"scale_set": "web", "instance_ids": ["1"]}, state="Unhealthy")
+    wait_for(lambda: [i["health_state"] for i in instances(azure, "web")].count("Unhealthy") == 1, "1 unhealthy")
+    since = last_seq(control)
+
+    code, failed = rollout(ansible, "web", image=dict(MARKETPLACE, version="1.1.0"), health_timeout=2)
+
+    assert code != 0 and failed["status"] == "rollback_failed", failed
+    assert failed["rollback"]["instance_ids"] == [] and failed["rollback"]["outcome"] == "unhealthy"
+    assert failed["rollback"]["health"] == {"1": "Unhealthy"}
+    assert failed["msg"] == ("Rollout of scale set %s/web: a rollback of image %s:%s:%s:1.1.0 was interrupted; "
+                             "rollback failed: not Healthy within health_timeout=2 seconds after the rollback: "
+                             "1 Unhealthy (the rollback point, tag fleetops.rollout, is kept)"
+                             % (RG, MARKETPLACE["publisher"], MARKETPLACE["offer"], MARKETPLACE["sku"]))
+    assert arm_writes(control, since) == []
+    assert decode_marker(scale_set_tags(azure, "web"))["state"] == "rolling_back"
+
+    control.clear_health_rules()
+    wait_for(lambda: all(i["health_state"] == "Healthy" for i in instances(azure, "web")), "healthy again")
+    code, done = rollout(ansible, "web", image=dict(MARKETPLACE, version="1.1.0"), health_timeout=2)
+
+    assert code != 0 and done["status"] == "rolled_back", done
+    assert done["msg"].endswith("was interrupted; this run finished it; rolled back 0 instances")
+    assert "fleetops.rollout" not in scale_set_tags(azure, "web")

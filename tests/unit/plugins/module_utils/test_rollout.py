@@ -383,3 +383,51 @@ def test_resume_and_skip_decisions_read_the_instance_not_latest():
     assert [i["instance_id"] for i in targets] == ["2", "3", "4", "5", "7", "8", "9"]
     assert skipped == []                                  # 0 already runs the target: done, not skipped
     assert r.upgraded(instances, target) == ["1", "6"]    # protected 0 is never the rollout's
+
+
+# --- the health timeout judged by the thresholds (Azure's rolling upgrade goes on within its limits) --------
+
+def test_gate_at_the_timeout_passes_a_batch_within_both_thresholds():
+    instances = fleet(20, **{"1": {"health_state": "Unhealthy"}})
+    assert r.batch_gate(["0", "1", "2", "3"], ["0", "1", "2", "3"], instances, 25, 5)["state"] == "waiting"
+    gate = r.batch_gate(["0", "1", "2", "3"], ["0", "1", "2", "3"], instances, 25, 5, at_timeout=True)
+    assert gate["state"] == "passed" and gate["code"] is None and gate["unhealthy"] == ["1"]
+    assert (gate["upgraded_percent"], gate["set_percent"]) == (25.0, 5.0)
+    assert gate["reason"].endswith("within max_unhealthy_upgraded_instance_percent=25 and "
+                                   "max_unhealthy_instance_percent=5")
+    # one more unhealthy anywhere in the set: beyond 5%
+    instances[10]["health_state"] = "Unhealthy"
+    gate = r.batch_gate(["0", "1", "2", "3"], ["0", "1", "2", "3"], instances, 25, 5, at_timeout=True)
+    assert gate["state"] == "failed" and gate["code"] == "MaxUnhealthyInstancePercentExceeded"
+
+
+def test_gate_at_the_timeout_counts_initializing_upgraded_instances_as_unhealthy():
+    ids = ["0", "1", "2", "3"]
+    one = fleet(20, **{"1": {"health_state": "Initializing"}})
+    assert r.batch_gate(ids, ids, one, 25, 5)["state"] == "waiting"
+    gate = r.batch_gate(ids, ids, one, 25, 5, at_timeout=True)
+    assert gate["state"] == "passed" and (gate["upgraded_percent"], gate["set_percent"]) == (25.0, 5.0)
+    two = fleet(20, **{"1": {"health_state": "Initializing"}, "2": {"health_state": None}})
+    gate = r.batch_gate(ids, ids, two, 25, 5, at_timeout=True)
+    assert gate["state"] == "failed" and gate["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
+    assert gate["upgraded_percent"] == 50.0 and gate["pending"] == ["1", "2"]
+    # instances outside the rollout that are still Initializing are not its verdict
+    other = fleet(20, **{str(i): {"health_state": "Initializing"} for i in range(10, 20)})
+    assert r.batch_gate(ids, ids, other, 25, 5, at_timeout=True)["state"] == "passed"
+
+
+def test_gate_at_the_timeout_with_every_instance_healthy_has_no_note():
+    gate = r.batch_gate(["0"], ["0"], fleet(4), 20, 20, at_timeout=True)
+    assert gate["state"] == "passed" and gate["reason"] is None
+
+
+def test_a_resumed_rollback_watches_the_instances_on_the_restored_model_that_are_not_healthy():
+    before = {"image": {"publisher": "p", "offer": "o", "sku": "s", "version": "1.0.0"}}
+    on_before = {"image": dict(before["image"])}
+    instances = fleet(6, **{
+        "0": dict(on_before, health_state="Unhealthy"), "1": dict(on_before), "2": dict(on_before, health_state=None),
+        "3": dict(on_before, health_state="Unhealthy", protection={"protect_from_scale_set_actions": True}),
+        "4": {"image": dict(before["image"], version="1.1.0")}, "5": {"image": None, "latest_model_applied": None}})
+    assert r.rollback_targets(instances, before) == ["4"]
+    assert r.rollback_watch(instances, before, ["4"]) == ["4", "0", "2"]
+    assert r.rollback_watch(instances, before, []) == ["0", "2"]

@@ -8,11 +8,14 @@ someone else, an interrupted rollback, the tag removal racing an autoscale chang
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
-from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import ArmFailure, Rollout
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import is_transient
+from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import ArmFailure, Rollout, azure_step
+from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout
 
 IMAGE = {"publisher": "Canonical", "offer": "ubuntu", "sku": "server"}
 VERSION_ID = "/subscriptions/s/resourceGroups/img/providers/Microsoft.Compute/galleries/g/images/i/versions/%s"
@@ -45,6 +48,7 @@ class FakeScaleSet:
         self.vms = {str(i): {"version": version, "generation": 0} for i in range(count)}
         self.latest, self.generation = latest, 0
         self.bad = set(bad)
+        self.health = {}              # instance id: health state, over the health by version
         self.calls = []
         self.upgrade_errors = []      # raised by the next upgrades, in order
         self.update_errors = []
@@ -66,7 +70,8 @@ class FakeScaleSet:
             out.append({"instance_id": instance_id, "zone": None, "update_domain": int(instance_id) % 5,
                         "fault_domain": 0, "latest_model_applied": latest,
                         "image": vm.get("image") or dict(IMAGE, version=vm["version"]), "vm_size": "standard_d2s_v3",
-                        "health_state": "Unhealthy" if vm["version"] in self.bad else "Healthy",
+                        "health_state": self.health.get(instance_id) or (
+                            "Unhealthy" if vm["version"] in self.bad else "Healthy"),
                         "protection": None, "provisioning_state": "Succeeded"})
         return out
 
@@ -127,11 +132,14 @@ def run(fake, image_version=None, check_mode=False, **overrides):
     desired = {"image": dict(IMAGE, version=image_version)} if image_version else {}
     assert rollout.compare(desired) == []
     assert rollout.plan() is None
-    if rollout.marker is not None and rollout.marker.get("state") == "rolling_back":
-        rollout.finish_interrupted_rollback()
-    else:
-        rollout.change_model()
-        rollout.run_batches()
+    try:
+        if rollout.marker is not None and rollout.marker.get("state") == "rolling_back":
+            rollout.finish_interrupted_rollback()
+        else:
+            rollout.change_model()
+            rollout.run_batches()
+    except ArmFailure as failure:
+        rollout.stopped_message = rollout.stopped_by(failure)
     rollout.finish()
     return rollout
 
@@ -351,3 +359,295 @@ def test_a_rerun_after_a_rollback_in_generation_mode_is_nothing_to_do():
 
     assert again.result["status"] == "nothing_to_do" and again.result["changed"] is False
     assert len(fake.writes()) == writes
+
+
+# --- faults are not verdicts -----------------------------------------------------------------------------
+
+def http_error(status, code, message="it broke", exception=None):
+    """What the SDK raises for an ARM answer: a real HttpResponseError (or subclass) over a real response."""
+    # pylint: disable=import-outside-toplevel
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.rest import HttpRequest
+    from azure.core.rest._http_response_impl import HttpResponseImpl
+
+    response = HttpResponseImpl(request=HttpRequest("POST", "https://management.azure.com/x"), internal_response=None,
+                                status_code=status, reason="x", content_type="application/json",
+                                headers={"content-type": "application/json"}, stream_download_generator=None)
+    response._content = json.dumps({"error": {"code": code, "message": message}}).encode()  # pylint: disable=W0212
+    return (exception or HttpResponseError)(response=response)
+
+
+def sdk_failure(exc, action="upgrade instances of"):
+    """The ArmFailure azure_step makes of an SDK exception."""
+    with pytest.raises(ArmFailure) as caught:
+        with azure_step(action, "scale set rg/api"):
+            raise exc
+    return caught.value
+
+
+def transient_errors():
+    # pylint: disable=import-outside-toplevel
+    from azure.core.exceptions import ResourceExistsError, ServiceRequestError, ServiceResponseError
+
+    return [http_error(429, "TooManyRequests"), http_error(500, "InternalServerError"),
+            http_error(503, "ServiceUnavailable"),
+            http_error(409, "OperationNotAllowed", "another operation is in progress", ResourceExistsError),
+            http_error(409, "Conflict"), ServiceRequestError("connection refused"),
+            ServiceResponseError("connection reset by peer")]
+
+
+def test_transient_faults_are_told_from_verdicts_with_the_sdk_exception_types():
+    # pylint: disable=import-outside-toplevel
+    from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
+
+    for exc in transient_errors():
+        assert is_transient(exc), exc
+        assert sdk_failure(exc).transient
+    verdicts = [http_error(200, "VMExtensionProvisioningError"),   # an LRO that ended Failed: its poll said 200
+                http_error(400, "InvalidParameter"), http_error(404, "NotFound", exception=ResourceNotFoundError),
+                http_error(412, "PreconditionFailed"),
+                http_error(401, "AuthenticationFailed", exception=ClientAuthenticationError),
+                WaitTimeout("upgrade", 5)]
+    for exc in verdicts:
+        assert not is_transient(exc), exc
+        assert not sdk_failure(exc).transient
+    assert "OperationNotAllowed: another operation is in progress" in str(sdk_failure(transient_errors()[3]))
+
+
+@pytest.mark.parametrize("latest", BELIEFS)
+@pytest.mark.parametrize("index", range(len(transient_errors())))
+def test_a_transient_fault_on_a_batch_interrupts_then_the_rerun_resumes(latest, index):
+    fake = FakeScaleSet(count=5, latest=latest)
+    original = fake.upgrade
+
+    def upgrade(ids):
+        if ids == ["2", "3"] and not fake.demoted and not getattr(fake, "failed_once", False):
+            fake.failed_once = True
+            fake.calls.append(("upgrade", list(ids)))
+            raise sdk_failure(transient_errors()[index])
+        return original(ids)
+
+    fake.upgrade = upgrade
+    first = run(fake, "1.1.0", demote_image_version_on_failure=True)
+
+    result = first.result
+    assert result["status"] == "interrupted" and result["rollback"] is None and fake.demoted == []
+    assert [b["outcome"] for b in result["batches"]] == ["healthy", "interrupted"]
+    assert result["halt"]["batch_index"] == 1
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling"
+    assert [call[0] for call in fake.writes()] == ["update", "upgrade", "upgrade"]   # no rollback write
+    assert first.stopped_message.startswith("Rollout of scale set rg/api interrupted at batch 2 of 3 by a transient "
+                                            "fault, not a verdict on the image: Failed to upgrade instances of ")
+    assert first.stopped_message.endswith("Nothing was rolled back or demoted. The rollback point (tag "
+                                          "fleetops.rollout) is kept. Run the same task again to resume.")
+
+    second = run(fake, "1.1.0", demote_image_version_on_failure=True)
+
+    assert second.result["status"] == "succeeded" and fake.resource["tags"] == {}
+    moved = [i for call in fake.writes() if call[0] == "upgrade" for i in call[1]]
+    assert sorted(moved) == ["0", "1", "2", "2", "3", "3", "4"]     # 2 and 3: the refused request, then once
+    assert {vm["version"] for vm in fake.vms.values()} == {"1.1.0"}
+
+
+def test_a_verdict_from_azure_still_rolls_back_and_demotes():
+    fake = FakeScaleSet(count=5)
+    original = fake.upgrade
+
+    def upgrade(ids):
+        if ids == ["2", "3"]:
+            fake.calls.append(("upgrade", list(ids)))
+            raise sdk_failure(http_error(200, "VMExtensionProvisioningError"))
+        return original(ids)
+
+    fake.upgrade = upgrade
+    rollout = run(fake, "1.1.0", demote_image_version_on_failure=True)
+    assert rollout.result["status"] == "rolled_back" and rollout.result["halt"]["code"] == "UpgradeFailed"
+    assert fake.demoted and rollout.result["rollback"]["outcome"] == "healthy"
+
+
+def test_a_transient_fault_while_rolling_back_leaves_it_for_the_rerun_to_finish():
+    fake = FakeScaleSet(count=5, bad={"1.1.0"})
+    original = fake.upgrade
+
+    def upgrade(ids):
+        if fake.model_version() == "1.0.0" and not getattr(fake, "failed_once", False):
+            fake.failed_once = True
+            fake.calls.append(("upgrade", list(ids)))
+            raise sdk_failure(http_error(429, "TooManyRequests"))
+        return original(ids)
+
+    fake.upgrade = upgrade
+    first = run(fake, "1.1.0")
+
+    assert first.result["status"] == "interrupted" and first.result["rollback"]["outcome"] == "interrupted"
+    assert first.result["halt"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling_back"
+    assert first.stopped_message.startswith(
+        "Rollout of scale set rg/api halted after batch 1 of 3: 2 of 2 upgraded instances (100%) are unhealthy, more "
+        "than max_unhealthy_upgraded_instance_percent=20; then a transient fault interrupted the rollback: Failed to "
+        "upgrade instances of scale set rg/api: TooManyRequests")
+    assert first.stopped_message.endswith("The rollback point (tag fleetops.rollout) is kept. Run the same task again "
+                                          "to finish it.")
+
+    second = run(fake, "1.1.0")
+    assert second.result["status"] == "rolled_back" and fake.resource["tags"] == {}
+    assert {vm["version"] for vm in fake.vms.values()} == {"1.0.0"}
+
+
+def test_an_error_that_is_no_fault_and_no_verdict_halts_where_it_is():
+    fake = FakeScaleSet(count=5)
+    original = fake.instances
+
+    def instances():
+        if any(call[0] == "upgrade" for call in fake.writes()):
+            raise sdk_failure(http_error(403, "AuthorizationFailed"), action="list the instances of")
+        return original()
+
+    fake.instances = instances
+    rollout = run(fake, "1.1.0")
+    assert rollout.result["status"] == "halted" and rollout.result["rollback"] is None
+    assert rollout.result["batches"][0]["outcome"] == "failed"
+    assert rollout.stopped_message.startswith("Failed to list the instances of scale set rg/api: AuthorizationFailed")
+
+
+# --- a resumed rollback watches health -------------------------------------------------------------------
+
+def interrupted_rollback(count=6):
+    """1.1.0 rolled out and being rolled back when the run was killed: the model is 1.0.0 again, 4 and 5 run
+    1.0.0 (moved back, or never touched), the others still run 1.1.0."""
+    before, target = {"image": dict(IMAGE, version="1.0.0")}, {"image": dict(IMAGE, version="1.1.0")}
+    marker = planner.new_marker(before, target, "2026-11-22T04:30:00.000Z", state="rolling_back")
+    fake = FakeScaleSet(count=count, version="1.1.0", tags=planner.encode_marker(marker))
+    fake.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]["version"] = "1.0.0"
+    for instance_id in ("4", "5"):
+        fake.vms[instance_id]["version"] = "1.0.0"
+    return fake
+
+
+def test_a_resumed_rollback_with_unhealthy_rolled_back_instances_fails_and_keeps_the_rollback_point():
+    fake = interrupted_rollback()
+    fake.health["4"] = "Unhealthy"            # moved back before the interruption, and not well
+
+    rollout = run(fake, "1.1.0")
+
+    result = rollout.result
+    assert result["status"] == "rollback_failed" and result["rollback"]["outcome"] == "unhealthy"
+    assert result["rollback"]["instance_ids"] == ["0", "1", "2", "3"]
+    assert result["rollback"]["health"] == {"0": "Healthy", "1": "Healthy", "2": "Healthy", "3": "Healthy",
+                                            "4": "Unhealthy"}
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling_back"
+    assert rollout.message() == (
+        "Rollout of scale set rg/api: a rollback of image Canonical:ubuntu:server:1.1.0 was interrupted; rollback "
+        "failed: not Healthy within health_timeout=5 seconds after the rollback: 4 Unhealthy (the rollback point, "
+        "tag fleetops.rollout, is kept)")
+
+
+def test_a_resumed_rollback_with_nothing_left_to_move_still_waits_for_health():
+    fake = interrupted_rollback()
+    for instance_id in fake.vms:
+        fake.vms[instance_id]["version"] = "1.0.0"
+    fake.health["1"] = "Initializing"
+
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "rollback_failed" and rollout.result["rollback"]["outcome"] == "timeout"
+    assert rollout.result["rollback"]["instance_ids"] == [] and rollout.result["rollback"]["health"] == {
+        "1": "Initializing"}
+    assert [call[0] for call in fake.writes()] == []             # no write at all: the tag stays
+    fake.health.clear()
+    again = run(fake, "1.1.0")
+    assert again.result["status"] == "rolled_back" and fake.resource["tags"] == {}
+    assert again.message().endswith("was interrupted; this run finished it; rolled back 0 instances")
+
+
+def test_an_uninterrupted_rollback_that_fails_says_so():
+    fake = FakeScaleSet(count=5, bad={"1.1.0"})
+    original = fake.upgrade
+
+    def upgrade(ids):
+        fake.health["0"] = "Unhealthy"        # and stays so, whatever it runs
+        return original(ids)
+
+    fake.upgrade = upgrade
+    rollout = run(fake, "1.1.0")
+    assert rollout.result["status"] == "rollback_failed"
+    assert rollout.message() == (
+        "Rollout of scale set rg/api halted after batch 1 of 3: 2 of 2 upgraded instances (100%) are unhealthy, more "
+        "than max_unhealthy_upgraded_instance_percent=20; rollback failed: not Healthy within health_timeout=5 "
+        "seconds after the rollback: 0 Unhealthy (the rollback point, tag fleetops.rollout, is kept)")
+
+
+# --- the health timeout judged by the thresholds; the set threshold named ------------------------------
+
+@pytest.mark.parametrize("state", ["Unhealthy", "Initializing"])
+def test_a_batch_within_both_thresholds_at_the_health_timeout_passes_with_a_note(state):
+    """The issue's case: 25% / 5% thresholds, 1 of the 4 upgraded (25%) and so 1 of the 20 (5%) not Healthy."""
+    fake = FakeScaleSet(count=20)
+    fake.health["1"] = state
+
+    rollout = run(fake, "1.1.0", batch_size=4, max_unhealthy_upgraded_instance_percent=25,
+                  max_unhealthy_instance_percent=5, max_batches=1)
+
+    [batch] = rollout.result["batches"]
+    assert rollout.result["status"] == "in_progress" and rollout.result["halt"] is None
+    assert batch["outcome"] == "tolerated" and rollout.message() is None
+    assert batch["note"] == ("not Healthy within health_timeout=5 seconds: 1 %s; 1 of 4 upgraded instances (25%%) and "
+                             "1 of 20 instances of the set (5%%) unhealthy or not Healthy yet, within "
+                             "max_unhealthy_upgraded_instance_percent=25 and max_unhealthy_instance_percent=5" % state)
+
+
+def test_initializing_forever_counts_as_unhealthy_at_the_health_timeout():
+    fake = FakeScaleSet(count=20)
+    fake.health.update({"1": "Initializing", "2": "Initializing"})
+
+    rollout = run(fake, "1.1.0", batch_size=4, max_unhealthy_upgraded_instance_percent=25,
+                  max_unhealthy_instance_percent=5, on_failure="halt")
+
+    assert rollout.result["status"] == "halted" and rollout.result["halt"]["code"] == "HealthTimeout"
+    assert rollout.result["batches"][0]["outcome"] == "timeout"
+    assert rollout.result["halt"]["reason"] == ("not Healthy within health_timeout=5 seconds: 1 Initializing, "
+                                                "2 Initializing")
+
+
+def test_a_healthy_batch_halted_by_the_rest_of_the_set_names_the_set_threshold():
+    fake = FakeScaleSet(count=10)
+    rollout = Rollout(None, params(on_failure="halt"), None)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == []
+    assert rollout.plan() is None
+    rollout.change_model()
+    fake.health.update({"7": "Unhealthy", "8": "Unhealthy", "9": "Unhealthy"})   # after the precheck, not upgraded
+    rollout.run_batches()
+
+    [batch] = rollout.result["batches"]
+    assert batch["outcome"] == "set_unhealthy" and batch["health"] == {"0": "Healthy", "1": "Healthy"}
+    assert rollout.result["halt"]["code"] == "MaxUnhealthyInstancePercentExceeded"
+    assert "3 of 10 instances of the set (30%) are unhealthy, more than max_unhealthy_instance_percent=20" \
+        in rollout.message()
+
+
+def test_a_transient_fault_on_the_demotion_after_a_verdict_says_what_was_cut_short():
+    fake = FakeScaleSet(count=5, bad={"1.1.0"})
+    original = fake.demote
+
+    def demote(version_id):
+        if not getattr(fake, "failed_once", False):
+            fake.failed_once = True
+            raise sdk_failure(http_error(503, "ServiceUnavailable"), action="update")
+        return original(version_id)
+
+    fake.demote = demote
+    first = run(fake, "1.1.0", demote_image_version_on_failure=True)
+
+    assert first.result["status"] == "interrupted" and first.result["rollback"] is None
+    assert first.result["halt"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
+    assert first.stopped_message.startswith("Rollout of scale set rg/api halted after batch 1 of 3: 2 of 2 upgraded")
+    assert "; then a transient fault interrupted the demotion: Failed to update scale set rg/api: " \
+        "ServiceUnavailable" in first.stopped_message
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling"
+
+    second = run(fake, "1.1.0", demote_image_version_on_failure=True)   # the resume check judges again
+    assert second.result["status"] == "rolled_back" and len(fake.demoted) == 1
+    assert [b["kind"] for b in second.result["batches"]] == ["resume"]
+    assert {vm["version"] for vm in fake.vms.values()} == {"1.0.0"}

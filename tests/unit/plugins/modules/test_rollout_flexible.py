@@ -97,11 +97,11 @@ def test_unreadable_feature_names_the_permission(arm, capsys):
     assert writes(arm) == []
 
 
-def test_feature_unreadable_for_another_reason_halts_with_the_arm_code(arm, capsys):
+def test_feature_unreadable_for_a_transient_reason_interrupts_with_the_arm_code(arm, capsys):
     serve(arm, arm_error("InternalServerError", "boom", 500))
     code, result = run(arm, capsys, image=dict(IMAGE, version="1.1.0"))
     assert code == 1 and "InternalServerError" in result["msg"] and "ImageReferenceUpgradeForVmoVMs" in result["msg"]
-    assert result["status"] == "halted" and writes(arm) == []
+    assert result["status"] == "interrupted" and writes(arm) == []
 
 
 def test_registered_feature_lets_the_plan_through(arm, capsys):
