@@ -189,6 +189,19 @@ def test_retry_after_is_honoured_over_the_backoff_cap(sleeps):
     assert sleeps == [30.0] * 5  # the service's word, not our 20 s cap
 
 
+UPGRADE = r"/virtualMachineScaleSets/web/manualupgrade\?"
+
+
+@pytest.mark.parametrize("kind, sent", [("503", 8), ("refused", 1), ("dropped", 1)])
+def test_a_post_is_retried_on_server_errors_not_on_connection_errors(sleeps, kind, sent):
+    # Azure may have acted on a POST whose answer was lost: sending it again is the caller's decision
+    adapter = ScriptedAdapter([("POST", UPGRADE, [FAULTS[kind]])])
+    compute = factory_with(adapter).client("compute")
+    with pytest.raises((HttpResponseError, ServiceRequestError, ServiceResponseError)):
+        compute.virtual_machine_scale_sets.begin_update_instances("rg", "web", {"instanceIds": ["0"]}, polling=False)
+    assert len(adapter.requests) == sent
+
+
 def test_backoff_schedule_is_what_azure_core_sleeps():
     assert [Tuning().backoff(retry) for retry in range(1, 8)] == [0.0] + BACKOFF
 
