@@ -25,6 +25,7 @@ import configparser
 import email.utils
 import http.client
 import json
+import math
 import os
 import ssl
 import time
@@ -255,10 +256,13 @@ def retry_after(headers) -> Optional[float]:
         if not value:
             continue
         try:
-            return max(0.0, float(value) * scale)
-        except ValueError:  # an HTTP date
-            when = email.utils.parsedate_to_datetime(value) if name == "retry-after" else None
-            return max(0.0, when.timestamp() - time.time()) if when else None
+            seconds = float(value) * scale
+        except ValueError:  # an HTTP date, or nonsense (then our own backoff)
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                return None
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     return None
 
 

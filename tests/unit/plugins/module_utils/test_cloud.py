@@ -245,4 +245,5 @@ def test_retry_after_is_read_like_azure_core():
     assert retry_after({"retry-after-ms": "250"}) == 0.25
     assert retry_after({"x-ms-retry-after-ms": "40"}) == 0.04
     assert retry_after({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}) == 0.0  # a date in the past
+    assert retry_after({"Retry-After": "inf"}) is None and retry_after({"Retry-After": "soon"}) is None
     assert retry_after({}) is None
