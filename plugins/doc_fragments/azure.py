@@ -87,7 +87,14 @@ notes:
   - Credentials and cloud are resolved where the module runs, usually the controller (C(localhost)).
   - AWX and Automation Platform's Microsoft Azure Resource Manager credential works as it is, since it sets
     E(AZURE_SUBSCRIPTION_ID), E(AZURE_CLIENT_ID), E(AZURE_SECRET), E(AZURE_TENANT) and E(AZURE_CLOUD_ENVIRONMENT).
-  - Requests are retried on throttling (429) and server errors, honouring C(Retry-After).
+  - Requests are retried on throttling (429), timeouts (408), server errors (500, 502, 503, 504) and connection errors
+    (refused, reset, dropped), up to 7 times in a row whatever the mix, so 8 attempts in all. Between two
+    attempts the module waits for C(Retry-After) (or C(retry-after-ms)) when Azure sends one, else backs off
+    0, 1.6, 3.2, 6.4, 12.8, 20 and 20 seconds (64 s in all, each wait at most 20 s), so an outage of about a minute
+    is ridden out, a longer one fails the task with Azure's error code. The fetch of a custom cloud's metadata
+    (O(cloud_environment) given as a URL) is retried the same way.
+  - POST and PATCH requests, which are not idempotent, are retried on a 500, 503 or 504 answer and on throttling
+    that carries C(Retry-After) (Azure's does), not on a connection error, since Azure may have acted on them.
 """
 
     WAIT = r"""

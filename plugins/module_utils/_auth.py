@@ -22,11 +22,19 @@ uses a client secret, or a federated token when only ``AZURE_FEDERATED_TOKEN_FIL
 from __future__ import annotations
 
 import configparser
+import email.utils
+import http.client
 import json
+import math
 import os
+import ssl
+import time
+import urllib.error
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Mapping, Optional, Tuple
+
+from ._client import Tuning
 
 AUTH_SOURCES = ("auto", "env", "credential_file", "cli", "msi", "workload_identity")
 
@@ -237,22 +245,72 @@ def _join(items) -> str:
 # ---------------------------------------------------------------------------------------------
 # cloud
 
-def fetch_json(url: str, verify, timeout: float = 20.0):
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # what azure-core's RetryPolicy retries
+
+
+def retry_after(headers) -> Optional[float]:
+    """Seconds the server asks us to wait, read the way azure-core reads them (Retry-After first)."""
+    headers = {str(name).lower(): value for name, value in (headers or {}).items()}
+    for name, scale in (("retry-after", 1.0), ("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001)):
+        value = headers.get(name)
+        if not value:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:  # an HTTP date, or nonsense (then our own backoff)
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                return None
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    return None
+
+
+def transient_wait(exc: Exception, retry: int, tuning: Tuning) -> Optional[float]:
+    """How long to wait before retry number ``retry`` after ``exc``; None when it is not transient.
+
+    Transient as for azure-core: 408, 429 and 5xx answers, refused, reset or dropped connections,
+    timeouts. A certificate that does not verify, a 404 or a bad document is not.
+    """
+    if isinstance(exc, urllib.error.HTTPError):
+        if exc.code not in RETRY_STATUSES:
+            return None
+        asked = retry_after(exc.headers)
+        return asked if asked is not None else tuning.backoff(retry)
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, ssl.SSLCertVerificationError) or not isinstance(reason, (OSError, http.client.HTTPException)):
+        return None
+    return tuning.backoff(retry)
+
+
+def fetch_json(url: str, verify, timeout: float = 20.0, tuning: Tuning = Tuning(), sleep: Callable = time.sleep):
     """GET a JSON document over HTTPS; any failure becomes one AuthError sentence.
 
     ``verify`` is what azure-core calls ``connection_verify``: True, False or a CA bundle path.
+    Transient failures are retried as the SDK clients retry theirs (``tuning``: the same limit, backoff
+    and Retry-After), so a metadata endpoint that is down for about a minute does not fail the module.
     """
     from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
 
-    try:
-        response = open_url(url, headers={"Accept": "application/json"}, timeout=timeout,
-                            validate_certs=verify is not False, ca_path=verify if isinstance(verify, str) else None)
-        with response:
-            return json.loads(response.read().decode("utf-8"))
-    except Exception as exc:  # pylint: disable=broad-except  # URLError, HTTPError, ssl, socket, JSON
-        reason = getattr(exc, "reason", None) or exc
-        raise AuthError("Failed to fetch cloud metadata from %s: %s; check cloud_environment "
-                        "(AZURE_CLOUD_ENVIRONMENT) and ca_bundle (REQUESTS_CA_BUNDLE)." % (url, reason)) from exc
+    retry = 0
+    while True:
+        try:
+            response = open_url(url, headers={"Accept": "application/json"}, timeout=timeout,
+                                validate_certs=verify is not False,
+                                ca_path=verify if isinstance(verify, str) else None)
+            with response:
+                return json.loads(response.read().decode("utf-8"))
+        except Exception as exc:  # pylint: disable=broad-except  # URLError, HTTPError, ssl, socket, JSON
+            retry += 1
+            wait = transient_wait(exc, retry, tuning) if retry <= tuning.retry_total else None
+            if wait is not None:
+                sleep(wait)
+                continue
+            reason = getattr(exc, "reason", None) or exc
+            attempts = " (tried %d times)" % retry if retry > 1 else ""
+            raise AuthError("Failed to fetch cloud metadata from %s: %s%s; check cloud_environment "
+                            "(AZURE_CLOUD_ENVIRONMENT) and ca_bundle (REQUESTS_CA_BUNDLE)."
+                            % (url, reason, attempts)) from exc
 
 
 def metadata_url(value: str) -> str:

@@ -47,17 +47,29 @@ class MissingLibrary(Exception):
 class Tuning:
     """Pipeline behaviour shared by every client.
 
-    azure-core's RetryPolicy retries 408, 429 and 5xx and sleeps for Retry-After (or
-    retry-after-ms) when the service sends one, else backs off exponentially.
+    azure-core's RetryPolicy retries 408, 429 and 5xx answers and connection errors, sleeping for
+    Retry-After (or retry-after-ms) when the service sends one, else backing off exponentially:
+    nothing before the first retry, then ``retry_backoff_factor * 2 ** n`` seconds capped at
+    ``retry_backoff_max``. It also has per-kind limits (connect, read, status; 3 by default) that
+    stop retries before ``retry_total``: client_kwargs raises them with the total.
+    With these numbers, 7 retries back off 0 + 1.6 + 3.2 + 6.4 + 12.8 + 20 + 20 = 64 s, so a request
+    rides out an outage of about a minute (RETRY_WINDOW), then fails.
     ``polling_interval`` is the LRO poll period used only when a response has no Retry-After.
     """
 
-    retry_total: int = 6
+    retry_total: int = 7
     retry_backoff_factor: float = 0.8
-    retry_backoff_max: float = 60.0
+    retry_backoff_max: float = 20.0
     connection_timeout: float = 20.0
     read_timeout: float = 120.0
     polling_interval: float = 15.0
+
+    def backoff(self, retry: int) -> float:
+        """Seconds azure-core sleeps before retry number ``retry`` (1-based) without a Retry-After."""
+        return 0.0 if retry <= 1 else min(self.retry_backoff_max, self.retry_backoff_factor * 2 ** (retry - 1))
+
+
+RETRY_WINDOW = round(sum(Tuning().backoff(retry) for retry in range(1, Tuning().retry_total + 1)), 1)  # 64 s
 
 
 def client_kwargs(cloud, connection_verify, tuning: Tuning = Tuning()) -> Dict[str, object]:
@@ -68,6 +80,10 @@ def client_kwargs(cloud, connection_verify, tuning: Tuning = Tuning()) -> Dict[s
         "connection_verify": connection_verify,
         "user_agent": USER_AGENT,
         "retry_total": tuning.retry_total,
+        # azure-core stops at the first exhausted limit: each kind may use the whole total
+        "retry_connect": tuning.retry_total,
+        "retry_read": tuning.retry_total,
+        "retry_status": tuning.retry_total,
         "retry_backoff_factor": tuning.retry_backoff_factor,
         "retry_backoff_max": tuning.retry_backoff_max,
         "connection_timeout": tuning.connection_timeout,

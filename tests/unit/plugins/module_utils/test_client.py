@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-from azure.core.exceptions import HttpResponseError
+import requests
+import urllib3
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from azure_fakes import ScriptedAdapter, StaticCredential, session_for
 from ansible_collections.fleetops.vmss.plugins.module_utils._auth import CLOUDS, Cloud
@@ -19,6 +22,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils._client import (
     SDK_CLIENTS,
     USER_AGENT,
     ClientFactory,
+    RETRY_WINDOW,
     MissingLibrary,
     Tuning,
     client_kwargs,
@@ -43,7 +47,8 @@ def test_client_kwargs():
         "credential_scopes": ["https://management.core.chinacloudapi.cn/.default"],
         "connection_verify": "/ca.pem",
         "user_agent": "fleetops.vmss/0.1.0",
-        "retry_total": 6, "retry_backoff_factor": 0.8, "retry_backoff_max": 60.0,
+        "retry_total": 7, "retry_connect": 7, "retry_read": 7, "retry_status": 7,
+        "retry_backoff_factor": 0.8, "retry_backoff_max": 20.0,
         "connection_timeout": 20.0, "read_timeout": 120.0, "polling_interval": 2,
     }
 
@@ -124,6 +129,81 @@ def test_retries_stop_after_retry_total(sleeps):
         client.virtual_machine_scale_sets.get("rg", "web")
     assert caught.value.status_code == 429
     assert len(adapter.requests) == 3  # the first try and two retries
+
+
+BACKOFF = [1.6, 3.2, 6.4, 12.8, 20.0, 20.0]  # azure-core retries once at once, then backs off
+
+
+def refused(request):
+    raise requests.exceptions.ConnectionError("[Errno 111] Connection refused")
+
+
+def dropped(request):
+    # what requests raises when the server closes the connection without an answer
+    raise requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        "Connection aborted.", http.client.RemoteDisconnected("Remote end closed connection without response")))
+
+
+FAULTS = {
+    "429": (429, {}, {"error": {"code": "TooManyRequests", "message": "slow down"}}),
+    "503": (503, {}, {"error": {"code": "ServiceUnavailable", "message": "busy"}}),
+    "500": (500, {}, {"error": {"code": "InternalServerError", "message": "oops"}}),
+    "refused": refused,
+    "dropped": dropped,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAULTS))
+def test_seven_consecutive_faults_of_one_kind_are_retried(sleeps, kind):
+    # azure-core's per-kind limits (3 by default) would give up at the 4th
+    adapter = ScriptedAdapter([("GET", GET_SCALE_SET, [FAULTS[kind]] * 7 + [(200, {}, SCALE_SET)])])
+    scale_set = factory_with(adapter).client("compute").virtual_machine_scale_sets.get("rg", "web")
+    assert scale_set.name == "web"
+    assert len(adapter.requests) == 8
+    assert sleeps == BACKOFF
+    assert sum(sleeps) == RETRY_WINDOW == 64.0  # the outage the default settings ride out
+
+
+@pytest.mark.parametrize("kind, error", [("503", HttpResponseError), ("refused", ServiceRequestError),
+                                         ("dropped", ServiceResponseError)])
+def test_an_eighth_consecutive_fault_fails(sleeps, kind, error):
+    adapter = ScriptedAdapter([("GET", GET_SCALE_SET, [FAULTS[kind]])])
+    with pytest.raises(error):
+        factory_with(adapter).client("compute").virtual_machine_scale_sets.get("rg", "web")
+    assert len(adapter.requests) == 8  # the first try and retry_total retries
+    assert sleeps == BACKOFF
+
+
+def test_mixed_faults_share_the_total(sleeps):
+    answers = [FAULTS["429"], FAULTS["refused"], FAULTS["503"], FAULTS["dropped"]] * 2 + [(200, {}, SCALE_SET)]
+    adapter = ScriptedAdapter([("GET", GET_SCALE_SET, answers)])
+    with pytest.raises(ServiceResponseError):
+        factory_with(adapter).client("compute").virtual_machine_scale_sets.get("rg", "web")
+    assert len(adapter.requests) == 8
+
+
+def test_retry_after_is_honoured_over_the_backoff_cap(sleeps):
+    throttled = (429, {"Retry-After": "30"}, {"error": {"code": "TooManyRequests", "message": "slow down"}})
+    adapter = ScriptedAdapter([("GET", GET_SCALE_SET, [throttled] * 5 + [(200, {}, SCALE_SET)])])
+    factory_with(adapter).client("compute").virtual_machine_scale_sets.get("rg", "web")
+    assert sleeps == [30.0] * 5  # the service's word, not our 20 s cap
+
+
+UPGRADE = r"/virtualMachineScaleSets/web/manualupgrade\?"
+
+
+@pytest.mark.parametrize("kind, sent", [("503", 8), ("refused", 1), ("dropped", 1)])
+def test_a_post_is_retried_on_server_errors_not_on_connection_errors(sleeps, kind, sent):
+    # Azure may have acted on a POST whose answer was lost: sending it again is the caller's decision
+    adapter = ScriptedAdapter([("POST", UPGRADE, [FAULTS[kind]])])
+    compute = factory_with(adapter).client("compute")
+    with pytest.raises((HttpResponseError, ServiceRequestError, ServiceResponseError)):
+        compute.virtual_machine_scale_sets.begin_update_instances("rg", "web", {"instanceIds": ["0"]}, polling=False)
+    assert len(adapter.requests) == sent
+
+
+def test_backoff_schedule_is_what_azure_core_sleeps():
+    assert [Tuning().backoff(retry) for retry in range(1, 8)] == [0.0] + BACKOFF
 
 
 def test_only_the_asked_sdk_is_imported(tmp_path):

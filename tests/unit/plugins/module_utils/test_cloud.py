@@ -20,6 +20,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils._auth import (
     metadata_url,
     parse_cloud_metadata,
     resolve_cloud,
+    retry_after,
 )
 
 URL = "https://management.lab.example/metadata/endpoints?api-version=2022-09-01"
@@ -125,8 +126,27 @@ def tls_files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def metadata_server(tls_files):
+    failures = {}  # path -> failures answered so far
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # pylint: disable=invalid-name
+            # /flaky/<status or "drop">/<n>/<key>/metadata/...: the first n requests fail that way
+            parts = self.path.split("/")
+            if parts[1] == "flaky":
+                kind, count = parts[2], int(parts[3])
+                failures[self.path] = failures.get(self.path, 0) + 1
+                if failures[self.path] <= count:
+                    if kind == "drop":  # the connection closes with no answer
+                        self.close_connection = True
+                        self.connection.close()
+                        return
+                    self.send_response(int(kind))
+                    if parts[4] == "retry-after":
+                        self.send_header("Retry-After", "2")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.path = "/" + "/".join(parts[5:])
             if not self.path.startswith("/metadata/endpoints?api-version="):
                 self.send_error(404)
                 return
@@ -175,5 +195,55 @@ def test_metadata_fetch_with_validation_off(metadata_server):
 def test_metadata_fetch_http_error_and_refused_connection(metadata_server, tls_files):
     with pytest.raises(AuthError, match="Failed to fetch cloud metadata from .*/nowhere: Not Found"):
         fetch_json(metadata_server + "/nowhere", tls_files[0])
-    with pytest.raises(AuthError, match=r"Failed to fetch cloud metadata from https://127.0.0.1:9/x: .*refused"):
-        fetch_json("https://127.0.0.1:9/x", True, timeout=5)
+    slept = []
+    with pytest.raises(AuthError, match=r"Failed to fetch cloud metadata from https://127.0.0.1:9/x: .*refused"
+                                        r".* \(tried 8 times\)"):
+        fetch_json("https://127.0.0.1:9/x", True, timeout=5, sleep=slept.append)
+    assert slept == BACKOFF  # a refused connection is retried like the SDK clients retry it
+
+
+# --- retries: what the SDK clients' retry policy does (Tuning), for the metadata fetch too -------
+
+BACKOFF = [0.0, 1.6, 3.2, 6.4, 12.8, 20.0, 20.0]  # no Retry-After: 64 s in all, then the error
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "502", "503", "504", "drop"])
+def test_metadata_fetch_retries_transient_failures_up_to_the_limit(metadata_server, tls_files, kind):
+    slept = []
+    url = "%s/flaky/%s/7/backoff/metadata/endpoints?api-version=2022-09-01" % (metadata_server, kind)
+    document = fetch_json(url, tls_files[0], sleep=slept.append)
+    assert document[0]["name"] == "Local"
+    assert slept == BACKOFF
+
+
+def test_metadata_fetch_honours_retry_after(metadata_server, tls_files):
+    slept = []
+    url = "%s/flaky/503/3/retry-after/metadata/endpoints?api-version=2022-09-01" % metadata_server
+    assert fetch_json(url, tls_files[0], sleep=slept.append)[0]["name"] == "Local"
+    assert slept == [2.0, 2.0, 2.0]
+
+
+def test_metadata_fetch_fails_once_the_retries_are_spent(metadata_server, tls_files):
+    slept = []
+    url = "%s/flaky/503/8/spent/metadata/endpoints?api-version=2022-09-01" % metadata_server
+    with pytest.raises(AuthError, match=r"Service Unavailable \(tried 8 times\); check cloud_environment"):
+        fetch_json(url, tls_files[0], sleep=slept.append)
+    assert slept == BACKOFF
+
+
+def test_metadata_fetch_does_not_retry_what_a_retry_cannot_fix(metadata_server, tls_files):
+    slept = []
+    with pytest.raises(AuthError, match="Not Found; check"):
+        fetch_json(metadata_server + "/nowhere", tls_files[0], sleep=slept.append)
+    with pytest.raises(AuthError, match="CERTIFICATE_VERIFY_FAILED"):
+        fetch_json(metadata_server + "/metadata/endpoints", True, sleep=slept.append)
+    assert slept == []
+
+
+def test_retry_after_is_read_like_azure_core():
+    assert retry_after({"Retry-After": "3", "retry-after-ms": "10"}) == 3.0
+    assert retry_after({"retry-after-ms": "250"}) == 0.25
+    assert retry_after({"x-ms-retry-after-ms": "40"}) == 0.04
+    assert retry_after({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}) == 0.0  # a date in the past
+    assert retry_after({"Retry-After": "inf"}) is None and retry_after({"Retry-After": "soon"}) is None
+    assert retry_after({}) is None
