@@ -245,6 +245,7 @@ VM_SIZES = tuple(
        for suffix in ("_v3", "s_v3", "_v4", "s_v4", "ds_v4", "_v5", "s_v5", "ds_v5", "as_v5", "ads_v5")]
     + _family("Standard_D{}s_v6", (2, 4, 8, 16, 32, 48, 64, 96))
     + _family("Standard_D{}ps_v5", (2, 4, 8, 16, 32, 48, 64))
+    + [f"Standard_DC{n}{kind}_v5" for kind in ("as", "ads", "es", "eds") for n in (2, 4, 8, 16, 32, 48, 64, 96)]
     + _family("Standard_NC{}as_T4_v3", (4, 8, 16, 64)))
 _SIZES_LOWER = {size.lower(): size for size in VM_SIZES}
 

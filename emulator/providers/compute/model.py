@@ -325,8 +325,14 @@ def validate(desired, current=None):
 def _validate_inputs(desired):
     """Size, image reference and admin password as Compute refuses them (emulator/validation.py)."""
     vm = profile(desired) or {}
-    if (desired.get("sku") or {}).get("name") is not None:
-        validation.check_vm_size(desired["sku"]["name"], desired.get("location"))
+    size = (desired.get("sku") or {}).get("name")
+    mix = props(desired).get("skuProfile")
+    if size == "Mix" and mix:                   # instance mix: the sizes are skuProfile's
+        for i, entry in enumerate(mix.get("vmSizes") or []):
+            validation.check_vm_size((entry or {}).get("name"), desired.get("location"),
+                                     target=f"skuProfile.vmSizes[{i}].name")
+    elif size is not None:
+        validation.check_vm_size(size, desired.get("location"))
     validation.check_image_reference(image_reference(vm))
     password = (vm.get("osProfile") or {}).get("adminPassword")
     if password is not None:
