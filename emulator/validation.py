@@ -81,17 +81,14 @@ _ENTITY_80 = (r"^[^_\W][\w-._]{0,79}(?<![-.])$", r"^[^_\W][\w\-._]{0,79}(?<![-.]
 # learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftcompute:
 # scale sets 1-64, alphanumerics, underscores, periods and hyphens; start alphanumeric; end alphanumeric or '_'.
 _ENTITY_64 = (r"^[^_\W][\w-._]{0,63}(?<![-.])$", r"^[^_\W][\w\-._]{0,63}(?<![-.])$")
-_VERSION = (r"^[0-9]+\.[0-9]+\.[0-9]+$",) * 2
 # resource type (lower case) -> (the rule as Azure prints it, the rule as Python matches it)
 NAME_RULES = {
     "microsoft.compute/virtualmachinescalesets": _ENTITY_64,
     "microsoft.compute/virtualmachines": _ENTITY_64,
     "microsoft.compute/galleries": _ENTITY_80,
     "microsoft.compute/galleries/images": _ENTITY_80,
-    "microsoft.compute/galleries/images/versions": _VERSION,
-}
+}   # image version names (Major.Minor.Patch) are the gallery provider's check (gallery/model.py)
 _RG_NAME = re.compile(r"^[-\w.()]{1,90}$")
-_INT32 = 2 ** 31 - 1
 
 
 def check_name(resource_type, param, name):
@@ -109,8 +106,6 @@ def check_name(resource_type, param, name):
     if rule is None:
         return
     matched = re.match(rule[1], name, re.ASCII)
-    if matched and rule is _VERSION and any(int(part) > _INT32 for part in name.split(".")):
-        matched = None
     if not matched:
         raise ArmError(400, "InvalidParameter",
                        f"The entity name '{param}' is invalid according to its validation rule: {rule[0]}.",

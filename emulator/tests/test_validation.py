@@ -137,15 +137,14 @@ def test_resource_groups_names_and_locations(emu):
     assert status == 201, answer
 
 
-def test_gallery_names_and_version_names(emu, group):
+def test_gallery_names(emu, group):
     base = f"/subscriptions/{emu.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/"
     status, answer, _ = emu.arm("PUT", base + "_gal", {"location": emu.location}, api_version="2024-03-03")
     assert status == 400 and answer["error"]["target"] == "galleryName", answer
-    version = base + "gal/images/img/versions/1.0"
-    status, answer, _ = emu.arm("PUT", version, {"location": emu.location, "properties": {"storageProfile": {
-        "source": {"id": f"/subscriptions/{emu.subscription_id}/resourceGroups/{RG}/providers/Microsoft.Compute/images/b"}}}},
-                                api_version="2024-03-03")
-    assert status == 400 and answer["error"]["target"] == "galleryImageVersionName", answer
+    status, answer, _ = emu.arm("PUT", base + "g" * 81, {"location": emu.location}, api_version="2024-03-03")
+    assert status == 400 and answer["error"]["code"] == "InvalidParameter", answer
+    status, answer, _ = emu.arm("PUT", base + "gal.1_x", {"location": emu.location}, api_version="2024-03-03")
+    assert status in (200, 201), answer
 
 
 def test_vm_sizes_of_a_region(emu):
@@ -191,9 +190,9 @@ def test_passwords_that_pass():
 
 
 def test_names_and_tags_rules_at_their_edges():
-    validation.check_name("Microsoft.Compute/galleries/images/versions", "galleryImageVersionName", "2147483647.0.0")
+    validation.check_name("Microsoft.Compute/galleries/images", "galleryImageName", "a" * 80)
     with pytest.raises(ArmError):
-        validation.check_name("Microsoft.Compute/galleries/images/versions", "galleryImageVersionName", "2147483648.0.0")
+        validation.check_name("Microsoft.Compute/galleries/images", "galleryImageName", "a" * 81)
     validation.check_tags({"n" * 512: "v" * 256, **{f"t{i}": "" for i in range(49)}})
     assert validation.resource_type_of("/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/galleries/x"
                                        "/images/y") == "Microsoft.Compute/galleries/images"
