@@ -175,7 +175,8 @@ def test_ids_the_project_uses_are_well_formed():
     validation.check_image_reference({"id": gallery})
     validation.check_image_reference({"id": gallery.rsplit("/versions", 1)[0]})
     validation.check_image_reference({"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/images/b"})
-    validation.check_image_reference({"communityGalleryImageId": "/CommunityGalleries/f-1/Images/Fedora/Versions/latest"})
+    community = "/CommunityGalleries/f-1/Images/Fedora/Versions/latest"
+    validation.check_image_reference({"communityGalleryImageId": community})
     validation.check_image_reference({"publisher": "p", "offer": "o", "sku": "s", "version": "1.0.0"})
     with pytest.raises(ArmError):
         validation.check_image_reference({"communityGalleryImageId": "../x"})
