@@ -8,6 +8,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from emulator import validation
 from emulator.arm import ArmError, Response
 
 log = logging.getLogger("emulator")
@@ -200,6 +201,7 @@ class Pipeline:
             self.ctx.advance()
             if self.ctx.specs is not None and matched.operation_id and req.method in ("PUT", "PATCH", "POST"):
                 self.ctx.specs.validate_body(matched.operation_id, req.body)
+            validation.check_request(req)               # names, locations, tags: what ARM refuses
             try:
                 response = matched.handler(self.ctx, req)
             finally:

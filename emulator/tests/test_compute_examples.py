@@ -74,6 +74,12 @@ class World:
                     out[key] = {"id": self.probe}
                 elif key == "loadBalancerBackendAddressPools" and isinstance(item, list):
                     out[key] = [{"id": self.pool}]
+                elif key == "sku" and isinstance(item, dict) and item.get("name") == "DSv3-Type1":
+                    out[key] = dict(item, name="Standard_D2s_v3")   # a dedicated-host sku in a generated example
+                elif key == "imageReference" and isinstance(item, dict):   # generated examples' "aaaa" ids
+                    out[key] = {k: v for k, v in item.items() if not re.fullmatch(r"a+", str(v))}
+                elif key == "adminPassword":        # "{your-password}": one Azure's rules accept
+                    out[key] = "Exampl3-passw0rd!"
                 else:
                     out[key] = self.rewrite(item)
             return out

@@ -12,7 +12,7 @@ def uniform(**props):
            "properties": {"virtualMachineProfile": {
                "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "o", "sku": "s",
                                                      "version": "latest"}},
-               "osProfile": {"computerNamePrefix": "web", "adminUsername": "u", "adminPassword": "p@ss"}}}}
+               "osProfile": {"computerNamePrefix": "web", "adminUsername": "u", "adminPassword": "Sup3r-secret!"}}}}
     doc["properties"].update(props)
     return doc
 

@@ -11,6 +11,7 @@ import json
 import math
 import re
 
+from emulator import validation
 from emulator.arm import ArmError
 
 VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
@@ -318,6 +319,24 @@ def validate(desired, current=None):
     _validate_flexible(desired)
     _validate_policies(desired)
     _validate_priority(desired)
+    _validate_inputs(desired)
+
+
+def _validate_inputs(desired):
+    """Size, image reference and admin password as Compute refuses them (emulator/validation.py)."""
+    vm = profile(desired) or {}
+    size = (desired.get("sku") or {}).get("name")
+    mix = props(desired).get("skuProfile")
+    if size == "Mix" and mix:                   # instance mix: the sizes are skuProfile's
+        for i, entry in enumerate(mix.get("vmSizes") or []):
+            validation.check_vm_size((entry or {}).get("name"), desired.get("location"),
+                                     target=f"skuProfile.vmSizes[{i}].name")
+    elif size is not None:
+        validation.check_vm_size(size, desired.get("location"))
+    validation.check_image_reference(image_reference(vm))
+    password = (vm.get("osProfile") or {}).get("adminPassword")
+    if password is not None:
+        validation.check_password(password, is_windows(vm))
 
 
 def _validate_immutables(desired, current):
