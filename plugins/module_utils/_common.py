@@ -23,6 +23,7 @@ from ansible.module_utils.common.validation import check_type_dict
 
 from ._auth import AUTH_SOURCES, AuthError, build_credential, resolve_cloud, resolve_settings
 from ._client import ClientFactory, MissingLibrary, Tuning
+from ._validate import option_errors
 
 # Keep in sync with plugins/doc_fragments/azure.py (validate-modules checks each module).
 AUTH_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
@@ -61,18 +62,25 @@ def connect(params: Dict[str, Any], environ, tuning: Tuning = Tuning()) -> Clien
 class AzureModule:
     """AnsibleModule plus Azure: ``client(name)``, ``subscription_id``, ``cloud``."""
 
-    def __init__(self, argument_spec: Dict[str, Any], wait: bool = False, **kwargs: Any):
+    def __init__(self, argument_spec: Dict[str, Any], wait: bool = False,
+                 names: Optional[Dict[str, str]] = None, **kwargs: Any):
+        """``names``: which kind of Azure resource the module's own options name (``{"name": "scale_set"}``),
+        checked by Azure's naming rules with every other value (``_validate``) before any request."""
         spec = dict(AUTH_ARGUMENT_SPEC)
         if wait:
             spec.update(WAIT_ARGUMENT_SPEC)
         spec.update(argument_spec)
-        errors = argument_shape_errors(spec, _load_params())
+        raw = _load_params()
+        errors = argument_shape_errors(spec, raw)
         if errors:  # before AnsibleModule, which would raise a TypeError on them (a traceback for the user);
             # the way ansible-core's own _load_params fails when it cannot read the arguments at all
             print(json.dumps({"failed": True, "msg": "Invalid options: %s" % " ".join(errors)}))  # pylint: disable=ansible-bad-function
             sys.exit(1)  # pylint: disable=ansible-bad-function
         self.ansible = AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.ansible.params
+        errors = option_errors(spec, self.params, raw, names)
+        if errors:
+            self.ansible.fail_json(msg="Invalid options: %s" % " ".join(errors))
         self.check_mode = self.ansible.check_mode
         self._factory: Optional[ClientFactory] = None
 

@@ -401,6 +401,7 @@ def watch(run, before, started, deadline):
 
 def main():
     module = AzureModule(
+        names=dict(name="scale_set"),
         argument_spec=dict(
             resource_group=dict(type="str", required=True),
             name=dict(type="str", required=True),

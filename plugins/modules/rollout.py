@@ -566,7 +566,7 @@ def write_reports(module, result):
 
 
 def main():
-    module = AzureModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     scale_set = "%s/%s" % (params["resource_group"], params["name"])
     errors = option_errors(params)
