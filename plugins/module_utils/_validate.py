@@ -32,7 +32,6 @@ NUMBER_RULES: Dict[str, Tuple[Optional[float], Optional[float], bool]] = {
     "batch_size": AT_LEAST_ONE, "max_batches": AT_LEAST_ONE,
     "capacity": NON_NEGATIVE, "blue_capacity": NON_NEGATIVE, "minimum": NON_NEGATIVE, "maximum": NON_NEGATIVE,
     "default": NON_NEGATIVE, "value": NON_NEGATIVE, "grace_period": NON_NEGATIVE,
-    "replica_count": AT_LEAST_ONE, "regional_replica_count": AT_LEAST_ONE,
     "platform_fault_domain_count": AT_LEAST_ONE, "base_regular_priority_count": NON_NEGATIVE,
     "os_disk_size_gb": NON_NEGATIVE, "build_timeout_in_minutes": (0, 960, False), "update_limit": NON_NEGATIVE,
     "major": NON_NEGATIVE, "port": (1, 65535, False), "hours": (0, 23, False), "minutes": (0, 59, False),
@@ -53,8 +52,9 @@ NAME_RULES: Dict[str, Tuple[int, str, str]] = {
                 "letters, digits, underscores and periods, starting and ending with a letter or digit"),
     "gallery_image": (80, r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?",
                       "letters, digits, underscores, hyphens and periods, starting and ending with a letter or digit"),
-    "image_version": (64, r"\d{1,10}\.\d{1,10}\.\d{1,10}", "three whole numbers: major.minor.patch"),
 }
+# Left to the modules that own them, with Azure's limits in their words: gallery image version names and replica
+# counts (_gallery), the rolling upgrade policy's 5-100 batch percent (_scale_set_model).
 # What the top-level options of every module name; a module adds its own ``name`` (``AzureModule(names=...)``).
 OPTION_NAMES = {"resource_group": "resource_group", "scale_set": "scale_set", "green_name": "scale_set",
                 "gallery_name": "gallery", "gallery_image_name": "gallery_image"}

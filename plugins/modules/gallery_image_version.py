@@ -389,7 +389,7 @@ def check_source(module, compute, desired, definition, what):
 
 
 def main():
-    module = AzureModule(names=dict(name="image_version"), argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
+    module = AzureModule(argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
     params = module.params
     deadline = Deadline(params["wait_timeout"])
     what = describe(params)

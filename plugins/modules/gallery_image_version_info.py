@@ -110,7 +110,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils._regions import regi
 
 
 def main():
-    module = AzureModule(names=dict(name="image_version"), argument_spec=dict(resource_group=dict(type="str", required=True),
+    module = AzureModule(argument_spec=dict(resource_group=dict(type="str", required=True),
                                             gallery_name=dict(type="str", required=True),
                                             gallery_image_name=dict(type="str", required=True),
                                             name=dict(type="str"), latest_for_region=dict(type="str")),

@@ -412,8 +412,6 @@ def main():
     )
     params = module.params
     action = params["action"]
-    if params["wait_sleep"] <= 0:
-        module.fail_json(msg="wait_sleep must be a positive number of seconds, not %s." % params["wait_sleep"])
     deadline = Deadline(params["wait_timeout"])
     run = Run(module)
 

@@ -538,8 +538,6 @@ def option_errors(params):
                                  max_batches=params["max_batches"])
     except planner.PlanError as exc:
         errors.append(str(exc))
-    if params["wait_sleep"] <= 0 or params["wait_timeout"] <= 0:
-        errors.append("wait_sleep and wait_timeout must be more than 0.")
     if params["demote_image_version_on_failure"]:
         image = model.image_option(params["image"]) if params["image"] else {}
         parts = split_version_id(image.get("id"))

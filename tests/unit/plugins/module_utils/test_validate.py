@@ -69,7 +69,6 @@ def test_a_secret_option_is_never_quoted():
     ("resource_group", ["rg", "my.rg(1)", "é-rg", "x" * 90], ["", "rg.", "a/b", "x" * 91, "a b", "<rg>"]),
     ("gallery", ["gal", "gal_1.x"], ["gal-1", "_gal", "gal.", "x" * 81]),
     ("gallery_image", ["web-img.1"], ["-web", "web-", "a b"]),
-    ("image_version", ["1.2.3", "0.0.10"], ["1.2", "1.2.3.4", "latest", "a.b.c"]),
 ])
 def test_names_follow_azure_rules(kind, good, bad):
     assert [name for name in good if name_error(kind, name)] == []
@@ -132,3 +131,13 @@ def test_modules_fail_on_bad_values_before_any_request(monkeypatch, tmp_path, ca
     assert code == 1 and result["failed"], result
     assert result["msg"].startswith("Invalid options: ") and fragment in result["msg"], result["msg"]
     assert adapter.requests == [] and writes(adapter) == []
+
+
+@pytest.mark.parametrize("image_id, field", [
+    (GALLERY_VERSION, "id"), ("/SharedGalleries/abc-123/Images/web/Versions/1.0.0", "sharedGalleryImageId"),
+    ("/CommunityGalleries/pub-1/Images/web", "communityGalleryImageId"),
+])
+def test_each_accepted_image_id_goes_in_the_field_azure_reads_it_from(image_id, field):
+    from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
+
+    assert model.image_reference(model.image_option(image_id)) == {field: image_id}
