@@ -13,6 +13,7 @@ argument_spec, resolves credentials and cloud on first use, and hands out SDK cl
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -147,9 +148,20 @@ def _as_dict(value: Any) -> Optional[Dict[str, Any]]:
     return None
 
 
+def not_finite(value: Any) -> bool:
+    """NaN or infinity, as a float or as text Python reads as one ("nan", "-Infinity")."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return False
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def argument_shape_errors(spec: Dict[str, Any], params: Any, path: str = "") -> list:
     """Values whose shape ansible-core's validator cannot take (it raises instead of failing): a scalar where a
-    dict with suboptions goes, a non-dict element of a list of such dicts; and required options given as null
+    dict with suboptions goes, a non-dict element of a list of such dicts, NaN or infinity where a whole number
+    goes; and required options given as null
     (ansible-core counts a null as present). Only option names and kinds are quoted, never values."""
     errors: list = []
     if not isinstance(params, dict):
@@ -160,6 +172,9 @@ def argument_shape_errors(spec: Dict[str, Any], params: Any, path: str = "") -> 
         value = params[keys[0]] if keys else None
         if keys and value is None and option.get("required"):
             errors.append("%s is required and must not be null." % label)
+        if "int" in (option.get("type"), option.get("elements")) and any(
+                not_finite(item) for item in (value if isinstance(value, list) else [value])):
+            errors.append("%s must be a finite whole number." % label)  # ansible-core raises OverflowError on inf
         if value is None or not option.get("options"):
             continue
         if option.get("type", "str") == "dict":

@@ -141,3 +141,13 @@ def test_each_accepted_image_id_goes_in_the_field_azure_reads_it_from(image_id, 
     from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
 
     assert model.image_reference(model.image_option(image_id)) == {field: image_id}
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), "inf", " -Infinity", "nan", [1, "inf"]])
+def test_no_whole_number_option_reaches_ansible_core_as_nan_or_infinity(monkeypatch, tmp_path, capsys, value):
+    # ansible-core's check_type_int raises OverflowError (a traceback) on infinity
+    adapter = scripted_arm(monkeypatch, tmp_path)
+    args = dict(ROLLOUT, wait_timeout=value) if not isinstance(value, list) else {
+        "resource_group": "rg", "name": "web", "zones": value, "platform_fault_domain_count": value[1]}
+    code, result = run_module(rollout if not isinstance(value, list) else scale_set, args, capsys)
+    assert code == 1 and "must be a finite whole number" in result["msg"] and adapter.requests == [], result
