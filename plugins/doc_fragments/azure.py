@@ -88,6 +88,11 @@ notes:
   - AWX and Automation Platform's Microsoft Azure Resource Manager credential works as it is, since it sets
     E(AZURE_SUBSCRIPTION_ID), E(AZURE_CLIENT_ID), E(AZURE_SECRET), E(AZURE_TENANT) and E(AZURE_CLOUD_ENVIRONMENT).
   - Requests are retried on throttling (429) and server errors, honouring C(Retry-After).
+  - Every option is checked before the first request, so that a bad value never changes anything - numbers
+    finite and in range (timeouts and sleeps above 0, percentages from 0 to 100, counts 0 or more), names and
+    tags by Azure's naming rules, image references by their shapes. A YAML boolean where text goes (an
+    unquoted C(no) as a name, which YAML reads as V(false)) is refused - quote it. Whether a VM size exists in
+    the region is left to Azure, which refuses an unknown one without changing anything.
 """
 
     WAIT = r"""
@@ -101,11 +106,13 @@ options:
   wait_timeout:
     description:
       - How many seconds to wait, in total, when O(wait=true). The module fails once it has passed.
+      - More than 0.
     type: int
     default: 1800
   wait_sleep:
     description:
       - Seconds between two status checks, when Azure does not say when to ask again (C(Retry-After)).
+      - More than 0.
     type: float
     default: 10.0
 """

@@ -73,7 +73,9 @@ options:
     description:
       - The image to roll out, as M(fleetops.vmss.scale_set) takes it - a Compute Gallery image version ID
         (C(/subscriptions/.../galleries/G/images/I/versions/1.7.1)), a gallery image definition ID, a managed image
-        ID, or a marketplace reference (a dict with C(publisher), C(offer), C(sku) and C(version)).
+        ID, a shared or community gallery image ID (C(/SharedGalleries/...), C(/CommunityGalleries/...)), or a
+        marketplace reference (a dict with C(publisher), C(offer), C(sku) and C(version), V(latest) if not set).
+      - Anything else is refused before any request.
       - If not set, the instances are moved onto the scale set's current model (those Azure reports not on the
         latest model, C(latestModelApplied)), or onto the target of an interrupted rollout's rollback point.
     type: raw
