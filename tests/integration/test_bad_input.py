@@ -246,3 +246,32 @@ def test_one_invalid_value_fails_before_any_write_for_real(seeded, name):
             name, option, value, changed, result["msg"][:300])
 
     check()  # pylint: disable=no-value-for-parameter
+
+
+# The cases of issue 16 that wrote before failing, or were accepted: each now fails before any request at all.
+SEEN = [
+    ("rollout", {"health_timeout": "nan"}, "health_timeout must be a finite number"),
+    ("rollout", {"wait_sleep": float("nan")}, "wait_sleep must be a finite number"),
+    ("rollout", {"wait_timeout": -1}, "wait_timeout must be more than 0"),
+    ("rollout", {"image": 12345}, "image must be an image id"),
+    ("rollout", {"image": "../../etc/passwd"}, "'../../etc/passwd' is none of these"),
+    ("rollout", {"image": {"publisher": "a"}}, "lacks offer, sku"),
+    ("scale_set", {"wait_sleep": 0}, "wait_sleep must be more than 0"),
+    ("scale_set", {"wait_timeout": -1, "tags": {"team": "web"}}, "wait_timeout must be more than 0"),
+    ("scale_set", {"name": False, "sku": {"capacity": 3}}, "name is a YAML boolean (false)"),
+    ("scale_set", {"name": "x" * 2000, "sku": {"capacity": 3}}, "is not a valid scale set name"),
+    ("scale_set", {"tags": {"team": "v" * 300}}, "longer than 256 characters"),
+    ("blue_green", {"health_timeout": 0, "image": {"publisher": "a"}}, "health_timeout must be more than 0"),
+    ("autoscale", {"profiles": [{"name": "p", "capacity": {"minimum": -1, "maximum": 2, "default": 1}}]},
+     "profiles[0].capacity.minimum must be 0 or more, not -1"),
+]
+
+
+@pytest.mark.parametrize("name, args, says", SEEN, ids=["%s-%d" % (case[0], index) for index, case in enumerate(SEEN)])
+def test_the_bad_values_seen_fail_before_any_request(seeded, name, args, says):
+    module, _options = documented_options(name)
+    since = last_seq(seeded)
+    code, output = run_in_process(module, dict({"resource_group": RG, "name": SCALE_SET}, **args), check_mode=False)
+    result = json.loads(output)
+    assert code == 1 and result["msg"].startswith("Invalid options: ") and says in result["msg"], result
+    assert [entry for entry in seeded.traffic(since) if "/subscriptions/" in entry["liveRequest"]["url"]] == []
