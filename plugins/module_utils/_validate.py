@@ -40,18 +40,21 @@ NUMBER_RULES: Dict[str, Tuple[Optional[float], Optional[float], bool]] = {
     "max_unhealthy_instance_percent": PERCENT, "max_unhealthy_upgraded_instance_percent": PERCENT,
 }
 
-# Azure's naming rules (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules):
+# Azure's naming rules (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules; scale sets:
+# the characters that page forbids for virtualMachineScaleSets, # as it says breaks ARM URLs):
 # (longest, pattern, what the pattern says in words).
 NAME_RULES: Dict[str, Tuple[int, str, str]] = {
     "resource_group": (90, r"[-\w.()]*[-\w()]",
                        "letters, digits, underscores, hyphens, periods and parentheses, not ending in a period"),
-    "scale_set": (64, r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?",
-                  "letters, digits, underscores, periods and hyphens, starting with a letter or digit and not "
+    "scale_set": (64, r'(?!_)[^\\/"\[\]:|<>+=;,?*@&#\s\x00-\x1f]*[^\\/"\[\]:|<>+=;,?*@&#\s\x00-\x1f.-]',
+                  "none of \\ / \" [ ] : | < > + = ; , ? * @ & # or spaces, not starting with an underscore nor "
                   "ending in a period or hyphen"),
     "gallery": (80, r"[A-Za-z0-9](?:[A-Za-z0-9_.]*[A-Za-z0-9])?",
                 "letters, digits, underscores and periods, starting and ending with a letter or digit"),
     "gallery_image": (80, r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?",
                       "letters, digits, underscores, hyphens and periods, starting and ending with a letter or digit"),
+    "user_assigned_identity": (128, r"[A-Za-z0-9][A-Za-z0-9_-]{2,127}",
+                               "letters, digits, underscores and hyphens, starting with a letter or digit, at least 3"),
 }
 # Left to the modules that own them, with Azure's limits in their words: gallery image version names and replica
 # counts (_gallery), the rolling upgrade policy's 5-100 batch percent (_scale_set_model).

@@ -169,8 +169,8 @@ STATE_MODULES = [name for name in MODULES if not name.endswith("_info")]
 # What the modules' own ``name`` names (AzureModule(names=...)): hostile names are invalid there.
 NAMED = {"scale_set": "scale_set", "rollout": "scale_set", "blue_green": "scale_set", "rolling_upgrade": "scale_set",
          "scale_set_instance": "scale_set", "gallery": "gallery", "gallery_image": "gallery_image",
-         "resource_group": "resource_group"}
-HOSTILE_NAMES = ["../../etc/passwd", "x" * 2000, "a\u0000b", "web/../../x", "-web", "<script>", " "]
+         "resource_group": "resource_group", "user_assigned_identity": "user_assigned_identity"}
+HOSTILE_NAMES = ["../../etc/passwd", "x" * 2000, "a\u0000b", "web/../../x", "web.", "<script>", " "]
 BAD_IMAGES = [12345, 1.5, ["a"], "../../etc/passwd", "/subscriptions//images/", {"publisher": "a"},
               {"publisher": "Canonical", "offer": "o", "sku": "s", "version": "newest"}, {"id": "x", "sku": "s"}]
 BAD_TAGS = [{"a/b": "1"}, {"k": "v" * 300}, {"x" * 600: "1"}, {"k<": "v"}, "not tags"]

@@ -64,11 +64,12 @@ def test_a_secret_option_is_never_quoted():
 
 
 @pytest.mark.parametrize("kind, good, bad", [
-    ("scale_set", ["web", "a", "web-01_x", "W" * 64], ["", "-web", "web-", "web.", "a b", "x" * 65, "a\u0000",
-                                                       "../x", "web/1"]),
+    ("scale_set", ["web", "a", "web-01_x", "W" * 64, "web(1)", "-web"],
+     ["", "_web", "web-", "web.", "a b", "x" * 65, "a\u0000", "../x", "web/1", "a:b", "a#b"]),
     ("resource_group", ["rg", "my.rg(1)", "é-rg", "x" * 90], ["", "rg.", "a/b", "x" * 91, "a b", "<rg>"]),
     ("gallery", ["gal", "gal_1.x"], ["gal-1", "_gal", "gal.", "x" * 81]),
     ("gallery_image", ["web-img.1"], ["-web", "web-", "a b"]),
+    ("user_assigned_identity", ["bake-id_1", "abc"], ["ab", "-abc", "a.bc", "x" * 129]),
 ])
 def test_names_follow_azure_rules(kind, good, bad):
     assert [name for name in good if name_error(kind, name)] == []
