@@ -168,6 +168,7 @@ def option_errors(spec: Dict[str, Any], params: Dict[str, Any], raw: Any,
     """Every bad value in ``params`` (converted by Ansible) and ``raw`` (the arguments as the task gave them)."""
     errors: List[str] = []
     raw = raw if isinstance(raw, dict) else {}
+    kinds = dict(OPTION_NAMES, **(names or {})) if not path else {}   # names are checked at the top level only
     for name, option in spec.items():
         value = params.get(name) if isinstance(params, dict) else None
         label = path + name
@@ -186,8 +187,8 @@ def option_errors(spec: Dict[str, Any], params: Dict[str, Any], raw: Any,
                 if why:
                     errors.append("%s %s, not %s." % (label, why, number))
                     break
-        if not path and (names or {}).get(name, OPTION_NAMES.get(name)) and isinstance(value, str):
-            why = name_error((names or {}).get(name, OPTION_NAMES.get(name)), value)
+        if name in kinds and isinstance(value, str):
+            why = name_error(kinds[name], value)
             if why:
                 errors.append("%s %r %s." % (label, value[:100], why))
         if name in TAG_OPTIONS:
