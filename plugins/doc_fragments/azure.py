@@ -95,6 +95,11 @@ notes:
     (O(cloud_environment) given as a URL) is retried the same way.
   - POST and PATCH requests, which are not idempotent, are retried on a 500, 503 or 504 answer and on throttling
     that carries C(Retry-After) (Azure's does), not on a connection error, since Azure may have acted on them.
+  - Every option is checked before the first request, so that a bad value never changes anything - numbers
+    finite and in range (timeouts and sleeps above 0, percentages from 0 to 100, counts 0 or more), names and
+    tags by Azure's naming rules, image references by their shapes. A YAML boolean where text goes (an
+    unquoted C(no) as a name, which YAML reads as V(false)) is refused - quote it. Whether a VM size exists in
+    the region is left to Azure, which refuses an unknown one without changing anything.
 """
 
     WAIT = r"""
@@ -108,11 +113,13 @@ options:
   wait_timeout:
     description:
       - How many seconds to wait, in total, when O(wait=true). The module fails once it has passed.
+      - More than 0.
     type: int
     default: 1800
   wait_sleep:
     description:
       - Seconds between two status checks, when Azure does not say when to ask again (C(Retry-After)).
+      - More than 0.
     type: float
     default: 10.0
 """

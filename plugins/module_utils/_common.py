@@ -13,6 +13,7 @@ argument_spec, resolves credentials and cloud on first use, and hands out SDK cl
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -23,6 +24,7 @@ from ansible.module_utils.common.validation import check_type_dict
 
 from ._auth import AUTH_SOURCES, AuthError, build_credential, resolve_cloud, resolve_settings
 from ._client import ClientFactory, MissingLibrary, Tuning
+from ._validate import option_errors
 
 # Keep in sync with plugins/doc_fragments/azure.py (validate-modules checks each module).
 AUTH_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
@@ -61,18 +63,25 @@ def connect(params: Dict[str, Any], environ, tuning: Tuning = Tuning()) -> Clien
 class AzureModule:
     """AnsibleModule plus Azure: ``client(name)``, ``subscription_id``, ``cloud``."""
 
-    def __init__(self, argument_spec: Dict[str, Any], wait: bool = False, **kwargs: Any):
+    def __init__(self, argument_spec: Dict[str, Any], wait: bool = False,
+                 names: Optional[Dict[str, str]] = None, **kwargs: Any):
+        """``names``: which kind of Azure resource the module's own options name (``{"name": "scale_set"}``),
+        checked by Azure's naming rules with every other value (``_validate``) before any request."""
         spec = dict(AUTH_ARGUMENT_SPEC)
         if wait:
             spec.update(WAIT_ARGUMENT_SPEC)
         spec.update(argument_spec)
-        errors = argument_shape_errors(spec, _load_params())
+        raw = _load_params()
+        errors = argument_shape_errors(spec, raw)
         if errors:  # before AnsibleModule, which would raise a TypeError on them (a traceback for the user);
             # the way ansible-core's own _load_params fails when it cannot read the arguments at all
             print(json.dumps({"failed": True, "msg": "Invalid options: %s" % " ".join(errors)}))  # pylint: disable=ansible-bad-function
             sys.exit(1)  # pylint: disable=ansible-bad-function
         self.ansible = AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.ansible.params
+        errors = option_errors(spec, self.params, raw, names)
+        if errors:
+            self.ansible.fail_json(msg="Invalid options: %s" % " ".join(errors))
         self.check_mode = self.ansible.check_mode
         self._factory: Optional[ClientFactory] = None
 
@@ -139,9 +148,20 @@ def _as_dict(value: Any) -> Optional[Dict[str, Any]]:
     return None
 
 
+def not_finite(value: Any) -> bool:
+    """NaN or infinity, as a float or as text Python reads as one ("nan", "-Infinity")."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return False
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def argument_shape_errors(spec: Dict[str, Any], params: Any, path: str = "") -> list:
     """Values whose shape ansible-core's validator cannot take (it raises instead of failing): a scalar where a
-    dict with suboptions goes, a non-dict element of a list of such dicts; and required options given as null
+    dict with suboptions goes, a non-dict element of a list of such dicts, NaN or infinity where a whole number
+    goes; and required options given as null
     (ansible-core counts a null as present). Only option names and kinds are quoted, never values."""
     errors: list = []
     if not isinstance(params, dict):
@@ -152,6 +172,9 @@ def argument_shape_errors(spec: Dict[str, Any], params: Any, path: str = "") -> 
         value = params[keys[0]] if keys else None
         if keys and value is None and option.get("required"):
             errors.append("%s is required and must not be null." % label)
+        if "int" in (option.get("type"), option.get("elements")) and any(
+                not_finite(item) for item in (value if isinstance(value, list) else [value])):
+            errors.append("%s must be a finite whole number." % label)  # ansible-core raises OverflowError on inf
         if value is None or not option.get("options"):
             continue
         if option.get("type", "str") == "dict":

@@ -431,7 +431,13 @@ IMAGE_REFERENCE_KEYS = ("id", "sharedGalleryImageId", "communityGalleryImageId",
 
 
 def image_reference(image: Dict[str, Any]) -> Dict[str, Any]:
+    """An ``image`` option as Azure's imageReference: shared and community gallery ids go in their own fields."""
     if image.get("id"):
+        lowered = image["id"].lower()
+        if lowered.startswith("/sharedgalleries/"):
+            return {"sharedGalleryImageId": image["id"]}
+        if lowered.startswith("/communitygalleries/"):
+            return {"communityGalleryImageId": image["id"]}
         return {"id": image["id"]}
     return {key: image[key] for key in ("publisher", "offer", "sku", "version") if image.get(key) is not None}
 

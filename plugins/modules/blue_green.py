@@ -332,7 +332,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AzureModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     swap = Swap(module)
 

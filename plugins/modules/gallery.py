@@ -147,7 +147,7 @@ def gallery_id(subscription_id, params):
 
 
 def main():
-    module = AzureModule(argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
+    module = AzureModule(names=dict(name="gallery"), argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
     params = module.params
     deadline = Deadline(params["wait_timeout"])
     compute = module.client("compute")

@@ -215,7 +215,7 @@ def describe(params):
 
 
 def main():
-    module = AzureModule(argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
+    module = AzureModule(names=dict(name="gallery_image"), argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
     params = module.params
     deadline = Deadline(params["wait_timeout"])
     compute = module.client("compute")

@@ -71,7 +71,7 @@ def read_galleries(operations, resource_group, name):
 
 
 def main():
-    module = AzureModule(argument_spec=dict(resource_group=dict(type="str"), name=dict(type="str")),
+    module = AzureModule(names=dict(name="gallery"), argument_spec=dict(resource_group=dict(type="str"), name=dict(type="str")),
                          required_by=dict(name="resource_group"), supports_check_mode=True)
     resource_group, name = module.params["resource_group"], module.params["name"]
     compute = module.client("compute")

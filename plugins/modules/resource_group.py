@@ -119,7 +119,7 @@ class ResourceGroups:
 
 
 def main():
-    module = AzureModule(argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
+    module = AzureModule(names=dict(name="resource_group"), argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
     params = module.params
     deadline = Deadline(params["wait_timeout"])
     what = "resource group %s" % params["name"]

@@ -401,6 +401,7 @@ def watch(run, before, started, deadline):
 
 def main():
     module = AzureModule(
+        names=dict(name="scale_set"),
         argument_spec=dict(
             resource_group=dict(type="str", required=True),
             name=dict(type="str", required=True),
@@ -411,8 +412,6 @@ def main():
     )
     params = module.params
     action = params["action"]
-    if params["wait_sleep"] <= 0:
-        module.fail_json(msg="wait_sleep must be a positive number of seconds, not %s." % params["wait_sleep"])
     deadline = Deadline(params["wait_timeout"])
     run = Run(module)
 

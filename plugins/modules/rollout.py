@@ -83,7 +83,9 @@ options:
     description:
       - The image to roll out, as M(fleetops.vmss.scale_set) takes it - a Compute Gallery image version ID
         (C(/subscriptions/.../galleries/G/images/I/versions/1.7.1)), a gallery image definition ID, a managed image
-        ID, or a marketplace reference (a dict with C(publisher), C(offer), C(sku) and C(version)).
+        ID, a shared or community gallery image ID (C(/SharedGalleries/...), C(/CommunityGalleries/...)), or a
+        marketplace reference (a dict with C(publisher), C(offer), C(sku) and C(version), V(latest) if not set).
+      - Anything else is refused before any request.
       - If not set, the instances are moved onto the scale set's current model (those Azure reports not on the
         latest model, C(latestModelApplied)), or onto the target of an interrupted rollout's rollback point.
     type: raw
@@ -570,8 +572,6 @@ def option_errors(params):
                                  max_batches=params["max_batches"])
     except planner.PlanError as exc:
         errors.append(str(exc))
-    if params["wait_sleep"] <= 0 or params["wait_timeout"] <= 0:
-        errors.append("wait_sleep and wait_timeout must be more than 0.")
     if params["demote_image_version_on_failure"]:
         image = model.image_option(params["image"]) if params["image"] else {}
         parts = split_version_id(image.get("id"))
@@ -598,7 +598,7 @@ def write_reports(module, result):
 
 
 def main():
-    module = AzureModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     scale_set = "%s/%s" % (params["resource_group"], params["name"])
     errors = option_errors(params)

@@ -98,7 +98,9 @@ options:
       - a Compute Gallery image version ID (C(/subscriptions/.../galleries/G/images/I/versions/1.7.1));
       - a Compute Gallery image definition ID (C(.../galleries/G/images/I)), meaning its latest version;
       - a managed image ID (C(.../providers/Microsoft.Compute/images/NAME));
+      - a shared or community gallery image (version) ID (C(/SharedGalleries/...), C(/CommunityGalleries/...));
       - a marketplace reference, a dict with C(publisher), C(offer), C(sku) and C(version) (V(latest) when omitted).
+      - Anything else (a partial marketplace reference, a number, another path) is refused before any request.
       - IDs are compared case-insensitively, as Azure does.
     type: raw
   os_profile:
@@ -658,7 +660,7 @@ def describe(params):
 
 
 def main():
-    module = AzureModule(argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
+    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
     params = module.params
     deadline = Deadline(params["wait_timeout"])
     compute = module.client("compute")

@@ -260,6 +260,7 @@ def describe(resource_group, name):
 
 def main():
     module = AzureModule(
+        names=dict(name="scale_set"),
         argument_spec=dict(resource_group=dict(type="str"), name=dict(type="str"),
                            include=dict(type="list", elements="str", default=[],
                                         choices=["instance_view", "rolling_upgrade", "os_upgrade_history"])),

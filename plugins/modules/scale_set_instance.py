@@ -265,6 +265,7 @@ def await_all(module, started, deadline):
 
 def main():
     module = AzureModule(
+        names=dict(name="scale_set"),
         argument_spec=dict(
             resource_group=dict(type="str", required=True),
             name=dict(type="str", required=True),

@@ -155,6 +155,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_e
 
 def main():
     module = AzureModule(
+        names=dict(name="scale_set"),
         argument_spec=dict(resource_group=dict(type="str", required=True), name=dict(type="str", required=True),
                            instance_view=dict(type="bool", default=True)),
         supports_check_mode=True,

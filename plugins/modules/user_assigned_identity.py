@@ -126,7 +126,7 @@ def options_of(identity):
 
 
 def main():
-    module = AzureModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AzureModule(names=dict(name="user_assigned_identity"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     identities = module.client("msi").user_assigned_identities
     rg, name, what = params["resource_group"], params["name"], describe(params)

@@ -151,10 +151,12 @@ def test_unhealthy_green_is_removed_and_blue_untouched(emulator, azure, ansible,
     net = seed(emulator, azure)
     before = pool_members(azure, net)
     since = last_seq(control)
-    code, refused = ansible.module("blue_green", dict(FAST, resource_group=RG, name="shop-blue", green_name="shop-blue",
+    code, refused = ansible.module("blue_green", dict(FAST, resource_group=RG, name="shop-blue",
                                                       image=dict(IMAGE, version="2.0.0"), soak=-1))
-    assert code != 0 and refused["msg"] == ("Invalid blue/green of scale set shop/shop-blue: soak must be 0 or more. "
-                                            "green_name must differ from name.")
+    assert code != 0 and refused["msg"] == "Invalid options: soak must be 0 or more, not -1."
+    code, refused = ansible.module("blue_green", dict(FAST, resource_group=RG, name="shop-blue", green_name="shop-blue",
+                                                      image=dict(IMAGE, version="2.0.0")))
+    assert code != 0 and refused["msg"] == "Invalid blue/green of scale set shop/shop-blue: green_name must differ from name."
     assert arm_writes(control, since) == []       # refused before any write
 
     control.call("POST", "health-rules", {"match": {"image_version": "2.0.0"}, "state": "Unhealthy"})

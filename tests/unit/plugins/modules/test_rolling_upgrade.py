@@ -12,6 +12,7 @@ import pytest
 
 from azure_fakes import arm_error
 from module_runner import SUB, run_module, writes
+from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline
 from ansible_collections.fleetops.vmss.plugins.modules import rolling_upgrade
 
 VMSS_PATH = r"/resourceGroups/payments/providers/Microsoft\.Compute/virtualMachineScaleSets/api"
@@ -43,6 +44,14 @@ def serve(arm, statuses):
 def run(args, capsys):
     return run_module(rolling_upgrade, dict({"resource_group": "payments", "name": "api", "wait_sleep": 0.01}, **args),
                       capsys)
+
+
+@pytest.fixture
+def expired(monkeypatch):
+    """A 1-second wait_timeout already spent when the module first looks (wait_timeout must be above 0)."""
+    spent = iter(range(0, 10**6, 5))
+    monkeypatch.setattr(rolling_upgrade, "Deadline",
+                        lambda timeout: Deadline(timeout, clock=lambda: next(spent)))
 
 
 def posted(arm):
@@ -141,12 +150,12 @@ def test_never_an_upgrade(arm, capsys, sleeps):
     assert [result[key] for key in ("running_status", "progress", "error", "policy")] == [None] * 4
 
 
-def test_timeout_fails_and_says_the_upgrade_goes_on(arm, capsys, sleeps):
+def test_timeout_fails_and_says_the_upgrade_goes_on(arm, capsys, sleeps, expired):
     serve(arm, [latest("RollingForward", start=T0, running=1, pending=3)])
-    code, result = run({"action": "status", "wait_timeout": 0}, capsys)
+    code, result = run({"action": "status", "wait_timeout": 1}, capsys)
     assert code == 1 and result["error"]["code"] == "Timeout"
     assert result["msg"] == ("Failed to wait for the rolling upgrade of scale set payments/api: Timeout: still "
-                             "RollingForward after 0 seconds; it goes on in Azure (action=cancel stops it)")
+                             "RollingForward after 1 seconds; it goes on in Azure (action=cancel stops it)")
 
 
 def test_missing_scale_set_and_a_refused_start(arm, capsys, sleeps):
@@ -167,11 +176,11 @@ def test_missing_scale_set_and_a_refused_start(arm, capsys, sleeps):
                                     "The OS Rolling Upgrade API cannot be used")
 
 
-def test_timeout_before_azure_shows_the_new_upgrade(arm, capsys, sleeps):
+def test_timeout_before_azure_shows_the_new_upgrade(arm, capsys, sleeps, expired):
     serve(arm, [latest("Completed", start=T0, done=4)])   # GetLatest keeps showing the previous upgrade
-    code, result = run({"action": "start_os_upgrade", "wait_timeout": 0}, capsys)
+    code, result = run({"action": "start_os_upgrade", "wait_timeout": 1}, capsys)
     assert code == 1 and result["changed"] is True and posted(arm) == ["osRollingUpgrade"]
-    assert "Timeout: the new upgrade not yet reported after 0 seconds" in result["msg"]
+    assert "Timeout: the new upgrade not yet reported after 1 seconds" in result["msg"]
     assert result["progress_history"] == []   # the previous upgrade is not sampled as this one
 
 
