@@ -71,7 +71,8 @@ from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_e
 
 
 def main():
-    module = AzureModule(names=dict(name="gallery_image"), argument_spec=dict(resource_group=dict(type="str", required=True),
+    module = AzureModule(names=dict(name="gallery_image"),
+                         argument_spec=dict(resource_group=dict(type="str", required=True),
                                             gallery_name=dict(type="str", required=True), name=dict(type="str")),
                          supports_check_mode=True)
     rg, gallery_name, name = (module.params[key] for key in ("resource_group", "gallery_name", "name"))

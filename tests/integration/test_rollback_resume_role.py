@@ -21,6 +21,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils._rollout import deco
 from conftest import last_seq
 from test_rollout_role import GALLERY_RG, NAME, RG, custom_stats, images, rollout, seed, version_id
 
+
 def scale_set_patches(control, since):
     """The bodies and URLs of the PATCHes of the scale set since ``since``, oldest first."""
     return [entry["liveRequest"] for entry in control.traffic(since)
@@ -43,15 +44,15 @@ def marker_state(tags):
 
 
 def wait_until(predicate, what, tries=200):
-    for _ in range(tries):
+    for _attempt in range(tries):
         if predicate():
             return
         time.sleep(0.1)
     raise AssertionError("timed out waiting for " + what)
 
 
-def test_same_command_finishes_a_rollback_killed_midway_with_demotion_on(emulator, azure, control, ansible_env,
-                                                                        tmp_path):
+def test_same_command_finishes_a_rollback_killed_midway_with_demotion_on(
+        emulator, azure, control, ansible_env, tmp_path):
     seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
     control.call("POST", "health-rules", {"match": {"scale_set": NAME, "image_version": "1.1.0"}, "state": "Unhealthy"})
     since = last_seq(control)
