@@ -97,9 +97,10 @@ def test_unreadable_feature_names_the_permission(arm, capsys):
     assert writes(arm) == []
 
 
-def test_feature_unreadable_for_a_transient_reason_interrupts_with_the_arm_code(arm, capsys):
+def test_feature_unreadable_for_a_transient_reason_interrupts_with_the_arm_code(arm, capsys, sleeps):
     serve(arm, arm_error("InternalServerError", "boom", 500))
     code, result = run(arm, capsys, image=dict(IMAGE, version="1.1.0"))
+    assert sum(sleeps) == pytest.approx(64.0)   # 7 retries with the documented backoff (recorded, not slept)
     assert code == 1 and "InternalServerError" in result["msg"] and "ImageReferenceUpgradeForVmoVMs" in result["msg"]
     assert result["status"] == "interrupted" and writes(arm) == []
 
