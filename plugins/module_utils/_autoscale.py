@@ -29,9 +29,9 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ._common import to_snake
 from ._compare import DifferenceTracker, Item, compare, duration_seconds, find_named
 from ._errors import ignore_not_found
+from ._names import to_snake
 from ._rest import camel, iso_datetime, parse_id, resource_type, same_id, tags_rule, tags_to_send
 
 OPERATORS = ("Equals", "NotEquals", "GreaterThan", "GreaterThanOrEqual", "LessThan", "LessThanOrEqual")

@@ -14,29 +14,10 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, Mapping, Optional
 
-# Words that REST spells in capitals when they are not the first word of a name.
-_CAMEL_WORDS = {"os": "OS", "gb": "GB", "ip": "IP"}
-# Maps whose keys are the user's (never renamed either way).
-VERBATIM = frozenset(("tags", "artifact_tags", "managed_resource_tags"))
+from ._names import camel, to_camel  # noqa: F401  pylint: disable=unused-import
 
 RESOURCE_GROUP_API_VERSION = "2021-04-01"
 LOCATIONS_API_VERSION = "2022-12-01"
-
-
-def to_camel(name: str) -> str:
-    """snake_case option -> camelCase REST name: os_disk_size_gb -> osDiskSizeGB, hyper_v_generation -> hyperVGeneration."""
-    first, *rest = name.split("_")
-    return first + "".join(_CAMEL_WORDS.get(word, word[:1].upper() + word[1:]) for word in rest)
-
-
-def camel(obj: Any) -> Any:
-    """An option-shaped (pruned) structure as a REST structure, keys camelCased at every level."""
-    if isinstance(obj, Mapping):
-        return {to_camel(key): (dict(value) if key in VERBATIM and isinstance(value, Mapping) else camel(value))
-                for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [camel(item) for item in obj]
-    return obj
 
 
 def tags_to_send(desired: Optional[Mapping[str, Any]], current: Optional[Mapping[str, Any]], purge: bool):
