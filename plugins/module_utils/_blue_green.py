@@ -21,7 +21,7 @@ import re
 from typing import Any, Dict, Iterable, List, Optional
 
 from ._instances import instance_id_of, power_state
-from ._rest import resource_type
+from ._ids import resource_type, same_id
 from ._scale_set_model import image_option, image_reference, primary
 
 STATES = ("staged", "live", "rolled_back", "finalized")
@@ -42,10 +42,6 @@ _READ_ONLY_PROPS = ("provisioningState", "uniqueId", "timeCreated")
 
 class BlueGreenError(ValueError):
     """Options or state that cannot make a plan (reported before any write)."""
-
-
-def same_id(one: Optional[str], other: Optional[str]) -> bool:
-    return (one or "").rstrip("/").lower() == (other or "").rstrip("/").lower()
 
 
 def default_green_name(blue: str) -> str:

@@ -23,7 +23,7 @@ from . import _blue_green as bg
 from . import _instances as instances
 from ._common import resource_group_of
 from ._errors import arm_errors, error_details, ignore_not_found, is_handled
-from ._rest import parse_id, resource_type
+from ._ids import parse_id, resource_type, scale_set_id
 from ._rollout import batch_gate
 from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
 
@@ -81,8 +81,7 @@ class Swap:
         return self.blue_name if which == "blue" else self.green_name
 
     def set_id(self, which):
-        return ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets/%s"
-                % (self.module.subscription_id, self.rg, self.set_name(which)))
+        return scale_set_id(self.module.subscription_id, self.rg, self.set_name(which))
 
     def describe(self, which):
         return "scale set %s/%s" % (self.rg, self.set_name(which))

@@ -23,6 +23,7 @@ from ansible.module_utils.common.validation import check_type_dict
 
 from ._auth import AUTH_SOURCES, AuthError, build_credential, resolve_cloud, resolve_settings
 from ._client import ClientFactory, MissingLibrary, Tuning
+from ._ids import resource_group_of
 from ._names import to_snake
 from ._validate import option_errors
 
@@ -250,16 +251,6 @@ def redact(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {key: redact(value) for key, value in obj.items() if key not in SECRET_KEYS}
     return obj
-
-
-def resource_group_of(resource_id: Optional[str]) -> Optional[str]:
-    """The resource group named in an ARM id, or None."""
-    parts = (resource_id or "").split("/")
-    lowered = [part.lower() for part in parts]
-    if "resourcegroups" in lowered:
-        index = lowered.index("resourcegroups") + 1
-        return parts[index] if index < len(parts) else None
-    return None
 
 
 def resource_result(model: Any) -> Dict[str, Any]:
