@@ -20,6 +20,7 @@ import copy
 import re
 from typing import Any, Dict, Iterable, List, Optional
 
+from . import _instance_state as instance_state
 from ._instances import instance_id_of, power_state
 from ._ids import resource_type, same_id
 from ._scale_set_model import image_option, image_reference, primary
@@ -60,16 +61,9 @@ def load_balancer_of(sub_resource_id: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # images
 
-def _image_key(ref: Dict[str, Any]):
-    ref = ref or {}
-    if ref.get("id"):
-        return ("id", str(ref["id"]).rstrip("/").lower())
-    return tuple(str(ref.get(part) or "").lower() for part in ("publisher", "offer", "sku", "version"))
-
-
 def same_image(image: Any, reference: Optional[Dict[str, Any]]) -> bool:
-    """Whether an ``image`` option (id string or dict) names the image reference a scale set has."""
-    return _image_key(image_reference(image_option(image))) == _image_key(reference or {})
+    """Whether a scale set with the image reference ``reference`` runs the ``image`` option (id string or dict)."""
+    return instance_state.same_image(reference, image_option(image))
 
 
 def image_of(scale_set: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:

@@ -28,7 +28,7 @@ import math
 import re
 from typing import Any, Dict, Iterable, List, Optional
 
-from ._instances import BUSY_STATES
+from ._instance_state import BUSY_STATES, folded, runs_image
 
 BATCH_BY = ("update_domain", "fault_domain", "zone", "percent", "count")
 HEALTHY, UNHEALTHY, UNKNOWN, INITIALIZING = "Healthy", "Unhealthy", "Unknown", "Initializing"
@@ -88,45 +88,6 @@ def validate_options(batch_by: str, batch_size: Optional[int], canary: int,
 # A model part is in the module's option shape: {"image": {"id": ...} or {publisher, offer, sku, version},
 # "sku": {"name", "tier"}} (the rollout's target, or the rollback point's ``before``).
 
-_ID_KEYS = ("id", "shared_gallery_image_id", "community_gallery_image_id")
-_LATEST = "latest"
-
-
-def _text(value: Any) -> str:
-    return str(value or "").strip().rstrip("/").lower()
-
-
-def _image_id(image: Dict) -> str:
-    """The image's ARM id, lower case; a gallery ``.../versions/latest`` is the image definition (latest)."""
-    text = next((_text(image.get(key)) for key in _ID_KEYS if image.get(key)), "")
-    return text[:-len("/versions/" + _LATEST)] if text.endswith("/versions/" + _LATEST) else text
-
-
-def runs_image(have: Optional[Dict], want: Dict) -> Optional[bool]:
-    """Whether an instance reporting the image reference ``have`` (snake_case, as _instances.summary gives it)
-    runs the image ``want``; None when it reports none.
-
-    Ids (gallery image versions or definitions, managed images, shared or community gallery ids) compare
-    case-insensitively. An instance on a gallery image definition ("latest") runs version V of it when its
-    ``exact_version`` is V; marketplace references compare publisher, offer and sku case-insensitively and the
-    version, where ``latest`` with ``exact_version`` V runs V. The other way round, "latest" is not known here
-    (it moves with every new version): only an instance that references "latest" itself runs it.
-    """
-    if not have:
-        return None
-    have_id, want_id = _image_id(have), _image_id(want)
-    exact = _text(have.get("exact_version"))
-    if want_id or have_id:
-        if have_id == want_id:
-            return True
-        definition, separator, version = want_id.rpartition("/versions/")
-        return bool(separator and exact and have_id == definition and exact == version)
-    if any(_text(have.get(key)) != _text(want.get(key)) for key in ("publisher", "offer", "sku")):
-        return False
-    have_version, want_version = _text(have.get("version")) or _LATEST, _text(want.get("version")) or _LATEST
-    return have_version == want_version or (have_version == _LATEST and want_version == exact)
-
-
 def runs_model(instance: Dict, part: Optional[Dict]) -> Optional[bool]:
     """Whether the instance runs the model part: its image (runs_image) and VM size (case-insensitive; the
     tier is not reported per instance). False as soon as one differs; None when the part names neither, or
@@ -137,7 +98,7 @@ def runs_model(instance: Dict, part: Optional[Dict]) -> Optional[bool]:
         checks.append(runs_image(instance.get("image"), part["image"]))
     size = (part.get("sku") or {}).get("name")
     if size:
-        checks.append(_text(instance.get("vm_size")) == _text(size) if instance.get("vm_size") else None)
+        checks.append(folded(instance.get("vm_size")) == folded(size) if instance.get("vm_size") else None)
     if False in checks:
         return False
     return True if checks and None not in checks else None
@@ -151,7 +112,7 @@ def changed_part(before: Optional[Dict], after: Optional[Dict]) -> Dict:
     if after.get("image") and runs_image(before.get("image"), after["image"]) is not True:
         out["image"] = after["image"]
     size = (after.get("sku") or {}).get("name")
-    if size and _text(size) != _text((before.get("sku") or {}).get("name")):
+    if size and folded(size) != folded((before.get("sku") or {}).get("name")):
         out["sku"] = {"name": size}
     return out
 
