@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from . import _instance_state as instance_state
 from ._instances import instance_id_of, power_state
 from ._ids import resource_type, same_id
+from ._rollout import Gate, PlanError
 from ._scale_set_model import image_option, image_reference, primary
 
 STATES = ("staged", "live", "rolled_back", "finalized")
@@ -615,9 +616,10 @@ def validate(params: Dict[str, Any], obs: Dict[str, Any], blue: Optional[Dict[st
     for key in ("soak", "health_timeout", "wait_timeout"):
         if (params.get(key) or 0) < 0:
             errors.append("%s must be 0 or more." % key)
-    for key in ("max_unhealthy_instance_percent", "max_unhealthy_upgraded_instance_percent"):
-        if params.get(key) is not None and not 0 <= params[key] <= 100:
-            errors.append("%s must be between 0 and 100." % key)
+    try:
+        Gate.of(params)
+    except PlanError as exc:
+        errors.append(str(exc))
     if params.get("blue_capacity") is not None and params["blue_capacity"] < 0:
         errors.append("blue_capacity must be 0 or more.")
     for pool in params.get("backend_pool_ids") or []:

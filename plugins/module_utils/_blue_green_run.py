@@ -24,7 +24,7 @@ from . import _instances as instances
 from ._common import resource_group_of
 from ._errors import arm_errors, error_details, ignore_not_found, is_handled
 from ._ids import parse_id, resource_type, scale_set_id
-from ._rollout import batch_gate
+from ._rollout import Gate, batch_gate
 from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
 
 BUSY = ("creating", "updating", "deleting")
@@ -476,8 +476,7 @@ class Swap:
             vms = self.vms[which]
             summaries = [instances.summary(vm, doc) for vm in vms]
             ids = [s["instance_id"] for s in summaries]
-            gate = batch_gate(ids, ids, summaries, opts["max_unhealthy_upgraded_instance_percent"],
-                              opts["max_unhealthy_instance_percent"]) if membership != "out" else {"state": "passed"}
+            gate = batch_gate(ids, ids, summaries, Gate.of(opts)) if membership != "out" else {"state": "passed"}
             record = {"health": {self.qualified(which, s["instance_id"]): s["health_state"] for s in summaries},
                       "unhealthy_upgraded_percent": _percent(summaries), "unhealthy_set_percent": _percent(summaries)}
             last.update(record, pending=gate.get("pending"), unhealthy=gate.get("unhealthy"))

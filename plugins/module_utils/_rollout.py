@@ -26,9 +26,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional
 
 from ._instance_state import BUSY_STATES, folded, runs_image
+from ._validate import bad_number
 
 BATCH_BY = ("update_domain", "fault_domain", "zone", "percent", "count")
 HEALTHY, UNHEALTHY, UNKNOWN, INITIALIZING = "Healthy", "Unhealthy", "Unknown", "Initializing"
@@ -58,28 +60,49 @@ def _sort_key(instance: Dict):
     return (0, int(text), "") if text.isdigit() else (1, 0, text)
 
 
-def validate_options(batch_by: str, batch_size: Optional[int], canary: int,
-                     max_unhealthy_instance_percent: int, max_unhealthy_upgraded_instance_percent: int,
-                     **timing: Optional[float]) -> None:
-    """Refuse options that cannot make a plan. ``timing``: health_timeout (above 0), canary_soak,
-    pause_between_batches (0 or more) and max_batches (1 or more), each checked when given."""
-    if batch_by not in BATCH_BY:
-        raise PlanError("batch_by must be one of %s, not %r." % (", ".join(BATCH_BY), batch_by))
+def _refuse_bad_numbers(numbers: Dict[str, Any]) -> None:
+    """The first number outside its option's range (_validate.NUMBER_RULES, the one place ranges are set)."""
+    for name, value in sorted(numbers.items()):
+        why = bad_number(name, value)
+        if why:
+            raise PlanError("%s %s, not %s." % (name, why, value))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The health thresholds of a rollout, as Azure's rolling upgrade policy names them: the most unhealthy
+    instances of the whole set (maxUnhealthyInstancePercent) and of those upgraded so far
+    (maxUnhealthyUpgradedInstancePercent), each 0-100 (checked when the Gate is made)."""
+    max_unhealthy_percent: int
+    max_unhealthy_upgraded_percent: int
+
+    def __post_init__(self):
+        _refuse_bad_numbers(self.options())
+
+    @classmethod
+    def of(cls, params: Dict[str, Any]) -> "Gate":
+        """The Gate of a module's options."""
+        return cls(params["max_unhealthy_instance_percent"], params["max_unhealthy_upgraded_instance_percent"])
+
+    def options(self) -> Dict[str, int]:
+        return {"max_unhealthy_instance_percent": self.max_unhealthy_percent,
+                "max_unhealthy_upgraded_instance_percent": self.max_unhealthy_upgraded_percent}
+
+
+# No threshold: a watch that only waits for health (the rollback's).
+NO_GATE = Gate(100, 100)
+
+
+def validate_options(batch_by: str, batch_size: Optional[int], canary: int, **timing: Optional[float]) -> None:
+    """Refuse batching that cannot make a plan (``batch_by`` is one of BATCH_BY: the argument spec's choices).
+    ``timing``: health_timeout, canary_soak, pause_between_batches and max_batches, each checked when given."""
     if batch_by == "percent" and not (batch_size and 1 <= batch_size <= 100):
         raise PlanError("batch_by=percent needs batch_size between 1 and 100 (a percentage of the scale set).")
     if batch_by == "count" and not (batch_size and batch_size >= 1):
         raise PlanError("batch_by=count needs batch_size of at least 1 (instances per batch).")
     if canary < 0:
         raise PlanError("canary must be 0 or more instances.")
-    for name, value in (("max_unhealthy_instance_percent", max_unhealthy_instance_percent),
-                        ("max_unhealthy_upgraded_instance_percent", max_unhealthy_upgraded_instance_percent)):
-        if not 0 <= value <= 100:
-            raise PlanError("%s must be between 0 and 100, not %s." % (name, value))
-    for name, value in sorted(timing.items()):
-        least = 1 if name == "max_batches" else 0
-        if value is not None and (value < least or (name == "health_timeout" and value <= 0)):
-            raise PlanError("%s must be %s, not %s." % (
-                name, "more than 0" if name == "health_timeout" else "%d or more" % least, value))
+    _refuse_bad_numbers(timing)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,8 +230,7 @@ def _pending(instance: Optional[Dict]) -> bool:
     return instance is not None and instance.get("health_state") in (INITIALIZING, None)
 
 
-def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict],
-               max_unhealthy_upgraded_instance_percent: int, max_unhealthy_instance_percent: int,
+def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict], gate: Gate,
                at_timeout: bool = False) -> Dict:
     """Evaluate the health gate after a batch.
 
@@ -223,6 +245,8 @@ def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict
     (or without a signal) count as unhealthy too, and the batch passes when both thresholds still hold, as
     Azure's rolling upgrade goes on with a batch within its limits (``reason`` then says what was tolerated).
     """
+    max_unhealthy_upgraded_instance_percent = gate.max_unhealthy_upgraded_percent
+    max_unhealthy_instance_percent = gate.max_unhealthy_percent
     by_id = {str(i["instance_id"]): i for i in instances}
     batch = [by_id.get(str(b)) for b in batch_ids]
     pending = [str(b) for b, i in zip(batch_ids, batch) if _pending(i)]

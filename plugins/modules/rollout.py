@@ -564,9 +564,8 @@ def option_errors(params):
     if params["batch_by"] == "percent" and params["batch_size"] is None:
         params["batch_size"] = DEFAULT_PERCENT
     try:
+        planner.Gate.of(params)
         planner.validate_options(params["batch_by"], params["batch_size"], params["canary"],
-                                 params["max_unhealthy_instance_percent"],
-                                 params["max_unhealthy_upgraded_instance_percent"],
                                  health_timeout=params["health_timeout"], canary_soak=params["canary_soak"],
                                  pause_between_batches=params["pause_between_batches"],
                                  max_batches=params["max_batches"])

@@ -281,7 +281,7 @@ def test_preconditions_and_validation():
                          fresh, source, None, [POOL], dict(OPTS, capacity=0), "web-blue", "web-green")
     assert errors == [
         "image is required to create the green scale set web-green.",
-        "soak must be 0 or more.", "max_unhealthy_instance_percent must be between 0 and 100.",
+        "soak must be 0 or more.", "max_unhealthy_instance_percent must be between 0 and 100, not 101.",
         "capacity must be at least 1 (got 0).", "protected_settings names extensions blue's model does not have: nope."]
     assert bg.validate(dict(PARAMS, soak=-1), fresh, source, source, [POOL], OPTS, "web-blue", "WEB-blue") == [
         "soak must be 0 or more.", "green_name must differ from name."]
