@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from . import _instance_state as instance_state
 from ._instances import instance_id_of, power_state
 from ._ids import resource_type, same_id
-from ._rollout import Gate, PlanError
+from ._rollout import Gate, PlanError, settle_seconds
 from ._scale_set_model import image_option, image_reference, primary
 
 STATES = ("staged", "live", "rolled_back", "finalized")
@@ -243,14 +243,12 @@ def has_health_extension(scale_set: Dict[str, Any]) -> bool:
     return False
 
 
-def health_grace_seconds(scale_set: Optional[Dict[str, Any]]) -> float:
-    """The Application Health extension's grace period (``gracePeriod``, else interval x probes)."""
+def health_settle_seconds(scale_set: Optional[Dict[str, Any]]) -> float:
+    """How long new instances are expected to report Initializing (_rollout.settle_seconds); 0 without an
+    Application Health extension."""
     for ext in (_profile(scale_set).get("extensionProfile") or {}).get("extensions") or []:
-        settings = (ext.get("properties") or {}).get("settings") or {}
         if str((ext.get("properties") or {}).get("type", "")).lower().startswith("applicationhealth"):
-            if settings.get("gracePeriod") is not None:
-                return float(settings["gracePeriod"])
-            return float(settings.get("intervalInSeconds") or 5) * float(settings.get("numberOfProbes") or 1)
+            return settle_seconds((ext.get("properties") or {}).get("settings"))
     return 0.0
 
 
@@ -583,14 +581,14 @@ STEP_SECONDS = {
 HEALTH_GATES = ("green_healthy", "green_in_pool", "blue_in_pool")
 
 
-def estimate_seconds(phases: List[Dict[str, Any]], grace: float, soak: float) -> float:
-    """A rough duration of a plan from typical Azure durations, the health grace period and the soak."""
+def estimate_seconds(phases: List[Dict[str, Any]], settle: float, soak: float) -> float:
+    """A rough duration of a plan from typical Azure durations, the health settle time and the soak."""
     total = 0.0
     for phase in phases:
         for step in phase["steps"]:
             total += sum(TYPICAL_SECONDS[kind] for kind in STEP_SECONDS.get(step["name"], ()))
             if step["name"] in HEALTH_GATES:
-                total += grace
+                total += settle
             if step["name"] == "soak":
                 total += soak
     return total
@@ -605,7 +603,7 @@ def describe_plan(state: str, obs: Dict[str, Any], opts: Dict[str, Any],
                          "steps": [{"name": s["name"], "description": s["description"]} for s in phase["steps"]]}
                         for index, phase in enumerate(phases)],
             "skipped": [],
-            "estimated_seconds": estimate_seconds(phases, health_grace_seconds(scale_set), opts.get("soak") or 0)}
+            "estimated_seconds": estimate_seconds(phases, health_settle_seconds(scale_set), opts.get("soak") or 0)}
 
 
 def validate(params: Dict[str, Any], obs: Dict[str, Any], blue: Optional[Dict[str, Any]],

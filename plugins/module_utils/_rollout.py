@@ -38,7 +38,7 @@ HEALTHY, UNHEALTHY, UNKNOWN, INITIALIZING = "Healthy", "Unhealthy", "Unknown", "
 # Used for the estimate only: a manual upgrade reimages the instance onto the new model and runs its
 # extensions (Azure quotes 1-2 minutes for a Linux VM from a gallery image; the emulator's figure too).
 UPGRADE_SECONDS = 120.0
-# Application Health extension defaults (intervalInSeconds x numberOfProbes when gracePeriod is not set).
+# Application Health extension defaults (intervalInSeconds, numberOfProbes).
 HEALTH_INTERVAL_SECONDS, HEALTH_PROBES = 5, 1
 
 
@@ -356,11 +356,12 @@ def health_of(batch_ids: Iterable, instances: Iterable[Dict]) -> Dict[str, Optio
 
 
 def settle_seconds(health_settings: Optional[Dict[str, Any]]) -> float:
-    """How long an upgraded instance reports Initializing: the Application Health extension's
-    gracePeriod, else intervalInSeconds x numberOfProbes (the extension's own default)."""
+    """How long an instance is expected to report Initializing after a (re)start: the Application Health
+    extension settles on a state after numberOfProbes identical probes, one every intervalInSeconds.
+
+    gracePeriod is only the most an instance may stay Initializing (then it turns Unknown or Unhealthy until
+    the probes settle), not how long it does: the estimate does not read it."""
     settings = health_settings or {}
-    if settings.get("gracePeriod"):
-        return float(settings["gracePeriod"])
     return float((settings.get("intervalInSeconds") or HEALTH_INTERVAL_SECONDS)
                  * (settings.get("numberOfProbes") or HEALTH_PROBES))
 

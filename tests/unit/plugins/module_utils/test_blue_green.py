@@ -258,9 +258,9 @@ def test_rollback_plans():
 
 def test_estimate_counts_typical_durations_grace_and_soak():
     phases = bg.plan("live", obs(state(), ABSENT), dict(OPTS, soak=60))
-    assert bg.estimate_seconds(phases, grace=20, soak=60) == (
+    assert bg.estimate_seconds(phases, settle=20, soak=60) == (
         90 + 20 + 30 + 120 + 20 + 60 + 30 + 120)   # create+grace, join+upgrade+grace, soak, leave+upgrade
-    assert bg.health_grace_seconds(blue()) == 20.0
+    assert bg.health_settle_seconds(blue()) == 20.0
     assert bg.describe_plan("live", obs(state(), ABSENT), OPTS, blue())["batches"][0]["kind"] == "stage"
 
 

@@ -181,7 +181,9 @@ def test_upgraded_busy_and_rollback_targets():
 def test_health_of_a_batch_and_settle_time():
     health = r.health_of(["1", "9"], fleet(3, **{"1": {"health_state": "Initializing"}}))
     assert health == {"1": "Initializing", "9": None}
-    assert r.settle_seconds({"gracePeriod": 90, "intervalInSeconds": 5}) == 90
+    # gracePeriod is the most an instance stays Initializing, not how long it does (probes x interval)
+    assert r.settle_seconds({"gracePeriod": 90, "intervalInSeconds": 5}) == 5
+    assert r.settle_seconds({"gracePeriod": "PT10M", "intervalInSeconds": 15, "numberOfProbes": 2}) == 30
     assert r.settle_seconds({"intervalInSeconds": 10, "numberOfProbes": 3}) == 30
     assert r.settle_seconds(None) == 5
 
