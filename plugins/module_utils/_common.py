@@ -210,6 +210,7 @@ SECRET_KEYS = frozenset(("admin_password", "protected_settings", "custom_data"))
 ENVELOPE_KEYS = frozenset(("id", "name", "type", "location", "tags", "etag", "zones", "sku", "identity",
                            "plan", "kind", "extended_location", "system_data", "managed_by"))
 
+
 def snake(obj: Any) -> Any:
     """SDK model, REST dict or list of them -> plain snake_case structure.
 

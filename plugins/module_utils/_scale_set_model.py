@@ -90,6 +90,7 @@ IMMUTABLE: Tuple[Tuple[Tuple[str, ...], Optional[str]], ...] = (
     (("eviction_policy",), "enum"),
 )
 
+
 def rules_for(purge_tags: bool) -> Dict[str, str]:
     rules = dict(RULES)
     rules["tags"] = "map_exact" if purge_tags else "map"
