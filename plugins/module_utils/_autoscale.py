@@ -29,10 +29,11 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ._common import to_snake
 from ._compare import DifferenceTracker, Item, compare, duration_seconds, find_named
 from ._errors import ignore_not_found
-from ._rest import camel, iso_datetime, parse_id, resource_type, same_id, tags_rule, tags_to_send
+from ._ids import parse_id, resource_type, same_id
+from ._names import to_snake
+from ._rest import camel, iso_datetime, tags_rule, tags_to_send
 
 OPERATORS = ("Equals", "NotEquals", "GreaterThan", "GreaterThanOrEqual", "LessThan", "LessThanOrEqual")
 STATISTICS = ("Average", "Min", "Max", "Sum", "Count")
@@ -96,11 +97,6 @@ def whole_number(value: Any) -> Any:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return value
-
-
-def scale_set_id(subscription_id: str, resource_group: str, name: str) -> str:
-    return ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets/%s"
-            % (subscription_id, resource_group, name))
 
 
 def is_scale_set(resource_id: Optional[str]) -> bool:

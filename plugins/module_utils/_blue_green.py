@@ -20,8 +20,10 @@ import copy
 import re
 from typing import Any, Dict, Iterable, List, Optional
 
+from . import _instance_state as instance_state
 from ._instances import instance_id_of, power_state
-from ._rest import resource_type
+from ._ids import resource_type, same_id
+from ._rollout import Gate, PlanError, settle_seconds
 from ._scale_set_model import image_option, image_reference, primary
 
 STATES = ("staged", "live", "rolled_back", "finalized")
@@ -44,10 +46,6 @@ class BlueGreenError(ValueError):
     """Options or state that cannot make a plan (reported before any write)."""
 
 
-def same_id(one: Optional[str], other: Optional[str]) -> bool:
-    return (one or "").rstrip("/").lower() == (other or "").rstrip("/").lower()
-
-
 def default_green_name(blue: str) -> str:
     """``web-blue`` -> ``web-green``, ``web-green`` -> ``web-blue``, ``web`` -> ``web-green``."""
     for mine, other in (("-blue", "-green"), ("-green", "-blue")):
@@ -64,16 +62,9 @@ def load_balancer_of(sub_resource_id: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # images
 
-def _image_key(ref: Dict[str, Any]):
-    ref = ref or {}
-    if ref.get("id"):
-        return ("id", str(ref["id"]).rstrip("/").lower())
-    return tuple(str(ref.get(part) or "").lower() for part in ("publisher", "offer", "sku", "version"))
-
-
 def same_image(image: Any, reference: Optional[Dict[str, Any]]) -> bool:
-    """Whether an ``image`` option (id string or dict) names the image reference a scale set has."""
-    return _image_key(image_reference(image_option(image))) == _image_key(reference or {})
+    """Whether a scale set with the image reference ``reference`` runs the ``image`` option (id string or dict)."""
+    return instance_state.same_image(reference, image_option(image))
 
 
 def image_of(scale_set: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -252,14 +243,12 @@ def has_health_extension(scale_set: Dict[str, Any]) -> bool:
     return False
 
 
-def health_grace_seconds(scale_set: Optional[Dict[str, Any]]) -> float:
-    """The Application Health extension's grace period (``gracePeriod``, else interval x probes)."""
+def health_settle_seconds(scale_set: Optional[Dict[str, Any]]) -> float:
+    """How long new instances are expected to report Initializing (_rollout.settle_seconds); 0 without an
+    Application Health extension."""
     for ext in (_profile(scale_set).get("extensionProfile") or {}).get("extensions") or []:
-        settings = (ext.get("properties") or {}).get("settings") or {}
         if str((ext.get("properties") or {}).get("type", "")).lower().startswith("applicationhealth"):
-            if settings.get("gracePeriod") is not None:
-                return float(settings["gracePeriod"])
-            return float(settings.get("intervalInSeconds") or 5) * float(settings.get("numberOfProbes") or 1)
+            return settle_seconds((ext.get("properties") or {}).get("settings"))
     return 0.0
 
 
@@ -592,14 +581,14 @@ STEP_SECONDS = {
 HEALTH_GATES = ("green_healthy", "green_in_pool", "blue_in_pool")
 
 
-def estimate_seconds(phases: List[Dict[str, Any]], grace: float, soak: float) -> float:
-    """A rough duration of a plan from typical Azure durations, the health grace period and the soak."""
+def estimate_seconds(phases: List[Dict[str, Any]], settle: float, soak: float) -> float:
+    """A rough duration of a plan from typical Azure durations, the health settle time and the soak."""
     total = 0.0
     for phase in phases:
         for step in phase["steps"]:
             total += sum(TYPICAL_SECONDS[kind] for kind in STEP_SECONDS.get(step["name"], ()))
             if step["name"] in HEALTH_GATES:
-                total += grace
+                total += settle
             if step["name"] == "soak":
                 total += soak
     return total
@@ -614,7 +603,7 @@ def describe_plan(state: str, obs: Dict[str, Any], opts: Dict[str, Any],
                          "steps": [{"name": s["name"], "description": s["description"]} for s in phase["steps"]]}
                         for index, phase in enumerate(phases)],
             "skipped": [],
-            "estimated_seconds": estimate_seconds(phases, health_grace_seconds(scale_set), opts.get("soak") or 0)}
+            "estimated_seconds": estimate_seconds(phases, health_settle_seconds(scale_set), opts.get("soak") or 0)}
 
 
 def validate(params: Dict[str, Any], obs: Dict[str, Any], blue: Optional[Dict[str, Any]],
@@ -625,9 +614,10 @@ def validate(params: Dict[str, Any], obs: Dict[str, Any], blue: Optional[Dict[st
     for key in ("soak", "health_timeout", "wait_timeout"):
         if (params.get(key) or 0) < 0:
             errors.append("%s must be 0 or more." % key)
-    for key in ("max_unhealthy_instance_percent", "max_unhealthy_upgraded_instance_percent"):
-        if params.get(key) is not None and not 0 <= params[key] <= 100:
-            errors.append("%s must be between 0 and 100." % key)
+    try:
+        Gate.of(params)
+    except PlanError as exc:
+        errors.append(str(exc))
     if params.get("blue_capacity") is not None and params["blue_capacity"] < 0:
         errors.append("blue_capacity must be 0 or more.")
     for pool in params.get("backend_pool_ids") or []:

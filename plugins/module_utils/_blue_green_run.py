@@ -23,8 +23,8 @@ from . import _blue_green as bg
 from . import _instances as instances
 from ._common import resource_group_of
 from ._errors import arm_errors, error_details, ignore_not_found, is_handled
-from ._rest import parse_id, resource_type
-from ._rollout import batch_gate
+from ._ids import parse_id, resource_type, scale_set_id
+from ._rollout import Gate, batch_gate
 from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
 
 BUSY = ("creating", "updating", "deleting")
@@ -81,8 +81,7 @@ class Swap:
         return self.blue_name if which == "blue" else self.green_name
 
     def set_id(self, which):
-        return ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets/%s"
-                % (self.module.subscription_id, self.rg, self.set_name(which)))
+        return scale_set_id(self.module.subscription_id, self.rg, self.set_name(which))
 
     def describe(self, which):
         return "scale set %s/%s" % (self.rg, self.set_name(which))
@@ -477,8 +476,7 @@ class Swap:
             vms = self.vms[which]
             summaries = [instances.summary(vm, doc) for vm in vms]
             ids = [s["instance_id"] for s in summaries]
-            gate = batch_gate(ids, ids, summaries, opts["max_unhealthy_upgraded_instance_percent"],
-                              opts["max_unhealthy_instance_percent"]) if membership != "out" else {"state": "passed"}
+            gate = batch_gate(ids, ids, summaries, Gate.of(opts)) if membership != "out" else {"state": "passed"}
             record = {"health": {self.qualified(which, s["instance_id"]): s["health_state"] for s in summaries},
                       "unhealthy_upgraded_percent": _percent(summaries), "unhealthy_set_percent": _percent(summaries)}
             last.update(record, pending=gate.get("pending"), unhealthy=gate.get("unhealthy"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 from typing import Any, Dict, Optional
 
@@ -24,6 +23,8 @@ from ansible.module_utils.common.validation import check_type_dict
 
 from ._auth import AUTH_SOURCES, AuthError, build_credential, resolve_cloud, resolve_settings
 from ._client import ClientFactory, MissingLibrary, Tuning
+from ._ids import resource_group_of
+from ._names import to_snake
 from ._validate import option_errors
 
 # Keep in sync with plugins/doc_fragments/azure.py (validate-modules checks each module).
@@ -209,18 +210,6 @@ SECRET_KEYS = frozenset(("admin_password", "protected_settings", "custom_data"))
 ENVELOPE_KEYS = frozenset(("id", "name", "type", "location", "tags", "etag", "zones", "sku", "identity",
                            "plan", "kind", "extended_location", "system_data", "managed_by"))
 
-_SPECIAL_WORDS = (("MBps", "Mbps"), ("VMs", "Vms"))
-_ACRONYM_BOUNDARY = re.compile(r"([A-Z]+)([A-Z][a-z])")
-_WORD_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
-
-
-def to_snake(name: str) -> str:
-    """camelCase REST name to snake_case: osDiskSizeGB -> os_disk_size_gb, enableIPForwarding -> enable_ip_forwarding,
-    doNotRunExtensionsOnOverprovisionedVMs -> do_not_run_extensions_on_overprovisioned_vms."""
-    for word, replacement in _SPECIAL_WORDS:
-        name = name.replace(word, replacement)
-    return _WORD_BOUNDARY.sub(r"\1_\2", _ACRONYM_BOUNDARY.sub(r"\1_\2", name)).lower()
-
 
 def snake(obj: Any) -> Any:
     """SDK model, REST dict or list of them -> plain snake_case structure.
@@ -263,16 +252,6 @@ def redact(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {key: redact(value) for key, value in obj.items() if key not in SECRET_KEYS}
     return obj
-
-
-def resource_group_of(resource_id: Optional[str]) -> Optional[str]:
-    """The resource group named in an ARM id, or None."""
-    parts = (resource_id or "").split("/")
-    lowered = [part.lower() for part in parts]
-    if "resourcegroups" in lowered:
-        index = lowered.index("resourcegroups") + 1
-        return parts[index] if index < len(parts) else None
-    return None
 
 
 def resource_result(model: Any) -> Dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from . import _rest as rest
-from ._instances import same_image
+from ._instance_state import runs_image
 
 FEATURES_API_VERSION = "2021-07-01"
 NAMESPACE = "Microsoft.Compute"
@@ -72,7 +72,7 @@ def image_changes(tracker, before: Optional[Dict[str, Any]], target: Optional[Di
     if tracker:
         return tracker.touches("image")
     old, new = (before or {}).get("image"), (target or {}).get("image")
-    return bool(new) and not same_image(old or {}, new)
+    return bool(new) and runs_image(old, new) is not True
 
 
 def check_image_upgrade(client, subscription_id: str, scale_set: str) -> Optional[str]:

@@ -28,7 +28,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from ._compare import DifferenceTracker, Item, compare, prune
 from ._errors import ignore_not_found
 from ._regions import region_key
-from ._rest import camel, iso_datetime, parse_id, resource_type, tags_rule, tags_to_send, to_camel
+from ._ids import parse_id, resource_type
+from ._rest import camel, iso_datetime, tags_rule, tags_to_send, to_camel
 
 INT32_MAX = 2147483647
 MIN_REPLICAS, MAX_REPLICAS = 1, 100

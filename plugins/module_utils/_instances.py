@@ -23,11 +23,11 @@ from collections import Counter
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from ._common import snake
+from ._instance_state import BUSY_STATES, same_image
 
 POWER_PREFIX = "PowerState/"
 HEALTH_PREFIX = "HealthState/"
 FAILED_PREFIX = "ProvisioningState/failed"
-BUSY_STATES = ("creating", "updating", "deleting", "migrating")
 
 
 def is_flexible(scale_set: Dict[str, Any]) -> bool:
@@ -107,15 +107,6 @@ def provisioning_error(vm: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return None
 
 
-def same_image(left: Dict[str, Any], right: Dict[str, Any]) -> bool:
-    def key(ref):
-        ref = ref or {}
-        if ref.get("id"):
-            return ("id", str(ref["id"]).rstrip("/").lower())
-        return tuple(str(ref.get(part) or "").lower() for part in ("publisher", "offer", "sku", "version"))
-    return key(left) == key(right)
-
-
 def _handler_version(version: Any, auto_upgrade_minor: bool) -> tuple:
     """``typeHandlerVersion`` as (major, minor), or (major,) when Azure may move the minor version itself."""
     parts = [part.strip() for part in str(version or "").split(".")] + ["0"]
@@ -162,7 +153,7 @@ def latest_model_applied(vm: Dict[str, Any], scale_set: Dict[str, Any]) -> Optio
     have_image = (props.get("storageProfile") or {}).get("imageReference") or {}
     want_size = str((scale_set.get("sku") or {}).get("name") or "").lower()
     have_size = str((props.get("hardwareProfile") or {}).get("vmSize") or "").lower()
-    return (same_image(want_image, have_image) and (not want_size or not have_size or want_size == have_size)
+    return (same_image(have_image, want_image) and (not want_size or not have_size or want_size == have_size)
             and extensions_applied(vm, scale_set) is not False)
 
 

@@ -21,16 +21,15 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from . import _instances as instances
+from ._ids import parse_id
 
 HOSTNAMES = ("computer_name", "name", "private_ip")
 
 
 def split_id(resource_id: str) -> Tuple[str, str]:
     """(resource group, name) of a resource id."""
-    parts = str(resource_id or "").strip("/").split("/")
-    lower = [part.lower() for part in parts]
-    group = parts[lower.index("resourcegroups") + 1] if "resourcegroups" in lower else ""
-    return group, parts[-1]
+    parsed = parse_id(resource_id)
+    return parsed.get("resource_group") or "", (parsed.get("names") or [""])[-1]
 
 
 # ---------------------------------------------------------------------------------------------

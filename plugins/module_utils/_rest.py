@@ -12,31 +12,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
-# Words that REST spells in capitals when they are not the first word of a name.
-_CAMEL_WORDS = {"os": "OS", "gb": "GB", "ip": "IP"}
-# Maps whose keys are the user's (never renamed either way).
-VERBATIM = frozenset(("tags", "artifact_tags", "managed_resource_tags"))
+from ._names import camel, to_camel  # noqa: F401  pylint: disable=unused-import
 
 RESOURCE_GROUP_API_VERSION = "2021-04-01"
 LOCATIONS_API_VERSION = "2022-12-01"
-
-
-def to_camel(name: str) -> str:
-    """snake_case option -> camelCase REST name: os_disk_size_gb -> osDiskSizeGB, hyper_v_generation -> hyperVGeneration."""
-    first, *rest = name.split("_")
-    return first + "".join(_CAMEL_WORDS.get(word, word[:1].upper() + word[1:]) for word in rest)
-
-
-def camel(obj: Any) -> Any:
-    """An option-shaped (pruned) structure as a REST structure, keys camelCased at every level."""
-    if isinstance(obj, Mapping):
-        return {to_camel(key): (dict(value) if key in VERBATIM and isinstance(value, Mapping) else camel(value))
-                for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [camel(item) for item in obj]
-    return obj
 
 
 def tags_to_send(desired: Optional[Mapping[str, Any]], current: Optional[Mapping[str, Any]], purge: bool):
@@ -79,37 +60,6 @@ def iso_datetime(value: Any) -> Any:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_id(resource_id: Optional[str]) -> Dict[str, Any]:
-    """An ARM id split: {subscription, resource_group, namespace, types: [...], names: [...]}; {} if not an id."""
-    parts = [part for part in (resource_id or "").split("/") if part]
-    lowered = [part.lower() for part in parts]
-    if len(parts) < 2 or lowered[0] != "subscriptions":
-        return {}
-    out: Dict[str, Any] = {"subscription": parts[1], "resource_group": None, "namespace": None, "types": [], "names": []}
-    if len(parts) >= 4 and lowered[2] == "resourcegroups":
-        out["resource_group"] = parts[3]
-    if "providers" in lowered:
-        index = lowered.index("providers")
-        if index + 1 < len(parts):
-            out["namespace"] = parts[index + 1]
-            rest = parts[index + 2:]
-            out["types"] = rest[0::2]
-            out["names"] = rest[1::2]
-    return out
-
-
-def resource_type(resource_id: Optional[str]) -> Optional[str]:
-    """``Microsoft.Compute/galleries/images/versions`` for a version id, lower-cased; None if not a resource id."""
-    parsed = parse_id(resource_id)
-    if not parsed.get("namespace") or not parsed["types"] or len(parsed["names"]) != len(parsed["types"]):
-        return None
-    return "/".join([parsed["namespace"]] + parsed["types"]).lower()
-
-
-def same_id(one: Optional[str], other: Optional[str]) -> bool:
-    return (one or "").rstrip("/").lower() == (other or "").rstrip("/").lower()
 
 
 def join_paths(paths: Iterable[str]) -> str:

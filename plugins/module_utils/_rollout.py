@@ -26,9 +26,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional
 
-from ._instances import BUSY_STATES
+from ._instance_state import BUSY_STATES, folded, runs_image
+from ._validate import bad_number
 
 BATCH_BY = ("update_domain", "fault_domain", "zone", "percent", "count")
 HEALTHY, UNHEALTHY, UNKNOWN, INITIALIZING = "Healthy", "Unhealthy", "Unknown", "Initializing"
@@ -36,7 +38,7 @@ HEALTHY, UNHEALTHY, UNKNOWN, INITIALIZING = "Healthy", "Unhealthy", "Unknown", "
 # Used for the estimate only: a manual upgrade reimages the instance onto the new model and runs its
 # extensions (Azure quotes 1-2 minutes for a Linux VM from a gallery image; the emulator's figure too).
 UPGRADE_SECONDS = 120.0
-# Application Health extension defaults (intervalInSeconds x numberOfProbes when gracePeriod is not set).
+# Application Health extension defaults (intervalInSeconds, numberOfProbes).
 HEALTH_INTERVAL_SECONDS, HEALTH_PROBES = 5, 1
 
 
@@ -58,28 +60,49 @@ def _sort_key(instance: Dict):
     return (0, int(text), "") if text.isdigit() else (1, 0, text)
 
 
-def validate_options(batch_by: str, batch_size: Optional[int], canary: int,
-                     max_unhealthy_instance_percent: int, max_unhealthy_upgraded_instance_percent: int,
-                     **timing: Optional[float]) -> None:
-    """Refuse options that cannot make a plan. ``timing``: health_timeout (above 0), canary_soak,
-    pause_between_batches (0 or more) and max_batches (1 or more), each checked when given."""
-    if batch_by not in BATCH_BY:
-        raise PlanError("batch_by must be one of %s, not %r." % (", ".join(BATCH_BY), batch_by))
+def _refuse_bad_numbers(numbers: Dict[str, Any]) -> None:
+    """The first number outside its option's range (_validate.NUMBER_RULES, the one place ranges are set)."""
+    for name, value in sorted(numbers.items()):
+        why = bad_number(name, value)
+        if why:
+            raise PlanError("%s %s, not %s." % (name, why, value))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The health thresholds of a rollout, as Azure's rolling upgrade policy names them: the most unhealthy
+    instances of the whole set (maxUnhealthyInstancePercent) and of those upgraded so far
+    (maxUnhealthyUpgradedInstancePercent), each 0-100 (checked when the Gate is made)."""
+    max_unhealthy_percent: int
+    max_unhealthy_upgraded_percent: int
+
+    def __post_init__(self):
+        _refuse_bad_numbers(self.options())
+
+    @classmethod
+    def of(cls, params: Dict[str, Any]) -> "Gate":
+        """The Gate of a module's options."""
+        return cls(params["max_unhealthy_instance_percent"], params["max_unhealthy_upgraded_instance_percent"])
+
+    def options(self) -> Dict[str, int]:
+        return {"max_unhealthy_instance_percent": self.max_unhealthy_percent,
+                "max_unhealthy_upgraded_instance_percent": self.max_unhealthy_upgraded_percent}
+
+
+# No threshold: a watch that only waits for health (the rollback's).
+NO_GATE = Gate(100, 100)
+
+
+def validate_options(batch_by: str, batch_size: Optional[int], canary: int, **timing: Optional[float]) -> None:
+    """Refuse batching that cannot make a plan (``batch_by`` is one of BATCH_BY: the argument spec's choices).
+    ``timing``: health_timeout, canary_soak, pause_between_batches and max_batches, each checked when given."""
     if batch_by == "percent" and not (batch_size and 1 <= batch_size <= 100):
         raise PlanError("batch_by=percent needs batch_size between 1 and 100 (a percentage of the scale set).")
     if batch_by == "count" and not (batch_size and batch_size >= 1):
         raise PlanError("batch_by=count needs batch_size of at least 1 (instances per batch).")
     if canary < 0:
         raise PlanError("canary must be 0 or more instances.")
-    for name, value in (("max_unhealthy_instance_percent", max_unhealthy_instance_percent),
-                        ("max_unhealthy_upgraded_instance_percent", max_unhealthy_upgraded_instance_percent)):
-        if not 0 <= value <= 100:
-            raise PlanError("%s must be between 0 and 100, not %s." % (name, value))
-    for name, value in sorted(timing.items()):
-        least = 1 if name == "max_batches" else 0
-        if value is not None and (value < least or (name == "health_timeout" and value <= 0)):
-            raise PlanError("%s must be %s, not %s." % (
-                name, "more than 0" if name == "health_timeout" else "%d or more" % least, value))
+    _refuse_bad_numbers(timing)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,45 +110,6 @@ def validate_options(batch_by: str, batch_size: Optional[int], canary: int,
 #
 # A model part is in the module's option shape: {"image": {"id": ...} or {publisher, offer, sku, version},
 # "sku": {"name", "tier"}} (the rollout's target, or the rollback point's ``before``).
-
-_ID_KEYS = ("id", "shared_gallery_image_id", "community_gallery_image_id")
-_LATEST = "latest"
-
-
-def _text(value: Any) -> str:
-    return str(value or "").strip().rstrip("/").lower()
-
-
-def _image_id(image: Dict) -> str:
-    """The image's ARM id, lower case; a gallery ``.../versions/latest`` is the image definition (latest)."""
-    text = next((_text(image.get(key)) for key in _ID_KEYS if image.get(key)), "")
-    return text[:-len("/versions/" + _LATEST)] if text.endswith("/versions/" + _LATEST) else text
-
-
-def runs_image(have: Optional[Dict], want: Dict) -> Optional[bool]:
-    """Whether an instance reporting the image reference ``have`` (snake_case, as _instances.summary gives it)
-    runs the image ``want``; None when it reports none.
-
-    Ids (gallery image versions or definitions, managed images, shared or community gallery ids) compare
-    case-insensitively. An instance on a gallery image definition ("latest") runs version V of it when its
-    ``exact_version`` is V; marketplace references compare publisher, offer and sku case-insensitively and the
-    version, where ``latest`` with ``exact_version`` V runs V. The other way round, "latest" is not known here
-    (it moves with every new version): only an instance that references "latest" itself runs it.
-    """
-    if not have:
-        return None
-    have_id, want_id = _image_id(have), _image_id(want)
-    exact = _text(have.get("exact_version"))
-    if want_id or have_id:
-        if have_id == want_id:
-            return True
-        definition, separator, version = want_id.rpartition("/versions/")
-        return bool(separator and exact and have_id == definition and exact == version)
-    if any(_text(have.get(key)) != _text(want.get(key)) for key in ("publisher", "offer", "sku")):
-        return False
-    have_version, want_version = _text(have.get("version")) or _LATEST, _text(want.get("version")) or _LATEST
-    return have_version == want_version or (have_version == _LATEST and want_version == exact)
-
 
 def runs_model(instance: Dict, part: Optional[Dict]) -> Optional[bool]:
     """Whether the instance runs the model part: its image (runs_image) and VM size (case-insensitive; the
@@ -137,7 +121,7 @@ def runs_model(instance: Dict, part: Optional[Dict]) -> Optional[bool]:
         checks.append(runs_image(instance.get("image"), part["image"]))
     size = (part.get("sku") or {}).get("name")
     if size:
-        checks.append(_text(instance.get("vm_size")) == _text(size) if instance.get("vm_size") else None)
+        checks.append(folded(instance.get("vm_size")) == folded(size) if instance.get("vm_size") else None)
     if False in checks:
         return False
     return True if checks and None not in checks else None
@@ -151,7 +135,7 @@ def changed_part(before: Optional[Dict], after: Optional[Dict]) -> Dict:
     if after.get("image") and runs_image(before.get("image"), after["image"]) is not True:
         out["image"] = after["image"]
     size = (after.get("sku") or {}).get("name")
-    if size and _text(size) != _text((before.get("sku") or {}).get("name")):
+    if size and folded(size) != folded((before.get("sku") or {}).get("name")):
         out["sku"] = {"name": size}
     return out
 
@@ -246,8 +230,7 @@ def _pending(instance: Optional[Dict]) -> bool:
     return instance is not None and instance.get("health_state") in (INITIALIZING, None)
 
 
-def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict],
-               max_unhealthy_upgraded_instance_percent: int, max_unhealthy_instance_percent: int,
+def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict], gate: Gate,
                at_timeout: bool = False) -> Dict:
     """Evaluate the health gate after a batch.
 
@@ -262,6 +245,8 @@ def batch_gate(batch_ids: Iterable, upgraded_ids: Iterable, instances: List[Dict
     (or without a signal) count as unhealthy too, and the batch passes when both thresholds still hold, as
     Azure's rolling upgrade goes on with a batch within its limits (``reason`` then says what was tolerated).
     """
+    max_unhealthy_upgraded_instance_percent = gate.max_unhealthy_upgraded_percent
+    max_unhealthy_instance_percent = gate.max_unhealthy_percent
     by_id = {str(i["instance_id"]): i for i in instances}
     batch = [by_id.get(str(b)) for b in batch_ids]
     pending = [str(b) for b, i in zip(batch_ids, batch) if _pending(i)]
@@ -371,11 +356,12 @@ def health_of(batch_ids: Iterable, instances: Iterable[Dict]) -> Dict[str, Optio
 
 
 def settle_seconds(health_settings: Optional[Dict[str, Any]]) -> float:
-    """How long an upgraded instance reports Initializing: the Application Health extension's
-    gracePeriod, else intervalInSeconds x numberOfProbes (the extension's own default)."""
+    """How long an instance is expected to report Initializing after a (re)start: the Application Health
+    extension settles on a state after numberOfProbes identical probes, one every intervalInSeconds.
+
+    gracePeriod is only the most an instance may stay Initializing (then it turns Unknown or Unhealthy until
+    the probes settle), not how long it does: the estimate does not read it."""
     settings = health_settings or {}
-    if settings.get("gracePeriod"):
-        return float(settings["gracePeriod"])
     return float((settings.get("intervalInSeconds") or HEALTH_INTERVAL_SECONDS)
                  * (settings.get("numberOfProbes") or HEALTH_PROBES))
 

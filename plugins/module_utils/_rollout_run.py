@@ -438,10 +438,9 @@ class Rollout:
         raise failure
 
     def gate(self, ids: List[str], at_timeout: bool = False) -> Callable[[List[Dict[str, Any]]], Dict[str, Any]]:
-        params = self.params
-        return lambda listed: planner.batch_gate(ids, planner.upgraded(listed, self.moves), listed,
-                                                 params["max_unhealthy_upgraded_instance_percent"],
-                                                 params["max_unhealthy_instance_percent"], at_timeout=at_timeout)
+        gate = planner.Gate.of(self.params)
+        return lambda listed: planner.batch_gate(ids, planner.upgraded(listed, self.moves), listed, gate,
+                                                 at_timeout=at_timeout)
 
     def soak(self, ids: List[str]):
         """After a healthy canary: keep watching it for canary_soak seconds; any gate failure stops the rollout."""
@@ -574,7 +573,7 @@ class Rollout:
         if ids:
             time.sleep(max(0.0, min(params["wait_sleep"], self.deadline.remaining())))
         gate, listed, _timed_out = self.azure.watch(
-            lambda found: planner.batch_gate(watched, [], found, 100, 100), params["health_timeout"],
+            lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), params["health_timeout"],
             params["wait_sleep"])
         record["health"] = planner.health_of(watched, listed)
         if gate["state"] == "passed":

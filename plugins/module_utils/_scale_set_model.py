@@ -22,7 +22,7 @@ import base64
 import copy
 from typing import Any, Dict, List, Optional, Tuple
 
-from ._common import to_snake
+from ._names import camel, to_camel, to_snake
 from ._compare import DifferenceTracker, compare, duration_seconds, equal, find_named, get_path, prune
 
 HEALTH_PUBLISHER = "Microsoft.ManagedServices"
@@ -89,23 +89,6 @@ IMMUTABLE: Tuple[Tuple[Tuple[str, ...], Optional[str]], ...] = (
     (("priority",), "enum"),
     (("eviction_policy",), "enum"),
 )
-
-_CAMEL_WORDS = {"os": "OS"}
-
-
-def to_camel(name: str) -> str:
-    """snake_case option -> camelCase REST name (automatic_os_upgrade_policy -> automaticOSUpgradePolicy)."""
-    first, *rest = name.split("_")
-    return first + "".join(_CAMEL_WORDS.get(word, word.capitalize()) for word in rest)
-
-
-def camel(obj: Any) -> Any:
-    """An option dict (already pruned) as a REST dict, keys camelCased at every level."""
-    if isinstance(obj, dict):
-        return {to_camel(key): camel(value) for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [camel(item) for item in obj]
-    return obj
 
 
 def rules_for(purge_tags: bool) -> Dict[str, str]:

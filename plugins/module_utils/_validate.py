@@ -83,6 +83,11 @@ _MARKETPLACE_VERSION = re.compile(r"latest|\d{1,10}\.\d{1,10}\.\d{1,20}")
 _VM_SIZE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
+def bad_number(name: str, value: Any) -> Optional[str]:
+    """Why ``value`` is not acceptable for the option ``name`` (NUMBER_RULES), or None."""
+    return _bad_number(value, NUMBER_RULES.get(name))
+
+
 def _bad_number(value: Any, rule: Optional[Tuple[Optional[float], Optional[float], bool]]) -> Optional[str]:
     """Why ``value`` is not acceptable, or None."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -183,7 +188,7 @@ def option_errors(spec: Dict[str, Any], params: Dict[str, Any], raw: Any,
         items = value if kind == "list" and isinstance(value, list) else None
         if kind in ("int", "float") or (items is not None and option.get("elements") in ("int", "float")):
             for number in (items if items is not None else [value]):
-                why = _bad_number(number, NUMBER_RULES.get(name))
+                why = bad_number(name, number)
                 if why:
                     errors.append("%s %s, not %s." % (label, why, number))
                     break

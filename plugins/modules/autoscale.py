@@ -441,6 +441,7 @@ arm_requests:
 from ansible_collections.fleetops.vmss.plugins.module_utils import _autoscale as autoscale
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._ids import parse_id, scale_set_id
 
 CAPACITY = dict(minimum=dict(type="int", required=True), maximum=dict(type="int", required=True),
                 default=dict(type="int", required=True))
@@ -500,7 +501,7 @@ def target_location(module, target, what):
     if not autoscale.is_scale_set(target):
         module.fail_json(msg="Invalid options for %s: location is required for a target that is not a scale set (%s)."
                          % (what, target), arm_requests=module.arm_requests)
-    parts = autoscale.parse_id(target)
+    parts = parse_id(target)
     with arm_errors(module, "get", "scale set %s/%s" % (parts["resource_group"], parts["names"][-1])):
         found = ignore_not_found(lambda: module.client("compute").virtual_machine_scale_sets.get(
             parts["resource_group"], parts["names"][-1]))
@@ -517,7 +518,7 @@ def main():
     params = module.params
     resource_group = params["resource_group"]
     target = params["target_resource_uri"] or (
-        autoscale.scale_set_id(module.subscription_id, resource_group, params["scale_set"]) if params["scale_set"] else None)
+        scale_set_id(module.subscription_id, resource_group, params["scale_set"]) if params["scale_set"] else None)
     name = params["name"] or "%s-autoscale" % (params["scale_set"] or autoscale.target_name(target))
     what = describe(params, name)
     operations = module.client("monitor").autoscale_settings

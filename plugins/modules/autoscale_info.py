@@ -140,7 +140,7 @@ arm_requests:
 from ansible_collections.fleetops.vmss.plugins.module_utils import _autoscale as autoscale
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
-from ansible_collections.fleetops.vmss.plugins.module_utils._rest import same_id
+from ansible_collections.fleetops.vmss.plugins.module_utils._ids import same_id, scale_set_id
 
 
 def describe(params):
@@ -161,7 +161,7 @@ def main():
     )
     params = module.params
     target = params["target_resource_uri"] or (
-        autoscale.scale_set_id(module.subscription_id, params["resource_group"], params["scale_set"])
+        scale_set_id(module.subscription_id, params["resource_group"], params["scale_set"])
         if params["scale_set"] else None)
 
     operations = module.client("monitor").autoscale_settings

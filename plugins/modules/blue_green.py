@@ -246,7 +246,7 @@ plan:
   description:
     - The phases the run would go through from the state read - C(batches) (C(index), C(kind) stage, swap, soak,
       rollback or finalize, C(steps) with C(name) and C(description)), C(skipped), C(estimated_seconds) (from
-      typical Azure durations, the health grace period and the soak).
+      typical Azure durations, the Application Health extension's settle time and the soak).
   returned: always
   type: dict
 batches:

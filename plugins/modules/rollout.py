@@ -222,8 +222,9 @@ notes:
     C(rollout_strategy=azure_rolling)), which Azure documents as a preview on Flexible too (feature
     C(VMSSFlexRollingUpgrade), and this feature for image changes). Reading it needs C(Microsoft.Features/providers/features/read); without it the
     rollout fails naming that permission. VM size or extension changes alone do not need the feature."
-  - The estimate in RV(plan.estimated_seconds) is a lower bound - two minutes per upgrade plus the Application
-    Health extension's grace period per batch, the pauses and the canary soak.
+  - The estimate in RV(plan.estimated_seconds) is a lower bound - two minutes per upgrade plus the time the
+    Application Health extension takes to settle per batch (C(numberOfProbes) x C(intervalInSeconds); its
+    C(gracePeriod) is only the most an instance may stay Initializing), the pauses and the canary soak.
 extends_documentation_fragment:
   - fleetops.vmss.azure
   - fleetops.vmss.attributes
@@ -564,9 +565,8 @@ def option_errors(params):
     if params["batch_by"] == "percent" and params["batch_size"] is None:
         params["batch_size"] = DEFAULT_PERCENT
     try:
+        planner.Gate.of(params)
         planner.validate_options(params["batch_by"], params["batch_size"], params["canary"],
-                                 params["max_unhealthy_instance_percent"],
-                                 params["max_unhealthy_upgraded_instance_percent"],
                                  health_timeout=params["health_timeout"], canary_soak=params["canary_soak"],
                                  pause_between_batches=params["pause_between_batches"],
                                  max_batches=params["max_batches"])

@@ -497,6 +497,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils import _instances as
 from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._ids import scale_set_id
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline, poller_result, wait_until
 
 SKU = dict(name=dict(type="str"), tier=dict(type="str"), capacity=dict(type="int"))
@@ -579,11 +580,6 @@ def resource_group_location(compute, subscription_id, resource_group):
     response = compute.send_request(request)
     response.raise_for_status()
     return response.json()["location"]
-
-
-def scale_set_id(subscription_id, resource_group, name):
-    return ("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets/%s"
-            % (subscription_id, resource_group, name))
 
 
 def create(module, compute, desired, deadline):

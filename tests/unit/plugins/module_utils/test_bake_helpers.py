@@ -10,8 +10,8 @@ import pytest
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rbac as rbac
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import (
     KNOWN_REGIONS, region_key, unknown_message, unknown_regions)
-from ansible_collections.fleetops.vmss.plugins.module_utils._rest import (
-    camel, iso_datetime, parse_id, resource_type, tags_to_send, to_camel)
+from ansible_collections.fleetops.vmss.plugins.module_utils._ids import parse_id, resource_type
+from ansible_collections.fleetops.vmss.plugins.module_utils._rest import camel, iso_datetime, tags_to_send, to_camel
 
 
 @pytest.mark.parametrize("name, rest", [("os_disk_size_gb", "osDiskSizeGB"), ("hyper_v_generation", "hyperVGeneration"),

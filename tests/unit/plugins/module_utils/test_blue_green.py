@@ -258,9 +258,9 @@ def test_rollback_plans():
 
 def test_estimate_counts_typical_durations_grace_and_soak():
     phases = bg.plan("live", obs(state(), ABSENT), dict(OPTS, soak=60))
-    assert bg.estimate_seconds(phases, grace=20, soak=60) == (
+    assert bg.estimate_seconds(phases, settle=20, soak=60) == (
         90 + 20 + 30 + 120 + 20 + 60 + 30 + 120)   # create+grace, join+upgrade+grace, soak, leave+upgrade
-    assert bg.health_grace_seconds(blue()) == 20.0
+    assert bg.health_settle_seconds(blue()) == 20.0
     assert bg.describe_plan("live", obs(state(), ABSENT), OPTS, blue())["batches"][0]["kind"] == "stage"
 
 
@@ -281,7 +281,7 @@ def test_preconditions_and_validation():
                          fresh, source, None, [POOL], dict(OPTS, capacity=0), "web-blue", "web-green")
     assert errors == [
         "image is required to create the green scale set web-green.",
-        "soak must be 0 or more.", "max_unhealthy_instance_percent must be between 0 and 100.",
+        "soak must be 0 or more.", "max_unhealthy_instance_percent must be between 0 and 100, not 101.",
         "capacity must be at least 1 (got 0).", "protected_settings names extensions blue's model does not have: nope."]
     assert bg.validate(dict(PARAMS, soak=-1), fresh, source, source, [POOL], OPTS, "web-blue", "WEB-blue") == [
         "soak must be 0 or more.", "green_name must differ from name."]

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -80,41 +82,50 @@ def test_precheck_refuses_an_already_unhealthy_set():
 
 def test_gate_waits_on_initializing_and_passes_when_healthy():
     instances = fleet(4, **{"0": {"health_state": "Initializing"}})
-    gate = r.batch_gate(["0", "1"], ["0", "1"], instances, 20, 20)
+    gate = r.batch_gate(["0", "1"], ["0", "1"], instances, r.Gate(20, 20))
     assert gate["state"] == "waiting" and gate["pending"] == ["0"]
-    gate = r.batch_gate(["0", "1"], ["0", "1"], fleet(4), 20, 20)
+    gate = r.batch_gate(["0", "1"], ["0", "1"], fleet(4), r.Gate(20, 20))
     assert gate["state"] == "passed" and gate["healthy"] == ["0", "1"]
 
 
 def test_gate_fails_on_unhealthy_upgraded_instances_unknown_included():
     instances = fleet(10, **{"0": {"health_state": "Unknown"}})
-    gate = r.batch_gate(["0", "1"], ["0", "1"], instances, 20, 50)
+    gate = r.batch_gate(["0", "1"], ["0", "1"], instances, r.Gate(50, 20))
     assert gate["state"] == "failed"
     assert "max_unhealthy_upgraded_instance_percent=20" in gate["reason"]
 
 
 def test_gate_fails_when_the_whole_set_crosses_its_threshold():
     instances = fleet(10, **{str(i): {"health_state": "Unhealthy"} for i in range(5, 9)})
-    gate = r.batch_gate(["0"], ["0"], instances, 100, 30)
+    gate = r.batch_gate(["0"], ["0"], instances, r.Gate(30, 100))
     assert gate["state"] == "failed" and "max_unhealthy_instance_percent=30" in gate["reason"]
 
 
 def test_gate_counts_a_vanished_instance_as_unhealthy():
-    gate = r.batch_gate(["0", "42"], ["0", "42"], fleet(3), 20, 100)
+    gate = r.batch_gate(["0", "42"], ["0", "42"], fleet(3), r.Gate(100, 20))
     assert gate["state"] == "failed" and gate["unhealthy"] == ["42"]
 
 
 @pytest.mark.parametrize("args,message", [
-    (("nope", None, 0, 20, 20), "batch_by must be one of"),
-    (("percent", None, 0, 20, 20), "batch_by=percent needs batch_size"),
-    (("percent", 150, 0, 20, 20), "batch_by=percent needs batch_size"),
-    (("count", 0, 0, 20, 20), "batch_by=count needs batch_size"),
-    (("count", 1, -1, 20, 20), "canary must be"),
-    (("count", 1, 0, 120, 20), "max_unhealthy_instance_percent must be between"),
+    (("percent", None, 0), "batch_by=percent needs batch_size"),
+    (("percent", 150, 0), "batch_by=percent needs batch_size"),
+    (("count", 0, 0), "batch_by=count needs batch_size"),
+    (("count", 1, -1), "canary must be"),
 ])
 def test_invalid_options_are_refused(args, message):
     with pytest.raises(r.PlanError, match=message):
         r.validate_options(*args)
+
+
+@pytest.mark.parametrize("thresholds,message", [
+    ((120, 20), "max_unhealthy_instance_percent must be between 0 and 100, not 120."),
+    ((20, -1), "max_unhealthy_upgraded_instance_percent must be between 0 and 100, not -1."),
+])
+def test_a_gate_cannot_be_made_from_thresholds_outside_0_to_100(thresholds, message):
+    with pytest.raises(r.PlanError, match=re.escape(message)):
+        r.Gate(*thresholds)
+    gate = r.Gate.of({"max_unhealthy_instance_percent": 0, "max_unhealthy_upgraded_instance_percent": 100})
+    assert (gate.max_unhealthy_percent, gate.max_unhealthy_upgraded_percent) == (0, 100)
 
 
 def test_estimate_and_describe():
@@ -142,12 +153,12 @@ def test_every_target_is_planned_exactly_once(n, size, by, canary, unhealthy):
 
 def test_gate_reports_the_threshold_crossed_and_the_percents():
     instances = fleet(10, **{"0": {"health_state": "Unhealthy"}, "1": {"health_state": "Unhealthy"}})
-    gate = r.batch_gate(["0", "1"], ["0", "1"], instances, 20, 50)
+    gate = r.batch_gate(["0", "1"], ["0", "1"], instances, r.Gate(50, 20))
     assert gate["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
     assert (gate["upgraded_percent"], gate["set_percent"]) == (100.0, 20.0)
-    gate = r.batch_gate(["2"], ["2"], instances, 20, 10)
+    gate = r.batch_gate(["2"], ["2"], instances, r.Gate(10, 20))
     assert gate["code"] == "MaxUnhealthyInstancePercentExceeded" and gate["state"] == "failed"
-    assert r.batch_gate(["2"], ["2"], fleet(3), 20, 20)["code"] is None
+    assert r.batch_gate(["2"], ["2"], fleet(3), r.Gate(20, 20))["code"] is None
 
 
 def test_precheck_ignores_instances_an_interrupted_run_upgraded_but_keeps_the_whole_set_as_base():
@@ -170,7 +181,9 @@ def test_upgraded_busy_and_rollback_targets():
 def test_health_of_a_batch_and_settle_time():
     health = r.health_of(["1", "9"], fleet(3, **{"1": {"health_state": "Initializing"}}))
     assert health == {"1": "Initializing", "9": None}
-    assert r.settle_seconds({"gracePeriod": 90, "intervalInSeconds": 5}) == 90
+    # gracePeriod is the most an instance stays Initializing, not how long it does (probes x interval)
+    assert r.settle_seconds({"gracePeriod": 90, "intervalInSeconds": 5}) == 5
+    assert r.settle_seconds({"gracePeriod": "PT10M", "intervalInSeconds": 15, "numberOfProbes": 2}) == 30
     assert r.settle_seconds({"intervalInSeconds": 10, "numberOfProbes": 3}) == 30
     assert r.settle_seconds(None) == 5
 
@@ -198,8 +211,8 @@ def test_halt_messages():
 ])
 def test_invalid_timing_is_refused(timing, message):
     with pytest.raises(r.PlanError, match=message):
-        r.validate_options("percent", 20, 0, 20, 20, **timing)
-    r.validate_options("percent", 20, 0, 20, 20, health_timeout=1, canary_soak=0, max_batches=None)
+        r.validate_options("percent", 20, 0, **timing)
+    r.validate_options("percent", 20, 0, health_timeout=1, canary_soak=0, max_batches=None)
 
 
 # --- the rollback point kept in tags ----------------------------------------------------------------------
@@ -389,35 +402,35 @@ def test_resume_and_skip_decisions_read_the_instance_not_latest():
 
 def test_gate_at_the_timeout_passes_a_batch_within_both_thresholds():
     instances = fleet(20, **{"1": {"health_state": "Unhealthy"}})
-    assert r.batch_gate(["0", "1", "2", "3"], ["0", "1", "2", "3"], instances, 25, 5)["state"] == "waiting"
-    gate = r.batch_gate(["0", "1", "2", "3"], ["0", "1", "2", "3"], instances, 25, 5, at_timeout=True)
+    assert r.batch_gate(["0", "1", "2", "3"], ["0", "1", "2", "3"], instances, r.Gate(5, 25))["state"] == "waiting"
+    gate = r.batch_gate(["0", "1", "2", "3"], ["0", "1", "2", "3"], instances, r.Gate(5, 25), at_timeout=True)
     assert gate["state"] == "passed" and gate["code"] is None and gate["unhealthy"] == ["1"]
     assert (gate["upgraded_percent"], gate["set_percent"]) == (25.0, 5.0)
     assert gate["reason"].endswith("within max_unhealthy_upgraded_instance_percent=25 and "
                                    "max_unhealthy_instance_percent=5")
     # one more unhealthy anywhere in the set: beyond 5%
     instances[10]["health_state"] = "Unhealthy"
-    gate = r.batch_gate(["0", "1", "2", "3"], ["0", "1", "2", "3"], instances, 25, 5, at_timeout=True)
+    gate = r.batch_gate(["0", "1", "2", "3"], ["0", "1", "2", "3"], instances, r.Gate(5, 25), at_timeout=True)
     assert gate["state"] == "failed" and gate["code"] == "MaxUnhealthyInstancePercentExceeded"
 
 
 def test_gate_at_the_timeout_counts_initializing_upgraded_instances_as_unhealthy():
     ids = ["0", "1", "2", "3"]
     one = fleet(20, **{"1": {"health_state": "Initializing"}})
-    assert r.batch_gate(ids, ids, one, 25, 5)["state"] == "waiting"
-    gate = r.batch_gate(ids, ids, one, 25, 5, at_timeout=True)
+    assert r.batch_gate(ids, ids, one, r.Gate(5, 25))["state"] == "waiting"
+    gate = r.batch_gate(ids, ids, one, r.Gate(5, 25), at_timeout=True)
     assert gate["state"] == "passed" and (gate["upgraded_percent"], gate["set_percent"]) == (25.0, 5.0)
     two = fleet(20, **{"1": {"health_state": "Initializing"}, "2": {"health_state": None}})
-    gate = r.batch_gate(ids, ids, two, 25, 5, at_timeout=True)
+    gate = r.batch_gate(ids, ids, two, r.Gate(5, 25), at_timeout=True)
     assert gate["state"] == "failed" and gate["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
     assert gate["upgraded_percent"] == 50.0 and gate["pending"] == ["1", "2"]
     # instances outside the rollout that are still Initializing are not its verdict
     other = fleet(20, **{str(i): {"health_state": "Initializing"} for i in range(10, 20)})
-    assert r.batch_gate(ids, ids, other, 25, 5, at_timeout=True)["state"] == "passed"
+    assert r.batch_gate(ids, ids, other, r.Gate(5, 25), at_timeout=True)["state"] == "passed"
 
 
 def test_gate_at_the_timeout_with_every_instance_healthy_has_no_note():
-    gate = r.batch_gate(["0"], ["0"], fleet(4), 20, 20, at_timeout=True)
+    gate = r.batch_gate(["0"], ["0"], fleet(4), r.Gate(20, 20), at_timeout=True)
     assert gate["state"] == "passed" and gate["reason"] is None
 
 
