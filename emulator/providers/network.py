@@ -403,6 +403,36 @@ def list_backend_pools(ctx, req):
     return ok(page(req, lb["properties"].get("backendAddressPools", []), ctx.base_url, ctx.page_size))
 
 
+@route("POST", _NS + "/loadBalancers/{loadBalancerName}/backendAddressPools/{backendPoolName}"
+       "/queryInboundNatRulePortMapping", operation_id="LoadBalancers_ListInboundNatRulePortMappings")
+def query_port_mappings(ctx, req):
+    """The frontend ports of one backend address under the load balancer's inbound NAT rules for this pool
+    (the "V2" rules, Flexible's way): the k-th member of the pool gets frontendPortRangeStart + k. Azure keeps a
+    member's port while it stays; here the order is the pool's (instances in creation order)."""
+    lb_id = f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}"
+    pool = ctx.store.get(f"{lb_id}/backendAddressPools/{req.params['backendPoolName']}")
+    if pool is None:
+        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
+        raise _not_found("loadBalancers/backendAddressPools", req, name=req.params["backendPoolName"])
+    body = req.body if isinstance(req.body, dict) else {}
+    ipc_id = (body.get("ipConfiguration") or {}).get("id")
+    if not ipc_id:
+        raise ArmError(400, "InvalidRequestFormat", "Give the backend address as ipConfiguration.id.",
+                       target="ipConfiguration")
+    members = [c["id"].lower() for c in _with_members(ctx, pool)["properties"].get("backendIPConfigurations") or []]
+    if ipc_id.lower() not in members:
+        raise ArmError(400, "BackendAddressNotFoundInBackendPool",
+                       f"The backend address {ipc_id} is not in backend pool {pool['id']}.")
+    index = members.index(ipc_id.lower())
+    mappings = []
+    for rule in ctx.store.list(f"{LB}/inboundNatRules", lb_id):
+        p = rule["properties"]
+        if (p.get("backendAddressPool") or {}).get("id", "").lower() == pool["id"].lower():
+            mappings.append({"inboundNatRuleName": rule["name"], "protocol": p["protocol"],
+                             "frontendPort": p["frontendPortRangeStart"] + index, "backendPort": p["backendPort"]})
+    return ok({"inboundNatRulePortMappings": mappings})
+
+
 @route("GET", _NS + "/loadBalancers/{loadBalancerName}/inboundNatRules", operation_id="InboundNatRules_List")
 def list_nat_rules(ctx, req):
     lb = _read_lb(ctx, f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}")

@@ -81,3 +81,38 @@ def test_nat_pool_rules_per_uniform_instance_and_on_their_nics(net):
     # a client that echoes the load balancer it read does not turn the generated rules into its own
     status, echoed, _ = emu.arm("PUT", base + "/loadBalancers/lb", lb, api_version=API)
     assert status == 200 and sorted(r["name"] for r in echoed["properties"]["inboundNatRules"]) == sorted(rules)
+
+
+def test_flexible_nat_rule_for_a_backend_pool_maps_a_port_per_member(net):
+    emu, base = net
+    emu.arm("PUT", base + "/publicIPAddresses/pip", {"location": emu.location}, api_version=API)
+    lb = lb_body(emu, base)
+    props = lb["properties"]
+    pool = base + "/loadBalancers/lb/backendAddressPools/pool"
+    props["inboundNatRules"] = [{"name": "ssh", "properties": {
+        "frontendIPConfiguration": props["inboundNatPools"][0]["properties"]["frontendIPConfiguration"],
+        "backendAddressPool": {"id": pool}, "protocol": "Tcp", "frontendPortRangeStart": 50000,
+        "frontendPortRangeEnd": 50099, "backendPort": 22}}]
+    del props["inboundNatPools"]
+    status, created_lb, _ = emu.arm("PUT", base + "/loadBalancers/lb", lb, api_version=API)
+    assert status == 201 and created_lb["properties"]["inboundNatRules"][0]["properties"]["frontendPortRangeEnd"] == 50099
+
+    spec = body(emu, 2, mode="Flexible", subnet=base + "/virtualNetworks/vnet/subnets/app")
+    ipc = spec["properties"]["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0]
+    ipc["properties"]["ipConfigurations"][0]["properties"]["loadBalancerBackendAddressPools"] = [{"id": pool}]
+    emu.compute().virtual_machine_scale_sets.begin_create_or_update("rg", "flex", spec).result()
+    from azure.mgmt.network import NetworkManagementClient  # pylint: disable=import-outside-toplevel
+    network = NetworkManagementClient(**emu.sdk_kwargs())
+    ipcs = sorted(n.ip_configurations[0].id for n in network.network_interfaces.list("rg"))
+    ports = []
+    for ipc_id in ipcs:
+        answer = network.load_balancers.begin_list_inbound_nat_rule_port_mappings(
+            "rg", "lb", "pool", {"ipConfiguration": {"id": ipc_id}}).result()
+        mapping, = answer.inbound_nat_rule_port_mappings
+        assert (mapping.inbound_nat_rule_name, mapping.backend_port) == ("ssh", 22)
+        ports.append(mapping.frontend_port)
+    assert sorted(ports) == [50000, 50001]
+    status, err, _ = emu.arm("POST", base + "/loadBalancers/lb/backendAddressPools/pool/queryInboundNatRulePortMapping",
+                             {"ipConfiguration": {"id": base + "/networkInterfaces/nope/ipConfigurations/ipc"}},
+                             api_version=API)
+    assert status == 400 and err["error"]["code"] == "BackendAddressNotFoundInBackendPool"
