@@ -93,6 +93,8 @@ WORKFLOW_OPERATIONS = {
         "VirtualMachineScaleSets_ListAll", "VirtualMachineScaleSets_List", "VirtualMachineScaleSets_Get",
         "VirtualMachineScaleSetVMs_List", "VirtualMachines_List",
         "NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces", "NetworkInterfaces_List",
+        # connect_via: nat
+        "LoadBalancers_Get", "PublicIPAddresses_Get", "LoadBalancers_ListInboundNatRulePortMappings",
     ],
 }
 
