@@ -1,6 +1,7 @@
 """Microsoft.Network, just enough for scale sets to live in: virtual networks + subnets, public IP addresses,
-load balancers (frontends, backend pools, probes, rules, inbound NAT pools and rules), and the network interfaces of Flexible scale-set instances (read-only: compute owns them and renders them
-through `ctx.nic_sources`; the NICs of Uniform sets are served under the scale set, compute/nics.py).
+load balancers (frontends, backend pools, probes, rules, inbound NAT pools and rules), and the network interfaces
+of Flexible scale-set instances (read-only: compute owns them and renders them through `ctx.nic_sources`; the NICs
+of Uniform sets are served under the scale set, compute/nics.py).
 
 No spec files for Microsoft.Network are in ../shared/azure-specs, so requests are checked by the rules
 below (the ones Azure applies to the fields we model). Writes complete synchronously with
@@ -275,8 +276,8 @@ def _check_nat(nat, lb_id):
         raise ArmError(400, "InvalidRequestFormat", f"{kind} {name} needs a frontendIPConfiguration.",
                        target=f"properties.{kind}.properties.frontendIPConfiguration")
     ranged = kind == "inboundNatPools" or p.get("backendAddressPool")  # a pool, or a rule for a backend pool (V2)
-    needed = ("frontendPortRangeStart", "frontendPortRangeEnd", "backendPort") if ranged else ("frontendPort",
-                                                                                              "backendPort")
+    needed = (("frontendPortRangeStart", "frontendPortRangeEnd", "backendPort") if ranged
+              else ("frontendPort", "backendPort"))
     for field in needed:
         if not _port(p.get(field)):
             raise ArmError(400, "InvalidRequestFormat", f"{kind} {name}: {field} must be 1-65535.",
@@ -499,8 +500,8 @@ def put_public_ip(ctx, req):
     if not body.get("location"):
         raise ArmError(400, "LocationRequired", "The location property is required for this definition.",
                        target="location")
-    props = {k: v for k, v in (body.get("properties") or {}).items() if k not in ("ipAddress", "ipConfiguration",
-                                                                                 "provisioningState")}
+    read_only = ("ipAddress", "ipConfiguration", "provisioningState")
+    props = {k: v for k, v in (body.get("properties") or {}).items() if k not in read_only}
     sku = body.get("sku") or {"name": "Standard", "tier": "Regional"}
     method = props.get("publicIPAllocationMethod") or ("Static" if sku.get("name") == "Standard" else "Dynamic")
     if sku.get("name") == "Standard" and method != "Static":
