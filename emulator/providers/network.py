@@ -365,13 +365,23 @@ def _with_members(ctx, pool):
     return pool
 
 
+def _found(ctx, req, doc, kind, name):
+    """The doc, else Azure's 404 (after the 404 of a missing resource group)."""
+    if doc is None:
+        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
+        raise _not_found(kind, req, name=name)
+    return doc
+
+
+def _lb_of(ctx, req):
+    """The load balancer the request names, rendered (pool members, NAT rules), or its 404."""
+    name = req.params["loadBalancerName"]
+    return _found(ctx, req, _read_lb(ctx, f"{_base_id(ctx, req)}/loadBalancers/{name}"), "loadBalancers", name)
+
+
 @route("GET", _NS + "/loadBalancers/{loadBalancerName}", operation_id="LoadBalancers_Get")
 def get_lb(ctx, req):
-    lb = _read_lb(ctx, f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}")
-    if lb is None:
-        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
-        raise _not_found("loadBalancers", req)
-    return ok(lb)
+    return ok(_lb_of(ctx, req))
 
 
 @route("GET", _NS + "/loadBalancers", operation_id="LoadBalancers_List")
@@ -397,10 +407,7 @@ def get_backend_pool(ctx, req):
 @route("GET", _NS + "/loadBalancers/{loadBalancerName}/backendAddressPools",
        operation_id="LoadBalancerBackendAddressPools_List")
 def list_backend_pools(ctx, req):
-    lb = _read_lb(ctx, f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}")
-    if lb is None:
-        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
-        raise _not_found("loadBalancers", req, name=req.params["loadBalancerName"])
+    lb = _lb_of(ctx, req)
     return ok(page(req, lb["properties"].get("backendAddressPools", []), ctx.base_url, ctx.page_size))
 
 
@@ -411,10 +418,8 @@ def query_port_mappings(ctx, req):
     (the "V2" rules, Flexible's way): the k-th member of the pool gets frontendPortRangeStart + k. Azure keeps a
     member's port while it stays; here the order is the pool's (instances in creation order)."""
     lb_id = f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}"
-    pool = ctx.store.get(f"{lb_id}/backendAddressPools/{req.params['backendPoolName']}")
-    if pool is None:
-        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
-        raise _not_found("loadBalancers/backendAddressPools", req, name=req.params["backendPoolName"])
+    pool = _found(ctx, req, ctx.store.get(f"{lb_id}/backendAddressPools/{req.params['backendPoolName']}"),
+                  "loadBalancers/backendAddressPools", req.params["backendPoolName"])
     body = req.body if isinstance(req.body, dict) else {}
     ipc_id = (body.get("ipConfiguration") or {}).get("id")
     if not ipc_id:
@@ -436,20 +441,13 @@ def query_port_mappings(ctx, req):
 
 @route("GET", _NS + "/loadBalancers/{loadBalancerName}/inboundNatRules", operation_id="InboundNatRules_List")
 def list_nat_rules(ctx, req):
-    lb = _read_lb(ctx, f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}")
-    if lb is None:
-        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
-        raise _not_found("loadBalancers", req, name=req.params["loadBalancerName"])
-    return ok(page(req, lb["properties"]["inboundNatRules"], ctx.base_url, ctx.page_size))
+    return ok(page(req, _lb_of(ctx, req)["properties"]["inboundNatRules"], ctx.base_url, ctx.page_size))
 
 
 @route("GET", _NS + "/loadBalancers/{loadBalancerName}/inboundNatRules/{inboundNatRuleName}",
        operation_id="InboundNatRules_Get")
 def get_nat_rule(ctx, req):
-    lb = _read_lb(ctx, f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}")
-    if lb is None:
-        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
-        raise _not_found("loadBalancers", req, name=req.params["loadBalancerName"])
+    lb = _lb_of(ctx, req)
     wanted = req.params["inboundNatRuleName"].lower()
     for rule in lb["properties"]["inboundNatRules"]:
         if rule["name"].lower() == wanted:
@@ -524,11 +522,9 @@ def put_public_ip(ctx, req):
 
 @route("GET", _NS + "/publicIPAddresses/{publicIpAddressName}", operation_id="PublicIPAddresses_Get")
 def get_public_ip(ctx, req):
-    doc = _read_public_ip(ctx, f"{_base_id(ctx, req)}/publicIPAddresses/{req.params['publicIpAddressName']}")
-    if doc is None:
-        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
-        raise _not_found("publicIPAddresses", req)
-    return ok(doc)
+    name = req.params["publicIpAddressName"]
+    return ok(_found(ctx, req, _read_public_ip(ctx, f"{_base_id(ctx, req)}/publicIPAddresses/{name}"),
+                     "publicIPAddresses", name))
 
 
 @route("GET", _NS + "/publicIPAddresses", operation_id="PublicIPAddresses_List")
