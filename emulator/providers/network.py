@@ -63,11 +63,15 @@ def _base_id(ctx, req):
             "/providers/Microsoft.Network")
 
 
-def _prepare(ctx, req, rid):
+def _prepare(ctx, req, rid, located=True):
+    """(current doc, body) of a PUT, after the checks every PUT has (a top-level resource needs a location)."""
     ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
     current = ctx.store.get(rid)
     check_etag(req, current)
     body = req.body if isinstance(req.body, dict) else {}
+    if located and not body.get("location"):
+        raise ArmError(400, "LocationRequired", "The location property is required for this definition.",
+                       target="location")
     return current, body
 
 
@@ -116,9 +120,6 @@ def _read_vnet(ctx, vnet_id):
 def put_vnet(ctx, req):
     rid = f"{_base_id(ctx, req)}/virtualNetworks/{req.params['virtualNetworkName']}"
     current, body = _prepare(ctx, req, rid)
-    if not body.get("location"):
-        raise ArmError(400, "LocationRequired", "The location property is required for this definition.",
-                       target="location")
     props = body.get("properties") or {}
     prefixes = (props.get("addressSpace") or {}).get("addressPrefixes") or []
     if not prefixes:
@@ -173,7 +174,7 @@ def put_subnet(ctx, req):
     if vnet is None:
         raise _not_found("virtualNetworks", req, name=req.params["virtualNetworkName"])
     rid = f"{vnet_id}/subnets/{req.params['subnetName']}"
-    current, body = _prepare(ctx, req, rid)
+    current, body = _prepare(ctx, req, rid, located=False)
     spaces = [_network(p, "addressSpace") for p in vnet["properties"]["addressSpace"]["addressPrefixes"]]
     subnet = _subnet_doc(vnet_id, req.params["subnetName"], body.get("properties") or {}, spaces)
     ctx.store.put(rid, subnet, SUBNET)
@@ -295,9 +296,6 @@ def _check_nat(nat, lb_id):
 def put_lb(ctx, req):
     rid = f"{_base_id(ctx, req)}/loadBalancers/{req.params['loadBalancerName']}"
     current, body = _prepare(ctx, req, rid)
-    if not body.get("location"):
-        raise ArmError(400, "LocationRequired", "The location property is required for this definition.",
-                       target="location")
     props = body.get("properties") or {}
     children = _lb_children(ctx, rid, props)
     lb = {"id": rid, "name": req.params["loadBalancerName"], "type": LB, "location": body["location"],
@@ -495,9 +493,6 @@ def _read_public_ip(ctx, pip_id):
 def put_public_ip(ctx, req):
     rid = f"{_base_id(ctx, req)}/publicIPAddresses/{req.params['publicIpAddressName']}"
     current, body = _prepare(ctx, req, rid)
-    if not body.get("location"):
-        raise ArmError(400, "LocationRequired", "The location property is required for this definition.",
-                       target="location")
     read_only = ("ipAddress", "ipConfiguration", "provisioningState")
     props = {k: v for k, v in (body.get("properties") or {}).items() if k not in read_only}
     sku = body.get("sku") or {"name": "Standard", "tier": "Regional"}
