@@ -75,6 +75,21 @@ def _prepare(ctx, req, rid, located=True):
     return current, body
 
 
+def _listed(ctx, req, rtype, read):
+    """The resource group's resources of one type, each as ``read(ctx, id)`` renders it, paged."""
+    ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
+    items = [read(ctx, doc["id"]) for doc in ctx.store.list(rtype, _base_id(ctx, req))]
+    return ok(page(req, items, ctx.base_url, ctx.page_size))
+
+
+def _found(ctx, req, doc, kind, name):
+    """The doc, else Azure's 404 (after the 404 of a missing resource group)."""
+    if doc is None:
+        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
+        raise _not_found(kind, req, name=name)
+    return doc
+
+
 def _network(prefix, target):
     try:
         return ipaddress.ip_network(prefix, strict=False)
@@ -151,9 +166,7 @@ def get_vnet(ctx, req):
 
 @route("GET", _NS + "/virtualNetworks", operation_id="VirtualNetworks_List")
 def list_vnets(ctx, req):
-    ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
-    items = [_read_vnet(ctx, v["id"]) for v in ctx.store.list(VNET, _base_id(ctx, req))]
-    return ok(page(req, items, ctx.base_url, ctx.page_size))
+    return _listed(ctx, req, VNET, _read_vnet)
 
 
 @route("DELETE", _NS + "/virtualNetworks/{virtualNetworkName}", operation_id="VirtualNetworks_Delete")
@@ -363,14 +376,6 @@ def _with_members(ctx, pool):
     return pool
 
 
-def _found(ctx, req, doc, kind, name):
-    """The doc, else Azure's 404 (after the 404 of a missing resource group)."""
-    if doc is None:
-        ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
-        raise _not_found(kind, req, name=name)
-    return doc
-
-
 def _lb_of(ctx, req):
     """The load balancer the request names, rendered (pool members, NAT rules), or its 404."""
     name = req.params["loadBalancerName"]
@@ -384,9 +389,7 @@ def get_lb(ctx, req):
 
 @route("GET", _NS + "/loadBalancers", operation_id="LoadBalancers_List")
 def list_lbs(ctx, req):
-    ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
-    items = [_read_lb(ctx, lb["id"]) for lb in ctx.store.list(LB, _base_id(ctx, req))]
-    return ok(page(req, items, ctx.base_url, ctx.page_size))
+    return _listed(ctx, req, LB, _read_lb)
 
 
 @route("GET", _NS + "/loadBalancers/{loadBalancerName}/backendAddressPools/{backendAddressPoolName}",
@@ -524,9 +527,7 @@ def get_public_ip(ctx, req):
 
 @route("GET", _NS + "/publicIPAddresses", operation_id="PublicIPAddresses_List")
 def list_public_ips(ctx, req):
-    ctx.require_resource_group(req.params["subscriptionId"], req.params["resourceGroupName"])
-    items = [_read_public_ip(ctx, d["id"]) for d in ctx.store.list(PIP, _base_id(ctx, req) + "/publicIPAddresses/")]
-    return ok(page(req, items, ctx.base_url, ctx.page_size))
+    return _listed(ctx, req, PIP, _read_public_ip)
 
 
 @route("DELETE", _NS + "/publicIPAddresses/{publicIpAddressName}", operation_id="PublicIPAddresses_Delete")
