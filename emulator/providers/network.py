@@ -260,7 +260,7 @@ def _lb_children(ctx, lb_id, props):
     pools = {p["name"].lower() for p in out["inboundNatPools"]}
     out["inboundNatRules"] = [r for r in out["inboundNatRules"] if not _generated_name(r["name"], pools)]
     for nat in out["inboundNatPools"] + out["inboundNatRules"]:
-        _check_nat(nat, lb_id)
+        _check_nat(nat)
     for rule in out["loadBalancingRules"] + out["inboundNatPools"] + out["inboundNatRules"]:
         for ref in ("frontendIPConfiguration", "backendAddressPool", "probe"):
             ref_id = (rule["properties"].get(ref) or {}).get("id")
@@ -279,24 +279,22 @@ def _port(value):
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
 
 
-def _check_nat(nat, lb_id):
-    """What Azure requires of an inbound NAT pool or rule (loadBalancer.json InboundNatPool / InboundNatRule)."""
+def _check_nat(nat):
+    """What the spec requires of an inbound NAT pool (InboundNatPoolPropertiesFormat: protocol, the frontend port
+    range and the backend port; the frontend is optional) and checks of a rule's fields when given."""
     p, name = nat["properties"], nat["name"]
-    kind = "inboundNatPools" if nat["type"].endswith("inboundNatPools") else "inboundNatRules"
-    if p.get("protocol") not in ("Tcp", "Udp", "All"):
+    pool = nat["type"].endswith("inboundNatPools")
+    kind = "inboundNatPools" if pool else "inboundNatRules"
+    if (pool or "protocol" in p) and p.get("protocol") not in ("Tcp", "Udp", "All"):
         raise ArmError(400, "InvalidRequestFormat", f"{kind} {name}: protocol must be Tcp, Udp or All.",
                        target=f"properties.{kind}.properties.protocol")
-    if not (p.get("frontendIPConfiguration") or {}).get("id"):
-        raise ArmError(400, "InvalidRequestFormat", f"{kind} {name} needs a frontendIPConfiguration.",
-                       target=f"properties.{kind}.properties.frontendIPConfiguration")
-    ranged = kind == "inboundNatPools" or p.get("backendAddressPool")  # a pool, or a rule for a backend pool (V2)
-    needed = (("frontendPortRangeStart", "frontendPortRangeEnd", "backendPort") if ranged
-              else ("frontendPort", "backendPort"))
-    for field in needed:
-        if not _port(p.get(field)):
+    ranged = ("frontendPortRangeStart", "frontendPortRangeEnd", "backendPort")
+    for field in (ranged if pool else ("frontendPort", "backendPort") + ranged[:2]):
+        if (pool or field in p) and not _port(p.get(field)):
             raise ArmError(400, "InvalidRequestFormat", f"{kind} {name}: {field} must be 1-65535.",
                            target=f"properties.{kind}.properties.{field}")
-    if ranged and p["frontendPortRangeStart"] > p["frontendPortRangeEnd"]:
+    if _port(p.get("frontendPortRangeStart")) and _port(p.get("frontendPortRangeEnd")) \
+            and p["frontendPortRangeStart"] > p["frontendPortRangeEnd"]:
         raise ArmError(400, "InvalidRequestFormat",
                        f"{kind} {name}: frontendPortRangeStart is greater than frontendPortRangeEnd.",
                        target=f"properties.{kind}.properties.frontendPortRangeStart")
@@ -357,12 +355,14 @@ def generated_nat_rules(ctx, lb_id, nat_pool):
         out.append({"id": f"{lb_id}/inboundNatRules/{name}", "name": name, "etag": nat_pool.get("etag"),
                     "type": f"{LB}/inboundNatRules",
                     "properties": {"provisioningState": "Succeeded",
-                                   "frontendIPConfiguration": p["frontendIPConfiguration"],
+                                   "frontendIPConfiguration": p.get("frontendIPConfiguration"),
                                    "backendIPConfiguration": {"id": ipc_id}, "protocol": p["protocol"],
                                    "frontendPort": port, "backendPort": p["backendPort"],
                                    "idleTimeoutInMinutes": p.get("idleTimeoutInMinutes", 4),
                                    "enableFloatingIP": p.get("enableFloatingIP", False),
                                    "enableTcpReset": p.get("enableTcpReset", False)}})
+        if not p.get("frontendIPConfiguration"):
+            del out[-1]["properties"]["frontendIPConfiguration"]
     return out
 
 
@@ -434,8 +434,9 @@ def query_port_mappings(ctx, req):
     mappings = []
     for rule in ctx.store.list(f"{LB}/inboundNatRules", lb_id):
         p = rule["properties"]
-        if (p.get("backendAddressPool") or {}).get("id", "").lower() == pool["id"].lower():
-            mappings.append({"inboundNatRuleName": rule["name"], "protocol": p["protocol"],
+        if (p.get("backendAddressPool") or {}).get("id", "").lower() == pool["id"].lower() \
+                and p.get("frontendPortRangeStart"):
+            mappings.append({"inboundNatRuleName": rule["name"], "protocol": p.get("protocol"),
                              "frontendPort": p["frontendPortRangeStart"] + index, "backendPort": p["backendPort"]})
     return ok({"inboundNatRulePortMappings": mappings})
 
