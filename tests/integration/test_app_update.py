@@ -23,12 +23,17 @@ UPDATE_TASKS = """
     name: "{{ scale_set }}"
   register: me
 - name: Install the application
+  when: app_version != 'broken' or instance_id != '1'
   ansible.builtin.copy:
     dest: "{{ out_dir }}/{{ inventory_hostname }}.json"
     mode: "0644"
     content: >-
       {{ {'version': app_version,
           'protection': (me.instances | selectattr('instance_id', 'equalto', instance_id) | first).protection} | to_json }}
+- name: A broken package fails to install on instance 1
+  ansible.builtin.fail:
+    msg: "dpkg: error processing package payments-api"
+  when: app_version == 'broken' and instance_id == '1'
 - name: A bad version breaks the application (its health probe answers Unhealthy)
   ansible.builtin.uri:
     url: "{{ lookup('env', 'FLEETOPS_EMULATOR_CONTROL_URL') }}/health-rules"
@@ -119,3 +124,16 @@ def test_breach_halts_before_the_next_batch(emulator, azure, control, ansible_en
         RG, NAME) in out
     assert protection(azure) == {"0": False, "1": False, "2": False, "3": False}   # restored as it was
     assert '"status": "halted"' in out
+
+
+def test_failed_update_tasks_halt_without_judging_health(emulator, azure, ansible_env, tmp_path):
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+
+    completed = run(ansible_env, tmp_path, "broken")
+    out = completed.stdout
+    assert completed.returncode != 0, out[-4000:]
+
+    assert sorted(installed(tmp_path)) == ["api_0"]                        # the rest of the batch finished
+    assert ("In-guest update of %s/%s halted after batch 1 of 2: the update tasks failed on api_1: "
+            "dpkg: error processing package payments-api" % (RG, NAME)) in out
+    assert "\"code\": \"UpdateTasksFailed\"" in out and protection(azure) == {str(i): False for i in range(4)}
