@@ -137,6 +137,7 @@ class Emulator:
         self.delete_hooks = []          # callables(ctx, resource_group_id) run before a group is deleted
         self.subnet_users = []          # callables(ctx, subnet_id) -> name of a user of the subnet, or None
         self.pool_members = []          # callables(ctx, backend_pool_id) -> [ip configuration ids]
+        self.nat_pool_members = []      # callables(ctx, inbound_nat_pool_id) -> [(instance id, ip configuration id)]
         self.nic_sources = []           # callables(ctx, resource_group_id) -> [networkInterfaces documents]
         for hook in START_HOOKS:
             hook(self)

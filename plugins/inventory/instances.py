@@ -55,12 +55,40 @@ options:
     type: str
     choices: [computer_name, name, private_ip]
     default: computer_name
+  connect_via:
+    description:
+      - How Ansible reaches each instance, as connection variables of its host.
+      - V(private_ip) sets C(ansible_host) to the instance's primary private IP (a controller in the virtual
+        network, or one that routes to it).
+      - V(nat) goes through the load balancer's inbound NAT rules that forward to O(nat_backend_port).
+        C(ansible_host) is the rule's frontend public IP (the frontend's private IP on an internal load balancer)
+        and C(ansible_port) the instance's frontend port (such as 50000 + instance id -> 22). Uniform scale sets
+        use an inbound NAT pool (Azure's rule C(<pool>.<instance id>) per instance); Flexible ones an inbound NAT
+        rule for a backend pool, whose port per instance Azure gives on request. The endpoint is also kept as
+        C(nat_host) and C(nat_port). An instance with no such rule gets no C(ansible_host).
+      - V(jump_host) sets C(ansible_host) to the private IP and C(ansible_ssh_common_args) to
+        C(-o ProxyJump=<jump_host>), through a jump box in the same virtual network (O(jump_host)).
+      - Changing it on a cached inventory needs a refresh (C(--flush-cache)) for V(nat).
+    type: str
+    choices: [private_ip, nat, jump_host]
+    default: private_ip
+  nat_backend_port:
+    description: With O(connect_via=nat), the backend port of the inbound NAT rules to use (SSH's by default).
+    type: int
+    default: 22
+  jump_host:
+    description:
+      - With O(connect_via=jump_host), the jump box, as C(ssh -J) takes it (C([user@]host[:port])).
+      - 'It may name a variable instead, such as C("{{ bastion }}"): the template is kept and resolved when Ansible
+        connects, from the host''s or its groups'' variables (group_vars).'
+    type: str
 extends_documentation_fragment:
   - constructed
   - inventory_cache
   - fleetops.vmss.azure
 notes:
-  - Every host also gets C(ansible_host) set to its private IP when it has one; O(compose) can set it otherwise.
+  - Every host also gets C(ansible_host) (and C(ansible_port), C(ansible_ssh_common_args)) as O(connect_via) says
+    when the instance has an address that way; O(compose) can set them otherwise.
   - Host variables are those of M(fleetops.vmss.scale_set_instance_info)'s C(instances) (C(instance_id), C(name),
     C(id), C(vm_id), C(computer_name), C(zone), C(update_domain), C(fault_domain), C(latest_model_applied),
     C(image), C(vm_size), C(priority), C(provisioning_state), C(power_state), C(health_state), C(protection),
@@ -70,6 +98,8 @@ notes:
     C(Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read) and
     C(Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read) (Uniform);
     C(Microsoft.Compute/virtualMachines/read) and C(Microsoft.Network/networkInterfaces/read) (Flexible);
+    with O(connect_via=nat) also C(Microsoft.Network/loadBalancers/read), C(Microsoft.Network/publicIPAddresses/read)
+    and (Flexible) C(Microsoft.Network/loadBalancers/backendAddressPools/queryInboundNatRulePortMapping/action);
     see the collection''s docs/permissions.md.'
   - Requires C(azure-mgmt-network) besides C(azure-mgmt-compute) and C(azure-identity) on the controller.
 seealso:
@@ -99,6 +129,22 @@ compose:
   image_tag: tags.image | default(image_version)
 
 ---
+# nat.vmss.yml: reach each instance through the load balancer's inbound NAT rules (public IP, 50000 + n -> 22)
+plugin: fleetops.vmss.instances
+scale_sets:
+  - resource_group: payments-prod
+    name: payments-api
+connect_via: nat
+
+---
+# jump.vmss.yml: the private IPs through a jump box named by the group variable "bastion" (group_vars/all.yml)
+plugin: fleetops.vmss.instances
+scale_sets:
+  - resource_group: payments-prod
+connect_via: jump_host
+jump_host: "{{ bastion }}"
+
+---
 # all.vmss.yml: every scale set of the subscription, named by private IP, cached for five minutes
 plugin: fleetops.vmss.instances
 hostname: private_ip
@@ -112,6 +158,11 @@ import os
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+try:  # ansible-core 2.19+: inventory values are not templates unless trusted
+    from ansible.template import trust_as_template
+except ImportError:  # older ansible-core templates every variable
+    trust_as_template = None
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _instances as instances
 from ansible_collections.fleetops.vmss.plugins.module_utils import _inventory as listing
@@ -139,6 +190,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path)
         self._read_config_data(path)
+        if self.get_option("connect_via") == "jump_host" and not self.get_option("jump_host"):
+            raise AnsibleParserError("fleetops.vmss.instances: connect_via=jump_host needs jump_host "
+                                     "([user@]host[:port], or a template such as \"{{ bastion }}\").")
 
         # The standard inventory-cache dance: read the cache unless asked to refresh (cache=False,
         # --flush-cache), and write it when we had to ask Azure.
@@ -168,7 +222,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for what in missing:
             self.display.warning("fleetops.vmss.instances: %s was not found; it adds no hosts." % what)
 
-        hosts, ips_by_group = [], {}
+        hosts, nics_by_group = [], {}
+        nat = self._nat_endpoints(network) if self.get_option("connect_via") == "nat" else None
         for scale_set in scale_sets:
             group, name = listing.split_id(scale_set.get("id"))
             what = "scale set %s/%s" % (group, name)
@@ -176,16 +231,38 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 vms = list(instances.iter_instances(compute, group, name, scale_set))
             with arm_errors(_RaiseOnFailure, "list the network interfaces of", what):
                 if instances.is_flexible(scale_set):  # the group's NICs: one list, shared by its Flexible sets
-                    if group.lower() not in ips_by_group:
-                        ips_by_group[group.lower()] = listing.private_ips(
-                            listing.network_interfaces(network, scale_set))
-                    ips = ips_by_group[group.lower()]
+                    if group.lower() not in nics_by_group:
+                        nics_by_group[group.lower()] = list(listing.network_interfaces(network, scale_set))
+                    nics = nics_by_group[group.lower()]
                 else:
-                    ips = listing.private_ips(listing.network_interfaces(network, scale_set))
-            hosts.extend(listing.host_vars(vm, scale_set, ips) for vm in vms)
+                    nics = list(listing.network_interfaces(network, scale_set))
+            ips = listing.private_ips(nics)
+            with arm_errors(_RaiseOnFailure, "read the inbound NAT rules of", what):
+                endpoints = nat.of_nics(nics) if nat else None
+            hosts.extend(listing.host_vars(vm, scale_set, ips, endpoints) for vm in vms)
         self.display.v("fleetops.vmss.instances: %d hosts from %d scale sets in %d requests to Azure Resource Manager"
                        % (len(hosts), len(scale_sets), factory.requests.total))
         return hosts
+
+    def _nat_endpoints(self, network):
+        """The NAT endpoint resolver, reading load balancers, public IPs and port mappings through ``network``."""
+        def load_balancer(rid):
+            group, name = listing.split_id(rid)
+            found = ignore_not_found(lambda: network.load_balancers.get(group, name))
+            return found.as_dict() if found is not None else None
+
+        def public_ip(rid):
+            group, name = listing.split_id(rid)
+            found = ignore_not_found(lambda: network.public_ip_addresses.get(group, name))
+            return found.as_dict() if found is not None else None
+
+        def port_mappings(lb_id, pool, ipc_id):
+            group, name = listing.split_id(lb_id)
+            poller = network.load_balancers.begin_list_inbound_nat_rule_port_mappings(
+                group, name, pool, {"ipConfiguration": {"id": ipc_id}})
+            return poller.result().as_dict().get("inboundNatRulePortMappings") or []
+
+        return listing.NatEndpoints(load_balancer, public_ip, port_mappings, self.get_option("nat_backend_port"))
 
     def _connect(self):
         params = {key: self.get_option(key) for key in AUTH_ARGUMENT_SPEC}
@@ -222,10 +299,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                                          ", ".join(listing.HOSTNAMES)))
 
         strict = self.get_option("strict")
+        connect_via, jump_host = self.get_option("connect_via"), self.get_option("jump_host")
         for name, variables in named:
             variables = dict(variables)
-            if variables.get("private_ip"):
-                variables["ansible_host"] = variables["private_ip"]
+            variables.update(listing.connection_vars(variables, connect_via, jump_host))
+            args = variables.get("ansible_ssh_common_args")
+            if args and "{{" in args and trust_as_template is not None:
+                # a jump host named by a variable: resolved when Ansible connects, from host / group vars
+                variables["ansible_ssh_common_args"] = trust_as_template(args)
             self.inventory.add_host(name)
             for key, value in variables.items():
                 self.inventory.set_variable(name, key, value)

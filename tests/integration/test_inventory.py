@@ -12,7 +12,7 @@ import time
 
 import yaml
 
-from conftest import ROOT, last_seq, put_resource_group, seed_network
+from conftest import ROOT, arm_put, last_seq, put_resource_group, seed_network
 
 RG = "fleet-inv"
 HEALTH_EXTENSION = {"name": "health", "properties": {
@@ -198,3 +198,70 @@ def test_inventory_runs_with_the_operator_role_and_names_a_missing_action(
     assert refused.returncode != 0
     assert ("Failed to list the network interfaces of scale set %s/web: AuthorizationFailed" % RG) in refused.stderr
     assert nic_read in refused.stderr
+
+
+def seed_nat(azure, location):
+    """A public load balancer: an inbound NAT pool (ssh, 50000 + instance id -> 22) for a Uniform set of 3 and an
+    inbound NAT rule for a backend pool (ssh-flex, from 50100) for a Flexible set of 2; the public IP's address."""
+    put_resource_group(azure, RG, location)
+    subnet_id = seed_network(azure, RG, location)["subnet_id"]
+    net = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network" % (azure.subscription_id, RG)
+    pip = arm_put(azure, net + "/publicIPAddresses/lb-ip", {"location": location, "sku": {"name": "Standard"}},
+                  "2024-05-01")
+    frontend = {"id": net + "/loadBalancers/edge/frontendIPConfigurations/fe"}
+    flex_pool = net + "/loadBalancers/edge/backendAddressPools/flex"
+    arm_put(azure, net + "/loadBalancers/edge", {"location": location, "properties": {
+        "frontendIPConfigurations": [{"name": "fe", "properties": {"publicIPAddress": {"id": pip["id"]}}}],
+        "backendAddressPools": [{"name": "flex"}],
+        "inboundNatPools": [{"name": "ssh", "properties": {
+            "frontendIPConfiguration": frontend, "protocol": "Tcp", "frontendPortRangeStart": 50000,
+            "frontendPortRangeEnd": 50099, "backendPort": 22}}],
+        "inboundNatRules": [{"name": "ssh-flex", "properties": {
+            "frontendIPConfiguration": frontend, "backendAddressPool": {"id": flex_pool}, "protocol": "Tcp",
+            "frontendPortRangeStart": 50100, "frontendPortRangeEnd": 50199, "backendPort": 22}}]}}, "2024-05-01")
+    compute = azure.client("compute")
+    pollers = []
+    for name, mode, capacity, key, ref in (("web", "Uniform", 3, "loadBalancerInboundNatPools", net + "/loadBalancers/edge/inboundNatPools/ssh"),
+                                           ("flex", "Flexible", 2, "loadBalancerBackendAddressPools", flex_pool)):
+        body = scale_set_body(location, capacity, subnet_id, mode, name)
+        ipc = body["properties"]["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0]
+        ipc["properties"]["ipConfigurations"][0]["properties"][key] = [{"id": ref}]
+        pollers.append(compute.virtual_machine_scale_sets.begin_create_or_update(RG, name, body))
+    for poller in pollers:
+        poller.result()
+    return pip["properties"]["ipAddress"]
+
+
+def test_connection_variables_through_nat_rules_or_a_jump_host(emulator, azure, control, ansible_env, tmp_path):
+    public_ip = seed_nat(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    config = tmp_path / "nat.vmss.yml"
+    config.write_text(yaml.safe_dump({"plugin": "fleetops.vmss.instances", "scale_sets": [{"resource_group": RG}],
+                                      "hostname": "name", "connect_via": "nat"}))
+    since = last_seq(control)
+    hostvars = inventory(ansible_env, config)[0]["_meta"]["hostvars"]
+
+    web = {name: hv for name, hv in hostvars.items() if hv["scale_set"] == "web"}
+    assert {name: (hv["ansible_host"], hv["ansible_port"]) for name, hv in web.items()} == {
+        "web_%d" % i: (public_ip, 50000 + i) for i in range(3)}
+    flex_ports = sorted(hv["ansible_port"] for hv in hostvars.values() if hv["scale_set"] == "flex")
+    assert flex_ports == [50100, 50101]
+    assert all(hv["ansible_host"] == hv["nat_host"] == public_ip for hv in hostvars.values())
+    # the load balancer and its public IP read once, one port-mapping query per Flexible instance
+    reads = arm_reads(control, since)
+    assert reads.count("LoadBalancers_Get") == 1 and reads.count("PublicIPAddresses_Get") == 1
+    assert reads.count("LoadBalancers_ListInboundNatRulePortMappings") == 2
+
+    # The private IPs through a jump box named by a group variable, resolved when Ansible connects.
+    jump = tmp_path / "jump"
+    (jump / "group_vars").mkdir(parents=True)
+    (jump / "group_vars" / "all.yml").write_text("bastion: ops@bastion.example.net:2222\n")
+    (jump / "fleet.vmss.yml").write_text(yaml.safe_dump({
+        "plugin": "fleetops.vmss.instances", "scale_sets": [{"resource_group": RG, "name": "web"}],
+        "hostname": "name", "connect_via": "jump_host", "jump_host": "{{ bastion }}"}))
+    env = dict(ansible_env, ANSIBLE_INVENTORY_ENABLED="auto")
+    shown = subprocess.run(["ansible", "web_1", "-i", str(jump / "fleet.vmss.yml"), "-m", "ansible.builtin.debug",
+                            "-a", json.dumps({"msg": "{{ ansible_host }} {{ ansible_ssh_common_args }}"})],
+                           env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    private_ip = private_ips_from_azure(azure)[hostvars["web_1"]["id"].lower()]
+    assert '"msg": "%s -o ProxyJump=ops@bastion.example.net:2222"' % private_ip in shown.stdout

@@ -50,6 +50,7 @@ WORKFLOW_MODULES = {
                 "autoscale", "autoscale_info", "gallery_image_version", "gallery_image_version_info"},
     "scale": {"scale_set", "scale_set_info", "scale_set_instance", "scale_set_instance_info", "autoscale",
               "autoscale_info"},
+    "app_update": {"scale_set_instance", "scale_set_instance_info"},
 }
 
 # What those modules send, as the workflows use them: emulator operation IDs or (method, path template).
@@ -89,10 +90,17 @@ WORKFLOW_OPERATIONS = {
         "AutoscaleSettings_CreateOrUpdate", "AutoscaleSettings_Update",
         POLL_COMPUTE,
     ],
+    "app_update": [
+        "VirtualMachineScaleSets_Get", "VirtualMachineScaleSetVMs_List", "VirtualMachines_List",
+        "VirtualMachineScaleSetVMs_Update", "VirtualMachineScaleSetVMs_Get",   # protect from scale-in, and back
+        POLL_COMPUTE,
+    ],
     "inventory": [
         "VirtualMachineScaleSets_ListAll", "VirtualMachineScaleSets_List", "VirtualMachineScaleSets_Get",
         "VirtualMachineScaleSetVMs_List", "VirtualMachines_List",
         "NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces", "NetworkInterfaces_List",
+        # connect_via: nat
+        "LoadBalancers_Get", "PublicIPAddresses_Get", "LoadBalancers_ListInboundNatRulePortMappings",
     ],
 }
 
@@ -107,6 +115,7 @@ AZURE_ONLY = {
                 "Microsoft.Network/loadBalancers/probes/join/action",
                 "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"],    # green's identity, if any
     "scale": ["Microsoft.Compute/locations/operations/read"],
+    "app_update": ["Microsoft.Compute/locations/operations/read"],
     "inventory": [],
 }
 
@@ -142,7 +151,7 @@ def test_every_operation_is_one_the_emulator_serves():
 
 def test_workflow_modules_are_those_the_roles_call():
     modules = {path.stem for path in (ROOT / "plugins" / "modules").glob("*.py")}
-    for workflow in ("bake", "rollout", "scale"):
+    for workflow in ("bake", "rollout", "scale", "app_update"):
         text = "\n".join(path.read_text() for path in sorted((ROOT / "roles" / workflow / "tasks").glob("*.yml")))
         called = set(re.findall(r"^\s*fleetops\.vmss\.([a-z_]+):", text, re.M)) & modules
         assert called == WORKFLOW_MODULES[workflow], workflow

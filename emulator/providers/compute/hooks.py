@@ -13,6 +13,7 @@ from emulator.providers.compute.nics import flexible_nics, nic_id
 def register(ctx):
     ctx.subnet_users.append(subnet_user)
     ctx.pool_members.append(pool_members)
+    ctx.nat_pool_members.append(nat_pool_members)
     ctx.delete_hooks.append(on_resource_group_delete)
     ctx.nic_sources.append(flexible_nics)
 
@@ -32,17 +33,10 @@ def subnet_user(ctx, subnet_id):
     return None
 
 
-def pool_members(ctx, pool_id):
-    """IP configuration ids of scale-set instances in a load balancer backend pool.
-
-    An instance is in the pools of the model it runs, not of the scale set's current model: a model
-    that drops (or adds) a pool changes nothing on the load balancer until the instance is upgraded onto
-    it (Uniform: manualUpgrade / a rolling or automatic upgrade; Flexible: new VMs and upgraded ones), as
-    Azure's NIC-level configuration works. Instances being created count (their NIC exists), the ones
-    being deleted still count until the delete ends; overprovisioned extras do not.
-    """
-    out = []
-    wanted = pool_id.lower()
+def _members(ctx, ref_id, key):
+    """(set doc, instance view, NIC config name, IP config name) of the instances whose model (the one each runs)
+    puts an IP configuration in the pool `ref_id` under `key`."""
+    wanted = ref_id.lower()
     for doc in ctx.store.list(m.VMSS_TYPE):
         known = instances.models(ctx, doc["id"])
         configs = {}                              # model hash -> [(nic, ipc)] of that model in the pool
@@ -52,11 +46,29 @@ def pool_members(ctx, pool_id):
             digest = view.get("model")
             if digest not in configs:
                 configs[digest] = [(nic, ipc) for nic, ipc, p in _ip_configs((known.get(digest) or {}).get("profile"))
-                                   if any((ref.get("id") or "").lower() == wanted
-                                          for ref in p.get("loadBalancerBackendAddressPools") or [])]
+                                   if any((ref.get("id") or "").lower() == wanted for ref in p.get(key) or [])]
             for nic, ipc in configs[digest]:
-                out.append(nic_id(doc, view, nic) + f"/ipConfigurations/{ipc}")
-    return out
+                yield doc, view, nic, ipc
+
+
+def nat_pool_members(ctx, nat_pool_id):
+    """(instance id, IP configuration id) of the Uniform instances in an inbound NAT pool, by the model each runs."""
+    return [(view["instanceId"], nic_id(doc, view, nic) + f"/ipConfigurations/{ipc}")
+            for doc, view, nic, ipc in _members(ctx, nat_pool_id, "loadBalancerInboundNatPools")
+            if m.mode_of(doc) != "Flexible"]
+
+
+def pool_members(ctx, pool_id):
+    """IP configuration ids of scale-set instances in a load balancer backend pool.
+
+    An instance is in the pools of the model it runs, not of the scale set's current model: a model
+    that drops (or adds) a pool changes nothing on the load balancer until the instance is upgraded onto
+    it (Uniform: manualUpgrade / a rolling or automatic upgrade; Flexible: new VMs and upgraded ones), as
+    Azure's NIC-level configuration works. Instances being created count (their NIC exists), the ones
+    being deleted still count until the delete ends; overprovisioned extras do not.
+    """
+    return [nic_id(doc, view, nic) + f"/ipConfigurations/{ipc}"
+            for doc, view, nic, ipc in _members(ctx, pool_id, "loadBalancerBackendAddressPools")]
 
 
 def on_resource_group_delete(ctx, rg_id):

@@ -11,6 +11,8 @@ Azure creates one NIC per `networkInterfaceConfigurations` entry of the model, f
 * Flexible: ordinary `Microsoft.Network/networkInterfaces/{vm}-{nic}` resources of the set's resource group,
   served by network.py (NetworkInterfaces_List / _Get) through `ctx.nic_sources` (registered in hooks.py).
 
+An IP configuration in an inbound NAT pool (Uniform) lists the rule Azure generated for the instance,
+`loadBalancerInboundNatRules` (network.py renders the rules on the load balancer).
 The instance's private IP (allocated from the subnet when it was created) is the address of the primary IP
 configuration of the primary NIC; the emulator allocates one address per instance, so other IP
 configurations carry none. A NIC renders the model the instance runs, not the set's latest.
@@ -23,6 +25,7 @@ from emulator.arm import ArmError, ok, page
 from emulator.providers.compute import instances as inst
 from emulator.providers.compute import model as m
 from emulator.providers.compute.handlers import RG, scale_set_of
+from emulator.providers.network import nat_rule_name
 from emulator.server import route
 
 NIC_TYPE = "Microsoft.Network/networkInterfaces"
@@ -55,6 +58,19 @@ def _mac(seed):
     return "-".join(["00"] + [digest[i:i + 2] for i in range(0, 10, 2)])
 
 
+def nat_rule_ids(ipc_props, view):
+    """The load-balancer rules Azure generates for an instance from the model's inbound NAT pools
+    (`{pool}.{instanceId}`, network.py): a NIC shows rules, never pools. Uniform only (Flexible has no pools)."""
+    if view["mode"] == "Flexible":
+        return []
+    out = []
+    for ref in ipc_props.get("loadBalancerInboundNatPools") or []:
+        lb_id, _, pool = str(ref.get("id") or "").rpartition("/inboundNatPools/")
+        if lb_id and pool:
+            out.append(f"{lb_id}/inboundNatRules/{nat_rule_name(pool, view['instanceId'])}")
+    return out
+
+
 def nic_documents(vmss_doc, view, vm_profile):
     """The NetworkInterface documents of one instance (pure)."""
     configs = nic_configurations(vm_profile)
@@ -76,9 +92,12 @@ def nic_documents(vmss_doc, view, vm_profile):
             if config is primary_nic and ipc is primary_ipc and view.get("ip"):
                 body["privateIPAddress"] = view["ip"]
             for key in ("loadBalancerBackendAddressPools", "applicationGatewayBackendAddressPools",
-                        "loadBalancerInboundNatPools", "applicationSecurityGroups"):
+                        "applicationSecurityGroups"):
                 if ipc_props.get(key):
                     body[key] = [{"id": ref.get("id")} for ref in ipc_props[key]]
+            nat_rules = nat_rule_ids(ipc_props, view)
+            if nat_rules:
+                body["loadBalancerInboundNatRules"] = [{"id": rule} for rule in nat_rules]
             ip_configurations.append({"name": ipc.get("name"), "id": f"{rid}/ipConfigurations/{ipc.get('name')}",
                                       "etag": f'W/"{view.get("etag", 1)}"', "properties": body})
         nic_props = {

@@ -187,3 +187,17 @@ def test_missing_credentials_fail_before_any_request(arm, plugin_loader, tmp_pat
     with pytest.raises(AnsibleParserError, match=r"Missing Azure credentials: set secret \(AZURE_SECRET\)"):
         parse(plugin_loader, tmp_path, {})
     assert arm.requests == []
+
+
+def test_jump_host_way_in_needs_a_jump_host_before_any_request(arm, plugin_loader, tmp_path):
+    with pytest.raises(AnsibleParserError, match="connect_via=jump_host needs jump_host"):
+        parse(plugin_loader, tmp_path, {"connect_via": "jump_host"})
+    assert arm.requests == []
+
+
+def test_jump_host_way_in_sets_proxy_jump_on_the_private_ip(arm, plugin_loader, tmp_path):
+    route_fleet(arm)
+    data, _plugin = parse(plugin_loader, tmp_path, {"connect_via": "jump_host", "jump_host": "ops@bastion:2222"})
+    web0 = data.hosts["web000000"].vars
+    assert (web0["ansible_host"], web0["ansible_ssh_common_args"]) == ("10.0.0.4", "-o ProxyJump=ops@bastion:2222")
+    assert "nat_host" not in web0 and "ansible_port" not in web0
