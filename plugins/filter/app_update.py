@@ -41,10 +41,10 @@ def app_update_plan(instances: Any, hosts: Any, batch_by: str = "percent", batch
     """
     instances = _instances(instances, "app_update_plan")
     try:
-        rollout.validate_options(batch_by, batch_size, int(canary or 0), int(max_unhealthy_instance_percent),
-                                 int(max_unhealthy_upgraded_instance_percent))
+        rollout.validate_options(batch_by, batch_size, int(canary or 0))
     except rollout.PlanError as exc:
         raise AnsibleFilterError(str(exc)) from exc
+    _gate(max_unhealthy_instance_percent, max_unhealthy_upgraded_instance_percent)
     by_vm = {str(host.get("id") or "").lower(): host.get("inventory_hostname")
              for host in hosts or [] if isinstance(host, Mapping) and host.get("id")}
     running, skipped, missing = [], [], []
@@ -78,8 +78,15 @@ def app_update_gate(instances: Any, batch_ids: Iterable, updated_ids: Iterable,
     updated so far, this batch's included; ``state`` is waiting, passed or failed."""
     return rollout.batch_gate([str(i) for i in batch_ids], [str(i) for i in updated_ids],
                               _instances(instances, "app_update_gate"),
-                              int(max_unhealthy_upgraded_instance_percent), int(max_unhealthy_instance_percent),
+                              _gate(max_unhealthy_instance_percent, max_unhealthy_upgraded_instance_percent),
                               at_timeout=bool(at_timeout))
+
+
+def _gate(max_unhealthy_instance_percent: Any, max_unhealthy_upgraded_instance_percent: Any) -> rollout.Gate:
+    try:
+        return rollout.Gate(int(max_unhealthy_instance_percent), int(max_unhealthy_upgraded_instance_percent))
+    except rollout.PlanError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 class FilterModule:  # pylint: disable=too-few-public-methods
