@@ -60,6 +60,7 @@ def rollout(ansible_env, azure, reports: Path, **extra):
     extra_vars = {"rollout_resource_group": RG, "rollout_scale_set": NAME,
                   "rollout_image_version_id": version_id(azure, "1.1.0"), "rollout_batch_size": 40,
                   "rollout_canary": 1, "rollout_health_timeout": 30, "rollout_wait_sleep": 0.2,
+                  "rollout_heartbeat_seconds": 1,
                   "rollout_report_dir": str(reports), **extra}
     return subprocess.run(["ansible-playbook", str(ROOT / "playbooks" / "rollout.yml"), "-e", json.dumps(extra_vars)],
                           env=dict(ansible_env, ANSIBLE_SHOW_CUSTOM_STATS="true"), cwd=ROOT, capture_output=True,
