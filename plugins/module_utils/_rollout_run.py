@@ -418,6 +418,7 @@ class Rollout:
                 if timed_out and not self.deadline.expired:   # health_timeout: judged by the thresholds now
                     gate = self.gate(ids, at_timeout=True)(listed)
                 if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
+                    record["soak_seconds"] = params["canary_soak"]   # the end of the batch, for the report
                     gate, listed, timed_out = self.soak(ids)
             except ArmFailure as failure:   # health unreadable: say nothing of the image, stop where it is
                 self.stop_batch(record, index, failure, counted)

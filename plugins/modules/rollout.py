@@ -426,6 +426,10 @@ batches:
           rest of the set crossed O(max_unhealthy_instance_percent)); V(timeout); V(failed) (the upgrade failed, or
           health could not be read); V(interrupted) (a transient fault, see RV(status)).
       type: str
+    soak_seconds:
+      description: For a canary watched for O(canary_soak) seconds once Healthy, those seconds (the end of the batch); else absent.
+      type: float
+      returned: when the canary soaked
     note:
       description: For V(tolerated), which instances were not Healthy and the thresholds they stayed within; else None.
       type: str
