@@ -39,6 +39,14 @@ HALT_COLOUR = "#b71c1c"
 PLANNED_COLOUR = "#bdbdbd"        # outline of a batch planned and never run
 SOAK_COLOUR = "#ffffff"           # the canary's soak, hatched over its bar
 TEXT_WIDTH = 150                  # characters per line of the notes under the chart
+# What a rollback's outcome means, in the words under the chart (the bar's outline alone says nothing).
+ROLLBACK_MEANINGS = {
+    "healthy": "every instance moved back is Healthy; the rollback point is removed",
+    "unhealthy": "instances moved back are not Healthy; the rollback point is kept",
+    "timeout": "instances moved back were not Healthy within health_timeout; the rollback point is kept",
+    "failed": "the rollback could not be done; the rollback point is kept",
+    "interrupted": "a transient fault cut it short; run the same command again to finish it",
+}
 BLUE_GREEN_KINDS = frozenset(("stage", "swap", "soak", "finalize"))
 
 # SVG layout (pixels)
@@ -367,11 +375,8 @@ def _notes(result: Dict[str, Any]) -> List[Tuple[str, str]]:
                                                     _short_image(result.get("image_after")))))
     halt = result.get("halt") if isinstance(result.get("halt"), dict) else None
     if halt:
-        total = result.get("batches_total") or _get(result, "summary", "batches_planned")
-        where = ("after batch %s%s" % (halt["batch_number"], " of %s" % total if total else "")
-                 if halt.get("batch_number") is not None else
-                 "at batch %s" % (halt["batch_index"] + 1) if isinstance(halt.get("batch_index"), int)
-                 else "before any batch")
+        batch = _halt_batch(result, halt)
+        where = "after batch %s" % batch if batch else "before any batch"
         verb = "interrupted" if result.get("status") == "interrupted" else "halted"
         notes += [("halt", line) for line in _wrapped("%s %s (%s): %s" % (
             verb, where, halt.get("code") or "no code", halt.get("reason") or ""))]
@@ -383,13 +388,7 @@ def _notes(result: Dict[str, Any]) -> List[Tuple[str, str]]:
     rollback = result.get("rollback") if isinstance(result.get("rollback"), dict) else None
     if rollback:
         outcome = rollback.get("outcome") or "unknown"
-        meaning = {"healthy": "every instance moved back is Healthy; the rollback point is removed",
-                   "unhealthy": "instances moved back are not Healthy; the rollback point is kept",
-                   "timeout": "instances moved back were not Healthy within health_timeout; the rollback point "
-                              "is kept",
-                   "failed": "the rollback could not be done; the rollback point is kept",
-                   "interrupted": "a transient fault cut it short; run the same command again to finish it"
-                   }.get(outcome, "")
+        meaning = ROLLBACK_MEANINGS.get(outcome, "")
         notes += [("rollback-outcome", line) for line in _wrapped("rollback of %d instance(s): %s%s%s" % (
             len(rollback.get("instance_ids") or []), outcome, " - " if meaning else "", meaning))]
         bad = _not_healthy(rollback.get("health"))
@@ -561,8 +560,7 @@ def _halt_batch(result: Dict[str, Any], halt: Dict[str, Any]) -> Optional[str]:
 def _unhealthy(health: Any) -> str:
     if not isinstance(health, dict):
         return "—"
-    bad = ["%s (%s)" % (iid, state or "no signal") for iid, state in sorted(health.items()) if state != "Healthy"]
-    return ", ".join(bad) if bad else "none"
+    return ", ".join(_not_healthy(health)) or "none"
 
 
 def _events_section(result: Dict[str, Any]) -> List[str]:
