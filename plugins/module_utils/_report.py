@@ -376,8 +376,9 @@ def _notes(result: Dict[str, Any]) -> List[Tuple[str, str]]:
     halt = result.get("halt") if isinstance(result.get("halt"), dict) else None
     if halt:
         batch = _halt_batch(result, halt)
-        where = "after batch %s" % batch if batch else "before any batch"
-        verb = "interrupted" if result.get("status") == "interrupted" else "halted"
+        interrupted = result.get("status") == "interrupted"   # worded as the module's message words it
+        verb = "interrupted" if interrupted else "halted"
+        where = "%s batch %s" % ("at" if interrupted else "after", batch) if batch else "before any batch"
         notes += [("halt", line) for line in _wrapped("%s %s (%s): %s" % (
             verb, where, halt.get("code") or "no code", halt.get("reason") or ""))]
     for position, batch in enumerate(_batches(result)):

@@ -308,3 +308,6 @@ def test_svg_interrupted_rollback_is_explained_and_long_reasons_wrap():
     assert any("a transient fault cut it short; run the same command again to finish it" in line for line in notes)
     assert all(len(line) <= report.TEXT_WIDTH for line in notes if line.startswith(("halted", "word")))
     assert sum(line.count("word") for line in notes) == 80
+    result.update(status="interrupted", rollback=None)
+    notes = texts(parse(report.render_svg(result)), "note")
+    assert any(line.startswith("interrupted at batch 2 of 3 (MaxUnhealthyUpgradedInstancePercentExceeded)") for line in notes)
