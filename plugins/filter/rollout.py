@@ -5,8 +5,8 @@
 
 The role calls fleetops.vmss.rollout with ``max_batches: 1`` so that each batch shows in the job output as it
 ends; every call resumes where the previous one stopped and returns only its own batches, plan and summary.
-``rollout_merge`` puts those results back together into one result of the rollout contract's shape (batches
-numbered in the order they ran), and ``rollout_reports`` renders its JSON, Markdown and SVG reports with the
+``rollout_merge`` puts those results back together into one result of the rollout contract's shape (the batches
+keep the rollout-wide numbers the module gave them), and ``rollout_reports`` renders its JSON, Markdown and SVG reports with the
 collection's renderer (module_utils/_report.py), for the role to write. Both are pure.
 """
 
@@ -19,6 +19,9 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fleetops.vmss.plugins.module_utils import _report as report
 
 COUNTERS = ("total", "writes", "reads")
+# what async_status adds to a module's result (the role runs each call in the background)
+ASYNC_KEYS = ("ansible_job_id", "finished", "started", "results_file", "attempts", "failed_when_result", "stdout",
+              "stderr", "stdout_lines", "stderr_lines")
 
 
 def _requests(items: List[Optional[Mapping]]) -> Dict[str, int]:
@@ -31,16 +34,18 @@ def _last(results: List[Mapping], key: str) -> Any:
     return next((result[key] for result in reversed(results) if result.get(key) is not None), None)
 
 
-def _renumbered(result: Mapping, offset: int):
-    """One call's (batches run, planned batches it ran, planned batches it left, index map), numbered from
-    ``offset`` in the order they ran (each call numbers its own plan from 0)."""
+def _ran(result: Mapping, done: int):
+    """One call's (batches run, the planned batches it ran, the planned batches it left), matched by their
+    rollout-wide ``number``: fleetops.vmss.rollout numbers them over the whole rollout. Results without numbers
+    (blue/green phases, ``done`` run before) are numbered here in the order they ran."""
     run = list(result.get("batches") or [])
-    index_map = {batch.get("index", position): offset + position for position, batch in enumerate(run)}
     plan = list((result.get("plan") or {}).get("batches") or [])
-    ran = [dict(item, index=index_map[item.get("index")]) for item in plan if item.get("index") in index_map]
-    left = [item for item in plan if item.get("index") not in index_map]
-    run = [dict(batch, index=offset + position) for position, batch in enumerate(run)]
-    return run, ran, left, index_map
+    if any("number" not in item for item in run + plan):
+        numbers = {batch.get("index", position): done + position + 1 for position, batch in enumerate(run)}
+        run = [dict(batch, number=done + position + 1) for position, batch in enumerate(run)]
+        plan = [dict(item, number=numbers.get(item.get("index"))) for item in plan]
+    ran = {batch["number"] for batch in run}
+    return run, [item for item in plan if item["number"] in ran], [item for item in plan if item["number"] not in ran]
 
 
 def _duration(started: Any, ended: Any, fallback: float) -> Optional[float]:
@@ -56,22 +61,17 @@ def rollout_merge(results: Any) -> Dict[str, Any]:
     if not results:
         return {}
     first, last = results[0], results[-1]
-    batches, planned, index_maps, left = [], [], [], []
+    batches, planned, left = [], [], []
     for result in results:
-        run, ran, left, index_map = _renumbered(result, len(batches))
+        run, ran, left = _ran(result, len(batches))
         batches += run
         planned += ran
-        index_maps.append(index_map)
-    planned += [dict(item, index=len(planned) + position) for position, item in enumerate(left)]  # never ran
+    planned += left   # planned by the last call, never run
 
-    merged = dict(last)
+    merged = {key: value for key, value in last.items() if key not in ASYNC_KEYS}
     if merged.get("status") is None:  # a call that failed before the rollout ran (an error, a timeout)
         merged["status"] = "failed" if last.get("failed") else _last(results, "status")
-    halt = _last(results, "halt")
-    if halt is not None:
-        owner = max(i for i, result in enumerate(results) if result.get("halt") is not None)
-        index = halt.get("batch_index")
-        merged["halt"] = dict(halt, batch_index=index_maps[owner].get(index, index))
+    merged["halt"] = _last(results, "halt")
     summaries = [result.get("summary") or {} for result in results]
     started, ended = summaries[0].get("started_at"), summaries[-1].get("ended_at")
     merged.update(
@@ -88,7 +88,7 @@ def rollout_merge(results: Any) -> Dict[str, Any]:
         summary=dict(summaries[-1],
                      instances_total=summaries[0].get("instances_total"),
                      instances_upgraded=sum(int(item.get("instances_upgraded") or 0) for item in summaries),
-                     batches_planned=len(planned),
+                     batches_planned=last.get("batches_total", len(planned)),
                      batches_completed=sum(int(item.get("batches_completed") or 0) for item in summaries),
                      started_at=started, ended_at=ended,
                      duration_seconds=_duration(started, ended, sum(float(item.get("duration_seconds") or 0)

@@ -26,13 +26,27 @@ from xml.sax.saxutils import escape
 # Bar fills by outcome; anything else (a phase's own word, a batch cut short) is drawn grey.
 OUTCOME_COLOURS = {
     "healthy": "#2e7d32",
+    "tolerated": "#9e9d24",       # not all Healthy at health_timeout, within both thresholds
     "unhealthy": "#d32f2f",
+    "set_unhealthy": "#ad1457",   # the batch Healthy, the rest of the set over its threshold
     "timeout": "#f57c00",
     "failed": "#7f0000",
+    "interrupted": "#6a1b9a",     # a transient fault, no verdict
 }
 ROLLBACK_COLOUR = "#1e88e5"
 OTHER_COLOUR = "#9e9e9e"
 HALT_COLOUR = "#b71c1c"
+PLANNED_COLOUR = "#bdbdbd"        # outline of a batch planned and never run
+SOAK_COLOUR = "#ffffff"           # the canary's soak, hatched over its bar
+TEXT_WIDTH = 150                  # characters per line of the notes under the chart
+# What a rollback's outcome means, in the words under the chart (the bar's outline alone says nothing).
+ROLLBACK_MEANINGS = {
+    "healthy": "every instance moved back is Healthy; the rollback point is removed",
+    "unhealthy": "instances moved back are not Healthy; the rollback point is kept",
+    "timeout": "instances moved back were not Healthy within health_timeout; the rollback point is kept",
+    "failed": "the rollback could not be done; the rollback point is kept",
+    "interrupted": "a transient fault cut it short; run the same command again to finish it",
+}
 BLUE_GREEN_KINDS = frozenset(("stage", "swap", "soak", "finalize"))
 
 # SVG layout (pixels)
@@ -130,13 +144,25 @@ def _batches(result: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [b for b in result.get("batches") or [] if isinstance(b, dict)]
 
 
+def batch_number(batch: Dict[str, Any], position: int) -> Any:
+    """The batch's number as the user sees it everywhere: the module's rollout-wide ``number`` (from 1), else
+    its position from 1."""
+    return batch.get("number") or position + 1
+
+
 def _batch_label(batch: Dict[str, Any], position: int) -> str:
     kind = batch.get("kind") or "batch"
-    index = batch.get("index", position)
     count = len(batch.get("instance_ids") or [])
     if kind in BLUE_GREEN_KINDS or kind == "rollback":
         return str(kind)
-    return "%s %s (%d instance%s)" % (kind, index, count, "" if count == 1 else "s")
+    return "%s %s (%d instance%s)" % (kind, batch_number(batch, position), count, "" if count == 1 else "s")
+
+
+def _unrun(result: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The planned batches that never ran (the rollout stopped before them)."""
+    ran = {batch_number(b, n) for n, b in enumerate(_batches(result))}
+    plan = [b for b in _get(result, "plan", "batches") or [] if isinstance(b, dict)]
+    return [b for n, b in enumerate(plan) if batch_number(b, n) not in ran]
 
 
 # --- JSON -----------------------------------------------------------------------------------------
@@ -218,12 +244,16 @@ class _Scale:
 
 
 def _rows(result: Dict[str, Any]) -> List[Tuple[str, str, Dict[str, Any], str]]:
-    """(css class, label, item with started_at/ended_at/outcome, fill) for each bar, top to bottom."""
+    """(css class, label, item with started_at/ended_at/outcome, fill) for each bar, top to bottom: the
+    batches run, those planned and never run, the rollback."""
     rows = []
     for position, batch in enumerate(_batches(result)):
         outcome = str(batch.get("outcome") or "")
         fill = ROLLBACK_COLOUR if batch.get("kind") == "rollback" else OUTCOME_COLOURS.get(outcome, OTHER_COLOUR)
         rows.append(("batch", _batch_label(batch, position), batch, fill))
+    ran = len(rows)
+    for position, batch in enumerate(_unrun(result)):
+        rows.append(("planned", _batch_label(batch, ran + position), {}, PLANNED_COLOUR))
     rollback = result.get("rollback")
     if isinstance(rollback, dict):
         count = len(rollback.get("instance_ids") or [])
@@ -254,6 +284,12 @@ def _draw_bars(svg: _Svg, scale: _Scale, rows: List[Tuple[str, str, Dict[str, An
         top = ROWS_TOP + number * ROW_HEIGHT
         svg.add("text", label, class_="label", x=LABEL_WIDTH - 8, y=top + 17, font_size=12, text_anchor="end")
         start, end = scale.x_of(item.get("started_at")), scale.x_of(item.get("ended_at"))
+        if css == "planned":   # a dashed outline over the whole axis: how far the rollout did not get
+            svg.add("rect", class_="planned", x=LABEL_WIDTH, y=top + (ROW_HEIGHT - BAR_HEIGHT) // 2, width=PLOT_WIDTH,
+                    height=BAR_HEIGHT, fill="none", stroke=PLANNED_COLOUR, stroke_width=1, stroke_dasharray="4,3")
+            svg.add("text", "planned, not run", class_="not-run", x=LABEL_WIDTH + 6, y=top + 17, font_size=11,
+                    fill="#616161")
+            continue
         if start is None:
             svg.add("text", "not started", class_="missing", x=LABEL_WIDTH + 4, y=top + 17, font_size=11,
                     fill="#616161")
@@ -268,6 +304,16 @@ def _draw_bars(svg: _Svg, scale: _Scale, rows: List[Tuple[str, str, Dict[str, An
                 y=top + (ROW_HEIGHT - BAR_HEIGHT) // 2, width=max(end - start, MIN_BAR_WIDTH), height=BAR_HEIGHT,
                 fill=fill, stroke=OUTCOME_COLOURS.get(outcome) if rollback else None,
                 stroke_width=2 if rollback else None)
+        soak = float(item.get("soak_seconds") or 0) if item.get("kind") == "canary" else 0.0
+        if soak and end > start:   # the soak is the end of the canary's bar
+            soak_start = max(start, end - soak / scale.end * PLOT_WIDTH)
+            svg.add("rect", title="canary soak: %s" % format_seconds(soak), class_="soak", x=soak_start,
+                    y=top + (ROW_HEIGHT - BAR_HEIGHT) // 2 + 4, width=max(end - soak_start, MIN_BAR_WIDTH),
+                    height=BAR_HEIGHT - 8, fill=SOAK_COLOUR, fill_opacity=0.55)
+        word = "%s%s" % (outcome, " · soak %s" % format_seconds(soak) if soak else "")
+        inside = end + 6 + 7 * len(word) > WIDTH   # no room right of the bar: inside its end, in white
+        svg.add("text", word, class_="outcome", x=end - 6 if inside else end + 6, y=top + 17, font_size=11,
+                fill="#ffffff" if inside else "#424242", text_anchor="end" if inside else None)
 
 
 def _draw_halt(svg: _Svg, scale: _Scale, result: Dict[str, Any], rows_bottom: int) -> None:
@@ -276,7 +322,8 @@ def _draw_halt(svg: _Svg, scale: _Scale, result: Dict[str, Any], rows_bottom: in
         return
     at = scale.x_of(halt.get("at"))
     if at is None:  # no time given: the end of the batch it names
-        named = [b for b in _batches(result) if b.get("index") == halt.get("batch_index")]
+        named = [b for b in _batches(result) if b.get("index") == halt.get("batch_index")
+                 and b.get("number") == halt.get("batch_number")]
         at = scale.x_of(named[-1].get("ended_at")) if named else None
     if at is None:
         return
@@ -288,9 +335,15 @@ def _draw_halt(svg: _Svg, scale: _Scale, result: Dict[str, Any], rows_bottom: in
 
 
 def _draw_legend(svg: _Svg, rows: List[Tuple[str, str, Dict[str, Any], str]], legend_y: int) -> None:
-    legend = list(OUTCOME_COLOURS.items()) + [("rollback", ROLLBACK_COLOUR)]
-    if any(row[3] == OTHER_COLOUR for row in rows):
+    """Only the colours the chart uses."""
+    used = {(css, str(item.get("outcome") or "")) for css, _label, item, _fill in rows}
+    legend = [(outcome, colour) for outcome, colour in OUTCOME_COLOURS.items() if ("batch", outcome) in used]
+    if any(row[3] == OTHER_COLOUR and row[0] == "batch" for row in rows):
         legend.append(("other", OTHER_COLOUR))
+    if any(css == "planned" for css, _outcome in used):
+        legend.append(("planned, not run", PLANNED_COLOUR))
+    if any(css == "rollback" for css, _outcome in used):
+        legend.append(("rollback (outlined in its outcome's colour)", ROLLBACK_COLOUR))
     x = LABEL_WIDTH
     for label, colour in legend:
         svg.add("rect", class_="legend", x=x, y=legend_y, width=12, height=12, fill=colour)
@@ -298,15 +351,78 @@ def _draw_legend(svg: _Svg, rows: List[Tuple[str, str, Dict[str, Any], str]], le
         x += 28 + 7 * len(label)
 
 
+def _wrapped(text: str, width: int = TEXT_WIDTH) -> List[str]:
+    words, lines = str(text).split(), [""]
+    for word in words:
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append("")
+        lines[-1] = (lines[-1] + " " + word).strip()
+    return [line for line in lines if line]
+
+
+def _not_healthy(health: Any) -> List[str]:
+    if not isinstance(health, dict):
+        return []
+    return ["%s (%s)" % (iid, state or "no signal") for iid, state in sorted(health.items()) if state != "Healthy"]
+
+
+def _notes(result: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """(css class, line) of what the picture must say in words: the images, the halt, the instances that were
+    not Healthy, the rollback's outcome, the demotion."""
+    notes = [] if _batches(result) or not _unrun(result) else [("empty", "No batch ran.")]
+    if result.get("image_before") or result.get("image_after"):
+        notes.append(("images", "image: %s → %s" % (_short_image(result.get("image_before")),
+                                                    _short_image(result.get("image_after")))))
+    halt = result.get("halt") if isinstance(result.get("halt"), dict) else None
+    if halt:
+        batch = _halt_batch(result, halt)
+        interrupted = result.get("status") == "interrupted"   # worded as the module's message words it
+        verb = "interrupted" if interrupted else "halted"
+        where = "%s batch %s" % ("at" if interrupted else "after", batch) if batch else "before any batch"
+        notes += [("halt", line) for line in _wrapped("%s %s (%s): %s" % (
+            verb, where, halt.get("code") or "no code", halt.get("reason") or ""))]
+    for position, batch in enumerate(_batches(result)):
+        bad = _not_healthy(batch.get("health"))
+        if bad and batch.get("outcome") != "healthy":
+            notes += [("unhealthy", line) for line in _wrapped("not Healthy after %s: %s" % (
+                _batch_label(batch, position).split(" (")[0], ", ".join(bad)))]
+    rollback = result.get("rollback") if isinstance(result.get("rollback"), dict) else None
+    if rollback:
+        outcome = rollback.get("outcome") or "unknown"
+        meaning = ROLLBACK_MEANINGS.get(outcome, "")
+        notes += [("rollback-outcome", line) for line in _wrapped("rollback of %d instance(s): %s%s%s" % (
+            len(rollback.get("instance_ids") or []), outcome, " - " if meaning else "", meaning))]
+        bad = _not_healthy(rollback.get("health"))
+        if bad:
+            notes += [("unhealthy", line) for line in _wrapped("not Healthy after the rollback: " + ", ".join(bad))]
+    demoted = result.get("demoted") if isinstance(result.get("demoted"), dict) else None
+    if demoted:
+        notes.append(("demoted", "demoted: %s excluded from latest" % _short_image({"id": demoted.get("image_version_id")})))
+    return notes
+
+
+def _short_image(value: Any) -> str:
+    """A gallery version id as ``image version``, anything else as _image does."""
+    text = _image(value)
+    parts = text.split("/")
+    if len(parts) > 4 and parts[-2].lower() == "versions":
+        return "%s %s" % (parts[-3], parts[-1])
+    return text
+
+
 def render_svg(result: Dict[str, Any], kind: Optional[str] = None) -> str:
-    """A standalone SVG 1.1 timeline: one bar per batch (phase) and one for the rollback, against seconds
-    since the start, coloured by outcome; a dashed marker at the halt; an axis and a legend."""
+    """A standalone SVG 1.1 timeline: one bar per batch (phase) numbered from 1, the batches planned and never
+    run, the rollback, against seconds since the start, coloured by outcome and labelled with it (the canary's
+    soak marked); a dashed marker at the halt; an axis; notes in words (images, the halt, instances not Healthy,
+    the rollback's outcome); a legend of the colours used."""
     zero, span = _timeline(result)
     scale = _Scale(zero, span)
     rows = _rows(result)
+    notes = _notes(result)
     rows_bottom = ROWS_TOP + max(len(rows), 1) * ROW_HEIGHT
     axis_y = rows_bottom + 8
-    legend_y = axis_y + 48
+    notes_y = axis_y + 56
+    legend_y = notes_y + 16 * len(notes) + 8
     height = legend_y + 30
 
     svg = _Svg()
@@ -322,6 +438,9 @@ def render_svg(result: Dict[str, Any], kind: Optional[str] = None) -> str:
     _draw_axis(svg, scale, axis_y)
     _draw_bars(svg, scale, rows)
     _draw_halt(svg, scale, result, rows_bottom)
+    for number, (css, line) in enumerate(notes):
+        svg.add("text", line, class_="note %s" % css, x=12, y=notes_y + 16 * number, font_size=12,
+                fill=HALT_COLOUR if css in ("halt", "unhealthy") else "#212121")
     _draw_legend(svg, rows, legend_y)
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="%d" height="%d" viewBox="0 0 %d %d" '
@@ -405,7 +524,7 @@ def _plan_section(result: Dict[str, Any]) -> List[str]:
     batches = [b for b in plan.get("batches") or [] if isinstance(b, dict)]
     if batches:
         lines += _table(["#", "Kind", "Instances", "Count", "Update domains", "Fault domains", "Zones"], [
-            [b.get("index", n), b.get("kind"), _ids(b.get("instance_ids")), len(b.get("instance_ids") or []),
+            [batch_number(b, n), b.get("kind"), _ids(b.get("instance_ids")), len(b.get("instance_ids") or []),
              _ids(b.get("update_domains")), _ids(b.get("fault_domains")), _ids(b.get("zones"))]
             for n, b in enumerate(batches)])
     else:
@@ -422,7 +541,7 @@ def _batches_section(result: Dict[str, Any]) -> List[str]:
         return lines + ["No %s ran." % ("phase" if phases else "batch"), ""]
     rows = []
     for n, b in enumerate(batches):
-        rows.append([b.get("index", n), b.get("kind"), _ids(b.get("instance_ids")), _iso(b.get("started_at")),
+        rows.append([batch_number(b, n), b.get("kind"), _ids(b.get("instance_ids")), _iso(b.get("started_at")),
                      _iso(b.get("ended_at")), format_seconds(_seconds_between(b.get("started_at"), b.get("ended_at"))),
                      b.get("outcome"), _percent(b.get("unhealthy_upgraded_percent")),
                      _percent(b.get("unhealthy_set_percent")), _requests(b.get("arm_requests"))])
@@ -430,11 +549,19 @@ def _batches_section(result: Dict[str, Any]) -> List[str]:
                            "Unhealthy upgraded", "Unhealthy set", "ARM requests"], rows) + [""]
 
 
+def _halt_batch(result: Dict[str, Any], halt: Dict[str, Any]) -> Optional[str]:
+    """``N of M`` as the messages say it; None when the rollout stopped before any batch."""
+    number = halt.get("batch_number")
+    if number is None and isinstance(halt.get("batch_index"), int):
+        number = halt["batch_index"] + 1
+    total = result.get("batches_total") or _get(result, "summary", "batches_planned")
+    return None if number is None else "%s of %s" % (number, total) if total else str(number)
+
+
 def _unhealthy(health: Any) -> str:
     if not isinstance(health, dict):
         return "—"
-    bad = ["%s (%s)" % (iid, state or "no signal") for iid, state in sorted(health.items()) if state != "Healthy"]
-    return ", ".join(bad) if bad else "none"
+    return ", ".join(_not_healthy(health)) or "none"
 
 
 def _events_section(result: Dict[str, Any]) -> List[str]:
@@ -443,7 +570,7 @@ def _events_section(result: Dict[str, Any]) -> List[str]:
                                for k in ("halt", "rollback", "demoted"))
     if halt:
         lines += ["## Halt", "", "- At: %s" % _iso(halt.get("at")),
-                  "- Batch index: %s" % md(halt.get("batch_index")),
+                  "- Batch: %s" % md(_halt_batch(result, halt)),
                   "- Code: %s" % md(halt.get("code")),
                   "- Reason: %s" % md(halt.get("reason")), ""]
     if rollback:

@@ -366,11 +366,23 @@ def settle_seconds(health_settings: Optional[Dict[str, Any]]) -> float:
                  * (settings.get("numberOfProbes") or HEALTH_PROBES))
 
 
+def first_batch_number(marker: Optional[Dict[str, Any]], left: int, resuming: bool) -> int:
+    """The rollout-wide number of a run's first batch, from the rollback point of the rollout it continues
+    (None: a rollout starting now). The batches done are those planned at the model change minus the write
+    batches left; a resume check re-watches the last of them, so it keeps that batch's number."""
+    planned = (marker or {}).get("planned")
+    if not isinstance(planned, int) or isinstance(planned, bool):
+        return 1
+    done = max(0, planned - left)
+    return max(1, done if resuming else done + 1)
+
+
 def halt_message(scale_set: str, batch_index: Optional[int], batches: int, reason: str,
-                 rolled_back: Optional[int] = None) -> str:
-    """``Rollout of scale set rg/name halted after batch 1 of 5: <reason>; rolled back 2 instances``."""
-    where = ("after batch %d of %d" % (batch_index + 1, batches) if batch_index is not None and batch_index >= 0
-             else "before batch 1 of %d" % batches)
+                 rolled_back: Optional[int] = None, first: int = 1) -> str:
+    """``Rollout of scale set rg/name halted after batch 1 of 5: <reason>; rolled back 2 instances``.
+    ``first``: the rollout-wide number of this run's batch ``batch_index`` 0 (earlier runs ran the ones before)."""
+    where = ("after batch %d of %d" % (first + batch_index, batches) if batch_index is not None and batch_index >= 0
+             else "before batch %d of %d" % (first, batches))
     message = "Rollout of scale set %s halted %s: %s" % (scale_set, where, reason.rstrip("."))
     if rolled_back is not None:
         message += "; rolled back %d instance%s" % (rolled_back, "" if rolled_back == 1 else "s")
@@ -445,8 +457,14 @@ def is_marker_tag(name: str) -> bool:
     return bool(_MARKER_PART.match(str(name)))
 
 
-def new_marker(before: Dict[str, Any], target: Dict[str, Any], started_at: str, state: str = "rolling") -> Dict:
-    return {"v": MARKER_VERSION, "state": state, "started_at": started_at, "before": before, "target": target}
+def new_marker(before: Dict[str, Any], target: Dict[str, Any], started_at: str, state: str = "rolling",
+               planned: Optional[int] = None) -> Dict:
+    """``planned``: the write batches planned when the model changed, from which a later run of the same rollout
+    numbers its batches rollout-wide (those done = planned - those left)."""
+    marker = {"v": MARKER_VERSION, "state": state, "started_at": started_at, "before": before, "target": target}
+    if planned is not None:
+        marker["planned"] = planned
+    return marker
 
 
 def encode_marker(marker: Dict[str, Any]) -> Dict[str, str]:

@@ -197,7 +197,7 @@ def empty_result(scale_set: str, started_at: str) -> Dict[str, Any]:
         "changed": False, "status": None, "scale_set": scale_set, "orchestration_mode": None,
         "model_changed": False, "image_before": None, "image_after": None,
         "plan": {"batches": [], "skipped": [], "estimated_seconds": 0.0},
-        "batches": [], "halt": None, "rollback": None, "demoted": None, "skipped_instances": [],
+        "batches": [], "batches_total": 0, "halt": None, "rollback": None, "demoted": None, "skipped_instances": [],
         "summary": {"instances_total": 0, "instances_upgraded": 0, "instances_skipped": 0, "batches_planned": 0,
                     "batches_completed": 0, "started_at": started_at, "ended_at": None, "duration_seconds": None,
                     "arm_requests": {"total": 0, "writes": 0, "reads": 0}},
@@ -242,6 +242,7 @@ class Rollout:
         self.fault: Optional[ArmFailure] = None          # the transient fault that interrupted the run
         self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
         self.verdict = False                             # the fault came after a halt (demotion, rollback)
+        self.first_number = 1                            # the rollout-wide number of this run's first batch
 
     # ------------------------------------------------------------------------------------------
     # current state, desired state, difference
@@ -314,6 +315,8 @@ class Rollout:
         self.unconfirmed = [i["instance_id"] for i in pool if resuming and i["instance_id"] in done
                             and i.get("health_state") != planner.HEALTHY]
         self.make_plan(pool, done)
+        self.first_number = planner.first_batch_number(None if self.tracker else self.marker, len(self.batches),
+                                                       bool(self.unconfirmed))
         if self.marker is not None and self.marker.get("state") == "rolling_back":
             return None
         return planner.precheck(self.listed, self.params["max_unhealthy_instance_percent"],
@@ -358,7 +361,7 @@ class Rollout:
             return
         resource = self.azure.resource
         started_at = (self.marker or {}).get("started_at") or self.result["summary"]["started_at"]
-        self.marker = planner.new_marker(self.before, self.target, started_at)
+        self.marker = planner.new_marker(self.before, self.target, started_at, planned=len(self.batches))
         body = model.update_body(self.tracker, self.desired, resource)
         body["tags"] = dict(planner.without_marker(resource.get("tags")), **planner.encode_marker(self.marker))
         self.azure.update(body)
@@ -403,7 +406,8 @@ class Rollout:
                 self.stop_batch(record, index, failure, counted)
             timed_out = failure.details.get("code") == "Timeout"
             record["outcome"] = "timeout" if timed_out else "failed"
-            halt = ("Timeout", "the rollout's wait_timeout passed while batch %d was upgrading" % (index + 1)) \
+            number = self.first_number + index
+            halt = ("Timeout", "the rollout's wait_timeout passed while batch %d was upgrading" % number) \
                 if timed_out else ("UpgradeFailed", str(failure))
         else:
             try:
@@ -414,6 +418,7 @@ class Rollout:
                 if timed_out and not self.deadline.expired:   # health_timeout: judged by the thresholds now
                     gate = self.gate(ids, at_timeout=True)(listed)
                 if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
+                    record["soak_seconds"] = params["canary_soak"]   # the end of the batch, for the report
                     gate, listed, timed_out = self.soak(ids)
             except ArmFailure as failure:   # health unreadable: say nothing of the image, stop where it is
                 self.stop_batch(record, index, failure, counted)
@@ -546,7 +551,8 @@ class Rollout:
                                               "during the rollout")
             return
         self.marker = planner.new_marker(self.before, self.target, (self.marker or {}).get("started_at")
-                                         or self.result["summary"]["started_at"], state="rolling_back")
+                                         or self.result["summary"]["started_at"], state="rolling_back",
+                                         planned=(self.marker or {}).get("planned"))
         restore = model.differences(self.before, resource)
         body = model.update_body(restore, self.before, resource) if restore else {}
         tags = dict(planner.without_marker(resource.get("tags")), **planner.encode_marker(self.marker))
@@ -658,8 +664,12 @@ class Rollout:
         if halt["code"] == "RollbackResumed":
             back = "" if rolled_back is None else "; rolled back %s instances" % rolled_back
             return "Rollout of scale set %s: %s%s" % (self.result["scale_set"], halt["reason"], back)
-        return planner.halt_message(self.result["scale_set"], halt["batch_index"],
-                                    self.result["summary"]["batches_planned"], halt["reason"], rolled_back)
+        return planner.halt_message(self.result["scale_set"], halt["batch_index"], self.batches_total(), halt["reason"],
+                                    rolled_back, first=self.first_number)
+
+    def batches_total(self) -> int:
+        """The rollout's batches: those earlier runs of it ran, and this run's plan."""
+        return self.first_number - 1 + self.result["summary"]["batches_planned"]
 
     def interrupted_message(self) -> str:
         """What stopped the run, what it did not do, and how to go on."""
@@ -670,7 +680,7 @@ class Rollout:
                     % (self.halt_text(), "rollback" if result["rollback"] is not None else "demotion", self.fault,
                        kept))
         index = result["halt"]["batch_index"]
-        where = " at batch %d of %d" % (index + 1, result["summary"]["batches_planned"]) if index is not None else ""
+        where = " at batch %d of %d" % (self.first_number + index, self.batches_total()) if index is not None else ""
         return ("Rollout of scale set %s interrupted%s by a transient fault, not a verdict on the image: %s. Nothing "
                 "was rolled back or demoted.%s Run the same task again to resume."
                 % (result["scale_set"], where, self.fault, kept))

@@ -355,7 +355,14 @@ plan:
       elements: dict
       contains:
         index:
-          description: The batch's position, from 0.
+          description: The batch's position in this run's plan, from 0.
+          type: int
+        number:
+          description:
+            - The batch's number in the whole rollout, from 1, as the messages and the reports show it. A rollout
+              run in several calls (O(max_batches), a re-run after an interruption) goes on counting where the
+              previous call stopped (kept with the rollback point); a resume check keeps the number of the batch
+              it watches again.
           type: int
         kind:
           description: V(canary), V(batch), or V(resume) (instances an interrupted run upgraded, watched with no write).
@@ -385,7 +392,7 @@ plan:
       type: float
   sample:
     batches:
-      - {index: 0, kind: batch, instance_ids: ["0", "1"], update_domains: [0, 1], fault_domains: [0, 1], zones: []}
+      - {index: 0, number: 1, kind: batch, instance_ids: ["0", "1"], update_domains: [0, 1], fault_domains: [0, 1], zones: []}
     skipped: []
     estimated_seconds: 790.0
 batches:
@@ -396,6 +403,9 @@ batches:
   contains:
     index:
       description: The batch's position in RV(plan.batches).
+      type: int
+    number:
+      description: The batch's number in the whole rollout, from 1 (see RV(plan.batches[].number)).
       type: int
     kind:
       description: V(canary), V(batch) or V(resume).
@@ -417,6 +427,10 @@ batches:
           rest of the set crossed O(max_unhealthy_instance_percent)); V(timeout); V(failed) (the upgrade failed, or
           health could not be read); V(interrupted) (a transient fault, see RV(status)).
       type: str
+    soak_seconds:
+      description: For a canary watched for O(canary_soak) seconds once Healthy, those seconds (the end of the batch); else absent.
+      type: float
+      returned: when the canary soaked
     note:
       description: For V(tolerated), which instances were not Healthy and the thresholds they stayed within; else None.
       type: str
@@ -434,6 +448,7 @@ batches:
       type: dict
   sample:
     - index: 0
+      number: 1
       kind: batch
       instance_ids: ["0", "1"]
       started_at: "2026-11-22T04:30:01.120Z"
@@ -444,6 +459,13 @@ batches:
       unhealthy_upgraded_percent: 100.0
       unhealthy_set_percent: 20.0
       arm_requests: {total: 19, writes: 1, reads: 18}
+batches_total:
+  description:
+    - The batches of the whole rollout - those earlier calls of it ran and this call's plan - the M of
+      "batch N of M" in RV(msg) and in the reports.
+  returned: always
+  type: int
+  sample: 5
 halt:
   description: Why the rollout stopped, None when it did not.
   returned: always
@@ -453,7 +475,10 @@ halt:
       description: When (ISO 8601, UTC).
       type: str
     batch_index:
-      description: The batch that stopped it; None when it stopped before any batch.
+      description: The batch that stopped it (its RV(batches[].index)); None when it stopped before any batch.
+      type: int
+    batch_number:
+      description: The batch that stopped it, numbered rollout-wide from 1 (its RV(batches[].number)); None when it stopped before any batch.
       type: int
     reason:
       description: One sentence.
@@ -465,7 +490,7 @@ halt:
           a request that failed (for RV(status=interrupted), the transient fault's, such as C(OperationNotAllowed),
           C(TooManyRequests), C(HTTP 503) or C(ConnectionFailed)).
       type: str
-  sample: {at: "2026-11-22T04:33:05.870Z", batch_index: 0, code: MaxUnhealthyUpgradedInstancePercentExceeded,
+  sample: {at: "2026-11-22T04:33:05.870Z", batch_index: 0, batch_number: 1, code: MaxUnhealthyUpgradedInstancePercentExceeded,
            reason: "2 of 2 upgraded instances (100%) are unhealthy, more than max_unhealthy_upgraded_instance_percent=20"}
 rollback:
   description: The rollback, None when there was none.
@@ -517,7 +542,8 @@ report:
   type: dict
 msg:
   description:
-    - Why the rollout failed, such as C(Rollout of scale set rg/name halted after batch 1 of 5 - <reason>; rolled back 2 instances).
+    - Why the rollout failed, such as C(Rollout of scale set rg/name halted after batch 1 of 5 - <reason>; rolled back 2 instances),
+      the batches numbered as RV(batches[].number) and RV(batches_total).
   returned: on failure
   type: str
 arm_requests:
@@ -586,6 +612,20 @@ def desired_model(params):
     return model.desired_options({"image": params["image"], "sku": (params["model"] or {}).get("sku")})
 
 
+def number_batches(result, first):
+    """Number the batches rollout-wide (1-based) in place: ``first`` is this run's first batch's number, after
+    those earlier runs of the same rollout ran (Rollout.first_number, from the rollback point)."""
+    for batch in (result.get("plan") or {}).get("batches") or []:
+        batch["number"] = first + batch["index"]
+    for batch in result.get("batches") or []:
+        batch["number"] = first + batch["index"]
+    result["batches_total"] = first - 1 + len((result.get("plan") or {}).get("batches") or [])
+    halt = result.get("halt")
+    if halt is not None:
+        halt["batch_number"] = None if halt.get("batch_index") is None else first + halt["batch_index"]
+    return result
+
+
 def write_reports(module, result):
     from ansible_collections.fleetops.vmss.plugins.module_utils._report import \
         write_reports as write  # pylint: disable=import-outside-toplevel
@@ -644,7 +684,7 @@ def main():
         # a transient fault interrupts (re-run to resume); any other Azure error halts where the run is
         msg = run.stopped_by(failure)
 
-    run.finish()
+    number_batches(run.finish(), run.first_number)
     if params["report_path"] and not module.check_mode:
         result["report"] = write_reports(module, result)
     if msg:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from azure.core.rest import HttpRequest
 
@@ -91,6 +92,11 @@ def test_same_command_finishes_a_rollback_killed_midway_with_demotion_on(
     assert finished["halt"]["code"] == "RollbackResumed", finished
     assert "was interrupted; this run finished it" in finished["msg"], finished["msg"]
     assert finished["rollback"]["instance_ids"] == canary and finished["rollback"]["outcome"] == "healthy"
+    # a resumed run with no batches of its own still writes its report, the rollback explained in the picture
+    report = finished["report"]
+    assert report and all(Path(report[kind]).parent == tmp_path / "again" for kind in ("json", "markdown", "svg"))
+    assert "rollback of %d instance(s): healthy - every instance moved back is Healthy" % len(canary) \
+        in Path(report["svg"]).read_text()
     # every instance on 1.0.0, the rollback point gone, 1.1.0 still demoted and never rolled out again
     assert [(i, v) for i, v, _latest in images(azure)] == [(str(i), "1.0.0") for i in range(5)]
     assert marker_state(compute.virtual_machine_scale_sets.get(RG, NAME).tags) is None

@@ -364,11 +364,17 @@ def test_a_killed_rollout_resumes_and_upgrades_every_instance_exactly_once(
     assert code == 0 and step["status"] == "in_progress" and step["model_changed"] is False, step
     assert [b["kind"] for b in step["plan"]["batches"]][-4:] == ["batch"] * 4
     assert [b["instance_ids"] for b in step["batches"] if b["kind"] == "batch"] == [["2", "3"]]
+    # numbered over the rollout: batch 2 of 5 (a resume check, when batch 1's health was not seen yet, re-watches
+    # batch 1 and keeps its number)
+    assert [(b["kind"], b["number"]) for b in step["batches"]][-1] == ("batch", 2)
+    assert all(b["number"] == 1 for b in step["batches"] if b["kind"] == "resume")
+    assert step["batches_total"] == 5
 
     code, rest = rollout(ansible, "api", **{k: v for k, v in args.items() if k not in ("resource_group", "name")})
 
     assert code == 0 and rest["status"] == "succeeded"
     assert [b["instance_ids"] for b in rest["batches"]] == [["4", "5"], ["6", "7"], ["8", "9"]]
+    assert [b["number"] for b in rest["batches"]] == [3, 4, 5] and rest["batches_total"] == 5
     done = Counter(sum(upgrades(control, since), []))
     assert done == Counter({str(i): 1 for i in range(10)})              # each instance upgraded exactly once
     kinds = write_kinds(control, since)

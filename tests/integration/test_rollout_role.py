@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Optional
 
 from conftest import ROOT, last_seq, put_resource_group, uniform_scale_set
 
@@ -56,13 +58,16 @@ def seed(azure, location):
         "profiles": [{"name": "default", "capacity": {"minimum": "5", "maximum": "10", "default": "5"}, "rules": []}]})
 
 
-def rollout(ansible_env, azure, reports: Path, **extra):
-    extra_vars = {"rollout_resource_group": RG, "rollout_scale_set": NAME,
-                  "rollout_image_version_id": version_id(azure, "1.1.0"), "rollout_batch_size": 40,
-                  "rollout_canary": 1, "rollout_health_timeout": 30, "rollout_wait_sleep": 0.2,
-                  "rollout_report_dir": str(reports), **extra}
-    return subprocess.run(["ansible-playbook", str(ROOT / "playbooks" / "rollout.yml"), "-e", json.dumps(extra_vars)],
-                          env=dict(ansible_env, ANSIBLE_SHOW_CUSTOM_STATS="true"), cwd=ROOT, capture_output=True,
+def rollout(ansible_env, azure, reports: Optional[Path], playbook=str(ROOT / "playbooks" / "rollout.yml"), cwd=ROOT,
+            **extra):
+    """The rollout playbook; ``reports`` None: rollout_report_dir left to its default."""
+    extra_vars = dict({"rollout_resource_group": RG, "rollout_scale_set": NAME,
+                       "rollout_image_version_id": version_id(azure, "1.1.0"), "rollout_batch_size": 40,
+                       "rollout_canary": 1, "rollout_health_timeout": 30, "rollout_wait_sleep": 0.2,
+                       "rollout_heartbeat_seconds": 1}, **({} if reports is None else {"rollout_report_dir": str(reports)}))
+    extra_vars.update(extra)
+    return subprocess.run(["ansible-playbook", playbook, "-e", json.dumps(extra_vars)],
+                          env=dict(ansible_env, ANSIBLE_SHOW_CUSTOM_STATS="true"), cwd=cwd, capture_output=True,
                           text=True, timeout=600, check=False)
 
 
@@ -161,3 +166,96 @@ def test_unhealthy_version_fails_the_play_rolls_back_and_is_demoted(emulator, az
     assert version.properties.publishing_profile.exclude_from_latest is True
     check_autoscale_suspended_around(control, azure, since)
     assert "PLAY RECAP" in out and "failed=1" in out.split("PLAY RECAP")[-1]
+
+
+def writes_since(control, since):
+    """The writes sent to Azure Resource Manager (not the token requests) since ``since``."""
+    return [(entry["liveRequest"]["method"], entry["liveRequest"]["url"]) for entry in control.traffic(since)
+            if entry["liveRequest"]["method"] in ("PUT", "PATCH", "POST", "DELETE")
+            and "/oauth2/" not in entry["liveRequest"]["url"]]
+
+
+def test_one_numbering_everywhere_a_heartbeat_one_failure_block_and_reports_where_the_user_runs(
+        emulator, azure, control, ansible_env, tmp_path):
+    """Batch 2 of 3 fails: the console, the failure message, the JSON, the Markdown, the SVG and the AWX artifact
+    all say batch 2 of 3 (the module numbers them over the rollout, one call per batch); a heartbeat line while a
+    batch runs; one fatal block, the sentence first. Run as `ansible-playbook fleetops.vmss.rollout` from a
+    directory of the user's: the reports land there, not in the installed collection."""
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    control.call("POST", "health-rules", {"match": {"scale_set": NAME, "image_version": "1.1.0",
+                                                    "instance_ids": ["1", "2", "3", "4"]}, "state": "Unhealthy"})
+    workdir = tmp_path / "operator"
+    workdir.mkdir()
+    collection = Path(ansible_env["ANSIBLE_COLLECTIONS_PATH"].split(":")[0]) / "ansible_collections" / "fleetops" / "vmss"
+    assert not (collection / "playbooks" / "reports").exists()
+
+    run = rollout(ansible_env, azure, None, playbook="fleetops.vmss.rollout", cwd=workdir)
+
+    assert run.returncode != 0
+    out = run.stdout
+    outcome = custom_stats(out)
+    message = "Rollout of scale set %s/%s halted after batch 2 of 3: " % (RG, NAME)
+    assert outcome["status"] == "rolled_back" and outcome["msg"].startswith(message), outcome
+    # the console: each batch as it ended, with the module's numbers; a heartbeat while one ran
+    lines = re.findall(r'"msg": "((?:canary|batch) \d+ of \d+: instance\(s\) [^"]*)"', out)
+    assert [line.split(":")[0] for line in lines] == ["canary 1 of 3", "batch 2 of 3"], lines
+    assert "-> unhealthy" in lines[1]
+    assert re.search(r"RETRYING: \[localhost\]: Running (canary 1|batch 2) of 3 on %s/%s" % (RG, NAME), out), out[-6000:]
+    # one failure block, the sentence first
+    assert out.count("fatal:") == 1, out[-6000:]
+    fatal = out[out.index("fatal:"):]
+    assert fatal.startswith('fatal: [localhost]: FAILED! => {"changed": false, "msg": "%s' % message), fatal[:600]
+    # the artifact carries the batches table, numbered as the console
+    assert [(b["number"], b["outcome"]) for b in outcome["batches"]] == [(1, "healthy"), (2, "unhealthy")]
+    assert outcome["batches_total"] == 3 and outcome["halt"]["batch_number"] == 2
+    # the reports, in the directory the user ran from, numbered the same way
+    report = outcome["report"]
+    assert all(Path(report[kind]).parent == workdir / "reports" for kind in ("json", "markdown", "svg")), report
+    written = json.loads(Path(report["json"]).read_text())
+    assert [b["number"] for b in written["batches"]] == [1, 2] and written["halt"]["batch_number"] == 2
+    assert written["msg"] == outcome["msg"]
+    markdown = Path(report["markdown"]).read_text()
+    assert "- Batch: 2 of 3" in markdown and "| 2 | batch | 1, 2 |" in markdown
+    svg = ET.fromstring(Path(report["svg"]).read_bytes())
+    texts = [text.text for text in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert ["canary 1 (1 instance)", "batch 2 (2 instances)", "batch 3 (2 instances)"] == [
+        t for t in texts if t and t.startswith(("canary ", "batch "))]
+    assert any(t.startswith("halted after batch 2 of 3 (MaxUnhealthyUpgradedInstancePercentExceeded)") for t in texts)
+    assert any(t.startswith("not Healthy after batch 2: 1 (Unhealthy), 2 (Unhealthy)") for t in texts), texts
+    assert not (collection / "playbooks" / "reports").exists()   # nothing written beside the collection's playbook
+
+
+SURVEY = {  # every input of the rollout role as an AWX survey (or -e key=value) gives it: text
+    "rollout_batch_by": "percent", "rollout_batch_size": "40", "rollout_canary": "1", "rollout_canary_soak": "0",
+    "rollout_pause_between_batches": "0", "rollout_health_timeout": "30", "rollout_max_unhealthy_instance_percent": "20",
+    "rollout_max_unhealthy_upgraded_instance_percent": "20", "rollout_prioritize_unhealthy_instances": "false",
+    "rollout_on_failure": "rollback", "rollout_demote_on_failure": "false", "rollout_allow_excluded": "false",
+    "rollout_autoscale": "suspend", "rollout_strategy": "in_place", "rollout_timeout": "900", "rollout_wait_sleep": "0.2",
+    "rollout_heartbeat_seconds": "1", "rollout_poll_seconds": "30", "rollout_blue_green_state": "live",
+    "rollout_soak": "0", "rollout_deallocate_blue": "false", "rollout_keep_green": "false",
+    "rollout_move_autoscale": "true", "rollout_azure_action": "auto",
+}
+
+
+def test_survey_strings_roll_out_and_a_rerun_with_nothing_to_do_writes_nothing(
+        emulator, azure, control, ansible_env, tmp_path):
+    """ansible-core 2.19 (the EE's) refuses a string where a conditional wants a boolean: every input given as
+    text still rolls out. Run again at the version rolled out: nothing is written (autoscale untouched, no
+    report) and it says so."""
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    first = rollout(ansible_env, azure, tmp_path / "reports", **SURVEY)
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
+    assert custom_stats(first.stdout)["status"] == "succeeded"
+    assert images(azure) == [(str(i), "1.1.0", True) for i in range(5)]
+    reports = sorted((tmp_path / "reports").iterdir())
+    since = last_seq(control)
+
+    again = rollout(ansible_env, azure, tmp_path / "reports", **SURVEY)
+
+    assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-2000:]
+    assert "%s/%s: nothing to do: all 5 instances run 1.1.0" % (RG, NAME) in again.stdout, again.stdout[-4000:]
+    outcome = custom_stats(again.stdout)
+    assert outcome["status"] == "nothing_to_do" and outcome["failed"] is False and outcome["report"] is None, outcome
+    assert writes_since(control, since) == []          # autoscale neither disabled nor enabled, the set untouched
+    assert "changed=0" in again.stdout.split("PLAY RECAP")[-1]
+    assert sorted((tmp_path / "reports").iterdir()) == reports

@@ -45,7 +45,7 @@ def halted_result():
             batch(1, "2026-11-22T04:34:00+00:00", "2026-11-22T04:39:30.250000Z", "unhealthy", ["1", "2"],
                   unhealthy_upgraded_percent=66.7, unhealthy_set_percent=33.3,
                   health={"1": "Unhealthy", "2": "Healthy"})],
-        "halt": {"at": "2026-11-22T04:39:31Z", "batch_index": 1, "reason": HOSTILE,
+        "halt": {"at": "2026-11-22T04:39:31Z", "batch_index": 1, "batch_number": 2, "reason": HOSTILE,
                  "code": "MaxUnhealthyUpgradedInstancePercentExceeded"},
         "rollback": {"started_at": "2026-11-22T04:39:32Z", "ended_at": "2026-11-22T04:43:00Z",
                      "instance_ids": ["0", "1", "2"], "outcome": "healthy",
@@ -106,7 +106,8 @@ def test_svg_axis_labels_are_seconds_in_increasing_order_and_legend_names_outcom
     assert seconds[0] == 0 and seconds == sorted(seconds) and xs == sorted(xs)
     assert seconds[-1] >= 781   # the axis covers the whole run
     legend = [text.text for text in root.iter(SVG + "text") if text.get("class") == "legend-label"]
-    assert legend[:5] == ["healthy", "unhealthy", "timeout", "failed", "rollback"]
+    # only the colours the chart uses: two outcomes, the batch planned and never run, the rollback
+    assert legend == ["healthy", "unhealthy", "planned, not run", "rollback (outlined in its outcome's colour)"]
 
 
 def test_svg_escapes_hostile_text_and_has_no_external_references():
@@ -146,7 +147,7 @@ def test_check_mode_plan_renders_without_batches_or_times():
     assert "No batch ran." in [text.text for text in root.iter(SVG + "text")]
     markdown = report.render_markdown(planned, "t.svg")
     assert "**Status: planned**" in markdown
-    assert "| 0 | batch | 0, 1 | 2 | 0 | 0, 1 | — |" in markdown
+    assert "| 1 | batch | 0, 1 | 2 | 0 | 0, 1 | — |" in markdown   # numbered from 1
     assert "Estimated duration: 5 min 0 s." in markdown
     assert "No batch ran." in markdown
 
@@ -159,7 +160,7 @@ def test_a_precheck_halt_alone_and_missing_fields_render():
     root = parse(report.render_svg(result))
     assert [line for line in root.iter(SVG + "line") if line.get("class") == "halt"]
     markdown = report.render_markdown(result, "t.svg")
-    assert "## Halt" in markdown and "- Code: PrecheckFailed" in markdown and "- Batch index: —" in markdown
+    assert "## Halt" in markdown and "- Code: PrecheckFailed" in markdown and "- Batch: —" in markdown
     for empty in ({}, {"batches": None, "plan": None, "summary": None, "skipped_instances": None},
                   {"batches": [{"index": 0}], "rollback": {}}):
         parse(report.render_svg(empty))
@@ -180,11 +181,12 @@ def test_markdown_has_title_summary_plan_batches_and_the_picture():
     assert header in lines
     rows = lines[lines.index(header) + 2:lines.index(header) + 4]
     assert rows == [
-        "| 0 | canary | 0 | 2026-11-22T04:30:05Z | 2026-11-22T04:33:00Z | 2 min 55 s | healthy | 0.0 % | 0.0 % "
+        "| 1 | canary | 0 | 2026-11-22T04:30:05Z | 2026-11-22T04:33:00Z | 2 min 55 s | healthy | 0.0 % | 0.0 % "
         "| 5 (1 writes, 4 reads) |",
-        "| 1 | batch | 1, 2 | 2026-11-22T04:34:00Z | 2026-11-22T04:39:30Z | 5 min 30 s | unhealthy | 66.7 % "
+        "| 2 | batch | 1, 2 | 2026-11-22T04:34:00Z | 2026-11-22T04:39:30Z | 5 min 30 s | unhealthy | 66.7 % "
         "| 33.3 % | 5 (1 writes, 4 reads) |"]
-    assert "| 2 | batch | 3, 4 | 2 | 3, 4 | 3, 4 | 1, 2 |" in lines   # the plan table
+    assert "| 3 | batch | 3, 4 | 2 | 3, 4 | 3, 4 | 1, 2 |" in lines   # the plan table, numbered from 1
+    assert "- Batch: 2 of 3" in lines
     for section in ("## Summary", "## Plan", "## Batches", "## Halt", "## Rollback", "## Demotion",
                     "## Skipped instances"):
         assert section in lines
@@ -214,7 +216,7 @@ def test_blue_green_phases_render_as_phases():
               "summary": {"started_at": "2026-11-22T04:30:00Z"}}
     markdown = report.render_markdown(result, "t.svg")
     assert markdown.startswith("# Blue/green deployment of scale set rg/api-green")
-    assert "## Phases" in markdown and "| 2 | soak |" in markdown
+    assert "## Phases" in markdown and "| 3 | soak |" in markdown
     labels = [text.text for text in parse(report.render_svg(result)).iter(SVG + "text")
               if text.get("class") == "label"]
     assert labels == ["stage", "swap", "soak"]
@@ -259,3 +261,53 @@ def test_helpers():
     assert report.format_seconds(754) == "12 min 34 s"
     assert report.format_seconds(3725) == "1 h 2 min"
     assert [report.nice_step(span) for span in (1, 7, 781, 3600)] == [0.2, 1, 100, 500]
+
+
+def texts(root, css=None):
+    return [text.text for text in root.iter(SVG + "text") if css is None or css in text.get("class", "").split()]
+
+
+def test_svg_stands_alone_rows_from_1_unrun_batches_soak_and_the_story_in_words():
+    """What an incident channel sees without tooltips: every planned batch (those never run too), numbered from 1
+    as the messages number them, the canary's soak, the images, the halt, the instances not Healthy and what
+    the rollback's outcome means; the legend has only the colours used (the new outcomes have their own)."""
+    result = halted_result()
+    result["batches"][0]["soak_seconds"] = 60
+    result["batches"][1]["outcome"] = "set_unhealthy"
+    result["batches_total"] = 3
+    root = parse(report.render_svg(result))
+
+    assert texts(root, "label") == ["canary 1 (1 instance)", "batch 2 (2 instances)", "batch 3 (2 instances)",
+                                    "rollback (3 instances)"]
+    assert texts(root, "not-run") == ["planned, not run"] and len(bars(root, "planned")) == 1
+    [soak] = bars(root, "soak")
+    [canary, _second] = bars(root, "batch")
+    assert float(soak.get("x")) + float(soak.get("width")) == pytest.approx(
+        float(canary.get("x")) + float(canary.get("width")))   # the soak is the end of the canary's bar
+    assert "healthy · soak 1 min 0 s" in texts(root, "outcome")
+    notes = texts(root, "note")
+    assert notes[0] == "image: payments 1.6.0 → payments 1.7.0"
+    assert any(line.startswith("halted after batch 2 of 3 (MaxUnhealthyUpgradedInstancePercentExceeded): probe said")
+               for line in notes), notes
+    assert "not Healthy after batch 2: 1 (Unhealthy)" in notes
+    assert any(line.startswith("rollback of 3 instance(s): healthy - every instance moved back is Healthy")
+               for line in notes), notes
+    assert "demoted: payments 1.7.0 excluded from latest" in notes
+    assert texts(root, "legend-label") == ["healthy", "set_unhealthy", "planned, not run",
+                                           "rollback (outlined in its outcome's colour)"]
+    [set_unhealthy] = [rect for rect in root.iter(SVG + "rect") if rect.get("class") == "legend"][1:2]
+    assert set_unhealthy.get("fill") == report.OUTCOME_COLOURS["set_unhealthy"]
+    assert len({report.OUTCOME_COLOURS[k] for k in ("tolerated", "set_unhealthy", "interrupted")}) == 3
+
+
+def test_svg_interrupted_rollback_is_explained_and_long_reasons_wrap():
+    result = halted_result()
+    result["rollback"]["outcome"] = "interrupted"
+    result["halt"]["reason"] = "word " * 80
+    notes = texts(parse(report.render_svg(result)), "note")
+    assert any("a transient fault cut it short; run the same command again to finish it" in line for line in notes)
+    assert all(len(line) <= report.TEXT_WIDTH for line in notes if line.startswith(("halted", "word")))
+    assert sum(line.count("word") for line in notes) == 80
+    result.update(status="interrupted", rollback=None)
+    notes = texts(parse(report.render_svg(result)), "note")
+    assert any(line.startswith("interrupted at batch 2 of 3 (MaxUnhealthyUpgradedInstancePercentExceeded)") for line in notes)

@@ -651,3 +651,32 @@ def test_a_transient_fault_on_the_demotion_after_a_verdict_says_what_was_cut_sho
     assert second.result["status"] == "rolled_back" and len(fake.demoted) == 1
     assert [b["kind"] for b in second.result["batches"]] == ["resume"]
     assert {vm["version"] for vm in fake.vms.values()} == {"1.0.0"}
+
+
+def test_batches_are_numbered_rollout_wide_across_calls():
+    """The rollback point keeps the batches planned at the model change: each later call of the same rollout
+    numbers its batches after those done, in its result and in its message."""
+    from ansible_collections.fleetops.vmss.plugins.modules.rollout import number_batches
+
+    fake = FakeScaleSet(count=5)
+    first = run(fake, "1.1.0", max_batches=1)
+    second = run(fake, "1.1.0", max_batches=1)
+    fake.health["4"] = "Unhealthy"
+    third = run(fake, "1.1.0", max_batches=1, max_unhealthy_upgraded_instance_percent=10)
+
+    numbered = [number_batches(call.result, call.first_number) for call in (first, second, third)]
+    assert [[b["number"] for b in result["batches"]] for result in numbered] == [[1], [2], [3]]
+    assert [result["batches_total"] for result in numbered] == [3, 3, 3]
+    assert [b["number"] for b in numbered[1]["plan"]["batches"]] == [2, 3]
+    assert numbered[2]["halt"]["batch_number"] == 3 and numbered[2]["halt"]["batch_index"] == 0
+    assert third.message().startswith("Rollout of scale set rg/api halted after batch 3 of 3: ")
+    assert planner.decode_marker(fake.resource["tags"])["planned"] == 3   # kept through the rollback
+
+
+def test_first_batch_number_from_the_rollback_point():
+    marker = planner.new_marker({}, {}, "t", planned=5)
+    assert planner.first_batch_number(None, 5, False) == 1                  # a rollout starting now
+    assert planner.first_batch_number({"state": "rolling"}, 3, False) == 1  # a rollback point of an older version
+    assert planner.first_batch_number(marker, 3, False) == 3                # 2 done, 3 left
+    assert planner.first_batch_number(marker, 3, True) == 2                 # the resume check watches batch 2 again
+    assert planner.first_batch_number(marker, 5, True) == 1
