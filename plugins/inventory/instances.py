@@ -60,13 +60,14 @@ options:
       - V(instance) - a host per instance (everything above).
       - V(scale_set) - a host per scale set, for fleet rollouts (C(playbooks/fleet_rollout.yml)), named by the scale
         set's name (C(<resource group>/<name>) when two selected sets share a name, C(<subscription>/<resource
-        group>/<name>) when those clash too). Its variables - C(name), C(id), C(resource_group), C(subscription_id),
-        C(location), C(zones), C(tags), C(vm_size), C(capacity), C(orchestration_mode), C(upgrade_mode),
+        group>/<name>) when those clash too). Its variables - C(scale_set) (the name), C(scale_set_id),
+        C(resource_group), C(subscription_id), C(location), C(zones), C(scale_set_tags), C(vm_size), C(capacity),
+        C(orchestration_mode), C(upgrade_mode),
         C(provisioning_state), C(image) (the model's image reference), C(image_version) (the version the model runs),
         C(instance_count), C(instance_image_versions) (instances per version they run), C(instances_not_on_latest_model)
         and C(health_summary) (instances per Application Health state, C(None) for those reporting none) - feed
         O(groups), O(keyed_groups) and O(compose), such as C(keyed_groups) on C(location), C(subscription_id) or
-        C(tags.service). O(hostname) does not apply.
+        C(scale_set_tags.service). O(hostname) does not apply.
       - 'B(Cost), per scale set: one paged list of its instances with their instance views (no network interfaces),
         besides one list of the scale sets per subscription (or the reads of O(scale_sets)).'
       - 'Azure RBAC: C(Microsoft.Compute/virtualMachineScaleSets/read) and
@@ -147,7 +148,7 @@ keyed_groups:
     prefix: region
   - key: subscription_id
     prefix: subscription
-  - key: tags.service | default('none')
+  - key: scale_set_tags.service | default('none')
     prefix: service
 groups:
   degraded: health_summary.Unhealthy | default(0) > 0

@@ -63,13 +63,13 @@ def scale_set_vars(scale_set: Dict[str, Any], vms: Iterable[Dict[str, Any]]) -> 
         not_latest += summary["latest_model_applied"] is False
     snake_image = snake(image) if image else None
     return {
-        "name": name,
-        "id": scale_set.get("id"),
+        "scale_set": name,  # not "name" nor "tags": reserved names that Ansible warns about in every play
+        "scale_set_id": scale_set.get("id"),
         "resource_group": group,
         "subscription_id": subscription_of(scale_set.get("id")),
         "location": scale_set.get("location"),
         "zones": list(scale_set.get("zones") or []),
-        "tags": dict(scale_set.get("tags") or {}),
+        "scale_set_tags": dict(scale_set.get("tags") or {}),
         "vm_size": (scale_set.get("sku") or {}).get("name"),
         "capacity": (scale_set.get("sku") or {}).get("capacity"),
         "orchestration_mode": props.get("orchestrationMode") or "Uniform",
@@ -89,7 +89,7 @@ def host_names(hosts: List[Dict[str, Any]]) -> List[Tuple[str, Dict[str, Any]]]:
     a name, or ``<subscription>/<resource group>/<name>`` when those clash too (same group name in two
     subscriptions). Names are compared case-insensitively, as Azure compares them."""
     def qualified(variables, depth):
-        parts = [variables["subscription_id"], variables["resource_group"], variables["name"]]
+        parts = [variables["subscription_id"], variables["resource_group"], variables["scale_set"]]
         return "/".join(parts[3 - depth:])
 
     def counts(depth):
@@ -98,7 +98,7 @@ def host_names(hosts: List[Dict[str, Any]]) -> List[Tuple[str, Dict[str, Any]]]:
     by_name, by_group = counts(1), counts(2)
     named = []
     for variables in hosts:
-        depth = 1 if by_name[variables["name"].lower()] == 1 else (
+        depth = 1 if by_name[variables["scale_set"].lower()] == 1 else (
             2 if by_group[qualified(variables, 2).lower()] == 1 else 3)
         named.append((qualified(variables, depth), variables))
     return named

@@ -34,8 +34,8 @@ def test_scale_set_vars_count_health_and_versions_from_the_instance_list():
     out = fleet.scale_set_vars(with_policy(scale_set(WEB, "Uniform")), iter(vms))
 
     assert out == {
-        "name": "web", "id": WEB, "resource_group": "a", "subscription_id": SUB, "location": "westeurope", "zones": [],
-        "tags": {"team": "payments"}, "vm_size": "Standard_D2s_v5", "capacity": 2, "orchestration_mode": "Uniform",
+        "scale_set": "web", "scale_set_id": WEB, "resource_group": "a", "subscription_id": SUB, "location": "westeurope",
+        "zones": [], "scale_set_tags": {"team": "payments"}, "vm_size": "Standard_D2s_v5", "capacity": 2, "orchestration_mode": "Uniform",
         "upgrade_mode": "Rolling", "provisioning_state": "Succeeded",
         "image": {"id": GALLERY_IMAGE + "/versions/1.7.1"}, "image_version": "1.7.1", "instance_count": 3,
         "instance_image_versions": {"1.7.0": 1, "1.7.1": 2}, "instances_not_on_latest_model": 1,
@@ -47,7 +47,7 @@ def test_scale_set_vars_count_health_and_versions_from_the_instance_list():
 
 def test_host_names_qualify_only_what_clashes():
     def host(sub, group, name):
-        return {"subscription_id": sub, "resource_group": group, "name": name}
+        return {"subscription_id": sub, "resource_group": group, "scale_set": name}
 
     hosts = [host("s1", "eu", "api"), host("s1", "us", "API"), host("s1", "eu", "worker"),
              host("s1", "eu", "db"), host("s2", "EU", "db")]
@@ -89,7 +89,7 @@ def test_scale_sets_of_two_subscriptions_grouped_by_region_and_subscription(arm,
     data, _plugin = parse(plugin_loader, tmp_path, {
         "host_type": "scale_set", "subscriptions": [SUB, SUB2],
         "keyed_groups": [{"key": "location", "prefix": "region"}, {"key": "subscription_id", "prefix": "sub"},
-                         {"key": "tags.team", "prefix": "team"}],
+                         {"key": "scale_set_tags.team", "prefix": "team"}],
         "groups": {"degraded": "health_summary.Unhealthy | default(0) > 0"},
         "compose": {"fleet_batches": "capacity * 2"}})
 
