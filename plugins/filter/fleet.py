@@ -54,7 +54,9 @@ def fleet_plan(hosts: List[Mapping[str, Any]], version: Mapping[str, Any], canar
     """The fleet plan: ``waves`` ([{index, region, sets, pending, estimated_seconds}]), canary region first, then
     ``region_order``, then the other regions in the order of the version's target regions; ``errors`` (what
     refuses the run: a set in a region the version does not target, a canary region or an ordered region without
-    sets); ``regions_without_sets`` (target regions no selected set is in, promoted when the last wave passes).
+    sets, a host that is not a scale set); ``passed_regions`` (the leading waves' regions where every set already
+    runs the version: promoted from the start of a re-run); ``regions_without_sets`` (target regions no selected
+    set is in, promoted when the last wave passes).
 
     ``hosts`` are scale-set hosts' variables (plus ``inventory_hostname``); ``version`` is one item of
     gallery_image_version_info's ``gallery_image_versions``. A set is ``done`` when its model and every instance
@@ -69,6 +71,8 @@ def fleet_plan(hosts: List[Mapping[str, Any]], version: Mapping[str, Any], canar
     parallel = max(int(parallel or 1), 1)
     by_region: Dict[str, List[Dict[str, Any]]] = {}
     for host in sorted(hosts, key=lambda item: str(item.get("inventory_hostname"))):
+        if not host.get("scale_set_id"):
+            continue
         batches = estimated_batches(host.get("capacity") or 0, batch_by, batch_size, canary, len(host.get("zones") or []))
         done = _finished(host, version_id, name)
         seconds = 0 if done else batches * int(batch_seconds) + max(batches - 1, 0) * int(pause_seconds)
@@ -77,7 +81,9 @@ def fleet_plan(hosts: List[Mapping[str, Any]], version: Mapping[str, Any], canar
             "resource_group": host.get("resource_group"), "subscription_id": host.get("subscription_id"),
             "capacity": host.get("capacity"), "batches": batches, "done": done, "estimated_seconds": seconds})
 
-    errors = ["scale set %s is in %s, a region image version %s does not target (its target regions: %s)"
+    errors = ["host %s is not a scale-set host (the fleetops.vmss.instances inventory with host_type: scale_set)"
+              % host.get("inventory_hostname") for host in hosts if not host.get("scale_set_id")]
+    errors += ["scale set %s is in %s, a region image version %s does not target (its target regions: %s)"
               % (item["host"], region, name, ", ".join(targets) or "none")
               for region, items in sorted(by_region.items()) if region not in targets for item in items]
     canary_key = region_key(canary_region)
@@ -94,9 +100,14 @@ def fleet_plan(hosts: List[Mapping[str, Any]], version: Mapping[str, Any], canar
         slowest = max([item["estimated_seconds"] for item in pending] or [0])
         waves.append({"index": index, "region": region, "sets": by_region[region], "pending": len(pending),
                       "estimated_seconds": slowest * math.ceil(len(pending) / parallel)})
+    passed = []  # the leading waves with nothing left to roll out (a re-run): promoted from the start
+    for wave in waves:
+        if wave["pending"]:
+            break
+        passed.append(wave["region"])
     return {"image_version_id": version_id, "image_version": name, "canary_region": canary_key,
             "target_regions": targets, "parallel": parallel, "waves": waves, "errors": errors,
-            "regions_without_sets": [region for region in targets if region not in by_region],
+            "passed_regions": passed, "regions_without_sets": [region for region in targets if region not in by_region],
             "estimated_seconds": sum(wave["estimated_seconds"] for wave in waves)}
 
 

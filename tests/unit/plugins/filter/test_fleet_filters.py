@@ -16,7 +16,7 @@ VERSION = {"id": VERSION_ID, "publishing_profile": {"target_regions": [
 
 
 def host(name, location, capacity=10, done=False, zones=()):
-    return {"inventory_hostname": name, "scale_set": name, "resource_group": "rg", "subscription_id": "s",
+    return {"inventory_hostname": name, "scale_set": name, "scale_set_id": "/subscriptions/s/vmss/" + name, "resource_group": "rg", "subscription_id": "s",
             "location": location, "capacity": capacity, "zones": list(zones),
             "image": {"id": VERSION_ID if done else VERSION_ID.replace("1.7.1", "1.7.0")},
             "instance_count": capacity, "instance_image_versions": {("1.7.1" if done else "1.7.0"): capacity}}
@@ -45,8 +45,16 @@ def test_canary_region_first_then_the_given_order_then_the_target_order():
     assert (west["pending"], west["estimated_seconds"]) == (1, 130)
     assert plan["estimated_seconds"] == 130 + 130 + 130
 
+    assert plan["passed_regions"] == []
     ordered = fleet.fleet_plan(hosts, VERSION, "westeurope", region_order=["East US"], parallel=2)
     assert [wave["region"] for wave in ordered["waves"]] == ["westeurope", "eastus", "northeurope"]
+
+
+def test_a_rerun_promotes_the_leading_finished_waves_only():
+    hosts = [host("eu1", "westeurope", done=True), host("ne1", "northeurope"), host("us1", "eastus", done=True)]
+    plan = fleet.fleet_plan(hosts, VERSION, "westeurope")
+    assert [wave["pending"] for wave in plan["waves"]] == [0, 1, 0]
+    assert plan["passed_regions"] == ["westeurope"]      # eastus waits for northeurope's wave to pass
 
 
 def test_parallel_cap_sets_the_rounds_of_a_wave():
@@ -57,9 +65,10 @@ def test_parallel_cap_sets_the_rounds_of_a_wave():
 
 
 def test_a_region_the_version_does_not_target_and_a_canary_without_sets_are_refused():
-    plan = fleet.fleet_plan([host("jp1", "japaneast"), host("eu1", "westeurope")], VERSION, "northeurope",
-                            region_order=["eastus"])
+    plan = fleet.fleet_plan([host("jp1", "japaneast"), host("eu1", "westeurope"), {"inventory_hostname": "web000001"}],
+                            VERSION, "northeurope", region_order=["eastus"])
     assert plan["errors"] == [
+        "host web000001 is not a scale-set host (the fleetops.vmss.instances inventory with host_type: scale_set)",
         "scale set jp1 is in japaneast, a region image version 1.7.1 does not target (its target regions: "
         "westeurope, northeurope, eastus)",
         "the canary region northeurope has no selected scale set",
