@@ -4,6 +4,8 @@
 """Scale sets as inventory hosts (host_type: scale_set): the pure host variables and names, and the plugin
 across two subscriptions with a scripted ARM (one list of sets per subscription, one instance list per set)."""
 
+# pylint: disable=redefined-outer-name  # the fixtures arm and plugin_loader, shared with test_inventory_instances
+
 from __future__ import annotations
 
 import pytest
