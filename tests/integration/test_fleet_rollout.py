@@ -10,7 +10,10 @@ excluded from latest everywhere. Check mode: the plan, nothing written."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import time
 
 import yaml
 
@@ -44,7 +47,8 @@ def seed(azure, location):
         poller.result()
 
 
-def fleet(ansible_env, azure, tmp_path, *extra_args, **extra):
+def fleet_command(ansible_env, azure, tmp_path, *extra_args, **extra):
+    """(command, environment) of a fleet run on the four sets."""
     inventory = tmp_path / "fleet.vmss.yml"
     inventory.write_text(yaml.safe_dump({"plugin": "fleetops.vmss.instances", "host_type": "scale_set",
                                          "scale_sets": [{"resource_group": RG}],
@@ -54,9 +58,13 @@ def fleet(ansible_env, azure, tmp_path, *extra_args, **extra):
                   "fleet_report_dir": str(tmp_path / "reports"), "fleet_batch_seconds": 60,
                   "rollout_batch_size": 50, "rollout_health_timeout": 30, "rollout_wait_sleep": 0.2, **extra}
     env = dict(ansible_env, ANSIBLE_INVENTORY_ENABLED="fleetops.vmss.instances", ANSIBLE_SHOW_CUSTOM_STATS="true")
-    return subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "fleet_rollout.yml"),
-                           "--forks", "4", "-e", json.dumps(extra_vars), *extra_args],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
+    return (["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "fleet_rollout.yml"), "--forks", "4",
+             "-e", json.dumps(extra_vars), *extra_args], env)
+
+
+def fleet(ansible_env, azure, tmp_path, *extra_args, **extra):
+    command, env = fleet_command(ansible_env, azure, tmp_path, *extra_args, **extra)
+    return subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
 
 
 def versions(azure):
@@ -170,3 +178,40 @@ def test_a_region_the_version_does_not_target_is_refused_before_any_write(
     assert ("Fleet rollout refused, nothing written: scale set api-jp is in japaneast, a region image version 1.1.0 "
             "does not target") in run.stdout, run.stdout[-5000:]
     assert arm_writes(control, since) == []
+
+
+def test_a_run_killed_in_the_second_wave_resumes_where_it_stopped(emulator, azure, control, ansible_env, tmp_path):
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    since = last_seq(control)
+    command, env = fleet_command(ansible_env, azure, tmp_path)
+    with open(tmp_path / "killed.log", "w", encoding="utf-8") as log:
+        run = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
+                               start_new_session=True)
+        try:
+            deadline = time.monotonic() + 600
+            # the controller dies as api-us (wave 2) starts moving instances: the first instance upgrade is sent
+            while time.monotonic() < deadline and run.poll() is None and not any(
+                    "/virtualmachinescalesets/api-us/manualupgrade" in entry["liveRequest"]["url"].lower()
+                    for entry in arm_writes(control, since)):
+                time.sleep(0.2)
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    log_text = (tmp_path / "killed.log").read_text()
+    assert run.returncode == -signal.SIGKILL, log_text[-5000:]
+    assert exclusion(azure) == (False, {"westeurope": False, "eastus": True, "northeurope": True})
+    assert versions(azure)["api-ne"] == ["1.0.0", "1.0.0"]
+
+    since = last_seq(control)
+    again = fleet(ansible_env, azure, tmp_path)
+
+    assert again.returncode == 0, again.stdout[-8000:] + again.stderr[-3000:]
+    assert versions(azure) == {name: ["1.1.0", "1.1.0"] for name in SETS}
+    touched = {target for _seq, target, _body in writes_by_target(control, since) if target.startswith("set:")}
+    assert touched == {"set:api-us", "set:api-ne"}, touched           # wave 1's sets were finished: skipped
+    assert exclusion(azure) == (False, {region: False for region in REGIONS})
+    report = json.loads((tmp_path / "reports" / "fleet-1.1.0.json").read_text())
+    statuses = {item["host"]: item["status"] for wave in report["waves"] for item in wave["sets"]}
+    assert statuses == {"api-we1": "already_done", "api-we2": "already_done", "api-us": "succeeded",
+                        "api-ne": "succeeded"}, statuses
