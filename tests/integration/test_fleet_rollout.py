@@ -18,6 +18,7 @@ import time
 import yaml
 
 from conftest import ROOT, arm_writes, last_seq, put_resource_group, uniform_scale_set
+from test_inventory import inventory as list_inventory
 from test_rollout_role import GALLERY_RG, version_id
 
 RG = "fleet"
@@ -93,6 +94,30 @@ def writes_by_target(control, since):
             if "/virtualmachinescalesets/%s" % name in url:
                 out.append((entry["seq"], "set:" + name, None))
     return out
+
+
+def test_scale_sets_as_inventory_hosts(emulator, azure, control, ansible_env, tmp_path):
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    control.add_health_rule(match={"scale_set": "api-ne", "instance_ids": ["0"]}, state="Unhealthy")
+    (tmp_path / "fleet.vmss.yml").write_text(yaml.safe_dump({
+        "plugin": "fleetops.vmss.instances", "host_type": "scale_set", "scale_sets": [{"resource_group": RG}],
+        "keyed_groups": [{"key": "location", "prefix": "region"}, {"key": "upgrade_mode", "prefix": "mode"}],
+        "groups": {"degraded": "health_summary.Unhealthy | default(0) > 0"}}))
+    deadline = time.monotonic() + 60
+    while True:  # health comes once the instances' grace period has passed (scaled: a fraction of a second)
+        inventory, _stderr = list_inventory(ansible_env, tmp_path / "fleet.vmss.yml")
+        ne = inventory["_meta"]["hostvars"]["api-ne"]
+        if "Initializing" not in ne["health_summary"] and "None" not in ne["health_summary"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+    assert sorted(inventory["_meta"]["hostvars"]) == sorted(SETS)
+    assert ne["health_summary"] == {"Healthy": 1, "Unhealthy": 1}, ne
+    assert (ne["location"], ne["capacity"], ne["upgrade_mode"], ne["orchestration_mode"], ne["image_version"],
+            ne["instance_image_versions"], ne["resource_group"], ne["subscription_id"]) == (
+        "northeurope", 2, "Manual", "Uniform", "1.0.0", {"1.0.0": 2}, RG, azure.subscription_id)
+    assert sorted(inventory["region_westeurope"]["hosts"]) == ["api-we1", "api-we2"]
+    assert inventory["degraded"]["hosts"] == ["api-ne"] and len(inventory["mode_Manual"]["hosts"]) == 4
 
 
 def test_clean_fleet_run_in_three_waves_promoting_region_by_region(emulator, azure, control, ansible_env, tmp_path):
