@@ -82,6 +82,34 @@ options:
       - 'It may name a variable instead, such as C("{{ bastion }}"): the template is kept and resolved when Ansible
         connects, from the host''s or its groups'' variables (group_vars).'
     type: str
+  host_type:
+    description:
+      - V(instance) - a host per instance (everything above).
+      - V(scale_set) - a host per scale set, for fleet rollouts (C(playbooks/fleet_rollout.yml)), named by the scale
+        set's name (C(<resource group>/<name>) when two selected sets share a name, C(<subscription>/<resource
+        group>/<name>) when those clash too). Its variables - C(scale_set) (the name), C(scale_set_id),
+        C(resource_group), C(subscription_id), C(location), C(zones), C(scale_set_tags), C(vm_size), C(capacity),
+        C(orchestration_mode), C(upgrade_mode),
+        C(provisioning_state), C(image) (the model's image reference), C(image_version) (the version the model runs),
+        C(instance_count), C(instance_image_versions) (instances per version they run), C(instances_not_on_latest_model)
+        and C(health_summary) (instances per Application Health state, C(None) for those reporting none) - feed
+        O(groups), O(keyed_groups) and O(compose), such as C(keyed_groups) on C(location), C(subscription_id) or
+        C(scale_set_tags.service). O(hostname) does not apply.
+      - 'B(Cost), per scale set: one paged list of its instances with their instance views (no network interfaces),
+        besides one list of the scale sets per subscription (or the reads of O(scale_sets)).'
+      - 'Azure RBAC: C(Microsoft.Compute/virtualMachineScaleSets/read) and
+        C(Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read) (Uniform) or
+        C(Microsoft.Compute/virtualMachines/read) (Flexible).'
+    type: str
+    choices: [instance, scale_set]
+    default: instance
+  subscriptions:
+    description:
+      - With O(host_type=scale_set), the subscriptions to list scale sets from, each read with the same credentials
+        (O(scale_sets), when set, applies in each). If not set, the subscription the plugin signs in to.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - constructed
   - inventory_cache
@@ -152,6 +180,24 @@ cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/fleetops-inventory
 cache_timeout: 300
+
+---
+# fleet.vmss.yml: every scale set of two subscriptions as a host (for playbooks/fleet_rollout.yml), grouped by
+# region, subscription and service
+plugin: fleetops.vmss.instances
+host_type: scale_set
+subscriptions:
+  - 00000000-0000-0000-0000-000000000001
+  - 00000000-0000-0000-0000-000000000002
+keyed_groups:
+  - key: location
+    prefix: region
+  - key: subscription_id
+    prefix: subscription
+  - key: scale_set_tags.service | default('none')
+    prefix: service
+groups:
+  degraded: health_summary.Unhealthy | default(0) > 0
 """
 
 import os
@@ -164,6 +210,7 @@ try:  # ansible-core 2.19+: inventory values are not templates unless trusted
 except ImportError:  # older ansible-core templates every variable
     trust_as_template = None
 
+from ansible_collections.fleetops.vmss.plugins.module_utils import _fleet_inventory as fleet
 from ansible_collections.fleetops.vmss.plugins.module_utils import _instances as instances
 from ansible_collections.fleetops.vmss.plugins.module_utils import _inventory as listing
 from ansible_collections.fleetops.vmss.plugins.module_utils._auth import AuthError
@@ -205,11 +252,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 hosts = self._cache[cache_key]
             except KeyError:
                 update_cache = True
+        scale_set_hosts = self.get_option("host_type") == "scale_set"
         if hosts is None:
-            hosts = self._read_azure()
+            hosts = self._read_scale_sets() if scale_set_hosts else self._read_azure()
         if update_cache:
             self._cache[cache_key] = hosts
-        self._populate(hosts)
+        if scale_set_hosts:
+            self._populate_scale_sets(hosts)
+        else:
+            self._populate(hosts)
 
     # --- Azure -----------------------------------------------------------------------------
 
@@ -264,6 +315,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
         return listing.NatEndpoints(load_balancer, public_ip, port_mappings, self.get_option("nat_backend_port"))
 
+    def _read_scale_sets(self):
+        """Every configured scale set as one host-variables dict (what the cache holds)."""
+        factory = self._connect()
+        self._client(factory, "compute")  # a missing SDK fails here, with its pip requirement
+
+        def on_error(action, what):
+            return arm_errors(_RaiseOnFailure, action, what)
+
+        hosts, missing = fleet.read(factory, self.get_option("subscriptions"), self.get_option("scale_sets"),
+                                    ignore_not_found, on_error)
+        for what in missing:
+            self.display.warning("fleetops.vmss.instances: %s was not found; it adds no hosts." % what)
+        self.display.v("fleetops.vmss.instances: %d scale sets in %d requests to Azure Resource Manager"
+                       % (len(hosts), factory.requests.total))
+        return hosts
+
     def _connect(self):
         params = {key: self.get_option(key) for key in AUTH_ARGUMENT_SPEC}
         try:
@@ -307,6 +374,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if args and "{{" in args and trust_as_template is not None:
                 # a jump host named by a variable: resolved when Ansible connects, from host / group vars
                 variables["ansible_ssh_common_args"] = trust_as_template(args)
+            self.inventory.add_host(name)
+            for key, value in variables.items():
+                self.inventory.set_variable(name, key, value)
+            self._set_composite_vars(self.get_option("compose"), variables, name, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("groups"), variables, name, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, name, strict=strict)
+
+    def _populate_scale_sets(self, hosts):
+        """Scale-set hosts (host_type: scale_set), with compose, groups and keyed_groups as for instances."""
+        strict = self.get_option("strict")
+        for name, variables in fleet.host_names(hosts):
             self.inventory.add_host(name)
             for key, value in variables.items():
                 self.inventory.set_variable(name, key, value)

@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet rollout's plan (waves by region, canary first), per-region promotion flags and report."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.fleetops.vmss.plugins.filter import fleet
+
+VERSION_ID = "/subscriptions/s/resourceGroups/img/providers/Microsoft.Compute/galleries/g/images/web/versions/1.7.1"
+VERSION = {"id": VERSION_ID, "publishing_profile": {"target_regions": [
+    {"name": "westeurope"}, {"name": "North Europe"}, {"name": "eastus"}]}}
+
+
+def host(name, location, capacity=10, done=False, zones=()):
+    return {"inventory_hostname": name, "scale_set": name, "scale_set_id": "/subscriptions/s/vmss/" + name, "resource_group": "rg", "subscription_id": "s",
+            "location": location, "capacity": capacity, "zones": list(zones),
+            "image": {"id": VERSION_ID if done else VERSION_ID.replace("1.7.1", "1.7.0")},
+            "instance_count": capacity, "instance_image_versions": {("1.7.1" if done else "1.7.0"): capacity}}
+
+
+@pytest.mark.parametrize("capacity, batch_by, size, canary, zones, expected", [
+    (10, "percent", 20, 0, 0, 5), (10, "percent", 20, 1, 0, 6), (3, "percent", 20, 0, 0, 3),
+    (10, "count", 4, 0, 0, 3), (10, "update_domain", 0, 0, 0, 5), (2, "update_domain", 0, 0, 0, 2),
+    (9, "zone", 0, 0, 3, 3), (9, "fault_domain", 0, 1, 0, 4), (0, "percent", 20, 0, 0, 0), (1, "count", 5, 1, 0, 1)])
+def test_estimated_batches(capacity, batch_by, size, canary, zones, expected):
+    assert fleet.estimated_batches(capacity, batch_by, size, canary, zones) == expected
+
+
+def test_canary_region_first_then_the_given_order_then_the_target_order():
+    hosts = [host("us1", "East US"), host("eu1", "westeurope", 4), host("ne1", "northeurope", 2),
+             host("eu2", "West Europe", 10, done=True)]
+
+    plan = fleet.fleet_plan(hosts, VERSION, "North Europe", parallel=1, batch_size=50, batch_seconds=60,
+                            pause_seconds=10)
+
+    assert [wave["region"] for wave in plan["waves"]] == ["northeurope", "westeurope", "eastus"]
+    assert plan["errors"] == [] and plan["regions_without_sets"] == []
+    west = plan["waves"][1]
+    assert [(item["host"], item["done"], item["batches"], item["estimated_seconds"]) for item in west["sets"]] == [
+        ("eu1", False, 2, 130), ("eu2", True, 2, 0)]        # a finished set is skipped and costs nothing
+    assert (west["pending"], west["estimated_seconds"]) == (1, 130)
+    assert plan["estimated_seconds"] == 130 + 130 + 130
+
+    assert plan["passed_regions"] == []
+    ordered = fleet.fleet_plan(hosts, VERSION, "westeurope", region_order=["East US"], parallel=2)
+    assert [wave["region"] for wave in ordered["waves"]] == ["westeurope", "eastus", "northeurope"]
+
+
+def test_a_rerun_promotes_the_leading_finished_waves_only():
+    hosts = [host("eu1", "westeurope", done=True), host("ne1", "northeurope"), host("us1", "eastus", done=True)]
+    plan = fleet.fleet_plan(hosts, VERSION, "westeurope")
+    assert [wave["pending"] for wave in plan["waves"]] == [0, 1, 0]
+    assert plan["passed_regions"] == ["westeurope"]      # eastus waits for northeurope's wave to pass
+
+
+def test_parallel_cap_sets_the_rounds_of_a_wave():
+    hosts = [host("eu%d" % index, "westeurope", 5) for index in range(5)]
+    plan = fleet.fleet_plan(hosts, VERSION, "westeurope", parallel=2, batch_by="count", batch_size=5,
+                            batch_seconds=100)
+    assert plan["waves"][0]["estimated_seconds"] == 300       # 5 sets, 2 at a time: 3 rounds of one batch
+
+
+def test_a_region_the_version_does_not_target_and_a_canary_without_sets_are_refused():
+    plan = fleet.fleet_plan([host("jp1", "japaneast"), host("eu1", "westeurope"), {"inventory_hostname": "web000001"}],
+                            VERSION, "northeurope", region_order=["eastus"])
+    assert plan["errors"] == [
+        "host web000001 is not a scale-set host (the fleetops.vmss.instances inventory with host_type: scale_set)",
+        "scale set jp1 is in japaneast, a region image version 1.7.1 does not target (its target regions: "
+        "westeurope, northeurope, eastus)",
+        "the canary region northeurope has no selected scale set",
+        "fleet_region_order's eastus has no selected scale set"]
+    assert plan["regions_without_sets"] == ["northeurope", "eastus"]
+    with pytest.raises(AnsibleFilterError, match="image version"):
+        fleet.fleet_plan([], {}, "westeurope")
+
+
+def test_fleet_regions_promote_only_the_passed_regions_or_demote_all():
+    plan = fleet.fleet_plan([host("eu1", "westeurope")], VERSION, "westeurope")
+    assert fleet.fleet_regions(plan, ["West Europe"]) == [
+        {"name": "westeurope", "exclude_from_latest": False}, {"name": "northeurope", "exclude_from_latest": True},
+        {"name": "eastus", "exclude_from_latest": True}]
+    assert all(region["exclude_from_latest"] for region in fleet.fleet_regions(plan, ["westeurope"], demote=True))
+
+
+def test_report_of_a_halted_fleet():
+    plan = fleet.fleet_plan([host("eu1", "westeurope"), host("eu2", "westeurope", done=True),
+                             host("us1", "eastus")], VERSION, "westeurope")
+    outcomes = {"eu1": {"failed": True, "status": "rolled_back", "msg": "batch 1 unhealthy",
+                        "rollback": {"status": "succeeded"}, "summary": {"duration_seconds": 12.5}}}
+    halted = {"host": "eu1", "wave": 1, "region": "westeurope", "msg": "batch 1 unhealthy"}
+
+    report = fleet.fleet_report(plan, outcomes, halted, promoted=[])
+
+    data = report["data"]
+    assert (data["status"], data["set_counts"]) == ("halted", {"failed": 1, "already_done": 1, "not_started": 1})
+    assert [[item["status"] for item in wave["sets"]] for wave in data["waves"]] == [
+        ["failed", "already_done"], ["not_started"]]
+    assert data["waves"][0]["sets"][0]["rollback"] == {"status": "succeeded"}
+    assert "**Halted** in wave 1 (westeurope) by eu1: batch 1 unhealthy" in report["markdown"]
+    assert "| 2 | eastus | us1 | 10 | 5 | not_started | no |" in report["markdown"]
+
+    clean = fleet.fleet_report(plan, {"eu1": {"status": "succeeded"}, "us1": {"status": "succeeded"}}, None,
+                               promoted=["westeurope", "eastus"])["data"]
+    assert (clean["status"], clean["set_counts"]) == ("succeeded", {"succeeded": 2, "already_done": 1})
