@@ -118,15 +118,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils import _inventory as
 from ansible_collections.fleetops.vmss.plugins.module_utils._auth import AuthError
 from ansible_collections.fleetops.vmss.plugins.module_utils._client import MissingLibrary
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AUTH_ARGUMENT_SPEC, connect
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
-
-
-class _RaiseOnFailure:
-    """What _errors.arm_errors calls to fail: here, an AnsibleError carrying the same one-line message."""
-
-    @staticmethod
-    def fail_json(msg, **kwargs):  # pylint: disable=unused-argument
-        raise AnsibleError(msg)
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -152,7 +144,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             except KeyError:
                 update_cache = True
         if hosts is None:
-            hosts = self._read_azure()
+            try:
+                hosts = self._read_azure()
+            except AzureFailure as exc:  # the same one-line message a module fails with
+                raise AnsibleError(exc.msg) from None
         if update_cache:
             self._cache[cache_key] = hosts
         self._populate(hosts)
@@ -163,7 +158,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """Every instance of the configured scale sets as a host-variables dict (what the cache holds)."""
         factory = self._connect()
         compute, network = self._client(factory, "compute"), self._client(factory, "network")
-        with arm_errors(_RaiseOnFailure, "list", "the scale sets"):
+        with arm_errors("list", "the scale sets"):
             scale_sets, missing = listing.scale_sets(compute, self.get_option("scale_sets"), ignore_not_found)
         for what in missing:
             self.display.warning("fleetops.vmss.instances: %s was not found; it adds no hosts." % what)
@@ -172,9 +167,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for scale_set in scale_sets:
             group, name = listing.split_id(scale_set.get("id"))
             what = "scale set %s/%s" % (group, name)
-            with arm_errors(_RaiseOnFailure, "list the instances of", what):
+            with arm_errors("list the instances of", what):
                 vms = list(instances.iter_instances(compute, group, name, scale_set))
-            with arm_errors(_RaiseOnFailure, "list the network interfaces of", what):
+            with arm_errors("list the network interfaces of", what):
                 if instances.is_flexible(scale_set):  # the group's NICs: one list, shared by its Flexible sets
                     if group.lower() not in ips_by_group:
                         ips_by_group[group.lower()] = listing.private_ips(

@@ -92,7 +92,7 @@ class Swap:
     def read_set(self, which, members=True):
         """Read one set, its instances (with instance views) and, with ``members``, the pools' members."""
         name = self.set_name(which)
-        with arm_errors(self.module, "get", self.describe(which)):
+        with arm_errors("get", self.describe(which)):
             found = ignore_not_found(lambda: self.compute.virtual_machine_scale_sets.get(
                 self.rg, name, expand="userData" if which == "blue" else None))
             doc = found.as_dict() if found is not None else None
@@ -123,7 +123,7 @@ class Swap:
             if self.network is None:
                 self.network = self.module.client("network")
             parts = parse_id(pool)
-            with arm_errors(self.module, "get", "backend pool %s" % pool):
+            with arm_errors("get", "backend pool %s" % pool):
                 found = self.network.load_balancer_backend_address_pools.get(
                     parts["resource_group"], parts["names"][0], parts["names"][-1])
             members[pool] = [item.id for item in found.backend_ip_configurations or [] if item.id]
@@ -133,7 +133,7 @@ class Swap:
     def read_autoscale(self):
         if self.monitor is None:
             self.monitor = self.module.client("monitor")
-        with arm_errors(self.module, "list", "autoscale settings"):
+        with arm_errors("list", "autoscale settings"):
             settings = [setting.serialize(keep_readonly=True)
                         for setting in self.monitor.autoscale_settings.list_by_subscription()]
         self.autoscale = bg.autoscale_view(settings, self.set_id("blue"), self.set_id("green"), self.blue_name,
@@ -298,7 +298,7 @@ class Swap:
         self.wait_settled(which)
         doc = self.docs[which]
         body = make_body(doc)
-        with arm_errors(self.module, action, self.describe(which)):
+        with arm_errors(action, self.describe(which)):
             after = poller_result(self.compute.virtual_machine_scale_sets.begin_update(
                 self.rg, self.set_name(which), body, etag=doc.get("etag"),
                 match_condition=MatchConditions.IfNotModified),
@@ -313,7 +313,7 @@ class Swap:
         ids = select()
         if not ids:
             return
-        with arm_errors(self.module, action, "instances of %s" % self.describe(which)):
+        with arm_errors(action, "instances of %s" % self.describe(which)):
             started = instances.begin_action(self.compute, self.rg, self.set_name(which), self.docs[which],
                                              action, ids)
         for _ids, poller in started:
@@ -365,7 +365,7 @@ class Swap:
                    "custom_data": base64.b64encode(self.params["custom_data"].encode("utf-8")).decode("ascii")
                    if self.params["custom_data"] else None}
         body = bg.green_body(blue, self.params["image"], opts["capacity"], self.pools, secrets)
-        with arm_errors(self.module, "create", self.describe("green")):
+        with arm_errors("create", self.describe("green")):
             poller = self.compute.virtual_machine_scale_sets.begin_create_or_update(
                 self.rg, self.green_name, body, match_condition=MatchConditions.IfMissing)
         self.created_green = True
@@ -400,7 +400,7 @@ class Swap:
         self._delete("blue")
 
     def _delete(self, which):
-        with arm_errors(self.module, "delete", self.describe(which)):
+        with arm_errors("delete", self.describe(which)):
             poller_result(self.compute.virtual_machine_scale_sets.begin_delete(self.rg, self.set_name(which)),
                           self.deadline, "deletion of %s" % self.describe(which))
 
@@ -408,13 +408,13 @@ class Swap:
         from azure.mgmt.monitor.models import AutoscaleSettingResource  # pylint: disable=import-outside-toplevel
 
         group = resource_group_of(setting_id)
-        with arm_errors(self.module, action, "autoscale setting %s/%s" % (group, name)):
+        with arm_errors(action, "autoscale setting %s/%s" % (group, name)):
             self.monitor.autoscale_settings.create_or_update(group, name,
                                                              AutoscaleSettingResource.deserialize(body))
 
     def _delete_setting(self, setting):
         group = resource_group_of(setting["id"])
-        with arm_errors(self.module, "delete", "autoscale setting %s/%s" % (group, setting["name"])):
+        with arm_errors("delete", "autoscale setting %s/%s" % (group, setting["name"])):
             self.monitor.autoscale_settings.delete(group, setting["name"])
 
     def do_autoscale_to_green(self, opts):
@@ -451,13 +451,13 @@ class Swap:
             state = str(((doc or {}).get("properties") or {}).get("provisioningState") or "").lower()
             return doc is not None and state not in BUSY and not any(instances.busy(vm) for vm in self.vms[which])
 
-        with arm_errors(self.module, "wait for", self.describe(which)):
+        with arm_errors("wait for", self.describe(which)):
             wait_until(settled, timeout=self.deadline.remaining(), sleep=self.params["wait_sleep"],
                        what="%s without an operation in progress" % self.describe(which))
         self.read_members()
 
     def wait_provisioned(self, which, capacity):
-        with arm_errors(self.module, "wait for the instances of", self.describe(which)):
+        with arm_errors("wait for the instances of", self.describe(which)):
             wait_until(lambda: self.read_set(which, members=False) is not None and instances.provisioned(
                 self.vms[which], capacity), timeout=self.deadline.remaining(), sleep=self.params["wait_sleep"],
                 what="%s instances provisioned in %s" % (capacity, self.describe(which)))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime
 import time
-from contextlib import contextmanager
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _features as features
@@ -33,7 +32,7 @@ from . import _instances as instances
 from . import _rest as rest
 from . import _rollout as planner
 from . import _scale_set_model as model
-from ._errors import error_details, failure_message, ignore_not_found, is_handled, is_transient
+from ._errors import AzureFailure, arm_errors, arm_failure, ignore_not_found
 from ._gallery import split_version_id
 from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
 
@@ -41,7 +40,7 @@ STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "i
             "rollback_failed")
 FAILED_STATUSES = ("halted", "interrupted", "rolled_back", "rollback_failed")
 # Failures that say nothing about the image: no demotion, and no rollback when the time is spent. Transient
-# faults (ArmFailure.transient) say nothing either: they interrupt the run (status interrupted) instead.
+# faults (AzureFailure.transient) say nothing either: they interrupt the run (status interrupted) instead.
 NOT_THE_IMAGE = ("PrecheckFailed", "Timeout")
 
 
@@ -49,27 +48,6 @@ def utc_now() -> str:
     """ISO-8601 UTC with milliseconds (batches can be shorter than a second on the emulator)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000)
-
-
-class ArmFailure(Exception):
-    """An Azure error in one step, as ``Failed to <action> <resource>: <code>: <message>``.
-
-    ``transient``: a fault that outlasted the retries (_errors.is_transient), not a verdict on the image."""
-
-    def __init__(self, action: str, resource: str, details: Dict[str, Any], transient: bool = False):
-        super().__init__(failure_message(action, resource, details))
-        self.details = details
-        self.transient = transient
-
-
-@contextmanager
-def azure_step(action: str, resource: str):
-    try:
-        yield
-    except Exception as exc:  # pylint: disable=broad-except
-        if not is_handled(exc):
-            raise
-        raise ArmFailure(action, resource, error_details(exc), transient=is_transient(exc)) from exc
 
 
 class ScaleSetClient:
@@ -84,7 +62,7 @@ class ScaleSetClient:
         self.pages, self.remaining = 0, None               # of the last list: requests, read budget left
 
     def read(self) -> Optional[Dict[str, Any]]:
-        with azure_step("get", self.what):
+        with arm_errors("get", self.what):
             found = ignore_not_found(lambda: self.compute.virtual_machine_scale_sets.get(
                 self.resource_group, self.name))
         self.resource = found.as_dict() if found is not None else None
@@ -94,7 +72,7 @@ class ScaleSetClient:
         """One paged list of the instances with their instance view, summarised (_instances.summary); notes
         how many requests it took and the read budget Compute says is left (``pages``, ``remaining``)."""
         self.pages, self.remaining = 0, None
-        with azure_step("list the instances of", self.what):
+        with arm_errors("list the instances of", self.what):
             if not instances.is_flexible(self.resource):
                 return [instances.summary(vm, self.resource) for vm in self._pages()]
             return [instances.summary(vm, self.resource) for vm in instances.iter_instances(
@@ -133,7 +111,7 @@ class ScaleSetClient:
         """PATCH conditioned on the ETag last seen (If-Match); keeps the scale set Azure returns."""
         from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
 
-        with azure_step("update", self.what):
+        with arm_errors("update", self.what):
             poller = self.compute.virtual_machine_scale_sets.begin_update(
                 self.resource_group, self.name, body, etag=self.resource.get("etag"),
                 match_condition=MatchConditions.IfNotModified, **({} if wait else {"polling": False}))
@@ -142,7 +120,7 @@ class ScaleSetClient:
 
     def upgrade(self, instance_ids: List[str]) -> None:
         """One manual upgrade (``manualupgrade``) of every instance named, waited for within the deadline."""
-        with azure_step("upgrade instances of", self.what):
+        with arm_errors("upgrade instances of", self.what):
             [(_ids, poller)] = instances.begin_action(self.compute, self.resource_group, self.name, self.resource,
                                                       "upgrade", list(instance_ids))
             poller_result(poller, self.deadline, "upgrade of instances of %s" % self.what)
@@ -154,12 +132,12 @@ class ScaleSetClient:
                                                       parts.get("image"), parts.get("version"))
         operations = self.compute.gallery_image_versions
         names = (parts.get("resource_group"), parts.get("gallery"), parts.get("image"), parts.get("version"))
-        with azure_step("get", what):
+        with arm_errors("get", what):
             current = operations.get(*names).as_dict()
         if ((current.get("properties") or {}).get("publishingProfile") or {}).get("excludeFromLatest"):
             return False
         body = {"properties": {"publishingProfile": {"excludeFromLatest": True}, "storageProfile": {}}}
-        with azure_step("update", what):
+        with arm_errors("update", what):
             poller_result(operations.begin_update(*names, body), self.deadline, "update of %s" % what)
         return True
 
@@ -239,7 +217,7 @@ class Rollout:
         self.batches: List[List[Dict[str, Any]]] = []    # write batches still to run, planned
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
         self.canary = 0
-        self.fault: Optional[ArmFailure] = None          # the transient fault that interrupted the run
+        self.fault: Optional[AzureFailure] = None          # the transient fault that interrupted the run
         self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
         self.verdict = False                             # the fault came after a halt (demotion, rollback)
 
@@ -286,7 +264,7 @@ class Rollout:
                           "on it. Add it with fleetops.vmss.scale_set (application_health) first.")
         # Flexible: manual upgrade to a new image is a preview behind a subscription feature (_features).
         if instances.is_flexible(resource) and features.image_changes(self.tracker, self.before, self.target):
-            with azure_step("read the registration of feature %s for" % features.IMAGE_UPGRADE_FEATURE, self.azure.what):
+            with arm_errors("read the registration of feature %s for" % features.IMAGE_UPGRADE_FEATURE, self.azure.what):
                 problem = features.check_image_upgrade(self.azure.compute, self.azure.compute._config.subscription_id,
                                                        self.result["scale_set"])
             errors.extend([problem] if problem else [])
@@ -344,7 +322,7 @@ class Rollout:
             return {"state": "waiting" if any(planner.is_busy(i) for i in listed) else "passed"}
         _gate, listed, timed_out = self.azure.watch(settled, self.deadline.remaining(), self.params["wait_sleep"])
         if timed_out:
-            raise ArmFailure("wait for the instances of", self.azure.what, {
+            raise arm_failure("wait for the instances of", self.azure.what, {
                 "code": "Timeout", "message": "operations on instances did not end within wait_timeout=%s seconds"
                 % self.params["wait_timeout"], "status": None, "request_id": None})
         return listed
@@ -398,7 +376,7 @@ class Rollout:
                 self.result["changed"] = True
                 self.azure.upgrade(ids)
                 self.result["summary"]["instances_upgraded"] += len(ids)
-        except ArmFailure as failure:
+        except AzureFailure as failure:
             if failure.transient:   # throttled, refused for now, no answer: stop here, judge nothing
                 self.stop_batch(record, index, failure, counted)
             timed_out = failure.details.get("code") == "Timeout"
@@ -415,7 +393,7 @@ class Rollout:
                     gate = self.gate(ids, at_timeout=True)(listed)
                 if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
                     gate, listed, timed_out = self.soak(ids)
-            except ArmFailure as failure:   # health unreadable: say nothing of the image, stop where it is
+            except AzureFailure as failure:   # health unreadable: say nothing of the image, stop where it is
                 self.stop_batch(record, index, failure, counted)
             record["health"] = planner.health_of(ids, listed)
             halt = self.judge(record, gate, timed_out)
@@ -427,7 +405,7 @@ class Rollout:
         self.halt(index, *halt)
         return False
 
-    def stop_batch(self, record: Dict[str, Any], index: int, failure: ArmFailure, counted) -> None:
+    def stop_batch(self, record: Dict[str, Any], index: int, failure: AzureFailure, counted) -> None:
         """An Azure error that is no verdict on the batch (a transient fault, health unreadable): the batch
         ends there (outcome interrupted or failed) and the error goes up to the module (stopped_by)."""
         record.update(outcome="interrupted" if failure.transient else "failed", ended_at=utc_now(),
@@ -503,7 +481,7 @@ class Rollout:
             try:
                 self.azure.update({"tags": planner.without_marker(self.azure.resource.get("tags"))}, wait=False)
                 break
-            except ArmFailure as failure:
+            except AzureFailure as failure:
                 if attempt == 2 or failure.details.get("status") != 412:
                     raise
                 self.azure.read()
@@ -565,7 +543,7 @@ class Rollout:
             if ids:
                 self.result["changed"] = True
                 self.azure.upgrade(ids)
-        except ArmFailure as failure:
+        except AzureFailure as failure:
             if failure.transient:   # the rollback point says rolling_back: a re-run finishes the rollback
                 raise
             record.update(outcome="failed", ended_at=utc_now())
@@ -620,7 +598,7 @@ class Rollout:
         summary["arm_requests"] = self.requests(since=(0, 0))
         return self.result
 
-    def stopped_by(self, failure: ArmFailure) -> str:
+    def stopped_by(self, failure: AzureFailure) -> str:
         """An Azure error the run could not get past; returns the module's failure message.
 
         A transient fault (throttling, 5xx, 409 "another operation is in progress", a lost connection, after

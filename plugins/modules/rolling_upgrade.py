@@ -292,13 +292,13 @@ import datetime
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rolling_upgrade as rolling
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import error_details, failure_message, is_handled
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import read
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline, WaitTimeout, wait_until
 
 
 class Run:
-    """One run's options, client and what it has seen so far; every failure carries all of it."""
+    """One run's options, client and what it has seen so far; every failure carries all of it (main's catch)."""
 
     def __init__(self, module):
         self.module = module
@@ -320,24 +320,12 @@ class Run:
                     arm_requests=self.module.arm_requests, **extra)
 
     def fail(self, action, code, message, error=None):
-        details = dict(error or {}, code=code, message=message)
-        self.module.fail_json(msg=failure_message(action, self.resource, details), **self.result(error=details))
-
-    def call(self, action, function):
-        """``function()``; an Azure error fails the module with the run's result so far."""
-        try:
-            return function()
-        except Exception as exc:  # pylint: disable=broad-except
-            if not is_handled(exc):
-                raise
-            details = error_details(exc)
-            self.module.fail_json(msg=failure_message(action, self.resource, details), **self.result(error=details))
-        return None  # not reached: fail_json exits
+        raise arm_failure(action, self.resource, dict(error or {}, code=code, message=message))
 
     def latest(self):
         params = self.params
-        return self.call("get the rolling upgrade of",
-                         lambda: rolling.read_latest(self.compute, params["resource_group"], params["name"]))
+        with arm_errors("get the rolling upgrade of", self.resource):
+            return rolling.read_latest(self.compute, params["resource_group"], params["name"])
 
 
 def resolve_target(run, scale_set):
@@ -346,8 +334,9 @@ def resolve_target(run, scale_set):
     image = rolling.floating_gallery_image(scale_set)
     if image is None:
         return None
-    versions = run.call("read the image versions for", lambda: gallery.read_versions(
-        run.compute.gallery_image_versions, image["resource_group"], image["gallery"], image["image"]))
+    with arm_errors("read the image versions for", run.resource):
+        versions = gallery.read_versions(run.compute.gallery_image_versions, image["resource_group"], image["gallery"],
+                                         image["image"])
     latest = gallery.latest_for_region(versions, scale_set.get("location") or "")
     if latest is None:
         return None
@@ -377,7 +366,8 @@ def send(run, action):
     """POST the action; the module waits through GetLatest (progress), not through the operation."""
     method_name, verb = rolling.ACTIONS[action]
     method = getattr(run.compute.virtual_machine_scale_set_rolling_upgrades, method_name)
-    run.call(verb, lambda: method(run.params["resource_group"], run.params["name"], polling=False))
+    with arm_errors(verb, run.resource):
+        method(run.params["resource_group"], run.params["name"], polling=False)
 
 
 def watch(run, before, started, deadline):
@@ -414,52 +404,55 @@ def main():
     action = params["action"]
     deadline = Deadline(params["wait_timeout"])
     run = Run(module)
+    try:
 
-    # current state: the scale set must exist; the latest rolling upgrade (None: there has never been one)
-    scale_sets = run.compute.virtual_machine_scale_sets
-    found = read(module, run.resource, lambda: scale_sets.get(params["resource_group"], params["name"]))
-    if found is None:
-        run.fail(rolling.ACTIONS[action][1], "ResourceNotFound", "the scale set does not exist.")
-    before = run.status = run.latest()
+        # current state: the scale set must exist; the latest rolling upgrade (None: there has never been one)
+        scale_sets = run.compute.virtual_machine_scale_sets
+        found = read(run.resource, lambda: scale_sets.get(params["resource_group"], params["name"]))
+        if found is None:
+            run.fail(rolling.ACTIONS[action][1], "ResourceNotFound", "the scale set does not exist.")
+        before = run.status = run.latest()
 
-    # an OS upgrade Azure already ran for the version "latest" resolves to (the automatic OS upgrade a
-    # promotion starts) is reported, never started again
-    covering, history = None, []
-    if action == "start_os_upgrade":
-        run.target = None if rolling.is_running(before) else resolve_target(run, found)
-        if run.target or rolling.is_running(before):
-            history = run.call("read the OS upgrade history of", lambda: rolling.read_os_history(
-                run.compute, params["resource_group"], params["name"]))
-        covering = rolling.covering_upgrade(history, run.target)
-    run.decision = rolling.start_decision(action, before, covering) if action.startswith("start_") else action
-    if covering is not None:
-        report_covering(run, covering)
-    if run.decision in ("join", "status"):
-        run.first = before
-        run.started_by = next((entry.get("started_by") for entry in history[:1]
-                               if rolling.same_upgrade(entry, before)), None)
-    elif run.decision == "start":
-        run.started_by = "User"
+        # an OS upgrade Azure already ran for the version "latest" resolves to (the automatic OS upgrade a
+        # promotion starts) is reported, never started again
+        covering, history = None, []
+        if action == "start_os_upgrade":
+            run.target = None if rolling.is_running(before) else resolve_target(run, found)
+            if run.target or rolling.is_running(before):
+                with arm_errors("read the OS upgrade history of", run.resource):
+                    history = rolling.read_os_history(run.compute, params["resource_group"], params["name"])
+            covering = rolling.covering_upgrade(history, run.target)
+        run.decision = rolling.start_decision(action, before, covering) if action.startswith("start_") else action
+        if covering is not None:
+            report_covering(run, covering)
+        if run.decision in ("join", "status"):
+            run.first = before
+            run.started_by = next((entry.get("started_by") for entry in history[:1]
+                                   if rolling.same_upgrade(entry, before)), None)
+        elif run.decision == "start":
+            run.started_by = "User"
 
-    # act (or, in check mode, only say it would)
-    writes = rolling.sends_request(action, before)
-    if writes and not module.check_mode:
-        send(run, action)
-    run.changed = writes
+        # act (or, in check mode, only say it would)
+        writes = rolling.sends_request(action, before)
+        if writes and not module.check_mode:
+            send(run, action)
+        run.changed = writes
 
-    # wait for the upgrade we started, cancelled or found rolling forward; else one read after a write
-    if module.check_mode:
+        # wait for the upgrade we started, cancelled or found rolling forward; else one read after a write
+        if module.check_mode:
+            module.exit_json(**run.result())
+        started = run.changed and action.startswith("start_")
+        if params["wait"] and (run.changed or rolling.is_running(before)):
+            watch(run, before, started, deadline)
+            problem = rolling.failure(action, run.status)
+            if problem:
+                run.fail(rolling.ACTIONS[action][1], *problem, error=run.status.get("error"))
+        elif run.changed:
+            run.status = run.latest()
+            run.first = run.first or (None if action == "cancel" else run.status)
         module.exit_json(**run.result())
-    started = run.changed and action.startswith("start_")
-    if params["wait"] and (run.changed or rolling.is_running(before)):
-        watch(run, before, started, deadline)
-        problem = rolling.failure(action, run.status)
-        if problem:
-            run.fail(rolling.ACTIONS[action][1], *problem, error=run.status.get("error"))
-    elif run.changed:
-        run.status = run.latest()
-        run.first = run.first or (None if action == "cancel" else run.status)
-    module.exit_json(**run.result())
+    except AzureFailure as exc:  # an Azure error, a timeout or a failed upgrade: with the run so far
+        module.fail_from(exc, **run.result())
 
 
 if __name__ == "__main__":

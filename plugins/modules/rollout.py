@@ -530,8 +530,8 @@ from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as p
 from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._gallery import split_version_id
-from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import (
-    ArmFailure, Rollout, empty_result, utc_now)
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
+from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import Rollout, empty_result, utc_now
 
 SKU = dict(name=dict(type="str"), tier=dict(type="str"))
 ARGUMENT_SPEC = dict(
@@ -640,7 +640,7 @@ def main():
             run.change_model()
             run.run_batches()
         msg = run.message()
-    except ArmFailure as failure:
+    except AzureFailure as failure:
         # a transient fault interrupts (re-run to resume); any other Azure error halts where the run is
         msg = run.stopped_by(failure)
 

@@ -13,8 +13,8 @@ import json
 import pytest
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import is_transient
-from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import ArmFailure, Rollout, azure_step
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure, is_transient
+from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import Rollout
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout
 
 IMAGE = {"publisher": "Canonical", "offer": "ubuntu", "sku": "server"}
@@ -22,8 +22,8 @@ VERSION_ID = "/subscriptions/s/resourceGroups/img/providers/Microsoft.Compute/ga
 
 
 def failure(code, status=None):
-    return ArmFailure("upgrade instances of", "scale set rg/api", {"code": code, "message": "it broke",
-                                                                   "status": status, "request_id": None})
+    return arm_failure("upgrade instances of", "scale set rg/api", {"code": code, "message": "it broke",
+                                                                    "status": status, "request_id": None})
 
 
 class FakeScaleSet:
@@ -138,7 +138,7 @@ def run(fake, image_version=None, check_mode=False, **overrides):
         else:
             rollout.change_model()
             rollout.run_batches()
-    except ArmFailure as failure:
+    except AzureFailure as failure:
         rollout.stopped_message = rollout.stopped_by(failure)
     rollout.finish()
     return rollout
@@ -233,7 +233,7 @@ def test_the_tag_removal_is_retried_once_after_a_concurrent_change():
         if set(body) == {"tags"} and not attempts:
             attempts.append(body)
             fake.calls.append(("update", body))
-            raise ArmFailure("update", fake.what, {"code": "PreconditionFailed", "message": "etag", "status": 412,
+            raise arm_failure("update", fake.what, {"code": "PreconditionFailed", "message": "etag", "status": 412,
                                                    "request_id": None})
         return original(body)
 
@@ -313,7 +313,7 @@ def test_health_that_cannot_be_read_halts_where_it_is_without_rollback():
 
     def instances():
         if any(call[0] == "upgrade" for call in fake.writes()):
-            raise ArmFailure("list the instances of", fake.what, {"code": "InternalServerError", "message": "boom",
+            raise arm_failure("list the instances of", fake.what, {"code": "InternalServerError", "message": "boom",
                                                                   "status": 500, "request_id": None})
         return original()
 
@@ -324,7 +324,7 @@ def test_health_that_cannot_be_read_halts_where_it_is_without_rollback():
     rollout.compare({"image": dict(IMAGE, version="1.1.0")})
     rollout.plan()
     rollout.change_model()
-    with pytest.raises(ArmFailure, match="InternalServerError"):
+    with pytest.raises(AzureFailure, match="InternalServerError"):
         rollout.run_batches()
     [batch] = rollout.result["batches"]
     assert batch["outcome"] == "failed" and batch["ended_at"]
@@ -378,9 +378,9 @@ def http_error(status, code, message="it broke", exception=None):
 
 
 def sdk_failure(exc, action="upgrade instances of"):
-    """The ArmFailure azure_step makes of an SDK exception."""
-    with pytest.raises(ArmFailure) as caught:
-        with azure_step(action, "scale set rg/api"):
+    """The AzureFailure arm_errors makes of an SDK exception."""
+    with pytest.raises(AzureFailure) as caught:
+        with arm_errors(action, "scale set rg/api"):
             raise exc
     return caught.value
 
