@@ -15,6 +15,7 @@ import pytest
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure, is_transient
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import Rollout
+from ansible_collections.fleetops.vmss.plugins.module_utils._scale_set_client import holds
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout
 
 IMAGE = {"publisher": "Canonical", "offer": "ubuntu", "sku": "server"}
@@ -105,10 +106,11 @@ class FakeScaleSet:
         self.demoted.append(version_id)
         return True
 
-    def watch(self, settled, timeout, sleep):
-        listed = self.instances()
-        gate = settled(listed)
-        return gate, listed, gate["state"] == "waiting"
+    def watch(self, predicate, timeout=None, observe=None, sleep=None, what=None):  # pylint: disable=unused-argument
+        """One look (the real watch's waiter is tested in test_scale_set_client): timed out unless it holds."""
+        observed = (observe or self.instances)()
+        verdict = predicate(observed)
+        return verdict, observed, not holds(verdict)
 
     def writes(self):
         return [call for call in self.calls if isinstance(call, tuple)]
