@@ -18,7 +18,7 @@ from . import _instances as instances
 from . import _rest as rest
 from . import _rollout as planner
 from . import _rolling_upgrade as rolling
-from ._errors import arm_errors, ignore_not_found
+from ._errors import arm_errors, arm_failure, ignore_not_found
 from ._gallery import split_version_id
 from ._rest import parse_id
 from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
@@ -56,13 +56,14 @@ class ScaleSetClient:
         self.resource = found.as_dict() if found is not None else None
         return self.resource
 
-    def vms(self) -> List[Dict[str, Any]]:
+    def vms(self, action: str = "list the instances of") -> List[Dict[str, Any]]:
         """One paged list of the instances with their instance view (REST dicts); notes how many requests it
-        took and the read budget Compute says is left (``pages``, ``remaining``)."""
+        took and the read budget Compute says is left (``pages``, ``remaining``). ``action``: what a failure
+        says was being done."""
         self.pages, self.remaining = 0, None
         if self.resource is None:
             return []
-        with arm_errors("list the instances of", self.what):
+        with arm_errors(action, self.what):
             if not instances.is_flexible(self.resource):
                 return list(self._pages())
             return list(instances.iter_instances(self.compute, self.resource_group, self.name, self.resource,
@@ -199,10 +200,21 @@ class ScaleSetClient:
             time.sleep(max(0.0, min(max(seconds, last["interval"]), end - time.monotonic())))
 
         try:
-            wait_until(check, timeout=budget, sleep=sleep, sleeper=pause, what="%s of %s" % (what, self.what))
+            wait_until(check, timeout=budget, sleep=sleep, sleeper=pause, what=what)
         except WaitTimeout:
             return last["verdict"], last["observed"], True
         return last["verdict"], last["observed"], False
+
+    def wait_for(self, predicate: Callable[[Any], Any], observe: Callable[[], Any], action: str, what: str,
+                 timeout: Optional[float] = None) -> Any:
+        """watch(); the time running out is ``Failed to <action> <scale set>: Timeout: <what> not reached within
+        <seconds> seconds``. Returns the last observation."""
+        budget = self.deadline.remaining() if timeout is None else min(timeout, self.deadline.remaining())
+        _verdict, observed, timed_out = self.watch(predicate, budget, observe, what=what)
+        if timed_out:
+            raise arm_failure(action, self.what, {"code": "Timeout", "message": "%s not reached within %s seconds"
+                                                  % (what, budget), "status": None, "request_id": None})
+        return observed
 
 
 # ---------------------------------------------------------------------------------------------

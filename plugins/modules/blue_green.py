@@ -305,6 +305,8 @@ from ansible_collections.fleetops.vmss.plugins.module_utils import _report
 from ansible_collections.fleetops.vmss.plugins.module_utils._blue_green_run import Swap
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
+from ansible_collections.fleetops.vmss.plugins.module_utils._scale_set_client import ScaleSetClient
+from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline
 
 ARGUMENT_SPEC = dict(
     resource_group=dict(type="str", required=True),
@@ -336,7 +338,7 @@ def main():
     module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     try:
         params = module.params
-        swap = Swap(module)
+        swap = connect(module)
 
         # current state: both sets, the pools' members, autoscale settings
         observed = swap.observe(first=True)
@@ -359,6 +361,16 @@ def main():
         finish(module, swap.result(status, plan, halt, rollback))
     except AzureFailure as exc:
         module.fail_from(exc)
+
+
+def connect(module):
+    """The swap over the clients of both scale sets (one deadline for the run)."""
+    params = module.params
+    compute, deadline = module.client("compute"), Deadline(params["wait_timeout"])
+    sets = [ScaleSetClient(compute, params["resource_group"], name, deadline, params["wait_sleep"],
+                           network=lambda: module.client("network"))
+            for name in (params["name"], params["green_name"] or bg.default_green_name(params["name"]))]
+    return Swap(params, *sets, monitor=lambda: module.client("monitor"), counter=module.requests)
 
 
 def finish(module, result):
