@@ -90,7 +90,7 @@ class Swap:
         if doc is not None and provisioning_state(doc) == "deleting":
             doc = None if which == "green" and self._wait_deleted(which) else doc
         self.docs[which] = doc
-        self.vms[which] = client.vms(action="get") if doc else []
+        self.vms[which] = client.list_vms(action="get") if doc else []
         if members:
             self.read_members()
         return doc

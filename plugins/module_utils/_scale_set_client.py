@@ -56,7 +56,7 @@ class ScaleSetClient:
         self.resource = found.as_dict() if found is not None else None
         return self.resource
 
-    def vms(self, action: str = "list the instances of") -> List[Dict[str, Any]]:
+    def list_vms(self, action: str = "list the instances of") -> List[Dict[str, Any]]:
         """One paged list of the instances with their instance view (REST dicts); notes how many requests it
         took and the read budget Compute says is left (``pages``, ``remaining``). ``action``: what a failure
         says was being done."""
@@ -71,7 +71,7 @@ class ScaleSetClient:
 
     def instances(self) -> List[Dict[str, Any]]:
         """The instances summarised (_instances.summary), from one paged list."""
-        return [instances.summary(vm, self.resource) for vm in self.vms()]
+        return [instances.summary(vm, self.resource) for vm in self.list_vms()]
 
     def _pages(self):
         """The Uniform list as REST JSON, page by page, through the SDK client's pipeline (auth, retries

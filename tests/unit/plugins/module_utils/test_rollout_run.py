@@ -7,113 +7,22 @@ someone else, an interrupted rollback, the tag removal racing an autoscale chang
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
+from fake_scale_set import IMAGE, FakeScaleSet
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure, is_transient
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import Rollout
-from ansible_collections.fleetops.vmss.plugins.module_utils._scale_set_client import holds
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout
 
-IMAGE = {"publisher": "Canonical", "offer": "ubuntu", "sku": "server"}
 VERSION_ID = "/subscriptions/s/resourceGroups/img/providers/Microsoft.Compute/galleries/g/images/i/versions/%s"
 
 
 def failure(code, status=None):
     return arm_failure("upgrade instances of", "scale set rg/api", {"code": code, "message": "it broke",
                                                                     "status": status, "request_id": None})
-
-
-class FakeScaleSet:
-    """Stands in for ScaleSetClient: one scale set, its instances, their health by image version.
-
-    ``latest``: how instances report latestModelApplied - "generation" as Azure does (every model change makes
-    every instance not latest; a revert does not make the untouched ones latest again), or "content" (the
-    instance's image is the model's)."""
-
-    what = "scale set rg/api"
-
-    def __init__(self, count=5, version="1.0.0", bad=(), tags=None, latest="generation"):
-        self.resource = {
-            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/api",
-            "name": "api", "etag": "1", "tags": dict(tags or {}), "sku": {"name": "Standard_D2s_v3", "capacity": count},
-            "properties": {"orchestrationMode": "Uniform", "upgradePolicy": {"mode": "Manual"},
-                           "virtualMachineProfile": {
-                               "storageProfile": {"imageReference": dict(IMAGE, version=version)},
-                               "extensionProfile": {"extensions": [{"name": "health", "properties": {
-                                   "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
-                                   "settings": {"port": 80}}}]}}}}
-        self.vms = {str(i): {"version": version, "generation": 0} for i in range(count)}
-        self.latest, self.generation = latest, 0
-        self.bad = set(bad)
-        self.health = {}              # instance id: health state, over the health by version
-        self.calls = []
-        self.upgrade_errors = []      # raised by the next upgrades, in order
-        self.update_errors = []
-        self.demoted = []
-
-    def model_version(self):
-        return self.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]["version"]
-
-    def read(self):
-        self.calls.append("read")
-        return self.resource
-
-    def instances(self):
-        self.calls.append("list")
-        out = []
-        for instance_id, vm in self.vms.items():
-            latest = vm["generation"] == self.generation if self.latest == "generation" \
-                else vm["version"] == self.model_version()
-            out.append({"instance_id": instance_id, "zone": None, "update_domain": int(instance_id) % 5,
-                        "fault_domain": 0, "latest_model_applied": latest,
-                        "image": vm.get("image") or dict(IMAGE, version=vm["version"]), "vm_size": "standard_d2s_v3",
-                        "health_state": self.health.get(instance_id) or (
-                            "Unhealthy" if vm["version"] in self.bad else "Healthy"),
-                        "protection": None, "provisioning_state": "Succeeded"})
-        return out
-
-    def update(self, body, wait=True):  # pylint: disable=unused-argument
-        self.calls.append(("update", copy.deepcopy(body)))
-        if self.update_errors:
-            raise self.update_errors.pop(0)
-        reference = (((body.get("properties") or {}).get("virtualMachineProfile") or {}).get("storageProfile")
-                     or {}).get("imageReference")
-        if reference:
-            self.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = {
-                key: value for key, value in reference.items() if value is not None}
-            self.generation += 1
-        if "tags" in body:
-            self.resource["tags"] = dict(body["tags"])
-        self.resource["etag"] = str(int(self.resource["etag"]) + 1)
-        return self.resource
-
-    def upgrade(self, ids):
-        self.calls.append(("upgrade", list(ids)))
-        if self.upgrade_errors:
-            raise self.upgrade_errors.pop(0)
-        for instance_id in ids:
-            self.vms[instance_id].update(
-                version=self.model_version(), generation=self.generation,
-                image=copy.deepcopy(self.resource["properties"]["virtualMachineProfile"]["storageProfile"][
-                    "imageReference"]))
-
-    def demote(self, version_id):
-        self.calls.append(("demote", version_id))
-        self.demoted.append(version_id)
-        return True
-
-    def watch(self, predicate, timeout=None, observe=None, sleep=None, what=None):  # pylint: disable=unused-argument
-        """One look (the real watch's waiter is tested in test_scale_set_client): timed out unless it holds."""
-        observed = (observe or self.instances)()
-        verdict = predicate(observed)
-        return verdict, observed, not holds(verdict)
-
-    def writes(self):
-        return [call for call in self.calls if isinstance(call, tuple)]
 
 
 def params(**overrides):
