@@ -21,7 +21,7 @@ import copy
 from . import _blue_green as bg
 from . import _instances as instances
 from ._common import resource_group_of
-from ._errors import arm_errors, error_details, is_handled
+from ._errors import arm_errors, arm_failure, error_details, is_handled, is_transient
 from ._rest import resource_type
 from ._rollout import batch_gate, is_unhealthy
 from ._run import RunRecord, now
@@ -269,16 +269,11 @@ class Swap:
         if not ids:
             return
         client = self.sets[which]
-        for _ids, poller in client.start(action, ids):
-            try:
-                client.outcome(poller, "%s of instances of %s" % (action, client.what))
-            except Exception as exc:  # pylint: disable=broad-except
-                if not is_handled(exc) or failure_code is None or isinstance(exc, WaitTimeout):
-                    raise
-                details = error_details(exc)
-                raise StepFailed(failure_code, "%s of instances %s of %s failed: %s: %s" % (
-                    action, ", ".join(_ids), self.describe(which), details["code"], details["message"]),
-                    {"outcome": "failed"})
+        resource = "instances of %s" % client.what
+        for started, poller in client.start(action, ids):
+            failed = (failure_code, "%s of instances %s of %s" % (action, ", ".join(started), client.what)) \
+                if failure_code else None
+            self.operation_end(client, poller, "%s of %s" % (action, resource), action, resource, failed)
         if action == "upgrade":
             self.upgraded += len(ids)
 
@@ -319,14 +314,24 @@ class Swap:
         green = self.sets["green"]
         poller = green.create(body)
         self.created_green = True
+        what = "creation of %s" % green.what
+        self.operation_end(green, poller, what, "create", green.what, ("ProvisioningFailed", what))
+
+    @staticmethod
+    def operation_end(client, poller, what, action, resource, failed=None):
+        """Wait for an operation within the run's deadline. Its failure fails the step (StepFailed with
+        ``failed``: (code, what failed)); without ``failed``, or when the time runs out, it is an AzureFailure
+        (``Failed to <action> <resource>``) for the module."""
         try:
-            green.outcome(poller, "creation of %s" % green.what)
+            client.outcome(poller, what)
         except Exception as exc:  # pylint: disable=broad-except
-            if not is_handled(exc) or isinstance(exc, WaitTimeout):
+            if not is_handled(exc):
                 raise
             details = error_details(exc)
-            raise StepFailed("ProvisioningFailed", "creation of %s failed: %s: %s" % (
-                self.describe("green"), details["code"], details["message"]), {"outcome": "failed"})
+            if failed is None or isinstance(exc, WaitTimeout):
+                raise arm_failure(action, resource, details, transient=is_transient(exc)) from exc
+            raise StepFailed(failed[0], "%s failed: %s: %s" % (failed[1], details["code"], details["message"]),
+                             {"outcome": "failed"})
 
     def do_blue_scale_in(self, opts):
         self._patch("blue", lambda doc: bg.scale_in_patch(doc, opts["blue_capacity"]), "scale in")

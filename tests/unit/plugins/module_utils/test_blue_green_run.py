@@ -14,6 +14,7 @@ from fake_scale_set import IMAGE, POOL, Counter, FakeScaleSet, LoadBalancer
 from ansible_collections.fleetops.vmss.plugins.module_utils import _blue_green as bg
 from ansible_collections.fleetops.vmss.plugins.module_utils._blue_green_run import Swap, StepFailed
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
+from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout
 
 
 def params(**overrides):
@@ -159,3 +160,26 @@ def test_the_result_has_the_rollout_report_shape_with_the_run_s_requests():
 def test_a_step_failed_carries_its_gate():
     failure = StepFailed("HealthTimeout", "slow", {"outcome": "timeout"})
     assert (failure.code, str(failure), failure.gate) == ("HealthTimeout", "slow", {"outcome": "timeout"})
+
+
+def test_a_creation_outlasting_the_deadline_fails_the_module_not_the_step():
+    blue, green, counter = sets()
+    green.operation_errors = [WaitTimeout("creation of scale set rg/web-green not finished within 60 seconds")]
+    swap, opts = swap_of(blue, green, counter)
+
+    with pytest.raises(AzureFailure) as caught:
+        swap.execute(opts)
+    assert str(caught.value) == ("Failed to create scale set rg/web-green: Timeout: creation of scale set "
+                                 "rg/web-green not finished within 60 seconds")
+    assert caught.value.error["code"] == "Timeout" and not caught.value.transient
+
+
+def test_a_failed_deallocation_fails_the_module_with_azure_s_code():
+    blue, green, counter = sets()
+    swap, _opts = swap_of(blue, green, counter)
+    blue.operation_errors = [HttpResponseError(message="quota")]
+
+    with pytest.raises(AzureFailure) as caught:
+        swap.do_blue_deallocate({})
+    assert str(caught.value).startswith("Failed to deallocate instances of scale set rg/web: ")
+    assert ("deallocate", ["0", "1"]) in blue.writes()
