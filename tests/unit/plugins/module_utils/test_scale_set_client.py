@@ -37,8 +37,6 @@ def clock_fixture(monkeypatch):
     clock = Clock()
     monkeypatch.setattr(client_module.time, "monotonic", clock.monotonic)
     monkeypatch.setattr(client_module.time, "sleep", clock.sleep)
-    monkeypatch.setattr("ansible_collections.fleetops.vmss.plugins.module_utils._waiter.time.monotonic",
-                        clock.monotonic)
     return clock
 
 
