@@ -81,11 +81,11 @@ def fleet_plan(hosts: List[Mapping[str, Any]], version: Mapping[str, Any], canar
             "resource_group": host.get("resource_group"), "subscription_id": host.get("subscription_id"),
             "capacity": host.get("capacity"), "batches": batches, "done": done, "estimated_seconds": seconds})
 
-    errors = ["host %s is not a scale-set host (the fleetops.vmss.instances inventory with host_type: scale_set)"
-              % host.get("inventory_hostname") for host in hosts if not host.get("scale_set_id")]
-    errors += ["scale set %s is in %s, a region image version %s does not target (its target regions: %s)"
-              % (item["host"], region, name, ", ".join(targets) or "none")
-              for region, items in sorted(by_region.items()) if region not in targets for item in items]
+    not_a_set = "host %s is not a scale-set host (the fleetops.vmss.instances inventory with host_type: scale_set)"
+    errors = [not_a_set % host.get("inventory_hostname") for host in hosts if not host.get("scale_set_id")]
+    untargeted = "scale set %s is in %s, a region image version %s does not target (its target regions: %s)"
+    errors += [untargeted % (item["host"], region, name, ", ".join(targets) or "none")
+               for region, items in sorted(by_region.items()) if region not in targets for item in items]
     canary_key = region_key(canary_region)
     wanted = [canary_key] + [region_key(region) for region in region_order or []]
     errors += ["%s %s has no selected scale set" % ("the canary region" if index == 0 else "fleet_region_order's", region)
@@ -152,8 +152,9 @@ def _markdown(data: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
     lines = ["# Fleet rollout of %s: %s" % (plan.get("image_version"), data["status"]), "",
              "Image version: `%s`" % data["image_version_id"], ""]
     if data["halted"]:
-        lines += ["**Halted** in wave %s (%s) by %s: %s" % (data["halted"].get("wave"), data["halted"].get("region"),
-                                                           data["halted"].get("host"), data["halted"].get("msg")), ""]
+        halted = data["halted"]
+        where = (halted.get("wave"), halted.get("region"), halted.get("host"), halted.get("msg"))
+        lines += ["**Halted** in wave %s (%s) by %s: %s" % where, ""]
     lines += ["| wave | region | scale set | instances | batches | status | promoted |", "|---|---|---|---|---|---|---|"]
     for wave in data["waves"]:
         for item in wave["sets"]:

@@ -216,15 +216,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils import _inventory as
 from ansible_collections.fleetops.vmss.plugins.module_utils._auth import AuthError
 from ansible_collections.fleetops.vmss.plugins.module_utils._client import MissingLibrary
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AUTH_ARGUMENT_SPEC, connect
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
-
-
-class _RaiseOnFailure:
-    """What _errors.arm_errors calls to fail: here, an AnsibleError carrying the same one-line message."""
-
-    @staticmethod
-    def fail_json(msg, **kwargs):  # pylint: disable=unused-argument
-        raise AnsibleError(msg)
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -254,7 +246,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 update_cache = True
         scale_set_hosts = self.get_option("host_type") == "scale_set"
         if hosts is None:
-            hosts = self._read_scale_sets() if scale_set_hosts else self._read_azure()
+            try:
+                hosts = self._read_scale_sets() if scale_set_hosts else self._read_azure()
+            except AzureFailure as exc:  # the same one-line message a module fails with
+                raise AnsibleError(exc.msg) from None
         if update_cache:
             self._cache[cache_key] = hosts
         if scale_set_hosts:
@@ -268,7 +263,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """Every instance of the configured scale sets as a host-variables dict (what the cache holds)."""
         factory = self._connect()
         compute, network = self._client(factory, "compute"), self._client(factory, "network")
-        with arm_errors(_RaiseOnFailure, "list", "the scale sets"):
+        with arm_errors("list", "the scale sets"):
             scale_sets, missing = listing.scale_sets(compute, self.get_option("scale_sets"), ignore_not_found)
         for what in missing:
             self.display.warning("fleetops.vmss.instances: %s was not found; it adds no hosts." % what)
@@ -278,9 +273,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for scale_set in scale_sets:
             group, name = listing.split_id(scale_set.get("id"))
             what = "scale set %s/%s" % (group, name)
-            with arm_errors(_RaiseOnFailure, "list the instances of", what):
+            with arm_errors("list the instances of", what):
                 vms = list(instances.iter_instances(compute, group, name, scale_set))
-            with arm_errors(_RaiseOnFailure, "list the network interfaces of", what):
+            with arm_errors("list the network interfaces of", what):
                 if instances.is_flexible(scale_set):  # the group's NICs: one list, shared by its Flexible sets
                     if group.lower() not in nics_by_group:
                         nics_by_group[group.lower()] = list(listing.network_interfaces(network, scale_set))
@@ -288,7 +283,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 else:
                     nics = list(listing.network_interfaces(network, scale_set))
             ips = listing.private_ips(nics)
-            with arm_errors(_RaiseOnFailure, "read the inbound NAT rules of", what):
+            with arm_errors("read the inbound NAT rules of", what):
                 endpoints = nat.of_nics(nics) if nat else None
             hosts.extend(listing.host_vars(vm, scale_set, ips, endpoints) for vm in vms)
         self.display.v("fleetops.vmss.instances: %d hosts from %d scale sets in %d requests to Azure Resource Manager"
@@ -320,11 +315,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         factory = self._connect()
         self._client(factory, "compute")  # a missing SDK fails here, with its pip requirement
 
-        def on_error(action, what):
-            return arm_errors(_RaiseOnFailure, action, what)
-
         hosts, missing = fleet.read(factory, self.get_option("subscriptions"), self.get_option("scale_sets"),
-                                    ignore_not_found, on_error)
+                                    ignore_not_found, arm_errors)
         for what in missing:
             self.display.warning("fleetops.vmss.instances: %s was not found; it adds no hosts." % what)
         self.display.v("fleetops.vmss.instances: %d scale sets in %d requests to Azure Resource Manager"

@@ -7,36 +7,31 @@ Before every step the run reads what Azure has - both scale sets (blue with ``$e
 copy needs), their instances with instance views (one paged list each), the backend pools' members
 (LoadBalancerBackendAddressPools - Get, through azure-mgmt-network) - and the step runs only when that
 state says it is needed; a step that acts on a set first waits for any operation still running on it (an
-interrupted run's). Every write is conditioned: the create on ``If-None-Match: *``, the PATCHes on the
-ETag read (``If-Match``). Failures of the operations and of the health gates are StepFailed; other ARM
-errors fail the module with the usual ``Failed to <action> <resource>`` message.
+interrupted run's). Every request goes through each set's ScaleSetClient (_scale_set_client), so every
+write is conditioned: the create on ``If-None-Match: *``, the PATCHes on the ETag read (``If-Match``).
+Failures of the operations and of the health gates are StepFailed; other ARM errors are AzureFailure
+(``Failed to <action> <resource>``), which the module fails with.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import time
-from datetime import datetime, timezone
 
 from . import _blue_green as bg
 from . import _instances as instances
-from ._common import resource_group_of
-from ._errors import arm_errors, error_details, ignore_not_found, is_handled
-from ._ids import parse_id, resource_type, scale_set_id
-from ._rollout import Gate, batch_gate
-from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
+from ._errors import arm_errors, arm_failure, error_details, is_handled, is_transient
+from ._ids import resource_group_of, resource_type
+from ._rollout import Gate, batch_gate, is_unhealthy
+from ._run import RunRecord, now
+from ._scale_set_client import provisioning_state, set_gone, set_provisioned, set_settled
+from ._waiter import WaitTimeout
 
-BUSY = ("creating", "updating", "deleting")
 # Steps that move a set's model into (True) or out of the pools, and that upgrade its instances accordingly.
 POOL_MODEL_STEPS = {"green_join_model": ("green", True), "blue_leave_model": ("blue", False),
                     "blue_join_model": ("blue", True), "green_leave_model": ("green", False)}
 POOL_UPGRADE_STEPS = {"green_upgrade": ("green", True), "blue_upgrade": ("blue", False),
                       "blue_rejoin": ("blue", True), "green_leave": ("green", False)}
-
-
-def now_iso():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class StepFailed(Exception):
@@ -48,19 +43,19 @@ class StepFailed(Exception):
 
 
 class Swap:
-    """One run: reads Azure into observations, runs the steps, records the phases."""
+    """One run: reads Azure into observations, runs the steps, records the phases.
 
-    def __init__(self, module):
-        self.module = module
-        params = module.params
+    ``blue``, ``green``: the ScaleSetClient of each set (one deadline); ``monitor``: a callable returning the
+    monitor SDK client (autoscale settings), called on first use; ``counter``: the requests counter."""
+
+    def __init__(self, params, blue, green, monitor=None, counter=None):
         self.params = params
-        self.rg = params["resource_group"]
-        self.blue_name = params["name"]
-        self.green_name = params["green_name"] or bg.default_green_name(self.blue_name)
-        self.deadline = Deadline(params["wait_timeout"])
-        self.compute = module.client("compute")
-        self.network = None       # built when there is a pool to read
+        self.sets = {"blue": blue, "green": green}
+        self.rg = blue.resource_group
+        self.blue_name, self.green_name = blue.name, green.name
+        self._monitor = monitor
         self.monitor = None
+        self.record = RunRecord(counter)
         self.docs = {}            # "blue" / "green" -> scale set REST dict (None when absent)
         self.vms = {}             # "blue" / "green" -> instance REST dicts (with instance views)
         self.counts = {}          # "blue" / "green" -> {instance id: pools it is in}
@@ -72,7 +67,6 @@ class Swap:
         self.checks = 0           # health checks made (a gate that held at its first check changed nothing)
         self.created_green = False
         self.wrote = False
-        self.started, self.started_at = time.monotonic(), now_iso()
         self.blue_before = None   # blue as first read (the result's image_before, orchestration_mode)
 
     # --- names -------------------------------------------------------------------------------
@@ -81,35 +75,29 @@ class Swap:
         return self.blue_name if which == "blue" else self.green_name
 
     def set_id(self, which):
-        return scale_set_id(self.module.subscription_id, self.rg, self.set_name(which))
+        return self.sets[which].id
 
     def describe(self, which):
-        return "scale set %s/%s" % (self.rg, self.set_name(which))
+        return self.sets[which].what
 
     # --- reading -----------------------------------------------------------------------------
 
     def read_set(self, which, members=True):
         """Read one set, its instances (with instance views) and, with ``members``, the pools' members."""
-        name = self.set_name(which)
-        with arm_errors(self.module, "get", self.describe(which)):
-            found = ignore_not_found(lambda: self.compute.virtual_machine_scale_sets.get(
-                self.rg, name, expand="userData" if which == "blue" else None))
-            doc = found.as_dict() if found is not None else None
-            if doc is not None and str((doc.get("properties") or {}).get("provisioningState")).lower() == "deleting":
-                doc = None if which == "green" and self._wait_deleted(which) else doc
-            self.docs[which] = doc
-            self.vms[which] = instances.list_instances(self.compute, self.rg, name, doc) if doc else []
+        client = self.sets[which]
+        doc = client.read(expand="userData" if which == "blue" else None)
+        if doc is not None and provisioning_state(doc) == "deleting":
+            doc = None if which == "green" and self._wait_deleted(which) else doc
+        self.docs[which] = doc
+        self.vms[which] = client.list_vms(action="get") if doc else []
         if members:
             self.read_members()
         return doc
 
     def _wait_deleted(self, which):
         """A set being deleted (an earlier run was interrupted): wait until it is gone."""
-        name = self.set_name(which)
-        wait_until(lambda: ignore_not_found(lambda: self.compute.virtual_machine_scale_sets.get(self.rg, name),
-                                            "gone") == "gone",
-                   timeout=self.deadline.remaining(), sleep=self.params["wait_sleep"],
-                   what="deletion of %s" % self.describe(which))
+        client = self.sets[which]
+        client.wait_for(set_gone, client.read, "get", "deletion of %s" % client.what)
         return True
 
     def read_members(self):
@@ -119,20 +107,14 @@ class Swap:
             if resource_type(pool) != bg.POOL_TYPE:
                 members[pool] = []              # not a pool id: validate() says so before anything is written
                 continue
-            if self.network is None:
-                self.network = self.module.client("network")
-            parts = parse_id(pool)
-            with arm_errors(self.module, "get", "backend pool %s" % pool):
-                found = self.network.load_balancer_backend_address_pools.get(
-                    parts["resource_group"], parts["names"][0], parts["names"][-1])
-            members[pool] = [item.id for item in found.backend_ip_configurations or [] if item.id]
+            members[pool] = self.sets["blue"].pool_members(pool)
         for which in ("blue", "green"):
             self.counts[which] = bg.pool_counts(self.vms.get(which) or [], members)
 
     def read_autoscale(self):
         if self.monitor is None:
-            self.monitor = self.module.client("monitor")
-        with arm_errors(self.module, "list", "autoscale settings"):
+            self.monitor = self._monitor()
+        with arm_errors("list", "autoscale settings"):
             settings = [setting.serialize(keep_readonly=True)
                         for setting in self.monitor.autoscale_settings.list_by_subscription()]
         self.autoscale = bg.autoscale_view(settings, self.set_id("blue"), self.set_id("green"), self.blue_name,
@@ -160,13 +142,8 @@ class Swap:
         """The phase record a step belongs to (a new one when the kind changes)."""
         if not self.phases or self.phases[-1]["kind"] != step.kind or self.phases[-1]["ended_at"]:
             self.close_phase()
-            requests = self.module.requests
-            self.phases.append({
-                "index": len(self.phases), "kind": step.kind, "instance_ids": [], "started_at": now_iso(),
-                "ended_at": None, "outcome": "healthy", "health": {}, "unhealthy_upgraded_percent": 0.0,
-                "unhealthy_set_percent": 0.0, "arm_requests": None, "steps": [],
-                "_requests": (requests.total, requests.writes) if requests else (0, 0)})
-        record = {"name": step.name, "description": step.description, "started_at": now_iso(), "ended_at": None,
+            self.phases.append(self.record.batch(len(self.phases), step.kind, outcome="healthy", steps=[]))
+        record = {"name": step.name, "description": step.description, "started_at": now(), "ended_at": None,
                   "outcome": None}
         self.phases[-1]["steps"].append(record)
         return record
@@ -178,14 +155,7 @@ class Swap:
         if all(s.get("checks") == 1 for s in phase["steps"]) and phase["kind"] != "soak":
             self.phases.pop()     # only gates that held at once (a re-run): nothing happened here
             return
-        total, writes = phase.pop("_requests")
-        requests = self.module.requests
-        now_total, now_writes = (requests.total, requests.writes) if requests else (0, 0)
-        phase["arm_requests"] = {"total": now_total - total, "writes": now_writes - writes,
-                                 "reads": (now_total - total) - (now_writes - writes)}
-        phase["ended_at"] = now_iso()
-        if outcome:
-            phase["outcome"] = outcome
+        self.record.close(phase, **({"outcome": outcome} if outcome else {}))
         subjects = sorted({step_subject(s["name"]) for s in phase["steps"]}, key=("green", "blue").index)
         phase["instance_ids"] = [self.qualified(which, instances.instance_id_of(vm)) for which in subjects
                                  for vm in sorted(self.vms.get(which) or [], key=lambda v: _id_key(
@@ -214,8 +184,7 @@ class Swap:
         except StepFailed as failure:
             failed_kind = self.phases[-1]["kind"] if self.phases else None
             self.close_phase()
-            halt = {"at": now_iso(), "batch_index": len(self.phases) - 1, "phase": failed_kind,
-                    "reason": failure.reason, "code": failure.code}
+            halt = RunRecord.halt(len(self.phases) - 1, failure.code, failure.reason, phase=failed_kind)
             status, rollback = recover(self, state, failed_kind, opts)
             return status, halt, rollback
         if not self.wrote:
@@ -226,8 +195,6 @@ class Swap:
         """The module's result, in the rollout report's shape (phases as batches) plus blue/green's own keys."""
         obs = self.observe(autoscale=True) if status != "planned" else bg.observe(
             self.state_of("blue"), self.state_of("green"), self.autoscale)
-        requests = self.module.requests
-        total, writes = (requests.total, requests.writes) if requests else (0, 0)
         phases = [dict(phase) for phase in self.phases]
         before = self.blue_before or self.docs.get("green") or {}
         return dict(
@@ -243,12 +210,10 @@ class Swap:
                         "target": (s.get("properties") or {}).get("targetResourceUri"),
                         "enabled": bool((s.get("properties") or {}).get("enabled"))}
                        for s in self.autoscale["blue"] + self.autoscale["green"]],
-            summary={"instances_total": obs["green"]["instances"], "instances_upgraded": self.upgraded,
-                     "instances_skipped": 0, "batches_planned": len(plan["batches"]),
-                     "batches_completed": sum(1 for p in phases if p["outcome"] == "healthy"),
-                     "started_at": self.started_at, "ended_at": now_iso(),
-                     "duration_seconds": round(time.monotonic() - self.started, 3),
-                     "arm_requests": {"total": total, "writes": writes, "reads": total - writes}},
+            summary=self.record.finish(dict(
+                self.record.summary(), instances_total=obs["green"]["instances"], instances_upgraded=self.upgraded,
+                batches_planned=len(plan["batches"]),
+                batches_completed=sum(1 for p in phases if p["outcome"] == "healthy"))),
             report=None)
 
     # --- the steps ----------------------------------------------------------------------------
@@ -278,7 +243,7 @@ class Swap:
                 self.note_gate(failure.gate)
                 raise
             finally:
-                record["ended_at"] = now_iso()
+                record["ended_at"] = now()
 
     def note_gate(self, gate):
         phase = self.phases[-1]
@@ -292,18 +257,8 @@ class Swap:
 
     def _patch(self, which, make_body, action):
         """PATCH (If-Match: the ETag read) the body ``make_body(scale set)`` builds once the set has settled."""
-        from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
-
         self.wait_settled(which)
-        doc = self.docs[which]
-        body = make_body(doc)
-        with arm_errors(self.module, action, self.describe(which)):
-            after = poller_result(self.compute.virtual_machine_scale_sets.begin_update(
-                self.rg, self.set_name(which), body, etag=doc.get("etag"),
-                match_condition=MatchConditions.IfNotModified),
-                self.deadline, "%s of %s" % (action, self.describe(which)))
-        if after is not None:
-            self.docs[which] = after.as_dict()
+        self.docs[which] = self.sets[which].update(make_body(self.docs[which]), action=action)
 
     def _instances(self, which, action, select, failure_code=None):
         """Run ``action`` on the instances ``select()`` names once the set has settled, and wait; an operation
@@ -312,19 +267,12 @@ class Swap:
         ids = select()
         if not ids:
             return
-        with arm_errors(self.module, action, "instances of %s" % self.describe(which)):
-            started = instances.begin_action(self.compute, self.rg, self.set_name(which), self.docs[which],
-                                             action, ids)
-        for _ids, poller in started:
-            try:
-                poller_result(poller, self.deadline, "%s of instances of %s" % (action, self.describe(which)))
-            except Exception as exc:  # pylint: disable=broad-except
-                if not is_handled(exc) or failure_code is None or isinstance(exc, WaitTimeout):
-                    raise
-                details = error_details(exc)
-                raise StepFailed(failure_code, "%s of instances %s of %s failed: %s: %s" % (
-                    action, ", ".join(_ids), self.describe(which), details["code"], details["message"]),
-                    {"outcome": "failed"})
+        client = self.sets[which]
+        resource = "instances of %s" % client.what
+        for started, poller in client.start(action, ids):
+            failed = (failure_code, "%s of instances %s of %s" % (action, ", ".join(started), client.what)) \
+                if failure_code else None
+            self.operation_end(client, poller, "%s of %s" % (action, resource), action, resource, failed)
         if action == "upgrade":
             self.upgraded += len(ids)
 
@@ -356,26 +304,33 @@ class Swap:
             getattr(self, "do_" + name)(opts)
 
     def do_create_green(self, opts):
-        from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
-
         blue = self.docs["blue"]
         secrets = {"admin_password": self.params["admin_password"],
                    "protected_settings": self.params["protected_settings"],
                    "custom_data": base64.b64encode(self.params["custom_data"].encode("utf-8")).decode("ascii")
                    if self.params["custom_data"] else None}
         body = bg.green_body(blue, self.params["image"], opts["capacity"], self.pools, secrets)
-        with arm_errors(self.module, "create", self.describe("green")):
-            poller = self.compute.virtual_machine_scale_sets.begin_create_or_update(
-                self.rg, self.green_name, body, match_condition=MatchConditions.IfMissing)
+        green = self.sets["green"]
+        poller = green.create(body)
         self.created_green = True
+        what = "creation of %s" % green.what
+        self.operation_end(green, poller, what, "create", green.what, ("ProvisioningFailed", what))
+
+    @staticmethod
+    def operation_end(client, poller, what, action, resource, failed=None):
+        """Wait for an operation within the run's deadline. Its failure fails the step (StepFailed with
+        ``failed``: (code, what failed)); without ``failed``, or when the time runs out, it is an AzureFailure
+        (``Failed to <action> <resource>``) for the module."""
         try:
-            poller_result(poller, self.deadline, "creation of %s" % self.describe("green"))
+            client.outcome(poller, what)
         except Exception as exc:  # pylint: disable=broad-except
-            if not is_handled(exc) or isinstance(exc, WaitTimeout):
+            if not is_handled(exc):
                 raise
             details = error_details(exc)
-            raise StepFailed("ProvisioningFailed", "creation of %s failed: %s: %s" % (
-                self.describe("green"), details["code"], details["message"]), {"outcome": "failed"})
+            if failed is None or isinstance(exc, WaitTimeout):
+                raise arm_failure(action, resource, details, transient=is_transient(exc)) from exc
+            raise StepFailed(failed[0], "%s failed: %s: %s" % (failed[1], details["code"], details["message"]),
+                             {"outcome": "failed"})
 
     def do_blue_scale_in(self, opts):
         self._patch("blue", lambda doc: bg.scale_in_patch(doc, opts["blue_capacity"]), "scale in")
@@ -399,21 +354,19 @@ class Swap:
         self._delete("blue")
 
     def _delete(self, which):
-        with arm_errors(self.module, "delete", self.describe(which)):
-            poller_result(self.compute.virtual_machine_scale_sets.begin_delete(self.rg, self.set_name(which)),
-                          self.deadline, "deletion of %s" % self.describe(which))
+        self.sets[which].delete()
 
     def _put_setting(self, setting_id, name, body, action):
         from azure.mgmt.monitor.models import AutoscaleSettingResource  # pylint: disable=import-outside-toplevel
 
         group = resource_group_of(setting_id)
-        with arm_errors(self.module, action, "autoscale setting %s/%s" % (group, name)):
+        with arm_errors(action, "autoscale setting %s/%s" % (group, name)):
             self.monitor.autoscale_settings.create_or_update(group, name,
                                                              AutoscaleSettingResource.deserialize(body))
 
     def _delete_setting(self, setting):
         group = resource_group_of(setting["id"])
-        with arm_errors(self.module, "delete", "autoscale setting %s/%s" % (group, setting["name"])):
+        with arm_errors("delete", "autoscale setting %s/%s" % (group, setting["name"])):
             self.monitor.autoscale_settings.delete(group, setting["name"])
 
     def do_autoscale_to_green(self, opts):
@@ -445,21 +398,17 @@ class Swap:
 
     def wait_settled(self, which):
         """Wait until neither the set nor an instance has an operation running (an interrupted run's, say)."""
-        def settled():
-            doc = self.read_set(which, members=False)
-            state = str(((doc or {}).get("properties") or {}).get("provisioningState") or "").lower()
-            return doc is not None and state not in BUSY and not any(instances.busy(vm) for vm in self.vms[which])
-
-        with arm_errors(self.module, "wait for", self.describe(which)):
-            wait_until(settled, timeout=self.deadline.remaining(), sleep=self.params["wait_sleep"],
-                       what="%s without an operation in progress" % self.describe(which))
+        self.sets[which].wait_for(set_settled, self.observer(which), "wait for",
+                                  "%s without an operation in progress" % self.describe(which))
         self.read_members()
 
     def wait_provisioned(self, which, capacity):
-        with arm_errors(self.module, "wait for the instances of", self.describe(which)):
-            wait_until(lambda: self.read_set(which, members=False) is not None and instances.provisioned(
-                self.vms[which], capacity), timeout=self.deadline.remaining(), sleep=self.params["wait_sleep"],
-                what="%s instances provisioned in %s" % (capacity, self.describe(which)))
+        self.sets[which].wait_for(set_provisioned(capacity), self.observer(which), "wait for the instances of",
+                                  "%s instances provisioned in %s" % (capacity, self.describe(which)))
+
+    def observer(self, which, members=False):
+        """What a wait on ``which`` looks at each time: (the set, its instances), read again."""
+        return lambda: (self.read_set(which, members=members), self.vms[which])
 
     def health(self, which, membership=None, timeout=None, fail_fast_only=False):
         """Wait for a set's instances to be provisioned and Healthy (the rollout's gate) and, with
@@ -470,10 +419,12 @@ class Swap:
         opts = self.params
         last = {}
 
-        def check():
+        def observe():
             self.checks += 1
-            doc = self.read_set(which, members=membership is not None)
-            vms = self.vms[which]
+            return self.read_set(which, members=membership is not None), self.vms[which]
+
+        def check(view):
+            doc, vms = view
             summaries = [instances.summary(vm, doc) for vm in vms]
             ids = [s["instance_id"] for s in summaries]
             gate = batch_gate(ids, ids, summaries, Gate.of(opts)) if membership != "out" else {"state": "passed"}
@@ -486,9 +437,7 @@ class Swap:
                     ", ".join(s["instance_id"] for s in failed), self.describe(which),
                     failed[0]["error"].get("code")), dict(record, outcome="failed"))
             if gate["state"] == "failed":
-                code = ("MaxUnhealthyUpgradedInstancePercentExceeded" if "upgraded" in gate["reason"]
-                        else "MaxUnhealthyInstancePercentExceeded")
-                raise StepFailed(code, "%s: %s" % (self.describe(which), gate["reason"]),
+                raise StepFailed(gate["code"], "%s: %s" % (self.describe(which), gate["reason"]),
                                  dict(record, outcome="unhealthy"))
             if fail_fast_only:
                 return None
@@ -501,19 +450,19 @@ class Swap:
                      and not any(instances.busy(vm) for vm in vms))
             return dict(record, outcome="healthy") if ready else None
 
-        timeout = min(timeout if timeout is not None else opts["health_timeout"], self.deadline.remaining())
-        try:
-            return wait_until(check, timeout=timeout, sleep=opts["wait_sleep"],
-                              what="health of %s" % self.describe(which))
-        except WaitTimeout:
-            if fail_fast_only:
-                return dict({k: v for k, v in last.items() if k not in ("pending", "unhealthy")}, outcome="healthy")
-            waiting = (last.get("pending") or []) + (last.get("unhealthy") or [])
-            what = "listed in the backend pools" if membership == "in" else (
-                "out of the backend pools" if membership == "out" else "Healthy")
-            raise StepFailed("HealthTimeout", "%s: instances not %s within %d seconds%s" % (
-                self.describe(which), what, timeout, (": " + ", ".join(waiting)) if waiting else ""),
-                dict({k: v for k, v in last.items() if k not in ("pending", "unhealthy")}, outcome="timeout"))
+        client = self.sets[which]
+        timeout = min(timeout if timeout is not None else opts["health_timeout"], client.deadline.remaining())
+        verdict, _view, timed_out = client.watch(check, timeout, observe, what="health of %s" % client.what)
+        if not timed_out:
+            return verdict
+        if fail_fast_only:
+            return dict({k: v for k, v in last.items() if k not in ("pending", "unhealthy")}, outcome="healthy")
+        waiting = (last.get("pending") or []) + (last.get("unhealthy") or [])
+        what = "listed in the backend pools" if membership == "in" else (
+            "out of the backend pools" if membership == "out" else "Healthy")
+        raise StepFailed("HealthTimeout", "%s: instances not %s within %d seconds%s" % (
+            self.describe(which), what, timeout, (": " + ", ".join(waiting)) if waiting else ""),
+            dict({k: v for k, v in last.items() if k not in ("pending", "unhealthy")}, outcome="timeout"))
 
     def gate_green_healthy(self, opts):
         return self.health("green")
@@ -521,7 +470,7 @@ class Swap:
     def gate_green_in_pool(self, opts):
         gate = self.health("green", membership="in")
         if self.wrote:
-            self.traffic_on_green_at = self.traffic_on_green_at or now_iso()
+            self.traffic_on_green_at = self.traffic_on_green_at or now()
         return gate
 
     def gate_soak(self, opts):
@@ -550,7 +499,7 @@ def _id_key(value):
 def _percent(summaries):
     if not summaries:
         return 0.0
-    unhealthy = sum(1 for s in summaries if s["health_state"] in ("Unhealthy", "Unknown"))
+    unhealthy = sum(1 for s in summaries if is_unhealthy(s))
     return round(100.0 * unhealthy / len(summaries), 1)
 
 
@@ -563,7 +512,7 @@ def recover(swap, state, failed_kind, opts):
         sequence = bg.ROLLBACK
     else:
         return ("rollback_failed" if state == "rolled_back" else "halted"), None
-    rollback = {"started_at": now_iso(), "ended_at": None, "instance_ids": [], "outcome": "healthy", "health": {}}
+    rollback = RunRecord.rollback("healthy")
     try:
         swap.run(sequence, opts)
         swap.close_phase()
@@ -572,7 +521,7 @@ def recover(swap, state, failed_kind, opts):
         swap.close_phase()
         rollback.update(outcome=failure.gate.get("outcome") or "failed", reason=failure.reason)
         status = "rollback_failed"
-    rollback["ended_at"] = now_iso()
+    rollback["ended_at"] = now()
     swap.read_set("blue", members=False)
     summaries = [instances.summary(vm, swap.docs["blue"]) for vm in swap.vms["blue"]]
     rollback["instance_ids"] = [s["instance_id"] for s in summaries]

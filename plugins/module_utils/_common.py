@@ -129,6 +129,14 @@ class AzureModule:
     def fail_json(self, msg: str, **kwargs: Any) -> None:
         self.ansible.fail_json(msg=msg, **kwargs)
 
+    def fail_from(self, failure, **result: Any) -> None:
+        """Fail with an AzureFailure (_errors): its message, its ARM ``error`` (when it has one), the result it
+        carries and ``result`` (what the module knows at the catch)."""
+        values = dict(failure.result, **result)
+        if failure.error is not None:
+            values["error"] = failure.error
+        self.ansible.fail_json(msg=failure.msg, **values)
+
     def warn(self, warning: str) -> None:
         self.ansible.warn(warning)
 

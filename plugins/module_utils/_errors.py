@@ -3,12 +3,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """SDK exceptions turned into one clear failure: ``Failed to <action> <resource>: <code>: <message>``.
 
-Modules write::
+module_utils and modules write::
 
-    with arm_errors(module, "get", "scale set rg/name"):
+    with arm_errors("get", "scale set rg/name"):
         scale_set = compute.virtual_machine_scale_sets.get("rg", "name")
 
-and an Azure error becomes ``module.fail_json(msg=..., error={code, message, status, request_id})``.
+and an Azure error is raised as AzureFailure (message, ``error={code, message, status, request_id}``, the
+result so far); the module catches it once and fails with it (``AzureModule.fail_from``).
 azure.core is imported only once an exception is on its way out.
 """
 
@@ -121,19 +122,39 @@ def _is_handled(exc: BaseException) -> bool:
     return isinstance(exc, AzureError)
 
 
-@contextmanager
-def arm_errors(module, action: str, resource: str):
-    """Fail the module with one message for any Azure error raised inside the block.
+class AzureFailure(Exception):
+    """The one failure module_utils raise: the module's message, ARM's ``error`` details (error_details, None
+    when the failure is not an ARM answer), the ``result`` keys known so far, and whether it was ``transient``
+    (a fault that outlasted the retries, is_transient: not a verdict on what was asked)."""
 
-    ``module`` needs only ``fail_json(msg=..., **kwargs)``; other exceptions (bugs) propagate.
-    """
+    def __init__(self, msg: str, error: Optional[Dict[str, Any]] = None, transient: bool = False, **result: Any):
+        super().__init__(msg)
+        self.msg = msg
+        self.error = error
+        self.transient = transient
+        self.result = result
+
+    @property
+    def details(self) -> Dict[str, Any]:
+        return self.error or {}
+
+
+def arm_failure(action: str, resource: str, details: Dict[str, Any], transient: bool = False,
+                **result: Any) -> AzureFailure:
+    """``Failed to <action> <resource>: <code>: <message>`` carrying ``details`` as its ``error``."""
+    return AzureFailure(failure_message(action, resource, details), error=details, transient=transient, **result)
+
+
+@contextmanager
+def arm_errors(action: str, resource: str):
+    """Raise AzureFailure with one message for any Azure error raised inside the block; other exceptions
+    (bugs) propagate."""
     try:
         yield
     except Exception as exc:  # pylint: disable=broad-except
         if not _is_handled(exc):
             raise
-        details = error_details(exc)
-        module.fail_json(msg=failure_message(action, resource, details), error=details)
+        raise arm_failure(action, resource, error_details(exc), transient=is_transient(exc)) from exc
 
 
 def ignore_not_found(call: Callable[[], Any], default: Optional[Any] = None) -> Any:

@@ -19,19 +19,19 @@ def as_dict(model: Any) -> Optional[Dict[str, Any]]:
     return model.as_dict() if hasattr(model, "as_dict") else dict(model)
 
 
-def read(module, action_resource: str, call: Callable[[], Any]) -> Optional[Dict[str, Any]]:
+def read(action_resource: str, call: Callable[[], Any]) -> Optional[Dict[str, Any]]:
     """``call()`` as a REST dict; None when ARM answers 404 (the resource, or its parent, does not exist)."""
-    with arm_errors(module, "get", action_resource):
+    with arm_errors("get", action_resource):
         return as_dict(ignore_not_found(call))
 
 
-def long_running(module, action: str, resource: str, start: Callable[[], Any], deadline: Deadline,
+def long_running(action: str, resource: str, start: Callable[[], Any], deadline: Deadline,
                  wait: bool) -> Optional[Dict[str, Any]]:
     """Start an LRO and, with ``wait``, return its result (a REST dict, None for deletes) within the deadline.
 
-    A failed operation or the deadline passing fails the module (``Failed to <action> <resource>: ...``).
+    A failed operation or the deadline passing raises AzureFailure (``Failed to <action> <resource>: ...``).
     """
-    with arm_errors(module, action, resource):
+    with arm_errors(action, resource):
         poller = start()
         if wait:
             return as_dict(poller_result(poller, deadline, "%s of %s" % (action, resource)))

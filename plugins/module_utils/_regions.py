@@ -68,14 +68,14 @@ def allowed_regions(client, subscription_id: str) -> Tuple[List[str], str]:
 
 
 def check_regions(module, client, names: Iterable[str], what: str) -> None:
-    """Fail the module, before any write, when a name is not a region of the subscription (or cloud)."""
-    from ._errors import arm_errors  # pylint: disable=import-outside-toplevel
+    """Raise AzureFailure, before any write, when a name is not a region of the subscription (or cloud)."""
+    from ._errors import AzureFailure, arm_errors  # pylint: disable=import-outside-toplevel
 
     names = [name for name in names if name]
     if not names:
         return
-    with arm_errors(module, "list", "the locations of subscription %s" % module.subscription_id):
+    with arm_errors("list", "the locations of subscription %s" % module.subscription_id):
         allowed, source = allowed_regions(client, module.subscription_id)
     unknown = unknown_regions(names, allowed)
     if unknown:
-        module.fail_json(msg=unknown_message(what, unknown, source), unknown_regions=[name for name, _hint in unknown])
+        raise AzureFailure(unknown_message(what, unknown, source), unknown_regions=[name for name, _hint in unknown])

@@ -23,172 +23,24 @@ size (_rollout.runs_model), the same whatever Azure reports as "latest" after a 
 
 from __future__ import annotations
 
-import datetime
 import time
-from contextlib import contextmanager
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _features as features
 from . import _instances as instances
-from . import _rest as rest
 from . import _rollout as planner
 from . import _scale_set_model as model
-from ._errors import error_details, failure_message, ignore_not_found, is_handled, is_transient
-from ._gallery import split_version_id
-from ._waiter import Deadline, WaitTimeout, poller_result, wait_until
+from ._errors import AzureFailure, arm_errors, arm_failure
+from ._run import RunRecord, empty_summary, now
+from ._scale_set_client import ScaleSetClient, failures_only, no_instance_busy
+from ._waiter import Deadline
 
 STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "interrupted", "rolled_back",
             "rollback_failed")
 FAILED_STATUSES = ("halted", "interrupted", "rolled_back", "rollback_failed")
 # Failures that say nothing about the image: no demotion, and no rollback when the time is spent. Transient
-# faults (ArmFailure.transient) say nothing either: they interrupt the run (status interrupted) instead.
+# faults (AzureFailure.transient) say nothing either: they interrupt the run (status interrupted) instead.
 NOT_THE_IMAGE = ("PrecheckFailed", "Timeout")
-
-
-def utc_now() -> str:
-    """ISO-8601 UTC with milliseconds (batches can be shorter than a second on the emulator)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000)
-
-
-class ArmFailure(Exception):
-    """An Azure error in one step, as ``Failed to <action> <resource>: <code>: <message>``.
-
-    ``transient``: a fault that outlasted the retries (_errors.is_transient), not a verdict on the image."""
-
-    def __init__(self, action: str, resource: str, details: Dict[str, Any], transient: bool = False):
-        super().__init__(failure_message(action, resource, details))
-        self.details = details
-        self.transient = transient
-
-
-@contextmanager
-def azure_step(action: str, resource: str):
-    try:
-        yield
-    except Exception as exc:  # pylint: disable=broad-except
-        if not is_handled(exc):
-            raise
-        raise ArmFailure(action, resource, error_details(exc), transient=is_transient(exc)) from exc
-
-
-class ScaleSetClient:
-    """The requests a rollout sends for one scale set (and the gallery image version it may demote)."""
-
-    def __init__(self, compute, resource_group: str, name: str, deadline: Deadline):
-        self.compute = compute
-        self.resource_group, self.name = resource_group, name
-        self.deadline = deadline
-        self.what = "scale set %s/%s" % (resource_group, name)
-        self.resource: Optional[Dict[str, Any]] = None   # the scale set as last read or written
-        self.pages, self.remaining = 0, None               # of the last list: requests, read budget left
-
-    def read(self) -> Optional[Dict[str, Any]]:
-        with azure_step("get", self.what):
-            found = ignore_not_found(lambda: self.compute.virtual_machine_scale_sets.get(
-                self.resource_group, self.name))
-        self.resource = found.as_dict() if found is not None else None
-        return self.resource
-
-    def instances(self) -> List[Dict[str, Any]]:
-        """One paged list of the instances with their instance view, summarised (_instances.summary); notes
-        how many requests it took and the read budget Compute says is left (``pages``, ``remaining``)."""
-        self.pages, self.remaining = 0, None
-        with azure_step("list the instances of", self.what):
-            if not instances.is_flexible(self.resource):
-                return [instances.summary(vm, self.resource) for vm in self._pages()]
-            return [instances.summary(vm, self.resource) for vm in instances.iter_instances(
-                self.compute, self.resource_group, self.name, self.resource, instance_view=True,
-                raw_response_hook=self._note_budget)]
-
-    def _pages(self):
-        """The Uniform list as REST JSON, page by page, through the SDK client's pipeline (auth, retries
-        honouring Retry-After, the request counter) without building SDK models: a 1000-instance list costs
-        about a third of the CPU."""
-        # pylint: disable=import-outside-toplevel
-        from azure.core.rest import HttpRequest
-        from azure.mgmt.compute.operations._operations import \
-            build_virtual_machine_scale_set_vms_list_request as build
-
-        request = build(self.resource_group, self.name, self.compute._config.subscription_id, expand="instanceView")
-        while request is not None:
-            response = rest.send(self.compute, request)
-            rest.raise_for_status(response)  # what the SDK raises, with the ARM error code
-            self._note_remaining(response.headers)
-            body = response.json()
-            yield from body.get("value") or []
-            request = HttpRequest("GET", body["nextLink"]) if body.get("nextLink") else None
-
-    def _note_budget(self, response) -> None:
-        self._note_remaining(response.http_response.headers)
-
-    def _note_remaining(self, headers) -> None:
-        """One more page read; the lowest read budget Compute reported (its rate-limit header)."""
-        self.pages += 1
-        left = planner.remaining_reads(headers.get(planner.RATE_LIMIT_HEADER))
-        if left is not None:
-            self.remaining = left if self.remaining is None else min(self.remaining, left)
-
-    def update(self, body: Dict[str, Any], wait: bool = True) -> Dict[str, Any]:
-        """PATCH conditioned on the ETag last seen (If-Match); keeps the scale set Azure returns."""
-        from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
-
-        with azure_step("update", self.what):
-            poller = self.compute.virtual_machine_scale_sets.begin_update(
-                self.resource_group, self.name, body, etag=self.resource.get("etag"),
-                match_condition=MatchConditions.IfNotModified, **({} if wait else {"polling": False}))
-            self.resource = poller_result(poller, self.deadline, "update of %s" % self.what).as_dict()
-        return self.resource
-
-    def upgrade(self, instance_ids: List[str]) -> None:
-        """One manual upgrade (``manualupgrade``) of every instance named, waited for within the deadline."""
-        with azure_step("upgrade instances of", self.what):
-            [(_ids, poller)] = instances.begin_action(self.compute, self.resource_group, self.name, self.resource,
-                                                      "upgrade", list(instance_ids))
-            poller_result(poller, self.deadline, "upgrade of instances of %s" % self.what)
-
-    def demote(self, version_id: str) -> bool:
-        """Set excludeFromLatest on a gallery image version (a PATCH of that field only); False if it already was."""
-        parts = split_version_id(version_id) or {}
-        what = "gallery image version %s/%s/%s/%s" % (parts.get("resource_group"), parts.get("gallery"),
-                                                      parts.get("image"), parts.get("version"))
-        operations = self.compute.gallery_image_versions
-        names = (parts.get("resource_group"), parts.get("gallery"), parts.get("image"), parts.get("version"))
-        with azure_step("get", what):
-            current = operations.get(*names).as_dict()
-        if ((current.get("properties") or {}).get("publishingProfile") or {}).get("excludeFromLatest"):
-            return False
-        body = {"properties": {"publishingProfile": {"excludeFromLatest": True}, "storageProfile": {}}}
-        with azure_step("update", what):
-            poller_result(operations.begin_update(*names, body), self.deadline, "update of %s" % what)
-        return True
-
-    def watch(self, settled: Callable[[List[Dict[str, Any]]], Dict[str, Any]], timeout: float,
-              sleep: float) -> Tuple[Dict[str, Any], List[Dict[str, Any]], bool]:
-        """List the instances every ``sleep`` seconds (longer while Compute's read budget runs low, see
-        _rollout.poll_interval) until ``settled(instances)["state"]`` is no longer "waiting", at most
-        ``timeout`` seconds and never past the run's deadline.
-
-        Returns (the last gate, the last instances, whether the time ran out).
-        """
-        last: Dict[str, Any] = {"interval": sleep}
-        budget = min(timeout, self.deadline.remaining())
-        end = time.monotonic() + budget
-
-        def check():
-            listed = self.instances()
-            last.update(gate=settled(listed), instances=listed,
-                        interval=planner.poll_interval(last["interval"], sleep, self.remaining, self.pages))
-            return last["gate"]["state"] != "waiting"
-
-        def pause(seconds):
-            time.sleep(max(0.0, min(max(seconds, last["interval"]), end - time.monotonic())))
-
-        try:
-            wait_until(check, timeout=budget, sleep=sleep, sleeper=pause, what="instances of %s settled" % self.what)
-        except WaitTimeout:
-            return last["gate"], last["instances"], True
-        return last["gate"], last["instances"], False
 
 
 def empty_result(scale_set: str, started_at: str) -> Dict[str, Any]:
@@ -198,9 +50,7 @@ def empty_result(scale_set: str, started_at: str) -> Dict[str, Any]:
         "model_changed": False, "image_before": None, "image_after": None,
         "plan": {"batches": [], "skipped": [], "estimated_seconds": 0.0},
         "batches": [], "batches_total": 0, "halt": None, "rollback": None, "demoted": None, "skipped_instances": [],
-        "summary": {"instances_total": 0, "instances_upgraded": 0, "instances_skipped": 0, "batches_planned": 0,
-                    "batches_completed": 0, "started_at": started_at, "ended_at": None, "duration_seconds": None,
-                    "arm_requests": {"total": 0, "writes": 0, "reads": 0}},
+        "summary": empty_summary(started_at),
         "report": None,
     }
 
@@ -224,11 +74,10 @@ class Rollout:
     def __init__(self, compute, params: Dict[str, Any], counter, check_mode: bool = False):
         self.params = params
         self.check_mode = check_mode
-        self.counter = counter
+        self.record = RunRecord(counter)
         self.deadline = Deadline(params["wait_timeout"])
-        self.azure = ScaleSetClient(compute, params["resource_group"], params["name"], self.deadline)
-        self.started = time.monotonic()
-        self.result = empty_result("%s/%s" % (params["resource_group"], params["name"]), utc_now())
+        self.azure = ScaleSetClient(compute, params["resource_group"], params["name"], self.deadline, params["wait_sleep"])
+        self.result = empty_result("%s/%s" % (params["resource_group"], params["name"]), self.record.started_at)
         self.desired: Dict[str, Any] = {}
         self.tracker = None
         self.marker: Optional[Dict[str, Any]] = None
@@ -239,7 +88,7 @@ class Rollout:
         self.batches: List[List[Dict[str, Any]]] = []    # write batches still to run, planned
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
         self.canary = 0
-        self.fault: Optional[ArmFailure] = None          # the transient fault that interrupted the run
+        self.fault: Optional[AzureFailure] = None          # the transient fault that interrupted the run
         self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
         self.verdict = False                             # the fault came after a halt (demotion, rollback)
         self.first_number = 1                            # the rollout-wide number of this run's first batch
@@ -287,7 +136,7 @@ class Rollout:
                           "on it. Add it with fleetops.vmss.scale_set (application_health) first.")
         # Flexible: manual upgrade to a new image is a preview behind a subscription feature (_features).
         if instances.is_flexible(resource) and features.image_changes(self.tracker, self.before, self.target):
-            with azure_step("read the registration of feature %s for" % features.IMAGE_UPGRADE_FEATURE, self.azure.what):
+            with arm_errors("read the registration of feature %s for" % features.IMAGE_UPGRADE_FEATURE, self.azure.what):
                 problem = features.check_image_upgrade(self.azure.compute, self.azure.compute._config.subscription_id,
                                                        self.result["scale_set"])
             errors.extend([problem] if problem else [])
@@ -343,11 +192,9 @@ class Rollout:
     def settle_in_flight(self) -> List[Dict[str, Any]]:
         """Wait for operations already running on instances (an interrupted run's last upgrade, a repair):
         a manual upgrade naming a busy instance would be refused (409) for the whole batch."""
-        def settled(listed):
-            return {"state": "waiting" if any(planner.is_busy(i) for i in listed) else "passed"}
-        _gate, listed, timed_out = self.azure.watch(settled, self.deadline.remaining(), self.params["wait_sleep"])
+        _gate, listed, timed_out = self.azure.watch(no_instance_busy)
         if timed_out:
-            raise ArmFailure("wait for the instances of", self.azure.what, {
+            raise arm_failure("wait for the instances of", self.azure.what, {
                 "code": "Timeout", "message": "operations on instances did not end within wait_timeout=%s seconds"
                 % self.params["wait_timeout"], "status": None, "request_id": None})
         return listed
@@ -390,10 +237,7 @@ class Rollout:
     def run_batch(self, index: int, kind: str, ids: List[str], write: bool = True) -> bool:
         """Upgrade one batch (one write), watch its health, apply the gates. False when the rollout stops."""
         params = self.params
-        counted = self.requests()
-        record = {"index": index, "kind": kind, "instance_ids": list(ids), "started_at": utc_now(), "ended_at": None,
-                  "outcome": None, "note": None, "health": {}, "unhealthy_upgraded_percent": 0.0,
-                  "unhealthy_set_percent": 0.0, "arm_requests": None}
+        record = self.record.batch(index, kind, ids, note=None)
         self.result["batches"].append(record)
         gate: Dict[str, Any] = {}
         try:
@@ -401,9 +245,9 @@ class Rollout:
                 self.result["changed"] = True
                 self.azure.upgrade(ids)
                 self.result["summary"]["instances_upgraded"] += len(ids)
-        except ArmFailure as failure:
+        except AzureFailure as failure:
             if failure.transient:   # throttled, refused for now, no answer: stop here, judge nothing
-                self.stop_batch(record, index, failure, counted)
+                self.stop_batch(record, index, failure)
             timed_out = failure.details.get("code") == "Timeout"
             record["outcome"] = "timeout" if timed_out else "failed"
             number = self.first_number + index
@@ -413,32 +257,29 @@ class Rollout:
             try:
                 if write:  # just upgraded: still in their grace period (Initializing), a list now is a wasted read
                     time.sleep(max(0.0, min(params["wait_sleep"], self.deadline.remaining())))
-                gate, listed, timed_out = self.azure.watch(self.gate(ids), params["health_timeout"],
-                                                           params["wait_sleep"])
+                gate, listed, timed_out = self.azure.watch(self.gate(ids), params["health_timeout"])
                 if timed_out and not self.deadline.expired:   # health_timeout: judged by the thresholds now
                     gate = self.gate(ids, at_timeout=True)(listed)
                 if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
                     record["soak_seconds"] = params["canary_soak"]   # the end of the batch, for the report
                     gate, listed, timed_out = self.soak(ids)
-            except ArmFailure as failure:   # health unreadable: say nothing of the image, stop where it is
-                self.stop_batch(record, index, failure, counted)
+            except AzureFailure as failure:   # health unreadable: say nothing of the image, stop where it is
+                self.stop_batch(record, index, failure)
             record["health"] = planner.health_of(ids, listed)
             halt = self.judge(record, gate, timed_out)
-        record.update(ended_at=utc_now(), unhealthy_upgraded_percent=gate.get("upgraded_percent", 0.0),
-                      unhealthy_set_percent=gate.get("set_percent", 0.0), arm_requests=self.requests(since=counted))
+        self.record.close(record, unhealthy_upgraded_percent=gate.get("upgraded_percent", 0.0),
+                          unhealthy_set_percent=gate.get("set_percent", 0.0))
         if halt is None:
             self.result["summary"]["batches_completed"] += 1
             return True
         self.halt(index, *halt)
         return False
 
-    def stop_batch(self, record: Dict[str, Any], index: int, failure: ArmFailure, counted) -> None:
+    def stop_batch(self, record: Dict[str, Any], index: int, failure: AzureFailure) -> None:
         """An Azure error that is no verdict on the batch (a transient fault, health unreadable): the batch
         ends there (outcome interrupted or failed) and the error goes up to the module (stopped_by)."""
-        record.update(outcome="interrupted" if failure.transient else "failed", ended_at=utc_now(),
-                      arm_requests=self.requests(since=counted))
-        self.result["halt"] = {"at": utc_now(), "batch_index": index, "reason": str(failure),
-                               "code": failure.details.get("code")}
+        self.record.close(record, outcome="interrupted" if failure.transient else "failed")
+        self.result["halt"] = RunRecord.halt(index, failure.details.get("code"), str(failure))
         self.stopped_at = index
         raise failure
 
@@ -449,13 +290,7 @@ class Rollout:
 
     def soak(self, ids: List[str]):
         """After a healthy canary: keep watching it for canary_soak seconds; any gate failure stops the rollout."""
-        gate = self.gate(ids)
-
-        def failed_only(listed):
-            result = gate(listed)
-            return result if result["state"] == "failed" else dict(result, state="waiting")
-
-        result, listed, timed_out = self.azure.watch(failed_only, self.params["canary_soak"], self.params["wait_sleep"])
+        result, listed, timed_out = self.azure.watch(failures_only(self.gate(ids)), self.params["canary_soak"])
         if timed_out and not self.deadline.expired:
             return dict(result, state="passed"), listed, False
         return result, listed, timed_out
@@ -507,7 +342,7 @@ class Rollout:
             try:
                 self.azure.update({"tags": planner.without_marker(self.azure.resource.get("tags"))}, wait=False)
                 break
-            except ArmFailure as failure:
+            except AzureFailure as failure:
                 if attempt == 2 or failure.details.get("status") != 412:
                     raise
                 self.azure.read()
@@ -518,7 +353,7 @@ class Rollout:
 
     def halt(self, batch_index: Optional[int], code: str, reason: str) -> None:
         params = self.params
-        self.result["halt"] = {"at": utc_now(), "batch_index": batch_index, "reason": reason, "code": code}
+        self.result["halt"] = RunRecord.halt(batch_index, code, reason)
         self.result["status"] = "halted"
         if code in NOT_THE_IMAGE:
             return
@@ -541,12 +376,12 @@ class Rollout:
         interrupted run may have moved instances back already; every instance on the previous model that is
         not Healthy is watched too (_rollout.rollback_watch)."""
         params = self.params
-        record = {"started_at": utc_now(), "ended_at": None, "instance_ids": [], "outcome": None, "health": {}}
+        record = RunRecord.rollback()
         self.result["rollback"] = record
         self.result["status"] = "rollback_failed"
         resource = self.azure.read()
         if model.differences(self.target, resource) and model.differences(self.before, resource):
-            record.update(outcome="failed", ended_at=utc_now())
+            record.update(outcome="failed", ended_at=now())
             self.result["halt"]["reason"] += ("; not rolled back: the scale set's model was changed by someone else "
                                               "during the rollout")
             return
@@ -570,23 +405,22 @@ class Rollout:
             if ids:
                 self.result["changed"] = True
                 self.azure.upgrade(ids)
-        except ArmFailure as failure:
+        except AzureFailure as failure:
             if failure.transient:   # the rollback point says rolling_back: a re-run finishes the rollback
                 raise
-            record.update(outcome="failed", ended_at=utc_now())
+            record.update(outcome="failed", ended_at=now())
             self.result["halt"]["reason"] += "; rollback failed: %s" % failure
             return
         if ids:
             time.sleep(max(0.0, min(params["wait_sleep"], self.deadline.remaining())))
         gate, listed, _timed_out = self.azure.watch(
-            lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), params["health_timeout"],
-            params["wait_sleep"])
+            lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), params["health_timeout"])
         record["health"] = planner.health_of(watched, listed)
         if gate["state"] == "passed":
             record["outcome"] = "healthy"
         else:
             record["outcome"] = "unhealthy" if gate["unhealthy"] else "timeout"
-        record["ended_at"] = utc_now()
+        record["ended_at"] = now()
         if record["outcome"] == "healthy":
             self.clear_marker()
             self.result["status"] = "rolled_back"
@@ -601,8 +435,8 @@ class Rollout:
         """The scale set carries a rollback point in state rolling_back: a run was interrupted while rolling
         back. Finish that rollback whatever this run asks; the next run starts afresh."""
         self.target = dict(self.marker.get("target") or {})
-        self.result["halt"] = {"at": utc_now(), "batch_index": None, "code": "RollbackResumed",
-                               "reason": "a rollback of %s was interrupted" % _describe_image(self.target.get("image"))}
+        self.result["halt"] = RunRecord.halt(None, "RollbackResumed", "a rollback of %s was interrupted"
+                                             % _describe_image(self.target.get("image")))
         self.roll_back(resumed=True)
         if self.result["status"] == "rolled_back":
             self.result["halt"]["reason"] += "; this run finished it"
@@ -611,21 +445,13 @@ class Rollout:
     # result
 
     def requests(self, since: Optional[Tuple[int, int]] = None):
-        """(total, writes) now, or {"total", "writes", "reads"} since an earlier (total, writes)."""
-        total, writes = (self.counter.total, self.counter.writes) if self.counter is not None else (0, 0)
-        if since is None:
-            return total, writes
-        total, writes = total - since[0], writes - since[1]
-        return {"total": total, "writes": writes, "reads": total - writes}
+        return self.record.requests(since)
 
     def finish(self) -> Dict[str, Any]:
-        summary = self.result["summary"]
-        summary["ended_at"] = utc_now()
-        summary["duration_seconds"] = round(time.monotonic() - self.started, 3)
-        summary["arm_requests"] = self.requests(since=(0, 0))
+        self.record.finish(self.result["summary"])
         return self.result
 
-    def stopped_by(self, failure: ArmFailure) -> str:
+    def stopped_by(self, failure: AzureFailure) -> str:
         """An Azure error the run could not get past; returns the module's failure message.
 
         A transient fault (throttling, 5xx, 409 "another operation is in progress", a lost connection, after
@@ -635,11 +461,10 @@ class Rollout:
         result = self.result
         rollback = result["rollback"]
         if rollback is not None and rollback["outcome"] is None:
-            rollback.update(outcome="interrupted" if failure.transient else "failed", ended_at=utc_now())
+            rollback.update(outcome="interrupted" if failure.transient else "failed", ended_at=now())
         self.verdict = result["halt"] is not None and self.stopped_at is None
         if result["halt"] is None:
-            result["halt"] = {"at": utc_now(), "batch_index": None, "reason": str(failure),
-                              "code": failure.details.get("code")}
+            result["halt"] = RunRecord.halt(None, failure.details.get("code"), str(failure))
         if failure.transient:
             result["status"] = "interrupted"
             self.fault = failure

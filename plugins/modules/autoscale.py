@@ -440,7 +440,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _autoscale as autoscale
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
 from ansible_collections.fleetops.vmss.plugins.module_utils._ids import parse_id, scale_set_id
 
 CAPACITY = dict(minimum=dict(type="int", required=True), maximum=dict(type="int", required=True),
@@ -502,7 +502,7 @@ def target_location(module, target, what):
         module.fail_json(msg="Invalid options for %s: location is required for a target that is not a scale set (%s)."
                          % (what, target), arm_requests=module.arm_requests)
     parts = parse_id(target)
-    with arm_errors(module, "get", "scale set %s/%s" % (parts["resource_group"], parts["names"][-1])):
+    with arm_errors("get", "scale set %s/%s" % (parts["resource_group"], parts["names"][-1])):
         found = ignore_not_found(lambda: module.client("compute").virtual_machine_scale_sets.get(
             parts["resource_group"], parts["names"][-1]))
     if found is None:
@@ -515,59 +515,62 @@ def main():
     module = AzureModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                          mutually_exclusive=[("scale_set", "target_resource_uri")],
                          required_one_of=[("name", "scale_set", "target_resource_uri")])
-    params = module.params
-    resource_group = params["resource_group"]
-    target = params["target_resource_uri"] or (
-        scale_set_id(module.subscription_id, resource_group, params["scale_set"]) if params["scale_set"] else None)
-    name = params["name"] or "%s-autoscale" % (params["scale_set"] or autoscale.target_name(target))
-    what = describe(params, name)
-    operations = module.client("monitor").autoscale_settings
+    try:
+        params = module.params
+        resource_group = params["resource_group"]
+        target = params["target_resource_uri"] or (
+            scale_set_id(module.subscription_id, resource_group, params["scale_set"]) if params["scale_set"] else None)
+        name = params["name"] or "%s-autoscale" % (params["scale_set"] or autoscale.target_name(target))
+        what = describe(params, name)
+        operations = module.client("monitor").autoscale_settings
 
-    # current state
-    with arm_errors(module, "get", what):
-        current_doc = autoscale.read_setting(operations, resource_group, name)
-    current = autoscale.from_rest(current_doc) if current_doc is not None else None
+        # current state
+        with arm_errors("get", what):
+            current_doc = autoscale.read_setting(operations, resource_group, name)
+        current = autoscale.from_rest(current_doc) if current_doc is not None else None
 
-    if params["state"] == "absent":
-        if current is not None and not module.check_mode:
-            with arm_errors(module, "delete", what):
-                operations.delete(resource_group, name)
-        module.exit_json(changed=current is not None, changes=["state"] if current else [], autoscale_setting=None,
-                         arm_requests=module.arm_requests,
-                         **({"diff": {"before": {"state": "present"}, "after": {"state": "absent"}}}
-                            if module.diff_mode and current is not None else {}))
+        if params["state"] == "absent":
+            if current is not None and not module.check_mode:
+                with arm_errors("delete", what):
+                    operations.delete(resource_group, name)
+            module.exit_json(changed=current is not None, changes=["state"] if current else [], autoscale_setting=None,
+                             arm_requests=module.arm_requests,
+                             **({"diff": {"before": {"state": "present"}, "after": {"state": "absent"}}}
+                                if module.diff_mode and current is not None else {}))
 
-    # desired state, and Azure's rules on it (nothing written yet)
-    effective_target = target or (current or {}).get("target_resource_uri")
-    desired, errors = autoscale.desired_options(dict(params, target_resource_uri=target), effective_target)
-    errors += autoscale.validate(desired, current, effective_target)
-    if errors:
-        module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
-                         arm_requests=module.arm_requests)
-    for warning in autoscale.warnings(desired):
-        module.warn("%s: %s" % (what, warning))
+        # desired state, and Azure's rules on it (nothing written yet)
+        effective_target = target or (current or {}).get("target_resource_uri")
+        desired, errors = autoscale.desired_options(dict(params, target_resource_uri=target), effective_target)
+        errors += autoscale.validate(desired, current, effective_target)
+        if errors:
+            module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
+                             arm_requests=module.arm_requests)
+        for warning in autoscale.warnings(desired):
+            module.warn("%s: %s" % (what, warning))
 
-    # difference, then act (or, in check mode, describe)
-    tracker = autoscale.differences(desired, current, params["purge_tags"])
-    after = current_doc
-    if current is None:
-        location = params["location"] or target_location(module, effective_target, what)
-        after = autoscale.create_body(desired, name, location, effective_target)
-    elif tracker:
-        after = autoscale.update_body(desired, current_doc, params["purge_tags"])
-    if after is not current_doc:
-        if module.check_mode:
-            after = autoscale.preview(after, module.subscription_id, resource_group, name)
-        else:
-            with arm_errors(module, "create" if current is None else "update", what):
-                after = autoscale.write_setting(operations, resource_group, name, after)
+        # difference, then act (or, in check mode, describe)
+        tracker = autoscale.differences(desired, current, params["purge_tags"])
+        after = current_doc
+        if current is None:
+            location = params["location"] or target_location(module, effective_target, what)
+            after = autoscale.create_body(desired, name, location, effective_target)
+        elif tracker:
+            after = autoscale.update_body(desired, current_doc, params["purge_tags"])
+        if after is not current_doc:
+            if module.check_mode:
+                after = autoscale.preview(after, module.subscription_id, resource_group, name)
+            else:
+                with arm_errors("create" if current is None else "update", what):
+                    after = autoscale.write_setting(operations, resource_group, name, after)
 
-    # result
-    result = dict(changed=tracker.changed, changes=tracker.display_paths(),
-                  autoscale_setting=autoscale.mask(autoscale.from_rest(after)), arm_requests=module.arm_requests)
-    if module.diff_mode:
-        result["diff"] = {"before": {}, "after": tracker.after()} if current is None else tracker.diff()
-    module.exit_json(**result)
+        # result
+        result = dict(changed=tracker.changed, changes=tracker.display_paths(),
+                      autoscale_setting=autoscale.mask(autoscale.from_rest(after)), arm_requests=module.arm_requests)
+        if module.diff_mode:
+            result["diff"] = {"before": {}, "after": tracker.after()} if current is None else tracker.diff()
+        module.exit_json(**result)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

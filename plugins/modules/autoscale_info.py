@@ -139,7 +139,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _autoscale as autoscale
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._ids import same_id, scale_set_id
 
 
@@ -159,22 +159,25 @@ def main():
         mutually_exclusive=[("scale_set", "target_resource_uri")],
         supports_check_mode=True,
     )
-    params = module.params
-    target = params["target_resource_uri"] or (
-        scale_set_id(module.subscription_id, params["resource_group"], params["scale_set"])
-        if params["scale_set"] else None)
+    try:
+        params = module.params
+        target = params["target_resource_uri"] or (
+            scale_set_id(module.subscription_id, params["resource_group"], params["scale_set"])
+            if params["scale_set"] else None)
 
-    operations = module.client("monitor").autoscale_settings
-    with arm_errors(module, "get" if params["name"] else "list", describe(params)):
-        if params["name"]:
-            found = [autoscale.read_setting(operations, params["resource_group"], params["name"])]
-        else:
-            found = autoscale.list_settings(operations, params["resource_group"])
+        operations = module.client("monitor").autoscale_settings
+        with arm_errors("get" if params["name"] else "list", describe(params)):
+            if params["name"]:
+                found = [autoscale.read_setting(operations, params["resource_group"], params["name"])]
+            else:
+                found = autoscale.list_settings(operations, params["resource_group"])
 
-    settings = [autoscale.mask(autoscale.from_rest(doc)) for doc in found if doc is not None]
-    if target:
-        settings = [setting for setting in settings if same_id(setting["target_resource_uri"], target)]
-    module.exit_json(changed=False, autoscale_settings=settings, arm_requests=module.arm_requests)
+        settings = [autoscale.mask(autoscale.from_rest(doc)) for doc in found if doc is not None]
+        if target:
+            settings = [setting for setting in settings if same_id(setting["target_resource_uri"], target)]
+        module.exit_json(changed=False, autoscale_settings=settings, arm_requests=module.arm_requests)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

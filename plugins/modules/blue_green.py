@@ -304,6 +304,9 @@ from ansible_collections.fleetops.vmss.plugins.module_utils import _blue_green a
 from ansible_collections.fleetops.vmss.plugins.module_utils import _report
 from ansible_collections.fleetops.vmss.plugins.module_utils._blue_green_run import Swap
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
+from ansible_collections.fleetops.vmss.plugins.module_utils._scale_set_client import ScaleSetClient
+from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline
 
 ARGUMENT_SPEC = dict(
     resource_group=dict(type="str", required=True),
@@ -333,28 +336,41 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        params = module.params
+        swap = connect(module)
+
+        # current state: both sets, the pools' members, autoscale settings
+        observed = swap.observe(first=True)
+
+        # desired state, and every reason it cannot be reached (nothing written yet)
+        opts = swap.options(observed)
+        errors = bg.validate(params, observed, swap.docs["blue"], swap.docs["green"], swap.pools, opts,
+                             swap.blue_name, swap.green_name)
+        if errors:
+            module.fail_json(msg="Invalid blue/green of %s: %s" % (swap.describe("blue"), " ".join(errors)),
+                             errors=errors, arm_requests=module.arm_requests)
+
+        # the difference: the phases and steps still to run (all that check mode returns)
+        plan = bg.describe_plan(params["state"], observed, opts, swap.docs["blue"] or swap.docs["green"])
+        if module.check_mode:
+            finish(module, swap.result("planned", plan))
+
+        # act: each step checks Azure again first, so a re-run resumes
+        status, halt, rollback = swap.execute(opts)
+        finish(module, swap.result(status, plan, halt, rollback))
+    except AzureFailure as exc:
+        module.fail_from(exc)
+
+
+def connect(module):
+    """The swap over the clients of both scale sets (one deadline for the run)."""
     params = module.params
-    swap = Swap(module)
-
-    # current state: both sets, the pools' members, autoscale settings
-    observed = swap.observe(first=True)
-
-    # desired state, and every reason it cannot be reached (nothing written yet)
-    opts = swap.options(observed)
-    errors = bg.validate(params, observed, swap.docs["blue"], swap.docs["green"], swap.pools, opts,
-                         swap.blue_name, swap.green_name)
-    if errors:
-        module.fail_json(msg="Invalid blue/green of %s: %s" % (swap.describe("blue"), " ".join(errors)),
-                         errors=errors, arm_requests=module.arm_requests)
-
-    # the difference: the phases and steps still to run (all that check mode returns)
-    plan = bg.describe_plan(params["state"], observed, opts, swap.docs["blue"] or swap.docs["green"])
-    if module.check_mode:
-        finish(module, swap.result("planned", plan))
-
-    # act: each step checks Azure again first, so a re-run resumes
-    status, halt, rollback = swap.execute(opts)
-    finish(module, swap.result(status, plan, halt, rollback))
+    compute, deadline = module.client("compute"), Deadline(params["wait_timeout"])
+    sets = [ScaleSetClient(compute, params["resource_group"], name, deadline, params["wait_sleep"],
+                           network=lambda: module.client("network"))
+            for name in (params["name"], params["green_name"] or bg.default_green_name(params["name"]))]
+    return Swap(params, *sets, monitor=lambda: module.client("monitor"), counter=module.requests)
 
 
 def finish(module, result):

@@ -118,7 +118,7 @@ arm_requests:
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
 from ansible_collections.fleetops.vmss.plugins.module_utils._compare import compare, prune
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import (
     deleted_diff, diff, long_running, preview, read)
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import check_regions, region_key
@@ -148,59 +148,62 @@ def gallery_id(subscription_id, params):
 
 def main():
     module = AzureModule(names=dict(name="gallery"), argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
-    params = module.params
-    deadline = Deadline(params["wait_timeout"])
-    compute = module.client("compute")
-    operations = compute.galleries
-    rg, name, what = params["resource_group"], params["name"], describe(params)
+    try:
+        params = module.params
+        deadline = Deadline(params["wait_timeout"])
+        compute = module.client("compute")
+        operations = compute.galleries
+        rg, name, what = params["resource_group"], params["name"], describe(params)
 
-    # current state
-    current = read(module, what, lambda: operations.get(rg, name))
+        # current state
+        current = read(what, lambda: operations.get(rg, name))
 
-    if params["state"] == "absent":
-        if current is not None and not module.check_mode:
-            long_running(module, "delete", what, lambda: operations.begin_delete(rg, name), deadline, params["wait"])
-        module.exit_json(changed=current is not None, gallery=None, changes=["state"] if current else [],
-                         arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
+        if params["state"] == "absent":
+            if current is not None and not module.check_mode:
+                long_running("delete", what, lambda: operations.begin_delete(rg, name), deadline, params["wait"])
+            module.exit_json(changed=current is not None, gallery=None, changes=["state"] if current else [],
+                             arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
 
-    # desired state, and the difference
-    desired = prune({"location": params["location"] and region_key(params["location"]),
-                     "description": params["description"], "tags": params["tags"]})
-    tracker = compare(desired, gallery.gallery_options(current),
-                      gallery.gallery_rules(params["purge_tags"]) if current else {"tags": "map"})
-    if current is not None:
-        errors = gallery.immutable_errors(tracker, ("location",), what,
-                                          "a gallery cannot move; create a new gallery in that region")
-        if errors:
-            module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
-                             arm_requests=module.arm_requests)
+        # desired state, and the difference
+        desired = prune({"location": params["location"] and region_key(params["location"]),
+                         "description": params["description"], "tags": params["tags"]})
+        tracker = compare(desired, gallery.gallery_options(current),
+                          gallery.gallery_rules(params["purge_tags"]) if current else {"tags": "map"})
+        if current is not None:
+            errors = gallery.immutable_errors(tracker, ("location",), what,
+                                              "a gallery cannot move; create a new gallery in that region")
+            if errors:
+                module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
+                                 arm_requests=module.arm_requests)
 
-    # act (or, in check mode, describe)
-    after = current
-    if current is None:
-        location = desired.get("location")
-        if not location:
-            with arm_errors(module, "get", "resource group %s" % rg):
-                location = resource_group_location(compute, module.subscription_id, rg)
-        else:
-            check_regions(module, compute, [location], "location")
-        body = gallery.gallery_create_body(desired, location)
-        if module.check_mode:
-            after = preview(body, gallery_id(module.subscription_id, params), name, GALLERY_TYPE)
-        else:
-            after = long_running(module, "create", what, lambda: operations.begin_create_or_update(rg, name, body),
+        # act (or, in check mode, describe)
+        after = current
+        if current is None:
+            location = desired.get("location")
+            if not location:
+                with arm_errors("get", "resource group %s" % rg):
+                    location = resource_group_location(compute, module.subscription_id, rg)
+            else:
+                check_regions(module, compute, [location], "location")
+            body = gallery.gallery_create_body(desired, location)
+            if module.check_mode:
+                after = preview(body, gallery_id(module.subscription_id, params), name, GALLERY_TYPE)
+            else:
+                after = long_running("create", what, lambda: operations.begin_create_or_update(rg, name, body),
+                                     deadline, params["wait"])
+        elif tracker and not module.check_mode:
+            body = gallery.gallery_update_body(tracker, desired, current, params["purge_tags"])
+            after = long_running("update", what, lambda: operations.begin_update(rg, name, body),
                                  deadline, params["wait"])
-    elif tracker and not module.check_mode:
-        body = gallery.gallery_update_body(tracker, desired, current, params["purge_tags"])
-        after = long_running(module, "update", what, lambda: operations.begin_update(rg, name, body),
-                             deadline, params["wait"])
-    if after is None:  # wait: false, as Azure has it now
-        after = read(module, what, lambda: operations.get(rg, name))
+        if after is None:  # wait: false, as Azure has it now
+            after = read(what, lambda: operations.get(rg, name))
 
-    # result
-    module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
-                     gallery=resource_result(after) if after else None, arm_requests=module.arm_requests,
-                     **diff(module, tracker, current))
+        # result
+        module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
+                         gallery=resource_result(after) if after else None, arm_requests=module.arm_requests,
+                         **diff(module, tracker, current))
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

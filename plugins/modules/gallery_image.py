@@ -183,6 +183,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
 from ansible_collections.fleetops.vmss.plugins.module_utils._compare import compare
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import (
     deleted_diff, diff, long_running, preview, read)
@@ -216,67 +217,70 @@ def describe(params):
 
 def main():
     module = AzureModule(names=dict(name="gallery_image"), argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
-    params = module.params
-    deadline = Deadline(params["wait_timeout"])
-    compute = module.client("compute")
-    operations = compute.gallery_images
-    rg, gallery_name, name, what = params["resource_group"], params["gallery_name"], params["name"], describe(params)
+    try:
+        params = module.params
+        deadline = Deadline(params["wait_timeout"])
+        compute = module.client("compute")
+        operations = compute.gallery_images
+        rg, gallery_name, name, what = params["resource_group"], params["gallery_name"], params["name"], describe(params)
 
-    # current state
-    current = read(module, what, lambda: operations.get(rg, gallery_name, name))
+        # current state
+        current = read(what, lambda: operations.get(rg, gallery_name, name))
 
-    if params["state"] == "absent":
-        if current is not None and not module.check_mode:
-            long_running(module, "delete", what, lambda: operations.begin_delete(rg, gallery_name, name),
-                         deadline, params["wait"])
-        module.exit_json(changed=current is not None, gallery_image=None, changes=["state"] if current else [],
-                         arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
-
-    # desired state, Azure's rules on it, and the difference (nothing written yet)
-    desired = gallery.desired_image(params)
-    errors = gallery.image_errors(desired, creating=current is None)
-    rules = gallery.image_rules(params["purge_tags"])
-    if current is None:
-        rules["tags"] = "map"
-    tracker = compare(desired, gallery.image_options(current), rules)
-    if current is not None:
-        errors += gallery.immutable_errors(tracker, gallery.IMAGE_IMMUTABLE, what,
-                                           "Azure does not allow it; create a new image definition instead")
-    if errors:
-        module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
-                         arm_requests=module.arm_requests)
-
-    # act (or, in check mode, describe)
-    after = current
-    if current is None:
-        parent = read(module, "gallery %s/%s" % (rg, gallery_name), lambda: compute.galleries.get(rg, gallery_name))
-        if parent is None and not module.check_mode:
-            module.fail_json(msg="Cannot create %s: gallery %s/%s does not exist." % (what, rg, gallery_name),
-                             arm_requests=module.arm_requests)
-        if parent is None:  # check mode of a playbook that creates the gallery first
-            module.warn("Gallery %s/%s does not exist (yet): the definition would be created in it." % (rg, gallery_name))
-        location = desired.get("location") or (parent or {}).get("location")
-        if desired.get("location"):
-            check_regions(module, compute, [location], "location")
-        body = gallery.image_create_body(desired, location)
-        if module.check_mode:
-            after = preview(body, gallery.gallery_image_id(module.subscription_id, rg, gallery_name, name), name,
-                            IMAGE_TYPE)
-        else:
-            after = long_running(module, "create", what,
-                                 lambda: operations.begin_create_or_update(rg, gallery_name, name, body),
-                                 deadline, params["wait"])
-    elif tracker and not module.check_mode:
-        body = gallery.image_update_body(tracker, desired, current, params["purge_tags"])
-        after = long_running(module, "update", what, lambda: operations.begin_update(rg, gallery_name, name, body),
+        if params["state"] == "absent":
+            if current is not None and not module.check_mode:
+                long_running("delete", what, lambda: operations.begin_delete(rg, gallery_name, name),
                              deadline, params["wait"])
-    if after is None:  # wait: false, as Azure has it now
-        after = read(module, what, lambda: operations.get(rg, gallery_name, name))
+            module.exit_json(changed=current is not None, gallery_image=None, changes=["state"] if current else [],
+                             arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
 
-    # result
-    module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
-                     gallery_image=resource_result(after) if after else None, arm_requests=module.arm_requests,
-                     **diff(module, tracker, current))
+        # desired state, Azure's rules on it, and the difference (nothing written yet)
+        desired = gallery.desired_image(params)
+        errors = gallery.image_errors(desired, creating=current is None)
+        rules = gallery.image_rules(params["purge_tags"])
+        if current is None:
+            rules["tags"] = "map"
+        tracker = compare(desired, gallery.image_options(current), rules)
+        if current is not None:
+            errors += gallery.immutable_errors(tracker, gallery.IMAGE_IMMUTABLE, what,
+                                               "Azure does not allow it; create a new image definition instead")
+        if errors:
+            module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
+                             arm_requests=module.arm_requests)
+
+        # act (or, in check mode, describe)
+        after = current
+        if current is None:
+            parent = read("gallery %s/%s" % (rg, gallery_name), lambda: compute.galleries.get(rg, gallery_name))
+            if parent is None and not module.check_mode:
+                module.fail_json(msg="Cannot create %s: gallery %s/%s does not exist." % (what, rg, gallery_name),
+                                 arm_requests=module.arm_requests)
+            if parent is None:  # check mode of a playbook that creates the gallery first
+                module.warn("Gallery %s/%s does not exist (yet): the definition would be created in it." % (rg, gallery_name))
+            location = desired.get("location") or (parent or {}).get("location")
+            if desired.get("location"):
+                check_regions(module, compute, [location], "location")
+            body = gallery.image_create_body(desired, location)
+            if module.check_mode:
+                after = preview(body, gallery.gallery_image_id(module.subscription_id, rg, gallery_name, name), name,
+                                IMAGE_TYPE)
+            else:
+                after = long_running("create", what,
+                                     lambda: operations.begin_create_or_update(rg, gallery_name, name, body),
+                                     deadline, params["wait"])
+        elif tracker and not module.check_mode:
+            body = gallery.image_update_body(tracker, desired, current, params["purge_tags"])
+            after = long_running("update", what, lambda: operations.begin_update(rg, gallery_name, name, body),
+                                 deadline, params["wait"])
+        if after is None:  # wait: false, as Azure has it now
+            after = read(what, lambda: operations.get(rg, gallery_name, name))
+
+        # result
+        module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
+                         gallery_image=resource_result(after) if after else None, arm_requests=module.arm_requests,
+                         **diff(module, tracker, current))
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

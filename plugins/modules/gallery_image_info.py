@@ -67,7 +67,7 @@ gallery_images:
 """
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
 
 
 def main():
@@ -75,16 +75,19 @@ def main():
                          argument_spec=dict(resource_group=dict(type="str", required=True),
                                             gallery_name=dict(type="str", required=True), name=dict(type="str")),
                          supports_check_mode=True)
-    rg, gallery_name, name = (module.params[key] for key in ("resource_group", "gallery_name", "name"))
-    operations = module.client("compute").gallery_images
-    if name:
-        with arm_errors(module, "get", "gallery image %s/%s/%s" % (rg, gallery_name, name)):
-            found = ignore_not_found(lambda: operations.get(rg, gallery_name, name))
-        found = [found] if found is not None else []
-    else:
-        with arm_errors(module, "list", "image definitions of gallery %s/%s" % (rg, gallery_name)):
-            found = ignore_not_found(lambda: list(operations.list_by_gallery(rg, gallery_name)), default=[])
-    module.exit_json(changed=False, gallery_images=[resource_result(item) for item in found])
+    try:
+        rg, gallery_name, name = (module.params[key] for key in ("resource_group", "gallery_name", "name"))
+        operations = module.client("compute").gallery_images
+        if name:
+            with arm_errors("get", "gallery image %s/%s/%s" % (rg, gallery_name, name)):
+                found = ignore_not_found(lambda: operations.get(rg, gallery_name, name))
+            found = [found] if found is not None else []
+        else:
+            with arm_errors("list", "image definitions of gallery %s/%s" % (rg, gallery_name)):
+                found = ignore_not_found(lambda: list(operations.list_by_gallery(rg, gallery_name)), default=[])
+        module.exit_json(changed=False, gallery_images=[resource_result(item) for item in found])
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

@@ -259,7 +259,7 @@ arm_requests:
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import (
-    arm_errors, error_details, failure_message, is_handled)
+    AzureFailure, arm_errors, error_details, failure_message, is_handled)
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import (
     deleted_diff, diff, long_running, preview, read)
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import check_regions, region_key
@@ -311,16 +311,16 @@ class Version:
 
     def read(self):
         operations = self.compute.gallery_image_versions
-        return read(self.module, self.what, lambda: operations.get(*self.key, expand="ReplicationStatus"))
+        return read(self.what, lambda: operations.get(*self.key, expand="ReplicationStatus"))
 
     def definition(self):
         rg, gallery_name, image = self.key[:3]
-        return read(self.module, "gallery image %s/%s/%s" % (rg, gallery_name, image),
+        return read("gallery image %s/%s/%s" % (rg, gallery_name, image),
                     lambda: self.compute.gallery_images.get(rg, gallery_name, image))
 
     def write(self, action, start, deadline):
         """Send the write; with wait, wait for replication within the deadline, failing with each region's state."""
-        with arm_errors(self.module, action, self.what):
+        with arm_errors(action, self.what):
             poller = start()
         if self.module.params["wait"]:
             try:
@@ -376,7 +376,7 @@ def check_source(module, compute, desired, definition, what):
     source_id = (desired.get("source") or {}).get("id")
     if not source_id:
         return
-    with arm_errors(module, "get", "the source %s" % source_id):
+    with arm_errors("get", "the source %s" % source_id):
         exists, os_type = gallery.read_source(compute, source_id)
     kind = gallery.source_kind(source_id)
     if not exists:
@@ -390,76 +390,79 @@ def check_source(module, compute, desired, definition, what):
 
 def main():
     module = AzureModule(argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
-    params = module.params
-    deadline = Deadline(params["wait_timeout"])
-    what = describe(params)
-    rg, gallery_name, image, name = (params[key] for key in ("resource_group", "gallery_name", "gallery_image_name",
-                                                             "name"))
+    try:
+        params = module.params
+        deadline = Deadline(params["wait_timeout"])
+        what = describe(params)
+        rg, gallery_name, image, name = (params[key] for key in ("resource_group", "gallery_name", "gallery_image_name",
+                                                                 "name"))
 
-    # the options alone (no request yet)
-    desired = gallery.desired_version(params)
-    errors = gallery.version_errors(name, desired if params["state"] == "present" else {})
-    if errors:
-        module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors)
+        # the options alone (no request yet)
+        desired = gallery.desired_version(params)
+        errors = gallery.version_errors(name, desired if params["state"] == "present" else {})
+        if errors:
+            module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors)
 
-    # current state
-    compute = module.client("compute")
-    version = Version(module, compute)
-    operations = compute.gallery_image_versions
-    current = version.read()
+        # current state
+        compute = module.client("compute")
+        version = Version(module, compute)
+        operations = compute.gallery_image_versions
+        current = version.read()
 
-    if params["state"] == "absent":
-        if current is not None and not module.check_mode:
-            long_running(module, "delete", what, lambda: operations.begin_delete(rg, gallery_name, image, name),
-                         deadline, params["wait"])
-        module.exit_json(changed=current is not None, gallery_image_version=None, changes=["state"] if current else [],
-                         arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
+        if params["state"] == "absent":
+            if current is not None and not module.check_mode:
+                long_running("delete", what, lambda: operations.begin_delete(rg, gallery_name, image, name),
+                             deadline, params["wait"])
+            module.exit_json(changed=current is not None, gallery_image_version=None, changes=["state"] if current else [],
+                             arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
 
-    # desired state against Azure's rules, and the difference (nothing written yet)
-    tracker = gallery.version_differences(desired, current, params["purge_target_regions"], params["purge_tags"])
-    definition = None
-    if current is not None:
-        errors = gallery.version_immutable_errors(tracker, current, what)
-        location = current["location"]
-    else:
-        definition = version.definition()
-        if definition is None and not module.check_mode:
-            module.fail_json(msg="Cannot create %s: image definition %s/%s/%s does not exist."
-                             % (what, rg, gallery_name, image), arm_requests=module.arm_requests)
-        location = (definition or {}).get("location") or (desired.get("target_regions") or [{}])[0].get("name")
-        errors = [] if "source" in desired else ["To create a version, set source."]
-        errors += [error for error in [gallery.missing_home_region(desired, location or "")] if location and error]
-    if errors:
-        module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
-                         arm_requests=module.arm_requests)
-    if tracker:
-        known = {region["name"] for region in gallery.version_options(current).get("target_regions", [])}
-        check_regions(module, compute, [region["name"] for region in desired.get("target_regions") or []
-                                        if region["name"] not in known], "target_regions")
-    if current is None:
-        check_source(module, compute, desired, definition, what)
-
-    # act (or, in check mode, describe), and wait for replication
-    after = current
-    if current is None:
-        body = gallery.version_create_body(desired, region_key(location))
-        if module.check_mode:
-            after = preview(body, gallery.gallery_image_id(module.subscription_id, rg, gallery_name, image, name), name,
-                            VERSION_TYPE)
+        # desired state against Azure's rules, and the difference (nothing written yet)
+        tracker = gallery.version_differences(desired, current, params["purge_target_regions"], params["purge_tags"])
+        definition = None
+        if current is not None:
+            errors = gallery.version_immutable_errors(tracker, current, what)
+            location = current["location"]
         else:
-            after = version.write("create", lambda: operations.begin_create_or_update(rg, gallery_name, image, name,
-                                                                                      body), deadline)
-    elif tracker and not module.check_mode:
-        body = gallery.version_update_body(tracker, desired, current, params["purge_target_regions"],
-                                           params["purge_tags"])
-        after = version.write("update", lambda: operations.begin_update(rg, gallery_name, image, name, body), deadline)
-    elif not module.check_mode:
-        after = version.wait_for_replication(current, deadline)
+            definition = version.definition()
+            if definition is None and not module.check_mode:
+                module.fail_json(msg="Cannot create %s: image definition %s/%s/%s does not exist."
+                                 % (what, rg, gallery_name, image), arm_requests=module.arm_requests)
+            location = (definition or {}).get("location") or (desired.get("target_regions") or [{}])[0].get("name")
+            errors = [] if "source" in desired else ["To create a version, set source."]
+            errors += [error for error in [gallery.missing_home_region(desired, location or "")] if location and error]
+        if errors:
+            module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
+                             arm_requests=module.arm_requests)
+        if tracker:
+            known = {region["name"] for region in gallery.version_options(current).get("target_regions", [])}
+            check_regions(module, compute, [region["name"] for region in desired.get("target_regions") or []
+                                            if region["name"] not in known], "target_regions")
+        if current is None:
+            check_source(module, compute, desired, definition, what)
 
-    # result
-    module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
-                     gallery_image_version=version_result(after),
-                     arm_requests=module.arm_requests, **diff(module, tracker, current))
+        # act (or, in check mode, describe), and wait for replication
+        after = current
+        if current is None:
+            body = gallery.version_create_body(desired, region_key(location))
+            if module.check_mode:
+                after = preview(body, gallery.gallery_image_id(module.subscription_id, rg, gallery_name, image, name), name,
+                                VERSION_TYPE)
+            else:
+                after = version.write("create", lambda: operations.begin_create_or_update(rg, gallery_name, image, name,
+                                                                                          body), deadline)
+        elif tracker and not module.check_mode:
+            body = gallery.version_update_body(tracker, desired, current, params["purge_target_regions"],
+                                               params["purge_tags"])
+            after = version.write("update", lambda: operations.begin_update(rg, gallery_name, image, name, body), deadline)
+        elif not module.check_mode:
+            after = version.wait_for_replication(current, deadline)
+
+        # result
+        module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
+                         gallery_image_version=version_result(after),
+                         arm_requests=module.arm_requests, **diff(module, tracker, current))
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ latest_for_region:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import region_key
 
 
@@ -115,22 +115,25 @@ def main():
                                             gallery_image_name=dict(type="str", required=True),
                                             name=dict(type="str"), latest_for_region=dict(type="str")),
                          supports_check_mode=True)
-    params = module.params
-    rg, gallery_name, image, name = (params[key] for key in ("resource_group", "gallery_name", "gallery_image_name",
-                                                             "name"))
-    operations = module.client("compute").gallery_image_versions
-    what = ("gallery image version %s/%s/%s/%s" % (rg, gallery_name, image, name) if name else
-            "versions of gallery image %s/%s/%s" % (rg, gallery_name, image))
-    with arm_errors(module, "get" if name else "list", what):
-        versions = gallery.read_versions(operations, rg, gallery_name, image, name)
+    try:
+        params = module.params
+        rg, gallery_name, image, name = (params[key] for key in ("resource_group", "gallery_name", "gallery_image_name",
+                                                                 "name"))
+        operations = module.client("compute").gallery_image_versions
+        what = ("gallery image version %s/%s/%s/%s" % (rg, gallery_name, image, name) if name else
+                "versions of gallery image %s/%s/%s" % (rg, gallery_name, image))
+        with arm_errors("get" if name else "list", what):
+            versions = gallery.read_versions(operations, rg, gallery_name, image, name)
 
-    result = dict(changed=False, gallery_image_versions=[resource_result(gallery.with_region_keys(version))
-                                                         for version in versions])
-    if params["latest_for_region"]:
-        latest = gallery.latest_for_region(versions, params["latest_for_region"])
-        result["latest_for_region"] = {"region": region_key(params["latest_for_region"]), "name": latest["name"],
-                                       "id": latest["id"]} if latest else None
-    module.exit_json(**result)
+        result = dict(changed=False, gallery_image_versions=[resource_result(gallery.with_region_keys(version))
+                                                             for version in versions])
+        if params["latest_for_region"]:
+            latest = gallery.latest_for_region(versions, params["latest_for_region"])
+            result["latest_for_region"] = {"region": region_key(params["latest_for_region"]), "name": latest["name"],
+                                           "id": latest["id"]} if latest else None
+        module.exit_json(**result)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ galleries:
 """
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
 
 
 def read_galleries(operations, resource_group, name):
@@ -73,13 +73,16 @@ def read_galleries(operations, resource_group, name):
 def main():
     module = AzureModule(names=dict(name="gallery"), argument_spec=dict(resource_group=dict(type="str"), name=dict(type="str")),
                          required_by=dict(name="resource_group"), supports_check_mode=True)
-    resource_group, name = module.params["resource_group"], module.params["name"]
-    compute = module.client("compute")
-    what = ("gallery %s/%s" % (resource_group, name) if name else
-            "galleries in resource group %s" % resource_group if resource_group else "galleries in the subscription")
-    with arm_errors(module, "get" if name else "list", what):
-        found = read_galleries(compute.galleries, resource_group, name)
-    module.exit_json(changed=False, galleries=[resource_result(item) for item in found])
+    try:
+        resource_group, name = module.params["resource_group"], module.params["name"]
+        compute = module.client("compute")
+        what = ("gallery %s/%s" % (resource_group, name) if name else
+                "galleries in resource group %s" % resource_group if resource_group else "galleries in the subscription")
+        with arm_errors("get" if name else "list", what):
+            found = read_galleries(compute.galleries, resource_group, name)
+        module.exit_json(changed=False, galleries=[resource_result(item) for item in found])
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

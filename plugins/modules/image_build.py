@@ -174,7 +174,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _image_builder as builder
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import as_dict, read
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline, WaitTimeout, poller_result, wait_until
 
@@ -205,20 +205,20 @@ class Build:
         self.template = None
 
     def read(self):
-        self.template = read(self.module, self.what, lambda: self.templates.get(self.rg, self.name))
+        self.template = read(self.what, lambda: self.templates.get(self.rg, self.name))
         return self.template
 
     def outputs(self):
-        with arm_errors(self.module, "list the run outputs of", self.what):
+        with arm_errors("list the run outputs of", self.what):
             found = ignore_not_found(lambda: list(self.templates.list_run_outputs(self.rg, self.name)), default=[])
         return [resource_result(as_dict(output)) for output in found]
 
     def start(self):
-        with arm_errors(self.module, "start the build of", self.what):
+        with arm_errors("start the build of", self.what):
             self.templates.begin_run(self.rg, self.name, polling=False)  # watched through the template, not the LRO
 
     def cancel(self, deadline, wait):
-        with arm_errors(self.module, "cancel the build of", self.what):
+        with arm_errors("cancel the build of", self.what):
             poller = self.templates.begin_cancel(self.rg, self.name)
             if wait:
                 poller_result(poller, deadline, "cancellation of the build of %s" % self.what)
@@ -250,65 +250,68 @@ class Build:
 
 def main():
     module = AzureModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    build = Build(module)
+    try:
+        params = module.params
+        build = Build(module)
 
-    # current state
-    template = build.read()
-    if template is None:
-        module.fail_json(msg="Cannot build %s: it does not exist (create it with image_template)." % build.what)
-    problem = builder.provisioning_problem(template)
-    if problem:
-        module.fail_json(msg="Cannot build %s: it failed to provision (%s); run image_template again to resubmit it."
-                         % (build.what, problem))
-    timeout = params["wait_timeout"] if params["wait_timeout"] is not None else \
-        builder.build_timeout_seconds(template) + 300
-    deadline = Deadline(timeout)
-    run = builder.last_run(template) or {}
+        # current state
+        template = build.read()
+        if template is None:
+            module.fail_json(msg="Cannot build %s: it does not exist (create it with image_template)." % build.what)
+        problem = builder.provisioning_problem(template)
+        if problem:
+            module.fail_json(msg="Cannot build %s: it failed to provision (%s); run image_template again to resubmit it."
+                             % (build.what, problem))
+        timeout = params["wait_timeout"] if params["wait_timeout"] is not None else \
+            builder.build_timeout_seconds(template) + 300
+        deadline = Deadline(timeout)
+        run = builder.last_run(template) or {}
 
-    if params["state"] == "canceled":
-        running = builder.is_running(template)
-        if running and not module.check_mode and run.get("run_state") == "Running":
-            build.cancel(deadline, params["wait"])
-        # Azure accepts a cancel with 204 and the build goes Canceling first: wait for the build itself to stop.
-        stopped = build.watch(deadline, None) if running and not module.check_mode and params["wait"] else None
-        if running and not module.check_mode and stopped is None:
+        if params["state"] == "canceled":
+            running = builder.is_running(template)
+            if running and not module.check_mode and run.get("run_state") == "Running":
+                build.cancel(deadline, params["wait"])
+            # Azure accepts a cancel with 204 and the build goes Canceling first: wait for the build itself to stop.
+            stopped = build.watch(deadline, None) if running and not module.check_mode and params["wait"] else None
+            if running and not module.check_mode and stopped is None:
+                build.read()
+            module.exit_json(**build.result(changed=running, started=False, timed_out=stopped is False))
+
+        # desired: a build that has started (and, for succeeded, ended well); act (or, in check mode, describe)
+        last = run.get("run_state")
+        start = not builder.is_running(template) and (
+            params["rebuild"] or not run or (params["state"] == "succeeded" and last in RESTARTABLE))
+        if start and module.check_mode:
+            result = build.result(changed=True, started=True, timed_out=False)
+            result["msg"] = "%s: a build would start (last: %s)" % (build.what, builder.describe_run(template))
+            module.exit_json(**result)
+        previous_start = None
+        if start:
+            if template["properties"].get("provisioningState") != "Succeeded":
+                wait_until(lambda: build.read()["properties"].get("provisioningState") in ("Succeeded", "Failed"),
+                           timeout=deadline.remaining(), sleep=params["wait_sleep"], what="provisioning of %s" % build.what)
+            previous_start = run.get("start_time") or ""
+            build.start()
             build.read()
-        module.exit_json(**build.result(changed=running, started=False, timed_out=stopped is False))
 
-    # desired: a build that has started (and, for succeeded, ended well); act (or, in check mode, describe)
-    last = run.get("run_state")
-    start = not builder.is_running(template) and (
-        params["rebuild"] or not run or (params["state"] == "succeeded" and last in RESTARTABLE))
-    if start and module.check_mode:
-        result = build.result(changed=True, started=True, timed_out=False)
-        result["msg"] = "%s: a build would start (last: %s)" % (build.what, builder.describe_run(template))
+        # watch
+        watched = not module.check_mode and (params["state"] == "succeeded" or params["wait"])
+        ended = build.watch(deadline, previous_start) if watched else None
+        result = build.result(changed=start, started=start, timed_out=ended is False)
+        state = (result["last_run_status"] or {}).get("run_state")
+        failure = {key: value for key, value in result.items() if key not in ("image_template", "msg")}  # the run
+        if watched and ended and state in RESTARTABLE:
+            how = {"Canceled": "was canceled", "Failed": "failed"}.get(state, "partly failed")
+            message = (result["last_run_status"] or {}).get("message") or state
+            module.fail_json(msg="Image build of %s %s: %s" % (build.what, how, message), **failure)
+        if params["state"] == "succeeded" and ended is False:
+            module.fail_json(msg="The build of %s did not end within %s seconds (%s); it goes on in Azure: run again to keep "
+                             "waiting, or cancel it with state=canceled." % (build.what, timeout,
+                                                                             builder.describe_run(build.template)),
+                             **failure)
         module.exit_json(**result)
-    previous_start = None
-    if start:
-        if template["properties"].get("provisioningState") != "Succeeded":
-            wait_until(lambda: build.read()["properties"].get("provisioningState") in ("Succeeded", "Failed"),
-                       timeout=deadline.remaining(), sleep=params["wait_sleep"], what="provisioning of %s" % build.what)
-        previous_start = run.get("start_time") or ""
-        build.start()
-        build.read()
-
-    # watch
-    watched = not module.check_mode and (params["state"] == "succeeded" or params["wait"])
-    ended = build.watch(deadline, previous_start) if watched else None
-    result = build.result(changed=start, started=start, timed_out=ended is False)
-    state = (result["last_run_status"] or {}).get("run_state")
-    failure = {key: value for key, value in result.items() if key not in ("image_template", "msg")}  # the run
-    if watched and ended and state in RESTARTABLE:
-        how = {"Canceled": "was canceled", "Failed": "failed"}.get(state, "partly failed")
-        message = (result["last_run_status"] or {}).get("message") or state
-        module.fail_json(msg="Image build of %s %s: %s" % (build.what, how, message), **failure)
-    if params["state"] == "succeeded" and ended is False:
-        module.fail_json(msg="The build of %s did not end within %s seconds (%s); it goes on in Azure: run again to keep "
-                         "waiting, or cancel it with state=canceled." % (build.what, timeout,
-                                                                         builder.describe_run(build.template)),
-                         **failure)
-    module.exit_json(**result)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

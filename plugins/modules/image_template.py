@@ -335,7 +335,7 @@ arm_requests:
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils import _image_builder as builder
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import (
     deleted_diff, diff, long_running, preview, read)
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import check_regions
@@ -400,13 +400,13 @@ def check_references(module, desired, what):
     for target in builder.shared_image_targets(desired):
         rg, gallery_name, image, version = target["resource_group"], target["gallery"], target["image"], target["version"]
         name = "%s/%s/%s" % (rg, gallery_name, image)
-        definition = read(module, "gallery image %s" % name, lambda: compute.gallery_images.get(rg, gallery_name, image))
+        definition = read("gallery image %s" % name, lambda: compute.gallery_images.get(rg, gallery_name, image))
         if definition is None:
             (notes if module.check_mode else problems).append(
                 "the gallery image definition %s it distributes to does not exist" % name)
             continue
         os_types[name] = (definition.get("properties") or {}).get("osType")
-        if version and read(module, "gallery image version %s/%s" % (name, version),
+        if version and read("gallery image version %s/%s" % (name, version),
                             lambda: compute.gallery_image_versions.get(rg, gallery_name, image, version)) is not None:
             problems.append("version %s of %s already exists, so distributing to it would fail at the end of the build "
                             "(choose a new version)" % (version, name))
@@ -416,11 +416,11 @@ def check_references(module, desired, what):
         source_id = source_id[:-len("/versions/latest")] if source_id.lower().endswith("/versions/latest") else source_id
         if gallery.source_kind(source_id) is None and gallery.split_version_id(source_id):  # a definition: its latest
             parts = gallery.split_version_id(source_id)
-            found = read(module, "gallery image %s" % source_id,
+            found = read("gallery image %s" % source_id,
                          lambda: compute.gallery_images.get(parts["resource_group"], parts["gallery"], parts["image"]))
             exists, os_type = found is not None, ((found or {}).get("properties") or {}).get("osType")
         else:
-            with arm_errors(module, "get", "the source %s" % source_id):
+            with arm_errors("get", "the source %s" % source_id):
                 exists, os_type = gallery.read_source(compute, source_id)
         if not exists:
             problems.append("its source %s does not exist" % source_id)
@@ -436,73 +436,76 @@ def check_references(module, desired, what):
 
 def main():
     module = AzureModule(argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
-    params = module.params
-    deadline = Deadline(params["wait_timeout"])
-    templates = module.client("imagebuilder").virtual_machine_image_templates
-    rg, name, what = params["resource_group"], params["name"], describe(params)
+    try:
+        params = module.params
+        deadline = Deadline(params["wait_timeout"])
+        templates = module.client("imagebuilder").virtual_machine_image_templates
+        rg, name, what = params["resource_group"], params["name"], describe(params)
 
-    # current state
-    current = read(module, what, lambda: templates.get(rg, name))
+        # current state
+        current = read(what, lambda: templates.get(rg, name))
 
-    if params["state"] == "absent":
-        if current is not None and builder.is_running(current):
-            module.fail_json(msg="Cannot delete %s: it is building (%s). Cancel the build first (image_build "
-                             "state=canceled) or wait for it." % (what, builder.describe_run(current)))
-        if current is not None and not module.check_mode:
-            long_running(module, "delete", what, lambda: templates.begin_delete(rg, name), deadline, params["wait"])
-        module.exit_json(changed=current is not None, image_template=None, changes=["state"] if current else [],
-                         replaced=False, arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
+        if params["state"] == "absent":
+            if current is not None and builder.is_running(current):
+                module.fail_json(msg="Cannot delete %s: it is building (%s). Cancel the build first (image_build "
+                                 "state=canceled) or wait for it." % (what, builder.describe_run(current)))
+            if current is not None and not module.check_mode:
+                long_running("delete", what, lambda: templates.begin_delete(rg, name), deadline, params["wait"])
+            module.exit_json(changed=current is not None, image_template=None, changes=["state"] if current else [],
+                             replaced=False, arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
 
-    # desired state, Azure's rules on it, and the difference (nothing written yet)
-    desired = builder.desired_template(params)
-    tracker = builder.template_differences(desired, current, params["purge_tags"])
-    failed = builder.provisioning_problem(current)
-    immutable = builder.needs_new_template(tracker) if current is not None else []
-    if immutable and not params["replace"]:
-        module.fail_json(msg="Image Builder templates cannot be changed in place, and %s differs in %s. Set replace: true "
-                         "to delete the template and create it again (its run history goes with it; the images it "
-                         "distributed stay), or give the new definition another template name."
-                         % (what, ", ".join(immutable)), changes=tracker.display_paths(),
-                         arm_requests=module.arm_requests)
-    recreate = current is not None and bool(failed or immutable)
-    errors = builder.template_errors(desired, creating=current is None or recreate)
-    if errors:
-        module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
-                         arm_requests=module.arm_requests)
-    if current is not None and (tracker or recreate) and builder.is_running(current):
-        module.fail_json(msg="Cannot change %s while it builds (%s): cancel the build (image_build state=canceled) or "
-                         "wait for it." % (what, builder.describe_run(current)), arm_requests=module.arm_requests)
-    if failed and not tracker:
-        tracker.add(("provisioning_state",), "Failed (%s)" % failed, "resubmitted")
-    if current is None or recreate or tracker.touches("distribute") or tracker.touches("location"):
-        check_references(module, desired, what)
+        # desired state, Azure's rules on it, and the difference (nothing written yet)
+        desired = builder.desired_template(params)
+        tracker = builder.template_differences(desired, current, params["purge_tags"])
+        failed = builder.provisioning_problem(current)
+        immutable = builder.needs_new_template(tracker) if current is not None else []
+        if immutable and not params["replace"]:
+            module.fail_json(msg="Image Builder templates cannot be changed in place, and %s differs in %s. Set replace: true "
+                             "to delete the template and create it again (its run history goes with it; the images it "
+                             "distributed stay), or give the new definition another template name."
+                             % (what, ", ".join(immutable)), changes=tracker.display_paths(),
+                             arm_requests=module.arm_requests)
+        recreate = current is not None and bool(failed or immutable)
+        errors = builder.template_errors(desired, creating=current is None or recreate)
+        if errors:
+            module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
+                             arm_requests=module.arm_requests)
+        if current is not None and (tracker or recreate) and builder.is_running(current):
+            module.fail_json(msg="Cannot change %s while it builds (%s): cancel the build (image_build state=canceled) or "
+                             "wait for it." % (what, builder.describe_run(current)), arm_requests=module.arm_requests)
+        if failed and not tracker:
+            tracker.add(("provisioning_state",), "Failed (%s)" % failed, "resubmitted")
+        if current is None or recreate or tracker.touches("distribute") or tracker.touches("location"):
+            check_references(module, desired, what)
 
-    # act (or, in check mode, describe)
-    after = current
-    if current is None or recreate:
-        location = desired.get("location") or (current or {}).get("location")
-        if not location:
-            with arm_errors(module, "get", "resource group %s" % rg):
-                location = resource_group_location(module.client("imagebuilder"), module.subscription_id, rg)
-        body = builder.create_body(desired, location)
-        if module.check_mode:
-            after = preview(body, template_id(module.subscription_id, params), name, TEMPLATE_TYPE)
-        else:
-            if recreate:
-                long_running(module, "delete", what, lambda: templates.begin_delete(rg, name), deadline, True)
-            after = long_running(module, "create", what, lambda: templates.begin_create_or_update(rg, name, body),
-                                 deadline, params["wait"])
-    elif tracker and not module.check_mode:
-        body = builder.update_body(tracker, desired, current, params["purge_tags"])
-        after = long_running(module, "update", what, lambda: templates.begin_update(rg, name, body), deadline,
-                             params["wait"])
-    if after is None:  # wait: false, as Azure has it now
-        after = read(module, what, lambda: templates.get(rg, name))
+        # act (or, in check mode, describe)
+        after = current
+        if current is None or recreate:
+            location = desired.get("location") or (current or {}).get("location")
+            if not location:
+                with arm_errors("get", "resource group %s" % rg):
+                    location = resource_group_location(module.client("imagebuilder"), module.subscription_id, rg)
+            body = builder.create_body(desired, location)
+            if module.check_mode:
+                after = preview(body, template_id(module.subscription_id, params), name, TEMPLATE_TYPE)
+            else:
+                if recreate:
+                    long_running("delete", what, lambda: templates.begin_delete(rg, name), deadline, True)
+                after = long_running("create", what, lambda: templates.begin_create_or_update(rg, name, body),
+                                     deadline, params["wait"])
+        elif tracker and not module.check_mode:
+            body = builder.update_body(tracker, desired, current, params["purge_tags"])
+            after = long_running("update", what, lambda: templates.begin_update(rg, name, body), deadline,
+                                 params["wait"])
+        if after is None:  # wait: false, as Azure has it now
+            after = read(what, lambda: templates.get(rg, name))
 
-    # result
-    module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(), replaced=recreate,
-                     image_template=builder.template_result(after), arm_requests=module.arm_requests,
-                     **diff(module, tracker, current))
+        # result
+        module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(), replaced=recreate,
+                         image_template=builder.template_result(after), arm_requests=module.arm_requests,
+                         **diff(module, tracker, current))
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

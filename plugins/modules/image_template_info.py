@@ -80,7 +80,7 @@ image_templates:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _image_builder as builder
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
 
 
 def read_templates(templates, resource_group, name):
@@ -102,19 +102,22 @@ def main():
                                             include=dict(type="list", elements="str", default=[],
                                                          choices=["run_outputs"])),
                          required_by=dict(name="resource_group"), supports_check_mode=True)
-    resource_group, name = module.params["resource_group"], module.params["name"]
-    templates = module.client("imagebuilder").virtual_machine_image_templates
-    what = ("image template %s/%s" % (resource_group, name) if name else "image templates in resource group %s"
-            % resource_group if resource_group else "image templates in the subscription")
-    with arm_errors(module, "get" if name else "list", what):
-        found = [builder.template_result(item) for item in read_templates(templates, resource_group, name)]
-    for template in found:
-        template.setdefault("last_run_status", None)
-        if "run_outputs" in module.params["include"]:
-            with arm_errors(module, "list the run outputs of", "image template %s/%s"
-                            % (template["resource_group"], template["name"])):
-                template["run_outputs"] = run_outputs(templates, template["resource_group"], template["name"])
-    module.exit_json(changed=False, image_templates=found)
+    try:
+        resource_group, name = module.params["resource_group"], module.params["name"]
+        templates = module.client("imagebuilder").virtual_machine_image_templates
+        what = ("image template %s/%s" % (resource_group, name) if name else "image templates in resource group %s"
+                % resource_group if resource_group else "image templates in the subscription")
+        with arm_errors("get" if name else "list", what):
+            found = [builder.template_result(item) for item in read_templates(templates, resource_group, name)]
+        for template in found:
+            template.setdefault("last_run_status", None)
+            if "run_outputs" in module.params["include"]:
+                with arm_errors("list the run outputs of", "image template %s/%s"
+                                % (template["resource_group"], template["name"])):
+                    template["run_outputs"] = run_outputs(templates, template["resource_group"], template["name"])
+        module.exit_json(changed=False, image_templates=found)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

@@ -71,26 +71,29 @@ msg:
 """
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import KNOWN_REGIONS, unknown_message, unknown_regions
 from ansible_collections.fleetops.vmss.plugins.module_utils._rest import subscription_locations
 
 
 def main():
     module = AzureModule(argument_spec=dict(names=dict(type="list", elements="str")), supports_check_mode=True)
-    with arm_errors(module, "list", "the locations of subscription %s" % module.subscription_id):
-        locations = subscription_locations(module.client("compute"), module.subscription_id)
-    source = "subscription" if locations else "built_in"
-    if not locations:
-        locations = [{"name": name, "display_name": None} for name in sorted(KNOWN_REGIONS)]
-    unknown = unknown_regions(module.params["names"] or [], [item["name"] for item in locations])
-    if unknown:
-        msg = unknown_message("names", unknown, "the subscription's locations" if source == "subscription"
-                              else "the Azure regions built into the collection")
-    else:
-        msg = "%s region name(s) checked; all known." % len(module.params["names"] or [])
-    module.exit_json(changed=False, locations=locations, source=source, unknown=[name for name, _hint in unknown],
-                     suggestions={name: hint for name, hint in unknown if hint}, msg=msg)
+    try:
+        with arm_errors("list", "the locations of subscription %s" % module.subscription_id):
+            locations = subscription_locations(module.client("compute"), module.subscription_id)
+        source = "subscription" if locations else "built_in"
+        if not locations:
+            locations = [{"name": name, "display_name": None} for name in sorted(KNOWN_REGIONS)]
+        unknown = unknown_regions(module.params["names"] or [], [item["name"] for item in locations])
+        if unknown:
+            msg = unknown_message("names", unknown, "the subscription's locations" if source == "subscription"
+                                  else "the Azure regions built into the collection")
+        else:
+            msg = "%s region name(s) checked; all known." % len(module.params["names"] or [])
+        module.exit_json(changed=False, locations=locations, source=source, unknown=[name for name, _hint in unknown],
+                         suggestions={name: hint for name, hint in unknown if hint}, msg=msg)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, snake
 from ansible_collections.fleetops.vmss.plugins.module_utils._compare import compare, prune
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._gallery import immutable_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import deleted_diff, diff
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import check_regions, region_key
@@ -120,55 +120,58 @@ class ResourceGroups:
 
 def main():
     module = AzureModule(names=dict(name="resource_group"), argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
-    params = module.params
-    deadline = Deadline(params["wait_timeout"])
-    what = "resource group %s" % params["name"]
-    groups = ResourceGroups(module, params["name"])
+    try:
+        params = module.params
+        deadline = Deadline(params["wait_timeout"])
+        what = "resource group %s" % params["name"]
+        groups = ResourceGroups(module, params["name"])
 
-    # current state
-    with arm_errors(module, "get", what):
-        current = groups.get()
+        # current state
+        with arm_errors("get", what):
+            current = groups.get()
 
-    if params["state"] == "absent":
-        if current is not None and not module.check_mode:
-            with arm_errors(module, "delete", what):
-                response = groups.send("DELETE")
-                location = response.headers.get("Location")
-                if response.status_code == 202 and location and params["wait"]:
-                    wait_until(lambda: groups.send("GET", url=location).status_code != 202,
-                               timeout=deadline.remaining(), sleep=params["wait_sleep"], what="deletion of %s" % what)
-        module.exit_json(changed=current is not None, resource_group=None, changes=["state"] if current else [],
-                         arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
+        if params["state"] == "absent":
+            if current is not None and not module.check_mode:
+                with arm_errors("delete", what):
+                    response = groups.send("DELETE")
+                    location = response.headers.get("Location")
+                    if response.status_code == 202 and location and params["wait"]:
+                        wait_until(lambda: groups.send("GET", url=location).status_code != 202,
+                                   timeout=deadline.remaining(), sleep=params["wait_sleep"], what="deletion of %s" % what)
+            module.exit_json(changed=current is not None, resource_group=None, changes=["state"] if current else [],
+                             arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
 
-    # desired state and the difference
-    desired = prune({"location": params["location"] and region_key(params["location"]), "tags": params["tags"]})
-    have = {"location": region_key(current["location"]), "tags": current.get("tags") or {}} if current else {}
-    tracker = compare(desired, have, {"location": "location",
-                                      "tags": tags_rule(params["purge_tags"]) if current else "map"})
-    errors = immutable_errors(tracker, ("location",), what, "a resource group cannot move") if current else []
-    if current is None and not desired.get("location"):
-        errors.append("To create %s, set location." % what)
-    if errors:
-        module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
-                         arm_requests=module.arm_requests)
+        # desired state and the difference
+        desired = prune({"location": params["location"] and region_key(params["location"]), "tags": params["tags"]})
+        have = {"location": region_key(current["location"]), "tags": current.get("tags") or {}} if current else {}
+        tracker = compare(desired, have, {"location": "location",
+                                          "tags": tags_rule(params["purge_tags"]) if current else "map"})
+        errors = immutable_errors(tracker, ("location",), what, "a resource group cannot move") if current else []
+        if current is None and not desired.get("location"):
+            errors.append("To create %s, set location." % what)
+        if errors:
+            module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
+                             arm_requests=module.arm_requests)
 
-    # act (or, in check mode, describe)
-    after = current
-    if current is None:
-        check_regions(module, groups.client, [desired["location"]], "location")
-        body = {"location": desired["location"], "tags": dict(desired.get("tags") or {})}
-        after = dict(body, name=params["name"], id=groups.path)
-        if not module.check_mode:
-            with arm_errors(module, "create", what):
-                after = groups.send("PUT", body).json()
-    elif tracker and not module.check_mode:
-        with arm_errors(module, "update", what):
-            after = groups.send("PUT", {"location": current["location"], "tags": tags_to_send(
-                desired.get("tags"), current.get("tags"), params["purge_tags"])}).json()
+        # act (or, in check mode, describe)
+        after = current
+        if current is None:
+            check_regions(module, groups.client, [desired["location"]], "location")
+            body = {"location": desired["location"], "tags": dict(desired.get("tags") or {})}
+            after = dict(body, name=params["name"], id=groups.path)
+            if not module.check_mode:
+                with arm_errors("create", what):
+                    after = groups.send("PUT", body).json()
+        elif tracker and not module.check_mode:
+            with arm_errors("update", what):
+                after = groups.send("PUT", {"location": current["location"], "tags": tags_to_send(
+                    desired.get("tags"), current.get("tags"), params["purge_tags"])}).json()
 
-    # result
-    module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
-                     resource_group=snake(after), arm_requests=module.arm_requests, **diff(module, tracker, current))
+        # result
+        module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
+                         resource_group=snake(after), arm_requests=module.arm_requests, **diff(module, tracker, current))
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rbac as rbac
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import as_dict
 
 ARGUMENT_SPEC = dict(
@@ -130,7 +130,7 @@ def resolve_role(module, authorization, params):
             module.fail_json(msg="role_definition_id %r is neither a role definition ID nor a GUID." % given)
         return given
     role = params["role_definition_name"]
-    with arm_errors(module, "look up", "role %r at scope %s" % (role, params["scope"])):
+    with arm_errors("look up", "role %r at scope %s" % (role, params["scope"])):
         found = [as_dict(item) for item in
                  authorization.role_definitions.list(params["scope"], filter="roleName eq '%s'" % role.replace("'", "''"))]
     if len(found) != 1:
@@ -143,52 +143,55 @@ def main():
     module = AzureModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                          mutually_exclusive=[("role_definition_name", "role_definition_id")],
                          required_one_of=[("role_definition_name", "role_definition_id")])
-    params = module.params
-    if params["name"] and not rbac.is_guid(params["name"]):
-        module.fail_json(msg="name %r is not a GUID (Azure names role assignments by GUID)." % params["name"])
-    params["scope"] = "/" + params["scope"].strip("/")
-    authorization = module.client("authorization")
-    scope, principal = params["scope"], params["principal_id"]
+    try:
+        params = module.params
+        if params["name"] and not rbac.is_guid(params["name"]):
+            module.fail_json(msg="name %r is not a GUID (Azure names role assignments by GUID)." % params["name"])
+        params["scope"] = "/" + params["scope"].strip("/")
+        authorization = module.client("authorization")
+        scope, principal = params["scope"], params["principal_id"]
 
-    # current state: an assignment of that role to that principal at exactly that scope
-    role_id = resolve_role(module, authorization, params)
-    what = "role assignment of %s to %s at %s" % (params["role_definition_name"] or rbac.role_guid(role_id), principal,
-                                                  scope)
-    with arm_errors(module, "list", "role assignments at %s" % scope):
-        listed = [as_dict(item) for item in
-                  authorization.role_assignments.list_for_scope(scope, filter="principalId eq '%s'" % principal)]
-    current = rbac.find_assignment(listed, scope, role_id, principal)
+        # current state: an assignment of that role to that principal at exactly that scope
+        role_id = resolve_role(module, authorization, params)
+        what = "role assignment of %s to %s at %s" % (params["role_definition_name"] or rbac.role_guid(role_id), principal,
+                                                      scope)
+        with arm_errors("list", "role assignments at %s" % scope):
+            listed = [as_dict(item) for item in
+                      authorization.role_assignments.list_for_scope(scope, filter="principalId eq '%s'" % principal)]
+        current = rbac.find_assignment(listed, scope, role_id, principal)
 
-    # act (or, in check mode, describe)
-    after = current
-    if params["state"] == "absent" and current is not None:
-        after = None
-        if not module.check_mode:
-            with arm_errors(module, "delete", what):
-                authorization.role_assignments.delete(current.get("scope") or scope, current["name"])
-    elif params["state"] == "present" and current is None:
-        name = params["name"] or rbac.assignment_name(scope, role_id, principal)
-        props = {"roleDefinitionId": role_id, "principalId": principal}
-        if params["principal_type"]:
-            props["principalType"] = params["principal_type"]
-        if params["description"]:
-            props["description"] = params["description"]
-        if module.check_mode:
-            after = {"id": "%s/providers/Microsoft.Authorization/roleAssignments/%s" % (scope.rstrip("/"), name),
-                     "name": name, "scope": scope, "role_definition_id": role_id, "principal_id": principal,
-                     "principal_type": params["principal_type"]}
-        else:
-            with arm_errors(module, "create", what):
-                after = as_dict(authorization.role_assignments.create(scope, name, {"properties": props}))
+        # act (or, in check mode, describe)
+        after = current
+        if params["state"] == "absent" and current is not None:
+            after = None
+            if not module.check_mode:
+                with arm_errors("delete", what):
+                    authorization.role_assignments.delete(current.get("scope") or scope, current["name"])
+        elif params["state"] == "present" and current is None:
+            name = params["name"] or rbac.assignment_name(scope, role_id, principal)
+            props = {"roleDefinitionId": role_id, "principalId": principal}
+            if params["principal_type"]:
+                props["principalType"] = params["principal_type"]
+            if params["description"]:
+                props["description"] = params["description"]
+            if module.check_mode:
+                after = {"id": "%s/providers/Microsoft.Authorization/roleAssignments/%s" % (scope.rstrip("/"), name),
+                         "name": name, "scope": scope, "role_definition_id": role_id, "principal_id": principal,
+                         "principal_type": params["principal_type"]}
+            else:
+                with arm_errors("create", what):
+                    after = as_dict(authorization.role_assignments.create(scope, name, {"properties": props}))
 
-    # result
-    changed = (current is None) != (after is None)
-    result = dict(changed=changed, role_assignment=resource_result(after) if after else None,
-                  arm_requests=module.arm_requests)
-    if module.diff_mode:
-        result["diff"] = {"before": resource_result(current) if current else {},
-                          "after": resource_result(after) if after else {}}
-    module.exit_json(**result)
+        # result
+        changed = (current is None) != (after is None)
+        result = dict(changed=changed, role_assignment=resource_result(after) if after else None,
+                      arm_requests=module.arm_requests)
+        if module.diff_mode:
+            result["diff"] = {"before": resource_result(current) if current else {},
+                              "after": resource_result(after) if after else {}}
+        module.exit_json(**result)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

@@ -287,24 +287,26 @@ arm_requests:
   sample: 14
 """
 
-import datetime
-
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rolling_upgrade as rolling
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import error_details, failure_message, is_handled
-from ansible_collections.fleetops.vmss.plugins.module_utils._operations import read
-from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline, WaitTimeout, wait_until
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure
+from ansible_collections.fleetops.vmss.plugins.module_utils._run import RunRecord, now
+from ansible_collections.fleetops.vmss.plugins.module_utils._scale_set_client import ScaleSetClient, rolling_upgrade_ended
+from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline
 
 
 class Run:
-    """One run's options, client and what it has seen so far; every failure carries all of it."""
+    """One run's options, client and what it has seen so far; every failure carries all of it (main's catch)."""
 
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
+    def __init__(self, module, deadline):
+        self.module, self.params = module, module.params
+        params = module.params
         self.compute = module.client("compute")
-        self.resource = "scale set %s/%s" % (self.params["resource_group"], self.params["name"])
+        self.azure = ScaleSetClient(self.compute, params["resource_group"], params["name"], deadline,
+                                    params["wait_sleep"])
+        self.record = RunRecord(module.requests)
+        self.resource = self.azure.what
         self.changed = False
         self.status = None
         self.first = None           # the first look at the upgrade started or joined (moved_instance_count)
@@ -317,27 +319,13 @@ class Run:
         return dict(rolling.status_fields(self.status), changed=self.changed, progress_history=self.history,
                     decision=self.decision, target_version=(self.target or {}).get("name"),
                     started_by=self.started_by, moved_instance_count=rolling.moved_count(self.first, self.status),
-                    arm_requests=self.module.arm_requests, **extra)
+                    arm_requests=self.record.requests()[0], **extra)
 
     def fail(self, action, code, message, error=None):
-        details = dict(error or {}, code=code, message=message)
-        self.module.fail_json(msg=failure_message(action, self.resource, details), **self.result(error=details))
-
-    def call(self, action, function):
-        """``function()``; an Azure error fails the module with the run's result so far."""
-        try:
-            return function()
-        except Exception as exc:  # pylint: disable=broad-except
-            if not is_handled(exc):
-                raise
-            details = error_details(exc)
-            self.module.fail_json(msg=failure_message(action, self.resource, details), **self.result(error=details))
-        return None  # not reached: fail_json exits
+        raise arm_failure(action, self.resource, dict(error or {}, code=code, message=message))
 
     def latest(self):
-        params = self.params
-        return self.call("get the rolling upgrade of",
-                         lambda: rolling.read_latest(self.compute, params["resource_group"], params["name"]))
+        return self.azure.latest_rolling_upgrade()
 
 
 def resolve_target(run, scale_set):
@@ -346,8 +334,9 @@ def resolve_target(run, scale_set):
     image = rolling.floating_gallery_image(scale_set)
     if image is None:
         return None
-    versions = run.call("read the image versions for", lambda: gallery.read_versions(
-        run.compute.gallery_image_versions, image["resource_group"], image["gallery"], image["image"]))
+    with arm_errors("read the image versions for", run.resource):
+        versions = gallery.read_versions(run.compute.gallery_image_versions, image["resource_group"], image["gallery"],
+                                         image["image"])
     latest = gallery.latest_for_region(versions, scale_set.get("location") or "")
     if latest is None:
         return None
@@ -369,30 +358,27 @@ def report_covering(run, covering):
     run.module.exit_json(**run.result())
 
 
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def send(run, action):
     """POST the action; the module waits through GetLatest (progress), not through the operation."""
     method_name, verb = rolling.ACTIONS[action]
     method = getattr(run.compute.virtual_machine_scale_set_rolling_upgrades, method_name)
-    run.call(verb, lambda: method(run.params["resource_group"], run.params["name"], polling=False))
+    with arm_errors(verb, run.resource):
+        method(run.params["resource_group"], run.params["name"], polling=False)
 
 
-def watch(run, before, started, deadline):
+def watch(run, before, started):
     """Read the latest upgrade every wait_sleep seconds until it has ended; keeps run.status and run.history."""
-    def check():
+    def observe():
         status = run.latest()
         if not (started and rolling.same_upgrade(status, before)):  # not a stale read of the previous upgrade
             run.status = status
             run.first = run.first or status
-            rolling.record(run.history, rolling.sample(status, utc_now()))
-        return rolling.settled(status, before, started)
+            rolling.record(run.history, rolling.sample(status, now()))
+        return status
 
-    try:
-        wait_until(check, deadline.remaining(), run.params["wait_sleep"], what="the end of the rolling upgrade")
-    except WaitTimeout:
+    _ended, _status, timed_out = run.azure.watch(rolling_upgrade_ended(before, started), observe=observe,
+                                                 what="the end of the rolling upgrade")
+    if timed_out:
         unseen = run.status is None or (started and rolling.same_upgrade(run.status, before))
         state = "the new upgrade not yet reported" if unseen else "still %s" % rolling.code_of(run.status)
         run.fail("wait for the rolling upgrade of", "Timeout", "%s after %s seconds; it goes on in Azure "
@@ -413,53 +399,54 @@ def main():
     params = module.params
     action = params["action"]
     deadline = Deadline(params["wait_timeout"])
-    run = Run(module)
+    run = Run(module, deadline)
+    try:
+        # current state: the scale set must exist; the latest rolling upgrade (None: there has never been one)
+        found = run.azure.read()
+        if found is None:
+            run.fail(rolling.ACTIONS[action][1], "ResourceNotFound", "the scale set does not exist.")
+        before = run.status = run.latest()
 
-    # current state: the scale set must exist; the latest rolling upgrade (None: there has never been one)
-    scale_sets = run.compute.virtual_machine_scale_sets
-    found = read(module, run.resource, lambda: scale_sets.get(params["resource_group"], params["name"]))
-    if found is None:
-        run.fail(rolling.ACTIONS[action][1], "ResourceNotFound", "the scale set does not exist.")
-    before = run.status = run.latest()
+        # an OS upgrade Azure already ran for the version "latest" resolves to (the automatic OS upgrade a
+        # promotion starts) is reported, never started again
+        covering, history = None, []
+        if action == "start_os_upgrade":
+            run.target = None if rolling.is_running(before) else resolve_target(run, found)
+            if run.target or rolling.is_running(before):
+                with arm_errors("read the OS upgrade history of", run.resource):
+                    history = rolling.read_os_history(run.compute, params["resource_group"], params["name"])
+            covering = rolling.covering_upgrade(history, run.target)
+        run.decision = rolling.start_decision(action, before, covering) if action.startswith("start_") else action
+        if covering is not None:
+            report_covering(run, covering)
+        if run.decision in ("join", "status"):
+            run.first = before
+            run.started_by = next((entry.get("started_by") for entry in history[:1]
+                                   if rolling.same_upgrade(entry, before)), None)
+        elif run.decision == "start":
+            run.started_by = "User"
 
-    # an OS upgrade Azure already ran for the version "latest" resolves to (the automatic OS upgrade a
-    # promotion starts) is reported, never started again
-    covering, history = None, []
-    if action == "start_os_upgrade":
-        run.target = None if rolling.is_running(before) else resolve_target(run, found)
-        if run.target or rolling.is_running(before):
-            history = run.call("read the OS upgrade history of", lambda: rolling.read_os_history(
-                run.compute, params["resource_group"], params["name"]))
-        covering = rolling.covering_upgrade(history, run.target)
-    run.decision = rolling.start_decision(action, before, covering) if action.startswith("start_") else action
-    if covering is not None:
-        report_covering(run, covering)
-    if run.decision in ("join", "status"):
-        run.first = before
-        run.started_by = next((entry.get("started_by") for entry in history[:1]
-                               if rolling.same_upgrade(entry, before)), None)
-    elif run.decision == "start":
-        run.started_by = "User"
+        # act (or, in check mode, only say it would)
+        writes = rolling.sends_request(action, before)
+        if writes and not module.check_mode:
+            send(run, action)
+        run.changed = writes
 
-    # act (or, in check mode, only say it would)
-    writes = rolling.sends_request(action, before)
-    if writes and not module.check_mode:
-        send(run, action)
-    run.changed = writes
-
-    # wait for the upgrade we started, cancelled or found rolling forward; else one read after a write
-    if module.check_mode:
+        # wait for the upgrade we started, cancelled or found rolling forward; else one read after a write
+        if module.check_mode:
+            module.exit_json(**run.result())
+        started = run.changed and action.startswith("start_")
+        if params["wait"] and (run.changed or rolling.is_running(before)):
+            watch(run, before, started)
+            problem = rolling.failure(action, run.status)
+            if problem:
+                run.fail(rolling.ACTIONS[action][1], *problem, error=run.status.get("error"))
+        elif run.changed:
+            run.status = run.latest()
+            run.first = run.first or (None if action == "cancel" else run.status)
         module.exit_json(**run.result())
-    started = run.changed and action.startswith("start_")
-    if params["wait"] and (run.changed or rolling.is_running(before)):
-        watch(run, before, started, deadline)
-        problem = rolling.failure(action, run.status)
-        if problem:
-            run.fail(rolling.ACTIONS[action][1], *problem, error=run.status.get("error"))
-    elif run.changed:
-        run.status = run.latest()
-        run.first = run.first or (None if action == "cancel" else run.status)
-    module.exit_json(**run.result())
+    except AzureFailure as exc:  # an Azure error, a timeout or a failed upgrade: with the run so far
+        module.fail_from(exc, **run.result())
 
 
 if __name__ == "__main__":

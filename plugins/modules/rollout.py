@@ -557,8 +557,9 @@ from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as p
 from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._gallery import split_version_id
-from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import (
-    ArmFailure, Rollout, empty_result, utc_now)
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
+from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import Rollout, empty_result
+from ansible_collections.fleetops.vmss.plugins.module_utils._run import now
 
 SKU = dict(name=dict(type="str"), tier=dict(type="str"))
 ARGUMENT_SPEC = dict(
@@ -644,7 +645,7 @@ def main():
     errors = option_errors(params)
     if errors:
         module.fail_json(msg="Invalid options for the rollout of scale set %s: %s" % (scale_set, " ".join(errors)),
-                         errors=errors, arm_requests=module.arm_requests, **empty_result(scale_set, utc_now()))
+                         errors=errors, arm_requests=module.arm_requests, **empty_result(scale_set, now()))
     run = Rollout(module.client("compute"), params, module.requests, module.check_mode)
     result, msg = run.result, None
     try:
@@ -669,7 +670,7 @@ def main():
         # the plan, and the precheck before any write
         refusal = run.plan()
         if refusal:
-            result.update(status="halted", halt={"at": utc_now(), "batch_index": None, "reason": refusal,
+            result.update(status="halted", halt={"at": now(), "batch_index": None, "reason": refusal,
                                                  "code": "PrecheckFailed"})
         elif module.check_mode:
             result.update(status="planned", changed=bool(run.tracker or run.batches or run.unconfirmed or run.marker))
@@ -680,7 +681,7 @@ def main():
             run.change_model()
             run.run_batches()
         msg = run.message()
-    except ArmFailure as failure:
+    except AzureFailure as failure:
         # a transient fault interrupts (re-run to resume); any other Azure error halts where the run is
         msg = run.stopped_by(failure)
 

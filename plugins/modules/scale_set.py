@@ -496,7 +496,7 @@ arm_requests:
 from ansible_collections.fleetops.vmss.plugins.module_utils import _instances as instances
 from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
 from ansible_collections.fleetops.vmss.plugins.module_utils._ids import scale_set_id
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline, poller_result, wait_until
 
@@ -588,7 +588,7 @@ def create(module, compute, desired, deadline):
     resource_group, name = params["resource_group"], params["name"]
     location = desired.get("location")
     if not location:
-        with arm_errors(module, "get", "resource group %s" % resource_group):
+        with arm_errors("get", "resource group %s" % resource_group):
             location = resource_group_location(compute, module.subscription_id, resource_group)
     body = model.create_body(name, desired, location)
     if module.check_mode:
@@ -598,7 +598,7 @@ def create(module, compute, desired, deadline):
     from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
 
     operations = compute.virtual_machine_scale_sets
-    with arm_errors(module, "create", describe(params)):
+    with arm_errors("create", describe(params)):
         poller = operations.begin_create_or_update(resource_group, name, body, match_condition=MatchConditions.IfMissing)
         if params["wait"]:
             return poller_result(poller, deadline, "creation of %s" % describe(params)).as_dict(), None
@@ -613,7 +613,7 @@ def update(module, compute, tracker, desired, current, deadline):
         return None
     from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
 
-    with arm_errors(module, "update", describe(params)):
+    with arm_errors("update", describe(params)):
         poller = compute.virtual_machine_scale_sets.begin_update(
             params["resource_group"], params["name"], body, etag=current.get("etag"),
             match_condition=MatchConditions.IfNotModified)
@@ -626,7 +626,7 @@ def delete(module, compute, deadline):
     params = module.params
     if module.check_mode:
         return
-    with arm_errors(module, "delete", describe(params)):
+    with arm_errors("delete", describe(params)):
         poller = compute.virtual_machine_scale_sets.begin_delete(params["resource_group"], params["name"])
         if params["wait"]:
             poller_result(poller, deadline, "deletion of %s" % describe(params))
@@ -636,7 +636,7 @@ def wait_for_capacity(module, compute, scale_set, deadline):
     """After a capacity change: every instance provisioned (Azure's operation may end before)."""
     params = module.params
     capacity = (scale_set.get("sku") or {}).get("capacity")
-    with arm_errors(module, "wait for the instances of", describe(params)):
+    with arm_errors("wait for the instances of", describe(params)):
         wait_until(lambda: instances.provisioned(
             instances.list_instances(compute, params["resource_group"], params["name"], scale_set, instance_view=False),
             capacity), timeout=deadline.remaining(), sleep=params["wait_sleep"],
@@ -645,7 +645,7 @@ def wait_for_capacity(module, compute, scale_set, deadline):
 
 def count_not_on_latest_model(module, compute, scale_set):
     params = module.params
-    with arm_errors(module, "list the instances of", describe(params)):
+    with arm_errors("list the instances of", describe(params)):
         found = instances.list_instances(compute, params["resource_group"], params["name"], scale_set,
                                          instance_view=False)
     return instances.count_not_on_latest_model(found, scale_set)
@@ -657,51 +657,54 @@ def describe(params):
 
 def main():
     module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
-    params = module.params
-    deadline = Deadline(params["wait_timeout"])
-    compute = module.client("compute")
+    try:
+        params = module.params
+        deadline = Deadline(params["wait_timeout"])
+        compute = module.client("compute")
 
-    # current state
-    with arm_errors(module, "get", describe(params)):
-        current = read_scale_set(compute.virtual_machine_scale_sets, params["resource_group"], params["name"])
+        # current state
+        with arm_errors("get", describe(params)):
+            current = read_scale_set(compute.virtual_machine_scale_sets, params["resource_group"], params["name"])
 
-    if params["state"] == "absent":
-        if current is not None:
-            delete(module, compute, deadline)
-        module.exit_json(changed=current is not None, scale_set=None, changes=["state"] if current else [],
-                         instances_not_on_latest_model=None, arm_requests=module.arm_requests,
-                         **({"diff": {"before": {"state": "present"}, "after": {"state": "absent"}}}
-                            if module.diff_mode and current is not None else {}))
+        if params["state"] == "absent":
+            if current is not None:
+                delete(module, compute, deadline)
+            module.exit_json(changed=current is not None, scale_set=None, changes=["state"] if current else [],
+                             instances_not_on_latest_model=None, arm_requests=module.arm_requests,
+                             **({"diff": {"before": {"state": "present"}, "after": {"state": "absent"}}}
+                                if module.diff_mode and current is not None else {}))
 
-    # desired state, and Azure's rules on it (no request written yet)
-    desired = model.desired_options(params)
-    errors = model.validate(desired, current)
-    if errors:
-        module.fail_json(msg="Invalid options for %s: %s" % (describe(params), " ".join(errors)), errors=errors,
-                         arm_requests=module.arm_requests)
+        # desired state, and Azure's rules on it (no request written yet)
+        desired = model.desired_options(params)
+        errors = model.validate(desired, current)
+        if errors:
+            module.fail_json(msg="Invalid options for %s: %s" % (describe(params), " ".join(errors)), errors=errors,
+                             arm_requests=module.arm_requests)
 
-    # difference, then act (or, in check mode, describe)
-    tracker = model.differences(desired, current, params["purge_tags"])
-    after, preview = current, None
-    if current is None:
-        after, preview = create(module, compute, desired, deadline)
-    elif tracker:
-        after = update(module, compute, tracker, desired, current, deadline) or current
-    if not module.check_mode and tracker and (after is current or after is None):
-        with arm_errors(module, "get", describe(params)):  # wait=false: as Azure has it now
-            after = read_scale_set(compute.virtual_machine_scale_sets, params["resource_group"], params["name"])
-    capacity_changed = tracker.touches("sku", "capacity")
-    if not module.check_mode and params["wait"] and capacity_changed and after is not None:
-        wait_for_capacity(module, compute, after, deadline)
+        # difference, then act (or, in check mode, describe)
+        tracker = model.differences(desired, current, params["purge_tags"])
+        after, preview = current, None
+        if current is None:
+            after, preview = create(module, compute, desired, deadline)
+        elif tracker:
+            after = update(module, compute, tracker, desired, current, deadline) or current
+        if not module.check_mode and tracker and (after is current or after is None):
+            with arm_errors("get", describe(params)):  # wait=false: as Azure has it now
+                after = read_scale_set(compute.virtual_machine_scale_sets, params["resource_group"], params["name"])
+        capacity_changed = tracker.touches("sku", "capacity")
+        if not module.check_mode and params["wait"] and capacity_changed and after is not None:
+            wait_for_capacity(module, compute, after, deadline)
 
-    # result
-    stale = count_not_on_latest_model(module, compute, after) if after is not None and not preview else None
-    result = dict(changed=tracker.changed, changes=tracker.display_paths(),
-                  scale_set=resource_result(preview if preview is not None else after),
-                  instances_not_on_latest_model=stale)
-    if module.diff_mode:
-        result["diff"] = {"before": {}, "after": tracker.after()} if current is None else tracker.diff()
-    module.exit_json(arm_requests=module.arm_requests, **result)
+        # result
+        stale = count_not_on_latest_model(module, compute, after) if after is not None and not preview else None
+        result = dict(changed=tracker.changed, changes=tracker.display_paths(),
+                      scale_set=resource_result(preview if preview is not None else after),
+                      instances_not_on_latest_model=stale)
+        if module.diff_mode:
+            result["diff"] = {"before": {}, "after": tracker.after()} if current is None else tracker.diff()
+        module.exit_json(arm_requests=module.arm_requests, **result)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

@@ -214,7 +214,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _instances as instances
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result, snake
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
 from ansible_collections.fleetops.vmss.plugins.module_utils._rolling_upgrade import read_latest
 
 
@@ -267,18 +267,21 @@ def main():
         required_by=dict(name="resource_group"),
         supports_check_mode=True,
     )
-    resource_group, name = module.params["resource_group"], module.params["name"]
+    try:
+        resource_group, name = module.params["resource_group"], module.params["name"]
 
-    compute = module.client("compute")
-    with arm_errors(module, "get" if name else "list", describe(resource_group, name)):
-        found = read_scale_sets(compute.virtual_machine_scale_sets, resource_group, name)
+        compute = module.client("compute")
+        with arm_errors("get" if name else "list", describe(resource_group, name)):
+            found = read_scale_sets(compute.virtual_machine_scale_sets, resource_group, name)
 
-    results = [resource_result(scale_set) for scale_set in found]
-    for scale_set, resource in zip(results, found) if module.params["include"] else []:
-        with arm_errors(module, "read the status of", describe(scale_set["resource_group"], scale_set["name"])):
-            details(compute, scale_set, module.params["include"], resource.as_dict())
+        results = [resource_result(scale_set) for scale_set in found]
+        for scale_set, resource in zip(results, found) if module.params["include"] else []:
+            with arm_errors("read the status of", describe(scale_set["resource_group"], scale_set["name"])):
+                details(compute, scale_set, module.params["include"], resource.as_dict())
 
-    module.exit_json(changed=False, scale_sets=results, arm_requests=module.arm_requests)
+        module.exit_json(changed=False, scale_sets=results, arm_requests=module.arm_requests)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

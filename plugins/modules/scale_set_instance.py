@@ -209,7 +209,7 @@ from collections import Counter
 from ansible_collections.fleetops.vmss.plugins.module_utils import _instances as instances
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import (
-    arm_errors, failure_message, ignore_not_found, is_handled, operation_error)
+    AzureFailure, arm_errors, failure_message, ignore_not_found, is_handled, operation_error)
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline, poller_result
 
 VERBS = {"upgrade": "upgrade", "reimage": "reimage", "restart": "restart", "deallocate": "deallocate",
@@ -281,62 +281,65 @@ def main():
         required_one_of=[("instance_ids", "not_on_latest_model", "health_state")],
         required_if=[("action", "protect", ("protect_from_scale_in", "protect_from_scale_set_actions"), True)],
     )
-    params = module.params
-    action = params["action"]
-    deadline = Deadline(params["wait_timeout"])
-    compute = module.client("compute")
+    try:
+        params = module.params
+        action = params["action"]
+        deadline = Deadline(params["wait_timeout"])
+        compute = module.client("compute")
 
-    # current state: the scale set, then every instance with its instance view (one paged list)
-    with arm_errors(module, "get", describe(params)):
-        found = ignore_not_found(lambda: compute.virtual_machine_scale_sets.get(params["resource_group"], params["name"]))
-    if found is None:
-        module.fail_json(msg="Failed to %s instances of %s: ResourceNotFound: the scale set does not exist."
-                         % (VERBS[action], describe(params)), arm_requests=module.arm_requests)
-    scale_set = found.as_dict()
-    if action == "protect" and instances.is_flexible(scale_set):
-        module.fail_json(msg="Failed to %s instances of %s: instance protection is not available for Flexible "
-                         "scale sets through the API this collection uses." % (VERBS[action], describe(params)),
-                         arm_requests=module.arm_requests)
-    with arm_errors(module, "list the instances of", describe(params)):
-        current = instances.list_instances(compute, params["resource_group"], params["name"], scale_set)
+        # current state: the scale set, then every instance with its instance view (one paged list)
+        with arm_errors("get", describe(params)):
+            found = ignore_not_found(lambda: compute.virtual_machine_scale_sets.get(params["resource_group"], params["name"]))
+        if found is None:
+            module.fail_json(msg="Failed to %s instances of %s: ResourceNotFound: the scale set does not exist."
+                             % (VERBS[action], describe(params)), arm_requests=module.arm_requests)
+        scale_set = found.as_dict()
+        if action == "protect" and instances.is_flexible(scale_set):
+            module.fail_json(msg="Failed to %s instances of %s: instance protection is not available for Flexible "
+                             "scale sets through the API this collection uses." % (VERBS[action], describe(params)),
+                             arm_requests=module.arm_requests)
+        with arm_errors("list the instances of", describe(params)):
+            current = instances.list_instances(compute, params["resource_group"], params["name"], scale_set)
 
-    # desired: the instances selected, and what the action would do to each
-    chosen, unknown = instances.select(current, scale_set, params["instance_ids"], params["not_on_latest_model"],
-                                       params["health_state"])
-    if unknown:
-        module.fail_json(msg="Failed to %s instances of %s: not instances of the scale set: %s."
-                         % (VERBS[action], describe(params), ", ".join(unknown)), arm_requests=module.arm_requests)
-    planned = instances.plan(action, chosen, scale_set, params["protect_from_scale_in"],
-                             params["protect_from_scale_set_actions"])
-    targets = [vm for vm, entry in zip(chosen, planned) if entry["outcome"] == "planned"]
+        # desired: the instances selected, and what the action would do to each
+        chosen, unknown = instances.select(current, scale_set, params["instance_ids"], params["not_on_latest_model"],
+                                           params["health_state"])
+        if unknown:
+            module.fail_json(msg="Failed to %s instances of %s: not instances of the scale set: %s."
+                             % (VERBS[action], describe(params), ", ".join(unknown)), arm_requests=module.arm_requests)
+        planned = instances.plan(action, chosen, scale_set, params["protect_from_scale_in"],
+                                 params["protect_from_scale_set_actions"])
+        targets = [vm for vm, entry in zip(chosen, planned) if entry["outcome"] == "planned"]
 
-    # act (or, in check mode, describe)
-    outcome = planned
-    batch_error = None
-    if targets and not module.check_mode:
-        with arm_errors(module, VERBS[action] + " instances of", describe(params)):
-            started = begin(module, compute, scale_set, action, targets)
-        if params["wait"]:
-            batch_error = await_all(module, started, deadline)
-            if batch_error is not None and batch_error["code"] == "Timeout":
-                module.fail_json(msg=failure_message(VERBS[action] + " instances of", describe(params), batch_error),
-                                 error=batch_error, instances=planned, changed=True, arm_requests=module.arm_requests)
-            with arm_errors(module, "list the instances of", describe(params)):
-                after = instances.list_instances(compute, params["resource_group"], params["name"], scale_set)
-            outcome = instances.settle(planned, action, after, scale_set, batch_error)
-        else:
-            outcome = [dict(entry, outcome="started") if entry["outcome"] == "planned" else entry for entry in planned]
+        # act (or, in check mode, describe)
+        outcome = planned
+        batch_error = None
+        if targets and not module.check_mode:
+            with arm_errors(VERBS[action] + " instances of", describe(params)):
+                started = begin(module, compute, scale_set, action, targets)
+            if params["wait"]:
+                batch_error = await_all(module, started, deadline)
+                if batch_error is not None and batch_error["code"] == "Timeout":
+                    module.fail_json(msg=failure_message(VERBS[action] + " instances of", describe(params), batch_error),
+                                     error=batch_error, instances=planned, changed=True, arm_requests=module.arm_requests)
+                with arm_errors("list the instances of", describe(params)):
+                    after = instances.list_instances(compute, params["resource_group"], params["name"], scale_set)
+                outcome = instances.settle(planned, action, after, scale_set, batch_error)
+            else:
+                outcome = [dict(entry, outcome="started") if entry["outcome"] == "planned" else entry for entry in planned]
 
-    # result
-    counts = dict(Counter(entry["outcome"] for entry in outcome))
-    result = dict(changed=bool(targets), instances=outcome, summary=counts, arm_requests=module.arm_requests)
-    failed = [entry for entry in outcome if entry["outcome"] == "failed"]
-    if failed or batch_error is not None:
-        first = (failed[0].get("error") if failed else None) or batch_error
-        module.fail_json(msg="Failed to %s %s of %s instances of %s: %s: %s" % (
-            VERBS[action], len(failed) or len(targets), len(targets), describe(params), first.get("code"),
-            first.get("message")), **result)
-    module.exit_json(**result)
+        # result
+        counts = dict(Counter(entry["outcome"] for entry in outcome))
+        result = dict(changed=bool(targets), instances=outcome, summary=counts, arm_requests=module.arm_requests)
+        failed = [entry for entry in outcome if entry["outcome"] == "failed"]
+        if failed or batch_error is not None:
+            first = (failed[0].get("error") if failed else None) or batch_error
+            module.fail_json(msg="Failed to %s %s of %s instances of %s: %s: %s" % (
+                VERBS[action], len(failed) or len(targets), len(targets), describe(params), first.get("code"),
+                first.get("message")), **result)
+        module.exit_json(**result)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

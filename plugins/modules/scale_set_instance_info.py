@@ -150,7 +150,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _instances as instances
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors, ignore_not_found
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
 
 
 def main():
@@ -160,26 +160,29 @@ def main():
                            instance_view=dict(type="bool", default=True)),
         supports_check_mode=True,
     )
-    resource_group, name = module.params["resource_group"], module.params["name"]
-    what = "scale set %s/%s" % (resource_group, name)
-    compute = module.client("compute")
+    try:
+        resource_group, name = module.params["resource_group"], module.params["name"]
+        what = "scale set %s/%s" % (resource_group, name)
+        compute = module.client("compute")
 
-    with arm_errors(module, "get", what):
-        found = ignore_not_found(lambda: compute.virtual_machine_scale_sets.get(resource_group, name))
-    if found is None:
-        module.exit_json(changed=False, instances=[], arm_requests=module.arm_requests)
-    scale_set = found.as_dict()
+        with arm_errors("get", what):
+            found = ignore_not_found(lambda: compute.virtual_machine_scale_sets.get(resource_group, name))
+        if found is None:
+            module.exit_json(changed=False, instances=[], arm_requests=module.arm_requests)
+        scale_set = found.as_dict()
 
-    with arm_errors(module, "list the instances of", what):
-        found = [instances.summary(vm, scale_set) for vm in instances.iter_instances(
-            compute, resource_group, name, scale_set, instance_view=module.params["instance_view"])]
+        with arm_errors("list the instances of", what):
+            found = [instances.summary(vm, scale_set) for vm in instances.iter_instances(
+                compute, resource_group, name, scale_set, instance_view=module.params["instance_view"])]
 
-    module.exit_json(
-        changed=False,
-        scale_set={"id": scale_set.get("id"), "orchestration_mode": (scale_set.get("properties") or {}).get(
-            "orchestrationMode"), "capacity": (scale_set.get("sku") or {}).get("capacity")},
-        instances=found,
-        arm_requests=module.arm_requests)
+        module.exit_json(
+            changed=False,
+            scale_set={"id": scale_set.get("id"), "orchestration_mode": (scale_set.get("properties") or {}).get(
+                "orchestrationMode"), "capacity": (scale_set.get("sku") or {}).get("capacity")},
+            instances=found,
+            arm_requests=module.arm_requests)
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ arm_requests:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
 from ansible_collections.fleetops.vmss.plugins.module_utils._compare import compare, prune
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import arm_errors
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._gallery import immutable_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import as_dict, deleted_diff, diff, preview, read
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import check_regions, region_key
@@ -127,55 +127,58 @@ def options_of(identity):
 
 def main():
     module = AzureModule(names=dict(name="user_assigned_identity"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    identities = module.client("msi").user_assigned_identities
-    rg, name, what = params["resource_group"], params["name"], describe(params)
+    try:
+        params = module.params
+        identities = module.client("msi").user_assigned_identities
+        rg, name, what = params["resource_group"], params["name"], describe(params)
 
-    # current state
-    current = read(module, what, lambda: identities.get(rg, name))
+        # current state
+        current = read(what, lambda: identities.get(rg, name))
 
-    if params["state"] == "absent":
-        if current is not None and not module.check_mode:
-            with arm_errors(module, "delete", what):
-                identities.delete(rg, name)
-        module.exit_json(changed=current is not None, user_assigned_identity=None,
-                         changes=["state"] if current else [], arm_requests=module.arm_requests,
-                         **deleted_diff(module, current is not None))
+        if params["state"] == "absent":
+            if current is not None and not module.check_mode:
+                with arm_errors("delete", what):
+                    identities.delete(rg, name)
+            module.exit_json(changed=current is not None, user_assigned_identity=None,
+                             changes=["state"] if current else [], arm_requests=module.arm_requests,
+                             **deleted_diff(module, current is not None))
 
-    # desired state and the difference
-    desired = prune({"location": params["location"] and region_key(params["location"]), "tags": params["tags"]})
-    tracker = compare(desired, options_of(current),
-                      {"location": "location", "tags": tags_rule(params["purge_tags"]) if current else "map"})
-    errors = immutable_errors(tracker, ("location",), what, "an identity cannot move; create another") if current else []
-    if errors:
-        module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
-                         arm_requests=module.arm_requests)
+        # desired state and the difference
+        desired = prune({"location": params["location"] and region_key(params["location"]), "tags": params["tags"]})
+        tracker = compare(desired, options_of(current),
+                          {"location": "location", "tags": tags_rule(params["purge_tags"]) if current else "map"})
+        errors = immutable_errors(tracker, ("location",), what, "an identity cannot move; create another") if current else []
+        if errors:
+            module.fail_json(msg="Invalid options for %s: %s" % (what, " ".join(errors)), errors=errors,
+                             arm_requests=module.arm_requests)
 
-    # act (or, in check mode, describe); identities are written synchronously
-    after = current
-    if current is None:
-        location = desired.get("location")
-        if location:
-            check_regions(module, module.client("msi"), [location], "location")
-        else:
-            with arm_errors(module, "get", "resource group %s" % rg):
-                location = resource_group_location(module.client("msi"), module.subscription_id, rg)
-        body = {"location": location, "tags": dict(desired.get("tags") or {})}
-        if module.check_mode:
-            after = preview(body, "/subscriptions/%s/resourceGroups/%s/providers/%s/%s"
-                            % (module.subscription_id, rg, IDENTITY_TYPE, name), name, IDENTITY_TYPE)
-        else:
-            with arm_errors(module, "create", what):
-                after = as_dict(identities.create_or_update(rg, name, body))
-    elif tracker and not module.check_mode:
-        with arm_errors(module, "update", what):
-            tags = tags_to_send(desired.get("tags"), current.get("tags"), params["purge_tags"])
-            after = as_dict(identities.update(rg, name, {"tags": tags}))
+        # act (or, in check mode, describe); identities are written synchronously
+        after = current
+        if current is None:
+            location = desired.get("location")
+            if location:
+                check_regions(module, module.client("msi"), [location], "location")
+            else:
+                with arm_errors("get", "resource group %s" % rg):
+                    location = resource_group_location(module.client("msi"), module.subscription_id, rg)
+            body = {"location": location, "tags": dict(desired.get("tags") or {})}
+            if module.check_mode:
+                after = preview(body, "/subscriptions/%s/resourceGroups/%s/providers/%s/%s"
+                                % (module.subscription_id, rg, IDENTITY_TYPE, name), name, IDENTITY_TYPE)
+            else:
+                with arm_errors("create", what):
+                    after = as_dict(identities.create_or_update(rg, name, body))
+        elif tracker and not module.check_mode:
+            with arm_errors("update", what):
+                tags = tags_to_send(desired.get("tags"), current.get("tags"), params["purge_tags"])
+                after = as_dict(identities.update(rg, name, {"tags": tags}))
 
-    # result
-    module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
-                     user_assigned_identity=resource_result(after), arm_requests=module.arm_requests,
-                     **diff(module, tracker, current))
+        # result
+        module.exit_json(changed=tracker.changed or current is None, changes=tracker.display_paths(),
+                         user_assigned_identity=resource_result(after), arm_requests=module.arm_requests,
+                         **diff(module, tracker, current))
+    except AzureFailure as exc:
+        module.fail_from(exc)
 
 
 if __name__ == "__main__":

@@ -158,6 +158,27 @@ def test_azure_module_merges_the_shared_options_and_polls_every_wait_sleep(monke
     assert type(factory.credential).__name__ == "ClientSecretCredential"
 
 
+@pytest.mark.parametrize("error", [None, {"code": "Conflict", "message": "busy", "status": 409, "request_id": "r"}])
+def test_fail_from_fails_once_with_the_message_the_arm_error_and_the_result_so_far(
+        monkeypatch, tmp_path, capsys, error):
+    # pylint: disable=import-outside-toplevel
+    import json
+
+    from ansible.module_utils.testing import patch_module_args
+    from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
+    from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with patch_module_args({"name": "api"}), pytest.raises(SystemExit) as caught:
+        module = AzureModule({"name": {"type": "str"}})
+        module.fail_from(AzureFailure("Failed to get x: Conflict: busy", error=error, status="halted"),
+                         arm_requests=3)
+    result = json.loads(capsys.readouterr().out)
+    assert caught.value.code == 1 and result["failed"] is True
+    assert (result["msg"], result["status"], result["arm_requests"]) == ("Failed to get x: Conflict: busy", "halted", 3)
+    assert result.get("error") == error and ("error" in result) == (error is not None)
+
+
 SHAPED_SPEC = {
     "name": {"type": "str", "required": True, "aliases": ["scale_set"]},
     "sku": {"type": "dict", "options": {"name": {"type": "str"}, "capacity": {"type": "int"}}},

@@ -14,6 +14,7 @@ from azure_fakes import ScriptedAdapter, StaticCredential, arm_error, session_fo
 from ansible_collections.fleetops.vmss.plugins.module_utils._auth import Cloud
 from ansible_collections.fleetops.vmss.plugins.module_utils._client import ClientFactory, Tuning
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import (
+    AzureFailure,
     arm_errors,
     error_details,
     ignore_not_found,
@@ -25,19 +26,6 @@ CLOUD = Cloud("Lab", "https://arm.lab.example", "https://login.lab.example", "ht
 VMSS = r"/resourceGroups/rg/providers/Microsoft\.Compute/virtualMachineScaleSets/web\?"
 
 
-class Failed(Exception):
-    pass
-
-
-class FakeModule:
-    def __init__(self):
-        self.failure = None
-
-    def fail_json(self, msg, **kwargs):
-        self.failure = dict(kwargs, msg=msg)
-        raise Failed(msg)
-
-
 def compute(adapter, credential=None, tuning=Tuning(retry_total=0, polling_interval=1)):
     factory = ClientFactory(credential or StaticCredential(), CLOUD, "sub", True, tuning)
     factory.kwargs.update(session=session_for(adapter), session_owner=False)
@@ -45,11 +33,11 @@ def compute(adapter, credential=None, tuning=Tuning(retry_total=0, polling_inter
 
 
 def fail_with(call, action="get", resource="scale set rg/web"):
-    module = FakeModule()
-    with pytest.raises(Failed):
-        with arm_errors(module, action, resource):
+    """What the module fails with (AzureModule.fail_from) for the AzureFailure arm_errors raises."""
+    with pytest.raises(AzureFailure) as caught:
+        with arm_errors(action, resource):
             call()
-    return module.failure
+    return dict(caught.value.result, msg=caught.value.msg, error=caught.value.error)
 
 
 def test_not_found():
@@ -152,18 +140,15 @@ def test_wait_timeout():
 
 
 def test_other_exceptions_are_bugs_and_propagate():
-    module = FakeModule()
     with pytest.raises(KeyError):
-        with arm_errors(module, "get", "x"):
+        with arm_errors("get", "x"):
             raise KeyError("bug")
-    assert module.failure is None
 
 
 def test_no_error_no_failure():
-    module = FakeModule()
-    with arm_errors(module, "get", "x"):
-        pass
-    assert module.failure is None
+    with arm_errors("get", "x"):
+        value = 1
+    assert value == 1
 
 
 def test_error_details_of_a_bare_http_response_error():

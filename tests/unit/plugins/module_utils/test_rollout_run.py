@@ -7,111 +7,22 @@ someone else, an interrupted rollback, the tag removal racing an autoscale chang
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
+from fake_scale_set import IMAGE, FakeScaleSet
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import is_transient
-from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import ArmFailure, Rollout, azure_step
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure, is_transient
+from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import Rollout
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout
 
-IMAGE = {"publisher": "Canonical", "offer": "ubuntu", "sku": "server"}
 VERSION_ID = "/subscriptions/s/resourceGroups/img/providers/Microsoft.Compute/galleries/g/images/i/versions/%s"
 
 
 def failure(code, status=None):
-    return ArmFailure("upgrade instances of", "scale set rg/api", {"code": code, "message": "it broke",
-                                                                   "status": status, "request_id": None})
-
-
-class FakeScaleSet:
-    """Stands in for ScaleSetClient: one scale set, its instances, their health by image version.
-
-    ``latest``: how instances report latestModelApplied - "generation" as Azure does (every model change makes
-    every instance not latest; a revert does not make the untouched ones latest again), or "content" (the
-    instance's image is the model's)."""
-
-    what = "scale set rg/api"
-
-    def __init__(self, count=5, version="1.0.0", bad=(), tags=None, latest="generation"):
-        self.resource = {
-            "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/api",
-            "name": "api", "etag": "1", "tags": dict(tags or {}), "sku": {"name": "Standard_D2s_v3", "capacity": count},
-            "properties": {"orchestrationMode": "Uniform", "upgradePolicy": {"mode": "Manual"},
-                           "virtualMachineProfile": {
-                               "storageProfile": {"imageReference": dict(IMAGE, version=version)},
-                               "extensionProfile": {"extensions": [{"name": "health", "properties": {
-                                   "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux",
-                                   "settings": {"port": 80}}}]}}}}
-        self.vms = {str(i): {"version": version, "generation": 0} for i in range(count)}
-        self.latest, self.generation = latest, 0
-        self.bad = set(bad)
-        self.health = {}              # instance id: health state, over the health by version
-        self.calls = []
-        self.upgrade_errors = []      # raised by the next upgrades, in order
-        self.update_errors = []
-        self.demoted = []
-
-    def model_version(self):
-        return self.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"]["version"]
-
-    def read(self):
-        self.calls.append("read")
-        return self.resource
-
-    def instances(self):
-        self.calls.append("list")
-        out = []
-        for instance_id, vm in self.vms.items():
-            latest = vm["generation"] == self.generation if self.latest == "generation" \
-                else vm["version"] == self.model_version()
-            out.append({"instance_id": instance_id, "zone": None, "update_domain": int(instance_id) % 5,
-                        "fault_domain": 0, "latest_model_applied": latest,
-                        "image": vm.get("image") or dict(IMAGE, version=vm["version"]), "vm_size": "standard_d2s_v3",
-                        "health_state": self.health.get(instance_id) or (
-                            "Unhealthy" if vm["version"] in self.bad else "Healthy"),
-                        "protection": None, "provisioning_state": "Succeeded"})
-        return out
-
-    def update(self, body, wait=True):  # pylint: disable=unused-argument
-        self.calls.append(("update", copy.deepcopy(body)))
-        if self.update_errors:
-            raise self.update_errors.pop(0)
-        reference = (((body.get("properties") or {}).get("virtualMachineProfile") or {}).get("storageProfile")
-                     or {}).get("imageReference")
-        if reference:
-            self.resource["properties"]["virtualMachineProfile"]["storageProfile"]["imageReference"] = {
-                key: value for key, value in reference.items() if value is not None}
-            self.generation += 1
-        if "tags" in body:
-            self.resource["tags"] = dict(body["tags"])
-        self.resource["etag"] = str(int(self.resource["etag"]) + 1)
-        return self.resource
-
-    def upgrade(self, ids):
-        self.calls.append(("upgrade", list(ids)))
-        if self.upgrade_errors:
-            raise self.upgrade_errors.pop(0)
-        for instance_id in ids:
-            self.vms[instance_id].update(
-                version=self.model_version(), generation=self.generation,
-                image=copy.deepcopy(self.resource["properties"]["virtualMachineProfile"]["storageProfile"][
-                    "imageReference"]))
-
-    def demote(self, version_id):
-        self.calls.append(("demote", version_id))
-        self.demoted.append(version_id)
-        return True
-
-    def watch(self, settled, timeout, sleep):
-        listed = self.instances()
-        gate = settled(listed)
-        return gate, listed, gate["state"] == "waiting"
-
-    def writes(self):
-        return [call for call in self.calls if isinstance(call, tuple)]
+    return arm_failure("upgrade instances of", "scale set rg/api", {"code": code, "message": "it broke",
+                                                                    "status": status, "request_id": None})
 
 
 def params(**overrides):
@@ -138,7 +49,7 @@ def run(fake, image_version=None, check_mode=False, **overrides):
         else:
             rollout.change_model()
             rollout.run_batches()
-    except ArmFailure as failure:
+    except AzureFailure as failure:
         rollout.stopped_message = rollout.stopped_by(failure)
     rollout.finish()
     return rollout
@@ -233,8 +144,8 @@ def test_the_tag_removal_is_retried_once_after_a_concurrent_change():
         if set(body) == {"tags"} and not attempts:
             attempts.append(body)
             fake.calls.append(("update", body))
-            raise ArmFailure("update", fake.what, {"code": "PreconditionFailed", "message": "etag", "status": 412,
-                                                   "request_id": None})
+            raise arm_failure("update", fake.what,
+                              {"code": "PreconditionFailed", "message": "etag", "status": 412, "request_id": None})
         return original(body)
 
     fake.update = update
@@ -313,8 +224,8 @@ def test_health_that_cannot_be_read_halts_where_it_is_without_rollback():
 
     def instances():
         if any(call[0] == "upgrade" for call in fake.writes()):
-            raise ArmFailure("list the instances of", fake.what, {"code": "InternalServerError", "message": "boom",
-                                                                  "status": 500, "request_id": None})
+            raise arm_failure("list the instances of", fake.what,
+                              {"code": "InternalServerError", "message": "boom", "status": 500, "request_id": None})
         return original()
 
     fake.instances = instances
@@ -324,7 +235,7 @@ def test_health_that_cannot_be_read_halts_where_it_is_without_rollback():
     rollout.compare({"image": dict(IMAGE, version="1.1.0")})
     rollout.plan()
     rollout.change_model()
-    with pytest.raises(ArmFailure, match="InternalServerError"):
+    with pytest.raises(AzureFailure, match="InternalServerError"):
         rollout.run_batches()
     [batch] = rollout.result["batches"]
     assert batch["outcome"] == "failed" and batch["ended_at"]
@@ -378,9 +289,9 @@ def http_error(status, code, message="it broke", exception=None):
 
 
 def sdk_failure(exc, action="upgrade instances of"):
-    """The ArmFailure azure_step makes of an SDK exception."""
-    with pytest.raises(ArmFailure) as caught:
-        with azure_step(action, "scale set rg/api"):
+    """The AzureFailure arm_errors makes of an SDK exception."""
+    with pytest.raises(AzureFailure) as caught:
+        with arm_errors(action, "scale set rg/api"):
             raise exc
     return caught.value
 

@@ -176,6 +176,16 @@ def test_missing_scale_set_and_a_refused_start(arm, capsys, sleeps):
                                     "The OS Rolling Upgrade API cannot be used")
 
 
+def test_an_unreadable_scale_set_fails_once_with_the_run_s_result(arm, capsys, sleeps):
+    arm.route("GET", VMSS_PATH + r"\?", [arm_error("AuthorizationFailed", "no read permission", 403)])
+    code, result = run({"action": "status"}, capsys)
+    assert code == 1 and writes(arm) == []
+    assert result["msg"] == "Failed to get scale set payments/api: AuthorizationFailed: no read permission"
+    assert result["error"]["code"] == "AuthorizationFailed" and result["error"]["status"] == 403
+    assert result["progress_history"] == [] and result["decision"] is None
+    assert result["changed"] is False and result["arm_requests"] == 1
+
+
 def test_timeout_before_azure_shows_the_new_upgrade(arm, capsys, sleeps, expired):
     serve(arm, [latest("Completed", start=T0, done=4)])   # GetLatest keeps showing the previous upgrade
     code, result = run({"action": "start_os_upgrade", "wait_timeout": 1}, capsys)

@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The scale-set client's one watch (deadline, read budget, the verdict returned), its timeout failure and the
+wait predicates; the run record's batches, halts and request deltas."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_client as client_module
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
+from ansible_collections.fleetops.vmss.plugins.module_utils._run import RunRecord, empty_summary, now
+from ansible_collections.fleetops.vmss.plugins.module_utils._scale_set_client import (
+    ScaleSetClient, failures_only, holds, no_instance_busy, set_gone, set_provisioned, set_settled)
+from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline
+
+
+class Clock:
+    """time.monotonic and time.sleep of the client's module, advanced only by the sleeps."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(round(seconds, 3))
+        self.now += seconds
+
+
+@pytest.fixture(name="clock")
+def clock_fixture(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(client_module.time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(client_module.time, "sleep", clock.sleep)
+    return clock
+
+
+def client(timeout=100.0, clock=None):
+    return ScaleSetClient(None, "rg", "web", Deadline(timeout, clock=clock.monotonic), sleep=5.0)
+
+
+def test_watch_returns_the_verdict_that_holds_and_the_observation(clock):
+    looks = iter([[{"provisioning_state": "Updating"}], [{"provisioning_state": "Succeeded"}]])
+    verdict, observed, timed_out = client(clock=clock).watch(no_instance_busy, observe=lambda: next(looks))
+    assert verdict == {"state": "passed"} and observed == [{"provisioning_state": "Succeeded"}] and not timed_out
+    assert clock.sleeps == [5.0]
+
+
+def test_watch_stops_at_its_timeout_and_says_so(clock):
+    verdict, _observed, timed_out = client(clock=clock).watch(lambda _o: {"state": "waiting"}, timeout=12,
+                                                              observe=lambda: None)
+    assert timed_out and verdict == {"state": "waiting"} and sum(clock.sleeps) == pytest.approx(12)
+
+
+def test_watch_never_passes_the_run_s_deadline(clock):
+    _verdict, _observed, timed_out = client(timeout=7, clock=clock).watch(lambda _o: False, timeout=60,
+                                                                          observe=lambda: None)
+    assert timed_out and sum(clock.sleeps) == pytest.approx(7)
+
+
+def test_watch_slows_down_while_compute_s_read_budget_runs_low(clock):
+    azure = client(clock=clock)
+
+    def observe():
+        azure.pages, azure.remaining = 1, 2      # fewer reads left than three polls need
+        return None
+
+    azure.watch(lambda _o: False, timeout=40, observe=observe)
+    assert clock.sleeps[:3] == [10.0, 20.0, 10.0]   # doubling, then cut short by the timeout
+
+
+def test_wait_for_fails_with_the_timeout_in_the_usual_message(clock):
+    with pytest.raises(AzureFailure) as caught:
+        client(clock=clock).wait_for(set_gone, lambda: {"name": "web"}, "get", "deletion of scale set rg/web",
+                                     timeout=10)
+    assert str(caught.value) == ("Failed to get scale set rg/web: Timeout: deletion of scale set rg/web not reached "
+                                 "within 10 seconds")
+    assert caught.value.error["code"] == "Timeout" and not caught.value.transient
+
+
+@pytest.mark.parametrize("verdict, expected", [({"state": "waiting"}, False), ({"state": "failed"}, True),
+                                               ({"state": "passed"}, True), (None, False), ({"outcome": "x"}, True),
+                                               (True, True)])
+def test_holds(verdict, expected):
+    assert holds(verdict) is expected
+
+
+def test_the_set_predicates():
+    busy_vm = {"properties": {"provisioningState": "Updating"}}
+    done_vm = {"properties": {"provisioningState": "Succeeded"}}
+    settled_set = {"properties": {"provisioningState": "Succeeded"}}
+    assert set_settled((settled_set, [done_vm])) and not set_settled((settled_set, [busy_vm]))
+    assert not set_settled(({"properties": {"provisioningState": "Updating"}}, [done_vm]))
+    assert not set_settled((None, []))
+    assert set_provisioned(2)((settled_set, [done_vm, done_vm])) and not set_provisioned(3)((settled_set, [done_vm]))
+    assert set_gone(None) and not set_gone(settled_set)
+
+
+def test_a_soak_holds_only_when_the_gate_fails():
+    gates = iter([{"state": "passed"}, {"state": "failed", "code": "X"}])
+    soak = failures_only(lambda _listed: next(gates))
+    assert soak([]) == {"state": "waiting"} and soak([]) == {"state": "failed", "code": "X"}
+
+
+class Counter:
+    total = writes = 0
+
+
+def test_the_run_record_counts_each_batch_s_requests_and_writes_times_one_way():
+    counter = Counter()
+    record = RunRecord(counter)
+    counter.total, counter.writes = 3, 1
+    batch = record.batch(0, "canary", ["1", "2"], note=None)
+    counter.total, counter.writes = 10, 2
+    record.close(batch, outcome="healthy")
+    assert batch["arm_requests"] == {"total": 7, "writes": 1, "reads": 6} and batch["outcome"] == "healthy"
+    assert batch["instance_ids"] == ["1", "2"] and batch["note"] is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", batch["ended_at"])
+    summary = record.finish(record.summary())
+    assert summary["arm_requests"] == {"total": 10, "writes": 2, "reads": 8} and summary["ended_at"] >= now()[:19]
+    halt = RunRecord.halt(0, "HealthTimeout", "slow", phase="stage")
+    assert (halt["batch_index"], halt["code"], halt["reason"], halt["phase"]) == (0, "HealthTimeout", "slow", "stage")
+    assert RunRecord.rollback("healthy")["outcome"] == "healthy" and empty_summary("t")["started_at"] == "t"
