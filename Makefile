@@ -18,13 +18,15 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 EMULATOR_DIR := .emulator
-PYTEST := $(BIN)/python -m pytest
+# Every test run lists its 10 slowest tests at the end.
+PYTEST := $(BIN)/python -m pytest --durations=10
 
-.PHONY: help venv collection sanity lint unit node emulator emulator-stop emulator-test conformance integration test demo clean
+.PHONY: help venv collection sanity lint unit node emulator emulator-stop emulator-test conformance integration test \
+	test-checks test-suites demo clean
 
 help:
 	@echo "make demo           run the end-to-end demo against the local Azure emulator"
-	@echo "make test           sanity + lint + unit + emulator-test + integration"
+	@echo "make test           sanity + lint, alongside unit + emulator-test + integration"
 	@echo "make venv           create .venv with the pinned requirements"
 	@echo "make collection     lay out, build and install the collection under build/"
 	@echo "make sanity | lint | unit | emulator-test | conformance | integration"
@@ -40,13 +42,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 # build/ansible_collections/fleetops/vmss: the collection as shipped (ansible-test runs there);
 # build/collections: it installed from the built tarball (ansible.cfg points playbooks there).
+# `make test` builds it once, then passes BUILT=1 to its two lanes so neither rebuilds it under the other.
+COLLECTION := $(if $(BUILT),,collection)
 collection: venv
 	$(BIN)/python tools/layout_collection.py $(COLLECTION_DIR)
 	rm -f $(TARBALL)
 	cd $(COLLECTION_DIR) && $(BIN)/ansible-galaxy collection build --output-path $(CURDIR)/build --force
 	$(BIN)/ansible-galaxy collection install $(TARBALL) -p build/collections --force
 
-sanity: collection
+sanity: $(COLLECTION)
 	$(BIN)/python tools/ansible_test_pip_bootstrap.py
 	cd $(COLLECTION_DIR) && $(BIN)/ansible-test sanity --local --python 3.11 --requirements --color no
 
@@ -82,11 +86,23 @@ conformance: venv
 
 # The harness (tests/integration/conftest.py) starts one emulator per xdist worker, each in its own state dir.
 INTEGRATION_WORKERS ?= 2
-integration: collection
+integration: $(COLLECTION)
 	FLEETOPS_COLLECTIONS_PATH=$(CURDIR)/build/collections $(PYTEST) -q -p no:cacheprovider \
 		-n $(INTEGRATION_WORKERS) tests/integration
 
-test: sanity lint unit emulator-test integration
+# Two lanes side by side: the static checks (sanity, then lint: CPU-bound) and the test suites (unit, emulator,
+# integration: much of their time is spent waiting on the emulator's scaled clock). Each lane runs all its phases
+# and fails at the end if one failed; make fails if either lane did. Each phase's log is printed whole when the
+# phase ends (--output-sync), so the two lanes never interleave.
+test: collection node
+	$(MAKE) --no-print-directory -j 2 --output-sync=target BUILT=1 test-checks test-suites
+
+test-checks:
+	@status=0; for phase in sanity lint; do $(MAKE) --no-print-directory $$phase || status=1; done; exit $$status
+
+test-suites:
+	@status=0; for phase in unit emulator-test integration; do $(MAKE) --no-print-directory $$phase || status=1; done; \
+	exit $$status
 
 # The emulator starts with the demo's landing zone (a resource group, its network and load balancer) and is
 # stopped however the playbook ends (failure, Ctrl-C included).

@@ -4,7 +4,8 @@
 """Who we are and which cloud we talk to.
 
 Private to fleetops.vmss. Pure resolution (no azure.* import) plus one function,
-``build_credential``, that imports azure.identity only when a module really needs a token.
+``build_credential``, that imports azure.identity only when a module really needs a token
+(``resolve_cloud`` starts that import in the background while it fetches a cloud's metadata).
 
 Resolution order, for every setting, the first that is set wins:
 
@@ -34,7 +35,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
-from ._client import Tuning
+from ._client import Tuning, import_in_background
 
 AUTH_SOURCES = ("auto", "env", "credential_file", "cli", "msi", "workload_identity")
 
@@ -354,6 +355,11 @@ def resolve_cloud(value: str, verify, fetch: Callable = fetch_json) -> Cloud:
             return cloud
     if value.lower().startswith("https://"):
         url = metadata_url(value)
+        if fetch is fetch_json:
+            # The credential built next needs azure.identity: it is imported while the metadata is on its way
+            # (fetch_json's own imports, some shared with it, first and on this thread).
+            import ansible.module_utils.urls  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+            import_in_background("azure.identity")
         return parse_cloud_metadata(fetch(url, verify), url)
     raise AuthError("Unknown cloud_environment '%s': use AzureCloud, AzureUSGovernment, AzureChinaCloud "
                     "or a metadata URL such as https://HOST/metadata/endpoints?api-version=%s."

@@ -4,14 +4,17 @@
 """SDK client factory: builds only the management client a module asks for.
 
 A module that reads scale sets imports azure.mgmt.compute and nothing else from azure.mgmt;
-each SDK is imported by name the first time ``client(name)`` is called.
+each SDK is imported by name the first time ``client(name)`` is called. Start-up overlaps its two
+slow halves: the first client's SDK import (CPU) runs while the ARM token is requested (network,
+on a background thread, see TokenPrefetch).
 """
 
 from __future__ import annotations
 
 import importlib
+import threading
 from dataclasses import dataclass
-from typing import Dict, NamedTuple
+from typing import Dict, NamedTuple, Optional
 
 COLLECTION_VERSION = "0.1.0"  # kept equal to galaxy.yml's version by a unit test
 USER_AGENT = "fleetops.vmss/" + COLLECTION_VERSION
@@ -104,6 +107,23 @@ def load_client_class(name: str):
         raise MissingLibrary(sdk.requirement, exc) from exc
 
 
+def import_in_background(package: str) -> None:
+    """Start importing ``package`` on a daemon thread, to overlap its CPU time with a network wait.
+
+    Whoever imports it next waits on Python's per-module import lock until that import is done, then
+    gets the module, or the ImportError again (the thread keeps nothing). Only for packages that share
+    no module with what the calling thread imports meanwhile (a cycle between the two would deadlock).
+    """
+
+    def run() -> None:
+        try:
+            importlib.import_module(package)
+        except Exception:  # pylint: disable=broad-except  # the next import raises it where it is handled
+            pass
+
+    threading.Thread(target=run, name="import-" + package, daemon=True).start()
+
+
 class RequestCounter:
     """Counts the HTTP requests the clients of one factory send to Azure Resource Manager.
 
@@ -144,6 +164,50 @@ class RequestCounter:
         return CountingPolicy()
 
 
+class TokenPrefetch:
+    """A credential whose first token for ``scope`` is requested at once, on a background thread.
+
+    The first ``get_token_info`` (or ``get_token``) for that scope, made by a client's pipeline on
+    its first request, waits for that answer and returns it, or raises its exception (so a wrong
+    secret fails where it always did, and the token endpoint is asked once). Every other call, and
+    every later one, goes to the credential, whose own cache serves the token until it expires.
+    """
+
+    def __init__(self, credential, scope: str):
+        self._credential = credential
+        self._scope = scope
+        self._method = "get_token_info" if hasattr(credential, "get_token_info") else "get_token"
+        self._outcome: tuple = (None, None)
+        self._thread: Optional[threading.Thread] = threading.Thread(target=self._fetch, name="token-prefetch",
+                                                                    daemon=True)
+        self._thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            self._outcome = (getattr(self._credential, self._method)(self._scope), None)
+        except Exception as exc:  # pylint: disable=broad-except  # raised again on first use
+            self._outcome = (None, exc)
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._credential, name)
+        if name != self._method:
+            return attribute
+
+        def first_token(*scopes, **kwargs):
+            # kwargs: azure-core passes options={} (or claims, tenant_id, ... when it needs another token)
+            if self._thread is not None and scopes == (self._scope,) and not any(kwargs.values()):
+                self._thread.join()
+                self._thread = None
+                token, error = self._outcome
+                self._outcome = (None, None)
+                if error is not None:
+                    raise error
+                return token
+            return attribute(*scopes, **kwargs)
+
+        return first_token
+
+
 class ClientFactory:
     """One credential, one cloud, one subscription; clients built on first use and reused.
 
@@ -157,10 +221,13 @@ class ClientFactory:
         self.kwargs = client_kwargs(cloud, connection_verify, tuning)  # shared by every client
         self.requests = RequestCounter()
         self._clients: Dict[str, object] = {}
+        self._client_credential = None  # the credential wrapped in TokenPrefetch, from the first client on
 
     def client(self, name: str):
         if name not in self._clients:
+            if self._client_credential is None:  # the token's round trip overlaps the SDK import below
+                self._client_credential = TokenPrefetch(self.credential, self.cloud.scope)
             client_class = load_client_class(name)
-            self._clients[name] = client_class(self.credential, self.subscription_id,
+            self._clients[name] = client_class(self._client_credential, self.subscription_id,
                                                per_retry_policies=[self.requests.policy()], **self.kwargs)
         return self._clients[name]

@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import http.client
+import importlib
 import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 import requests
@@ -24,8 +26,10 @@ from ansible_collections.fleetops.vmss.plugins.module_utils._client import (
     ClientFactory,
     RETRY_WINDOW,
     MissingLibrary,
+    TokenPrefetch,
     Tuning,
     client_kwargs,
+    import_in_background,
     load_client_class,
 )
 
@@ -84,6 +88,80 @@ def test_request_reaches_the_cloud_with_scope_user_agent_verify_and_timeouts():
     assert request.headers["User-Agent"].startswith(USER_AGENT + " ")
     assert factory.credential.scopes == [("https://management.lab.example/.default",)]
     assert adapter.sent_kwargs[0] == {"timeout": (20.0, 120.0), "verify": "/tmp/ca.pem"}
+
+
+class GatedCredential(StaticCredential):
+    """Answers get_token once ``release`` is set, from whichever thread asks; fails when told to."""
+
+    def __init__(self, error=None):
+        super().__init__()
+        self.release = threading.Event()
+        self.asked = threading.Event()
+        self.threads = []
+        self.error = error
+
+    def get_token(self, *scopes, **kwargs):
+        self.threads.append(threading.current_thread().name)
+        self.asked.set()
+        assert self.release.wait(10)
+        if self.error is not None:
+            raise self.error
+        return super().get_token(*scopes, **kwargs)
+
+
+def test_the_token_is_requested_in_the_background_and_served_once():
+    credential = GatedCredential()
+    prefetch = TokenPrefetch(credential, "https://management.lab.example/.default")
+    assert credential.asked.wait(10)
+    assert credential.threads == ["token-prefetch"]  # asked before any request, not on this thread
+    credential.release.set()
+    assert prefetch.get_token("https://management.lab.example/.default").token == "token"
+    assert credential.threads == ["token-prefetch"]  # the first use waited for that answer, asked nothing
+    prefetch.get_token("https://management.lab.example/.default")
+    prefetch.get_token("https://other.example/.default")
+    assert credential.threads == ["token-prefetch", "MainThread", "MainThread"]  # then the credential's own
+    assert credential.scopes == [("https://management.lab.example/.default",)] * 2 + [("https://other.example/.default",)]
+
+
+def test_a_failed_prefetch_fails_the_first_use_and_is_not_asked_twice():
+    error = ValueError("AADSTS7000215: Invalid client secret provided.")
+    credential = GatedCredential(error)
+    prefetch = TokenPrefetch(credential, "https://management.lab.example/.default")
+    credential.release.set()
+    with pytest.raises(ValueError) as caught:
+        prefetch.get_token("https://management.lab.example/.default")
+    assert caught.value is error
+    assert credential.threads == ["token-prefetch"]
+
+
+def test_a_token_with_claims_is_not_the_prefetched_one():
+    credential = GatedCredential()
+    credential.release.set()
+    prefetch = TokenPrefetch(credential, "https://management.lab.example/.default")
+    prefetch.get_token("https://management.lab.example/.default", claims='{"access_token": {}}')
+    assert credential.threads.count("MainThread") == 1
+
+
+def test_the_factory_prefetches_one_token_for_all_its_clients():
+    adapter = ScriptedAdapter([("GET", GET_SCALE_SET, [(200, {}, SCALE_SET)] * 2)])
+    factory = factory_with(adapter)
+    factory.client("compute").virtual_machine_scale_sets.get("rg", "web")
+    factory.client("network")
+    factory.client("compute").virtual_machine_scale_sets.get("rg", "web")
+    assert factory.credential.scopes == [("https://management.lab.example/.default",)]
+
+
+def test_import_in_background_hands_the_module_or_the_error_to_the_next_import(tmp_path, monkeypatch):
+    (tmp_path / "slow_sdk_probe.py").write_text("import threading, time\ntime.sleep(0.2)\n"
+                                                "IMPORTED_ON = threading.current_thread().name\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import_in_background("slow_sdk_probe")
+    import_in_background("not_an_installed_sdk_probe")
+    module = importlib.import_module("slow_sdk_probe")  # waits for the background import, does not redo it
+    assert module.IMPORTED_ON == "import-slow_sdk_probe"
+    with pytest.raises(ImportError):
+        importlib.import_module("not_an_installed_sdk_probe")
+    monkeypatch.delitem(sys.modules, "slow_sdk_probe")
 
 
 def test_clients_are_built_once_and_reused():
