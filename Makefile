@@ -90,10 +90,11 @@ integration: $(COLLECTION)
 	FLEETOPS_COLLECTIONS_PATH=$(CURDIR)/build/collections $(PYTEST) -q -p no:cacheprovider \
 		-n $(INTEGRATION_WORKERS) tests/integration
 
-# Two lanes side by side: the static checks (sanity, then lint: CPU-bound) and the test suites (unit, emulator,
-# integration: much of their time is spent waiting on the emulator's scaled clock). Each lane runs all its phases
-# and fails at the end if one failed; make fails if either lane did. Each phase's log is printed whole when the
-# phase ends (--output-sync), so the two lanes never interleave.
+# Two lanes side by side: the static checks (sanity, then lint: CPU-bound) and the test suites (unit, integration,
+# then the emulator's own tests). Integration spends much of its time waiting on the emulator's scaled clock, so
+# sanity fits beside it; the emulator's tests assert on that clock, so they run last, once sanity's load is over.
+# Each lane runs all its phases and fails at the end if one failed; make fails if either lane did. Each phase's
+# log is printed whole when the phase ends (--output-sync), so the two lanes never interleave.
 test: collection node
 	$(MAKE) --no-print-directory -j 2 --output-sync=target BUILT=1 test-checks test-suites
 
@@ -101,7 +102,7 @@ test-checks:
 	@status=0; for phase in sanity lint; do $(MAKE) --no-print-directory $$phase || status=1; done; exit $$status
 
 test-suites:
-	@status=0; for phase in unit emulator-test integration; do $(MAKE) --no-print-directory $$phase || status=1; done; \
+	@status=0; for phase in unit integration emulator-test; do $(MAKE) --no-print-directory $$phase || status=1; done; \
 	exit $$status
 
 # The emulator starts with the demo's landing zone (a resource group, its network and load balancer) and is
