@@ -142,6 +142,7 @@ notes:
     azure-mgmt-monitor (autoscale settings, when O(move_autoscale=true) or O(state=finalized)).
 extends_documentation_fragment:
   - fleetops.vmss.azure
+  - fleetops.vmss.azure.lease
   - fleetops.vmss.attributes
 attributes:
   check_mode:
@@ -298,9 +299,43 @@ arm_requests:
   description: The number of requests sent to Azure Resource Manager, polls included.
   returned: always
   type: int
+lease:
+  description:
+    - This run's lease on the scale set (tag C(fleetops.lease)); see O(force_lease).
+    - After the run the lease is released (C(released)); in check mode C(free) says whether another run holds it.
+  returned: always
+  type: dict
+  contains:
+    tag:
+      description: The tag that holds the lease.
+      type: str
+      sample: fleetops.lease
+    operation:
+      description: What the lease is held for (V(rollout), V(blue_green), V(rolling_upgrade)).
+      type: str
+    owner:
+      description: The tag's value as this run wrote it (or, in check mode with another holder, as found).
+      type: str
+      sample: "owner=ctl01:4242:3f9c2a1b7d0e;pid=4301;op=rollout;expires=2026-12-06T15:04:05Z"
+    expires:
+      description: When the lease expires unless renewed (ISO 8601 UTC).
+      type: str
+    free:
+      description: False when another run holds the lease (check mode; a real run fails then).
+      type: bool
+    taken_over:
+      description:
+        - Leases of other runs this run took over - C(scale_set), C(owner) (the tag's value) and C(reason)
+          (V(expired), V(orphaned) - its module process was gone on this host, V(unreadable), V(forced)).
+      type: list
+      elements: dict
+    released:
+      description: True once the lease was released at the end of the run.
+      type: bool
 """
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _blue_green as bg
+from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
 from ansible_collections.fleetops.vmss.plugins.module_utils import _report
 from ansible_collections.fleetops.vmss.plugins.module_utils._blue_green_run import Swap
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
@@ -332,7 +367,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True, lease=True)
     params = module.params
     swap = Swap(module)
 
@@ -349,6 +384,8 @@ def main():
 
     # the difference: the phases and steps still to run (all that check mode returns)
     plan = bg.describe_plan(params["state"], observed, opts, swap.docs["blue"] or swap.docs["green"])
+    # one operation per scale set: the lease on blue and green, or a failure naming its holder (before any write)
+    leases.take(module, swap.compute, "blue_green", [(swap.rg, swap.blue_name), (swap.rg, swap.green_name)])
     if module.check_mode:
         finish(module, swap.result("planned", plan))
 

@@ -77,6 +77,7 @@ options:
     default: 10.0
 extends_documentation_fragment:
   - fleetops.vmss.azure
+  - fleetops.vmss.azure.lease
   - fleetops.vmss.azure.wait
   - fleetops.vmss.attributes
 attributes:
@@ -285,11 +286,45 @@ arm_requests:
   returned: always
   type: int
   sample: 14
+lease:
+  description:
+    - This run's lease on the scale set (tag C(fleetops.lease)); see O(force_lease).
+    - After the run the lease is released (C(released)); in check mode C(free) says whether another run holds it.
+  returned: always
+  type: dict
+  contains:
+    tag:
+      description: The tag that holds the lease.
+      type: str
+      sample: fleetops.lease
+    operation:
+      description: What the lease is held for (V(rollout), V(blue_green), V(rolling_upgrade)).
+      type: str
+    owner:
+      description: The tag's value as this run wrote it (or, in check mode with another holder, as found).
+      type: str
+      sample: "owner=ctl01:4242:3f9c2a1b7d0e;pid=4301;op=rollout;expires=2026-12-06T15:04:05Z"
+    expires:
+      description: When the lease expires unless renewed (ISO 8601 UTC).
+      type: str
+    free:
+      description: False when another run holds the lease (check mode; a real run fails then).
+      type: bool
+    taken_over:
+      description:
+        - Leases of other runs this run took over - C(scale_set), C(owner) (the tag's value) and C(reason)
+          (V(expired), V(orphaned) - its module process was gone on this host, V(unreadable), V(forced)).
+      type: list
+      elements: dict
+    released:
+      description: True once the lease was released at the end of the run.
+      type: bool
 """
 
 import datetime
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
+from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rolling_upgrade as rolling
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import error_details, failure_message, is_handled
@@ -408,6 +443,7 @@ def main():
             action=dict(type="str", required=True, choices=list(rolling.ACTIONS)),
         ),
         wait=True,
+        lease=True,
         supports_check_mode=True,
     )
     params = module.params
@@ -443,6 +479,9 @@ def main():
 
     # act (or, in check mode, only say it would)
     writes = rolling.sends_request(action, before)
+    if writes:   # one operation per scale set: the lease, or a failure naming its holder
+        leases.take(module, run.compute, "rolling_upgrade", [(params["resource_group"], params["name"])],
+                    docs=[found])
     if writes and not module.check_mode:
         send(run, action)
     run.changed = writes

@@ -226,6 +226,7 @@ notes:
     Health extension's grace period per batch, the pauses and the canary soak.
 extends_documentation_fragment:
   - fleetops.vmss.azure
+  - fleetops.vmss.azure.lease
   - fleetops.vmss.attributes
 attributes:
   check_mode:
@@ -524,8 +525,42 @@ arm_requests:
   returned: always
   type: int
   sample: 64
+lease:
+  description:
+    - This run's lease on the scale set (tag C(fleetops.lease)); see O(force_lease).
+    - After the run the lease is released (C(released)); in check mode C(free) says whether another run holds it.
+  returned: always
+  type: dict
+  contains:
+    tag:
+      description: The tag that holds the lease.
+      type: str
+      sample: fleetops.lease
+    operation:
+      description: What the lease is held for (V(rollout), V(blue_green), V(rolling_upgrade)).
+      type: str
+    owner:
+      description: The tag's value as this run wrote it (or, in check mode with another holder, as found).
+      type: str
+      sample: "owner=ctl01:4242:3f9c2a1b7d0e;pid=4301;op=rollout;expires=2026-12-06T15:04:05Z"
+    expires:
+      description: When the lease expires unless renewed (ISO 8601 UTC).
+      type: str
+    free:
+      description: False when another run holds the lease (check mode; a real run fails then).
+      type: bool
+    taken_over:
+      description:
+        - Leases of other runs this run took over - C(scale_set), C(owner) (the tag's value) and C(reason)
+          (V(expired), V(orphaned) - its module process was gone on this host, V(unreadable), V(forced)).
+      type: list
+      elements: dict
+    released:
+      description: True once the lease was released at the end of the run.
+      type: bool
 """
 
+from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
 from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
@@ -598,7 +633,7 @@ def write_reports(module, result):
 
 
 def main():
-    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True, lease=True)
     params = module.params
     scale_set = "%s/%s" % (params["resource_group"], params["name"])
     errors = option_errors(params)
@@ -607,6 +642,9 @@ def main():
                          errors=errors, arm_requests=module.arm_requests, **empty_result(scale_set, utc_now()))
     run = Rollout(module.client("compute"), params, module.requests, module.check_mode)
     result, msg = run.result, None
+    # one operation per scale set: the lease, or a failure naming its holder (before any write)
+    leases.take(module, run.azure.compute, "rollout", [(params["resource_group"], params["name"])], result,
+                defer=True).guard(run.azure)
     try:
         # current state: the scale set and the rollback point it carries
         try:
