@@ -133,7 +133,7 @@ options:
       - Take the scale set's lease even when another run holds it and it has not expired.
       - The module holds a lease on the scale set it changes while it works - the tag C(fleetops.lease)
         (C(owner=<host>:<controller pid>:<run id>;pid=<module pid>;op=<operation>;expires=<UTC time>)), written
-        under C(If-Match) and renewed every few wait cycles (it expires at least two minutes after its last renewal).
+        under C(If-Match) and renewed every few wait cycles (it expires at least five minutes after its last renewal).
         A second rollout, blue/green swap or rolling upgrade start/cancel on a leased scale set fails before any
         write, naming the holder and the expiry.
       - Without this option the lease is taken over only when it has expired, cannot be read, or its module process

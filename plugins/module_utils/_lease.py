@@ -33,9 +33,10 @@ from . import _waiter
 from ._errors import error_details, failure_message, is_handled
 
 TAG = "fleetops.lease"
-TTL_MIN = 120.0          # seconds: a lease never expires sooner than this after its last renewal
+TTL_MIN = 300.0          # seconds: a lease never expires sooner than this after its last renewal
 TTL_CYCLES = 6           # ... nor sooner than this many wait cycles
 RETRY_SECONDS = 5.0      # a renewal that failed (a transient fault) is tried again this soon
+CONFLICT_SECONDS = 60.0  # how long a lease write waits for the scale set's update in progress (409 Conflict)
 
 
 class LeaseLost(Exception):
@@ -199,6 +200,7 @@ class Lease:
         for held, doc in zip(self.sets, docs or []):
             held["doc"] = doc     # the scale set as the module just read it: no second read
         self.renew_at = 0.0
+        self.renewed = float("-inf")    # when a renewal last wrote (monotonic)
         self.writing = False
         self.clients: List[Any] = []    # the run's own scale-set clients, kept in step with the lease (guard)
         self.info: Dict[str, Any] = {"tag": TAG, "operation": operation, "owner": None, "expires": None,
@@ -219,14 +221,25 @@ class Lease:
             self._fail("read the lease of", held, exc)
         return None
 
-    def _write(self, held, tags: Dict[str, str], etag: Optional[str]) -> Dict[str, Any]:
-        """A tags-only PATCH under If-Match; returns the scale set Azure answers with (its new ETag)."""
+    def _write(self, held, tags: Dict[str, str], etag: Optional[str], patient: bool = True) -> Dict[str, Any]:
+        """A tags-only PATCH under If-Match; returns the scale set Azure answers with (its new ETag).
+
+        ``patient``: while the scale set's previous update is still running Azure answers 409 Conflict ("a
+        concurrent request"): ask again every wait_sleep seconds, CONFLICT_SECONDS at most."""
         from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
 
-        poller = self.compute.virtual_machine_scale_sets.begin_update(
-            held["resource_group"], held["name"], {"tags": tags}, etag=etag,
-            match_condition=MatchConditions.IfNotModified, polling=False)
-        return poller.result().as_dict()
+        sleep = float(self.params.get("wait_sleep") or 10.0)
+        end = time.monotonic() + (CONFLICT_SECONDS if patient else 0)
+        while True:
+            try:
+                poller = self.compute.virtual_machine_scale_sets.begin_update(
+                    held["resource_group"], held["name"], {"tags": tags}, etag=etag,
+                    match_condition=MatchConditions.IfNotModified, polling=False)
+                return poller.result().as_dict()
+            except Exception as exc:  # pylint: disable=broad-except
+                if _status(exc) != 409 or time.monotonic() + sleep > end:
+                    raise
+            time.sleep(sleep)
 
     def _fail(self, action: str, held, exc: Exception) -> None:
         if not is_handled(exc):
@@ -334,9 +347,18 @@ class Lease:
 
         def guarded_upgrade(ids, *args, **kwargs):
             held = self._held(client.resource)
-            if held is not None and held["due"]:
-                guarded_update({"tags": dict(client.resource.get("tags") or {})}, wait=False)
-            return upgrade(ids, *args, **kwargs)
+            if held is not None and held["due"]:   # Azure refuses an action while the PATCH runs: wait for it
+                guarded_update({"tags": dict(client.resource.get("tags") or {})})
+            end = time.monotonic() + CONFLICT_SECONDS
+            while True:
+                try:
+                    return upgrade(ids, *args, **kwargs)
+                except Exception as exc:  # pylint: disable=broad-except
+                    # 409 Conflict while our own lease renewal's update still runs: that one ends soon
+                    if _status(exc) != 409 or time.monotonic() - self.renewed > CONFLICT_SECONDS \
+                            or time.monotonic() > end:
+                        raise
+                time.sleep(float(self.params.get("wait_sleep") or 10.0))
 
         client.update, client.upgrade = guarded_update, guarded_upgrade
         self.clients.append(client)
@@ -385,7 +407,7 @@ class Lease:
         for held in self.sets:
             if not held["value"]:
                 continue
-            after = self._rewrite(held, value)
+            after = self._rewrite(held, value, patient=False)
             if after is None:
                 return   # a transient fault: tried again in RETRY_SECONDS, the lease still runs
             held.update(etag=after.get("etag"), tags=after.get("tags"), value=value)
@@ -394,9 +416,10 @@ class Lease:
                     client.resource["etag"] = after.get("etag")
                     client.resource["tags"] = dict(after.get("tags") or {})
         self.info.update(owner=value, expires=iso(expires))
+        self.renewed = time.monotonic()
         self.renew_at = time.monotonic() + self.ttl / 3
 
-    def _rewrite(self, held, value: Optional[str]) -> Optional[Dict[str, Any]]:
+    def _rewrite(self, held, value: Optional[str], patient: bool = True) -> Optional[Dict[str, Any]]:
         """Set (``value``) or remove (None) our lease tag, conditioned on the ETag last seen; on 412 read again
         and go on only while the lease is still ours (LeaseLost otherwise). None after any other Azure error
         (a renewal is tried again soon, a release leaves the lease to expire)."""
@@ -407,7 +430,7 @@ class Lease:
             else:
                 tags[TAG] = value
             try:
-                return self._write(held, tags, etag)
+                return self._write(held, tags, etag, patient)
             except Exception as exc:  # pylint: disable=broad-except
                 if not is_handled(exc):
                     raise
