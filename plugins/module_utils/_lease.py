@@ -317,21 +317,27 @@ class Lease:
 
     # --- while the run goes on
 
-    def guard(self, client) -> None:
+    def guard(self, client, last=None) -> None:
         """Take the (deferred) lease with a run's first write, and keep that run's scale-set client in step
         with it. The client: ``.resource`` (the scale set last read or written, whose ``etag`` its writes send
         in If-Match), ``.update(body, wait=...)`` (a PATCH) and ``.upgrade(ids)`` (_rollout_run.ScaleSetClient).
 
         The first PATCH carries the lease tag (one request, under the run's own If-Match); a first upgrade is
         preceded by a tags-only PATCH. Every later PATCH carries the lease tag as renewed, and no renewal comes
-        between a PATCH and the ETag it was read with."""
+        between a PATCH and the ETag it was read with.
+
+        ``last(body, resource)``: whether a PATCH is the run's last write (the rollout's removal of its rollback
+        point): the lease is released in it, one request fewer."""
         update, upgrade = client.update, client.upgrade
 
         def guarded_update(body, *args, **kwargs):
             held = self._held(client.resource)
+            final = held is not None and not held["due"] and last is not None and last(body, client.resource)
             if held is not None and (held["due"] or isinstance(body.get("tags"), dict)):
                 tags = body["tags"] if isinstance(body.get("tags"), dict) else client.resource.get("tags") or {}
                 body = dict(body, tags=dict(tags, **{TAG: held["value"] or self._new_value()}))
+                if final:
+                    body["tags"].pop(TAG)
             self.writing = True
             try:
                 after = update(body, *args, **kwargs)
@@ -341,7 +347,10 @@ class Lease:
                 raise
             finally:
                 self.writing = False
-            if held is not None and after:
+            if held is not None and final:
+                held.update(value=None, etag=(after or {}).get("etag"))
+                self.info["released"] = True
+            elif held is not None and after:
                 self._wrote(held, after)
             return after
 
@@ -489,6 +498,12 @@ def take(module, compute, operation: str, sets: List[Tuple[str, str]], result: O
     write the lease with the run's first write (Lease.guard), so that a run that fails its checks writes
     nothing. ``docs``: the sets as the module read them (REST dicts), to save a read."""
     return Lease(module, compute, operation, sets, result if result is not None else {}, defer, docs).take()
+
+
+def removes_tag(name: str):
+    """For Lease.guard(last=...): a PATCH that removes the tag ``name`` the scale set carries."""
+    return lambda body, resource: isinstance(body.get("tags"), dict) and name not in body["tags"] \
+        and name in ((resource or {}).get("tags") or {})
 
 
 def _status(exc: Exception) -> Optional[int]:

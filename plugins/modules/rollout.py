@@ -644,7 +644,7 @@ def main():
     result, msg = run.result, None
     # one operation per scale set: the lease, or a failure naming its holder (before any write)
     leases.take(module, run.azure.compute, "rollout", [(params["resource_group"], params["name"])], result,
-                defer=True).guard(run.azure)
+                defer=True).guard(run.azure, last=leases.removes_tag(planner.MARKER_TAG))
     try:
         # current state: the scale set and the rollback point it carries
         try:
