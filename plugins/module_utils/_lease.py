@@ -186,9 +186,9 @@ class Lease:
     """The lease of this run on one or more scale sets (take(), then the module's waits and exit do the rest)."""
 
     def __init__(self, module, compute, operation: str, sets: List[Tuple[str, str]], result: Dict[str, Any],
-                 defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None):
+                 defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False):
         self.module, self.compute, self.operation = module, compute, operation
-        self.defer = defer
+        self.defer, self.probe = defer, probe
         self.params = module.params
         self.result = result
         self.ttl = ttl_for(self.params)
@@ -221,8 +221,10 @@ class Lease:
             self._fail("read the lease of", held, exc)
         return None
 
-    def _write(self, held, tags: Dict[str, str], etag: Optional[str], patient: bool = True) -> Dict[str, Any]:
-        """A tags-only PATCH under If-Match; returns the scale set Azure answers with (its new ETag).
+    def _write(self, held, tags: Dict[str, str], etag: Optional[str], patient: bool = True,
+               wait: bool = False) -> Dict[str, Any]:
+        """A tags-only PATCH under If-Match; returns the scale set Azure answers with (its new ETag). ``wait``:
+        until its operation has ended (Azure refuses an action on the scale set meanwhile, 409 Conflict).
 
         ``patient``: while the scale set's previous update is still running Azure answers 409 Conflict ("a
         concurrent request"): ask again every wait_sleep seconds, CONFLICT_SECONDS at most."""
@@ -234,7 +236,10 @@ class Lease:
             try:
                 poller = self.compute.virtual_machine_scale_sets.begin_update(
                     held["resource_group"], held["name"], {"tags": tags}, etag=etag,
-                    match_condition=MatchConditions.IfNotModified, polling=False)
+                    match_condition=MatchConditions.IfNotModified, **({} if wait else {"polling": False}))
+                if wait:
+                    return _waiter.poller_result(poller, _waiter.Deadline(self.params.get("wait_timeout") or 1800),
+                                                 "update of the tags of %s" % self._what(held)).as_dict()
                 return poller.result().as_dict()
             except Exception as exc:  # pylint: disable=broad-except
                 if _status(exc) != 409 or time.monotonic() + sleep > end:
@@ -283,9 +288,11 @@ class Lease:
             if self.defer:
                 held["due"] = True   # written with the run's first write (guard)
                 return
+            if self.probe:
+                return
             tags[TAG] = value
             try:
-                after = self._write(held, tags, doc.get("etag"))
+                after = self._write(held, tags, doc.get("etag"), wait=True)
             except Exception as exc:  # pylint: disable=broad-except
                 if _status(exc) == 412:
                     continue
@@ -434,6 +441,17 @@ class Lease:
         (a renewal is tried again soon, a release leaves the lease to expire)."""
         tags, etag = dict(held["tags"] or {}), held["etag"]
         for _attempt in range(3):
+            if etag is None:   # never a write without If-Match: read first
+                try:   # someone else wrote (an autoscale capacity change, or a run that took the lease over)
+                    doc = self.compute.virtual_machine_scale_sets.get(held["resource_group"], held["name"]).as_dict()
+                except Exception as exc:  # pylint: disable=broad-except
+                    if not is_handled(exc):
+                        raise
+                    return None
+                tags, etag = dict(doc.get("tags") or {}), doc.get("etag")
+                if (self._found(tags) or {}).get("run") != self.me["run"]:
+                    raise LeaseLost("its lease on scale set %s/%s was taken over (%s: %s)" % (
+                        held["resource_group"], held["name"], TAG, tags.get(TAG, "removed")))
             if value is None:
                 tags.pop(TAG, None)
             else:
@@ -445,16 +463,7 @@ class Lease:
                     raise
                 if _status(exc) != 412:
                     return None
-            try:   # someone else wrote (an autoscale capacity change, or a run that took the lease over)
-                doc = self.compute.virtual_machine_scale_sets.get(held["resource_group"], held["name"]).as_dict()
-            except Exception as exc:  # pylint: disable=broad-except
-                if not is_handled(exc):
-                    raise
-                return None
-            tags, etag = dict(doc.get("tags") or {}), doc.get("etag")
-            if (self._found(tags) or {}).get("run") != self.me["run"]:
-                raise LeaseLost("its lease on scale set %s/%s was taken over (%s: %s)" % (
-                    held["resource_group"], held["name"], TAG, tags.get(TAG, "removed")))
+            etag = None
         return None
 
     # --- the end
@@ -491,13 +500,15 @@ class Lease:
 
 
 def take(module, compute, operation: str, sets: List[Tuple[str, str]], result: Optional[Dict[str, Any]] = None,
-         defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None) -> Lease:
+         defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False) -> Lease:
     """Take this run's lease on ``sets`` ([(resource group, name)]) for ``operation`` (rollout, blue_green,
     rolling_upgrade), or fail the module before any write when another run holds it. ``result``: the dict the
     module returns (it gets the ``lease`` key; a failure carries its keys). ``defer``: only check now, and
     write the lease with the run's first write (Lease.guard), so that a run that fails its checks writes
-    nothing. ``docs``: the sets as the module read them (REST dicts), to save a read."""
-    return Lease(module, compute, operation, sets, result if result is not None else {}, defer, docs).take()
+    nothing. ``docs``: the sets as the module read them (REST dicts), to save a read. ``probe``: refuse when
+    another run holds the lease, write none (a cancel of Azure's rolling upgrade: a PATCH of a scale set in
+    Rolling mode waits behind the upgrade it is meant to stop)."""
+    return Lease(module, compute, operation, sets, result if result is not None else {}, defer, docs, probe).take()
 
 
 def removes_tag(name: str):

@@ -481,7 +481,7 @@ def main():
     writes = rolling.sends_request(action, before)
     if writes:   # one operation per scale set: the lease, or a failure naming its holder
         leases.take(module, run.compute, "rolling_upgrade", [(params["resource_group"], params["name"])],
-                    docs=[found])
+                    docs=[found], probe=action == "cancel")
     if writes and not module.check_mode:
         send(run, action)
     run.changed = writes
