@@ -135,7 +135,7 @@ options:
         (C(owner=<host>:<controller pid>:<run id>;pid=<module pid>;op=<operation>;expires=<UTC time>)), written
         under C(If-Match) and renewed every few wait cycles (it expires at least five minutes after its last renewal).
         A second rollout, blue/green swap or rolling upgrade start or cancel on a leased scale set fails before any
-        write, naming the holder and the expiry. (A cancel only checks the lease: a PATCH of a scale set in
+        write, naming the holder and the expiry. (A cancel only checks the lease - a PATCH of a scale set in
         C(Rolling) mode would wait behind the upgrade it is meant to stop.)
       - Without this option the lease is taken over only when it has expired, cannot be read, or its module process
         is gone on this same host (the result's RV(lease.taken_over) says so). A run on this host whose controller

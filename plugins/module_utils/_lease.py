@@ -490,8 +490,8 @@ class Lease:
         interrupted, with the result so far (the rollback point is left where it is, for a re-run)."""
         self.release()
         result = dict(self._failed_result(), status="interrupted")
-        self.module.fail_json(msg="%s of %s interrupted: %s. Nothing more was written; a rollback point stays on the "
-                              "scale set and the lease is released. Run the same task again to resume." % (
+        self.module.fail_json(msg="%s of %s interrupted: %s. Nothing more was written (a rollout's rollback point "
+                              "stays) and the lease is released. Run the same task again to resume." % (
                                   self.operation.capitalize().replace("_", " "), self._scale_sets(), reason),
                               lease=self.info, **result)
 

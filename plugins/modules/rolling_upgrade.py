@@ -288,37 +288,12 @@ arm_requests:
   sample: 14
 lease:
   description:
-    - This run's lease on the scale set (tag C(fleetops.lease)); see O(force_lease).
-    - After the run the lease is released (C(released)); in check mode C(free) says whether another run holds it.
-  returned: always
+    - This run's lease on the scale set (see O(force_lease)) - C(tag) (V(fleetops.lease)), C(operation), C(owner) (the
+      tag's value as written, or as found when another run holds it), C(expires) (ISO 8601 UTC), C(free) (false when
+      another run holds it - check mode; a real run fails then), C(taken_over) (leases of other runs taken over, each
+      C(scale_set), C(owner) and C(reason) - V(expired), V(orphaned), V(unreadable), V(forced)) and C(released).
+  returned: when the action would start or cancel an upgrade
   type: dict
-  contains:
-    tag:
-      description: The tag that holds the lease.
-      type: str
-      sample: fleetops.lease
-    operation:
-      description: What the lease is held for (V(rollout), V(blue_green), V(rolling_upgrade)).
-      type: str
-    owner:
-      description: The tag's value as this run wrote it (or, in check mode with another holder, as found).
-      type: str
-      sample: "owner=ctl01:4242:3f9c2a1b7d0e;pid=4301;op=rollout;expires=2026-12-06T15:04:05Z"
-    expires:
-      description: When the lease expires unless renewed (ISO 8601 UTC).
-      type: str
-    free:
-      description: False when another run holds the lease (check mode; a real run fails then).
-      type: bool
-    taken_over:
-      description:
-        - Leases of other runs this run took over - C(scale_set), C(owner) (the tag's value) and C(reason)
-          (V(expired), V(orphaned) - its module process was gone on this host, V(unreadable), V(forced)).
-      type: list
-      elements: dict
-    released:
-      description: True once the lease was released at the end of the run.
-      type: bool
 """
 
 import datetime
