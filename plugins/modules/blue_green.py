@@ -360,7 +360,8 @@ def main():
     # the difference: the phases and steps still to run (all that check mode returns)
     plan = bg.describe_plan(params["state"], observed, opts, swap.docs["blue"] or swap.docs["green"])
     # one operation per scale set: the lease on blue and green, or a failure naming its holder (before any write)
-    leases.take(module, swap.compute, "blue_green", [(swap.rg, swap.blue_name), (swap.rg, swap.green_name)])
+    leases.take(module, swap.compute, "blue_green", [(swap.rg, swap.blue_name), (swap.rg, swap.green_name)],
+                probe=not plan["batches"])
     if module.check_mode:
         finish(module, swap.result("planned", plan))
 
