@@ -236,3 +236,30 @@ def test_a_lease_taken_over_meanwhile_stops_the_run_at_its_next_renewal():
     assert "interrupted: its lease on scale set rg/api was taken over" in stopped.value.args[0]
     assert stopped.value.args[1]["status"] == "interrupted"
     assert "cccccccccccc" in compute.virtual_machine_scale_sets.doc["tags"][_lease.TAG]   # theirs, left alone
+
+
+def test_a_rerun_waits_for_the_module_its_killed_controller_left_then_takes_the_lease(monkeypatch):
+    import socket   # pylint: disable=import-outside-toplevel
+
+    theirs = _lease.encode(dict(ME, host=socket.gethostname(), run="bbbbbbbbbbbb"), "rollout", NOW + 10**6)
+    compute = Compute({_lease.TAG: theirs})
+    monkeypatch.setattr(_lease, "pid_alive", lambda pid: pid == ME["pid"])   # its controller gone, its module up
+    slept = []
+
+    def module_stops(seconds):   # meanwhile that module notices, and releases its lease
+        slept.append(seconds)
+        compute.virtual_machine_scale_sets.begin_update("rg", "api", {"tags": {}})
+
+    monkeypatch.setattr(_lease.time, "sleep", module_stops)
+    result = {}
+    _lease.take(Module(), compute, "rollout", [("rg", "api")], result)
+    assert len(slept) == 1 and result["lease"]["taken_over"] == []
+    assert "op=rollout" in compute.virtual_machine_scale_sets.doc["tags"][_lease.TAG]
+
+
+def test_every_wait_calls_the_hooks_between_its_checks():
+    calls = []
+    _waiter.WAIT_HOOKS.append(lambda: calls.append("hook"))
+    checks = iter([False, False, True])
+    _waiter.wait_until(lambda: calls.append("check") or next(checks), timeout=10, sleep=1, sleeper=lambda s: None)
+    assert calls == ["check", "hook", "check", "hook", "check"]
