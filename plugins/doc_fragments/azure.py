@@ -123,3 +123,26 @@ options:
     type: float
     default: 10.0
 """
+
+    # Modules that hold a scale set's lease while they work (rollout, blue_green, rolling_upgrade).
+    # Keep in sync with LEASE_ARGUMENT_SPEC in plugins/module_utils/_common.py.
+    LEASE = r"""
+options:
+  force_lease:
+    description:
+      - Take the scale set's lease even when another run holds it and it has not expired.
+      - The module holds a lease on the scale set it changes while it works - the tag C(fleetops.lease)
+        (C(owner=<host>:<controller pid>:<run id>;pid=<module pid>;op=<operation>;expires=<UTC time>)), written
+        under C(If-Match) and renewed every few wait cycles (it expires at least five minutes after its last renewal).
+        A second rollout, blue/green swap or rolling upgrade start or cancel on a leased scale set fails before any
+        write, naming the holder and the expiry. (A cancel only checks the lease - a PATCH of a scale set in
+        C(Rolling) mode would wait behind the upgrade it is meant to stop.)
+      - Without this option the lease is taken over only when it has expired, cannot be read, or its module process
+        is gone on this same host (the result's RV(lease.taken_over) says so). A run on this host whose controller
+        was killed stops at its next wait; a re-run meanwhile waits for it.
+      - Set it only when you know the holder is gone (its host lost); a holder still running stops at its next
+        renewal, but may have sent one more write by then.
+      - In check mode nothing is written; RV(lease.free) says whether the lease is free.
+    type: bool
+    default: false
+"""

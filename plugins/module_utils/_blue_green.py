@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from . import _instance_state as instance_state
 from ._instances import instance_id_of, power_state
 from ._ids import resource_type, same_id
+from ._lease import TAG as LEASE_TAG
 from ._rollout import Gate, PlanError, settle_seconds
 from ._scale_set_model import image_option, image_reference, primary
 
@@ -211,7 +212,7 @@ def green_body(blue: Dict[str, Any], image: Any, capacity: int, pools: List[str]
     secrets = secrets or {}
     body = strip_read_only(blue)
     body["tags"] = dict({key: value for key, value in (body.get("tags") or {}).items()
-                         if not key.startswith(TAG_PREFIX)}, **{TAG_BLUE: blue["name"]})
+                         if not key.startswith(TAG_PREFIX) and key != LEASE_TAG}, **{TAG_BLUE: blue["name"]})
     body["sku"] = dict(body.get("sku") or {}, capacity=capacity)
     vm = body.setdefault("properties", {}).setdefault("virtualMachineProfile", {})
     vm.setdefault("storageProfile", {})["imageReference"] = image_reference(image_option(image))

@@ -46,6 +46,11 @@ WAIT_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
     "wait_sleep": {"type": "float", "default": 10.0},
 }
 
+# Modules that take a scale set's lease (_lease); keep in sync with the doc fragment fleetops.vmss.azure.lease.
+LEASE_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
+    "force_lease": {"type": "bool", "default": False},
+}
+
 
 def connect(params: Dict[str, Any], environ, tuning: Tuning = Tuning()) -> ClientFactory:
     """The client factory for these options (module or inventory plugin), the environment and the profile.
@@ -65,12 +70,14 @@ class AzureModule:
     """AnsibleModule plus Azure: ``client(name)``, ``subscription_id``, ``cloud``."""
 
     def __init__(self, argument_spec: Dict[str, Any], wait: bool = False,
-                 names: Optional[Dict[str, str]] = None, **kwargs: Any):
+                 names: Optional[Dict[str, str]] = None, lease: bool = False, **kwargs: Any):
         """``names``: which kind of Azure resource the module's own options name (``{"name": "scale_set"}``),
         checked by Azure's naming rules with every other value (``_validate``) before any request."""
         spec = dict(AUTH_ARGUMENT_SPEC)
         if wait:
             spec.update(WAIT_ARGUMENT_SPEC)
+        if lease:
+            spec.update(LEASE_ARGUMENT_SPEC)
         spec.update(argument_spec)
         raw = _load_params()
         errors = argument_shape_errors(spec, raw)
@@ -85,6 +92,8 @@ class AzureModule:
             self.ansible.fail_json(msg="Invalid options: %s" % " ".join(errors))
         self.check_mode = self.ansible.check_mode
         self._factory: Optional[ClientFactory] = None
+        # called with the result before the module exits, whatever the outcome (a lease released: _lease)
+        self.on_exit: list = []
 
     def _connect(self) -> ClientFactory:
         if self._factory is None:
@@ -124,9 +133,11 @@ class AzureModule:
         return None  # not reached: fail_json exits
 
     def exit_json(self, **kwargs: Any) -> None:
+        self._exiting(kwargs)
         self.ansible.exit_json(**kwargs)
 
     def fail_json(self, msg: str, **kwargs: Any) -> None:
+        self._exiting(kwargs)
         self.ansible.fail_json(msg=msg, **kwargs)
 
     def fail_from(self, failure, **result: Any) -> None:
@@ -135,7 +146,12 @@ class AzureModule:
         values = dict(failure.result, **result)
         if failure.error is not None:
             values["error"] = failure.error
-        self.ansible.fail_json(msg=failure.msg, **values)
+        self.fail_json(failure.msg, **values)
+
+    def _exiting(self, result: Dict[str, Any]) -> None:
+        hooks, self.on_exit = self.on_exit, []
+        for hook in hooks:
+            hook(result)
 
     def warn(self, warning: str) -> None:
         self.ansible.warn(warning)

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable
+from typing import Any, Callable, List
+
+# Called between two checks of every wait: a module's lease (_lease) renews itself there and notices a
+# controller that is gone. Empty unless a module holds a lease.
+WAIT_HOOKS: List[Callable[[], None]] = []
+HOOK_SECONDS = 1.0   # how often a poller wait calls them
+
+
+def run_hooks() -> None:
+    for hook in list(WAIT_HOOKS):
+        hook()
 
 
 class WaitTimeout(Exception):
@@ -39,6 +49,7 @@ def wait_until(check: Callable[[], Any], timeout: float, sleep: float,
         remaining = deadline - clock()
         if result or remaining <= 0:
             break
+        run_hooks()
         sleeper(min(sleep, remaining))
         result = check()
     if not result:
@@ -68,7 +79,10 @@ def poller_result(poller: Any, deadline: Deadline, what: str = "operation") -> A
     The poller polls in its own thread (honouring Retry-After); this waits for it at most the time
     left. A failed operation raises the SDK's error (HttpResponseError with the ARM error envelope).
     """
-    result = poller.result(timeout=deadline.remaining())
+    result = poller.result(timeout=deadline.remaining() if not WAIT_HOOKS else min(HOOK_SECONDS, deadline.remaining()))
+    while WAIT_HOOKS and not poller.done() and not deadline.expired:
+        run_hooks()
+        result = poller.result(timeout=min(HOOK_SECONDS, deadline.remaining()))
     if not poller.done():
         raise WaitTimeout("%s not finished within %s seconds" % (what, int(deadline.timeout)), last=poller.status())
     return result

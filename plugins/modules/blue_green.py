@@ -142,6 +142,7 @@ notes:
     azure-mgmt-monitor (autoscale settings, when O(move_autoscale=true) or O(state=finalized)).
 extends_documentation_fragment:
   - fleetops.vmss.azure
+  - fleetops.vmss.azure.lease
   - fleetops.vmss.attributes
 attributes:
   check_mode:
@@ -298,9 +299,18 @@ arm_requests:
   description: The number of requests sent to Azure Resource Manager, polls included.
   returned: always
   type: int
+lease:
+  description:
+    - This run's lease on the scale set (see O(force_lease)) - C(tag) (V(fleetops.lease)), C(operation), C(owner) (the
+      tag's value as written, or as found when another run holds it), C(expires) (ISO 8601 UTC), C(free) (false when
+      another run holds it - check mode; a real run fails then), C(taken_over) (leases of other runs taken over, each
+      C(scale_set), C(owner) and C(reason) - V(expired), V(orphaned), V(unreadable), V(forced)) and C(released).
+  returned: when the options are valid
+  type: dict
 """
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _blue_green as bg
+from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
 from ansible_collections.fleetops.vmss.plugins.module_utils import _report
 from ansible_collections.fleetops.vmss.plugins.module_utils._blue_green_run import Swap
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
@@ -335,7 +345,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True, lease=True)
     try:
         params = module.params
         swap = connect(module)
@@ -353,6 +363,9 @@ def main():
 
         # the difference: the phases and steps still to run (all that check mode returns)
         plan = bg.describe_plan(params["state"], observed, opts, swap.docs["blue"] or swap.docs["green"])
+        # one operation per scale set: the lease on blue and green, or a failure naming its holder (before any write)
+        leases.take(module, module.client("compute"), "blue_green", [(swap.rg, swap.blue_name), (swap.rg, swap.green_name)],
+                    probe=not plan["batches"])
         if module.check_mode:
             finish(module, swap.result("planned", plan))
 

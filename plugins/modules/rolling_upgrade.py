@@ -77,6 +77,7 @@ options:
     default: 10.0
 extends_documentation_fragment:
   - fleetops.vmss.azure
+  - fleetops.vmss.azure.lease
   - fleetops.vmss.azure.wait
   - fleetops.vmss.attributes
 attributes:
@@ -285,9 +286,18 @@ arm_requests:
   returned: always
   type: int
   sample: 14
+lease:
+  description:
+    - This run's lease on the scale set (see O(force_lease)) - C(tag) (V(fleetops.lease)), C(operation), C(owner) (the
+      tag's value as written, or as found when another run holds it), C(expires) (ISO 8601 UTC), C(free) (false when
+      another run holds it - check mode; a real run fails then), C(taken_over) (leases of other runs taken over, each
+      C(scale_set), C(owner) and C(reason) - V(expired), V(orphaned), V(unreadable), V(forced)) and C(released).
+  returned: when the action would start or cancel an upgrade
+  type: dict
 """
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
+from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rolling_upgrade as rolling
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure
@@ -394,6 +404,7 @@ def main():
             action=dict(type="str", required=True, choices=list(rolling.ACTIONS)),
         ),
         wait=True,
+        lease=True,
         supports_check_mode=True,
     )
     params = module.params
@@ -428,6 +439,9 @@ def main():
 
         # act (or, in check mode, only say it would)
         writes = rolling.sends_request(action, before)
+        if writes:   # one operation per scale set: the lease, or a failure naming its holder
+            leases.take(module, run.compute, "rolling_upgrade", [(params["resource_group"], params["name"])],
+                        docs=[found], probe=action == "cancel")
         if writes and not module.check_mode:
             send(run, action)
         run.changed = writes

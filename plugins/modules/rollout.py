@@ -227,6 +227,7 @@ notes:
     C(gracePeriod) is only the most an instance may stay Initializing), the pauses and the canary soak.
 extends_documentation_fragment:
   - fleetops.vmss.azure
+  - fleetops.vmss.azure.lease
   - fleetops.vmss.attributes
 attributes:
   check_mode:
@@ -551,8 +552,17 @@ arm_requests:
   returned: always
   type: int
   sample: 64
+lease:
+  description:
+    - This run's lease on the scale set (see O(force_lease)) - C(tag) (V(fleetops.lease)), C(operation), C(owner) (the
+      tag's value as written, or as found when another run holds it), C(expires) (ISO 8601 UTC), C(free) (false when
+      another run holds it - check mode; a real run fails then), C(taken_over) (leases of other runs taken over, each
+      C(scale_set), C(owner) and C(reason) - V(expired), V(orphaned), V(unreadable), V(forced)) and C(released).
+  returned: always
+  type: dict
 """
 
+from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
 from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
@@ -639,7 +649,7 @@ def write_reports(module, result):
 
 
 def main():
-    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True, lease=True)
     params = module.params
     scale_set = "%s/%s" % (params["resource_group"], params["name"])
     errors = option_errors(params)
@@ -648,6 +658,9 @@ def main():
                          errors=errors, arm_requests=module.arm_requests, **empty_result(scale_set, now()))
     run = Rollout(module.client("compute"), params, module.requests, module.check_mode)
     result, msg = run.result, None
+    # one operation per scale set: the lease, or a failure naming its holder (before any write)
+    leases.take(module, run.azure.compute, "rollout", [(params["resource_group"], params["name"])], result,
+                defer=True).guard(run.azure, last=leases.removes_tag(planner.MARKER_TAG))
     try:
         # current state: the scale set and the rollback point it carries
         try:

@@ -121,15 +121,20 @@ def seeded(emulator, azure, control, monkeypatch):
             monkeypatch.delenv(key)
     for key, value in emulator.items():
         monkeypatch.setenv(key, str(value))
-    put_resource_group(azure, RG, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    return control
+
+
+def seed(azure, location):
+    """The resource group and a two-instance Uniform scale set in Manual mode (bench/bad_input seeds it too)."""
+    put_resource_group(azure, RG, location)
     azure.client("compute").virtual_machine_scale_sets.begin_create_or_update(RG, SCALE_SET, {
-        "location": emulator["FLEETOPS_EMULATOR_LOCATION"], "sku": {"name": "Standard_D2s_v3", "capacity": 2},
+        "location": location, "sku": {"name": "Standard_D2s_v3", "capacity": 2},
         "properties": {"upgradePolicy": {"mode": "Manual"}, "orchestrationMode": "Uniform", "virtualMachineProfile": {
             "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
                                                   "sku": "server", "version": "latest"}},
             "osProfile": {"computerNamePrefix": "web", "adminUsername": "azureuser",
                           "adminPassword": "Sup3r-secret-pw!"}}}}).result()
-    return control
 
 
 @pytest.mark.parametrize("name", MODULES)

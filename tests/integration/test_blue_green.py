@@ -174,7 +174,10 @@ def test_unhealthy_green_is_removed_and_blue_untouched(emulator, azure, ansible,
     assert result["batches"][0]["health"] == {"shop-green/0": "Unhealthy", "shop-green/1": "Unhealthy"}
     assert result["rollback"]["outcome"] == "healthy" and result["rollback"]["instance_ids"] == ["0", "1"]
     assert scale_set(azure, "shop-green") is None
-    assert writes_to(control, since, "shop-blue") == [] and pool_members(azure, net) == before
+    # blue untouched: only the lease taken and released (tags only), its tags as they were
+    assert [set(e["liveRequest"]["body"]) for e in writes_to(control, since, "shop-blue")] == [{"tags"}, {"tags"}]
+    assert "fleetops.lease" not in (scale_set(azure, "shop-blue").get("tags") or {})
+    assert pool_members(azure, net) == before
 
 
 def test_rollback_after_swap_restores_blue(emulator, azure, ansible, control):
@@ -286,7 +289,8 @@ def test_interrupted_swap_resumes(emulator, azure, ansible, control):
     assert "create_green" not in steps and "green_join_model" not in steps and "blue_leave_model" in steps
     assert pool_members(azure, net) == {"shop-green": instance_ids(azure, "shop-green")}
     creates = [e for e in writes_to(control, since, "shop-green") if e["liveRequest"]["method"] == "PUT"]
-    patches = [e for e in writes_to(control, since, "shop-green") if e["liveRequest"]["method"] == "PATCH"]
+    patches = [e for e in writes_to(control, since, "shop-green") if e["liveRequest"]["method"] == "PATCH"
+               and set(e["liveRequest"]["body"]) != {"tags"}]   # not the lease's (tags only)
     assert len(creates) == 1 and len(patches) == 1
 
 

@@ -101,8 +101,10 @@ def test_faulted_upgrade_fails_with_azures_code(emulator, azure, ansible, contro
     assert result["error"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade"
     assert result["progress"]["failed_instance_count"] == 1   # the first batch (one instance) failed, then it stopped
     assert image_versions(azure) == ["1.0.0"] * (CAPACITY - 1) + ["1.1.0"]
-    [start] = arm_writes(control, since)
+    # the start, and around it the lease taken and released (PATCHes of the tags only)
+    lease, start, release = arm_writes(control, since)
     assert start["operation_id"] == "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade"
+    assert [set(write["liveRequest"]["body"]) for write in (lease, release)] == [{"tags"}, {"tags"}]
 
 
 def test_cancel_stops_the_upgrade_in_progress(emulator, azure, ansible, control):

@@ -310,7 +310,8 @@ def test_precheck_refusal_health_timeout_halt_then_a_later_run_rolls_back(emulat
     assert slow["halt"]["code"] == "HealthTimeout"
     assert slow["msg"] == ("Rollout of scale set %s/web halted after batch 1 of 3: not Healthy within "
                            "health_timeout=1 seconds: 0 Initializing, 1 Initializing" % RG)
-    assert write_kinds(control, since) == ["VirtualMachineScaleSets_Update", UPGRADE]
+    # the model (with the rollback point and the lease), batch 1, the lease released (tags only: halted, not done)
+    assert write_kinds(control, since) == ["VirtualMachineScaleSets_Update", UPGRADE, "VirtualMachineScaleSets_Update"]
     # halted, not rolled back: the rollback point stays on the scale set, for a later run
     tags = scale_set_tags(azure, "web")
     assert sorted(tags) == ["fleetops.rollout", "fleetops.rollout.2"]   # longer than a tag value: continued
@@ -377,8 +378,9 @@ def test_a_killed_rollout_resumes_and_upgrades_every_instance_exactly_once(
     assert [b["number"] for b in rest["batches"]] == [3, 4, 5] and rest["batches_total"] == 5
     done = Counter(sum(upgrades(control, since), []))
     assert done == Counter({str(i): 1 for i in range(10)})              # each instance upgraded exactly once
-    kinds = write_kinds(control, since)
-    assert kinds.count("VirtualMachineScaleSets_Update") == 2            # the model (once) and the tag removal
+    models = [entry for entry in arm_writes(control, since) if entry.get("operation_id") == "VirtualMachineScaleSets_Update"
+              and set(entry["liveRequest"]["body"]) != {"tags"}]
+    assert len(models) == 1          # the model changed once (the other PATCHes: tags only, the lease, the rollback point)
     assert all(i["latest_model_applied"] and i["health_state"] == "Healthy" for i in instances(azure, "api"))
     assert "fleetops.rollout" not in scale_set_tags(azure, "api")
 
@@ -555,8 +557,10 @@ def test_a_fault_storm_on_batch_2_interrupts_without_a_verdict_and_the_rerun_com
                                      % (RG, RG, code)), stopped["msg"]
     assert stopped["msg"].endswith("Nothing was rolled back or demoted. The rollback point (tag fleetops.rollout) "
                                    "is kept. Run the same task again to resume.")
-    # from the emulator: the model change and batch 1, nothing after (no rollback, no demotion)
-    assert [e.get("operation_id") for e in accepted(control, since)] == ["VirtualMachineScaleSets_Update", UPGRADE]
+    # from the emulator: the model change and batch 1, nothing after (no rollback, no demotion) but the lease released
+    assert [e.get("operation_id") for e in accepted(control, since)] == ["VirtualMachineScaleSets_Update", UPGRADE,
+                                                                         "VirtualMachineScaleSets_Update"]
+    assert set(accepted(control, since)[-1]["liveRequest"]["body"]) == {"tags"}
     assert accepted_upgrades(control, since) == [["0", "1"]]
     assert decode_marker(scale_set_tags(azure, "api"))["state"] == "rolling"
     version = azure.client("compute").gallery_image_versions.get(RG, "golden", "api", "1.1.0").as_dict()

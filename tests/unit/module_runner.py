@@ -58,3 +58,11 @@ def writes(adapter):
 
 def body_of(request):
     return json.loads(request.body) if request.body else None
+
+
+def serve_lease(adapter, path: str, doc: dict) -> None:
+    """The tags-only PATCH of a scale set's lease (_lease): answered with ``doc`` carrying the tags sent and a
+    new ETag."""
+    def patched(request):
+        return 200, {}, dict(doc, tags=json.loads(request.body).get("tags"), etag='"%d"' % len(adapter.requests))
+    adapter.route("PATCH", path + r"\?", [patched])

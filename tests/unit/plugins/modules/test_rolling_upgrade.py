@@ -11,7 +11,7 @@ import re
 import pytest
 
 from azure_fakes import arm_error
-from module_runner import SUB, run_module, writes
+from module_runner import SUB, run_module, serve_lease, writes
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline
 from ansible_collections.fleetops.vmss.plugins.modules import rolling_upgrade
 
@@ -35,6 +35,7 @@ def latest(code, start=T1, done=0, failed=0, running=0, pending=0, error=None, l
 
 def serve(arm, statuses):
     arm.route("GET", VMSS_PATH + r"\?", [(200, {}, {"id": VMSS_ID, "name": "api", "location": "westeurope"})])
+    serve_lease(arm, VMSS_PATH, {"id": VMSS_ID, "name": "api", "location": "westeurope"})
     arm.route("GET", VMSS_PATH + r"/rollingUpgrades/latest\?", statuses)
     accepted = (202, {"Azure-AsyncOperation": OPERATION, "retry-after-ms": "10"}, None)
     for path in ("osRollingUpgrade", "extensionRollingUpgrade", "rollingUpgrades/cancel"):
@@ -55,7 +56,8 @@ def expired(monkeypatch):
 
 
 def posted(arm):
-    return [request.url.split("/api/")[1].split("?")[0] for request in writes(arm)]
+    """The actions POSTed (the lease's PATCHes of the scale set's tags aside)."""
+    return [request.url.split("/api/")[1].split("?")[0] for request in writes(arm) if request.method == "POST"]
 
 
 @pytest.mark.parametrize("action, path", [("start_os_upgrade", "osRollingUpgrade"),
@@ -79,7 +81,7 @@ def test_start_waits_for_the_new_upgrade_and_keeps_each_change_of_progress(arm, 
     assert history == [("RollingForward", 0, 1, 3), ("RollingForward", 1, 1, 2), ("Completed", 4, 0, 0)]
     times = [s["time"] for s in result["progress_history"]]
     assert times == sorted(times) and all(t.endswith("Z") for t in times)
-    assert result["arm_requests"] == 1 + 6 + 1   # the scale set, six status reads, one POST
+    assert result["arm_requests"] == 1 + 6 + 1 + 1   # the scale set, six status reads, one POST, the lease's PATCH
 
 
 def test_a_start_while_one_rolls_forward_starts_nothing_and_waits_for_it(arm, capsys, sleeps):
@@ -221,9 +223,10 @@ def os_history(code, target, start=T0, error=None, started_by="Platform", done=1
 
 def serve_following_latest(arm, statuses, history, versions=("1.6.0", "1.7.0")):
     """A scale set on `latest` of a gallery image (1.7.0 is "latest" in westeurope) and its OS upgrade history."""
-    arm.route("GET", VMSS_PATH + r"\?", [(200, {}, {"id": VMSS_ID, "name": "api", "location": "westeurope",
-                                                    "properties": {"virtualMachineProfile": {"storageProfile": {
-                                                        "imageReference": {"id": GALLERY}}}}})])
+    doc = {"id": VMSS_ID, "name": "api", "location": "westeurope",
+           "properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"id": GALLERY}}}}}
+    arm.route("GET", VMSS_PATH + r"\?", [(200, {}, doc)])
+    serve_lease(arm, VMSS_PATH, doc)
     arm.route("GET", r"/images/payments/versions\?", [(200, {}, {"value": [version(n) for n in versions]})])
     for name in versions:
         arm.route("GET", r"/images/payments/versions/%s\?" % re.escape(name), [(200, {}, version(name))])

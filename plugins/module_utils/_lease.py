@@ -1,0 +1,522 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One operation per scale set: a lease, kept as a tag on the scale set.
+
+``fleetops.lease: owner=<host>:<controller pid>:<run id>;pid=<module pid>;op=<operation>;expires=<ISO UTC>``
+
+* Taken with a tags-only PATCH conditioned on the ETag just read (``If-Match``): of two runs that read the
+  same free scale set, one write wins and the other gets 412 and reads again. Tags are not part of the model
+  instances run, so the PATCH starts no model generation.
+* Renewed from the module's wait loops (_waiter.WAIT_HOOKS) once a third of its time has passed; the expiry
+  is a few wait cycles long (TTL_MIN at least), so a run that died holds nothing for long.
+* Released when the module exits, whatever the outcome (AzureModule's exit hooks).
+* A lease held by another run refuses this one before any write, naming the holder, what it does, when the
+  lease expires and how to take over (``force_lease: true``, or wait for the expiry). Taken over at once:
+  an expired lease, an unreadable one, and one whose module process is gone on this same host.
+* A killed ``ansible-playbook`` leaves its module running (Ansible's workers detach into their own session):
+  the module checks at every wait that the processes between it and its controller are still there, and
+  stops (interrupted, lease released) when they are not. A re-run on the same host meanwhile waits for that
+  module to stop instead of overlapping it; a holder whose lease was taken over stops at its next renewal.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+import time
+import uuid
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import _waiter
+from ._errors import error_details, failure_message, is_handled
+
+TAG = "fleetops.lease"
+TTL_MIN = 300.0          # seconds: a lease never expires sooner than this after its last renewal
+TTL_CYCLES = 6           # ... nor sooner than this many wait cycles
+RETRY_SECONDS = 5.0      # a renewal that failed (a transient fault) is tried again this soon
+CONFLICT_SECONDS = 60.0  # how long a lease write waits for the scale set's update in progress (409 Conflict)
+
+
+class LeaseLost(Exception):
+    """Another run holds the lease now (it was taken over)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# the tag: encode, decode, judge (pure)
+
+def iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> Optional[float]:
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def encode(owner: Dict[str, Any], operation: str, expires: float) -> str:
+    """The tag value (well under Azure's 256 characters: the host name is cut at 63, as DNS labels are)."""
+    return "owner=%s:%s:%s;pid=%s;op=%s;expires=%s" % (
+        str(owner["host"])[:63], owner["controller"], owner["run"], owner["pid"], operation, iso(expires))
+
+
+def decode(value: Any) -> Optional[Dict[str, Any]]:
+    """The lease a tag value describes; None when it is not one (hand-edited, truncated)."""
+    try:
+        fields = dict(part.split("=", 1) for part in str(value).split(";"))
+        host, controller, run = fields["owner"].rsplit(":", 2)
+        lease = {"host": host, "controller": int(controller), "run": run, "pid": int(fields["pid"]),
+                 "operation": fields["op"], "expires": parse_iso(fields["expires"])}
+    except (KeyError, ValueError):
+        return None
+    return lease if lease["expires"] is not None and run else None
+
+
+def judge(lease: Optional[Dict[str, Any]], me: Dict[str, Any], now: float, force: bool, alive) -> str:
+    """What this run may do with the lease found: free, unreadable, mine, expired, orphaned (its module is gone
+    on this host), forced (``force_lease``), stopping (on this host, its controller is gone and its module is
+    stopping), held. ``alive(pid)`` tells whether a process of this host exists."""
+    if lease is None:
+        return "free"
+    if lease.get("unreadable"):
+        return "unreadable"
+    if lease["run"] == me["run"]:
+        return "mine"
+    if lease["expires"] <= now:
+        return "expired"
+    if force:
+        return "forced"
+    if lease["host"] == me["host"]:
+        if not alive(lease["pid"]):
+            return "orphaned"
+        if not alive(lease["controller"]):
+            return "stopping"
+    return "held"
+
+
+TAKEN_OVER = ("unreadable", "expired", "orphaned", "forced")
+
+
+def held_message(what: str, lease: Dict[str, Any], now: float) -> str:
+    return ("%s is leased to another operation: a %s run by %s (controller pid %s, module pid %s, run %s), "
+            "tag %s, until %s (in %d s). Nothing was written. Wait for that run to end or its lease to expire, or "
+            "take the lease over with force_lease: true once you know that run is gone (two operations on one "
+            "scale set undo each other's work)." % (
+                what, lease["operation"], lease["host"], lease["controller"], lease["pid"], lease["run"], TAG,
+                iso(lease["expires"]), max(0, int(lease["expires"] - now))))
+
+
+def ttl_for(params: Dict[str, Any]) -> float:
+    """A few wait cycles, and longer than the longest pause without a wait hook (between batches)."""
+    return max(TTL_MIN, TTL_CYCLES * float(params.get("wait_sleep") or 0),
+               2 * float(params.get("pause_between_batches") or 0) + TTL_MIN)
+
+
+# ---------------------------------------------------------------------------------------------
+# the controller: the processes between this module and ansible-playbook
+
+def _proc(pid: int) -> Optional[Tuple[int, List[str]]]:
+    """(parent pid, argv) of a process from /proc, None when it does not exist (or there is no /proc)."""
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        with open("/proc/%d/cmdline" % pid, "rb") as cmdline:
+            argv = [part.decode("utf-8", "replace") for part in cmdline.read().split(b"\0") if part]
+    except (OSError, ValueError, IndexError):
+        return None
+    return ppid, argv
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _is_ansible(argv: List[str]) -> bool:
+    return any(os.path.basename(arg).startswith("ansible") for arg in argv[:2])
+
+
+class Controller:
+    """The chain of (pid, parent pid) from this module's parent up to its controller: the topmost process of
+    the first run of ``ansible*`` ancestors (a worker forked from ansible-playbook, then ansible-playbook), or
+    the parent alone when there is none (or no /proc). The controller is gone when any link is broken."""
+
+    def __init__(self):
+        self.chain: List[Tuple[int, int]] = []
+        pid, top = os.getppid(), None
+        ancestors = []
+        for _depth in range(32):
+            found = _proc(pid) if pid > 1 else None
+            if found is None:
+                break
+            ancestors.append((pid, found[0]))
+            if _is_ansible(found[1]):
+                top = len(ancestors)
+            elif top is not None:
+                break
+            pid = found[0]
+        self.chain = ancestors[:top or 1] or [(os.getppid(), -1)]
+        self.pid = self.chain[-1][0]
+
+    def alive(self) -> bool:
+        for pid, ppid in self.chain:
+            if ppid == -1:
+                if os.getppid() != pid:
+                    return False
+                continue
+            found = _proc(pid)
+            if found is None or found[0] != ppid:
+                return False
+        return True
+
+
+# ---------------------------------------------------------------------------------------------
+# the lease of one run
+
+class Lease:
+    """The lease of this run on one or more scale sets (take(), then the module's waits and exit do the rest)."""
+
+    def __init__(self, module, compute, operation: str, sets: List[Tuple[str, str]], result: Dict[str, Any],
+                 defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False):
+        self.module, self.compute, self.operation = module, compute, operation
+        self.defer, self.probe = defer, probe
+        self.params = module.params
+        self.result = result
+        self.ttl = ttl_for(self.params)
+        self.controller = Controller()
+        self.me = {"host": socket.gethostname(), "controller": self.controller.pid, "run": uuid.uuid4().hex[:12],
+                   "pid": os.getpid()}
+        self.sets = [{"resource_group": group, "name": name, "etag": None, "tags": None,
+                      "value": None, "due": False} for group, name in sets]
+        for held, doc in zip(self.sets, docs or []):
+            held["doc"] = doc     # the scale set as the module just read it: no second read
+        self.renew_at = 0.0
+        self.renewed = float("-inf")    # when a renewal last wrote (monotonic)
+        self.writing = False
+        self.clients: List[Any] = []    # the run's own scale-set clients, kept in step with the lease (guard)
+        self.info: Dict[str, Any] = {"tag": TAG, "operation": operation, "owner": None, "expires": None,
+                                     "free": True, "taken_over": []}
+
+    # --- requests
+
+    def _what(self, held) -> str:
+        return "Scale set %s/%s" % (held["resource_group"], held["name"])
+
+    def _read(self, held) -> Optional[Dict[str, Any]]:
+        scale_sets = self.compute.virtual_machine_scale_sets
+        try:
+            return scale_sets.get(held["resource_group"], held["name"]).as_dict()
+        except Exception as exc:  # pylint: disable=broad-except
+            if getattr(exc, "status_code", None) == 404:
+                return None
+            self._fail("read the lease of", held, exc)
+        return None
+
+    def _write(self, held, tags: Dict[str, str], etag: Optional[str], patient: bool = True,
+               wait: bool = False) -> Dict[str, Any]:
+        """A tags-only PATCH under If-Match; returns the scale set Azure answers with (its new ETag). ``wait``:
+        until its operation has ended (Azure refuses an action on the scale set meanwhile, 409 Conflict).
+
+        ``patient``: while the scale set's previous update is still running Azure answers 409 Conflict ("a
+        concurrent request"): ask again every wait_sleep seconds, CONFLICT_SECONDS at most."""
+        from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
+
+        sleep = float(self.params.get("wait_sleep") or 10.0)
+        end = time.monotonic() + (CONFLICT_SECONDS if patient else 0)
+        while True:
+            try:
+                poller = self.compute.virtual_machine_scale_sets.begin_update(
+                    held["resource_group"], held["name"], {"tags": tags}, etag=etag,
+                    match_condition=MatchConditions.IfNotModified, **({} if wait else {"polling": False}))
+                if wait:
+                    return _waiter.poller_result(poller, _waiter.Deadline(self.params.get("wait_timeout") or 1800),
+                                                 "update of the tags of %s" % self._what(held)).as_dict()
+                return poller.result().as_dict()
+            except Exception as exc:  # pylint: disable=broad-except
+                if _status(exc) != 409 or time.monotonic() + sleep > end:
+                    raise
+            time.sleep(sleep)
+
+    def _fail(self, action: str, held, exc: Exception) -> None:
+        if not is_handled(exc):
+            raise exc
+        self.module.fail_json(msg=failure_message(action, "scale set %s/%s" % (held["resource_group"], held["name"]),
+                                                  error_details(exc)), lease=self.info, **self._failed_result())
+
+    def _failed_result(self) -> Dict[str, Any]:
+        return {key: value for key, value in self.result.items() if key not in ("msg", "lease")}
+
+    # --- take
+
+    def take(self) -> "Lease":
+        """Take the lease on every set that exists (check mode: only say whether it is free)."""
+        for held in self.sets:
+            self._take(held)
+        self.module.on_exit.append(self.on_exit)
+        self.result["lease"] = self.info
+        return self
+
+    def _take(self, held) -> None:
+        for _attempt in range(5):   # each 412: someone wrote between our read and our write
+            doc = self._wait_for_stopping(held)
+            if doc is None:
+                return
+            tags = dict(doc.get("tags") or {})
+            found = self._found(tags)
+            verdict = judge(found, self.me, time.time(), self.params["force_lease"], pid_alive)
+            if verdict == "held":
+                if self.module.check_mode:
+                    self.info.update(free=False, owner=tags[TAG], expires=iso(found["expires"]))
+                    return
+                self.module.fail_json(msg=held_message(self._what(held), found, time.time()), lease=dict(
+                    self.info, free=False, owner=tags[TAG], expires=iso(found["expires"])), **self._failed_result())
+            if verdict in TAKEN_OVER:
+                self.info["taken_over"].append({"scale_set": "%s/%s" % (held["resource_group"], held["name"]),
+                                                "owner": tags.get(TAG), "reason": verdict})
+            value = self._new_value()
+            if self.module.check_mode:
+                return
+            if self.defer:
+                held["due"] = True   # written with the run's first write (guard)
+                return
+            if self.probe:
+                return
+            tags[TAG] = value
+            try:
+                after = self._write(held, tags, doc.get("etag"), wait=True)
+            except Exception as exc:  # pylint: disable=broad-except
+                if _status(exc) == 412:
+                    continue
+                self._fail("take the lease on", held, exc)
+            self._wrote(held, after)
+            return
+        self.module.fail_json(msg="%s: could not take the lease (tag %s): the scale set kept changing between a "
+                              "read and a conditional write; run again." % (self._what(held), TAG),
+                              lease=self.info, **self._failed_result())
+
+    @staticmethod
+    def _found(tags: Dict[str, str]) -> Optional[Dict[str, Any]]:
+        if TAG not in tags:
+            return None
+        return decode(tags[TAG]) or {"unreadable": True}
+
+    def _wait_for_stopping(self, held) -> Optional[Dict[str, Any]]:
+        """The scale set; while its lease belongs to a module of this host whose controller is gone (it stops at
+        its next wait), read again every wait_sleep seconds, until its lease expires at the latest."""
+        sleep = float(self.params.get("wait_sleep") or 10.0)
+        for _attempt in range(int(self.ttl / sleep) + 2):
+            doc = held.pop("doc", None) or self._read(held)
+            found = self._found(dict((doc or {}).get("tags") or {}))
+            if doc is None or self.module.check_mode or \
+                    judge(found, self.me, time.time(), self.params["force_lease"], pid_alive) != "stopping":
+                return doc
+            time.sleep(max(0.0, min(sleep, found["expires"] - time.time())))
+        return self._read(held)
+
+    # --- while the run goes on
+
+    def guard(self, client, last=None) -> None:
+        """Take the (deferred) lease with a run's first write, and keep that run's scale-set client in step
+        with it. The client: ``.resource`` (the scale set last read or written, whose ``etag`` its writes send
+        in If-Match), ``.update(body, wait=...)`` (a PATCH) and ``.upgrade(ids)`` (_rollout_run.ScaleSetClient).
+
+        The first PATCH carries the lease tag (one request, under the run's own If-Match); a first upgrade is
+        preceded by a tags-only PATCH. Every later PATCH carries the lease tag as renewed, and no renewal comes
+        between a PATCH and the ETag it was read with.
+
+        ``last(body, resource)``: whether a PATCH is the run's last write (the rollout's removal of its rollback
+        point): the lease is released in it, one request fewer."""
+        update, upgrade = client.update, client.upgrade
+
+        def guarded_update(body, *args, **kwargs):
+            held = self._held(client.resource)
+            final = held is not None and not held["due"] and last is not None and last(body, client.resource)
+            if held is not None and (held["due"] or isinstance(body.get("tags"), dict)):
+                tags = body["tags"] if isinstance(body.get("tags"), dict) else client.resource.get("tags") or {}
+                body = dict(body, tags=dict(tags, **{TAG: held["value"] or self._new_value()}))
+                if final:
+                    body["tags"].pop(TAG)
+            self.writing = True
+            try:
+                after = update(body, *args, **kwargs)
+            except Exception as exc:  # pylint: disable=broad-except
+                if held is not None and held["due"] and _status(exc) == 412:
+                    self._refuse_if_held(held)   # another run took the lease since our read: name it
+                raise
+            finally:
+                self.writing = False
+            if held is not None and final:
+                held.update(value=None, etag=(after or {}).get("etag"))
+                self.info["released"] = True
+            elif held is not None and after:
+                self._wrote(held, after)
+            return after
+
+        def guarded_upgrade(ids, *args, **kwargs):
+            held = self._held(client.resource)
+            if held is not None and held["due"]:   # Azure refuses an action while the PATCH runs: wait for it
+                guarded_update({"tags": dict(client.resource.get("tags") or {})})
+            end = time.monotonic() + CONFLICT_SECONDS
+            while True:
+                try:
+                    return upgrade(ids, *args, **kwargs)
+                except Exception as exc:  # pylint: disable=broad-except
+                    # 409 Conflict while our own lease renewal's update still runs: that one ends soon
+                    if _status(exc) != 409 or time.monotonic() - self.renewed > CONFLICT_SECONDS \
+                            or time.monotonic() > end:
+                        raise
+                time.sleep(float(self.params.get("wait_sleep") or 10.0))
+
+        client.update, client.upgrade = guarded_update, guarded_upgrade
+        self.clients.append(client)
+
+    def _held(self, resource) -> Optional[Dict[str, Any]]:
+        name = str((resource or {}).get("name") or "").lower()
+        return next((held for held in self.sets if (held["value"] or held["due"]) and held["name"].lower() == name),
+                    None)
+
+    def _new_value(self) -> str:
+        expires = time.time() + self.ttl
+        value = encode(self.me, self.operation, expires)
+        self.info.update(owner=value, expires=iso(expires))
+        return value
+
+    def _wrote(self, held, after: Dict[str, Any]) -> None:
+        """Azure's answer to a write carrying our lease: its ETag and tags; the wait hook from the first one."""
+        tags = dict(after.get("tags") or {})
+        held.update(etag=after.get("etag"), tags=tags, value=tags.get(TAG) or held["value"], due=False)
+        if self.tick not in _waiter.WAIT_HOOKS:
+            _waiter.WAIT_HOOKS.append(self.tick)
+            self.renew_at = time.monotonic() + self.ttl / 3
+
+    def _refuse_if_held(self, held) -> None:
+        doc = self._read(held)
+        found = self._found(dict((doc or {}).get("tags") or {}))
+        if found and judge(found, self.me, time.time(), False, pid_alive) in ("held", "stopping"):
+            self.module.fail_json(msg=held_message(self._what(held), found, time.time()), lease=dict(
+                self.info, free=False, owner=doc["tags"][TAG], expires=iso(found["expires"])), **self._failed_result())
+
+    def tick(self) -> None:
+        """From every wait: stop if the controller is gone; renew when a third of the lease's time has passed."""
+        if not self.controller.alive():
+            self.stop("the controller that started it (pid %s on %s) is gone" % (self.me["controller"], self.me["host"]))
+        if self.writing or time.monotonic() < self.renew_at:
+            return
+        try:
+            self.renew()
+        except LeaseLost as lost:
+            self.stop(str(lost))
+
+    def renew(self) -> None:
+        expires = time.time() + self.ttl
+        value = encode(self.me, self.operation, expires)
+        self.renew_at = time.monotonic() + RETRY_SECONDS
+        for held in self.sets:
+            if not held["value"]:
+                continue
+            after = self._rewrite(held, value, patient=False)
+            if after is None:
+                return   # a transient fault: tried again in RETRY_SECONDS, the lease still runs
+            held.update(etag=after.get("etag"), tags=after.get("tags"), value=value)
+            for client in self.clients:
+                if client.resource and client.resource.get("name", "").lower() == held["name"].lower():
+                    client.resource["etag"] = after.get("etag")
+                    client.resource["tags"] = dict(after.get("tags") or {})
+        self.info.update(owner=value, expires=iso(expires))
+        self.renewed = time.monotonic()
+        self.renew_at = time.monotonic() + self.ttl / 3
+
+    def _rewrite(self, held, value: Optional[str], patient: bool = True) -> Optional[Dict[str, Any]]:
+        """Set (``value``) or remove (None) our lease tag, conditioned on the ETag last seen; on 412 read again
+        and go on only while the lease is still ours (LeaseLost otherwise). None after any other Azure error
+        (a renewal is tried again soon, a release leaves the lease to expire)."""
+        tags, etag = dict(held["tags"] or {}), held["etag"]
+        for _attempt in range(3):
+            if etag is None:   # never a write without If-Match: read first
+                try:   # someone else wrote (an autoscale capacity change, or a run that took the lease over)
+                    doc = self.compute.virtual_machine_scale_sets.get(held["resource_group"], held["name"]).as_dict()
+                except Exception as exc:  # pylint: disable=broad-except
+                    if not is_handled(exc):
+                        raise
+                    return None
+                tags, etag = dict(doc.get("tags") or {}), doc.get("etag")
+                if (self._found(tags) or {}).get("run") != self.me["run"]:
+                    raise LeaseLost("its lease on scale set %s/%s was taken over (%s: %s)" % (
+                        held["resource_group"], held["name"], TAG, tags.get(TAG, "removed")))
+            if value is None:
+                tags.pop(TAG, None)
+            else:
+                tags[TAG] = value
+            try:
+                return self._write(held, tags, etag, patient)
+            except Exception as exc:  # pylint: disable=broad-except
+                if not is_handled(exc):
+                    raise
+                if _status(exc) != 412:
+                    return None
+            etag = None
+        return None
+
+    # --- the end
+
+    def release(self) -> None:
+        """Remove our lease tag from every set (once; a failure leaves it to expire)."""
+        if self.tick in _waiter.WAIT_HOOKS:
+            _waiter.WAIT_HOOKS.remove(self.tick)
+        for held in self.sets:
+            if held["value"]:
+                try:
+                    self._rewrite(held, None)
+                except LeaseLost:
+                    pass
+                held["value"] = None
+        self.info["released"] = True
+
+    def on_exit(self, result: Dict[str, Any]) -> None:
+        self.release()
+        result["lease"] = self.info
+
+    def stop(self, reason: str) -> None:
+        """The run must not go on (its controller is gone, or its lease was taken over): release and fail as
+        interrupted, with the result so far (the rollback point is left where it is, for a re-run)."""
+        self.release()
+        result = dict(self._failed_result(), status="interrupted")
+        self.module.fail_json(msg="%s of %s interrupted: %s. Nothing more was written (a rollout's rollback point "
+                              "stays) and the lease is released. Run the same task again to resume." % (
+                                  self.operation.capitalize().replace("_", " "), self._scale_sets(), reason),
+                              lease=self.info, **result)
+
+    def _scale_sets(self) -> str:
+        return ", ".join("scale set %s/%s" % (held["resource_group"], held["name"]) for held in self.sets)
+
+
+def take(module, compute, operation: str, sets: List[Tuple[str, str]], result: Optional[Dict[str, Any]] = None,
+         defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False) -> Lease:
+    """Take this run's lease on ``sets`` ([(resource group, name)]) for ``operation`` (rollout, blue_green,
+    rolling_upgrade), or fail the module before any write when another run holds it. ``result``: the dict the
+    module returns (it gets the ``lease`` key; a failure carries its keys). ``defer``: only check now, and
+    write the lease with the run's first write (Lease.guard), so that a run that fails its checks writes
+    nothing. ``docs``: the sets as the module read them (REST dicts), to save a read. ``probe``: refuse when
+    another run holds the lease, write none (a cancel of Azure's rolling upgrade: a PATCH of a scale set in
+    Rolling mode waits behind the upgrade it is meant to stop)."""
+    return Lease(module, compute, operation, sets, result if result is not None else {}, defer, docs, probe).take()
+
+
+def removes_tag(name: str):
+    """For Lease.guard(last=...): a PATCH that removes the tag ``name`` the scale set carries."""
+    return lambda body, resource: isinstance(body.get("tags"), dict) and name not in body["tags"] \
+        and name in ((resource or {}).get("tags") or {})
+
+
+def _status(exc: Exception) -> Optional[int]:
+    """The HTTP status of an SDK error, or of the step failure wrapping one (_rollout_run.ArmFailure)."""
+    return getattr(exc, "status_code", None) or (getattr(exc, "details", None) or {}).get("status")

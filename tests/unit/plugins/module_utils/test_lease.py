@@ -1,0 +1,265 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_lease: the tag, who may take it, the controller chain, and a run's writes carrying it (fakes below the SDK's
+scale-set operations)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from ansible_collections.fleetops.vmss.plugins.module_utils import _lease, _waiter
+
+NOW = 1_796_000_000.0
+ME = {"host": "ctl01", "controller": 100, "run": "aaaaaaaaaaaa", "pid": 101}
+
+
+def lease(**changes):
+    return dict({"host": "ctl02", "controller": 200, "run": "bbbbbbbbbbbb", "pid": 201, "operation": "rollout",
+                 "expires": NOW + 60}, **changes)
+
+
+def test_the_tag_reads_back_and_stays_within_azures_256_characters():
+    value = _lease.encode(dict(ME, host="h" * 300), "blue_green", NOW)
+    assert len(value) < 256 and value.startswith("owner=" + "h" * 63 + ":100:aaaaaaaaaaaa;pid=101;op=blue_green;")
+    assert _lease.decode(value) == dict(ME, host="h" * 63, operation="blue_green", expires=NOW)
+
+
+@pytest.mark.parametrize("junk", ["", "owner=x", "owner=h:1:r;pid=2;op=rollout;expires=tomorrow", None, 12,
+                                  "owner=h:one:r;pid=2;op=rollout;expires=2026-12-06T15:00:00Z"])
+def test_a_tag_that_is_not_a_lease_is_unreadable(junk):
+    assert _lease.decode(junk) is None
+
+
+@pytest.mark.parametrize("found, force, alive, verdict", [
+    (None, False, (), "free"),
+    ({"unreadable": True}, False, (), "unreadable"),
+    (lease(run=ME["run"]), False, (), "mine"),
+    (lease(expires=NOW - 1), False, (200, 201), "expired"),
+    (lease(), True, (200, 201), "forced"),
+    (lease(), False, (), "held"),                                   # another host: its pids say nothing here
+    (lease(host="ctl01"), False, (200, 201), "held"),               # this host, its controller and module alive
+    (lease(host="ctl01"), False, (201,), "stopping"),               # its controller killed, its module still up
+    (lease(host="ctl01"), False, (200,), "orphaned"),               # its module gone
+])
+def test_who_may_take_the_lease(found, force, alive, verdict):
+    assert _lease.judge(found, ME, NOW, force, lambda pid: pid in alive) == verdict
+
+
+def test_the_refusal_names_the_holder_the_expiry_and_the_way_out():
+    text = _lease.held_message("Scale set rg/api", lease(), NOW)
+    assert text.startswith("Scale set rg/api is leased to another operation: a rollout run by ctl02 (controller pid "
+                           "200, module pid 201, run bbbbbbbbbbbb), tag fleetops.lease, until ")
+    assert "(in 60 s)" in text and "force_lease: true" in text and "Nothing was written" in text
+
+
+def test_the_lease_lasts_a_few_wait_cycles_and_outlives_the_pause_between_batches():
+    assert _lease.ttl_for({"wait_sleep": 10}) == _lease.TTL_MIN
+    assert _lease.ttl_for({"wait_sleep": 100}) == 600
+    assert _lease.ttl_for({"wait_sleep": 10, "pause_between_batches": 400}) == 800 + _lease.TTL_MIN
+
+
+def test_the_controller_is_the_top_of_the_ansible_processes_above_the_module(monkeypatch):
+    # module <- sh <- worker (forked from ansible-playbook) <- ansible-playbook <- bash
+    table = {50: (40, ["/bin/sh", "-c", "python AnsiballZ_rollout.py"]), 40: (30, ["python", "/v/bin/ansible-playbook"]),
+             30: (20, ["python", "/v/bin/ansible-playbook"]), 20: (1, ["bash"])}
+    monkeypatch.setattr(_lease, "_proc", table.get)
+    monkeypatch.setattr(_lease.os, "getppid", lambda: 50)
+    controller = _lease.Controller()
+    assert controller.pid == 30 and controller.chain == [(50, 40), (40, 30), (30, 20)] and controller.alive()
+    del table[30]                                  # kill -9 of ansible-playbook: its worker is reparented
+    table[40] = (1, table[40][1])
+    assert not controller.alive()
+
+
+def test_without_ansible_above_the_parent_alone_is_watched(monkeypatch):
+    monkeypatch.setattr(_lease, "_proc", lambda pid: None)
+    parent = {"pid": 77}
+    monkeypatch.setattr(_lease.os, "getppid", lambda: parent["pid"])
+    controller = _lease.Controller()
+    assert controller.pid == 77 and controller.alive()
+    parent["pid"] = 1
+    assert not controller.alive()
+
+
+# --- a run's writes --------------------------------------------------------------------------------------------
+
+class Failed(Exception):
+    pass
+
+
+class Module:
+    def __init__(self, check_mode=False, **params):
+        self.params = dict({"wait_sleep": 0.01, "force_lease": False}, **params)
+        self.check_mode = check_mode
+        self.on_exit = []
+
+    def fail_json(self, msg, **result):
+        raise Failed(msg, result)
+
+
+def precondition_failed():
+    error = HttpResponseError(message="PreconditionFailed")
+    error.status_code = 412
+    return error
+
+
+class ScaleSets:
+    """GET and tags PATCH of one scale set, If-Match honoured; records every PATCH body."""
+
+    def __init__(self, tags=None):
+        self.doc = {"name": "api", "etag": '"1"', "tags": dict(tags or {})}
+        self.patches = []
+
+    def get(self, _group, _name):
+        return Doc(copy.deepcopy(self.doc))
+
+    def begin_update(self, _group, _name, body, etag=None, **_kwargs):
+        if etag is not None and etag != self.doc["etag"]:
+            raise precondition_failed()
+        self.patches.append(copy.deepcopy(body))
+        self.doc.update(body, etag='"%d"' % (int(self.doc["etag"].strip('"')) + 1))
+        return Poller(copy.deepcopy(self.doc))
+
+
+class Doc(dict):
+    def as_dict(self):
+        return dict(self)
+
+
+class Poller:
+    def __init__(self, doc):
+        self.doc = doc
+
+    def result(self, timeout=None):   # pylint: disable=unused-argument
+        return Doc(self.doc)
+
+    def done(self):
+        return True
+
+
+class Compute:
+    def __init__(self, tags=None):
+        self.virtual_machine_scale_sets = ScaleSets(tags)
+
+
+class Client:
+    """The shape Lease.guard keeps in step: _rollout_run.ScaleSetClient's resource, update and upgrade."""
+
+    def __init__(self, compute):
+        self.compute = compute
+        self.resource = compute.virtual_machine_scale_sets.get("rg", "api").as_dict()
+        self.upgraded = []
+
+    def update(self, body, wait=True):   # pylint: disable=unused-argument
+        self.resource = self.compute.virtual_machine_scale_sets.begin_update(
+            "rg", "api", body, etag=self.resource["etag"]).result().as_dict()
+        return self.resource
+
+    def upgrade(self, ids):
+        self.upgraded.append(list(ids))
+
+
+@pytest.fixture(autouse=True)
+def no_hooks_left():
+    yield
+    _waiter.WAIT_HOOKS.clear()
+
+
+def test_a_deferred_lease_rides_on_the_first_patch_and_leaves_with_the_last():
+    compute = Compute({"team": "web"})
+    module = Module()
+    result = {}
+    held = _lease.take(module, compute, "rollout", [("rg", "api")], result, defer=True)
+    client = Client(compute)
+    held.guard(client, last=_lease.removes_tag("fleetops.rollout"))
+    assert compute.virtual_machine_scale_sets.patches == [] and result["lease"]["free"] is True   # nothing yet
+
+    client.update({"tags": {"team": "web", "fleetops.rollout": "{}"}, "properties": {}})
+    first = compute.virtual_machine_scale_sets.patches[-1]
+    assert _lease.decode(first["tags"][_lease.TAG])["run"] == held.me["run"] and "properties" in first
+    assert held.tick in _waiter.WAIT_HOOKS
+
+    held.renew()   # between two of the run's writes: the client's ETag follows, its next PATCH is not refused
+    client.update({"tags": {"team": "web"}})           # the rollback point removed: the lease goes with it
+    assert compute.virtual_machine_scale_sets.patches[-1] == {"tags": {"team": "web"}}
+    module.on_exit[0](result)
+    assert len(compute.virtual_machine_scale_sets.patches) == 3 and result["lease"]["released"] is True
+
+
+def test_a_first_upgrade_is_preceded_by_the_lease_and_the_exit_releases_it():
+    compute = Compute({"fleetops.rollout": "{}"})
+    module = Module()
+    held = _lease.take(module, compute, "rollout", [("rg", "api")], {}, defer=True)
+    client = Client(compute)
+    held.guard(client)
+    client.upgrade(["0", "1"])
+    assert client.upgraded == [["0", "1"]] and _lease.TAG in compute.virtual_machine_scale_sets.doc["tags"]
+    module.on_exit[0]({})
+    assert compute.virtual_machine_scale_sets.doc["tags"] == {"fleetops.rollout": "{}"}
+    assert held.tick not in _waiter.WAIT_HOOKS
+
+
+def test_a_held_lease_refuses_before_any_write_and_check_mode_only_reports_it():
+    other = _lease.encode(dict(ME, host="ctl02", run="bbbbbbbbbbbb"), "blue_green", NOW + 10**6)
+    compute = Compute({_lease.TAG: other})
+    with pytest.raises(Failed) as refused:
+        _lease.take(Module(), compute, "rollout", [("rg", "api")])
+    assert "a blue_green run by ctl02" in refused.value.args[0] and refused.value.args[1]["lease"]["free"] is False
+    result = {}
+    _lease.take(Module(check_mode=True), compute, "rollout", [("rg", "api")], result)
+    assert result["lease"]["free"] is False and result["lease"]["owner"] == other
+    assert compute.virtual_machine_scale_sets.patches == []
+
+
+def test_an_expired_lease_is_taken_over_and_said_so():
+    old = _lease.encode(dict(ME, host="ctl02", run="bbbbbbbbbbbb"), "rollout", NOW - 10**6)
+    compute = Compute({_lease.TAG: old})
+    result = {}
+    _lease.take(Module(), compute, "rolling_upgrade", [("rg", "api")], result)
+    assert result["lease"]["taken_over"] == [{"scale_set": "rg/api", "owner": old, "reason": "expired"}]
+    assert "op=rolling_upgrade" in compute.virtual_machine_scale_sets.doc["tags"][_lease.TAG]
+
+
+def test_a_lease_taken_over_meanwhile_stops_the_run_at_its_next_renewal():
+    compute = Compute()
+    module = Module()
+    held = _lease.take(module, compute, "blue_green", [("rg", "api")], {"status": None})
+    compute.virtual_machine_scale_sets.begin_update("rg", "api", {"tags": {_lease.TAG: _lease.encode(
+        dict(ME, run="cccccccccccc"), "rollout", NOW + 10**6)}})    # force_lease by another run
+    held.renew_at = 0
+    with pytest.raises(Failed) as stopped:
+        held.tick()
+    assert "interrupted: its lease on scale set rg/api was taken over" in stopped.value.args[0]
+    assert stopped.value.args[1]["status"] == "interrupted"
+    assert "cccccccccccc" in compute.virtual_machine_scale_sets.doc["tags"][_lease.TAG]   # theirs, left alone
+
+
+def test_a_rerun_waits_for_the_module_its_killed_controller_left_then_takes_the_lease(monkeypatch):
+    import socket   # pylint: disable=import-outside-toplevel
+
+    theirs = _lease.encode(dict(ME, host=socket.gethostname(), run="bbbbbbbbbbbb"), "rollout", NOW + 10**6)
+    compute = Compute({_lease.TAG: theirs})
+    monkeypatch.setattr(_lease, "pid_alive", lambda pid: pid == ME["pid"])   # its controller gone, its module up
+    slept = []
+
+    def module_stops(seconds):   # meanwhile that module notices, and releases its lease
+        slept.append(seconds)
+        compute.virtual_machine_scale_sets.begin_update("rg", "api", {"tags": {}})
+
+    monkeypatch.setattr(_lease.time, "sleep", module_stops)
+    result = {}
+    _lease.take(Module(), compute, "rollout", [("rg", "api")], result)
+    assert len(slept) == 1 and result["lease"]["taken_over"] == []
+    assert "op=rollout" in compute.virtual_machine_scale_sets.doc["tags"][_lease.TAG]
+
+
+def test_every_wait_calls_the_hooks_between_its_checks():
+    calls = []
+    _waiter.WAIT_HOOKS.append(lambda: calls.append("hook"))
+    checks = iter([False, False, True])
+    _waiter.wait_until(lambda: calls.append("check") or next(checks), timeout=10, sleep=1, sleeper=lambda s: None)
+    assert calls == ["check", "hook", "check", "hook", "check"]
