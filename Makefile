@@ -117,3 +117,11 @@ demo: collection
 
 clean:
 	rm -rf build .cache tests/output
+
+# The execution environment's build context (build/ee): the collection under the version-less name
+# execution-environment.yml installs, then `ansible-builder create` (build it with podman/docker from there).
+.PHONY: ee
+ee: collection
+	cp $(TARBALL) build/fleetops-vmss.tar.gz
+	$(BIN)/python tools/ee_constraints.py --check
+	$(BIN)/ansible-builder create -f execution-environment.yml --context build/ee

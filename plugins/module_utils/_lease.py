@@ -518,5 +518,5 @@ def removes_tag(name: str):
 
 
 def _status(exc: Exception) -> Optional[int]:
-    """The HTTP status of an SDK error, or of the step failure wrapping one (_rollout_run.ArmFailure)."""
+    """The HTTP status of an SDK error, or of the step failure wrapping one (_errors.AzureFailure)."""
     return getattr(exc, "status_code", None) or (getattr(exc, "details", None) or {}).get("status")
