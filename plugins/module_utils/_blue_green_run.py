@@ -201,7 +201,7 @@ class Swap:
             changed=self.wrote or (status == "planned" and bool(plan["batches"])), status=status,
             scale_set="%s/%s" % (self.rg, self.blue_name),
             orchestration_mode=(before.get("properties") or {}).get("orchestrationMode"),
-            model_changed=self.created_green, image_before=bg.image_of(self.blue_before),
+            model_changed=self.created_green or self.traffic_on_green_at is not None, image_before=bg.image_of(self.blue_before),
             image_after=bg.image_of(self.docs.get("green")), backend_pool_ids=self.pools,
             traffic_on_green_at=self.traffic_on_green_at,
             green=_set_result(self.green_name, obs["green"]), blue=_set_result(self.blue_name, obs["blue"]),
@@ -331,6 +331,15 @@ class Swap:
                 raise arm_failure(action, resource, details, transient=is_transient(exc)) from exc
             raise StepFailed(failed[0], "%s failed: %s: %s" % (failed[1], details["code"], details["message"]),
                              {"outcome": "failed"})
+
+    def do_green_scale_out(self, opts):
+        capacity = bg.serving_capacity(bg.observe(self.state_of("blue"), self.state_of("green"), self.autoscale))
+        self._patch("green", lambda doc: {"sku": {"capacity": capacity}}, "scale out")
+        self.wait_provisioned("green", capacity)
+
+    def do_green_clear_tag(self, opts):
+        self._patch("green", lambda doc: {"tags": {key: value for key, value in (doc.get("tags") or {}).items()
+                                                   if key != bg.TAG_BLUE}}, "update the tags of")
 
     def do_blue_scale_in(self, opts):
         self._patch("blue", lambda doc: bg.scale_in_patch(doc, opts["blue_capacity"]), "scale in")
