@@ -383,15 +383,22 @@ class Swap:
             name = bg.counterpart_name(setting["name"], self.blue_name, self.green_name)
             self._put_setting(setting["id"], name, bg.counterpart_body(setting, self.set_id("blue"),
                                                                        self.set_id("green"), name), "create")
+        copies = {s["name"].lower(): s for s in self.autoscale["green"]}
         for setting in self.autoscale["blue"]:
             if (setting.get("properties") or {}).get("enabled"):
+                # green's copy on before blue's goes off: the set that serves always scales
+                copied = copies.get(bg.counterpart_name(setting["name"], self.blue_name, self.green_name).lower())
+                if copied is not None and not (copied.get("properties") or {}).get("enabled"):
+                    self._put_setting(copied["id"], copied["name"], bg.toggled(copied, True), "enable")
                 self._put_setting(setting["id"], setting["name"], bg.toggled(setting, False), "disable")
 
     def do_autoscale_to_blue(self, opts):
         blue_by_name = {s["name"].lower(): s for s in self.autoscale["blue"]}
         for setting in self.autoscale["green"]:
             enabled = bool((setting.get("properties") or {}).get("enabled"))
-            source = blue_by_name.get(str((setting.get("tags") or {}).get(bg.TAG_SOURCE) or "").lower())
+            source = blue_by_name.get(str((setting.get("tags") or {}).get(bg.TAG_SOURCE) or "").lower()) or next(
+                (s for s in self.autoscale["blue"] if bg.counterpart_name(s["name"], self.blue_name, self.green_name)
+                 .lower() == setting["name"].lower()), None)     # a copy that lost its tag: matched by name
             if source is not None and enabled and not (source.get("properties") or {}).get("enabled"):
                 self._put_setting(source["id"], source["name"], bg.toggled(source, True), "enable")
             if not opts.get("keep_green"):
