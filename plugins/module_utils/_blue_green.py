@@ -593,7 +593,8 @@ def plan(state: str, obs: Dict[str, Any], opts: Dict[str, Any]) -> List[Dict[str
 
 
 STEP_SECONDS = {
-    "create_green": ("create",), "green_scale_out": ("create",), "green_clear_tag": ("autoscale",), "green_join_model": ("update",), "green_upgrade": ("upgrade",),
+    "create_green": ("create",), "green_scale_out": ("create",), "green_clear_tag": ("autoscale",),
+    "green_join_model": ("update",), "green_upgrade": ("upgrade",),
     "blue_scale_in": ("delete",), "blue_leave_model": ("update",), "blue_upgrade": ("upgrade",),
     "blue_deallocate": ("deallocate",), "blue_start": ("start",), "blue_join_model": ("update",),
     "blue_scale_out": ("create",), "blue_rejoin": ("upgrade",), "green_leave_model": ("update",),

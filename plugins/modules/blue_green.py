@@ -30,7 +30,7 @@ description:
   - O(state=finalized) deletes blue (and its disabled autoscale settings) once green is live, and removes the tag
     C(fleetops.blue_green.blue) from green, which from then on is just the set that serves.
   - B(One cycle at a time.) A set waiting in its rollback window (scaled in for it, or the set the serving one was
-    copied from) is never swapped in as a staged green: a new rollout that names it as green is refused, before
+    copied from) is never swapped in as a staged green; a new rollout that names it as green is refused, before
     any write, until that cycle is finalized (which deletes it) or rolled back. The module does not finalize on
     the way, since that deletes the only way back.
   - B(Capacity never drops.) A green staged smaller than blue (O(capacity)) is scaled out to blue's capacity
@@ -45,7 +45,7 @@ description:
     read it). A load balancer probe and inbound NAT pools of that load balancer are not copied to green.
   - Secrets Azure never returns (O(admin_password), O(custom_data), O(protected_settings)) must be given again
     when green is created; when blue's model signs in with a password, green is refused without
-    O(admin_password). They are only used to create green: given while green exists, the module refuses (leave
+    O(admin_password). They are only used to create green; given while green exists, the module refuses (leave
     them out, or roll back and stage green again with them). They are never returned or written to reports.
   - Check mode returns the plan (RV(plan)) from the state read, and writes nothing.
 author:

@@ -340,8 +340,9 @@ def test_a_second_rollout_in_the_rollback_window_is_refused_until_the_cycle_ends
     since = last_seq(control)
     second = dict(FAST, resource_group=RG, name="shop-green", image=dict(IMAGE, version="1.0.0"))
     code, refused = ansible.module("blue_green", second)
-    assert code != 0 and "scale set shop-blue is the blue of the previous blue/green cycle, waiting in its rollback " \
-        "window (shop-green serves as its green): end that cycle first" in refused["msg"], refused.get("msg")
+    assert code != 0, refused
+    assert ("scale set shop-blue is the blue of the previous blue/green cycle, waiting in its rollback window "
+            "(shop-green serves as its green): end that cycle first") in refused["msg"], refused.get("msg")
     assert arm_writes(control, since) == []
     assert pool_members(azure, net) == {"shop-green": serving}
     assert autoscale_enabled(azure) == {"shop-blue-scale": ("shop-blue", False), "shop-green-scale": ("shop-green", True)}
