@@ -400,3 +400,20 @@ def test_green_needs_blue_s_password_and_secrets_go_only_with_its_creation(emula
     code, live = ansible.module("blue_green", base)
     assert code == 0 and live["status"] == "succeeded", live.get("msg")
     assert pool_members(azure, net) == {"shop-green": instance_ids(azure, "shop-green")}
+
+
+def test_autoscale_stays_on_the_serving_set_after_a_failed_swap(emulator, azure, ansible, control):
+    net = seed(emulator, azure, autoscale=True)
+    base = dict(FAST, resource_group=RG, name="shop-blue", image=dict(IMAGE, version="2.0.0"))
+    code, staged = ansible.module("blue_green", dict(base, state="staged"))
+    assert code == 0, staged.get("msg")
+    assert autoscale_enabled(azure) == {"shop-blue-scale": ("shop-blue", True)}
+
+    # green turns Unhealthy once in the pools: the swap rolls back, blue serves and still scales
+    control.call("POST", "health-rules", {"match": {"image_version": "2.0.0"}, "state": "Unhealthy"})
+    code, failed = ansible.module("blue_green", base)
+
+    assert code != 0 and failed["status"] == "rolled_back", failed.get("msg")
+    assert "; rolled back: blue shop-blue serves, green shop-green removed" in failed["msg"]
+    assert pool_members(azure, net) == {"shop-blue": instance_ids(azure, "shop-blue")}
+    assert autoscale_enabled(azure) == {"shop-blue-scale": ("shop-blue", True)}
