@@ -183,7 +183,7 @@ EXAMPLES = r"""
     capacity: 3
     state: staged
 
-- name: Swap - green into the pool, verified on the load balancer; blue out and kept at 1 instance
+- name: Swap - green grown to blue's capacity, into the pool, verified on the load balancer; blue out and kept at 1
   fleetops.vmss.blue_green:
     resource_group: payments-prod
     name: payments-api-blue
