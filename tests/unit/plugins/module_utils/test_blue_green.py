@@ -329,8 +329,9 @@ def test_a_set_waiting_in_its_rollback_window_is_never_swapped_in_as_green():
 
 
 def test_a_green_staged_smaller_grows_to_blue_s_capacity_before_it_joins():
-    staged = obs(state(capacity=6, instances=6), state(capacity=2, instances=2, members=0, touching=0, non_members=2,
-                                                        in_model=False, out_model=True, blue_tag="web-blue"))
+    green = state(capacity=2, instances=2, members=0, touching=0, non_members=2, in_model=False, out_model=True,
+                  blue_tag="web-blue")
+    staged = obs(state(capacity=6, instances=6), green)
     assert steps("live", staged)[0] == ("swap", ["green_scale_out", "green_join_model", "green_upgrade",
                                                  "green_in_pool", "blue_leave_model", "blue_upgrade",
                                                  "blue_out_of_pool"])
