@@ -29,6 +29,7 @@ Where the values come from:
   Unhealthy, 0 when it is; by `BackendIPAddress`).
 """
 import datetime
+import functools
 import math
 import re
 import uuid
@@ -275,6 +276,18 @@ def _namespace_check(req, namespace):
         raise _bad(f"Metric namespace {asked!r} is not supported for this resource; it has {namespace!r}.")
 
 
+def flat_errors(handler):
+    """Azure Monitor answers its own errors unwrapped, {"code", "message"} (the spec's v1 ErrorResponse;
+    e.g. {"code":"BadRequest","message":"Failed to find metric configuration for provider: ..."})."""
+    @functools.wraps(handler)
+    def run(ctx, req):
+        try:
+            return handler(ctx, req)
+        except ArmError as error:
+            return Response(error.status, {"code": error.code, "message": error.message})
+    return run
+
+
 def _template(ns, rtype, leaf):
     return (f"/subscriptions/{{subscriptionId}}/resourceGroups/{{resourceGroupName}}/providers/{ns}/{rtype}/{{name}}"
             f"/providers/Microsoft.Insights/{leaf}")
@@ -284,6 +297,7 @@ def _register(ns, rtype):
     """The two GETs on one resource type (the route table matches single path segments, not {resourceUri})."""
     @route("GET", _template(ns, rtype, "metricDefinitions"), operation_id="MetricDefinitions_List",
            action="Microsoft.Insights/metricDefinitions/read")
+    @flat_errors
     def list_definitions(ctx, req):
         req.params.update(ns=ns, type=rtype)
         rid, (namespace, entries) = _resource(ctx, req)
@@ -291,6 +305,7 @@ def _register(ns, rtype):
         return ok({"value": [_definition(rid, namespace, e) for e in entries]})
 
     @route("GET", _template(ns, rtype, "metrics"), operation_id="Metrics_List", action="Microsoft.Insights/metrics/read")
+    @flat_errors
     def list_metrics(ctx, req):
         req.params.update(ns=ns, type=rtype)
         return ok(query(ctx, req))
@@ -317,8 +332,9 @@ def query(ctx, req):
              if n.strip()]
     unknown = [n for n in names if n.lower() not in catalogue]
     if unknown:
-        raise _bad(f"Failed to find metric configuration for provider: {namespace}, resource Id: {rid}, "
-                   f"metric: {unknown[0]}, Valid metrics: {', '.join(e[0] for e in entries)}")
+        provider_ns, _, rtype = namespace.partition("/")
+        raise _bad(f"Failed to find metric configuration for provider: {provider_ns}, resource Type: {rtype}, "
+                   f"metric: {unknown[0]}, Valid metrics: {','.join(e[0] for e in entries)}")
     asked = [a.strip().lower() for a in (req.query.get("aggregation") or "").split(",") if a.strip()]
     bad = [a for a in asked if a not in AGGREGATIONS]
     if bad:

@@ -148,5 +148,11 @@ def test_bad_queries_are_400s(fleet):
         with pytest.raises(HttpResponseError) as err:
             client.metrics.list(vmss, **kwargs)
         assert err.value.status_code == 400 and message in str(err.value), kwargs
+    # Azure Monitor's own errors are flat, not in the ARM {"error": ...} envelope
+    status, answer, _ = emu.arm("GET", vmss + "/providers/Microsoft.Insights/metrics", api_version="2024-02-01",
+                                raw_query="metricnames=Nope")
+    assert status == 400 and answer["code"] == "BadRequest" and "error" not in answer
+    assert answer["message"].startswith("Failed to find metric configuration for provider: Microsoft.Compute, "
+                                        "resource Type: virtualMachineScaleSets, metric: Nope, Valid metrics: ")
     with pytest.raises(ControlError, match="needs scale_set"):
         emu.control.call("POST", "metric-scripts", {"resource_id": component, "metric": "requests/failed"})
