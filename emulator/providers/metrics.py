@@ -64,8 +64,8 @@ CATALOG = {
     "microsoft.insights/components": ("microsoft.insights/components", [
         ("requests/count", "Count", "Count", _AI_DIMS, "Count HTTP requests completed"),
         ("requests/failed", "Count", "Count", _AI_DIMS, "Count HTTP requests marked as failed"),
-        ("requests/duration", "MilliSeconds", "Average", _AI_DIMS, "Time between receiving an HTTP request "
-                                                                     "and finishing sending the response"),
+        ("requests/duration", "MilliSeconds", "Average", _AI_DIMS,
+         "Time between receiving an HTTP request and finishing sending the response"),
     ]),
 }
 _TYPES = (("Microsoft.Compute", "virtualMachineScaleSets"), ("Microsoft.Network", "loadBalancers"),

@@ -337,8 +337,8 @@ class Rollout:
             return [metrics.judge(g, self.metrics.read(g), ids, baseline, listed) for g in gates]
 
         try:
-            verdict, _, _timed_out = self.azure.watch(metrics.combine, self.params["health_timeout"], observe=observe,
-                                                      what="metric gates")
+            verdict = self.azure.watch(metrics.combine, self.params["health_timeout"], observe=observe,
+                                       what="metric gates")[0]
         except AzureFailure as failure:
             self.stop_batch(record, index, failure)
         verdict = verdict or {"state": "waiting", "gates": [], "reason": "no metric read before health_timeout"}

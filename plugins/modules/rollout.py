@@ -148,8 +148,8 @@ options:
         Each gate reads one metric over O(metric_gates[].window) seconds, split per instance, and compares the
         batch's instances with a threshold. The reads repeat every O(wait_sleep) seconds while there is too little
         data, at most O(health_timeout) seconds (then the rollout halts with C(MetricTimeout), without rollback or
-        demotion: a missing signal says nothing about the image).
-      - A failing gate stops the rollout exactly like a health breach (C(MetricGateFailed): O(on_failure),
+        demotion, as a missing signal says nothing about the image).
+      - A failing gate stops the rollout exactly like a health breach (C(MetricGateFailed), with O(on_failure) and
         O(demote_image_version_on_failure)); the values, the baseline and the threshold are in the halt reason and
         in the batch record (RV(batches[].metrics)).
       - A fault reading metrics (throttling, 5xx, no answer, after the retries) interrupts the run; it is never a
@@ -649,10 +649,6 @@ from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import 
 from ansible_collections.fleetops.vmss.plugins.module_utils._run import now
 
 SKU = dict(name=dict(type="str"), tier=dict(type="str"))
-def metric_gate_options():
-    return {name: dict(spec) for name, spec in metrics.OPTIONS.items()}
-
-
 ARGUMENT_SPEC = dict(
     resource_group=dict(type="str", required=True),
     name=dict(type="str", required=True),
@@ -664,7 +660,7 @@ ARGUMENT_SPEC = dict(
     canary_soak=dict(type="float", default=0),
     pause_between_batches=dict(type="float", default=0),
     health_timeout=dict(type="float", default=600),
-    metric_gates=dict(type="list", elements="dict", options=metric_gate_options()),
+    metric_gates=dict(type="list", elements="dict", options={name: dict(spec) for name, spec in metrics.OPTIONS.items()}),
     max_unhealthy_instance_percent=dict(type="int", default=20),
     max_unhealthy_upgraded_instance_percent=dict(type="int", default=20),
     prioritize_unhealthy_instances=dict(type="bool", default=False),
