@@ -35,9 +35,9 @@ def params(**overrides):
     return out
 
 
-def run(fake, image_version=None, check_mode=False, **overrides):
+def run(fake, image_version=None, check_mode=False, monitor=None, **overrides):
     """The module's story (plugins/modules/rollout.py main) on the fake; returns the Rollout."""
-    rollout = Rollout(None, params(**overrides), None, check_mode)
+    rollout = Rollout(None, params(**overrides), None, check_mode, monitor=monitor)
     rollout.azure = fake
     rollout.read()
     desired = {"image": dict(IMAGE, version=image_version)} if image_version else {}
@@ -612,18 +612,7 @@ def metric_monitor(fake, rates, fault=None):
 
 def run_gated(fake, monitor, **overrides):
     gate = {"metric": "requests/failed", "aggregation": "total", "max_ratio_to_baseline": 2, "min_samples": 3}
-    rollout = Rollout(None, params(metric_gates=[gate], **overrides), None, False, monitor=monitor)
-    rollout.azure = fake
-    rollout.read()
-    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == []
-    assert rollout.plan() is None
-    try:
-        rollout.change_model()
-        rollout.run_batches()
-    except AzureFailure as failure:
-        rollout.stopped_message = rollout.stopped_by(failure)
-    rollout.finish()
-    return rollout
+    return run(fake, "1.1.0", monitor=monitor, metric_gates=[gate], **overrides)
 
 
 def test_a_healthy_batch_failing_five_times_the_baseline_halts_and_rolls_back():
