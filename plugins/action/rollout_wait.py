@@ -61,8 +61,7 @@ class ActionModule(ActionBase):
                             msg="%s: no result after %s" % (args["msg"], elapsed_text(now - started)))
             if next_heartbeat is not None and now >= next_heartbeat:
                 display.display("%s%s (%s)" % ("[%s]: " % host if host else "", args["msg"], elapsed_text(now - started)))
-                while next_heartbeat <= now:   # one line per interval, none made up for a slow poll
-                    next_heartbeat += heartbeat
+                next_heartbeat = now + heartbeat   # from the line printed: never two within an interval
             time.sleep(poll if next_heartbeat is None else max(0.0, min(poll, next_heartbeat - now)))
         status.pop("invocation", None)
         status["finished"] = bool(status.get("finished"))

@@ -10,7 +10,7 @@ module: rollout_wait
 short_description: Wait on the controller for a background task, with a heartbeat line, and return its result
 version_added: 0.1.0
 description:
-  - Waits for a task started with C(async) and C(poll: 0) (for example M(fleetops.vmss.rollout) with O(fleetops.vmss.rollout#module:max_batches))
+  - Waits for a task started with C(async) and C(poll) 0 (for example M(fleetops.vmss.rollout) with O(fleetops.vmss.rollout#module:max_batches))
     and returns that task's result (as M(ansible.builtin.async_status) returns it) as soon as the job ends.
   - Polls the job every O(poll_seconds), so a job that ends is seen within a few seconds, whatever O(heartbeat_seconds) is.
   - While the job runs, prints O(msg) and the time waited at most once every O(heartbeat_seconds), as a plain line of
@@ -22,7 +22,7 @@ author:
   - FleetOps maintainers (@fleetops)
 options:
   jid:
-    description: The job id, C(ansible_job_id) of the registered result of the task started with C(async) and C(poll: 0).
+    description: The job id, C(ansible_job_id) of the registered result of the task started with C(async) and C(poll) 0.
     type: str
     required: true
   msg:
@@ -69,7 +69,7 @@ EXAMPLES = r"""
   fleetops.vmss.rollout:
     resource_group: payments-prod
     name: payments-api
-    image: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images-prod/providers/Microsoft.Compute/galleries/golden/images/payments-api/versions/1.1.0
+    image: "{{ image_version_id }}"
     max_batches: 1
   async: 3600
   poll: 0
