@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""playbooks/fleet_rollout.yml under ansible-runner, the engine AWX runs jobs with, set up as AWX sets it up: an
+inventory sync (ansible-inventory on the fleetops.vmss.instances source) whose hosts the job then gets as a
+script inventory, the project copied into a private data directory, survey answers as extravars, the credential
+as environment variables. Asserts what AWX would record: the job events (a runner_on_ok per wave's scale set,
+playbook_on_stats with the set_stats artifact) and the artifacts directory of the job (rc, status, events)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+
+import ansible_runner
+import yaml
+
+from conftest import ROOT
+from test_fleet_rollout import RG, seed, versions
+from test_rollout_role import version_id
+
+# One set in the canary region and one in the next: two waves, the smallest fleet that has a promotion between waves.
+SELECTED = {"api-we1": "westeurope", "api-us": "eastus"}
+
+
+def private_data_dir(tmp_path, ansible_env, inventory):
+    """AWX's layout: project/ (the project's checkout), inventory/hosts (the synced hosts, as a script), env/."""
+    root = tmp_path / "job"
+    shutil.copytree(ROOT / "playbooks", root / "project" / "playbooks")
+    script = root / "inventory" / "hosts"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\ncat <<'EOF'\n%s\nEOF\n" % json.dumps(inventory))
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    (root / "env").mkdir()
+    return root
+
+
+def test_fleet_rollout_job_events_and_artifacts_as_awx_records_them(emulator, azure, ansible_env, tmp_path, monkeypatch):
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    for key in list(os.environ):  # the job sees the credential and settings AWX gives it, nothing of this machine's
+        if key.startswith(("AZURE_", "ANSIBLE_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("PATH", ansible_env["PATH"])  # runner finds ansible-playbook / ansible-inventory on PATH
+    envvars = dict(ansible_env, ANSIBLE_INVENTORY_ENABLED="script,fleetops.vmss.instances")
+
+    # inventory source sync: ansible-inventory on the plugin's file, as AWX runs it in the execution environment
+    source = tmp_path / "fleet.vmss.yml"
+    source.write_text(yaml.safe_dump({"plugin": "fleetops.vmss.instances", "host_type": "scale_set",
+                                      "scale_sets": [{"resource_group": RG}],
+                                      "keyed_groups": [{"key": "location", "prefix": "region"}]}))
+    synced, error = ansible_runner.get_inventory("list", [str(source)], response_format="json", envvars=envvars,
+                                                 private_data_dir=str(tmp_path / "sync"), quiet=True)
+    assert not error and sorted(synced["_meta"]["hostvars"]) == ["api-ne", "api-us", "api-we1", "api-we2"], error
+
+    # the job: workflow survey answers as extravars (a selection of two sets in two regions)
+    extravars = {"fleet_image_version_id": version_id(azure, "1.1.0"), "fleet_canary_region": "westeurope",
+                 "fleet_hosts": ":".join(SELECTED), "fleet_parallel": 2, "fleet_replication_sleep": 0.2,
+                 "fleet_batch_seconds": 60, "rollout_batch_size": 50, "rollout_health_timeout": 30,
+                 "rollout_wait_sleep": 0.2}
+    root = private_data_dir(tmp_path, ansible_env, synced)
+    runner = ansible_runner.run(private_data_dir=str(root), ident="42", playbook="playbooks/fleet_rollout.yml",
+                                extravars=extravars, envvars=envvars, forks=2, quiet=True, timeout=600)
+
+    stdout = runner.stdout.read()
+    assert (runner.status, runner.rc) == ("successful", 0), stdout[-8000:]
+    events = list(runner.events)
+    oks = {(event["event_data"].get("play"), event["event_data"].get("host")) for event in events
+           if event["event"] == "runner_on_ok" and event["event_data"].get("task") == "Roll out the scale set"}
+    assert oks == {("Roll out the scale sets of wave 1", "api-we1"), ("Roll out the scale sets of wave 2", "api-us")}, oks
+    stats = [event for event in events if event["event"] == "playbook_on_stats"]
+    assert len(stats) == 1
+    assert not stats[0]["event_data"]["failures"] and not stats[0]["event_data"]["dark"], stats[0]["event_data"]
+    assert set(stats[0]["event_data"]["ok"]) == {"localhost", "api-we1", "api-us"}
+    outcome = stats[0]["event_data"]["artifact_data"]["fleet_outcome"]  # what AWX stores as the job's artifacts
+    assert outcome["status"] == "succeeded" and outcome["set_counts"] == {"succeeded": 2}, outcome
+    assert [wave["region"] for wave in outcome["waves"]] == ["westeurope", "eastus"], outcome["waves"]
+    assert versions(azure) == {"api-we1": ["1.1.0", "1.1.0"], "api-us": ["1.1.0", "1.1.0"],
+                               "api-we2": ["1.0.0", "1.0.0"], "api-ne": ["1.0.0", "1.0.0"]}
+
+    # the job's artifacts directory, as AWX's receptor worker hands it back
+    artifacts = root / "artifacts" / "42"
+    assert (artifacts / "rc").read_text().strip() == "0" and (artifacts / "status").read_text().strip() == "successful"
+    saved = [json.loads(path.read_text()) for path in (artifacts / "job_events").glob("*.json")]
+    saved_stats = [event for event in saved if event["event"] == "playbook_on_stats"]
+    assert saved_stats[0]["event_data"]["artifact_data"]["fleet_outcome"] == outcome
+    assert "Fleet rollout of 1.1.0: succeeded" in (artifacts / "stdout").read_text()
+    # the report files land in the project's playbooks/reports (fleet_report_dir's default) of the private data dir
+    report = json.loads((root / "project" / "playbooks" / "reports" / "fleet-1.1.0.json").read_text())
+    assert report["status"] == "succeeded"
