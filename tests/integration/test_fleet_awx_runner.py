@@ -5,7 +5,8 @@
 inventory sync (ansible-inventory on the fleetops.vmss.instances source) whose hosts the job then gets as a
 script inventory, the project copied into a private data directory, survey answers as extravars, the credential
 as environment variables. Asserts what AWX would record: the job events (a runner_on_ok per wave's scale set,
-playbook_on_stats with the set_stats artifact) and the artifacts directory of the job (rc, status, events)."""
+playbook_on_stats with the set_stats artifact) and the artifacts directory of the job (rc, status, events). And the
+workflow's failure path, playbooks/fleet_rollback.yml, fed a fleet_outcome artifact."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 
 import ansible_runner
 import yaml
@@ -89,3 +91,34 @@ def test_fleet_rollout_job_events_and_artifacts_as_awx_records_them(emulator, az
     # the report files land in the project's playbooks/reports (fleet_report_dir's default) of the private data dir
     report = json.loads((root / "project" / "playbooks" / "reports" / "fleet-1.1.0.json").read_text())
     assert report["status"] == "succeeded"
+
+
+def rollback(ansible_env, tmp_path, extra_vars):
+    return subprocess.run(["ansible-playbook", "-i", "localhost,", str(ROOT / "playbooks" / "fleet_rollback.yml"),
+                           "-e", json.dumps(extra_vars)], env=ansible_env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+def test_rollback_job_moves_back_the_sets_the_outcome_says_moved(emulator, azure, ansible_env, tmp_path):
+    """The workflow's failure path: fleet_outcome (the failed job's artifact) names the sets that had taken the new
+    version; only those roll to fleet_rollback_image_version_id (here 1.1.0 stands in for the previous version)."""
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    item = {"resource_group": RG, "subscription_id": azure.subscription_id, "msg": ""}
+    outcome = {"status": "halted", "waves": [
+        {"index": 1, "region": "westeurope", "sets": [dict(item, host="api-we1", scale_set="api-we1", status="succeeded"),
+                                                      dict(item, host="api-we2", scale_set="api-we2", status="failed")]},
+        {"index": 2, "region": "eastus", "sets": [dict(item, host="api-us", scale_set="api-us", status="not_started")]}]}
+
+    run = rollback(ansible_env, tmp_path, {"fleet_outcome": outcome, "fleet_rollback_image_version_id": version_id(azure, "1.1.0"),
+                                           "rollout_batch_size": 50, "rollout_health_timeout": 30, "rollout_wait_sleep": 0.2})
+
+    assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-3000:]
+    assert versions(azure) == {"api-we1": ["1.1.0", "1.1.0"], "api-we2": ["1.0.0", "1.0.0"],
+                               "api-us": ["1.0.0", "1.0.0"], "api-ne": ["1.0.0", "1.0.0"]}
+
+
+def test_rollback_job_without_the_outcome_fails_clearly(ansible_env, tmp_path):
+    run = rollback(ansible_env, tmp_path, {"fleet_rollback_image_version_id": "/subscriptions/x"})
+
+    assert run.returncode != 0 and "Traceback" not in run.stdout + run.stderr
+    assert "fleet_rollback needs fleet_outcome" in run.stdout, run.stdout[-3000:]
