@@ -20,11 +20,17 @@ import ansible_runner
 import yaml
 
 from conftest import ROOT
-from test_fleet_rollout import RG, seed, versions
+from test_fleet_rollout import RG, exclusion, seed, versions
 from test_rollout_role import version_id
 
-# One set in the canary region and one in the next: two waves, the smallest fleet that has a promotion between waves.
-SELECTED = {"api-we1": "westeurope", "api-us": "eastus"}
+
+
+def wave_node(identifier, selection):
+    """The extra_data of a wave node of docs/awx/fleet_workflow.yml, for the inventory group `selection`."""
+    play, = yaml.safe_load((ROOT / "docs" / "awx" / "fleet_workflow.yml").read_text())
+    workflow = next(task["awx.awx.workflow_job_template"] for task in play["tasks"] if "awx.awx.workflow_job_template" in task)
+    data = next(node["extra_data"] for node in workflow["schema"] if node["identifier"] == identifier)
+    return dict(data, fleet_hosts=data["fleet_hosts"].replace("{{ fleet_awx_selection }}", selection))
 
 
 def private_data_dir(tmp_path, ansible_env, inventory):
@@ -56,11 +62,11 @@ def test_fleet_rollout_job_events_and_artifacts_as_awx_records_them(emulator, az
                                                  private_data_dir=str(tmp_path / "sync"), quiet=True)
     assert not error and sorted(synced["_meta"]["hostvars"]) == ["api-ne", "api-us", "api-we1", "api-we2"], error
 
-    # the job: workflow survey answers as extravars (a selection of two sets in two regions)
-    extravars = {"fleet_image_version_id": version_id(azure, "1.1.0"), "fleet_canary_region": "westeurope",
-                 "fleet_hosts": ":".join(SELECTED), "fleet_parallel": 2, "fleet_replication_sleep": 0.2,
+    # the job of the workflow's wave_2 node (westeurope and eastus; northeurope is wave_3's): its extra_data and
+    # the workflow survey's answers, as extravars
+    extravars = {"fleet_image_version_id": version_id(azure, "1.1.0"), "fleet_parallel": 2, "fleet_replication_sleep": 0.2,
                  "fleet_batch_seconds": 60, "rollout_batch_size": 50, "rollout_health_timeout": 30,
-                 "rollout_wait_sleep": 0.2}
+                 "rollout_wait_sleep": 0.2, **wave_node("wave_2", "all")}
     root = private_data_dir(tmp_path, ansible_env, synced)
     runner = ansible_runner.run(private_data_dir=str(root), ident="42", playbook="playbooks/fleet_rollout.yml",
                                 extravars=extravars, envvars=envvars, forks=2, quiet=True, timeout=600)
@@ -70,16 +76,19 @@ def test_fleet_rollout_job_events_and_artifacts_as_awx_records_them(emulator, az
     events = list(runner.events)
     oks = {(event["event_data"].get("play"), event["event_data"].get("host")) for event in events
            if event["event"] == "runner_on_ok" and event["event_data"].get("task") == "Roll out the scale set"}
-    assert oks == {("Roll out the scale sets of wave 1", "api-we1"), ("Roll out the scale sets of wave 2", "api-us")}, oks
+    assert oks == {("Roll out the scale sets of wave 1", "api-we1"), ("Roll out the scale sets of wave 1", "api-we2"),
+                   ("Roll out the scale sets of wave 2", "api-us")}, oks
     stats = [event for event in events if event["event"] == "playbook_on_stats"]
     assert len(stats) == 1
     assert not stats[0]["event_data"]["failures"] and not stats[0]["event_data"]["dark"], stats[0]["event_data"]
-    assert set(stats[0]["event_data"]["ok"]) == {"localhost", "api-we1", "api-us"}
+    assert set(stats[0]["event_data"]["ok"]) == {"localhost", "api-we1", "api-we2", "api-us"}
     outcome = stats[0]["event_data"]["artifact_data"]["fleet_outcome"]  # what AWX stores as the job's artifacts
-    assert outcome["status"] == "succeeded" and outcome["set_counts"] == {"succeeded": 2}, outcome
+    assert outcome["status"] == "succeeded" and outcome["set_counts"] == {"succeeded": 3}, outcome
     assert [wave["region"] for wave in outcome["waves"]] == ["westeurope", "eastus"], outcome["waves"]
     assert versions(azure) == {"api-we1": ["1.1.0", "1.1.0"], "api-us": ["1.1.0", "1.1.0"],
-                               "api-we2": ["1.0.0", "1.0.0"], "api-ne": ["1.0.0", "1.0.0"]}
+                               "api-we2": ["1.1.0", "1.1.0"], "api-ne": ["1.0.0", "1.0.0"]}
+    # fleet_promote_unselected: false - northeurope, the next node's region, stays out of latest
+    assert exclusion(azure) == (False, {"westeurope": False, "eastus": False, "northeurope": True})
 
     # the job's artifacts directory, as AWX's receptor worker hands it back
     artifacts = root / "artifacts" / "42"
