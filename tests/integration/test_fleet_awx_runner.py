@@ -24,7 +24,6 @@ from test_fleet_rollout import RG, exclusion, seed, versions
 from test_rollout_role import version_id
 
 
-
 def wave_node(identifier, selection):
     """The extra_data of a wave node of docs/awx/fleet_workflow.yml, for the inventory group `selection`."""
     play, = yaml.safe_load((ROOT / "docs" / "awx" / "fleet_workflow.yml").read_text())
