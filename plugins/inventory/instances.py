@@ -376,20 +376,19 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 expressions["ansible_ssh_common_args"] = trust_as_template(args)
             host_variables = {RENAMED_VARIABLES.get(key, key): value for key, value in expressions.items()}
             expressions.update(host_variables)   # both names in compose, groups and keyed_groups
-            self.inventory.add_host(name)
-            for key, value in host_variables.items():
-                self.inventory.set_variable(name, key, value)
-            self._set_composite_vars(self.get_option("compose"), expressions, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), expressions, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), expressions, name, strict=strict)
+            self._add_host(name, host_variables, expressions, strict)
 
     def _populate_scale_sets(self, hosts):
         """Scale-set hosts (host_type: scale_set), with compose, groups and keyed_groups as for instances."""
         strict = self.get_option("strict")
         for name, variables in fleet.host_names(hosts):
-            self.inventory.add_host(name)
-            for key, value in variables.items():
-                self.inventory.set_variable(name, key, value)
-            self._set_composite_vars(self.get_option("compose"), variables, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), variables, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, name, strict=strict)
+            self._add_host(name, variables, variables, strict)
+
+    def _add_host(self, name, variables, expressions, strict):
+        """One host with its variables, in the groups that compose, groups and keyed_groups give from ``expressions``."""
+        self.inventory.add_host(name)
+        for key, value in variables.items():
+            self.inventory.set_variable(name, key, value)
+        self._set_composite_vars(self.get_option("compose"), expressions, name, strict=strict)
+        self._add_host_to_composed_groups(self.get_option("groups"), expressions, name, strict=strict)
+        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), expressions, name, strict=strict)
