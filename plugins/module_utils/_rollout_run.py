@@ -477,6 +477,21 @@ class Rollout:
         if self.result["status"] == "rolled_back":
             self.result["halt"]["reason"] += "; this run finished it"
 
+    def roll_back_on_request(self) -> None:
+        """Option rollback: roll back the rollout the rollback point records, now, whatever health says (the
+        decision was taken elsewhere: an alert, an operator). No rollback point: nothing to do."""
+        if self.marker is None:
+            self.result["status"] = "nothing_to_do"
+        elif self.check_mode:
+            self.result.update(status="planned", changed=True)
+        elif self.marker.get("state") == "rolling_back":
+            self.finish_interrupted_rollback()
+        else:
+            self.target = dict(self.marker.get("target") or {})
+            self.result["halt"] = RunRecord.halt(None, "RollbackRequested", "rollback of %s requested (option rollback)"
+                                                 % _describe_image(self.target.get("image")))
+            self.roll_back()
+
     # ------------------------------------------------------------------------------------------
     # result
 
@@ -516,13 +531,15 @@ class Rollout:
             return self.interrupted_message()
         if self.result["status"] not in FAILED_STATUSES or halt is None:
             return None
+        if self.result["status"] == "rolled_back" and self.params.get("rollback"):
+            return None   # the rollback asked for is done
         rolled_back = len(self.result["rollback"]["instance_ids"]) \
             if self.result["status"] == "rolled_back" and self.result["rollback"] else None
         return self.halt_text(rolled_back)
 
     def halt_text(self, rolled_back: Optional[int] = None) -> str:
         halt = self.result["halt"]
-        if halt["code"] == "RollbackResumed":
+        if halt["code"] in ("RollbackResumed", "RollbackRequested"):
             back = "" if rolled_back is None else "; rolled back %s instances" % rolled_back
             return "Rollout of scale set %s: %s%s" % (self.result["scale_set"], halt["reason"], back)
         return planner.halt_message(self.result["scale_set"], halt["batch_index"], self.batches_total(), halt["reason"],

@@ -234,6 +234,22 @@ options:
     type: str
     choices: [halt, rollback]
     default: rollback
+  rollback:
+    description:
+      - Roll back now the rollout whose rollback point the scale set carries (a halted or interrupted rollout,
+        or one still running elsewhere after its lease expired), whatever health says - the decision was taken
+        elsewhere, for example by an Azure Monitor alert (the C(rollback_on_alert) rulebook in
+        C(extensions/eda/rulebooks)). The model before the rollout is restored (PATCH with C(If-Match)), every
+        instance the rollout moved is moved back with one manual upgrade, their health is watched for
+        O(health_timeout), and the rollback point is removed once they are Healthy - as O(on_failure=rollback)
+        does after a failed gate, and with the same result keys (RV(rollback)).
+      - The module then succeeds with RV(status=rolled_back); it fails with V(rollback_failed). A rollback point
+        in state C(rolling_back) (an interrupted rollback) is finished the same way.
+      - Without a rollback point (the rollout completed, or was rolled back already) there is nothing to roll
+        back - RV(status=nothing_to_do), nothing written. Roll out the previous version instead.
+      - Not with O(image) or O(model) (the rollback point says what to restore).
+    type: bool
+    default: false
   demote_image_version_on_failure:
     description:
       - When a gate stops the rollout, set C(exclude_from_latest=true) on the gallery image version being
@@ -363,6 +379,12 @@ EXAMPLES = r"""
   delay: 0
   failed_when: step.status not in ["succeeded", "nothing_to_do", "in_progress"]
 
+- name: Roll back the halted rollout of payments-api now (an alert fired), whatever health says
+  fleetops.vmss.rollout:
+    resource_group: payments-prod
+    name: payments-api
+    rollback: true
+
 - name: Move the instances onto a VM size already set in the model, halting on failure
   fleetops.vmss.rollout:
     resource_group: batch
@@ -385,7 +407,7 @@ status:
       judged, rolled back or demoted, and the rollback point is kept. Run the same task again to resume (or to
       finish a rollback it cut short).
     - The module fails (with RV(msg)) for V(halted), V(interrupted), V(rolled_back) and V(rollback_failed),
-      returning every other key too.
+      returning every other key too - except for V(rolled_back) with O(rollback) (the rollback asked for).
   returned: always
   type: str
   sample: rolled_back
@@ -665,6 +687,7 @@ ARGUMENT_SPEC = dict(
     max_unhealthy_upgraded_instance_percent=dict(type="int", default=20),
     prioritize_unhealthy_instances=dict(type="bool", default=False),
     on_failure=dict(type="str", choices=["halt", "rollback"], default="rollback"),
+    rollback=dict(type="bool", default=False),
     demote_image_version_on_failure=dict(type="bool", default=False),
     max_batches=dict(type="int"),
     report_path=dict(type="path"),
@@ -688,6 +711,8 @@ def option_errors(params):
     except planner.PlanError as exc:
         errors.append(str(exc))
     errors += metrics.gate_errors(params["metric_gates"])
+    if params["rollback"] and (params["image"] or params["model"]):
+        errors.append("rollback rolls back to what the scale set's rollback point records: leave image and model out.")
     if params["demote_image_version_on_failure"]:
         image = model.image_option(params["image"]) if params["image"] else {}
         parts = split_version_id(image.get("id"))
@@ -760,9 +785,11 @@ def main():
         if module.diff_mode:
             result["diff"] = run.diff()
 
-        # the plan, and the precheck before any write
-        refusal = run.plan()
-        if refusal:
+        # the plan, and the precheck before any write (none for a rollback asked for: health is not its gate)
+        refusal = None if params["rollback"] else run.plan()
+        if params["rollback"]:
+            run.roll_back_on_request()
+        elif refusal:
             result.update(status="halted", halt={"at": now(), "batch_index": None, "reason": refusal,
                                                  "code": "PrecheckFailed"})
         elif module.check_mode:

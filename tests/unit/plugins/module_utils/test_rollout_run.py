@@ -30,7 +30,7 @@ def params(**overrides):
                canary_soak=0, pause_between_batches=0, health_timeout=5, max_unhealthy_instance_percent=20,
                max_unhealthy_upgraded_instance_percent=20, prioritize_unhealthy_instances=False,
                on_failure="rollback", demote_image_version_on_failure=False, max_batches=None, report_path=None,
-               wait_timeout=60, wait_sleep=0.01)
+               wait_timeout=60, wait_sleep=0.01, rollback=False)
     out.update(overrides)
     return out
 
@@ -643,3 +643,60 @@ def test_a_transient_fault_reading_metrics_interrupts_without_a_verdict():
     assert result["status"] == "interrupted" and result["rollback"] is None and fake.demoted == []
     assert [b["outcome"] for b in result["batches"]] == ["interrupted"]
     assert "not a verdict on the image" in rollout.stopped_message
+
+
+# --- option rollback: roll back now, via the rollback point, whatever health says (the alert job) ---------------
+
+def rollback_run(fake, check_mode=False):
+    """The module's story with rollback: true (no plan, no precheck)."""
+    rollout = Rollout(None, params(rollback=True), None, check_mode)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({}) == []
+    rollout.roll_back_on_request()
+    rollout.finish()
+    return rollout
+
+
+def test_a_requested_rollback_moves_back_what_the_rollout_moved_healthy_or_not():
+    fake = FakeScaleSet()
+    first = run(fake, "1.1.0", max_batches=1)
+    assert first.result["status"] == "in_progress" and planner.decode_marker(fake.resource["tags"])["state"] == "rolling"
+    moved = sorted(i for i, vm in fake.vms.items() if vm["version"] == "1.1.0")
+    writes = len(fake.writes())
+
+    rollout = rollback_run(fake)
+
+    assert rollout.result["status"] == "rolled_back" and rollout.result["changed"] is True
+    assert rollout.result["rollback"]["instance_ids"] == moved and rollout.result["rollback"]["outcome"] == "healthy"
+    assert rollout.result["halt"]["code"] == "RollbackRequested"
+    assert [call[0] for call in fake.writes()[writes:]] == ["update", "upgrade", "update"]
+    assert {vm["version"] for vm in fake.vms.values()} == {"1.0.0"}
+    assert planner.decode_marker(fake.resource["tags"]) is None
+    assert rollout.message() is None                                  # the rollback asked for: not a failure
+
+
+def test_a_requested_rollback_without_a_rollback_point_does_nothing():
+    fake = FakeScaleSet()
+    rollout = rollback_run(fake)
+    assert rollout.result["status"] == "nothing_to_do" and rollout.result["changed"] is False
+    assert fake.writes() == [] and rollout.message() is None
+
+
+def test_a_requested_rollback_in_check_mode_writes_nothing():
+    fake = FakeScaleSet()
+    run(fake, "1.1.0", max_batches=1)
+    writes = len(fake.writes())
+    rollout = rollback_run(fake, check_mode=True)
+    assert rollout.result["status"] == "planned" and rollout.result["changed"] is True
+    assert len(fake.writes()) == writes
+
+
+def test_a_requested_rollback_that_stays_unhealthy_fails_keeping_the_rollback_point():
+    fake = FakeScaleSet()
+    run(fake, "1.1.0", max_batches=1)
+    fake.bad = {"1.0.0"}                                   # the version to go back to does not come up Healthy
+    rollout = rollback_run(fake)
+    assert rollout.result["status"] == "rollback_failed"
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling_back"
+    assert rollout.message().startswith("Rollout of scale set rg/api: rollback of image ")
