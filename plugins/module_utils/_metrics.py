@@ -16,6 +16,11 @@ dimension value is the instance's VM name, computer name or instance id.
   left: the relative threshold is not judged (noted). A baseline of 0 against a value above 0 is an infinite ratio.
 * samples: the batch's points with data; fewer than ``min_samples`` (or, for a relative gate, fewer in the
   baseline) is "waiting": the gate is read again every wait_sleep until health_timeout.
+* complete grains only: a grain counts when it began at or after ``since`` (the batch's health settled, so it
+  holds new-image traffic alone: an upgraded instance keeps its name, and a grain it restarted in holds old-image
+  data, or a few seconds of traffic, whose total is a fraction of a full grain's) and is not the answer's last
+  (the grain in progress: partial, and Azure fills a grain not ingested yet with nothing or 0). The baseline is
+  read over the same grains, so late data weighs on both alike.
 """
 
 from __future__ import annotations
@@ -76,7 +81,10 @@ def with_defaults(gate: Dict[str, Any], scale_set_id: str) -> Dict[str, Any]:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 UTC, with milliseconds when there are any (a window truncated to the second would end before
+    data a batch has just produced)."""
+    text = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    return (text[:-4] if text.endswith(".000") else text) + "Z"
 
 
 def _duration(seconds: float) -> str:
@@ -115,16 +123,26 @@ def _value(points: List[float], aggregation: str) -> Optional[float]:
     return sum(points) / len(points)
 
 
+def complete(series: List[Dict[str, Any]], since: float) -> List[Dict[str, Any]]:
+    """The series with only their complete grains (see the module's docstring): begun at or after ``since``,
+    and before the answer's last grain (the one in progress)."""
+    stamps = [t for item in series for t, _ in item.get("points") or [] if t is not None]
+    last = max(stamps) if stamps else None
+    return [dict(item, points=[(t, v) for t, v in item.get("points") or []
+                               if t is not None and since <= t < last]) for item in series]
+
+
 def judge(gate: Dict[str, Any], series: List[Dict[str, Any]], batch: Iterable[str], baseline: Iterable[str],
-          instances: List[Dict[str, Any]]) -> Dict[str, Any]:
+          instances: List[Dict[str, Any]], since: float) -> Dict[str, Any]:
     """One gate's verdict on a batch: {state: passed|failed|waiting, metric, value, baseline, ratio, samples,
-    baseline_samples, threshold, reason}. ``series``: [{"dims": {name: value}, "points": [float|None per grain]}]."""
+    baseline_samples, threshold, reason}. ``series``: [{"dims": {name: value}, "points": [(epoch, float|None)
+    per grain]}], judged on the grains complete since ``since`` (epoch seconds: when the batch's health settled)."""
     batch, baseline = {str(i) for i in batch}, {str(i) for i in baseline}
     mine: List[float] = []
     theirs: List[float] = []
-    for item in series:
+    for item in complete(series, since):
         who = owner(item.get("dims") or {}, gate["instance_dimension"], instances)
-        points = [p for p in item.get("points") or [] if p is not None]
+        points = [v for _, v in item["points"] if v is not None]
         if who in batch:
             mine += points
         elif who in baseline:
@@ -179,13 +197,23 @@ def _n(value: float) -> str:
 
 
 def plain_series(response: Any, aggregation: str) -> List[Dict[str, Any]]:
-    """An azure-mgmt-monitor ``Response`` as [{"dims", "points"}] of one aggregation."""
+    """An azure-mgmt-monitor ``Response`` as [{"dims", "points": [(epoch of the grain's start, value)]}] of one
+    aggregation."""
     out = []
     for metric in response.value or []:
         for item in metric.timeseries or []:
             dims = {m.name.value: m.value for m in item.metadatavalues or []}
-            out.append({"dims": dims, "points": [getattr(p, aggregation, None) for p in item.data or []]})
+            out.append({"dims": dims, "points": [(_epoch(getattr(p, "time_stamp", None)), getattr(p, aggregation, None))
+                                                 for p in item.data or []]})
     return out
+
+
+def _epoch(stamp: Any) -> Optional[float]:
+    if stamp is None:
+        return None
+    if isinstance(stamp, str):
+        stamp = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.timezone.utc)).timestamp()
 
 
 class MetricsReader:
@@ -205,3 +233,8 @@ class MetricsReader:
         with arm_errors("read metric %s of" % gate["metric"], gate["resource"]):
             response = self._client.metrics.list(gate["resource"], **query(gate, self.clock()))
         return plain_series(response, gate["aggregation"])
+
+    def judge_all(self, gates: List[Dict[str, Any]], batch: Iterable[str], baseline: Iterable[str],
+                  instances: List[Dict[str, Any]], since: float) -> List[Dict[str, Any]]:
+        """Every gate (with defaults) read once and judged (see judge): one metrics call per gate."""
+        return [judge(g, self.read(g), batch, baseline, instances, since) for g in gates]

@@ -597,14 +597,18 @@ def test_first_batch_number_from_the_rollback_point():
 
 def metric_monitor(fake, rates, fault=None):
     """An azure-mgmt-monitor client whose ``metrics.list`` answers ``rates[version]`` failed requests per instance
-    and grain (VMName series naming the instance id), or raises ``fault``."""
+    and grain (VMName series naming the instance id), or raises ``fault``: three complete grains since the read's
+    moment, and the grain in progress."""
+    import datetime  # pylint: disable=import-outside-toplevel
     from types import SimpleNamespace as NS  # pylint: disable=import-outside-toplevel
 
     def list_metrics(resource, **kwargs):  # pylint: disable=unused-argument
         if fault is not None:
             raise fault
+        read = datetime.datetime.now(datetime.timezone.utc)
         series = [NS(metadatavalues=[NS(name=NS(value="VMName"), value=str(i))],
-                     data=[NS(total=float(rates[vm["version"]]))] * 3) for i, vm in fake.vms.items()]
+                     data=[NS(time_stamp=read + datetime.timedelta(seconds=grain), total=float(rates[vm["version"]]))
+                           for grain in range(4)]) for i, vm in fake.vms.items()]
         return NS(value=[NS(timeseries=series)])
 
     return lambda: NS(metrics=NS(list=list_metrics))
