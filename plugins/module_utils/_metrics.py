@@ -34,7 +34,7 @@ GATE_DEFAULTS = {"namespace": None, "resource": None, "aggregation": "average", 
                  "interval": 60, "max": None, "min": None, "max_ratio_to_baseline": None, "min_samples": 3,
                  "instance_dimension": None}
 
-# the argument_spec suboptions of metric_gates (the module documents them)
+# the argument_spec suboptions of metric_gates (documented in the doc fragment fleetops.vmss.metric_gates)
 OPTIONS = dict(
     metric=dict(type="str", required=True),
     namespace=dict(type="str"),
@@ -49,6 +49,11 @@ OPTIONS = dict(
     min_samples=dict(type="int", default=3),
     instance_dimension=dict(type="str"),
 )
+
+
+def argument_spec() -> Dict[str, Any]:
+    """The metric_gates option of rollout and blue_green (doc fragment fleetops.vmss.metric_gates)."""
+    return {"metric_gates": dict(type="list", elements="dict", options={k: dict(v) for k, v in OPTIONS.items()})}
 
 
 def gate_errors(gates: Optional[Iterable[Dict[str, Any]]]) -> List[str]:
@@ -105,12 +110,12 @@ def query(gate: Dict[str, Any], now: float) -> Dict[str, Any]:
 
 
 def owner(series_dims: Dict[str, str], dimension: str, instances: Iterable[Dict[str, Any]]) -> Optional[str]:
-    """The instance id a series belongs to (its dimension value is the VM name, computer name or id)."""
+    """The instance id a series belongs to (its dimension value is the VM name, computer name or instance id);
+    None when it names no instance, or several (blue and green share computer names: green copies blue's model)."""
     value = str({k.lower(): v for k, v in series_dims.items()}.get(dimension.lower(), "")).lower()
-    for inst in instances:
-        if value and value in {str(inst.get(k) or "").lower() for k in ("name", "computer_name", "instance_id")}:
-            return str(inst["instance_id"])
-    return None
+    found = {str(inst["instance_id"]) for inst in instances
+             if value and value in {str(inst.get(k) or "").lower() for k in ("name", "computer_name", "instance_id")}}
+    return found.pop() if len(found) == 1 else None
 
 
 def _value(points: List[float], aggregation: str) -> Optional[float]:
@@ -133,14 +138,15 @@ def complete(series: List[Dict[str, Any]], since: float) -> List[Dict[str, Any]]
 
 
 def judge(gate: Dict[str, Any], series: List[Dict[str, Any]], batch: Iterable[str], baseline: Iterable[str],
-          instances: List[Dict[str, Any]], since: float) -> Dict[str, Any]:
+          instances: List[Dict[str, Any]], since: Optional[float]) -> Dict[str, Any]:
     """One gate's verdict on a batch: {state: passed|failed|waiting, metric, value, baseline, ratio, samples,
     baseline_samples, threshold, reason}. ``series``: [{"dims": {name: value}, "points": [(epoch, float|None)
-    per grain]}], judged on the grains complete since ``since`` (epoch seconds: when the batch's health settled)."""
+    per grain]}] of one answer, judged on the grains complete since ``since`` (epoch seconds: when the batch's
+    health settled); None: series already cut to their complete grains (answers of several resources)."""
     batch, baseline = {str(i) for i in batch}, {str(i) for i in baseline}
     mine: List[float] = []
     theirs: List[float] = []
-    for item in complete(series, since):
+    for item in series if since is None else complete(series, since):
         who = owner(item.get("dims") or {}, gate["instance_dimension"], instances)
         points = [v for _, v in item["points"] if v is not None]
         if who in batch:
@@ -160,16 +166,16 @@ def judge(gate: Dict[str, Any], series: List[Dict[str, Any]], batch: Iterable[st
         return verdict
     value, failures = verdict["value"], []
     if gate.get("max") is not None and value > gate["max"]:
-        failures.append("%s above max %s" % (_n(value), _n(gate["max"])))
+        failures.append("%s above max %s" % (number(value), number(gate["max"])))
     if gate.get("min") is not None and value < gate["min"]:
-        failures.append("%s below min %s" % (_n(value), _n(gate["min"])))
+        failures.append("%s below min %s" % (number(value), number(gate["min"])))
     if relative:
         base = verdict["baseline"]
         ratio = value / base if base else (1.0 if value == 0 else float("inf"))
         verdict["ratio"] = ratio
         if ratio > gate["max_ratio_to_baseline"]:
             failures.append("%s is %sx the baseline %s (the instances not upgraded), above max_ratio_to_baseline %s"
-                            % (_n(value), _n(ratio), _n(base), _n(gate["max_ratio_to_baseline"])))
+                            % (number(value), number(ratio), number(base), number(gate["max_ratio_to_baseline"])))
     elif gate.get("max_ratio_to_baseline") is not None:
         verdict["reason"] = "%s: no baseline (every instance is upgraded): max_ratio_to_baseline not judged" % describe(gate)
     if failures:
@@ -187,10 +193,11 @@ def combine(verdicts: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def describe(gate: Dict[str, Any]) -> str:
-    return "metric gate %s (%s over %ss)" % (gate["metric"], gate["aggregation"], _n(gate["window"]))
+    return "metric gate %s (%s over %ss)" % (gate["metric"], gate["aggregation"], number(gate["window"]))
 
 
-def _n(value: float) -> str:
+def number(value: float) -> str:
+    """A value as the reasons show it: at most 3 decimals, "infinite" for an infinite ratio."""
     if value == float("inf"):
         return "infinite"
     return ("%.3f" % value).rstrip("0").rstrip(".")
@@ -236,5 +243,11 @@ class MetricsReader:
 
     def judge_all(self, gates: List[Dict[str, Any]], batch: Iterable[str], baseline: Iterable[str],
                   instances: List[Dict[str, Any]], since: float) -> List[Dict[str, Any]]:
-        """Every gate (with defaults) read once and judged (see judge): one metrics call per gate."""
-        return [judge(g, self.read(g), batch, baseline, instances, since) for g in gates]
+        """Every gate (with defaults) read once and judged (see judge): one metrics call per gate and resource.
+        A gate may name several resources (``resources``: blue's and green's scale sets), read one by one."""
+        verdicts = []
+        for gate in gates:   # each answer cut to its complete grains (its own grain in progress)
+            series = [s for resource in gate.get("resources") or [gate["resource"]]
+                      for s in complete(self.read(dict(gate, resource=resource)), since)]
+            verdicts.append(judge(gate, series, batch, baseline, instances, None))
+        return verdicts
