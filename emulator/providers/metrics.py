@@ -26,7 +26,8 @@ Where the values come from:
   Each instance's series carries its `cloud/roleInstance` (components, the computer name) or
   `VMName` (scale sets). The version is the one the instance runs now: an upgraded instance's data
   starts at its upgrade (its restart), not earlier.
-* The emulator's own state: a scale set's `Percentage CPU` (running instances, 10% idle, by `VMName`)
+* The emulator's own state, for instances no script covers: a scale set's `Percentage CPU` (running
+  instances, 10% idle, by `VMName`)
   and a load balancer's `DipAvailability` (100 per backend instance whose Application Health is not
   Unhealthy, 0 when it is; by `BackendIPAddress`).
 """
@@ -195,7 +196,9 @@ def series_for(ctx, rid, metric, now):
                 if sample[2] is not None:
                     sample[3] = dict(sample[3] or {}, VMName=f"{name}_{sample[2]}")
         return series
-    return {"points": [], "holds": scripted(ctx, rid, metric, now) + from_state(ctx, rid, metric, now)}
+    holds = scripted(ctx, rid, metric, now)
+    scripted_for = {h[2] for h in holds}   # a script replaces the state's value of the instances it covers
+    return {"points": [], "holds": holds + [h for h in from_state(ctx, rid, metric, now) if h[2] not in scripted_for]}
 
 
 # --- aggregation ---------------------------------------------------------------------------------

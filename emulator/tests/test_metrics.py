@@ -185,3 +185,21 @@ def test_bad_queries_are_400s(fleet):
                                         "resource Type: virtualMachineScaleSets, metric: Nope, Valid metrics: ")
     with pytest.raises(ControlError, match="needs scale_set"):
         emu.control.call("POST", "metric-scripts", {"resource_id": component, "metric": "requests/failed"})
+
+
+def test_a_script_replaces_the_state_s_value_of_the_instances_it_covers(fleet):
+    emu, vmss, _ = fleet
+    ids = sorted(v["instanceId"] for v in emu.arm("GET", vmss + "/virtualMachines")[1]["value"])
+    emu.control.call("POST", "metric-scripts", {"resource_id": vmss, "metric": "Percentage CPU", "scale_set": vmss,
+                                                "instances": {ids[0]: 90}})
+    # restarted after the script: the script's series and the state's would both start at the boot
+    status, _, _ = emu.arm("POST", f"{vmss}/virtualMachines/{ids[0]}/restart")
+    assert status in (200, 202)
+    wait_until(lambda: emu.arm("GET", f"{vmss}/virtualMachines/{ids[0]}")[1]["properties"]["provisioningState"]
+               == "Succeeded")
+    time.sleep(180 * TIME_SCALE)
+    series = monitor(emu).metrics.list(vmss, timespan=timespan(120), interval="PT1M", metricnames="Percentage CPU",
+                                       filter="VMName eq '*'").value[0].timeseries
+    by_vm = {s.metadatavalues[0].value: values(s, "average") for s in series}
+    assert by_vm.pop(f"web_{ids[0]}") == pytest.approx([90] * len(by_vm[f"web_{ids[1]}"]))
+    assert all(v and all(x == pytest.approx(provider.IDLE_CPU) for x in v) for v in by_vm.values())
