@@ -53,6 +53,9 @@ def test_healthy_batch_failing_five_times_the_baseline_halts_and_rolls_back(emul
     assert write_kinds(control, since) == ["VirtualMachineScaleSets_Update", UPGRADE, "VirtualMachineScaleSets_Update",
                                            UPGRADE, "VirtualMachineScaleSets_Update"]
     assert {i["image"]["id"].rsplit("/", 1)[1] for i in instances(azure, "api")} == {"1.0.0"}
+    # the cost: one metrics GET of the component per read, every wait_sleep until a complete grain was there
+    reads = [e["liveRequest"]["url"] for e in control.traffic(since=since) if "/Microsoft.Insights/metrics" in e["liveRequest"]["url"]]
+    assert 1 <= len(reads) <= 20 / 0.1 + 1 and all("/components/api-ai/providers/" in url for url in reads)
 
 
 def test_too_little_metric_data_times_out_without_a_verdict_on_the_image(emulator, azure, ansible, control):

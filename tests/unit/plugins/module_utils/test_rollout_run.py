@@ -647,3 +647,22 @@ def test_a_transient_fault_reading_metrics_interrupts_without_a_verdict():
     assert result["status"] == "interrupted" and result["rollback"] is None and fake.demoted == []
     assert [b["outcome"] for b in result["batches"]] == ["interrupted"]
     assert "not a verdict on the image" in rollout.stopped_message
+
+
+def test_metric_gates_cost_one_metrics_call_per_gate_per_batch_when_the_data_is_there():
+    """The cost docs/metric_gates.md gives: gates x batches calls when every gate is judged at its first read."""
+    from types import SimpleNamespace as NS  # pylint: disable=import-outside-toplevel
+
+    fake = FakeScaleSet(count=5)
+    answers, calls = metric_monitor(fake, {"1.1.0": 5, "1.0.0": 5}), []
+
+    def monitor():
+        client = answers()
+        return NS(metrics=NS(list=lambda resource, **kwargs: calls.append(kwargs["metricnames"])
+                             or client.metrics.list(resource, **kwargs)))
+
+    gates = [{"metric": "requests/failed", "aggregation": "total", "max_ratio_to_baseline": 2, "min_samples": 3},
+             {"metric": "requests/count", "aggregation": "total", "max": 100, "min_samples": 3}]
+    rollout = run(fake, "1.1.0", monitor=monitor, metric_gates=gates)
+    assert rollout.result["status"] == "succeeded" and len(rollout.result["batches"]) == 3
+    assert calls == ["requests/failed", "requests/count"] * 3 and rollout.metrics.calls == 6
