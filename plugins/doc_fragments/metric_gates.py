@@ -13,15 +13,15 @@ options:
   metric_gates:
     description:
       - Gates on Azure Monitor metrics, judged once the health gate has passed - for M(fleetops.vmss.rollout) on each
-        batch (after O(canary_soak)), the baseline being the instances not upgraded yet; for M(fleetops.vmss.blue_green)
-        on green once it is Healthy in the backend pools and again through O(soak), the baseline being blue while it
-        still serves. Each gate reads one metric over O(metric_gates[].window) seconds, split per instance, and
-        compares the judged instances with a threshold, on complete grains only - those begun after the health gate
-        passed, never the grain in progress.
+        batch (after O(fleetops.vmss.rollout#module:canary_soak)), the baseline being the instances not upgraded
+        yet; for M(fleetops.vmss.blue_green) on green once it is Healthy in the backend pools and again through
+        O(fleetops.vmss.blue_green#module:soak), the baseline being blue while it still serves. Each gate reads one
+        metric over O(metric_gates[].window) seconds, split per instance, and compares the judged instances with a
+        threshold, on complete grains only - those begun after the health gate passed, never the grain in progress.
       - The reads repeat every O(wait_sleep) seconds while there is too little data, at most O(health_timeout)
         seconds (then C(MetricTimeout)). A failing gate (C(MetricGateFailed)) stops the run exactly like a health
         breach; the values, the baseline and the threshold are in the halt reason and in the record
-        (RV(batches[].metrics)).
+        (C(batches[].metrics)).
       - A fault reading metrics (throttling, 5xx, no answer, after the retries) interrupts the run; it is never a
         verdict.
       - Needs azure-mgmt-monitor and C(Microsoft.Insights/metrics/read) on each gate's resource. Cost - one

@@ -131,7 +131,7 @@ def _value(points: List[float], aggregation: str) -> Optional[float]:
 def complete(series: List[Dict[str, Any]], since: float) -> List[Dict[str, Any]]:
     """The series with only their complete grains (see the module's docstring): begun at or after ``since``,
     and before the answer's last grain (the one in progress)."""
-    stamps = [t for item in series for t, _ in item.get("points") or [] if t is not None]
+    stamps = [point[0] for item in series for point in item.get("points") or [] if point[0] is not None]
     last = max(stamps) if stamps else None
     return [dict(item, points=[(t, v) for t, v in item.get("points") or []
                                if t is not None and since <= t < last]) for item in series]
@@ -148,7 +148,7 @@ def judge(gate: Dict[str, Any], series: List[Dict[str, Any]], batch: Iterable[st
     theirs: List[float] = []
     for item in series if since is None else complete(series, since):
         who = owner(item.get("dims") or {}, gate["instance_dimension"], instances)
-        points = [v for _, v in item["points"] if v is not None]
+        points = [point[1] for point in item["points"] if point[1] is not None]
         if who in batch:
             mine += points
         elif who in baseline:

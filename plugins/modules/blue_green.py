@@ -273,7 +273,7 @@ batches:
       C(outcome) (healthy, unhealthy, timeout, failed), C(health), C(unhealthy_upgraded_percent),
       C(unhealthy_set_percent), C(arm_requests), and C(steps) (C(name), C(started_at), C(ended_at), C(outcome));
       with O(metric_gates), C(metrics) on the phase that judged them (each gate's last verdict, as the rollout's
-      RV(batches[].metrics)) and a C(note) when a gate was only noted.
+      RV(fleetops.vmss.rollout#module:batches[].metrics)) and a C(note) when a gate was only noted.
   returned: always
   type: list
   elements: dict

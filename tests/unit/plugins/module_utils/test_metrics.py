@@ -101,7 +101,7 @@ def test_partial_grains_never_judge_a_batch_failing_twenty_times_the_baseline_he
     assert verdict["state"] == "failed" and (verdict["value"], verdict["baseline"], verdict["samples"]) == (100, 5, 1)
     # Azure keeps an upgraded instance's name: its old image's grains are in the same series, never judged
     mixed = restarted(100, 178, 245, old_rate=5)
-    assert [v for _, v in mixed][:3] == [5, 5, pytest.approx(5 + 95 / 30)]
+    assert [point[1] for point in mixed][:3] == [5, 5, pytest.approx(5 + 95 / 30)]
     answer[0]["points"] = mixed
     verdict = m.judge(gate(max_ratio_to_baseline=2, min_samples=1), answer, ["0"], ["1"], INSTANCES, 178.2)
     assert verdict["state"] == "failed" and verdict["value"] == 100
