@@ -85,7 +85,7 @@ def restarted(rate, restart, read, old_rate=None, grain=60):
 
 
 def test_partial_grains_never_judge_a_batch_failing_twenty_times_the_baseline_healthy():
-    """The defect of docs/metric_gates.md "Known issue": the batch read right after its health settled has its new
+    """The defect once in docs/metric_gates.md ("Known issue"): the batch read right after its health settled has its new
     image's data only in the grain it restarted in and the grain in progress (a total of a few seconds' traffic),
     or mixed with its old image's grains; judged on those, 20x the baseline's rate read as less than 2x."""
     baseline = restarted(5, 0, 178.5)
