@@ -10,8 +10,10 @@ What a query answers (learn.microsoft.com/rest/api/monitor/metrics/list):
   time series per value (its `metadatavalues`); without a filter there is one series over everything.
   A grain without data carries its timeStamp alone, as Azure's do.
 * Time: like every emulator duration, the window and the interval are scaled (time_scale), anchored
-  on the requested end; the answer's timeStamps are the requested grains, so a client sees its own
-  realistic window.
+  on the requested end (at most now); timestamps are real epoch times, as everywhere in the emulator.
+  As on Azure, grains are aligned to the interval (multiples of the scaled interval; the first one
+  starts at or before the window's start) and the last grain, the one in progress, is partial: it
+  holds the data up to now. A grain without data carries its timeStamp alone.
 
 Where the values come from:
 * Samples posted to the control API (`POST /_emulator/metrics`, see autoscale_engine.py: holds and
@@ -24,7 +26,8 @@ Where the values come from:
   Each instance's series carries its `cloud/roleInstance` (components, the computer name) or
   `VMName` (scale sets). The version is the one the instance runs now: an upgraded instance's data
   starts at its upgrade (its restart), not earlier.
-* The emulator's own state: a scale set's `Percentage CPU` (running instances, 10% idle, by `VMName`)
+* The emulator's own state, for instances no script covers: a scale set's `Percentage CPU` (running
+  instances, 10% idle, by `VMName`)
   and a load balancer's `DipAvailability` (100 per backend instance whose Application Health is not
   Unhealthy, 0 when it is; by `BackendIPAddress`).
 """
@@ -88,7 +91,9 @@ def _resource(ctx, req):
 
 
 def _iso(t):
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 UTC, with milliseconds when there are any (scaled grains are fractions of a second)."""
+    text = datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    return (text[:-4] if text.endswith(".000") else text) + "Z"
 
 
 def _bad(message):
@@ -191,7 +196,9 @@ def series_for(ctx, rid, metric, now):
                 if sample[2] is not None:
                     sample[3] = dict(sample[3] or {}, VMName=f"{name}_{sample[2]}")
         return series
-    return {"points": [], "holds": scripted(ctx, rid, metric, now) + from_state(ctx, rid, metric, now)}
+    holds = scripted(ctx, rid, metric, now)
+    scripted_for = {h[2] for h in holds}   # a script replaces the state's value of the instances it covers
+    return {"points": [], "holds": holds + [h for h in from_state(ctx, rid, metric, now) if h[2] not in scripted_for]}
 
 
 # --- aggregation ---------------------------------------------------------------------------------
@@ -225,7 +232,9 @@ def split(series, conditions):
     return names, groups
 
 
-def timeseries(series, conditions, start, end, grain, shown_start, shown_grain, aggregations):
+def timeseries(series, conditions, start, end, grain, aggregations):
+    """The answer's series over grains of `grain` seconds from `start` (aligned by the caller) to `end` (now or
+    before: the last grain holds the data up to `end`)."""
     names, groups = split(series, conditions)
     count = max(int(math.ceil((end - start) / grain - 1e-9)), 1)
     out = []
@@ -233,7 +242,7 @@ def timeseries(series, conditions, start, end, grain, shown_start, shown_grain, 
         grains = engine.grain_samples(groups[key], start, end, grain)
         data = []
         for index in range(count):
-            point = {"timeStamp": _iso(shown_start + index * shown_grain)}
+            point = {"timeStamp": _iso(start + index * grain)}
             samples = [s for per in (grains.get(index) or {}).values() for s in per]
             if samples:
                 point.update({how: aggregate(samples, how) for how in aggregations})
@@ -341,16 +350,19 @@ def query(ctx, req):
         raise _bad(f"Invalid aggregation {bad[0]!r}; valid: Average, Count, Minimum, Maximum, Total.")
     conditions = parse_filter(req.query.get("$filter"))
     top = int(req.query.get("top") or 10)
-    # the window and the grain are scaled like every emulator duration, anchored on the requested end
+    # the window and the grain are scaled like every emulator duration, anchored on the requested end; the
+    # grains are aligned to the (scaled) interval, as Azure aligns them, and the last one ends at real_end
     real_end = min(end, now)
     real_start = real_end - ctx.clock.scaled(span)
-    real_step = ctx.clock.scaled(step)
+    real_step = real_end - real_start if interval == "FULL" else ctx.clock.scaled(step)
+    if interval != "FULL" and real_step > 0:
+        real_start = math.floor(real_start / real_step + 1e-9) * real_step
     value = []
     for name in names:
         entry = catalogue[name.lower()]
         aggregations = asked or [entry[2].lower()]
         series = series_for(ctx, rid, entry[0], now)
-        found = timeseries(series, conditions, real_start, real_end, real_step, start, step, aggregations)
+        found = timeseries(series, conditions, real_start, real_end, real_step, aggregations)
         value.append({"id": f"{rid}/providers/Microsoft.Insights/metrics/{entry[0]}", "type": "Microsoft.Insights/metrics",
                       "name": {"value": entry[0], "localizedValue": entry[0]}, "displayDescription": entry[4],
                       "unit": entry[1], "timeseries": found[:top] if conditions else found, "errorCode": "Success"})

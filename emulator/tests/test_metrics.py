@@ -40,6 +40,14 @@ def fleet(clean):
     return emu, doc["id"], component
 
 
+def aligned(points, interval):
+    """Whether the points' timestamps are consecutive grains at multiples of the scaled interval."""
+    grain = interval * TIME_SCALE
+    stamps = [p.time_stamp.timestamp() for p in points]
+    return all(abs(t / grain - round(t / grain)) < 1e-3 for t in stamps) and all(
+        b - a == pytest.approx(grain, abs=2e-3) for a, b in zip(stamps, stamps[1:]))
+
+
 def values(series, how="count"):
     return [getattr(p, how) for p in series.data if getattr(p, how) is not None]
 
@@ -100,7 +108,8 @@ def test_scripted_failed_requests_per_instance_and_filter(fleet):
     assert len(by_instance) == 3 and all(s.metadatavalues[0].name.value == "cloud/roleInstance"
                                          for s in metric.timeseries)
     totals = {name: values(s, "total") for name, s in by_instance.items()}
-    assert all(len(s.data) == 5 for s in metric.timeseries)     # one point per requested grain
+    # one point per grain the window touches, aligned to the (scaled) interval as Azure aligns them
+    assert all(len(s.data) in (5, 6) and aligned(s.data, 60) for s in metric.timeseries)
     loud = [name for name, t in totals.items() if t and max(t) > 20]
     assert len(loud) == 1 and max(totals[loud[0]]) == pytest.approx(25, rel=0.05)
     assert all(max(t) == pytest.approx(5, rel=0.05) for name, t in totals.items() if name != loud[0])
@@ -133,7 +142,27 @@ def test_empty_window_gives_timestamps_without_values(fleet):
     answer = monitor(emu).metrics.list(component, timespan=timespan(600), interval="PT5M",
                                        metricnames="requests/count")
     points = answer.value[0].timeseries[0].data
-    assert len(points) == 2 and all(p.time_stamp and p.count is None for p in points)
+    assert len(points) in (2, 3) and aligned(points, 300) and all(p.time_stamp and p.count is None for p in points)
+
+
+def test_grains_are_aligned_and_the_grain_in_progress_is_partial(fleet):
+    """As on Azure: grains start at multiples of the interval (here scaled, in real epoch time), the last one
+    holds the data up to now (a total of part of a grain), and the others hold the full rate."""
+    emu, vmss, component = fleet
+    emu.control.call("POST", "metric-scripts", {"resource_id": component, "metric": "requests/failed",
+                                                "scale_set": vmss, "values": {"*": 6}})
+    grain = 60 * TIME_SCALE
+    time.sleep(3 * grain)
+    while (time.time() % grain) / grain < 0.2 or (time.time() % grain) / grain > 0.6:
+        time.sleep(grain / 20)     # read early in a grain: the one in progress is well short of full
+    before = time.time()
+    answer = monitor(emu).metrics.list(component, timespan=timespan(120), interval="PT1M", metricnames="requests/failed",
+                                       aggregation="Total", filter="cloud/roleInstance eq '*'")
+    for series in answer.value[0].timeseries:
+        stamps = [p.time_stamp.timestamp() for p in series.data]
+        assert aligned(series.data, 60) and stamps[-1] <= before < stamps[-1] + grain + 0.05
+        full, partial = series.data[-2].total, series.data[-1].total
+        assert full == pytest.approx(6, rel=0.02) and 0 < partial < 6 * 0.7
 
 
 def test_bad_queries_are_400s(fleet):
@@ -156,3 +185,21 @@ def test_bad_queries_are_400s(fleet):
                                         "resource Type: virtualMachineScaleSets, metric: Nope, Valid metrics: ")
     with pytest.raises(ControlError, match="needs scale_set"):
         emu.control.call("POST", "metric-scripts", {"resource_id": component, "metric": "requests/failed"})
+
+
+def test_a_script_replaces_the_state_s_value_of_the_instances_it_covers(fleet):
+    emu, vmss, _ = fleet
+    ids = sorted(v["instanceId"] for v in emu.arm("GET", vmss + "/virtualMachines")[1]["value"])
+    emu.control.call("POST", "metric-scripts", {"resource_id": vmss, "metric": "Percentage CPU", "scale_set": vmss,
+                                                "instances": {ids[0]: 90}})
+    # restarted after the script: the script's series and the state's would both start at the boot
+    status, _, _ = emu.arm("POST", f"{vmss}/virtualMachines/{ids[0]}/restart")
+    assert status in (200, 202)
+    wait_until(lambda: emu.arm("GET", f"{vmss}/virtualMachines/{ids[0]}")[1]["properties"]["provisioningState"]
+               == "Succeeded")
+    time.sleep(180 * TIME_SCALE)
+    series = monitor(emu).metrics.list(vmss, timespan=timespan(120), interval="PT1M", metricnames="Percentage CPU",
+                                       filter="VMName eq '*'").value[0].timeseries
+    by_vm = {s.metadatavalues[0].value: values(s, "average") for s in series}
+    assert by_vm.pop(f"web_{ids[0]}") == pytest.approx([90] * len(by_vm[f"web_{ids[1]}"]))
+    assert all(v and all(x == pytest.approx(provider.IDLE_CPU) for x in v) for v in by_vm.values())

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import time
 
 from . import _blue_green as bg
 from . import _instances as instances
+from . import _metrics as metrics
 from ._errors import arm_errors, arm_failure, error_details, is_handled, is_transient
 from ._ids import resource_group_of, resource_type
 from ._rollout import Gate, batch_gate, is_unhealthy
@@ -68,6 +70,8 @@ class Swap:
         self.created_green = False
         self.wrote = False
         self.blue_before = None   # blue as first read (the result's image_before, orchestration_mode)
+        self.metrics = metrics.MetricsReader(monitor, time.time) if params.get("metric_gates") else None
+        self.green_serving_since = None   # when green was seen Healthy in the pools: metric grains count from there
 
     # --- names -------------------------------------------------------------------------------
 
@@ -426,12 +430,13 @@ class Swap:
         """What a wait on ``which`` looks at each time: (the set, its instances), read again."""
         return lambda: (self.read_set(which, members=members), self.vms[which])
 
-    def health(self, which, membership=None, timeout=None, fail_fast_only=False):
+    def health(self, which, membership=None, timeout=None, fail_fast_only=False, during=None):
         """Wait for a set's instances to be provisioned and Healthy (the rollout's gate) and, with
         ``membership`` ("in" / "out"), for the load balancer to list them in every pool / in none.
 
         Returns the gate record; raises StepFailed on a breach or the timeout. ``fail_fast_only``: return
-        None at the timeout instead (a soak: watching, not waiting)."""
+        None at the timeout instead (a soak: watching, not waiting); ``during(record)``, called at each check that
+        found no breach, may raise StepFailed too (the soak's metric gates)."""
         opts = self.params
         last = {}
 
@@ -455,6 +460,8 @@ class Swap:
             if gate["state"] == "failed":
                 raise StepFailed(gate["code"], "%s: %s" % (self.describe(which), gate["reason"]),
                                  dict(record, outcome="unhealthy"))
+            if during is not None:
+                during(dict(record, outcome="healthy"))
             if fail_fast_only:
                 return None
             counts = self.counts.get(which) or {}
@@ -487,10 +494,60 @@ class Swap:
         gate = self.health("green", membership="in")
         if self.wrote:
             self.traffic_on_green_at = self.traffic_on_green_at or now()
+        self.green_serving_since = time.time()
+        if not opts.get("soak"):   # with a soak, its end judges the metrics (over more grains)
+            self.judge_metrics(gate)
         return gate
 
     def gate_soak(self, opts):
-        return self.health("green", timeout=self.params["soak"], fail_fast_only=True)
+        """Green's health watched through the soak, its metric gates too (a failing one ends the soak), then
+        judged once more at its end, where they must pass."""
+        gate = self.health("green", timeout=self.params["soak"], fail_fast_only=True,
+                           during=lambda record: self.judge_metrics(record, fail_only=True))
+        self.judge_metrics(gate)
+        return gate
+
+    # metric gates
+
+    def judge_metrics(self, gate, fail_only=False):
+        """Green's metric gates (see _metrics) against blue while it still serves, on the grains complete since
+        green was seen Healthy in the pools; read every wait_sleep until judged or health_timeout. A failing gate,
+        or none judged in time, is a StepFailed like a health breach (MetricGateFailed, MetricTimeout).
+        ``fail_only``: one read, a failure only (during the soak)."""
+        if self.metrics is None:
+            return
+        ids, listed = {"green": [], "blue": []}, []
+        for which in ("green", "blue"):
+            for vm in self.vms.get(which) or []:
+                summary = instances.summary(vm, self.docs.get(which) or {})
+                listed.append(dict(summary, instance_id=self.qualified(which, summary["instance_id"])))
+                ids[which].append(listed[-1]["instance_id"])
+        sets = [self.set_id(w) for w in ("green", "blue") if self.docs.get(w)]
+        gates = [dict(metrics.with_defaults(g, self.set_id("green")), resources=None if g.get("resource") else sets)
+                 for g in self.params["metric_gates"]]
+        since = self.green_serving_since or time.time()
+
+        def observe():
+            return self.metrics.judge_all(gates, ids["green"], ids["blue"], listed, since)
+
+        if fail_only:
+            verdict = metrics.combine(observe())
+        else:
+            client = self.sets["green"]
+            timeout = min(self.params["health_timeout"], client.deadline.remaining())
+            verdict = client.watch(metrics.combine, timeout, observe=observe, what="metric gates")[0] \
+                or {"state": "waiting", "gates": [], "reason": "no metric read before health_timeout"}
+        phase = self.phases[-1]
+        phase["metrics"] = verdict["gates"]
+        if verdict["state"] == "failed":
+            raise StepFailed("MetricGateFailed", "%s: %s" % (self.describe("green"), verdict["reason"]),
+                             dict(gate or {}, outcome="unhealthy"))
+        if verdict["state"] == "waiting" and not fail_only:
+            raise StepFailed("MetricTimeout", "%s: not judged within health_timeout=%s seconds: %s" % (
+                self.describe("green"), metrics.number(self.params["health_timeout"]), verdict["reason"]),
+                dict(gate or {}, outcome="timeout"))
+        if verdict["reason"] and not fail_only:
+            phase["note"] = verdict["reason"]
 
     def gate_blue_out_of_pool(self, opts):
         return self.health("blue", membership="out")

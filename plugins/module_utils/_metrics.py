@@ -16,6 +16,11 @@ dimension value is the instance's VM name, computer name or instance id.
   left: the relative threshold is not judged (noted). A baseline of 0 against a value above 0 is an infinite ratio.
 * samples: the batch's points with data; fewer than ``min_samples`` (or, for a relative gate, fewer in the
   baseline) is "waiting": the gate is read again every wait_sleep until health_timeout.
+* complete grains only: a grain counts when it began at or after ``since`` (the batch's health settled, so it
+  holds new-image traffic alone: an upgraded instance keeps its name, and a grain it restarted in holds old-image
+  data, or a few seconds of traffic, whose total is a fraction of a full grain's) and is not the answer's last
+  (the grain in progress: partial, and Azure fills a grain not ingested yet with nothing or 0). The baseline is
+  read over the same grains, so late data weighs on both alike.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ GATE_DEFAULTS = {"namespace": None, "resource": None, "aggregation": "average", 
                  "interval": 60, "max": None, "min": None, "max_ratio_to_baseline": None, "min_samples": 3,
                  "instance_dimension": None}
 
-# the argument_spec suboptions of metric_gates (the module documents them)
+# the argument_spec suboptions of metric_gates (documented in the doc fragment fleetops.vmss.metric_gates)
 OPTIONS = dict(
     metric=dict(type="str", required=True),
     namespace=dict(type="str"),
@@ -44,6 +49,11 @@ OPTIONS = dict(
     min_samples=dict(type="int", default=3),
     instance_dimension=dict(type="str"),
 )
+
+
+def argument_spec() -> Dict[str, Any]:
+    """The metric_gates option of rollout and blue_green (doc fragment fleetops.vmss.metric_gates)."""
+    return {"metric_gates": dict(type="list", elements="dict", options={k: dict(v) for k, v in OPTIONS.items()})}
 
 
 def gate_errors(gates: Optional[Iterable[Dict[str, Any]]]) -> List[str]:
@@ -76,7 +86,10 @@ def with_defaults(gate: Dict[str, Any], scale_set_id: str) -> Dict[str, Any]:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO 8601 UTC, with milliseconds when there are any (a window truncated to the second would end before
+    data a batch has just produced)."""
+    text = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    return (text[:-4] if text.endswith(".000") else text) + "Z"
 
 
 def _duration(seconds: float) -> str:
@@ -97,12 +110,12 @@ def query(gate: Dict[str, Any], now: float) -> Dict[str, Any]:
 
 
 def owner(series_dims: Dict[str, str], dimension: str, instances: Iterable[Dict[str, Any]]) -> Optional[str]:
-    """The instance id a series belongs to (its dimension value is the VM name, computer name or id)."""
+    """The instance id a series belongs to (its dimension value is the VM name, computer name or instance id);
+    None when it names no instance, or several (blue and green share computer names: green copies blue's model)."""
     value = str({k.lower(): v for k, v in series_dims.items()}.get(dimension.lower(), "")).lower()
-    for inst in instances:
-        if value and value in {str(inst.get(k) or "").lower() for k in ("name", "computer_name", "instance_id")}:
-            return str(inst["instance_id"])
-    return None
+    found = {str(inst["instance_id"]) for inst in instances
+             if value and value in {str(inst.get(k) or "").lower() for k in ("name", "computer_name", "instance_id")}}
+    return found.pop() if len(found) == 1 else None
 
 
 def _value(points: List[float], aggregation: str) -> Optional[float]:
@@ -115,16 +128,27 @@ def _value(points: List[float], aggregation: str) -> Optional[float]:
     return sum(points) / len(points)
 
 
+def complete(series: List[Dict[str, Any]], since: float) -> List[Dict[str, Any]]:
+    """The series with only their complete grains (see the module's docstring): begun at or after ``since``,
+    and before the answer's last grain (the one in progress)."""
+    stamps = [point[0] for item in series for point in item.get("points") or [] if point[0] is not None]
+    last = max(stamps) if stamps else None
+    return [dict(item, points=[(t, v) for t, v in item.get("points") or []
+                               if t is not None and since <= t < last]) for item in series]
+
+
 def judge(gate: Dict[str, Any], series: List[Dict[str, Any]], batch: Iterable[str], baseline: Iterable[str],
-          instances: List[Dict[str, Any]]) -> Dict[str, Any]:
+          instances: List[Dict[str, Any]], since: Optional[float]) -> Dict[str, Any]:
     """One gate's verdict on a batch: {state: passed|failed|waiting, metric, value, baseline, ratio, samples,
-    baseline_samples, threshold, reason}. ``series``: [{"dims": {name: value}, "points": [float|None per grain]}]."""
+    baseline_samples, threshold, reason}. ``series``: [{"dims": {name: value}, "points": [(epoch, float|None)
+    per grain]}] of one answer, judged on the grains complete since ``since`` (epoch seconds: when the batch's
+    health settled); None: series already cut to their complete grains (answers of several resources)."""
     batch, baseline = {str(i) for i in batch}, {str(i) for i in baseline}
     mine: List[float] = []
     theirs: List[float] = []
-    for item in series:
+    for item in series if since is None else complete(series, since):
         who = owner(item.get("dims") or {}, gate["instance_dimension"], instances)
-        points = [p for p in item.get("points") or [] if p is not None]
+        points = [point[1] for point in item["points"] if point[1] is not None]
         if who in batch:
             mine += points
         elif who in baseline:
@@ -142,16 +166,16 @@ def judge(gate: Dict[str, Any], series: List[Dict[str, Any]], batch: Iterable[st
         return verdict
     value, failures = verdict["value"], []
     if gate.get("max") is not None and value > gate["max"]:
-        failures.append("%s above max %s" % (_n(value), _n(gate["max"])))
+        failures.append("%s above max %s" % (number(value), number(gate["max"])))
     if gate.get("min") is not None and value < gate["min"]:
-        failures.append("%s below min %s" % (_n(value), _n(gate["min"])))
+        failures.append("%s below min %s" % (number(value), number(gate["min"])))
     if relative:
         base = verdict["baseline"]
         ratio = value / base if base else (1.0 if value == 0 else float("inf"))
         verdict["ratio"] = ratio
         if ratio > gate["max_ratio_to_baseline"]:
             failures.append("%s is %sx the baseline %s (the instances not upgraded), above max_ratio_to_baseline %s"
-                            % (_n(value), _n(ratio), _n(base), _n(gate["max_ratio_to_baseline"])))
+                            % (number(value), number(ratio), number(base), number(gate["max_ratio_to_baseline"])))
     elif gate.get("max_ratio_to_baseline") is not None:
         verdict["reason"] = "%s: no baseline (every instance is upgraded): max_ratio_to_baseline not judged" % describe(gate)
     if failures:
@@ -169,23 +193,34 @@ def combine(verdicts: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def describe(gate: Dict[str, Any]) -> str:
-    return "metric gate %s (%s over %ss)" % (gate["metric"], gate["aggregation"], _n(gate["window"]))
+    return "metric gate %s (%s over %ss)" % (gate["metric"], gate["aggregation"], number(gate["window"]))
 
 
-def _n(value: float) -> str:
+def number(value: float) -> str:
+    """A value as the reasons show it: at most 3 decimals, "infinite" for an infinite ratio."""
     if value == float("inf"):
         return "infinite"
     return ("%.3f" % value).rstrip("0").rstrip(".")
 
 
 def plain_series(response: Any, aggregation: str) -> List[Dict[str, Any]]:
-    """An azure-mgmt-monitor ``Response`` as [{"dims", "points"}] of one aggregation."""
+    """An azure-mgmt-monitor ``Response`` as [{"dims", "points": [(epoch of the grain's start, value)]}] of one
+    aggregation."""
     out = []
     for metric in response.value or []:
         for item in metric.timeseries or []:
             dims = {m.name.value: m.value for m in item.metadatavalues or []}
-            out.append({"dims": dims, "points": [getattr(p, aggregation, None) for p in item.data or []]})
+            out.append({"dims": dims, "points": [(_epoch(getattr(p, "time_stamp", None)), getattr(p, aggregation, None))
+                                                 for p in item.data or []]})
     return out
+
+
+def _epoch(stamp: Any) -> Optional[float]:
+    if stamp is None:
+        return None
+    if isinstance(stamp, str):
+        stamp = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.timezone.utc)).timestamp()
 
 
 class MetricsReader:
@@ -205,3 +240,14 @@ class MetricsReader:
         with arm_errors("read metric %s of" % gate["metric"], gate["resource"]):
             response = self._client.metrics.list(gate["resource"], **query(gate, self.clock()))
         return plain_series(response, gate["aggregation"])
+
+    def judge_all(self, gates: List[Dict[str, Any]], batch: Iterable[str], baseline: Iterable[str],
+                  instances: List[Dict[str, Any]], since: float) -> List[Dict[str, Any]]:
+        """Every gate (with defaults) read once and judged (see judge): one metrics call per gate and resource.
+        A gate may name several resources (``resources``: blue's and green's scale sets), read one by one."""
+        verdicts = []
+        for gate in gates:   # each answer cut to its complete grains (its own grain in progress)
+            series = [s for resource in gate.get("resources") or [gate["resource"]]
+                      for s in complete(self.read(dict(gate, resource=resource)), since)]
+            verdicts.append(judge(gate, series, batch, baseline, instances, None))
+        return verdicts

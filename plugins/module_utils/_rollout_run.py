@@ -332,9 +332,10 @@ class Rollout:
         gates = [metrics.with_defaults(g, self.azure.id) for g in self.params["metric_gates"]]
         upgraded = set(planner.upgraded(listed, self.moves)) | set(ids)
         baseline = [str(i["instance_id"]) for i in listed if str(i["instance_id"]) not in upgraded]
+        since = time.time()   # health settled: the grains from here on hold the new image's traffic alone
 
         def observe():
-            return [metrics.judge(g, self.metrics.read(g), ids, baseline, listed) for g in gates]
+            return self.metrics.judge_all(gates, ids, baseline, listed, since)
 
         try:
             verdict = self.azure.watch(metrics.combine, self.params["health_timeout"], observe=observe,

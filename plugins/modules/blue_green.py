@@ -23,7 +23,10 @@ description:
     green instance is in the pools and Healthy, soaks O(soak) seconds with both sets in the pools, moves
     autoscale to green, then takes blue out - scaled in to O(blue_capacity) if set, pools removed from its model
     and its instances upgraded, verified on the load balancer - and deallocates it if O(deallocate_blue).
-    A failure before blue is out rolls back (O(on_failure)).
+    A failure before blue is out rolls back (O(on_failure)). With O(metric_gates), green is judged on Azure
+    Monitor metrics too, against blue while both serve - once Healthy in the pools (at the soak's end with
+    O(soak), and through it) - and a failing gate (C(MetricGateFailed)) or too little data within
+    O(health_timeout) (C(MetricTimeout)) is a failed swap like a health breach.
   - O(state=rolled_back) puts blue back (instances started, pools in its model, capacity restored, instances
     upgraded, verified on the load balancer and Healthy), autoscale back to blue, and deletes green (or, with
     O(keep_green), takes it out of the pools).
@@ -156,6 +159,7 @@ notes:
 extends_documentation_fragment:
   - fleetops.vmss.azure
   - fleetops.vmss.azure.lease
+  - fleetops.vmss.metric_gates
   - fleetops.vmss.attributes
 attributes:
   check_mode:
@@ -267,14 +271,16 @@ batches:
   description:
     - The phases run, in the rollout report's shape - C(index), C(kind), C(instance_ids), C(started_at), C(ended_at),
       C(outcome) (healthy, unhealthy, timeout, failed), C(health), C(unhealthy_upgraded_percent),
-      C(unhealthy_set_percent), C(arm_requests), and C(steps) (C(name), C(started_at), C(ended_at), C(outcome)).
+      C(unhealthy_set_percent), C(arm_requests), and C(steps) (C(name), C(started_at), C(ended_at), C(outcome));
+      with O(metric_gates), C(metrics) on the phase that judged them (each gate's last verdict, as the rollout's
+      RV(fleetops.vmss.rollout#module:batches[].metrics)) and a C(note) when a gate was only noted.
   returned: always
   type: list
   elements: dict
 halt:
   description: None, or why the run stopped - C(at), C(batch_index), C(reason), C(code) (HealthTimeout,
     MaxUnhealthyUpgradedInstancePercentExceeded, MaxUnhealthyInstancePercentExceeded, ProvisioningFailed,
-    UpgradeFailed), C(phase) (the phase's kind).
+    UpgradeFailed, MetricGateFailed, MetricTimeout), C(phase) (the phase's kind).
   returned: always
   type: dict
 rollback:
@@ -324,6 +330,7 @@ lease:
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _blue_green as bg
 from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
+from ansible_collections.fleetops.vmss.plugins.module_utils import _metrics as metrics
 from ansible_collections.fleetops.vmss.plugins.module_utils import _report
 from ansible_collections.fleetops.vmss.plugins.module_utils._blue_green_run import Swap
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
@@ -346,6 +353,7 @@ ARGUMENT_SPEC = dict(
     move_autoscale=dict(type="bool", default=True),
     on_failure=dict(type="str", choices=["rollback", "halt"], default="rollback"),
     health_timeout=dict(type="int", default=600),
+    **metrics.argument_spec(),
     max_unhealthy_instance_percent=dict(type="int", default=20),
     max_unhealthy_upgraded_instance_percent=dict(type="int", default=20),
     admin_password=dict(type="str", no_log=True),
@@ -369,7 +377,7 @@ def main():
         # desired state, and every reason it cannot be reached (nothing written yet)
         opts = swap.options(observed)
         errors = bg.validate(params, observed, swap.docs["blue"], swap.docs["green"], swap.pools, opts,
-                             swap.blue_name, swap.green_name)
+                             swap.blue_name, swap.green_name) + metrics.gate_errors(params["metric_gates"])
         if errors:
             module.fail_json(msg="Invalid blue/green of %s: %s" % (swap.describe("blue"), " ".join(errors)),
                              errors=errors, arm_requests=module.arm_requests)

@@ -33,7 +33,11 @@ description:
     to start when more than O(max_unhealthy_instance_percent) of the set is unhealthy (C(PrecheckFailed)).
     After each batch it stops when more than O(max_unhealthy_upgraded_instance_percent) of the instances
     upgraded so far are unhealthy, when the whole set crosses O(max_unhealthy_instance_percent), or when the
-    batch is not healthy within O(health_timeout).
+    batch is not healthy within O(health_timeout). With O(metric_gates), a batch whose health passed is judged on
+    Azure Monitor metrics too, against the instances not upgraded yet - a failing gate (C(MetricGateFailed)) is
+    handled like a health breach (O(on_failure), O(demote_image_version_on_failure)); too little data within
+    O(health_timeout) (C(MetricTimeout)) halts without rollback or demotion, as a missing signal says nothing
+    about the image.
   - B(On failure), with O(on_failure=rollback) (the default), the previous model is restored (PATCH with
     C(If-Match)), every instance the rollout moved is moved back with one manual upgrade (protected ones
     excepted), and their health is watched. With O(demote_image_version_on_failure) the gallery image version is
@@ -142,73 +146,6 @@ options:
         the rollout goes on (batch outcome V(tolerated), with a note); beyond either, it stops (C(HealthTimeout)).
     type: float
     default: 600
-  metric_gates:
-    description:
-      - Gates on Azure Monitor metrics, judged after a batch's health gate passed (and after O(canary_soak)).
-        Each gate reads one metric over O(metric_gates[].window) seconds, split per instance, and compares the
-        batch's instances with a threshold. The reads repeat every O(wait_sleep) seconds while there is too little
-        data, at most O(health_timeout) seconds (then the rollout halts with C(MetricTimeout), without rollback or
-        demotion, as a missing signal says nothing about the image).
-      - A failing gate stops the rollout exactly like a health breach (C(MetricGateFailed), with O(on_failure) and
-        O(demote_image_version_on_failure)); the values, the baseline and the threshold are in the halt reason and
-        in the batch record (RV(batches[].metrics)).
-      - A fault reading metrics (throttling, 5xx, no answer, after the retries) interrupts the run; it is never a
-        verdict on the batch.
-      - Needs azure-mgmt-monitor and C(Microsoft.Insights/metrics/read) on each gate's resource. Cost - one
-        C(metrics) GET per gate per read. See docs/metric_gates.md.
-    type: list
-    elements: dict
-    suboptions:
-      metric:
-        description: The metric name, for example V(Percentage CPU), V(requests/failed), V(DipAvailability).
-        type: str
-        required: true
-      namespace:
-        description: The metric namespace (C(metricnamespace)); by default the resource type's own.
-        type: str
-      resource:
-        description:
-          - The full id of the resource whose metric is read (an Application Insights component, a load balancer);
-            by default the scale set.
-        type: str
-      aggregation:
-        description: The aggregation read per instance and grain.
-        type: str
-        choices: [average, count, maximum, minimum, total]
-        default: average
-      filter:
-        description: A dimension C($filter) added to the per-instance split, for example V(request/success eq 'False').
-        type: str
-      window:
-        description: Seconds of metrics read, ending at the read.
-        type: float
-        default: 300
-      interval:
-        description: The grain in seconds (whole minutes, as Azure Monitor's grains).
-        type: int
-        default: 60
-      max:
-        description: The batch value must not be above this.
-        type: float
-      min:
-        description: The batch value must not be below this.
-        type: float
-      max_ratio_to_baseline:
-        description:
-          - The batch value must not be more than this many times the baseline, the same value over the
-            instances not upgraded yet. Not judged when every instance is upgraded (noted).
-        type: float
-      min_samples:
-        description:
-          - Points with data (per instance and grain) the batch, and the baseline of a relative gate, need
-            before the gate is judged.
-        type: int
-        default: 3
-      instance_dimension:
-        description:
-          - The dimension naming instances; its values are matched with each instance's VM name, computer name
-            or instance id. Default V(VMName) on a scale set, V(cloud/roleInstance) on any other resource.
-        type: str
   max_unhealthy_instance_percent:
     description:
       - The share of unhealthy instances of the whole set (upgraded or not) that refuses the start and stops the
@@ -311,6 +248,7 @@ notes:
 extends_documentation_fragment:
   - fleetops.vmss.azure
   - fleetops.vmss.azure.lease
+  - fleetops.vmss.metric_gates
   - fleetops.vmss.attributes
 attributes:
   check_mode:
@@ -682,7 +620,7 @@ ARGUMENT_SPEC = dict(
     canary_soak=dict(type="float", default=0),
     pause_between_batches=dict(type="float", default=0),
     health_timeout=dict(type="float", default=600),
-    metric_gates=dict(type="list", elements="dict", options={name: dict(spec) for name, spec in metrics.OPTIONS.items()}),
+    **metrics.argument_spec(),
     max_unhealthy_instance_percent=dict(type="int", default=20),
     max_unhealthy_upgraded_instance_percent=dict(type="int", default=20),
     prioritize_unhealthy_instances=dict(type="bool", default=False),

@@ -417,3 +417,33 @@ def test_autoscale_stays_on_the_serving_set_after_a_failed_swap(emulator, azure,
     assert "; rolled back: blue shop-blue serves, green shop-green removed" in failed["msg"]
     assert pool_members(azure, net) == {"shop-blue": instance_ids(azure, "shop-blue")}
     assert autoscale_enabled(azure) == {"shop-blue-scale": ("shop-blue", True)}
+
+
+def test_green_failing_its_metric_gate_is_a_failed_swap_and_blue_serves_on(emulator, azure, ansible, control):
+    """Green Healthy by its probe but at 9x blue's CPU (scripted on green's scale set): judged against blue while
+    both serve, after green is Healthy in the pools, the swap fails (MetricGateFailed) and rolls back."""
+    net = seed(emulator, azure)
+    before = pool_members(azure, net)
+    control.call("POST", "metric-scripts", {"resource_id": vmss_id(azure, "shop-green"), "metric": "Percentage CPU",
+                                            "scale_set": vmss_id(azure, "shop-green"), "values": {"2.0.0": 90}})
+    gate = {"metric": "Percentage CPU", "max_ratio_to_baseline": 3, "window": 120, "min_samples": 2}
+    since = last_seq(control)
+
+    code, result = ansible.module("blue_green", dict(FAST, resource_group=RG, name="shop-blue", blue_capacity=1,
+                                                     image=dict(IMAGE, version="2.0.0"), metric_gates=[gate]))
+
+    assert code != 0 and result["status"] == "rolled_back", result.get("msg")
+    assert (result["halt"]["code"], result["halt"]["phase"]) == ("MetricGateFailed", "swap")
+    assert "90 is 9x the baseline 10" in result["halt"]["reason"]
+    swap = [b for b in result["batches"] if b["kind"] == "swap"][0]
+    [verdict] = swap["metrics"]
+    assert verdict["state"] == "failed" and verdict["value"] == 90 and verdict["baseline"] == 10
+    assert verdict["samples"] >= 2 and verdict["baseline_samples"] >= 2
+    # judged before blue was touched: blue serves as before, green removed
+    assert pool_members(azure, net) == before and scale_set(azure, "shop-green") is None
+    assert scale_set(azure, "shop-blue")["sku"]["capacity"] == 2
+    # one metrics read per scale set per look (green's and blue's), every wait_sleep until judged
+    reads = [e for e in control.traffic(since=since) if "/providers/Microsoft.Insights/metrics" in e["liveRequest"]["url"]]
+    assert reads and len(reads) % 2 == 0
+    assert {e["liveRequest"]["url"].split("/virtualMachineScaleSets/")[1].split("/")[0] for e in reads} == {
+        "shop-blue", "shop-green"}

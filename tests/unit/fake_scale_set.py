@@ -167,6 +167,10 @@ class FakeScaleSet:
             self.profile()["storageProfile"]["imageReference"] = {
                 key: value for key, value in reference.items() if value is not None}
             self.generation += 1
+        network = (((body.get("properties") or {}).get("virtualMachineProfile") or {}).get("networkProfile"))
+        if network:   # the backend pools of the model (blue/green's swap); instances take them when upgraded
+            self.profile()["networkProfile"] = copy.deepcopy(network)
+            self.generation += 1
         if "tags" in body:
             self.resource["tags"] = dict(body["tags"])
         self.resource["etag"] = str(int(self.resource["etag"]) + 1)

@@ -221,3 +221,83 @@ def test_the_serving_set_s_autoscale_is_never_left_off():
                       "green": [autoscale_setting("web-green-scale", green.id, True)], "missing": []}
     swap.do_autoscale_to_blue({"keep_green": False})
     assert calls == [("put", "web-scale", True), ("delete", "web-green-scale", None)]
+
+
+# --- metric gates: green judged against blue while both serve (the judging itself: test_metrics.py) --------------
+
+def metric_monitor(rates, reads=None, fail_from=None):
+    """azure-mgmt-monitor whose ``metrics.list`` answers, per scale set read, ``rates[image version]`` failed
+    requests per instance and grain (VMName series): three complete grains since the read and the one in progress
+    (none until the ``fail_from``-th read when it is set, ``rates`` then). ``reads`` collects the resources read."""
+    import datetime  # pylint: disable=import-outside-toplevel
+    from types import SimpleNamespace as NS  # pylint: disable=import-outside-toplevel
+
+    fakes = {}
+    calls = reads if reads is not None else []
+
+    def list_metrics(resource, **kwargs):  # pylint: disable=unused-argument
+        calls.append(resource.rsplit("/", 1)[1])
+        fake = fakes[resource]
+        at = datetime.datetime.now(datetime.timezone.utc)
+        quiet = fail_from is not None and len(calls) < fail_from
+        series = [NS(metadatavalues=[NS(name=NS(value="VMName"), value="%s_%s" % (fake.name, i))],
+                     data=[NS(time_stamp=at + datetime.timedelta(seconds=grain),
+                              total=None if quiet else float(rates[vm["version"]])) for grain in range(4)])
+                  for i, vm in fake.vms.items()]
+        return NS(value=[NS(timeseries=series)])
+
+    def make(*known):
+        fakes.update({fake.id: fake for fake in known})
+        return NS(metrics=NS(list=list_metrics))
+
+    return make
+
+
+def gated_swap(rates, soak=0, reads=None, fail_from=None, **gate):
+    blue, green, counter = sets()
+    monitor = metric_monitor(rates, reads, fail_from)
+    gate = dict({"metric": "requests/failed", "aggregation": "total", "max_ratio_to_baseline": 2, "min_samples": 3},
+                **gate)
+    swap = Swap(params(state="live", blue_capacity=None, soak=soak, metric_gates=[gate]), blue, green,
+                monitor=lambda: monitor(blue, green), counter=counter)
+    return swap, swap.options(swap.observe(first=True)), blue, green
+
+
+def test_green_failing_five_times_blue_s_requests_is_a_failed_swap_and_rolls_back():
+    reads = []
+    swap, opts, blue, green = gated_swap({"2.0.0": 25, "1.0.0": 5}, reads=reads)
+    status, halt, rollback = swap.execute(opts)
+
+    assert status == "rolled_back" and halt["code"] == "MetricGateFailed" and halt["phase"] == "swap", halt
+    assert "25 is 5x the baseline 5 (the instances not upgraded)" in halt["reason"] and "web-green" in halt["reason"]
+    swap_phase = [p for p in swap.phases if p["kind"] == "swap"][0]
+    [verdict] = swap_phase["metrics"]
+    assert (verdict["value"], verdict["baseline"], verdict["samples"], verdict["baseline_samples"]) == (25, 5, 6, 6)
+    assert swap_phase["outcome"] == "unhealthy" and rollback["outcome"] == "healthy"
+    assert sorted(reads) == ["web", "web-green"]     # one read: one metrics call per scale set of the gate
+    assert blue.lb.members(POOL) and not [m for m in green.lb.members(POOL) if "web-green" in str(m)]
+
+
+def test_green_as_good_as_blue_goes_live_and_the_verdict_is_recorded():
+    swap, opts, _blue, _green = gated_swap({"2.0.0": 5, "1.0.0": 5})
+    status, halt, _rollback = swap.execute(opts)
+    assert (status, halt) == ("succeeded", None)
+    [verdict] = [p for p in swap.phases if p.get("metrics")][0]["metrics"]
+    assert verdict["state"] == "passed" and verdict["ratio"] == 1
+
+
+def test_a_soak_judges_green_through_it_and_at_its_end():
+    reads = []
+    swap, opts, _blue, _green = gated_swap({"2.0.0": 25, "1.0.0": 5}, soak=1, reads=reads)
+    status, halt, _rollback = swap.execute(opts)
+    assert status == "rolled_back" and (halt["code"], halt["phase"]) == ("MetricGateFailed", "soak"), halt
+    # not judged when green joined the pools (the soak's end judges over more grains): the soak's first check failed
+    assert len(reads) == 2
+    assert [p["kind"] for p in swap.phases if p.get("metrics")] == ["soak"]
+
+
+def test_too_little_metric_data_is_a_metric_timeout_and_rolls_back():
+    swap, opts, _blue, _green = gated_swap({"2.0.0": 5, "1.0.0": 5}, fail_from=99)
+    status, halt, _rollback = swap.execute(opts)
+    assert status == "rolled_back" and halt["code"] == "MetricTimeout", halt
+    assert "not judged within health_timeout=5 seconds" in halt["reason"] and "too little data" in halt["reason"]

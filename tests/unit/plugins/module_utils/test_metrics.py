@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 from types import SimpleNamespace as NS
 
@@ -20,7 +21,11 @@ INSTANCES = [{"instance_id": str(i), "name": "web_%d" % i, "computer_name": "web
 
 
 def series(values_by_computer, dim="cloud/roleInstance"):
-    return [{"dims": {dim: who}, "points": points} for who, points in values_by_computer.items()]
+    """An answer's series: points at grains 0, 1, 2... (None after a shorter list: no data), then the grain in
+    progress (never judged: Azure may answer 0 there)."""
+    grains = max(len(points) for points in values_by_computer.values())
+    return [{"dims": {dim: who}, "points": list(enumerate(points + [None] * (grains - len(points)))) + [(grains, 0.0)]}
+            for who, points in values_by_computer.items()]
 
 
 def gate(**kw):
@@ -57,44 +62,80 @@ def test_defaults_and_query():
 
 def test_five_times_the_baseline_fails_with_values_in_the_reason():
     data = series({"web000000": [25, 25, 25], "web000001": [5, 5, None], "web000002": [5, 5, 5]})
-    verdict = m.judge(gate(max_ratio_to_baseline=2), data, ["0"], ["1", "2"], INSTANCES)
+    verdict = m.judge(gate(max_ratio_to_baseline=2), data, ["0"], ["1", "2"], INSTANCES, 0)
     assert verdict["state"] == "failed"
     assert (verdict["value"], verdict["baseline"], verdict["ratio"]) == (25, 5, 5)
     assert (verdict["samples"], verdict["baseline_samples"]) == (3, 5)
     assert verdict["reason"] == ("metric gate requests/failed (total over 300s): 25 is 5x the baseline 5 (the instances "
                                  "not upgraded), above max_ratio_to_baseline 2")
-    assert m.judge(gate(max_ratio_to_baseline=6), data, ["0"], ["1", "2"], INSTANCES)["state"] == "passed"
+    assert m.judge(gate(max_ratio_to_baseline=6), data, ["0"], ["1", "2"], INSTANCES, 0)["state"] == "passed"
+
+
+def restarted(rate, restart, read, old_rate=None, grain=60):
+    """Points of an instance serving ``rate`` failed requests a minute from ``restart`` (``old_rate`` before it,
+    an old-image series under the same name, as on Azure), in grains aligned to ``grain``, read at ``read``: the
+    total of a grain is the rate times the part of it covered, the last grain (in progress) ends at ``read``."""
+    points = []
+    for start in range(0, int(read // grain) * grain + 1, grain):
+        end = min(start + grain, read)
+        new = max(0.0, end - max(start, restart))
+        old = max(0.0, min(end, restart) - start) if old_rate is not None else 0.0
+        points.append((float(start), rate * new / grain + (old_rate or 0) * old / grain if new or old else None))
+    return points
+
+
+def test_partial_grains_never_judge_a_batch_failing_twenty_times_the_baseline_healthy():
+    """The defect once in docs/metric_gates.md ("Known issue"): the batch read right after its health settled has its new
+    image's data only in the grain it restarted in and the grain in progress (a total of a few seconds' traffic),
+    or mixed with its old image's grains; judged on those, 20x the baseline's rate read as less than 2x."""
+    baseline = restarted(5, 0, 178.5)
+    just_upgraded = restarted(100, 178, 178.5)                   # restarted 2 s before its grain ended
+    answer = [{"dims": {"cloud/roleInstance": "web000000"}, "points": just_upgraded},
+              {"dims": {"cloud/roleInstance": "web000001"}, "points": baseline}]
+    verdict = m.judge(gate(max_ratio_to_baseline=2, min_samples=1), answer, ["0"], ["1"], INSTANCES, 178.2)
+    assert verdict["state"] == "waiting" and verdict["samples"] == 0        # no complete grain since health settled
+    # a minute later: the first complete grain is judged, against the baseline over the same grain
+    answer = [{"dims": {"cloud/roleInstance": "web000000"}, "points": restarted(100, 178, 245)},
+              {"dims": {"cloud/roleInstance": "web000001"}, "points": restarted(5, 0, 245)}]
+    verdict = m.judge(gate(max_ratio_to_baseline=2, min_samples=1), answer, ["0"], ["1"], INSTANCES, 178.2)
+    assert verdict["state"] == "failed" and (verdict["value"], verdict["baseline"], verdict["samples"]) == (100, 5, 1)
+    # Azure keeps an upgraded instance's name: its old image's grains are in the same series, never judged
+    mixed = restarted(100, 178, 245, old_rate=5)
+    assert [point[1] for point in mixed][:3] == [5, 5, pytest.approx(5 + 95 / 30)]
+    answer[0]["points"] = mixed
+    verdict = m.judge(gate(max_ratio_to_baseline=2, min_samples=1), answer, ["0"], ["1"], INSTANCES, 178.2)
+    assert verdict["state"] == "failed" and verdict["value"] == 100
 
 
 def test_too_little_data_waits_for_batch_and_baseline():
     data = series({"web000000": [None, 25], "web000001": [5, 5, 5]})
-    verdict = m.judge(gate(max_ratio_to_baseline=2), data, ["0"], ["1"], INSTANCES)
+    verdict = m.judge(gate(max_ratio_to_baseline=2), data, ["0"], ["1"], INSTANCES, 0)
     assert verdict["state"] == "waiting" and "1 batch and 3 baseline samples of 3 needed" in verdict["reason"]
     data = series({"web000000": [1, 1, 1], "web000001": [5]})
-    assert m.judge(gate(max_ratio_to_baseline=2), data, ["0"], ["1"], INSTANCES)["state"] == "waiting"
+    assert m.judge(gate(max_ratio_to_baseline=2), data, ["0"], ["1"], INSTANCES, 0)["state"] == "waiting"
     # an absolute gate needs no baseline
-    assert m.judge(gate(max=2), data, ["0"], ["1"], INSTANCES)["state"] == "passed"
+    assert m.judge(gate(max=2), data, ["0"], ["1"], INSTANCES, 0)["state"] == "passed"
 
 
 def test_no_baseline_left_notes_the_relative_gate_and_judges_absolute_ones():
     data = series({"web000000": [9, 9, 9]})
-    verdict = m.judge(gate(max_ratio_to_baseline=2, max=10), data, ["0"], [], INSTANCES)
+    verdict = m.judge(gate(max_ratio_to_baseline=2, max=10), data, ["0"], [], INSTANCES, 0)
     assert verdict["state"] == "passed" and "no baseline" in verdict["reason"]
-    assert m.judge(gate(max_ratio_to_baseline=2, max=8), data, ["0"], [], INSTANCES)["state"] == "failed"
+    assert m.judge(gate(max_ratio_to_baseline=2, max=8), data, ["0"], [], INSTANCES, 0)["state"] == "failed"
 
 
 def test_zero_baseline():
     quiet = series({"web000000": [0, 0, 0], "web000001": [0, 0, 0]})
-    assert m.judge(gate(max_ratio_to_baseline=2), quiet, ["0"], ["1"], INSTANCES)["ratio"] == 1.0
+    assert m.judge(gate(max_ratio_to_baseline=2), quiet, ["0"], ["1"], INSTANCES, 0)["ratio"] == 1.0
     loud = series({"web000000": [1, 1, 1], "web000001": [0, 0, 0]})
-    verdict = m.judge(gate(max_ratio_to_baseline=2), loud, ["0"], ["1"], INSTANCES)
+    verdict = m.judge(gate(max_ratio_to_baseline=2), loud, ["0"], ["1"], INSTANCES, 0)
     assert verdict["state"] == "failed" and math.isinf(verdict["ratio"]) and "infinite" in verdict["reason"]
 
 
 def test_min_threshold_and_series_matched_by_vm_name_or_id():
     dip = m.with_defaults({"metric": "Percentage CPU", "min": 50, "aggregation": "minimum"}, VMSS)
     data = series({"web_0": [90, 40, 90], "WEB_1": [10, 10, 10], "unknown": [0, 0, 0]}, dim="VMName")
-    verdict = m.judge(dip, data, ["0"], ["1"], INSTANCES)
+    verdict = m.judge(dip, data, ["0"], ["1"], INSTANCES, 0)
     assert verdict["state"] == "failed" and verdict["value"] == 40 and "40 below min 50" in verdict["reason"]
     assert m.owner({"vmname": "3"}, "VMName", INSTANCES) == "3"
     assert m.owner({"VMName": ""}, "VMName", INSTANCES) is None
@@ -112,17 +153,21 @@ def test_combine():
 @given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=3, max_size=20), st.floats(min_value=0.1, max_value=10))
 def test_absolute_max_is_the_mean_of_batch_points(points, limit):
     data = series({"web000000": points})
-    verdict = m.judge(gate(max=limit), data, ["0"], [], INSTANCES)
+    verdict = m.judge(gate(max=limit), data, ["0"], [], INSTANCES, 0)
     mean = sum(points) / len(points)
     assert verdict["value"] == pytest.approx(mean)
     assert verdict["state"] == ("failed" if verdict["value"] > limit else "passed")
 
 
 def test_plain_series_and_reader():
-    point = NS(time_stamp=None, total=4.0, average=None)
+    stamp = datetime.datetime(2026, 12, 6, 17, 0, tzinfo=datetime.timezone.utc)
+    point = NS(time_stamp=stamp, total=4.0, average=None)
     response = NS(value=[NS(timeseries=[NS(metadatavalues=[NS(name=NS(value="cloud/roleInstance"), value="web000000")],
-                                           data=[point, NS(time_stamp=None, total=None, average=None)])])])
-    assert m.plain_series(response, "total") == [{"dims": {"cloud/roleInstance": "web000000"}, "points": [4.0, None]}]
+                                           data=[point, NS(time_stamp=stamp.replace(tzinfo=None, minute=1), total=None,
+                                                           average=None)])])])
+    plain = [{"dims": {"cloud/roleInstance": "web000000"}, "points": [(stamp.timestamp(), 4.0),
+                                                                      (stamp.timestamp() + 60, None)]}]
+    assert m.plain_series(response, "total") == plain
     calls = []
 
     class Metrics:
@@ -133,7 +178,7 @@ def test_plain_series_and_reader():
 
     made = []
     reader = m.MetricsReader(lambda: made.append(1) or NS(metrics=Metrics), lambda: 0.0)
-    assert reader.read(gate(max=1)) == [{"dims": {"cloud/roleInstance": "web000000"}, "points": [4.0, None]}]
+    assert reader.read(gate(max=1)) == plain
     reader.read(gate(max=1))
     assert made == [1] and reader.calls == 2 and calls[0][0] == AI and calls[0][1]["metricnames"] == "requests/failed"
 

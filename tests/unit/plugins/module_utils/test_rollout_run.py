@@ -597,14 +597,18 @@ def test_first_batch_number_from_the_rollback_point():
 
 def metric_monitor(fake, rates, fault=None):
     """An azure-mgmt-monitor client whose ``metrics.list`` answers ``rates[version]`` failed requests per instance
-    and grain (VMName series naming the instance id), or raises ``fault``."""
+    and grain (VMName series naming the instance id), or raises ``fault``: three complete grains since the read's
+    moment, and the grain in progress."""
+    import datetime  # pylint: disable=import-outside-toplevel
     from types import SimpleNamespace as NS  # pylint: disable=import-outside-toplevel
 
     def list_metrics(resource, **kwargs):  # pylint: disable=unused-argument
         if fault is not None:
             raise fault
+        read = datetime.datetime.now(datetime.timezone.utc)
         series = [NS(metadatavalues=[NS(name=NS(value="VMName"), value=str(i))],
-                     data=[NS(total=float(rates[vm["version"]]))] * 3) for i, vm in fake.vms.items()]
+                     data=[NS(time_stamp=read + datetime.timedelta(seconds=grain), total=float(rates[vm["version"]]))
+                           for grain in range(4)]) for i, vm in fake.vms.items()]
         return NS(value=[NS(timeseries=series)])
 
     return lambda: NS(metrics=NS(list=list_metrics))
@@ -700,3 +704,22 @@ def test_a_requested_rollback_that_stays_unhealthy_fails_keeping_the_rollback_po
     assert rollout.result["status"] == "rollback_failed"
     assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling_back"
     assert rollout.message().startswith("Rollout of scale set rg/api: rollback of image ")
+
+
+def test_metric_gates_cost_one_metrics_call_per_gate_per_batch_when_the_data_is_there():
+    """The cost docs/metric_gates.md gives: gates x batches calls when every gate is judged at its first read."""
+    from types import SimpleNamespace as NS  # pylint: disable=import-outside-toplevel
+
+    fake = FakeScaleSet(count=5)
+    answers, calls = metric_monitor(fake, {"1.1.0": 5, "1.0.0": 5}), []
+
+    def monitor():
+        client = answers()
+        return NS(metrics=NS(list=lambda resource, **kwargs: calls.append(kwargs["metricnames"])
+                             or client.metrics.list(resource, **kwargs)))
+
+    gates = [{"metric": "requests/failed", "aggregation": "total", "max_ratio_to_baseline": 2, "min_samples": 3},
+             {"metric": "requests/count", "aggregation": "total", "max": 100, "min_samples": 3}]
+    rollout = run(fake, "1.1.0", monitor=monitor, metric_gates=gates)
+    assert rollout.result["status"] == "succeeded" and len(rollout.result["batches"]) == 3
+    assert calls == ["requests/failed", "requests/count"] * 3 and rollout.metrics.calls == 6
