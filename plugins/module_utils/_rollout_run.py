@@ -12,8 +12,11 @@ What a run costs Azure:
 * the model change, when there is one: one PATCH conditioned on the ETag read (``If-Match``), carrying the
   rollback point as a tag (see _rollout, "the rollback point");
 * per batch: exactly one write, ``manualupgrade`` with every instance id of the batch (VM names on a
-  Flexible scale set), the polls of its operation, then one paged list with instance view every
-  ``wait_sleep`` seconds until the batch is settled: never one GET per instance;
+  Flexible scale set), then one paged list with instance view every ``wait_sleep`` seconds until the batch
+  is upgraded (each instance on the target, provisioned, not busy) and then settled: never one GET per
+  instance. The operation's own polls (Azure asks for 35-61 s before the first) run in the SDK poller's
+  thread and never hold the rollout up; its outcome is read as soon as it ends, and at the latest before
+  the rollout completes: a failed operation halts the rollout (UpgradeFailed) as before;
 * at the end: one PATCH removing the tag. A rollback adds one GET, one PATCH (the previous model), one
   ``manualupgrade`` of every instance the rollout moved, and the health watch.
 
@@ -32,7 +35,7 @@ from . import _rollout as planner
 from . import _scale_set_model as model
 from ._errors import AzureFailure, arm_errors, arm_failure
 from ._run import RunRecord, empty_summary, now
-from ._scale_set_client import ScaleSetClient, failures_only, no_instance_busy
+from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy
 from ._waiter import Deadline
 
 STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "interrupted", "rolled_back",
@@ -67,6 +70,23 @@ def model_part(options: Dict[str, Any], keys) -> Dict[str, Any]:
     return out
 
 
+class Unreadable(Exception):
+    """The instance list failed while an upgrade ran: no verdict on the upgrade (``failure``: the Azure error)."""
+
+    def __init__(self, failure: AzureFailure):
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+def _observe(read: Callable[[], Any]) -> Callable[[], Any]:
+    def observe():
+        try:
+            return read()
+        except AzureFailure as failure:
+            raise Unreadable(failure) from failure
+    return observe
+
+
 class Rollout:
     """The state of one run and its steps. ``result`` holds the contract keys at every moment, so a
     failure anywhere still returns what happened up to it."""
@@ -87,6 +107,7 @@ class Rollout:
         self.listed: List[Dict[str, Any]] = []
         self.batches: List[List[Dict[str, Any]]] = []    # write batches still to run, planned
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
+        self.operations: List[Tuple[List[str], Any]] = []  # upgrade operations started, outcome not read yet
         self.canary = 0
         self.fault: Optional[AzureFailure] = None          # the transient fault that interrupted the run
         self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
@@ -225,14 +246,30 @@ class Rollout:
         limit = self.params["max_batches"]
         for number, batch in enumerate(self.batches):
             if limit is not None and number >= limit:
-                self.result["status"] = "in_progress"
+                if self.finish_operations(index + number - 1):
+                    self.result["status"] = "in_progress"
                 return
             if number:
                 self.pause(self.params["pause_between_batches"])
             kind = "canary" if self.canary and number == 0 else "batch"
             if not self.run_batch(index + number, kind, [i["instance_id"] for i in batch]):
                 return
-        self.complete()
+        if self.finish_operations(index + len(self.batches) - 1):
+            self.complete()
+
+    def finish_operations(self, index: int) -> bool:
+        """The outcome of every upgrade operation still polled, waited for (within the deadline) before the
+        run reports success: a failed one halts the rollout at the last batch run. False when it halted."""
+        try:
+            self.check_operations(wait=True)
+        except AzureFailure as failure:
+            if failure.transient:   # no verdict: the run is interrupted, a re-run resumes
+                raise
+            timed_out = failure.details.get("code") == "Timeout"
+            self.halt(index, *(("Timeout", "the rollout's wait_timeout passed while an upgrade was running")
+                               if timed_out else ("UpgradeFailed", str(failure))))
+            return False
+        return True
 
     def run_batch(self, index: int, kind: str, ids: List[str], write: bool = True) -> bool:
         """Upgrade one batch (one write), watch its health, apply the gates. False when the rollout stops."""
@@ -240,11 +277,14 @@ class Rollout:
         record = self.record.batch(index, kind, ids, note=None)
         self.result["batches"].append(record)
         gate: Dict[str, Any] = {}
+        upgraded = None
         try:
             if write:
                 self.result["changed"] = True
-                self.azure.upgrade(ids)
+                upgraded = self.upgrade(ids, self.moves)
                 self.result["summary"]["instances_upgraded"] += len(ids)
+        except Unreadable as unreadable:   # health unreadable: say nothing of the image, stop where it is
+            self.stop_batch(record, index, unreadable.failure)
         except AzureFailure as failure:
             if failure.transient:   # throttled, refused for now, no answer: stop here, judge nothing
                 self.stop_batch(record, index, failure)
@@ -254,10 +294,9 @@ class Rollout:
             halt = ("Timeout", "the rollout's wait_timeout passed while batch %d was upgrading" % number) \
                 if timed_out else ("UpgradeFailed", str(failure))
         else:
-            try:
-                if write:  # just upgraded: still in their grace period (Initializing), a list now is a wasted read
-                    time.sleep(max(0.0, min(params["wait_sleep"], self.deadline.remaining())))
-                gate, listed, timed_out = self.azure.watch(self.gate(ids), params["health_timeout"])
+            try:   # health_timeout counts from the list that saw the batch upgraded, whose first look it is
+                gate, listed, timed_out = self.azure.watch(self.gate(ids), params["health_timeout"],
+                                                           observe=self.listing(upgraded))
                 if timed_out and not self.deadline.expired:   # health_timeout: judged by the thresholds now
                     gate = self.gate(ids, at_timeout=True)(listed)
                 if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
@@ -274,6 +313,45 @@ class Rollout:
             return True
         self.halt(index, *halt)
         return False
+
+    def upgrade(self, ids: List[str], part: Dict[str, Any]) -> List[Dict[str, Any]]:
+        """One manualupgrade of ``ids`` (one write); returns the instance list that saw every one of them on
+        ``part``, provisioned and not busy (batch_on), read every wait_sleep seconds. The operation is not
+        waited for: its outcome is read once it ends (check_operations, at every look), so a failed upgrade
+        raises its ARM error as before (the list failing raises Unreadable), and one that ended without the instances there yet ends the wait
+        too (the health watch then judges them). The run's deadline passing raises code Timeout."""
+        started = self.azure.start("upgrade", ids)
+        self.operations.extend(started)
+        pollers = [poller for _ids, poller in started]
+        on_part = batch_on(ids, part)
+
+        def done(listed):
+            self.check_operations()
+            return on_part(listed) or not any(poller in pollers for _ids, poller in self.operations)
+
+        # just started: a list now cannot see it done, a wasted read
+        time.sleep(max(0.0, min(self.params["wait_sleep"], self.deadline.remaining())))
+        _verdict, listed, timed_out = self.azure.watch(done, observe=_observe(self.azure.instances),
+                                                       what="instances %s upgraded" % ", ".join(ids))
+        if timed_out:
+            raise arm_failure("upgrade instances of", self.azure.what, {
+                "code": "Timeout", "message": "the upgrade of instances %s did not end within wait_timeout=%s seconds"
+                % (", ".join(ids), self.params["wait_timeout"]), "status": None, "request_id": None})
+        return listed
+
+    def check_operations(self, wait: bool = False) -> None:
+        """Read the outcome of every upgrade operation that has ended (of all, waiting within the deadline,
+        when ``wait``): a failed one raises its ARM error. The rest poll on in their own threads."""
+        for started in list(self.operations):
+            if wait or started[1].done():
+                self.operations.remove(started)
+                with arm_errors("upgrade instances of", self.azure.what):
+                    self.azure.outcome(started[1], "upgrade of instances of %s" % self.azure.what)
+
+    def listing(self, first: Optional[List[Dict[str, Any]]]) -> Callable[[], List[Dict[str, Any]]]:
+        """The watch's observe: ``first`` (a list just read) at the first look, then the instances listed."""
+        pending = [first] if first is not None else []
+        return lambda: pending.pop() if pending else self.azure.instances()
 
     def stop_batch(self, record: Dict[str, Any], index: int, failure: AzureFailure) -> None:
         """An Azure error that is no verdict on the batch (a transient fault, health unreadable): the batch
@@ -401,20 +479,32 @@ class Rollout:
         ids = planner.rollback_targets(listed, restored)
         record["instance_ids"] = ids
         watched = planner.rollback_watch(listed, restored, ids) if resumed else ids
+        # The forward batches' operations still polled are left: the halt has judged already.
+        self.operations = []
+        upgraded = None
         try:
             if ids:
                 self.result["changed"] = True
-                self.azure.upgrade(ids)
+                upgraded = self.upgrade(ids, restored)
+        except Unreadable as unreadable:
+            raise unreadable.failure
         except AzureFailure as failure:
             if failure.transient:   # the rollback point says rolling_back: a re-run finishes the rollback
                 raise
             record.update(outcome="failed", ended_at=now())
             self.result["halt"]["reason"] += "; rollback failed: %s" % failure
             return
-        if ids:
-            time.sleep(max(0.0, min(params["wait_sleep"], self.deadline.remaining())))
         gate, listed, _timed_out = self.azure.watch(
-            lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), params["health_timeout"])
+            lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), params["health_timeout"],
+            observe=self.listing(upgraded))
+        try:
+            self.check_operations(wait=True)   # the rollback's own operation: its outcome before the verdict
+        except AzureFailure as failure:
+            if failure.transient:
+                raise
+            record.update(outcome="failed", ended_at=now(), health=planner.health_of(watched, listed))
+            self.result["halt"]["reason"] += "; rollback failed: %s" % failure
+            return
         record["health"] = planner.health_of(watched, listed)
         if gate["state"] == "passed":
             record["outcome"] = "healthy"

@@ -250,6 +250,18 @@ def set_settled(view: Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]]]) -> 
         instances.busy(vm) for vm in vms)
 
 
+def batch_on(ids: List[str], part: Optional[Dict[str, Any]]) -> Callable[[List[Dict[str, Any]]], bool]:
+    """Summarised instances: every one of ``ids`` runs ``part`` (its own image and size, _rollout.on_model),
+    its provisioning succeeded and no operation runs on it: what an upgrade of them has done, read from the
+    instance list without waiting for the operation's polls (whose first Retry-After is 35-61 s on Azure)."""
+    def check(listed):
+        by_id = {str(i["instance_id"]): i for i in listed}
+        found = [by_id.get(str(i)) for i in ids]
+        return all(i is not None and planner.on_model(i, part) and not planner.is_busy(i)
+                   and str(i.get("provisioning_state") or "").lower() == "succeeded" for i in found)
+    return check
+
+
 def set_provisioned(capacity: Optional[int]) -> Callable[[Any], bool]:
     """(scale set, its REST instances): as many instances as ``capacity``, none being created or deleted."""
     return lambda view: view[0] is not None and instances.provisioned(view[1], capacity)

@@ -45,6 +45,19 @@ def vm_nic(fake, instance_id):
         SUB, fake.name, instance_id)
 
 
+class Operation:
+    """An upgrade's poller: running for ``pending`` done() checks, then ended (failed with ``error``)."""
+
+    def __init__(self, ids, error=None, pending=0):
+        self.ids, self.error, self.pending = list(ids), error, pending
+
+    def done(self):
+        if self.pending:
+            self.pending -= 1
+            return False
+        return True
+
+
 class FakeScaleSet:
     """One scale set, its instances, their health by image version.
 
@@ -74,6 +87,8 @@ class FakeScaleSet:
         self.upgrade_errors = []      # raised by the next upgrades, in order
         self.update_errors = []
         self.operation_errors = []    # raised by the next operations waited for (create, actions)
+        self.upgrade_outcomes = []    # the next upgrade operations' errors (None: it succeeds), once they end
+        self.pending_polls = 0        # how many done() checks an upgrade operation answers "still running"
         self.demoted = []
 
     @property
@@ -184,6 +199,12 @@ class FakeScaleSet:
         return "poller of the creation"
 
     def outcome(self, poller, what):  # pylint: disable=unused-argument
+        if isinstance(poller, Operation):   # read to its end: done from now on
+            self.calls.append(("outcome", list(poller.ids)))
+            poller.pending = 0
+            if poller.error is not None:
+                raise poller.error
+            return None
         if self.operation_errors:
             raise self.operation_errors.pop(0)
         return None
@@ -194,10 +215,14 @@ class FakeScaleSet:
         self.resource, self.vms = None, {}
 
     def start(self, action, ids):
+        """An upgrade goes through ``upgrade`` (which tests replace) and returns an Operation; any other action
+        is applied at once."""
+        if action == "upgrade":
+            self.upgrade(ids)
+            return [(list(ids), Operation(ids, self.upgrade_outcomes.pop(0) if self.upgrade_outcomes else None,
+                                              self.pending_polls))]
         self.calls.append((action, list(ids)))
         self.counter.count(write=True)
-        if action == "upgrade":
-            self.apply(ids)
         return [(list(ids), "poller of %s" % action)]
 
     def apply(self, ids):
@@ -234,4 +259,4 @@ class FakeScaleSet:
         return observed
 
     def writes(self):
-        return [call for call in self.calls if isinstance(call, tuple) and call[0] != "pool"]
+        return [call for call in self.calls if isinstance(call, tuple) and call[0] not in ("pool", "outcome")]

@@ -591,3 +591,64 @@ def test_first_batch_number_from_the_rollback_point():
     assert planner.first_batch_number(marker, 3, False) == 3                # 2 done, 3 left
     assert planner.first_batch_number(marker, 3, True) == 2                 # the resume check watches batch 2 again
     assert planner.first_batch_number(marker, 5, True) == 1
+
+
+# --- the batch judged from the instance list, the operation's outcome read without waiting for it ---------
+
+def test_the_next_batch_starts_while_the_operations_poll_is_still_pending():
+    fake = FakeScaleSet()
+    fake.pending_polls = 10 ** 6   # Azure's first Retry-After (35-61 s) not over yet: the poller says "running"
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "succeeded"
+    names = [call[:2] if isinstance(call, tuple) else (call,) for call in fake.calls]
+    upgrades = [("upgrade", ["0", "1"]), ("upgrade", ["2", "3"]), ("upgrade", ["4"])]
+    assert [call for call in names if call[0] == "upgrade"] == upgrades
+    # every batch written before any operation's outcome was read; each outcome still read before success
+    assert names.index(upgrades[-1]) < min(names.index(("outcome", ids)) for _name, ids in upgrades)
+    assert [call[1] for call in names if call[0] == "outcome"] == [ids for _name, ids in upgrades]
+    assert names.index(("outcome", ["4"])) < max(at for at, call in enumerate(names) if call[0] == "update")
+
+
+def test_a_failed_operation_still_halts_with_its_code_and_rolls_back():
+    fake = FakeScaleSet()
+    original = fake.upgrade
+
+    def upgrade(ids):
+        if ids == ["2", "3"]:   # the operation is accepted; the instances' provisioning fails
+            fake.calls.append(("upgrade", list(ids)))
+            fake.counter.count(write=True)
+            return None
+        return original(ids)
+
+    fake.upgrade = upgrade
+    fake.upgrade_outcomes = [None, failure("VMExtensionProvisioningError")]
+    rollout = run(fake, "1.1.0")
+
+    result = rollout.result
+    assert result["halt"]["code"] == "UpgradeFailed" and result["halt"]["batch_index"] == 1
+    assert "VMExtensionProvisioningError" in result["halt"]["reason"]
+    assert [b["outcome"] for b in result["batches"]] == ["healthy", "failed"]
+    assert result["status"] == "rolled_back" and result["rollback"]["instance_ids"] == ["0", "1"]
+
+
+def test_an_operation_that_fails_after_its_batch_looked_done_halts_before_success():
+    fake = FakeScaleSet()
+    fake.pending_polls = 10 ** 6
+    fake.upgrade_outcomes = [None, None, failure("OSProvisioningTimedOut")]
+    rollout = run(fake, "1.1.0")
+
+    result = rollout.result
+    assert result["status"] == "rolled_back" and result["halt"]["code"] == "UpgradeFailed"
+    assert result["halt"]["batch_index"] == 2 and "OSProvisioningTimedOut" in result["halt"]["reason"]
+    assert result["rollback"]["instance_ids"] == ["0", "1", "2", "3", "4"]
+
+
+def test_a_transient_fault_reading_an_operation_interrupts_without_a_verdict():
+    fake = FakeScaleSet()
+    fake.pending_polls = 10 ** 6
+    fake.upgrade_outcomes = [http_error(429, "TooManyRequests")]   # the poller's last poll throttled, retries spent
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "interrupted" and rollout.result["rollback"] is None
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling"
