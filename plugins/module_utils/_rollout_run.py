@@ -486,23 +486,16 @@ class Rollout:
             if ids:
                 self.result["changed"] = True
                 upgraded = self.upgrade(ids, restored)
-        except Unreadable as unreadable:
+            gate, listed, _timed_out = self.azure.watch(
+                lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), params["health_timeout"],
+                observe=_observe(self.listing(upgraded)))
+            self.check_operations(wait=True)   # the rollback's own operation: its outcome before the verdict
+        except Unreadable as unreadable:   # the list failed: no verdict on the rollback, the error goes up
             raise unreadable.failure
         except AzureFailure as failure:
             if failure.transient:   # the rollback point says rolling_back: a re-run finishes the rollback
                 raise
             record.update(outcome="failed", ended_at=now())
-            self.result["halt"]["reason"] += "; rollback failed: %s" % failure
-            return
-        gate, listed, _timed_out = self.azure.watch(
-            lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), params["health_timeout"],
-            observe=self.listing(upgraded))
-        try:
-            self.check_operations(wait=True)   # the rollback's own operation: its outcome before the verdict
-        except AzureFailure as failure:
-            if failure.transient:
-                raise
-            record.update(outcome="failed", ended_at=now(), health=planner.health_of(watched, listed))
             self.result["halt"]["reason"] += "; rollback failed: %s" % failure
             return
         record["health"] = planner.health_of(watched, listed)

@@ -652,3 +652,15 @@ def test_a_transient_fault_reading_an_operation_interrupts_without_a_verdict():
 
     assert rollout.result["status"] == "interrupted" and rollout.result["rollback"] is None
     assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling"
+
+
+def test_a_failed_rollback_operation_fails_the_rollback_keeping_the_rollback_point():
+    fake = FakeScaleSet(bad=("1.1.0",))
+    fake.upgrade_outcomes = [None, failure("VMExtensionProvisioningError")]   # the batch's, then the rollback's
+    rollout = run(fake, "1.1.0")
+
+    result = rollout.result
+    assert result["halt"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
+    assert result["status"] == "rollback_failed" and result["rollback"]["outcome"] == "failed"
+    assert "; rollback failed: " in result["halt"]["reason"] and "VMExtensionProvisioningError" in result["halt"]["reason"]
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling_back"
