@@ -318,8 +318,9 @@ class Rollout:
         """One manualupgrade of ``ids`` (one write); returns the instance list that saw every one of them on
         ``part``, provisioned and not busy (batch_on), read every wait_sleep seconds. The operation is not
         waited for: its outcome is read once it ends (check_operations, at every look), so a failed upgrade
-        raises its ARM error as before (the list failing raises Unreadable), and one that ended without the instances there yet ends the wait
-        too (the health watch then judges them). The run's deadline passing raises code Timeout."""
+        raises its ARM error as before, and one that ended without the instances there yet ends the wait too
+        (the health watch then judges them). The list failing raises Unreadable; the run's deadline passing,
+        code Timeout."""
         started = self.azure.start("upgrade", ids)
         self.operations.extend(started)
         pollers = [poller for _ids, poller in started]
