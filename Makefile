@@ -93,10 +93,10 @@ integration: $(COLLECTION)
 # Two lanes side by side: the static checks (sanity, then lint: CPU-bound) and the test suites (unit, integration,
 # then the emulator's own tests). Integration spends much of its time waiting on the emulator's scaled clock, so
 # sanity fits beside it; the emulator's tests assert on that clock, so they run last, once sanity's load is over.
-# Each lane runs all its phases and fails at the end if one failed; make fails if either lane did. Each phase's
-# log is printed whole when the phase ends (--output-sync), so the two lanes never interleave.
+# Each lane runs all its phases and fails at the end if one failed; make fails if either lane did. Output is
+# synced by line (--output-sync=line): progress shows as it happens and nothing is held back if the run is cut.
 test: collection node
-	$(MAKE) --no-print-directory -j 2 --output-sync=target BUILT=1 test-checks test-suites
+	$(MAKE) --no-print-directory -j 2 --output-sync=line BUILT=1 test-checks test-suites
 
 test-checks:
 	@status=0; for phase in sanity lint; do $(MAKE) --no-print-directory $$phase || status=1; done; exit $$status
@@ -117,3 +117,11 @@ demo: collection
 
 clean:
 	rm -rf build .cache tests/output
+
+# The execution environment's build context (build/ee): the collection under the version-less name
+# execution-environment.yml installs, then `ansible-builder create` (build it with podman/docker from there).
+.PHONY: ee
+ee: collection
+	cp $(TARBALL) build/fleetops-vmss.tar.gz
+	$(BIN)/python tools/ee_constraints.py --check
+	$(BIN)/ansible-builder create -f execution-environment.yml --context build/ee

@@ -31,6 +31,8 @@ SPEC_FILES = (
     "2024-02-01/imagebuilder.json",
     "specification/monitor/resource-manager/Microsoft.Insights/stable/2022-10-01/"
     "autoscale_API.json",
+    "specification/monitor/resource-manager/Microsoft.Insights/stable/2024-02-01/metrics_API.json",
+    "specification/monitor/resource-manager/Microsoft.Insights/stable/2024-02-01/metricDefinitions_API.json",
 )
 
 HTTP_METHODS = ("get", "put", "post", "patch", "delete", "head")

@@ -66,3 +66,19 @@ def delete_resource_group(ctx, req):
         hook(ctx, rid)
     ctx.store.delete_tree(rid)
     return ok(None)
+
+
+@route("GET", _RG + "/resources", operation_id="Resources_ListByResourceGroup")
+def list_resources(ctx, req):
+    """The resources in a group, as GenericResourceExpanded (id, name, type, location, tags; no properties).
+    Only top-level resources here: ARM also lists some tracked nested ones (gallery image definitions and
+    versions), never proxy children (subnets, scale-set instances)."""
+    _check_subscription(ctx, req)
+    rid = resource_group_id(ctx.subscription_id, req.params["resourceGroupName"])
+    if not ctx.store.exists(rid):
+        raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{req.params['resourceGroupName']}' could not be found.")
+    items = [{key: doc[key] for key in ("id", "name", "type", "kind", "location", "tags", "sku", "identity", "managedBy")
+              if key in doc}
+             for doc in ctx.store.list(prefix=rid + "/providers")
+             if doc["id"][len(rid):].count("/") == 4]   # /providers/<namespace>/<type>/<name>
+    return ok(page(req, items, ctx.base_url, ctx.page_size))

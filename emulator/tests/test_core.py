@@ -69,6 +69,27 @@ def test_resource_group_lifecycle_and_error_envelope(clean):
     assert status == 404
 
 
+def test_a_group_lists_its_top_level_resources_only(clean):
+    """Resources_ListByResourceGroup: GenericResourceExpanded entries (id, name, type, location, tags), no
+    proxy children such as subnets; 404 for a missing group."""
+    emu = clean
+    emu.rg("listed-rg")
+    status, body, _ = emu.arm("GET", rg_path(emu, "listed-rg") + "/resources", api_version="2021-04-01")
+    assert (status, body["value"]) == (200, [])
+    network = rg_path(emu, "listed-rg") + "/providers/Microsoft.Network/virtualNetworks/vnet"
+    status, _, _ = emu.arm("PUT", network, api_version="2024-05-01", body={
+        "location": "westeurope", "tags": {"team": "net"}, "properties": {
+            "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+            "subnets": [{"name": "app", "properties": {"addressPrefix": "10.0.1.0/24"}}]}})
+    assert status in (200, 201)
+    status, body, _ = emu.arm("GET", rg_path(emu, "listed-rg") + "/resources", api_version="2021-04-01")
+    assert [(r["name"], r["type"], r["location"], r["tags"]) for r in body["value"]] == [
+        ("vnet", "Microsoft.Network/virtualNetworks", "westeurope", {"team": "net"})]
+    assert "properties" not in body["value"][0]
+    status, body, _ = emu.arm("GET", rg_path(emu, "missing-rg") + "/resources", api_version="2021-04-01")
+    assert (status, body["error"]["code"]) == (404, "ResourceGroupNotFound")
+
+
 def test_missing_api_version_and_unknown_type(clean):
     emu = clean
     status, body, _ = emu.arm("GET", rg_path(emu), api_version=None)

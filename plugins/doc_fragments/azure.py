@@ -138,11 +138,11 @@ options:
         write, naming the holder and the expiry. (A cancel only checks the lease - a PATCH of a scale set in
         C(Rolling) mode would wait behind the upgrade it is meant to stop.)
       - Without this option the lease is taken over only when it has expired, cannot be read, or its module process
-        is gone on this same host (the result's RV(lease.taken_over) says so). A run on this host whose controller
+        is gone on this same host (the result's C(lease.taken_over) says so). A run on this host whose controller
         was killed stops at its next wait; a re-run meanwhile waits for it.
       - Set it only when you know the holder is gone (its host lost); a holder still running stops at its next
         renewal, but may have sent one more write by then.
-      - In check mode nothing is written; RV(lease.free) says whether the lease is free.
+      - In check mode nothing is written; C(lease.free) says whether the lease is free.
     type: bool
     default: false
 """

@@ -53,6 +53,15 @@ def _duration(started: Any, ended: Any, fallback: float) -> Optional[float]:
     return round((end - start).total_seconds(), 3) if start and end else fallback
 
 
+def _estimate(results: List[Mapping]) -> Any:
+    """The first call's estimate (it plans the whole rollout); blue/green calls each plan only their state
+    (staged, then live), so theirs add up."""
+    plans = [result.get("plan") or {} for result in results]
+    if any(report.is_blue_green(result) or report.is_blue_green(plan) for result, plan in zip(results, plans)):
+        return sum(float(plan.get("estimated_seconds") or 0) for plan in plans)
+    return plans[0].get("estimated_seconds")
+
+
 def rollout_merge(results: Any) -> Dict[str, Any]:
     """One rollout result from the results of successive calls (oldest first) of the same rollout."""
     if not isinstance(results, (list, tuple)) or not all(isinstance(item, Mapping) for item in results):
@@ -80,7 +89,7 @@ def rollout_merge(results: Any) -> Dict[str, Any]:
         image_before=first.get("image_before"),
         image_after=_last(results, "image_after"),
         plan=dict(last.get("plan") or {}, batches=planned,
-                  estimated_seconds=(first.get("plan") or {}).get("estimated_seconds")),
+                  estimated_seconds=_estimate(results)),
         batches=batches,
         rollback=_last(results, "rollback"),
         demoted=_last(results, "demoted"),

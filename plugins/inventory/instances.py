@@ -120,8 +120,11 @@ notes:
   - Host variables are those of M(fleetops.vmss.scale_set_instance_info)'s C(instances) (C(instance_id), C(name),
     C(id), C(vm_id), C(computer_name), C(zone), C(update_domain), C(fault_domain), C(latest_model_applied),
     C(image), C(vm_size), C(priority), C(provisioning_state), C(power_state), C(health_state), C(protection),
-    C(error)), plus C(private_ip), C(image_version), C(tags), C(location), C(scale_set), C(scale_set_id),
-    C(resource_group) and C(orchestration_mode).
+    C(error)), plus C(private_ip), C(image_version), C(location), C(scale_set), C(scale_set_id),
+    C(resource_group) and C(orchestration_mode) - except that the VM's C(name) is the host variable C(vm_name) and
+    its C(tags) C(azure_tags) (C(name) and C(tags) are reserved names in ansible-core 2.19, which warns about them
+    in every play).
+  - O(compose), O(groups) and O(keyed_groups) expressions may still use C(name) and C(tags), the earlier names.
   - 'Azure RBAC: C(Microsoft.Compute/virtualMachineScaleSets/read),
     C(Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read) and
     C(Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read) (Uniform);
@@ -217,6 +220,11 @@ from ansible_collections.fleetops.vmss.plugins.module_utils._auth import AuthErr
 from ansible_collections.fleetops.vmss.plugins.module_utils._client import MissingLibrary
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AUTH_ARGUMENT_SPEC, connect
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, ignore_not_found
+
+
+# Host variables renamed from the instance's keys: ansible-core 2.19 reserves `name` and `tags` (playbook keywords)
+# and warns in every play of a host that has them. Constructed expressions still see the earlier names.
+RENAMED_VARIABLES = {"name": "vm_name", "tags": "azure_tags"}
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -360,26 +368,27 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         strict = self.get_option("strict")
         connect_via, jump_host = self.get_option("connect_via"), self.get_option("jump_host")
         for name, variables in named:
-            variables = dict(variables)
-            variables.update(listing.connection_vars(variables, connect_via, jump_host))
-            args = variables.get("ansible_ssh_common_args")
+            expressions = dict(variables)
+            expressions.update(listing.connection_vars(expressions, connect_via, jump_host))
+            args = expressions.get("ansible_ssh_common_args")
             if args and "{{" in args and trust_as_template is not None:
                 # a jump host named by a variable: resolved when Ansible connects, from host / group vars
-                variables["ansible_ssh_common_args"] = trust_as_template(args)
-            self.inventory.add_host(name)
-            for key, value in variables.items():
-                self.inventory.set_variable(name, key, value)
-            self._set_composite_vars(self.get_option("compose"), variables, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), variables, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, name, strict=strict)
+                expressions["ansible_ssh_common_args"] = trust_as_template(args)
+            host_variables = {RENAMED_VARIABLES.get(key, key): value for key, value in expressions.items()}
+            expressions.update(host_variables)   # both names in compose, groups and keyed_groups
+            self._add_host(name, host_variables, expressions, strict)
 
     def _populate_scale_sets(self, hosts):
         """Scale-set hosts (host_type: scale_set), with compose, groups and keyed_groups as for instances."""
         strict = self.get_option("strict")
         for name, variables in fleet.host_names(hosts):
-            self.inventory.add_host(name)
-            for key, value in variables.items():
-                self.inventory.set_variable(name, key, value)
-            self._set_composite_vars(self.get_option("compose"), variables, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option("groups"), variables, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, name, strict=strict)
+            self._add_host(name, variables, variables, strict)
+
+    def _add_host(self, name, variables, expressions, strict):
+        """One host with its variables, in the groups that compose, groups and keyed_groups give from ``expressions``."""
+        self.inventory.add_host(name)
+        for key, value in variables.items():
+            self.inventory.set_variable(name, key, value)
+        self._set_composite_vars(self.get_option("compose"), expressions, name, strict=strict)
+        self._add_host_to_composed_groups(self.get_option("groups"), expressions, name, strict=strict)
+        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), expressions, name, strict=strict)

@@ -437,6 +437,19 @@ def _green_exists(obs):
     return obs["green"]["exists"]
 
 
+def serving_capacity(obs):
+    """What blue serves with before the swap: its capacity, or the one before its scale-in (a resumed run)."""
+    blue = obs["blue"]
+    return max(blue["capacity"], blue["original_capacity"] or 0) if blue["exists"] else 0
+
+
+def _green_scaled_out(obs, opts):
+    green = obs["green"]
+    added = max(serving_capacity(obs) - green["instances"], 0)
+    _set(obs, "green", capacity=serving_capacity(obs), instances=green["instances"] + added,
+         non_members=green["non_members"] + added)
+
+
 def _blue_exists(obs):
     return obs["blue"]["exists"]
 
@@ -448,6 +461,10 @@ STAGE = [
          lambda obs, opts: _green_exists(obs)),
 ]
 SWAP_IN = [
+    # a green staged smaller (capacity) grows to what blue serves with before it takes traffic
+    Step("green_scale_out", "swap", True, "scale green out to blue's capacity before it joins the pools",
+         lambda obs, opts: _green_exists(obs) and not obs["green"]["in_model"]
+         and obs["green"]["capacity"] < serving_capacity(obs), _green_scaled_out),
     Step("green_join_model", "swap", True, "put the backend pools into green's model",
          lambda obs, opts: _green_exists(obs) and not obs["green"]["in_model"], _joined("green")),
     Step("green_upgrade", "swap", True, "upgrade green's instances not yet in the pools onto its model",
@@ -510,6 +527,10 @@ FINALIZE = [
     Step("delete_blue", "finalize", True, "delete blue",
          lambda obs, opts: _blue_exists(obs),
          lambda obs, opts: _set(obs, "blue", **set_state(None, [], {}, [])), subject="blue"),
+    # the cycle is over: green is just the set that serves (a stale tag would make it look staged later)
+    Step("green_clear_tag", "finalize", True, "remove the tag %s from green" % TAG_BLUE,
+         lambda obs, opts: _green_exists(obs) and not _blue_exists(obs) and obs["green"]["blue_tag"] is not None,
+         lambda obs, opts: _set(obs, "green", blue_tag=None)),
 ]
 # A failed stage only ever needs green gone (blue was never touched).
 CLEANUP = [ROLLBACK[-1]]
@@ -572,7 +593,8 @@ def plan(state: str, obs: Dict[str, Any], opts: Dict[str, Any]) -> List[Dict[str
 
 
 STEP_SECONDS = {
-    "create_green": ("create",), "green_join_model": ("update",), "green_upgrade": ("upgrade",),
+    "create_green": ("create",), "green_scale_out": ("create",), "green_clear_tag": ("autoscale",),
+    "green_join_model": ("update",), "green_upgrade": ("upgrade",),
     "blue_scale_in": ("delete",), "blue_leave_model": ("update",), "blue_upgrade": ("upgrade",),
     "blue_deallocate": ("deallocate",), "blue_start": ("start",), "blue_join_model": ("update",),
     "blue_scale_out": ("create",), "blue_rejoin": ("upgrade",), "green_leave_model": ("update",),
@@ -636,7 +658,51 @@ def validate(params: Dict[str, Any], obs: Dict[str, Any], blue: Optional[Dict[st
         unknown = unknown_protected_settings(blue, params.get("protected_settings"))
         if unknown:
             errors.append("protected_settings names extensions blue's model does not have: %s." % ", ".join(unknown))
+    if params["state"] in ("staged", "live") and blue is not None:
+        errors += _window_errors(obs, blue, green, blue_name, green_name) + _secret_errors(params, blue, green, green_name)
     if green is not None and params.get("image") is not None and not same_image(params["image"], image_of(green)):
         errors.append("green %s exists with another image (%s): finalise or roll back first, or choose another "
                       "green_name." % (green_name, image_of(green)))
     return errors
+
+
+def in_rollback_window(blue: Dict[str, Any], green: Optional[Dict[str, Any]], green_name: str) -> bool:
+    """Whether ``green`` is the blue of an earlier cycle, kept for its rollback window: scaled in for it
+    (capacity tag), or ``blue`` is its green copy (blue's blue tag names it)."""
+    if green is None:
+        return False
+    return (TAG_CAPACITY in (green.get("tags") or {})
+            or str((blue.get("tags") or {}).get(TAG_BLUE) or "").lower() == green_name.lower())
+
+
+def _window_errors(obs, blue, green, blue_name, green_name):
+    """A set waiting in a rollback window is never swapped in as a staged green. Refused rather than finalised
+    on the way: finalising deletes the only way back, which the operator decides (state=finalized)."""
+    if is_live(obs) or not in_rollback_window(blue, green, green_name):
+        return []
+    return ["scale set %s is the blue of the previous blue/green cycle, waiting in its rollback window (%s serves as "
+            "its green): end that cycle first - finalize it (state=finalized, name=%s, green_name=%s: deletes %s) or "
+            "roll it back (state=rolled_back, same names) - then start the new rollout."
+            % (green_name, blue_name, green_name, blue_name, green_name)]
+
+
+def password_required(blue: Dict[str, Any]) -> bool:
+    """Whether a copy of blue's model needs ``adminPassword``: Windows, or Linux that signs in with a password
+    (``disablePasswordAuthentication`` not true). Azure never returns the password, so it must be given."""
+    os_profile = _profile(blue).get("osProfile") or {}
+    if os_profile.get("windowsConfiguration") is not None:
+        return True
+    linux = os_profile.get("linuxConfiguration")
+    return linux is not None and linux.get("disablePasswordAuthentication") is not True
+
+
+def _secret_errors(params, blue, green, green_name):
+    given = [key for key in ("admin_password", "custom_data", "protected_settings") if params.get(key)]
+    if green is not None and given:
+        return ["%s given, but green %s exists: Azure never returns them, so they are only used when green is "
+                "created. Leave them out to go on with green as it is, or roll back (state=rolled_back: deletes "
+                "green) and stage green again with them." % (", ".join(given), green_name)]
+    if green is None and password_required(blue) and not params.get("admin_password"):
+        return ["blue's model signs in with a password (linuxConfiguration.disablePasswordAuthentication is not "
+                "true, or Windows) and Azure never returns it: give admin_password for green."]
+    return []

@@ -201,7 +201,7 @@ class Swap:
             changed=self.wrote or (status == "planned" and bool(plan["batches"])), status=status,
             scale_set="%s/%s" % (self.rg, self.blue_name),
             orchestration_mode=(before.get("properties") or {}).get("orchestrationMode"),
-            model_changed=self.created_green, image_before=bg.image_of(self.blue_before),
+            model_changed=self.created_green or self.traffic_on_green_at is not None, image_before=bg.image_of(self.blue_before),
             image_after=bg.image_of(self.docs.get("green")), backend_pool_ids=self.pools,
             traffic_on_green_at=self.traffic_on_green_at,
             green=_set_result(self.green_name, obs["green"]), blue=_set_result(self.blue_name, obs["blue"]),
@@ -332,6 +332,15 @@ class Swap:
             raise StepFailed(failed[0], "%s failed: %s: %s" % (failed[1], details["code"], details["message"]),
                              {"outcome": "failed"})
 
+    def do_green_scale_out(self, opts):
+        capacity = bg.serving_capacity(bg.observe(self.state_of("blue"), self.state_of("green"), self.autoscale))
+        self._patch("green", lambda doc: {"sku": {"capacity": capacity}}, "scale out")
+        self.wait_provisioned("green", capacity)
+
+    def do_green_clear_tag(self, opts):
+        self._patch("green", lambda doc: {"tags": {key: value for key, value in (doc.get("tags") or {}).items()
+                                                   if key != bg.TAG_BLUE}}, "update the tags of")
+
     def do_blue_scale_in(self, opts):
         self._patch("blue", lambda doc: bg.scale_in_patch(doc, opts["blue_capacity"]), "scale in")
         self.wait_provisioned("blue", opts["blue_capacity"])
@@ -374,15 +383,22 @@ class Swap:
             name = bg.counterpart_name(setting["name"], self.blue_name, self.green_name)
             self._put_setting(setting["id"], name, bg.counterpart_body(setting, self.set_id("blue"),
                                                                        self.set_id("green"), name), "create")
+        copies = {s["name"].lower(): s for s in self.autoscale["green"]}
         for setting in self.autoscale["blue"]:
             if (setting.get("properties") or {}).get("enabled"):
+                # green's copy on before blue's goes off: the set that serves always scales
+                copied = copies.get(bg.counterpart_name(setting["name"], self.blue_name, self.green_name).lower())
+                if copied is not None and not (copied.get("properties") or {}).get("enabled"):
+                    self._put_setting(copied["id"], copied["name"], bg.toggled(copied, True), "enable")
                 self._put_setting(setting["id"], setting["name"], bg.toggled(setting, False), "disable")
 
     def do_autoscale_to_blue(self, opts):
         blue_by_name = {s["name"].lower(): s for s in self.autoscale["blue"]}
         for setting in self.autoscale["green"]:
             enabled = bool((setting.get("properties") or {}).get("enabled"))
-            source = blue_by_name.get(str((setting.get("tags") or {}).get(bg.TAG_SOURCE) or "").lower())
+            source = blue_by_name.get(str((setting.get("tags") or {}).get(bg.TAG_SOURCE) or "").lower()) or next(
+                (s for s in self.autoscale["blue"] if bg.counterpart_name(s["name"], self.blue_name, self.green_name)
+                 .lower() == setting["name"].lower()), None)     # a copy that lost its tag: matched by name
             if source is not None and enabled and not (source.get("properties") or {}).get("enabled"):
                 self._put_setting(source["id"], source["name"], bg.toggled(source, True), "enable")
             if not opts.get("keep_green"):

@@ -313,13 +313,20 @@ class Lease:
         """The scale set; while its lease belongs to a module of this host whose controller is gone (it stops at
         its next wait), read again every wait_sleep seconds, until its lease expires at the latest."""
         sleep = float(self.params.get("wait_sleep") or 10.0)
+        waited = False
         for _attempt in range(int(self.ttl / sleep) + 2):
             doc = held.pop("doc", None) or self._read(held)
             found = self._found(dict((doc or {}).get("tags") or {}))
-            if doc is None or self.module.check_mode or \
-                    judge(found, self.me, time.time(), self.params["force_lease"], pid_alive) != "stopping":
+            if doc is None or self.module.check_mode:
                 return doc
-            time.sleep(max(0.0, min(sleep, found["expires"] - time.time())))
+            if judge(found, self.me, time.time(), self.params["force_lease"], pid_alive) == "stopping":
+                waited = True
+                time.sleep(max(0.0, min(sleep, found["expires"] - time.time())))
+            elif waited and _provisioning(doc) == "updating":
+                # the stopped module's last write (its lease released) still runs: Azure answers 409 to ours meanwhile
+                time.sleep(sleep)
+            else:
+                return doc
         return self._read(held)
 
     # --- while the run goes on
@@ -500,6 +507,12 @@ class Lease:
         return ", ".join("scale set %s/%s" % (held["resource_group"], held["name"]) for held in self.sets)
 
 
+def _provisioning(doc: Dict[str, Any]) -> str:
+    """The scale set's provisioning state, from the SDK's dict (flattened) or a REST document."""
+    doc = doc or {}
+    return str(doc.get("provisioning_state") or (doc.get("properties") or {}).get("provisioningState") or "").lower()
+
+
 def take(module, compute, operation: str, sets: List[Tuple[str, str]], result: Optional[Dict[str, Any]] = None,
          defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False) -> Lease:
     """Take this run's lease on ``sets`` ([(resource group, name)]) for ``operation`` (rollout, blue_green,
@@ -519,5 +532,5 @@ def removes_tag(name: str):
 
 
 def _status(exc: Exception) -> Optional[int]:
-    """The HTTP status of an SDK error, or of the step failure wrapping one (_rollout_run.ArmFailure)."""
+    """The HTTP status of an SDK error, or of the step failure wrapping one (_errors.AzureFailure)."""
     return getattr(exc, "status_code", None) or (getattr(exc, "details", None) or {}).get("status")

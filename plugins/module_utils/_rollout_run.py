@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _features as features
 from . import _instances as instances
+from . import _metrics as metrics
 from . import _rollout as planner
 from . import _scale_set_model as model
 from ._errors import AzureFailure, arm_errors, arm_failure
@@ -43,7 +44,8 @@ STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "i
 FAILED_STATUSES = ("halted", "interrupted", "rolled_back", "rollback_failed")
 # Failures that say nothing about the image: no demotion, and no rollback when the time is spent. Transient
 # faults (AzureFailure.transient) say nothing either: they interrupt the run (status interrupted) instead.
-NOT_THE_IMAGE = ("PrecheckFailed", "Timeout")
+# Too little metric data (MetricTimeout) says nothing about the image either: the signal is missing.
+NOT_THE_IMAGE = ("PrecheckFailed", "Timeout", "MetricTimeout")
 
 
 def empty_result(scale_set: str, started_at: str) -> Dict[str, Any]:
@@ -91,7 +93,8 @@ class Rollout:
     """The state of one run and its steps. ``result`` holds the contract keys at every moment, so a
     failure anywhere still returns what happened up to it."""
 
-    def __init__(self, compute, params: Dict[str, Any], counter, check_mode: bool = False):
+    def __init__(self, compute, params: Dict[str, Any], counter, check_mode: bool = False,
+                 monitor: Optional[Callable[[], Any]] = None):
         self.params = params
         self.check_mode = check_mode
         self.record = RunRecord(counter)
@@ -113,6 +116,7 @@ class Rollout:
         self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
         self.verdict = False                             # the fault came after a halt (demotion, rollback)
         self.first_number = 1                            # the rollout-wide number of this run's first batch
+        self.metrics = metrics.MetricsReader(monitor, time.time) if params.get("metric_gates") else None
 
     # ------------------------------------------------------------------------------------------
     # current state, desired state, difference
@@ -306,6 +310,8 @@ class Rollout:
                 self.stop_batch(record, index, failure)
             record["health"] = planner.health_of(ids, listed)
             halt = self.judge(record, gate, timed_out)
+            if halt is None and self.metrics is not None:
+                halt = self.judge_metrics(record, index, ids, listed)
         self.record.close(record, unhealthy_upgraded_percent=gate.get("upgraded_percent", 0.0),
                           unhealthy_set_percent=gate.get("set_percent", 0.0))
         if halt is None:
@@ -398,6 +404,36 @@ class Rollout:
         own = gate["unhealthy"] or gate["code"] != "MaxUnhealthyInstancePercentExceeded"
         record["outcome"] = "unhealthy" if own else "set_unhealthy"
         return gate["code"], gate["reason"]
+
+    def judge_metrics(self, record: Dict[str, Any], index: int, ids: List[str], listed: List[Dict[str, Any]]):
+        """After the health gate passed: the metric gates (see _metrics), read every wait_sleep until judged or
+        health_timeout; (code, reason) when they stop the rollout. A fault reading them interrupts (stop_batch)."""
+        gates = [metrics.with_defaults(g, self.azure.id) for g in self.params["metric_gates"]]
+        upgraded = set(planner.upgraded(listed, self.moves)) | set(ids)
+        baseline = [str(i["instance_id"]) for i in listed if str(i["instance_id"]) not in upgraded]
+
+        def observe():
+            return [metrics.judge(g, self.metrics.read(g), ids, baseline, listed) for g in gates]
+
+        try:
+            verdict = self.azure.watch(metrics.combine, self.params["health_timeout"], observe=observe,
+                                       what="metric gates")[0]
+        except AzureFailure as failure:
+            self.stop_batch(record, index, failure)
+        verdict = verdict or {"state": "waiting", "gates": [], "reason": "no metric read before health_timeout"}
+        record["metrics"] = verdict["gates"]
+        if verdict["state"] == "passed":
+            if verdict["reason"]:
+                record["note"] = "; ".join(filter(None, [record.get("note"), verdict["reason"]]))
+            return None
+        if verdict["state"] == "failed":
+            record["outcome"] = "unhealthy"
+            return "MetricGateFailed", verdict["reason"]
+        record["outcome"] = "timeout"
+        if self.deadline.expired:
+            return "Timeout", "the rollout's wait_timeout passed while waiting for metrics (%s)" % verdict["reason"]
+        return "MetricTimeout", "not judged within health_timeout=%s seconds: %s" % (
+            _number(self.params["health_timeout"]), verdict["reason"])
 
     def pause(self, seconds: float) -> None:
         if seconds:

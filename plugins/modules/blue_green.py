@@ -27,7 +27,14 @@ description:
   - O(state=rolled_back) puts blue back (instances started, pools in its model, capacity restored, instances
     upgraded, verified on the load balancer and Healthy), autoscale back to blue, and deletes green (or, with
     O(keep_green), takes it out of the pools).
-  - O(state=finalized) deletes blue (and its disabled autoscale settings) once green is live.
+  - O(state=finalized) deletes blue (and its disabled autoscale settings) once green is live, and removes the tag
+    C(fleetops.blue_green.blue) from green, which from then on is just the set that serves.
+  - B(One cycle at a time.) A set waiting in its rollback window (scaled in for it, or the set the serving one was
+    copied from) is never swapped in as a staged green; a new rollout that names it as green is refused, before
+    any write, until that cycle is finalized (which deletes it) or rolled back. The module does not finalize on
+    the way, since that deletes the only way back.
+  - B(Capacity never drops.) A green staged smaller than blue (O(capacity)) is scaled out to blue's capacity
+    before it joins the pools.
   - B(Resumable.) Every step first reads what Azure has (the models, the pools' members, autoscale settings,
     tags C(fleetops.blue_green.*) on the sets) and is skipped when already done, so a run interrupted anywhere
     continues where it stopped when run again.
@@ -37,7 +44,9 @@ description:
   - The swap is of load balancer backend pools; the sets must use the Application Health extension (the gates
     read it). A load balancer probe and inbound NAT pools of that load balancer are not copied to green.
   - Secrets Azure never returns (O(admin_password), O(custom_data), O(protected_settings)) must be given again
-    when green needs them.
+    when green is created; when blue's model signs in with a password, green is refused without
+    O(admin_password). They are only used to create green; given while green exists, the module refuses (leave
+    them out, or roll back and stage green again with them). They are never returned or written to reports.
   - Check mode returns the plan (RV(plan)) from the state read, and writes nothing.
 author:
   - FleetOps maintainers (@fleetops)
@@ -68,7 +77,9 @@ options:
       - Required when green must be created. If green exists with another image, the module fails.
     type: raw
   capacity:
-    description: Green's instance count when it is created. Default - blue's capacity (equal or reduced).
+    description:
+      - Green's instance count when it is created (staged). Default - blue's capacity.
+      - A smaller green is scaled out to blue's capacity before it joins the pools (O(state=live)).
     type: int
   backend_pool_ids:
     description:
@@ -117,7 +128,9 @@ options:
     type: int
     default: 20
   admin_password:
-    description: The administrator password green's model needs (Azure never returns blue's).
+    description:
+      - The administrator password green's model needs (Azure never returns blue's); required when blue's model
+        signs in with a password (Windows, or C(disablePasswordAuthentication) not true). Only when green is created.
     type: str
   custom_data:
     description:
@@ -170,7 +183,7 @@ EXAMPLES = r"""
     capacity: 3
     state: staged
 
-- name: Swap - green into the pool, verified on the load balancer; blue out and kept at 1 instance
+- name: Swap - green grown to blue's capacity, into the pool, verified on the load balancer; blue out and kept at 1
   fleetops.vmss.blue_green:
     resource_group: payments-prod
     name: payments-api-blue
@@ -228,7 +241,7 @@ orchestration_mode:
   type: str
   sample: Uniform
 model_changed:
-  description: Whether green was created by this run.
+  description: Whether this run created green or moved the traffic onto it.
   returned: always
   type: bool
 image_before:
@@ -396,8 +409,9 @@ def finish(module, result):
     result["arm_requests"] = module.arm_requests
     halt = result["halt"]
     if halt is not None:
-        outcome = {"rolled_back": "; rolled back: blue serves, green %s" % (
-            "kept out of the pools" if module.params["keep_green"] else "removed"),
+        names = {"blue": result["blue"]["name"], "green": result["green"]["name"]}
+        outcome = {"rolled_back": "; rolled back: blue %s serves, green %s %s" % (
+            names["blue"], names["green"], "kept out of the pools" if module.params["keep_green"] else "removed"),
             "rollback_failed": "; the rollback failed too: %s" % ((result["rollback"] or {}).get("reason") or "")}
         module.fail_json(msg="Blue/green of %s halted in phase %s: %s%s" % (
             result["scale_set"], halt["phase"], halt["reason"], outcome.get(result["status"], "")), **result)

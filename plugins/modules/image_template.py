@@ -176,8 +176,12 @@ options:
             type: str
             required: true
           replica_count:
-            description: Replicas in this region, 1 to 100 (Azure's default 1).
+            description:
+              - Replicas in this region, 1 to 100 (Azure's default 1); Image Builder's C(replicaCount).
+              - Also accepted as C(regional_replica_count), the name M(fleetops.vmss.gallery_image_version) uses
+                (the gallery's C(regionalReplicaCount)).
             type: int
+            aliases: [regional_replica_count]
           storage_account_type:
             description: Storage of this region's replicas (Azure's default Standard_LRS).
             type: str
@@ -353,7 +357,7 @@ DISTRIBUTOR = dict(
     type=dict(type="str", required=True, choices=list(builder.DISTRIBUTOR_FIELDS)),
     run_output_name=dict(type="str", required=True), artifact_tags=dict(type="dict"), gallery_image_id=STR,
     target_regions=dict(type="list", elements="dict", options=dict(
-        name=dict(type="str", required=True), replica_count=dict(type="int"),
+        name=dict(type="str", required=True), replica_count=dict(type="int", aliases=["regional_replica_count"]),
         storage_account_type=dict(type="str", choices=["Standard_LRS", "Standard_ZRS", "Premium_LRS"]))),
     versioning=dict(type="dict", options=dict(scheme=dict(type="str", required=True, choices=["Latest", "Source"]),
                                               major=dict(type="int"))),
@@ -438,6 +442,10 @@ def main():
     module = AzureModule(argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
     try:
         params = module.params
+        # ansible-core keeps an alias's key beside its option's in suboptions; only replica_count is the template's
+        for distributor in params.get("distribute") or []:
+            for region in distributor.get("target_regions") or []:
+                region.pop("regional_replica_count", None)
         deadline = Deadline(params["wait_timeout"])
         templates = module.client("imagebuilder").virtual_machine_image_templates
         rg, name, what = params["resource_group"], params["name"], describe(params)

@@ -10,7 +10,8 @@ module: resource_group
 short_description: Create, tag and delete Azure resource groups
 version_added: 0.1.0
 description:
-  - Creates a resource group, changes its tags, or deletes it with everything in it.
+  - Creates a resource group, changes its tags, or deletes it - refusing, unless O(force_delete_nonempty=true),
+    when it still holds resources.
   - A minimal module so that playbooks of this collection (the C(site.yml) demo) can start from an empty subscription;
     it sends ARM requests through the same pipeline as the others, without another SDK.
   - A resource group cannot move to another region; a different O(location) fails before anything is written.
@@ -22,10 +23,20 @@ options:
     type: str
     required: true
   state:
-    description: V(present) creates or updates it; V(absent) deletes it B(and every resource in it).
+    description:
+      - V(present) creates or updates it; V(absent) deletes it.
+      - V(absent) first lists the resources in the group; when there are any it fails, naming how many and which,
+        before anything is written - unless O(force_delete_nonempty=true).
     type: str
     choices: [present, absent]
     default: present
+  force_delete_nonempty:
+    description:
+      - With O(state=absent), delete the group B(and every resource in it) (its scale sets, networks, load
+        balancers, galleries, ...). Without it a group that holds resources is not deleted.
+      - The name M(azure.azcollection.azure_rm_resourcegroup) uses.
+    type: bool
+    default: false
   location:
     description: The region of its metadata. Required to create.
     type: str
@@ -58,6 +69,12 @@ EXAMPLES = r"""
     name: images-prod
     location: westeurope
     tags: {team: platform}
+
+- name: Delete a scratch resource group, whatever it still holds
+  fleetops.vmss.resource_group:
+    name: scratch-payments
+    state: absent
+    force_delete_nonempty: true
 """
 
 RETURN = r"""
@@ -65,6 +82,15 @@ resource_group:
   description: The resource group (C(id), C(name), C(location), C(tags), C(provisioning_state)); None once deleted.
   returned: always
   type: dict
+resources:
+  description:
+    - With O(state=absent), the resources the group held (C(id), C(name), C(type)), deleted with it - or, when it
+      was refused, the reason it was not deleted.
+  returned: when O(state=absent) and the group existed
+  type: list
+  elements: dict
+  sample: [{id: /subscriptions/0000/resourceGroups/scratch/providers/Microsoft.Network/virtualNetworks/vnet,
+            name: vnet, type: Microsoft.Network/virtualNetworks}]
 changes:
   description: The options that differ (and were, or in check mode would be, changed).
   returned: always
@@ -91,6 +117,7 @@ ARGUMENT_SPEC = dict(
     location=dict(type="str"),
     tags=dict(type="dict"),
     purge_tags=dict(type="bool", default=False),
+    force_delete_nonempty=dict(type="bool", default=False),
 )
 
 
@@ -117,6 +144,26 @@ class ResourceGroups:
         response = self.send("GET")
         return response.json() if response.status_code == 200 else None
 
+    def resources(self):
+        """The resources in the group (Resources_ListByResourceGroup, every page)."""
+        found, url = [], "%s/resources?api-version=%s" % (self.path, RESOURCE_GROUP_API_VERSION)
+        while url:
+            body = self.send("GET", url=url).json()
+            found += [{"id": r["id"], "name": r["name"], "type": r["type"]} for r in body.get("value") or []]
+            url = body.get("nextLink")
+        return found
+
+
+def nonempty_message(what, resources):
+    """'resource group x holds 23 resources: 20 Microsoft.Compute/virtualMachines (vm-0, vm-1, ...), ...'"""
+    by_type = {}
+    for resource in resources:
+        by_type.setdefault(resource["type"], []).append(resource["name"])
+    kinds = ", ".join("%d %s (%s%s)" % (len(names), kind, ", ".join(names[:3]), ", ..." if len(names) > 3 else "")
+                      for kind, names in sorted(by_type.items(), key=lambda item: (-len(item[1]), item[0])))
+    return ("%s holds %d resource(s): %s. Nothing was deleted; set force_delete_nonempty: true to delete the group "
+            "with everything in it." % (what, len(resources), kinds))
+
 
 def main():
     module = AzureModule(names=dict(name="resource_group"), argument_spec=ARGUMENT_SPEC, wait=True, supports_check_mode=True)
@@ -131,6 +178,13 @@ def main():
             current = groups.get()
 
         if params["state"] == "absent":
+            resources = []
+            if current is not None:
+                with arm_errors("list the resources of", what):
+                    resources = groups.resources()
+                if resources and not params["force_delete_nonempty"]:
+                    module.fail_json(msg=nonempty_message(what, resources), resources=resources,
+                                     arm_requests=module.arm_requests)
             if current is not None and not module.check_mode:
                 with arm_errors("delete", what):
                     response = groups.send("DELETE")
@@ -138,8 +192,11 @@ def main():
                     if response.status_code == 202 and location and params["wait"]:
                         wait_until(lambda: groups.send("GET", url=location).status_code != 202,
                                    timeout=deadline.remaining(), sleep=params["wait_sleep"], what="deletion of %s" % what)
+            result_diff = deleted_diff(module, current is not None)
+            if result_diff:
+                result_diff["diff"]["before"]["resources"] = [resource["id"] for resource in resources]
             module.exit_json(changed=current is not None, resource_group=None, changes=["state"] if current else [],
-                             arm_requests=module.arm_requests, **deleted_diff(module, current is not None))
+                             resources=resources, arm_requests=module.arm_requests, **result_diff)
 
         # desired state and the difference
         desired = prune({"location": params["location"] and region_key(params["location"]), "tags": params["tags"]})

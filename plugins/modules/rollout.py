@@ -146,6 +146,73 @@ options:
         the rollout goes on (batch outcome V(tolerated), with a note); beyond either, it stops (C(HealthTimeout)).
     type: float
     default: 600
+  metric_gates:
+    description:
+      - Gates on Azure Monitor metrics, judged after a batch's health gate passed (and after O(canary_soak)).
+        Each gate reads one metric over O(metric_gates[].window) seconds, split per instance, and compares the
+        batch's instances with a threshold. The reads repeat every O(wait_sleep) seconds while there is too little
+        data, at most O(health_timeout) seconds (then the rollout halts with C(MetricTimeout), without rollback or
+        demotion, as a missing signal says nothing about the image).
+      - A failing gate stops the rollout exactly like a health breach (C(MetricGateFailed), with O(on_failure) and
+        O(demote_image_version_on_failure)); the values, the baseline and the threshold are in the halt reason and
+        in the batch record (RV(batches[].metrics)).
+      - A fault reading metrics (throttling, 5xx, no answer, after the retries) interrupts the run; it is never a
+        verdict on the batch.
+      - Needs azure-mgmt-monitor and C(Microsoft.Insights/metrics/read) on each gate's resource. Cost - one
+        C(metrics) GET per gate per read. See docs/metric_gates.md.
+    type: list
+    elements: dict
+    suboptions:
+      metric:
+        description: The metric name, for example V(Percentage CPU), V(requests/failed), V(DipAvailability).
+        type: str
+        required: true
+      namespace:
+        description: The metric namespace (C(metricnamespace)); by default the resource type's own.
+        type: str
+      resource:
+        description:
+          - The full id of the resource whose metric is read (an Application Insights component, a load balancer);
+            by default the scale set.
+        type: str
+      aggregation:
+        description: The aggregation read per instance and grain.
+        type: str
+        choices: [average, count, maximum, minimum, total]
+        default: average
+      filter:
+        description: A dimension C($filter) added to the per-instance split, for example V(request/success eq 'False').
+        type: str
+      window:
+        description: Seconds of metrics read, ending at the read.
+        type: float
+        default: 300
+      interval:
+        description: The grain in seconds (whole minutes, as Azure Monitor's grains).
+        type: int
+        default: 60
+      max:
+        description: The batch value must not be above this.
+        type: float
+      min:
+        description: The batch value must not be below this.
+        type: float
+      max_ratio_to_baseline:
+        description:
+          - The batch value must not be more than this many times the baseline, the same value over the
+            instances not upgraded yet. Not judged when every instance is upgraded (noted).
+        type: float
+      min_samples:
+        description:
+          - Points with data (per instance and grain) the batch, and the baseline of a relative gate, need
+            before the gate is judged.
+        type: int
+        default: 3
+      instance_dimension:
+        description:
+          - The dimension naming instances; its values are matched with each instance's VM name, computer name
+            or instance id. Default V(VMName) on a scale set, V(cloud/roleInstance) on any other resource.
+        type: str
   max_unhealthy_instance_percent:
     description:
       - The share of unhealthy instances of the whole set (upgraded or not) that refuses the start and stops the
@@ -429,8 +496,9 @@ batches:
       description:
         - V(healthy); V(tolerated) (not every instance Healthy at O(health_timeout), but within both thresholds -
           see RV(batches[].note)); V(unhealthy) (a threshold crossed); V(set_unhealthy) (the batch is Healthy but the
-          rest of the set crossed O(max_unhealthy_instance_percent)); V(timeout); V(failed) (the upgrade failed, or
-          health could not be read); V(interrupted) (a transient fault, see RV(status)).
+          rest of the set crossed O(max_unhealthy_instance_percent), or a metric gate failed - see RV(batches[].metrics));
+          V(timeout); V(failed) (the upgrade failed, or health could not be read); V(interrupted) (a transient fault,
+          see RV(status)).
       type: str
     soak_seconds:
       description: For a canary watched for O(canary_soak) seconds once Healthy, those seconds (the end of the batch); else absent.
@@ -442,6 +510,14 @@ batches:
     health:
       description: The last health state seen per instance (None when there was no signal).
       type: dict
+    metrics:
+      description:
+        - With O(metric_gates), the last verdict of each gate - C(metric), C(resource), C(aggregation), C(window),
+          C(value) (the batch), C(baseline) (the instances not upgraded), C(ratio), C(samples), C(baseline_samples),
+          C(threshold), C(state) (passed, failed, waiting) and C(reason).
+      type: list
+      elements: dict
+      returned: when O(metric_gates) were judged for the batch
     unhealthy_upgraded_percent:
       description: The share of unhealthy instances among the upgraded ones at the end of the batch.
       type: float
@@ -567,6 +643,7 @@ lease:
 """
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
+from ansible_collections.fleetops.vmss.plugins.module_utils import _metrics as metrics
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
 from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
@@ -587,6 +664,7 @@ ARGUMENT_SPEC = dict(
     canary_soak=dict(type="float", default=0),
     pause_between_batches=dict(type="float", default=0),
     health_timeout=dict(type="float", default=600),
+    metric_gates=dict(type="list", elements="dict", options={name: dict(spec) for name, spec in metrics.OPTIONS.items()}),
     max_unhealthy_instance_percent=dict(type="int", default=20),
     max_unhealthy_upgraded_instance_percent=dict(type="int", default=20),
     prioritize_unhealthy_instances=dict(type="bool", default=False),
@@ -613,6 +691,7 @@ def option_errors(params):
                                  max_batches=params["max_batches"])
     except planner.PlanError as exc:
         errors.append(str(exc))
+    errors += metrics.gate_errors(params["metric_gates"])
     if params["demote_image_version_on_failure"]:
         image = model.image_option(params["image"]) if params["image"] else {}
         parts = split_version_id(image.get("id"))
@@ -660,7 +739,8 @@ def main():
     if errors:
         module.fail_json(msg="Invalid options for the rollout of scale set %s: %s" % (scale_set, " ".join(errors)),
                          errors=errors, arm_requests=module.arm_requests, **empty_result(scale_set, now()))
-    run = Rollout(module.client("compute"), params, module.requests, module.check_mode)
+    run = Rollout(module.client("compute"), params, module.requests, module.check_mode,
+                  monitor=lambda: module.client("monitor"))
     result, msg = run.result, None
     # one operation per scale set: the lease, or a failure naming its holder (before any write)
     leases.take(module, run.azure.compute, "rollout", [(params["resource_group"], params["name"])], result,

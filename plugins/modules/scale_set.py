@@ -260,7 +260,9 @@ options:
             description: The share of unhealthy upgraded instances that stops the upgrade (0-100, default 20).
             type: int
           pause_time_between_batches:
-            description: ISO 8601 duration between batches, such as C(PT30S). C(PT5M), C(PT05M) and C(PT300S) are the same.
+            description:
+              - ISO 8601 duration between batches, such as C(PT30S). C(PT5M), C(PT05M) and C(PT300S) are the same.
+              - Automatic OS upgrades pause only with O(upgrade_policy.automatic_os_upgrade_policy.use_rolling_upgrade_policy=true).
             type: str
           enable_cross_zone_upgrade:
             description: Whether batches may span availability zones.
@@ -275,7 +277,13 @@ options:
             description: Whether new instances are created for the upgrade before old ones are deleted.
             type: bool
       automatic_os_upgrade_policy:
-        description: Automatic OS image upgrades.
+        description:
+          - Automatic OS image upgrades (Azure rolls a newer image out by itself, in batches).
+          - Azure batches them with its default policy (the API's defaults, 20% per batch and 20% unhealthy
+            limits, no pause between batches), B(not) O(upgrade_policy.rolling_upgrade_policy), unless
+            O(upgrade_policy.automatic_os_upgrade_policy.use_rolling_upgrade_policy=true). Set it for the
+            batch size and the O(upgrade_policy.rolling_upgrade_policy.pause_time_between_batches) you chose to
+            apply to automatic OS upgrades too.
         type: dict
         suboptions:
           enable_automatic_os_upgrade:
@@ -285,7 +293,10 @@ options:
             description: Whether the OS image rollback is disabled.
             type: bool
           use_rolling_upgrade_policy:
-            description: Whether automatic OS upgrades follow O(upgrade_policy.rolling_upgrade_policy).
+            description:
+              - Whether automatic OS upgrades follow O(upgrade_policy.rolling_upgrade_policy) (its batch size,
+                health limits and pause between batches). Azure's default is V(false) - its default policy, with
+                no pause.
             type: bool
           os_rolling_upgrade_deferral:
             description: Whether automatic OS upgrades wait for an approval.

@@ -21,15 +21,19 @@ NETWORK_API = "2024-05-01"
 FAST = {"wait_sleep": 0.05, "health_timeout": 60, "wait_timeout": 300}
 
 
-def seed(emulator, azure, capacity=2, autoscale=False, mode="Uniform", image=None):
-    """A vnet, a load balancer with a pool, and blue (Application Health, image 1.0.0, or ``image``) in the pool."""
+def seed(emulator, azure, capacity=2, autoscale=False, mode="Uniform", image=None, password=None):
+    """A vnet, a load balancer with a pool, and blue (Application Health, image 1.0.0, or ``image``) in the pool;
+    signing in with an SSH key, or with ``password`` only."""
     location = emulator["FLEETOPS_EMULATOR_LOCATION"]
     put_resource_group(azure, RG, location)
     net = seed_network(azure, RG, location)
+    os_profile = {"computerNamePrefix": "shop", "adminUsername": "azureuser",
+                  "linuxConfiguration": {"disablePasswordAuthentication": True, "ssh": {"publicKeys": [{
+                      "path": "/home/azureuser/.ssh/authorized_keys", "keyData": "ssh-ed25519 AAAAC3Nz shop"}]}}}
+    if password:
+        os_profile.update(adminPassword=password, linuxConfiguration={"disablePasswordAuthentication": False})
     vm = {"storageProfile": {"imageReference": image or dict(IMAGE, version="1.0.0")},
-          "osProfile": {"computerNamePrefix": "shop", "adminUsername": "azureuser",
-                        "linuxConfiguration": {"disablePasswordAuthentication": True, "ssh": {"publicKeys": [{
-                            "path": "/home/azureuser/.ssh/authorized_keys", "keyData": "ssh-ed25519 AAAAC3Nz shop"}]}}},
+          "osProfile": os_profile,
           "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
               "primary": True, "ipConfigurations": [{"name": "ipc", "properties": {
                   "primary": True, "subnet": {"id": net["subnet_id"]},
@@ -169,7 +173,8 @@ def test_unhealthy_green_is_removed_and_blue_untouched(emulator, azure, ansible,
     assert result["halt"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
     assert result["msg"] == ("Blue/green of shop/shop-blue halted in phase stage: scale set shop/shop-green: 2 of 2 "
                              "upgraded instances (100%) are unhealthy, more than "
-                             "max_unhealthy_upgraded_instance_percent=20; rolled back: blue serves, green removed")
+                             "max_unhealthy_upgraded_instance_percent=20; rolled back: blue shop-blue serves, green shop-green "
+                             "removed")
     assert [(b["kind"], b["outcome"]) for b in result["batches"]] == [("stage", "unhealthy"), ("rollback", "healthy")]
     assert result["batches"][0]["health"] == {"shop-green/0": "Unhealthy", "shop-green/1": "Unhealthy"}
     assert result["rollback"]["outcome"] == "healthy" and result["rollback"]["instance_ids"] == ["0", "1"]
@@ -315,3 +320,100 @@ def test_flexible_swap_and_rollback(emulator, azure, ansible):
     assert code == 0, back.get("msg")
     assert (back["blue"]["members"], back["blue"]["instances"], back["green"]["exists"]) == (2, 2, False)
     assert member_ids(azure, net) == flexible_nics(azure, "shop-blue") and len(member_ids(azure, net)) == 2
+
+
+def autoscale_enabled(azure):
+    """{setting name: (target scale set, enabled)} of the resource group's autoscale settings."""
+    return {s.name: (s.target_resource_uri.rsplit("/", 1)[-1], s.enabled)
+            for s in azure.client("monitor").autoscale_settings.list_by_resource_group(RG)}
+
+
+def test_a_second_rollout_in_the_rollback_window_is_refused_until_the_cycle_ends(emulator, azure, ansible, control):
+    net = seed(emulator, azure, capacity=3, autoscale=True)
+    code, first = ansible.module("blue_green", dict(FAST, resource_group=RG, name="shop-blue",
+                                                    image=dict(IMAGE, version="2.0.0"), blue_capacity=1))
+    assert code == 0, first.get("msg")
+    serving = instance_ids(azure, "shop-green")
+    assert pool_members(azure, net) == {"shop-green": serving} and len(serving) == 3
+
+    # shop-green serves; a rollout of it would take shop-blue (1.0.0, scaled to 1 for its rollback window) as green
+    since = last_seq(control)
+    second = dict(FAST, resource_group=RG, name="shop-green", image=dict(IMAGE, version="1.0.0"))
+    code, refused = ansible.module("blue_green", second)
+    assert code != 0, refused
+    assert ("scale set shop-blue is the blue of the previous blue/green cycle, waiting in its rollback window "
+            "(shop-green serves as its green): end that cycle first") in refused["msg"], refused.get("msg")
+    assert arm_writes(control, since) == []
+    assert pool_members(azure, net) == {"shop-green": serving}
+    assert autoscale_enabled(azure) == {"shop-blue-scale": ("shop-blue", False), "shop-green-scale": ("shop-green", True)}
+
+    # the cycle finalized: blue deleted, green's tag naming it removed - shop-green is just the set that serves
+    code, final = ansible.module("blue_green", dict(FAST, resource_group=RG, name="shop-blue", state="finalized"))
+    assert code == 0, final.get("msg")
+    assert [s["name"] for b in final["batches"] for s in b["steps"]] == [
+        "delete_blue_autoscale", "delete_blue", "green_clear_tag"]
+    assert scale_set(azure, "shop-green")["tags"] == {"team": "shop"}
+
+    # now the new cycle: green (shop-blue) staged at 1 instance, grown to the 3 serving before it joins
+    code, result = ansible.module("blue_green", dict(second, capacity=1))
+    assert code == 0, result.get("msg")
+    steps = [s["name"] for b in result["batches"] for s in b["steps"]]
+    assert steps.index("green_scale_out") < steps.index("green_join_model")
+    assert pool_members(azure, net) == {"shop-blue": instance_ids(azure, "shop-blue")}
+    assert len(instance_ids(azure, "shop-blue")) == 3 and scale_set(azure, "shop-blue")["sku"]["capacity"] == 3
+    assert scale_set(azure, "shop-blue")["tags"] == {"team": "shop", "fleetops.blue_green.blue": "shop-green"}
+    assert autoscale_enabled(azure) == {"shop-green-scale": ("shop-green", False), "shop-blue-scale": ("shop-blue", True)}
+
+    # rolled back: shop-green serves again at 3, its autoscale on; shop-blue and its copy gone
+    code, back = ansible.module("blue_green", dict(FAST, resource_group=RG, name="shop-green", state="rolled_back"))
+    assert code == 0, back.get("msg")
+    assert pool_members(azure, net) == {"shop-green": instance_ids(azure, "shop-green")}
+    assert len(instance_ids(azure, "shop-green")) == 3 and scale_set(azure, "shop-blue") is None
+    assert autoscale_enabled(azure) == {"shop-green-scale": ("shop-green", True)}
+    assert scale_set(azure, "shop-green")["tags"] == {"team": "shop"}
+
+
+def test_green_needs_blue_s_password_and_secrets_go_only_with_its_creation(emulator, azure, ansible, control):
+    net = seed(emulator, azure, password="Blue-Pass-0001!")
+    base = dict(FAST, resource_group=RG, name="shop-blue", image=dict(IMAGE, version="2.0.0"))
+    since = last_seq(control)
+    code, refused = ansible.module("blue_green", base)
+    assert code != 0 and "give admin_password for green" in refused["msg"], refused.get("msg")
+    assert arm_writes(control, since) == []
+
+    secret, script = "Green-Pass-0002!", "#cloud-config\nruncmd: [echo shop]"
+    code, staged = ansible.module("blue_green", dict(base, state="staged", admin_password=secret, custom_data=script))
+    assert code == 0 and staged["status"] == "succeeded", staged.get("msg")
+    [create] = [e for e in writes_to(control, since, "shop-green") if e["liveRequest"]["method"] == "PUT"]
+    os_profile = create["liveRequest"]["body"]["properties"]["virtualMachineProfile"]["osProfile"]
+    # both sent with green's creation (the emulator's traffic log redacts their values)
+    assert (os_profile["adminPassword"], os_profile["customData"]) == ("<redacted>", "<redacted>")
+    assert secret not in json.dumps(staged) and "runcmd" not in json.dumps(staged)
+
+    # given again while green exists: refused with the way forward, nothing written
+    since = last_seq(control)
+    code, again = ansible.module("blue_green", dict(base, admin_password=secret))
+    assert code != 0 and "admin_password given, but green shop-green exists" in again["msg"], again.get("msg")
+    assert "roll back (state=rolled_back: deletes green)" in again["msg"] and secret not in json.dumps(again)
+    assert arm_writes(control, since) == []
+
+    code, live = ansible.module("blue_green", base)
+    assert code == 0 and live["status"] == "succeeded", live.get("msg")
+    assert pool_members(azure, net) == {"shop-green": instance_ids(azure, "shop-green")}
+
+
+def test_autoscale_stays_on_the_serving_set_after_a_failed_swap(emulator, azure, ansible, control):
+    net = seed(emulator, azure, autoscale=True)
+    base = dict(FAST, resource_group=RG, name="shop-blue", image=dict(IMAGE, version="2.0.0"))
+    code, staged = ansible.module("blue_green", dict(base, state="staged"))
+    assert code == 0, staged.get("msg")
+    assert autoscale_enabled(azure) == {"shop-blue-scale": ("shop-blue", True)}
+
+    # green turns Unhealthy once in the pools: the swap rolls back, blue serves and still scales
+    control.call("POST", "health-rules", {"match": {"image_version": "2.0.0"}, "state": "Unhealthy"})
+    code, failed = ansible.module("blue_green", base)
+
+    assert code != 0 and failed["status"] == "rolled_back", failed.get("msg")
+    assert "; rolled back: blue shop-blue serves, green shop-green removed" in failed["msg"]
+    assert pool_members(azure, net) == {"shop-blue": instance_ids(azure, "shop-blue")}
+    assert autoscale_enabled(azure) == {"shop-blue-scale": ("shop-blue", True)}

@@ -61,6 +61,11 @@ def test_blue_green_playbook_swaps_then_rolls_back(emulator, azure, control, ans
     assert all(Path(path).name.startswith("blue_green-shop-blue-") for path in report.values()), report
     written = json.loads(Path(report["json"]).read_text())
     assert written["status"] == "succeeded" and [b["kind"] for b in written["batches"]] == ["stage", "swap"]
+    # the report's plan adds up both calls' estimates (staged, then live), and green's new image counts as a change
+    assert written["model_changed"] is True
+    assert written["plan"]["estimated_seconds"] > 90 + 30 + 120      # at least create, join and upgrade
+    markdown = Path(report["markdown"]).read_text()
+    assert "Estimated duration: 0.0 s" not in markdown and "| Model changed | yes |" in markdown, markdown
 
     back = blue_green(ansible_env, azure, reports, rollout_blue_green_state="rolled_back")
 
@@ -69,3 +74,26 @@ def test_blue_green_playbook_swaps_then_rolls_back(emulator, azure, control, ans
     assert (outcome["status"], outcome["failed"]) == ("rolled_back", False), outcome
     assert scale_set(azure, "shop-green") is None
     assert pool_members(azure, net) == {"shop-blue": ["0", "1"]}
+
+
+def test_blue_green_role_takes_the_secrets_green_needs_and_never_shows_them(emulator, azure, control, ansible_env,
+                                                                            tmp_path):
+    seed_gallery(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    net = seed(emulator, azure, image={"id": version_id(azure, "1.0.0")}, password="Blue-Pass-0001!")
+    reports = tmp_path / "reports"
+    since = last_seq(control)
+
+    refused = blue_green(ansible_env, azure, reports)
+
+    assert refused.returncode != 0
+    assert "give admin_password for green" in refused.stdout, refused.stdout[-4000:]
+    assert arm_writes(control, since) == []
+
+    secret = "Green-Pass-0002!"
+    swap = blue_green(ansible_env, azure, reports, "-v", rollout_admin_password=secret,
+                      rollout_custom_data="#cloud-config")
+
+    assert swap.returncode == 0, swap.stdout[-6000:] + swap.stderr[-2000:]
+    assert secret not in swap.stdout + swap.stderr and "#cloud-config" not in swap.stdout
+    assert pool_members(azure, net) == {"shop-green": instance_ids(azure, "shop-green")}
+    assert all(secret not in path.read_text() for path in reports.iterdir())

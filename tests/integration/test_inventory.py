@@ -146,7 +146,9 @@ def test_inventory_of_uniform_and_flexible_sets_with_groups_compose_and_cache(
         assert ipaddress.ip_address(hv["private_ip"]) in ipaddress.ip_network("10.1.0.0/16")
         assert (hv["power_state"], hv["provisioning_state"], hv["resource_group"]) == ("running", "Succeeded", RG)
         assert hv["image_version"] == "24.04.202501010" and hv["latest_model_applied"] is True
-        assert hv["tags"] == {"team": "payments", "tier": hv["scale_set"]} and hv["tier"] == hv["scale_set"]
+        # vm_name and azure_tags: name and tags are reserved in ansible-core 2.19 (compose still says tags.tier)
+        assert "name" not in hv and "tags" not in hv and hv["vm_name"] == name
+        assert hv["azure_tags"] == {"team": "payments", "tier": hv["scale_set"]} and hv["tier"] == hv["scale_set"]
         assert hv["ansible_user"] == "azureuser" and hv["rack"] == "fd%s" % hv["fault_domain"]
         assert isinstance(hv["update_domain"], int) and hv["computer_name"].startswith(hv["scale_set"])
     assert {hostvars[name]["orchestration_mode"] for name in flex} == {"Flexible"}
@@ -160,6 +162,16 @@ def test_inventory_of_uniform_and_flexible_sets_with_groups_compose_and_cache(
     assert sorted(members(listing, "zone_1") + members(listing, "zone_2")) == web
     assert members(listing, "zone_none") == flex
     assert members(listing, "payments") == sorted(web + flex) and members(listing, "stale") == []
+
+    # A play over the hosts: no reserved-name warning, and the renamed variables at hand.
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "vmss_web", "gather_facts": False, "tasks": [
+        {"ansible.builtin.debug": {"msg": "{{ vm_name }} {{ azure_tags.tier }}"}}]}]))
+    played = subprocess.run(["ansible-playbook", "-i", str(config), str(playbook)], env=ansible_env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert played.returncode == 0, played.stdout[-3000:] + played.stderr[-3000:]
+    assert "reserved name" not in played.stdout + played.stderr
+    assert '"msg": "web_0 web"' in played.stdout
 
     # Second run: the same inventory from the cache, and not one request to Azure.
     since = last_seq(control)

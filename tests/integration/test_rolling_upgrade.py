@@ -171,7 +171,7 @@ def test_a_faulted_automatic_upgrade_is_reported_not_started_again(emulator, azu
 
 
 def test_the_automatic_upgrade_rolling_forward_is_joined_then_reported_done(emulator, azure, ansible, control):
-    base = seed(azure, ansible, emulator["FLEETOPS_EMULATOR_LOCATION"], pause="PT10M", automatic=True)  # 6 s pauses
+    base = seed(azure, ansible, emulator["FLEETOPS_EMULATOR_LOCATION"], pause="PT30M", automatic=True)  # 18 s pauses: room for a loaded controller to join
     wait_until(lambda: image_versions(azure).count("1.1.0") >= 1, "the automatic upgrade's first batch")
     since = last_seq(control)
 
@@ -207,7 +207,7 @@ def run_role(ansible_env, azure, **extra):
 
 def test_the_role_joins_the_automatic_upgrade_and_counts_only_what_it_moved(
         emulator, azure, ansible, ansible_env, control):
-    seed(azure, ansible, emulator["FLEETOPS_EMULATOR_LOCATION"], pause="PT10M", automatic=True)  # 6 s pauses
+    seed(azure, ansible, emulator["FLEETOPS_EMULATOR_LOCATION"], pause="PT30M", automatic=True)  # 18 s pauses: room for a loaded controller to join
     wait_until(lambda: image_versions(azure).count("1.1.0") >= 1, "the automatic upgrade's first batch")
     since = last_seq(control)
 

@@ -8,6 +8,7 @@ Both times the autoscale setting is disabled for the rollout and enabled again a
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import subprocess
@@ -59,7 +60,7 @@ def seed(azure, location):
 
 
 def rollout(ansible_env, azure, reports: Optional[Path], playbook=str(ROOT / "playbooks" / "rollout.yml"), cwd=ROOT,
-            **extra):
+            env=None, **extra):
     """The rollout playbook; ``reports`` None: rollout_report_dir left to its default."""
     extra_vars = dict({"rollout_resource_group": RG, "rollout_scale_set": NAME,
                        "rollout_image_version_id": version_id(azure, "1.1.0"), "rollout_batch_size": 40,
@@ -67,7 +68,7 @@ def rollout(ansible_env, azure, reports: Optional[Path], playbook=str(ROOT / "pl
                        "rollout_heartbeat_seconds": 1}, **({} if reports is None else {"rollout_report_dir": str(reports)}))
     extra_vars.update(extra)
     return subprocess.run(["ansible-playbook", playbook, "-e", json.dumps(extra_vars)],
-                          env=dict(ansible_env, ANSIBLE_SHOW_CUSTOM_STATS="true"), cwd=cwd, capture_output=True,
+                          env=dict(ansible_env, ANSIBLE_SHOW_CUSTOM_STATS="true", **(env or {})), cwd=cwd, capture_output=True,
                           text=True, timeout=600, check=False)
 
 
@@ -168,6 +169,66 @@ def test_unhealthy_version_fails_the_play_rolls_back_and_is_demoted(emulator, az
     assert "PLAY RECAP" in out and "failed=1" in out.split("PLAY RECAP")[-1]
 
 
+def iso_seconds(stamp):
+    """Seconds since the epoch of the module's ISO-8601 UTC time (2026-12-06T15:04:05.123Z)."""
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+TIMELINE_CALLBACK = """
+import json, os, time
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "timeline"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        with open(os.environ["TIMELINE_FILE"], "a") as out:
+            out.write(json.dumps([time.time(), task.get_name()]) + "\\n")
+"""
+
+
+def test_heartbeat_at_most_once_per_interval_and_the_next_batch_not_held_back_by_it(
+        emulator, azure, ansible_env, tmp_path):
+    """The canary soaks for two heartbeat intervals and more: heartbeat lines (plain lines, no FAILED - RETRYING)
+    while it runs, never two within one interval; and the role moves on (a callback notes when each task starts)
+    within a few seconds of the module's end of each batch, well inside one interval: the wait returns when the job
+    ends, not at the next heartbeat."""
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    heartbeat = 20   # half of it is the leeway to move on: room for a loaded CI machine
+    (tmp_path / "callbacks").mkdir()
+    (tmp_path / "callbacks" / "timeline.py").write_text(TIMELINE_CALLBACK)
+    timeline_file = tmp_path / "timeline.jsonl"
+
+    run = rollout(ansible_env, azure, tmp_path / "reports", rollout_heartbeat_seconds=heartbeat,
+                  rollout_canary_soak=2 * heartbeat + 2,
+                  env={"ANSIBLE_CALLBACK_PLUGINS": str(tmp_path / "callbacks"), "ANSIBLE_CALLBACKS_ENABLED": "timeline",
+                       "TIMELINE_FILE": str(timeline_file)})
+
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    out = run.stdout
+    assert "RETRYING" not in out
+    batches = json.loads(Path(custom_stats(out)["report"]["json"]).read_text())["batches"]
+    assert [(b["number"], b["kind"]) for b in batches] == [(1, "canary"), (2, "batch"), (3, "batch")], batches
+    # each wait: from its task's start to the next task's start (when the role moved on)
+    timeline = [json.loads(line) for line in timeline_file.read_text().splitlines()]
+    waits = [(started, timeline[i + 1][0]) for i, (started, name) in enumerate(timeline)
+             if re.search(r": Running (canary|batch) \d of 3 on ", name)]
+    assert len(waits) == len(batches), timeline
+    for batch, (wait_started, moved_on) in zip(batches, waits):
+        assert wait_started < iso_seconds(batch["ended_at"]) < moved_on < iso_seconds(batch["ended_at"]) + heartbeat / 2, (
+            batch["number"], wait_started, batch["ended_at"], moved_on)
+    # the heartbeat: the canary's lines, each with the time waited, never more than one per interval
+    waited = [int(seconds) for seconds in re.findall(
+        r"^\[localhost\]: Running canary 1 of 3 on %s/%s \((\d+) s\)$" % (RG, NAME), out, re.M)]
+    assert waited and waited[0] >= heartbeat, out[-6000:]
+    assert len(waited) <= (waits[0][1] - waits[0][0]) / heartbeat, (waited, waits[0])
+    assert all(later - earlier >= heartbeat for earlier, later in zip(waited, waited[1:])), waited
+
+
 def writes_since(control, since):
     """The writes sent to Azure Resource Manager (not the token requests) since ``since``."""
     return [(entry["liveRequest"]["method"], entry["liveRequest"]["url"]) for entry in control.traffic(since)
@@ -200,7 +261,8 @@ def test_one_numbering_everywhere_a_heartbeat_one_failure_block_and_reports_wher
     lines = re.findall(r'"msg": "((?:canary|batch) \d+ of \d+: instance\(s\) [^"]*)"', out)
     assert [line.split(":")[0] for line in lines] == ["canary 1 of 3", "batch 2 of 3"], lines
     assert "-> unhealthy" in lines[1]
-    assert re.search(r"RETRYING: \[localhost\]: Running (canary 1|batch 2) of 3 on %s/%s" % (RG, NAME), out), out[-6000:]
+    assert re.search(r"^\[localhost\]: Running (canary 1|batch 2) of 3 on %s/%s \(\d+ s\)$" % (RG, NAME), out, re.M), out[-6000:]
+    assert "RETRYING" not in out
     # one failure block, the sentence first
     assert out.count("fatal:") == 1, out[-6000:]
     fatal = out[out.index("fatal:"):]

@@ -21,7 +21,10 @@ def load(path):
 
 
 def test_action_group_lists_every_module_and_nothing_else():
-    modules = {path.stem for path in (ROOT / "plugins" / "modules").glob("*.py") if path.stem != "__init__"}
+    # an action plugin's docs-only module (rollout_wait) calls no Azure API: module_defaults' Azure options
+    # would be unknown to it
+    controller_only = {path.stem for path in (ROOT / "plugins" / "action").glob("*.py")}
+    modules = {path.stem for path in (ROOT / "plugins" / "modules").glob("*.py")} - {"__init__"} - controller_only
     group = load("meta/runtime.yml")["action_groups"]["vmss"]
     assert len(group) == len(set(group)), "duplicates in meta/runtime.yml action_groups.vmss"
     assert set(group) == modules, "meta/runtime.yml action_groups.vmss must list exactly plugins/modules/*.py"

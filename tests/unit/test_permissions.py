@@ -150,7 +150,9 @@ def test_every_operation_is_one_the_emulator_serves():
 
 
 def test_workflow_modules_are_those_the_roles_call():
-    modules = {path.stem for path in (ROOT / "plugins" / "modules").glob("*.py")}
+    # an action plugin's documentation stub (rollout_wait: polls an async job on the controller) sends nothing to Azure
+    controller_only = {"rollout_wait"}
+    modules = {path.stem for path in (ROOT / "plugins" / "modules").glob("*.py")} - controller_only
     for workflow in ("bake", "rollout", "scale", "app_update"):
         text = "\n".join(path.read_text() for path in sorted((ROOT / "roles" / workflow / "tasks").glob("*.yml")))
         called = set(re.findall(r"^\s*fleetops\.vmss\.([a-z_]+):", text, re.M)) & modules

@@ -129,3 +129,17 @@ def test_bad_input_is_a_filter_error_and_both_filters_are_exported():
     with pytest.raises(AnsibleFilterError):
         rollout_reports(["not", "a", "dict"])
     assert set(FilterModule().filters()) == {"rollout_merge", "rollout_reports"}
+
+
+def test_blue_green_calls_add_up_their_estimates_and_any_model_change():
+    """Blue/green's calls each plan only their own state (staged, then live); a staged call that found green
+    already there planned nothing, but the live one still has its estimate."""
+    staged = {"status": "nothing_to_do", "model_changed": False, "batches": [],
+              "plan": {"batches": [], "estimated_seconds": 0.0}}
+    live = {"status": "succeeded", "model_changed": True,
+            "batches": [{"index": 0, "kind": "swap", "instance_ids": [], "outcome": "healthy"}],
+            "plan": {"batches": [{"index": 0, "kind": "swap", "instance_ids": []}], "estimated_seconds": 296.0}}
+    merged = rollout_merge([staged, live])
+    assert merged["plan"]["estimated_seconds"] == 296.0 and merged["model_changed"] is True
+    assert rollout_merge([dict(staged, plan={"batches": [{"index": 0, "kind": "stage"}], "estimated_seconds": 90.0}),
+                          live])["plan"]["estimated_seconds"] == 386.0

@@ -126,8 +126,9 @@ def test_every_scale_set_of_the_subscription_in_six_reads(arm, plugin_loader, tm
     web0 = data.hosts["web000000"].vars
     assert (web0["private_ip"], web0["ansible_host"], web0["instance_id"], web0["zone"], web0["update_domain"],
             web0["health_state"], web0["image_version"], web0["scale_set"], web0["resource_group"],
-            web0["tags"], web0["ansible_port"]) == (
+            web0["azure_tags"], web0["ansible_port"]) == (
         "10.0.0.4", "10.0.0.4", "0", "1", 0, "Unhealthy", "1.7.1", "web", "a", {"team": "payments"}, 2200)
+    assert "tags" not in web0 and "name" not in web0 and web0["vm_name"] == "web_0"   # reserved in ansible-core 2.19
     flex = data.hosts["flex1a2b3c4d"].vars
     assert (flex["private_ip"], flex["orchestration_mode"], flex["latest_model_applied"], flex["image_version"]) == (
         "10.1.0.8", "Flexible", False, "1.7.0")                                 # the primary NIC's address

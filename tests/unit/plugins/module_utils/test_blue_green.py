@@ -240,7 +240,8 @@ def test_a_resumed_live_plan_skips_what_azure_shows_done():
     assert steps("live", late) == [("swap", ["green_in_pool", "blue_upgrade", "blue_out_of_pool"])]
     done = obs(state(in_model=False, out_model=True, members=0, touching=0, non_members=2), state(blue_tag="web-blue"))
     assert steps("live", done) == [] and steps("staged", done) == [] and bg.is_live(done)
-    assert steps("finalized", done) == [("finalize", ["delete_blue"])]
+    # finalizing ends the cycle: blue deleted, green's tag naming it removed
+    assert steps("finalized", done) == [("finalize", ["delete_blue", "green_clear_tag"])]
 
 
 def test_rollback_plans():
@@ -306,3 +307,66 @@ def test_preconditions_and_validation():
     no_health["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"].pop(0)
     assert bg.validate(PARAMS, fresh, no_health, None, [POOL], dict(OPTS, capacity=2), "web-blue", "web-green") == [
         "blue has no Application Health extension: the health gates need one."]
+
+
+# --- issue 22: one cycle at a time, capacity, secrets --------------------------------------------------
+
+
+def test_a_set_waiting_in_its_rollback_window_is_never_swapped_in_as_green():
+    serving, waiting = blue(), blue()
+    serving.update(name="web-green", tags={bg.TAG_BLUE: "web-blue"})
+    waiting["tags"] = {bg.TAG_CAPACITY: "4"}
+    observed = obs(state(), state(blue_tag=None, in_model=False, out_model=True, members=0, touching=0))
+    # a rollout of web-green (serving) whose green would be web-blue, the previous cycle's blue
+    errors = bg.validate(dict(PARAMS, image=None), observed, serving, waiting, [POOL], OPTS, "web-green", "web-blue")
+    assert ("scale set web-blue is the blue of the previous blue/green cycle, waiting in its rollback window "
+            "(web-green serves as its green): end that cycle first") in " ".join(errors)
+    # either sign is enough: blue's tag naming green, or green's capacity tag
+    assert bg.in_rollback_window(serving, dict(waiting, tags={}), "web-blue")
+    assert bg.in_rollback_window({"tags": {}}, waiting, "web-blue")
+    assert not bg.in_rollback_window({"tags": {}}, dict(waiting, tags={}), "web-blue")
+    assert not bg.in_rollback_window(serving, None, "web-blue")
+
+
+def test_a_green_staged_smaller_grows_to_blue_s_capacity_before_it_joins():
+    green = state(capacity=2, instances=2, members=0, touching=0, non_members=2, in_model=False, out_model=True,
+                  blue_tag="web-blue")
+    staged = obs(state(capacity=6, instances=6), green)
+    assert steps("live", staged)[0] == ("swap", ["green_scale_out", "green_join_model", "green_upgrade",
+                                                 "green_in_pool", "blue_leave_model", "blue_upgrade",
+                                                 "blue_out_of_pool"])
+    # a fresh plan at a smaller capacity: created small, grown before it joins
+    assert steps("live", obs(state(capacity=6, instances=6), ABSENT), capacity=2)[1][1][0] == "green_scale_out"
+    # blue already scaled in by a resumed run: its capacity before counts
+    resumed = obs(state(capacity=1, instances=1, original_capacity=6), staged["green"])
+    assert bg.serving_capacity(resumed) == 6 and steps("live", resumed)[0][1][0] == "green_scale_out"
+    assert "green_scale_out" not in str(steps("live", obs(state(capacity=2), staged["green"])))
+
+
+def linux_blue(disable_password):
+    out = blue()
+    out["properties"]["virtualMachineProfile"]["osProfile"]["linuxConfiguration"] = {
+        "disablePasswordAuthentication": disable_password}
+    return out
+
+
+def test_green_needs_the_password_blue_signs_in_with_and_secrets_only_go_with_its_creation():
+    fresh = obs(state(), ABSENT)
+    opts = dict(OPTS, capacity=2)
+    assert bg.validate(PARAMS, fresh, linux_blue(True), None, [POOL], opts, "web-blue", "web-green") == []
+    assert bg.validate(PARAMS, fresh, linux_blue(False), None, [POOL], opts, "web-blue", "web-green") == [
+        "blue's model signs in with a password (linuxConfiguration.disablePasswordAuthentication is not true, or "
+        "Windows) and Azure never returns it: give admin_password for green."]
+    assert bg.validate(dict(PARAMS, admin_password="s3cret!"), fresh, linux_blue(False), None, [POOL], opts,
+                       "web-blue", "web-green") == []
+    windows = blue()
+    windows["properties"]["virtualMachineProfile"]["osProfile"]["windowsConfiguration"] = {}
+    assert bg.password_required(windows) and not bg.password_required(blue())
+    staged = obs(state(), state(blue_tag="web-blue", in_model=False, out_model=True))
+    green = dict(linux_blue(False), tags={bg.TAG_BLUE: "web-blue"})
+    errors = bg.validate(dict(PARAMS, image=None, admin_password="s3cret!", custom_data="#cloud-config"), staged,
+                         linux_blue(False), green, [POOL], opts, "web-blue", "web-green")
+    assert errors == ["admin_password, custom_data given, but green web-green exists: Azure never returns them, so "
+                      "they are only used when green is created. Leave them out to go on with green as it is, or "
+                      "roll back (state=rolled_back: deletes green) and stage green again with them."]
+    assert "s3cret" not in " ".join(errors)

@@ -183,3 +183,41 @@ def test_a_failed_deallocation_fails_the_module_with_azure_s_code():
         swap.do_blue_deallocate({})
     assert str(caught.value).startswith("Failed to deallocate instances of scale set rg/web: ")
     assert ("deallocate", ["0", "1"]) in blue.writes()
+
+
+class FakeAutoscale:
+    """autoscale_settings of the monitor client: PUTs and DELETEs recorded as (what, name, enabled)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def create_or_update(self, group, name, body):  # pylint: disable=unused-argument
+        self.calls.append(("put", name, body.enabled))
+
+    def delete(self, group, name):  # pylint: disable=unused-argument
+        self.calls.append(("delete", name, None))
+
+
+def autoscale_setting(name, target, enabled, tags=None):
+    return {"id": "/subscriptions/s/resourceGroups/rg/providers/microsoft.insights/autoscalesettings/" + name,
+            "name": name, "location": "westeurope", "tags": tags or {},
+            "properties": {"enabled": enabled, "targetResourceUri": target, "profiles": []}}
+
+
+def test_the_serving_set_s_autoscale_is_never_left_off():
+    blue, green, counter = sets()
+    green.resource = dict(blue.resource)          # ids only matter here
+    swap, _opts = swap_of(blue, green, counter)
+    swap.monitor = type("Monitor", (), {"autoscale_settings": FakeAutoscale()})()
+    calls = swap.monitor.autoscale_settings.calls
+    # green already has a (disabled) copy of blue's setting: it is switched on before blue's goes off
+    swap.autoscale = {"blue": [autoscale_setting("web-scale", blue.id, True)],
+                      "green": [autoscale_setting("web-green-scale", green.id, False)], "missing": []}
+    swap.do_autoscale_to_green({})
+    assert calls == [("put", "web-green-scale", True), ("put", "web-scale", False)]
+    # a rollback finds blue's setting for a copy without its source tag by the copy's name
+    del calls[:]
+    swap.autoscale = {"blue": [autoscale_setting("web-scale", blue.id, False)],
+                      "green": [autoscale_setting("web-green-scale", green.id, True)], "missing": []}
+    swap.do_autoscale_to_blue({"keep_green": False})
+    assert calls == [("put", "web-scale", True), ("delete", "web-green-scale", None)]

@@ -262,6 +262,39 @@ def test_a_rerun_waits_for_the_module_its_killed_controller_left_then_takes_the_
     assert "op=rollout" in compute.virtual_machine_scale_sets.doc["tags"][_lease.TAG]
 
 
+def test_a_rerun_also_waits_for_the_stopped_module_s_last_write_to_end(monkeypatch):
+    """The stopped module's lease release is a PATCH whose operation runs on: Azure answers 409 Conflict to another
+    write meanwhile, so the take-over waits for the scale set to leave Updating before it writes."""
+    import socket   # pylint: disable=import-outside-toplevel
+
+    theirs = _lease.encode(dict(ME, host=socket.gethostname(), run="bbbbbbbbbbbb"), "rollout", NOW + 10**6)
+    compute = Compute({_lease.TAG: theirs})
+    scale_sets = compute.virtual_machine_scale_sets
+    monkeypatch.setattr(_lease, "pid_alive", lambda pid: pid == ME["pid"])
+    writes_while_updating = []
+    original = scale_sets.begin_update
+
+    def update(group, name, body, **kwargs):
+        if scale_sets.doc.get("provisioning_state") == "Updating":
+            writes_while_updating.append(body)   # Azure: 409 Conflict, a concurrent request
+        return original(group, name, body, **kwargs)
+
+    scale_sets.begin_update = update
+    slept = []
+
+    def meanwhile(seconds):   # first the module releases its lease (Updating), then that operation ends
+        slept.append(seconds)
+        if len(slept) == 1:
+            original("rg", "api", {"tags": {}, "provisioning_state": "Updating"})
+        else:
+            scale_sets.doc["provisioning_state"] = "Succeeded"
+
+    monkeypatch.setattr(_lease.time, "sleep", meanwhile)
+    _lease.take(Module(), compute, "rollout", [("rg", "api")], {})
+    assert len(slept) == 2 and writes_while_updating == []
+    assert "op=rollout" in scale_sets.doc["tags"][_lease.TAG]
+
+
 def test_every_wait_calls_the_hooks_between_its_checks():
     calls = []
     _waiter.WAIT_HOOKS.append(lambda: calls.append("hook"))

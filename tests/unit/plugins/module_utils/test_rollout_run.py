@@ -35,9 +35,9 @@ def params(**overrides):
     return out
 
 
-def run(fake, image_version=None, check_mode=False, **overrides):
+def run(fake, image_version=None, check_mode=False, monitor=None, **overrides):
     """The module's story (plugins/modules/rollout.py main) on the fake; returns the Rollout."""
-    rollout = Rollout(None, params(**overrides), None, check_mode)
+    rollout = Rollout(None, params(**overrides), None, check_mode, monitor=monitor)
     rollout.azure = fake
     rollout.read()
     desired = {"image": dict(IMAGE, version=image_version)} if image_version else {}
@@ -664,3 +664,55 @@ def test_a_failed_rollback_operation_fails_the_rollback_keeping_the_rollback_poi
     assert result["status"] == "rollback_failed" and result["rollback"]["outcome"] == "failed"
     assert "; rollback failed: " in result["halt"]["reason"] and "VMExtensionProvisioningError" in result["halt"]["reason"]
     assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling_back"
+
+
+# --- metric gates (the judging itself: test_metrics.py) -------------------------------------------------------
+
+def metric_monitor(fake, rates, fault=None):
+    """An azure-mgmt-monitor client whose ``metrics.list`` answers ``rates[version]`` failed requests per instance
+    and grain (VMName series naming the instance id), or raises ``fault``."""
+    from types import SimpleNamespace as NS  # pylint: disable=import-outside-toplevel
+
+    def list_metrics(resource, **kwargs):  # pylint: disable=unused-argument
+        if fault is not None:
+            raise fault
+        series = [NS(metadatavalues=[NS(name=NS(value="VMName"), value=str(i))],
+                     data=[NS(total=float(rates[vm["version"]]))] * 3) for i, vm in fake.vms.items()]
+        return NS(value=[NS(timeseries=series)])
+
+    return lambda: NS(metrics=NS(list=list_metrics))
+
+
+def run_gated(fake, monitor, **overrides):
+    gate = {"metric": "requests/failed", "aggregation": "total", "max_ratio_to_baseline": 2, "min_samples": 3}
+    return run(fake, "1.1.0", monitor=monitor, metric_gates=[gate], **overrides)
+
+
+def test_a_healthy_batch_failing_five_times_the_baseline_halts_and_rolls_back():
+    fake = FakeScaleSet(count=5)
+    result = run_gated(fake, metric_monitor(fake, {"1.1.0": 25, "1.0.0": 5})).result
+    assert result["status"] == "rolled_back" and result["halt"]["code"] == "MetricGateFailed", result["halt"]
+    [batch] = result["batches"]
+    assert batch["outcome"] == "unhealthy" and batch["health"] == {"0": "Healthy", "1": "Healthy"}
+    [verdict] = batch["metrics"]
+    assert (verdict["value"], verdict["baseline"], verdict["ratio"], verdict["samples"]) == (25, 5, 5, 6)
+    assert "25 is 5x the baseline 5" in result["halt"]["reason"]
+    assert {vm["version"] for vm in fake.vms.values()} == {"1.0.0"}
+
+
+def test_gates_that_pass_let_every_batch_through_and_the_last_is_judged_without_a_baseline():
+    fake = FakeScaleSet(count=5)
+    result = run_gated(fake, metric_monitor(fake, {"1.1.0": 6, "1.0.0": 5})).result
+    assert result["status"] == "succeeded" and [b["outcome"] for b in result["batches"]] == ["healthy"] * 3
+    assert "no baseline" in result["batches"][-1]["note"]
+
+
+def test_a_transient_fault_reading_metrics_interrupts_without_a_verdict():
+    from azure.core.exceptions import ServiceResponseError  # pylint: disable=import-outside-toplevel
+
+    fake = FakeScaleSet(count=5)
+    rollout = run_gated(fake, metric_monitor(fake, {}, fault=ServiceResponseError("connection reset by peer")))
+    result = rollout.result
+    assert result["status"] == "interrupted" and result["rollback"] is None and fake.demoted == []
+    assert [b["outcome"] for b in result["batches"]] == ["interrupted"]
+    assert "not a verdict on the image" in rollout.stopped_message

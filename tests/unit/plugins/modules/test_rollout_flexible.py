@@ -2,7 +2,8 @@
 # Copyright: FleetOps maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The rollout module on a Flexible scale set over the real SDK pipeline (scripted ARM): the manual-upgrade
-preview feature ImageReferenceUpgradeForVmoVMs is read before any write, and only for image changes."""
+preview feature ImageReferenceUpgradeForVmoVMs is read before any write, and only for image changes; bad metric_gates
+are refused before any request."""
 
 from __future__ import annotations
 
@@ -126,3 +127,16 @@ def test_uniform_image_change_does_not_need_the_feature(arm, capsys):
     arm.route("GET", VMSS_PATH + r"/virtualMachines\?", [(200, {}, {"value": []})])
     run(arm, capsys, check=True, image=dict(IMAGE, version="1.1.0"))
     assert feature_reads(arm) == []
+
+
+def test_metric_gates_without_a_threshold_fail_before_any_request(arm, capsys):
+    serve(arm, feature("Registered"))
+    code, result = run(arm, capsys, image=dict(IMAGE, version="1.1.0"),
+                       metric_gates=[{"metric": "requests/failed", "resource": "web-ai"}, {"metric": "Percentage CPU",
+                                                                                           "max": 80, "interval": 30}])
+    assert code == 1 and result["msg"].startswith("Invalid options for the rollout of scale set payments/api: ")
+    assert result["errors"] == [
+        "metric_gates[1] (requests/failed) needs a threshold: max, min or max_ratio_to_baseline.",
+        "metric_gates[1] (requests/failed): resource must be a full resource id (/subscriptions/...).",
+        "metric_gates[2] (Percentage CPU): interval must be whole minutes (Azure Monitor's grains) and at most the window."]
+    assert arm.requests == []

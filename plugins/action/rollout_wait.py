@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Wait for a background (async) task on the controller: poll its job every few seconds, print a heartbeat line at
+most once per heartbeat_seconds, return the job's result as soon as it ends. Documentation: modules/rollout_wait.py."""
+
+from __future__ import annotations
+
+import time
+
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+from ansible.utils.vars import merge_hash
+
+display = Display()
+
+ARGUMENT_SPEC = {
+    "jid": {"type": "str", "required": True},
+    "msg": {"type": "str", "default": "Still running"},
+    "heartbeat_seconds": {"type": "float", "default": 60},
+    "poll_seconds": {"type": "float", "default": 2},
+    "timeout": {"type": "float", "default": 0},
+}
+
+
+def elapsed_text(seconds: float) -> str:
+    """12 s, 3 min, 1 h 05 min: the time a job has run, as the heartbeat says it."""
+    seconds = int(seconds)
+    if seconds < 120:
+        return "%d s" % seconds
+    if seconds < 3600:
+        return "%d min" % (seconds // 60)
+    return "%d h %02d min" % (seconds // 3600, seconds % 3600 // 60)
+
+
+class ActionModule(ActionBase):
+
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        for name in ("heartbeat_seconds", "poll_seconds", "timeout"):
+            if args[name] < 0:
+                return dict(result, failed=True, msg="%s must be 0 or more, got %s" % (name, args[name]))
+        heartbeat, poll = args["heartbeat_seconds"], max(args["poll_seconds"], 0.1)
+        # where async_status looks: the shell's async_dir (ansible_async_dir), as the job was started with
+        async_dir = self._remote_expand_user(self.get_shell_option("async_dir", default="~/.ansible_async"))
+        host = (task_vars or {}).get("inventory_hostname", "")
+        started = time.monotonic()
+        next_heartbeat = started + heartbeat if heartbeat else None
+        while True:
+            status = self._execute_module(module_name="ansible.legacy.async_status", task_vars=task_vars,
+                                          module_args={"jid": args["jid"], "_async_dir": async_dir})
+            if status.get("finished") or status.get("failed"):
+                break   # the job's own result (a failed job included), or async_status's "could not find job"
+            now = time.monotonic()
+            if args["timeout"] and now - started >= args["timeout"]:
+                return dict(result, failed=True, finished=False, ansible_job_id=args["jid"],
+                            msg="%s: no result after %s" % (args["msg"], elapsed_text(now - started)))
+            if next_heartbeat is not None and now >= next_heartbeat:
+                display.display("%s%s (%s)" % ("[%s]: " % host if host else "", args["msg"], elapsed_text(now - started)))
+                next_heartbeat = now + heartbeat   # from the line printed: never two within an interval
+            time.sleep(poll if next_heartbeat is None else max(0.0, min(poll, next_heartbeat - now)))
+        status.pop("invocation", None)
+        status["finished"] = bool(status.get("finished"))
+        status["started"] = bool(status.get("started", True))
+        return merge_hash(result, status)

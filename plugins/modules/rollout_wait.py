@@ -1,0 +1,97 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: rollout_wait
+short_description: Wait on the controller for a background task, with a heartbeat line, and return its result
+version_added: 0.1.0
+description:
+  - Waits for a task started with C(async) and C(poll) 0 (for example M(fleetops.vmss.rollout) with O(fleetops.vmss.rollout#module:max_batches))
+    and returns that task's result (as M(ansible.builtin.async_status) returns it) as soon as the job ends.
+  - Polls the job every O(poll_seconds), so a job that ends is seen within a few seconds, whatever O(heartbeat_seconds) is.
+  - While the job runs, prints O(msg) and the time waited at most once every O(heartbeat_seconds), as a plain line of
+    output (not the C(FAILED - RETRYING) of an C(until) loop).
+  - Looks for the job in the async directory the task's C(ansible_async_dir) names, as M(ansible.builtin.async_status) does;
+    set it to the directory the job was started with.
+  - This is an action plugin; it runs on the controller (the job's host is the task's host).
+author:
+  - FleetOps maintainers (@fleetops)
+options:
+  jid:
+    description: The job id, C(ansible_job_id) of the registered result of the task started with C(async) and C(poll) 0.
+    type: str
+    required: true
+  msg:
+    description: What the heartbeat line says (the time waited follows it).
+    type: str
+    default: Still running
+  heartbeat_seconds:
+    description:
+      - Seconds between two heartbeat lines; the first comes after that long. V(0) prints none.
+      - Lower it where time runs faster than Azure's (an emulator), so that a minute of Azure stays one line.
+    type: float
+    default: 60
+  poll_seconds:
+    description: Seconds between two reads of the job's status; bounds the delay before the result is returned.
+    type: float
+    default: 2
+  timeout:
+    description: Seconds to wait at most; then the task fails (the job keeps running). V(0) waits as long as the job runs.
+    type: float
+    default: 0
+attributes:
+  check_mode:
+    description: Can run in check mode.
+    support: full
+    details: It only reads the job's status file; a job started in check mode is waited for as usual.
+  diff_mode:
+    description: Returns the state before and after the change when run with C(--diff).
+    support: none
+  action:
+    description: Runs on the controller as an action plugin.
+    support: full
+  async:
+    description: Can run with C(async).
+    support: none
+notes:
+  - The returned result is the job's, so O(jid)'s module decides RV(ignore:changed) and RV(ignore:failed).
+seealso:
+  - module: ansible.builtin.async_status
+  - module: fleetops.vmss.rollout
+"""
+
+EXAMPLES = r"""
+- name: Run one batch of the rollout in the background
+  fleetops.vmss.rollout:
+    resource_group: payments-prod
+    name: payments-api
+    image: "{{ image_version_id }}"
+    max_batches: 1
+  async: 3600
+  poll: 0
+  register: rollout_step
+
+- name: Wait for it, saying once a minute that it still runs
+  fleetops.vmss.rollout_wait:
+    jid: "{{ rollout_step.ansible_job_id }}"
+    msg: Running the next batch on payments-prod/payments-api
+    heartbeat_seconds: 60
+  register: rollout_batch
+"""
+
+RETURN = r"""
+finished:
+  description: Whether the job ended (always true unless O(timeout) passed).
+  returned: always
+  type: bool
+  sample: true
+ansible_job_id:
+  description: The job id waited for.
+  returned: always
+  type: str
+  sample: j361279683585.1234
+"""

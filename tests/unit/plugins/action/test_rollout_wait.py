@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: FleetOps maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""fleetops.vmss.rollout_wait on a fake clock: the job's result as soon as a poll sees it ended, a heartbeat line at
+most once per heartbeat_seconds (none made up after a slow poll), a timeout, bad options refused before polling."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.fleetops.vmss.plugins.action import rollout_wait
+
+JOB_RESULT = {"started": 1, "finished": 1, "ansible_job_id": "j1", "changed": True, "status": "in_progress",
+              "invocation": {"module_args": {}}}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0
+        self.now += seconds
+
+
+@pytest.fixture
+def harness(monkeypatch):
+    """An ActionModule whose job ends ``ends_after`` fake seconds after the wait starts; each status read costs
+    ``poll_cost`` fake seconds (a process started on the host; a function of the time waited)."""
+    clock, lines, polls = Clock(), [], []
+    monkeypatch.setattr(rollout_wait.time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(rollout_wait.time, "sleep", clock.sleep)
+    monkeypatch.setattr(rollout_wait.display, "display", lambda msg, *args, **kwargs: lines.append((clock.now, msg)))
+    monkeypatch.setattr(rollout_wait.ActionBase, "run", lambda self, tmp=None, task_vars=None: {})
+
+    def make(args, ends_after=0.0, poll_cost=0.0, status=None):
+        action = rollout_wait.ActionModule.__new__(rollout_wait.ActionModule)
+        action._task = SimpleNamespace(args=args)
+        action._connection = SimpleNamespace(_shell=SimpleNamespace(get_option=lambda name: "/home/op/.ansible_async"))
+        action.get_shell_option = lambda name, default=None: "/home/op/.ansible_async"
+        action._remote_expand_user = lambda path: path
+        started = clock.now
+
+        def execute_module(module_name, task_vars, module_args):
+            assert module_name == "ansible.legacy.async_status"
+            assert module_args == {"jid": args["jid"], "_async_dir": "/home/op/.ansible_async"}
+            clock.now += poll_cost(clock.now - started) if callable(poll_cost) else poll_cost
+            polls.append(clock.now - started)
+            if status is not None:
+                return dict(status)
+            if clock.now - started >= ends_after:
+                return dict(JOB_RESULT)
+            return {"started": 1, "finished": 0, "ansible_job_id": args["jid"]}
+
+        action._execute_module = execute_module
+        return action
+
+    return SimpleNamespace(clock=clock, lines=lines, polls=polls, make=make)
+
+
+def test_returns_the_jobs_result_within_a_poll_of_its_end_with_one_heartbeat_per_interval(harness):
+    action = harness.make({"jid": "j1", "msg": "Running batch 2 of 4 on rg/api", "heartbeat_seconds": 60,
+                           "poll_seconds": 2}, ends_after=185.5, poll_cost=0.4)
+    start = harness.clock.now
+
+    result = action.run(task_vars={"inventory_hostname": "localhost"})
+
+    assert result["finished"] is True and result["changed"] is True and result["status"] == "in_progress"
+    assert "invocation" not in result
+    waited = harness.clock.now - start
+    assert 185.5 <= waited <= 185.5 + 2 + 0.4   # seen at the first poll after the end, not at a heartbeat
+    assert [msg for _at, msg in harness.lines] == [
+        "[localhost]: Running batch 2 of 4 on rg/api (%s)" % waited for waited in ("60 s", "2 min", "3 min")]
+    times = [at - start for at, _msg in harness.lines]
+    assert all(later - earlier >= 60 for earlier, later in zip(times, times[1:])), times
+    assert times[0] >= 60
+
+
+def test_a_slow_poll_does_not_bunch_heartbeats(harness):
+    """A status read that takes several intervals (a loaded host) is followed by one line, not one per interval
+    missed."""
+    action = harness.make({"jid": "j1", "heartbeat_seconds": 10, "poll_seconds": 1}, ends_after=100,
+                          poll_cost=lambda waited: 35 if 12 <= waited < 13 else 0.1)
+
+    action.run(task_vars={})
+
+    times = [at for at, _msg in harness.lines]
+    assert len(times) == len(set(times)) and all(b - a >= 10 for a, b in zip(times, times[1:])), times
+    assert all(msg.startswith("Still running (") for _at, msg in harness.lines)
+
+
+def test_no_heartbeat_when_heartbeat_seconds_is_0_and_a_short_job_prints_none(harness):
+    harness.make({"jid": "j1", "heartbeat_seconds": 0, "poll_seconds": 2}, ends_after=500).run(task_vars={})
+    harness.make({"jid": "j1", "heartbeat_seconds": 60, "poll_seconds": 2}, ends_after=59).run(task_vars={})
+    assert harness.lines == []
+
+
+def test_timeout_fails_with_the_message_and_time_waited(harness):
+    result = harness.make({"jid": "j1", "msg": "Running canary 1 of 3", "heartbeat_seconds": 0, "poll_seconds": 5,
+                           "timeout": 30}, ends_after=10 ** 6).run(task_vars={})
+    assert result["failed"] is True and result["finished"] is False
+    assert result["msg"] == "Running canary 1 of 3: no result after 30 s"
+    assert max(harness.polls) < 40
+
+
+def test_a_job_that_cannot_be_found_is_returned_failed_at_once(harness):
+    missing = {"failed": True, "msg": "could not find job", "ansible_job_id": "j9", "started": True, "finished": True}
+    result = harness.make({"jid": "j9"}, status=missing).run(task_vars={})
+    assert result["failed"] is True and result["msg"] == "could not find job" and len(harness.polls) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"jid": "j1", "poll_seconds": -1}, "poll_seconds must be 0 or more, got -1.0"),
+    ({"jid": "j1", "heartbeat_seconds": "soon"}, "heartbeat_seconds"),
+])
+def test_bad_options_fail_clearly_before_any_poll(harness, args, message):
+    try:
+        result = harness.make(args).run(task_vars={})
+    except AnsibleActionFail as error:   # the argument spec's own check, shown by Ansible as the task's failure
+        result = {"failed": True, "msg": str(error)}
+    assert result["failed"] is True and message in result["msg"]
+    assert harness.polls == []
