@@ -37,7 +37,7 @@ from . import _scale_set_model as model
 from ._errors import AzureFailure, arm_errors, arm_failure
 from ._run import RunRecord, empty_summary, now
 from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy
-from ._waiter import Deadline
+from ._waiter import Deadline, run_hooks
 
 STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "interrupted", "rolled_back",
             "rollback_failed")
@@ -46,6 +46,7 @@ FAILED_STATUSES = ("halted", "interrupted", "rolled_back", "rollback_failed")
 # faults (AzureFailure.transient) say nothing either: they interrupt the run (status interrupted) instead.
 # Too little metric data (MetricTimeout) says nothing about the image either: the signal is missing.
 NOT_THE_IMAGE = ("PrecheckFailed", "Timeout", "MetricTimeout")
+CONFLICT_SECONDS = 120.0   # how long the first manual upgrade after a model PATCH asks again on 409 (start_upgrade)
 
 
 def empty_result(scale_set: str, started_at: str) -> Dict[str, Any]:
@@ -80,6 +81,17 @@ class Unreadable(Exception):
         self.failure = failure
 
 
+class Looks:
+    """An observe that notes when it looked last (time.monotonic), to learn when the next batch's looks are due."""
+
+    def __init__(self, observe: Callable[[], Any]):
+        self.observe, self.last = observe, time.monotonic()
+
+    def __call__(self) -> Any:
+        self.last = time.monotonic()
+        return self.observe()
+
+
 def _observe(read: Callable[[], Any]) -> Callable[[], Any]:
     def observe():
         try:
@@ -111,6 +123,11 @@ class Rollout:
         self.batches: List[List[Dict[str, Any]]] = []    # write batches still to run, planned
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
         self.operations: List[Tuple[List[str], Any]] = []  # upgrade operations started, outcome not read yet
+        self.patched = False                             # a model PATCH since the last manual upgrade (apply_model)
+        # seconds from a manual upgrade's POST to its instances seen upgraded, and seen healthy (the earliest
+        # of this run's batches): when the next batches' looks are due (_rollout.next_look)
+        self.expected: Dict[str, float] = {}
+        self.posted: Optional[float] = None               # when the last manual upgrade was sent
         self.canary = 0
         self.fault: Optional[AzureFailure] = None          # the transient fault that interrupted the run
         self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
@@ -236,9 +253,16 @@ class Rollout:
         self.marker = planner.new_marker(self.before, self.target, started_at, planned=len(self.batches))
         body = model.update_body(self.tracker, self.desired, resource)
         body["tags"] = dict(planner.without_marker(resource.get("tags")), **planner.encode_marker(self.marker))
-        self.azure.update(body)
+        self.apply_model(body)
         self.result.update(changed=True, model_changed=True)
         self.tracker = None
+
+    def apply_model(self, body: Dict[str, Any]) -> None:
+        """The PATCH, not waited for through its poller: the scale set is read until it is Succeeded
+        (ScaleSetClient.wait_applied), and the first manual upgrade after it retries a 409 (upgrade)."""
+        self.azure.update(body, wait=False)
+        self.azure.wait_applied()
+        self.patched = True
 
     def run_batches(self) -> None:
         """The resume check (instances an interrupted run upgraded), then the batches, up to max_batches."""
@@ -299,8 +323,7 @@ class Rollout:
                 if timed_out else ("UpgradeFailed", str(failure))
         else:
             try:   # health_timeout counts from the list that saw the batch upgraded, whose first look it is
-                gate, listed, timed_out = self.azure.watch(self.gate(ids), params["health_timeout"],
-                                                           observe=self.listing(upgraded))
+                gate, listed, timed_out = self.watch_health(self.gate(ids), upgraded)
                 if timed_out and not self.deadline.expired:   # health_timeout: judged by the thresholds now
                     gate = self.gate(ids, at_timeout=True)(listed)
                 if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
@@ -322,12 +345,15 @@ class Rollout:
 
     def upgrade(self, ids: List[str], part: Dict[str, Any]) -> List[Dict[str, Any]]:
         """One manualupgrade of ``ids`` (one write); returns the instance list that saw every one of them on
-        ``part``, provisioned and not busy (batch_on), read every wait_sleep seconds. The operation is not
-        waited for: its outcome is read once it ends (check_operations, at every look), so a failed upgrade
-        raises its ARM error as before, and one that ended without the instances there yet ends the wait too
-        (the health watch then judges them). The list failing raises Unreadable; the run's deadline passing,
-        code Timeout."""
-        started = self.azure.start("upgrade", ids)
+        ``part``, provisioned and not busy (batch_on). The operation is not waited for: its outcome is read once
+        it ends (check_operations, at every look), so a failed upgrade raises its ARM error as before, and one
+        that ended without the instances there yet ends the wait too (the health watch then judges them).
+
+        The looks: every wait_sleep on the run's first batch; on later ones (and the rollback) thinned out
+        until the moment earlier batches' instances were seen upgraded, one look then (expect, learn). The
+        list failing raises Unreadable; the run's deadline passing, code Timeout."""
+        started = self.start_upgrade(ids)
+        self.posted = time.monotonic()
         self.operations.extend(started)
         pollers = [poller for _ids, poller in started]
         on_part = batch_on(ids, part)
@@ -337,14 +363,38 @@ class Rollout:
             return on_part(listed) or not any(poller in pollers for _ids, poller in self.operations)
 
         # just started: a list now cannot see it done, a wasted read
-        time.sleep(max(0.0, min(self.params["wait_sleep"], self.deadline.remaining())))
-        _verdict, listed, timed_out = self.azure.watch(done, observe=_observe(self.azure.instances),
+        time.sleep(max(0.0, min(planner.next_look(self.expected.get("upgraded"), self.params["wait_sleep"]),
+                                self.deadline.remaining())))
+        looks = Looks(_observe(self.azure.instances))
+        _verdict, listed, timed_out = self.azure.watch(done, observe=looks, expected_at=self.expect("upgraded"),
                                                        what="instances %s upgraded" % ", ".join(ids))
         if timed_out:
             raise arm_failure("upgrade instances of", self.azure.what, {
                 "code": "Timeout", "message": "the upgrade of instances %s did not end within wait_timeout=%s seconds"
                 % (", ".join(ids), self.params["wait_timeout"]), "status": None, "request_id": None})
+        self.learn("upgraded", looks.last)
         return listed
+
+    def start_upgrade(self, ids: List[str]) -> List[Tuple[List[str], Any]]:
+        """The manualupgrade. The first after a model PATCH may meet Azure's 409 (the scale set's update, or
+        the lease's, still running): asked again every wait_sleep for CONFLICT_SECONDS, never a verdict."""
+        end = time.monotonic() + CONFLICT_SECONDS
+        while True:
+            try:
+                started = self.azure.start("upgrade", ids)
+                break
+            except AzureFailure as failure:
+                if not self.patched or failure.details.get("status") != 409 or time.monotonic() > end \
+                        or self.deadline.expired:
+                    raise
+            run_hooks()
+            time.sleep(max(0.0, min(self.params["wait_sleep"], self.deadline.remaining())))
+        self.patched = False
+        return started
+
+    def expect(self, event: str) -> Optional[float]:
+        """When (time.monotonic) this batch's ``event`` ("upgraded", "healthy") is due, from earlier batches'."""
+        return self.posted + self.expected[event] if event in self.expected and self.posted is not None else None
 
     def check_operations(self, wait: bool = False) -> None:
         """Read the outcome of every upgrade operation that has ended (of all, waiting within the deadline,
@@ -354,6 +404,23 @@ class Rollout:
                 self.operations.remove(started)
                 with arm_errors("upgrade instances of", self.azure.what):
                     self.azure.outcome(started[1], "upgrade of instances of %s" % self.azure.what)
+
+    def watch_health(self, gate: Callable[[List[Dict[str, Any]]], Dict[str, Any]],
+                     upgraded: Optional[List[Dict[str, Any]]], wrap: Callable[[Callable], Callable] = lambda f: f):
+        """The health watch (health_timeout) after an upgrade: its first look is the list that saw the instances
+        upgraded (None: no upgrade, the instances listed); the next are thinned out until the moment earlier
+        batches passed (expect, learn). Returns the watch's (gate, listed, timed_out)."""
+        looks = Looks(self.listing(upgraded))
+        expected_at = self.expect("healthy") if upgraded is not None else None
+        gate, listed, timed_out = self.azure.watch(gate, self.params["health_timeout"], observe=wrap(looks),
+                                                   expected_at=expected_at)
+        if upgraded is not None and gate["state"] == "passed":
+            self.learn("healthy", looks.last)
+        return gate, listed, timed_out
+
+    def learn(self, event: str, seen_at: float) -> None:
+        """``event`` seen at ``seen_at`` (time.monotonic): the next batches' looks are due at the earliest seen."""
+        self.expected[event] = min(self.expected.get(event, float("inf")), seen_at - self.posted)
 
     def listing(self, first: Optional[List[Dict[str, Any]]]) -> Callable[[], List[Dict[str, Any]]]:
         """The watch's observe: ``first`` (a list just read) at the first look, then the instances listed."""
@@ -507,7 +574,7 @@ class Rollout:
         body = model.update_body(restore, self.before, resource) if restore else {}
         tags = dict(planner.without_marker(resource.get("tags")), **planner.encode_marker(self.marker))
         if restore or tags != (resource.get("tags") or {}):
-            self.azure.update(dict(body, tags=tags))
+            self.apply_model(dict(body, tags=tags))
             self.result.update(changed=True, model_changed=self.result["model_changed"] or bool(restore))
         listed = self.azure.instances()
         if any(planner.is_busy(i) for i in listed):
@@ -523,9 +590,8 @@ class Rollout:
             if ids:
                 self.result["changed"] = True
                 upgraded = self.upgrade(ids, restored)
-            gate, listed, _timed_out = self.azure.watch(
-                lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), params["health_timeout"],
-                observe=_observe(self.listing(upgraded)))
+            gate, listed, _timed_out = self.watch_health(
+                lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), upgraded, _observe)
             self.check_operations(wait=True)   # the rollback's own operation: its outcome before the verdict
         except Unreadable as unreadable:   # the list failed: no verdict on the rollback, the error goes up
             raise unreadable.failure

@@ -89,7 +89,10 @@ class FakeScaleSet:
         self.operation_errors = []    # raised by the next operations waited for (create, actions)
         self.upgrade_outcomes = []    # the next upgrade operations' errors (None: it succeeds), once they end
         self.pending_polls = 0        # how many done() checks an upgrade operation answers "still running"
+        self.updating_reads = 0       # how many reads after a model PATCH still say Updating (as Azure's GET does)
         self.demoted = []
+        self.updating = 0
+        self.looks_due = []
 
     @property
     def id(self):
@@ -131,6 +134,20 @@ class FakeScaleSet:
     def read(self, expand=None):  # pylint: disable=unused-argument
         self.calls.append("read")
         self.counter.count()
+        if self.resource is not None and self.state() == "Updating":
+            self.updating -= 1
+            if self.updating < 0:
+                self.resource["properties"]["provisioningState"] = "Succeeded"
+        return self.resource
+
+    def state(self):
+        return self.resource["properties"].get("provisioningState")
+
+    def wait_applied(self, action="update"):  # pylint: disable=unused-argument
+        """ScaleSetClient.wait_applied's looks, without its sleeps: the PATCH's answer, then reads."""
+        while self.state() == "Updating":
+            self.read()
+        self.calls.append(("applied", self.state()))
         return self.resource
 
     def instances(self):
@@ -185,6 +202,10 @@ class FakeScaleSet:
         if "tags" in body:
             self.resource["tags"] = dict(body["tags"])
         self.resource["etag"] = str(int(self.resource["etag"]) + 1)
+        if reference and self.updating_reads:   # the model change runs on: the PATCH answers Updating
+            self.resource["properties"]["provisioningState"] = "Updating"
+            self.updating = self.updating_reads
+            self.calls.append(("patched", wait))
         return self.resource
 
     def create(self, body):
@@ -236,6 +257,9 @@ class FakeScaleSet:
         self.counter.count(write=True)
         if self.upgrade_errors:
             raise self.upgrade_errors.pop(0)
+        if self.state() == "Updating":   # Azure refuses an action on the instances while the model change runs
+            raise arm_failure("upgrade instances of", self.what, {"code": "Conflict", "message": "busy",
+                                                                   "status": 409, "request_id": None}, transient=True)
         self.apply(ids)
 
     def demote(self, version_id):
@@ -245,8 +269,10 @@ class FakeScaleSet:
 
     # --- waits: one look (the real waiter is tested in test_scale_set_client) -------------------------
 
-    def watch(self, predicate, timeout=None, observe=None, sleep=None, what=None):  # pylint: disable=unused-argument
-        """Timed out unless the predicate holds at the first look."""
+    def watch(self, predicate, timeout=None, observe=None, sleep=None, what=None,  # pylint: disable=unused-argument
+              expected_at=None):
+        """Timed out unless the predicate holds at the first look. ``looks_due``: each watch's expected_at."""
+        self.looks_due.append(expected_at)
         observed = (observe or self.instances)()
         verdict = predicate(observed)
         return verdict, observed, not holds(verdict)
@@ -259,4 +285,4 @@ class FakeScaleSet:
         return observed
 
     def writes(self):
-        return [call for call in self.calls if isinstance(call, tuple) and call[0] not in ("pool", "outcome")]
+        return [call for call in self.calls if isinstance(call, tuple) and call[0] not in ("pool", "outcome", "applied", "patched")]

@@ -716,3 +716,82 @@ def test_a_transient_fault_reading_metrics_interrupts_without_a_verdict():
     assert result["status"] == "interrupted" and result["rollback"] is None and fake.demoted == []
     assert [b["outcome"] for b in result["batches"]] == ["interrupted"]
     assert "not a verdict on the image" in rollout.stopped_message
+
+
+# --- the model PATCH not waited for through its poller; the first manual upgrade after it (issue 18) -------
+
+def names_of(fake):
+    return [call[:2] if isinstance(call, tuple) else (call,) for call in fake.calls]
+
+
+def upgrades_of(fake):
+    return [call for call in names_of(fake) if call[0] == "upgrade"]
+
+
+def test_the_first_batch_starts_when_the_set_is_succeeded_not_when_the_patchs_poller_ends():
+    fake = FakeScaleSet()
+    fake.updating_reads = 3   # Azure's GET says Updating three more times; the PATCH's poller is never waited on
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "succeeded"
+    names = names_of(fake)
+    patched, applied = names.index(("patched", False)), names.index(("applied", "Succeeded"))
+    assert names[patched + 1:applied] == [("read",)] * 4 and applied < names.index(("upgrade", ["0", "1"]))
+    assert upgrades_of(fake) == [("upgrade", ["0", "1"]), ("upgrade", ["2", "3"]), ("upgrade", ["4"])]   # no 409
+
+
+def test_a_409_on_the_first_manual_upgrade_after_the_patch_is_asked_again_not_judged():
+    fake = FakeScaleSet()
+    fake.upgrade_errors = [sdk_failure(http_error(409, "Conflict", "another operation is in progress"))]
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "succeeded" and rollout.result["halt"] is None
+    assert upgrades_of(fake) == [("upgrade", ["0", "1"]), ("upgrade", ["0", "1"]), ("upgrade", ["2", "3"]),
+                                 ("upgrade", ["4"])]
+    assert [b["outcome"] for b in rollout.result["batches"]] == ["healthy"] * 3
+
+
+def test_a_409_on_a_later_batch_is_not_asked_again_it_interrupts():
+    fake = FakeScaleSet()
+    original = fake.upgrade
+
+    def upgrade(ids):
+        if ids == ["2", "3"]:
+            fake.calls.append(("upgrade", list(ids)))
+            raise sdk_failure(http_error(409, "Conflict"))
+        return original(ids)
+
+    fake.upgrade = upgrade
+    rollout = run(fake, "1.1.0")
+    assert rollout.result["status"] == "interrupted" and rollout.result["halt"]["code"] == "Conflict"
+    assert upgrades_of(fake) == [("upgrade", ["0", "1"]), ("upgrade", ["2", "3"])]
+
+
+def test_the_rollbacks_patch_is_not_waited_through_its_poller_and_its_upgrade_asks_again_on_409():
+    fake = FakeScaleSet(bad=("1.1.0",))
+    fake.updating_reads = 2
+    original = fake.update
+
+    def update(body, wait=True, action="update"):
+        after = original(body, wait, action)
+        if "virtualMachineProfile" in (body.get("properties") or {}) and fake.model_version() == "1.0.0":
+            fake.upgrade_errors.append(sdk_failure(http_error(409, "Conflict")))   # the rollback's upgrade, once
+        return after
+
+    fake.update = update
+    rollout = run(fake, "1.1.0")
+
+    result = rollout.result
+    assert result["status"] == "rolled_back" and result["rollback"]["outcome"] == "healthy"
+    names = names_of(fake)
+    assert names.count(("patched", False)) == 2 and names.count(("applied", "Succeeded")) == 2
+    assert upgrades_of(fake) == [("upgrade", ["0", "1"]), ("upgrade", ["0", "1"]), ("upgrade", ["0", "1"])]
+    assert {vm["version"] for vm in fake.vms.values()} == {"1.0.0"}
+
+
+def test_later_batches_look_when_the_first_batch_was_seen_done():
+    fake = FakeScaleSet()
+    run(fake, "1.1.0")
+    # per batch: the upgrade's watch, then the health watch; the first batch's looks are every wait_sleep
+    assert fake.looks_due[:2] == [None, None]
+    assert all(isinstance(due, float) for due in fake.looks_due[2:]) and len(fake.looks_due) == 6
