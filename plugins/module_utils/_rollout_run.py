@@ -10,13 +10,18 @@ What a run costs Azure:
   instance view (``virtualMachineScaleSets/{name}/virtualMachines``, or the resource group's VMs filtered
   on the scale set when it is Flexible);
 * the model change, when there is one: one PATCH conditioned on the ETag read (``If-Match``), carrying the
-  rollback point as a tag (see _rollout, "the rollback point");
+  rollback point as a tag (see _rollout, "the rollback point"), not waited for through its poller: the scale
+  set is read (GET, the cheap budget) every ``wait_sleep`` until its provisioningState leaves Updating, and
+  the first batch starts then; Azure refuses a manualupgrade before (409), and one refused so is asked again;
 * per batch: exactly one write, ``manualupgrade`` with every instance id of the batch (VM names on a
   Flexible scale set), then one paged list with instance view every ``wait_sleep`` seconds until the batch
   is upgraded (each instance on the target, provisioned, not busy) and then settled: never one GET per
-  instance. The operation's own polls (Azure asks for 35-61 s before the first) run in the SDK poller's
-  thread and never hold the rollout up; its outcome is read as soon as it ends, and at the latest before
-  the rollout completes: a failed operation halts the rollout (UpgradeFailed) as before;
+  instance. From the second batch on, the lists thin out until the moment earlier batches were seen
+  upgraded (and healthy), and one lands on it (_rollout.next_look): a 1000-instance list is ten reads of
+  HighCostGetVMScaleSet, whose sustained budget is 30 a minute. The operation's own polls (Azure asks for
+  35-61 s before the first) run in the SDK poller's thread and never hold the rollout up; its outcome is
+  read as soon as it ends, and at the latest before the rollout completes: a failed operation halts the
+  rollout (UpgradeFailed) as before;
 * at the end: one PATCH removing the tag. A rollback adds one GET, one PATCH (the previous model), one
   ``manualupgrade`` of every instance the rollout moved, and the health watch.
 

@@ -31,7 +31,12 @@ description:
     operation's own polls, which Azure asks to wait 35-61 seconds for, hold nothing up; its outcome is still
     read, and a failed upgrade stops the rollout with C(UpgradeFailed)); from there the same list watches
     health until every instance of the batch is C(Healthy) or O(health_timeout) passes. C(Initializing)
-    means not yet; C(Unknown) counts as unhealthy, as in Azure's rolling upgrades.
+    means not yet; C(Unknown) counts as unhealthy, as in Azure's rolling upgrades. From the second batch on,
+    those lists thin out (half the time left) until the moment earlier batches were seen upgraded, and healthy,
+    and one lands on it: the fewest reads of Compute's scarcest budget where nothing can have changed. The
+    first batch starts as soon as the model change is applied (the scale set read every O(wait_sleep) seconds
+    until its C(provisioningState) leaves C(Updating)), not when the PATCH's own polls end; a 409 on that first
+    manual upgrade (Azure refusing it while an update still runs) is asked again, never judged.
   - B(Gates), with Azure's rolling-upgrade semantics and your thresholds. Before any write, the module refuses
     to start when more than O(max_unhealthy_instance_percent) of the set is unhealthy (C(PrecheckFailed)).
     After each batch it stops when more than O(max_unhealthy_upgraded_instance_percent) of the instances
