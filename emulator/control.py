@@ -20,9 +20,19 @@ def latest_model(value):
 
 
 latest_model.expects = "'generation' or 'content'"
+
+
+def poll_retry_after(value):
+    """The Retry-After of operation polls (emulator/app.py Context.poll_headers)."""
+    if value not in ("recorded", "lro_poll"):
+        raise ValueError(value)
+    return value
+
+
+poll_retry_after.expects = "'recorded' or 'lro_poll'"
 CONFIG_KEYS = {"time_scale": float, "page_size": int, "throttling": bool, "throttle_scale": float, "jitter": float,
                "seed": int,
-               "latest_model": latest_model}
+               "latest_model": latest_model, "poll_retry_after": poll_retry_after}
 
 
 def rules_api(key, validate):

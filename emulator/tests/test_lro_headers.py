@@ -107,6 +107,17 @@ def test_first_in_progress_poll_asks_for_35_to_61_seconds_then_none(lro):
     assert "Retry-After" not in later and "retry-after-ms" not in later
 
 
+def test_poll_retry_after_lro_poll_asks_lro_poll_on_every_in_progress_poll(lro):
+    emu = lro
+    emu.control.set_config(poll_retry_after="lro_poll")
+    _, _, headers = emu.arm("PUT", vmss_path(emu, "flat"), vmss_body(emu, 3))
+    url = headers["Azure-AsyncOperation"]
+    for _poll in range(2):
+        _, body, answer = poll(emu, url)
+        assert body["status"] == "InProgress" and answer["retry-after-ms"] == "100"   # 10 s x 0.01, each time
+    emu.control.set_config(poll_retry_after="recorded")
+
+
 def test_scaled_waits_of_a_second_or_more_are_whole_seconds(lro):
     emu = lro
     emu.control.set_config(time_scale=0.1)

@@ -334,15 +334,16 @@ class Lease:
     def guard(self, client, last=None) -> None:
         """Take the (deferred) lease with a run's first write, and keep that run's scale-set client in step
         with it. The client: ``.resource`` (the scale set last read or written, whose ``etag`` its writes send
-        in If-Match), ``.update(body, wait=...)`` (a PATCH) and ``.upgrade(ids)`` (_rollout_run.ScaleSetClient).
+        in If-Match), ``.update(body, wait=...)`` (a PATCH) and ``.start(action, ids)`` (an instance action such as
+        manualupgrade: _scale_set_client.ScaleSetClient, whose ``upgrade`` goes through ``start``).
 
-        The first PATCH carries the lease tag (one request, under the run's own If-Match); a first upgrade is
+        The first PATCH carries the lease tag (one request, under the run's own If-Match); a first action is
         preceded by a tags-only PATCH. Every later PATCH carries the lease tag as renewed, and no renewal comes
         between a PATCH and the ETag it was read with.
 
         ``last(body, resource)``: whether a PATCH is the run's last write (the rollout's removal of its rollback
         point): the lease is released in it, one request fewer."""
-        update, upgrade = client.update, client.upgrade
+        update, start = client.update, client.start
 
         def guarded_update(body, *args, **kwargs):
             held = self._held(client.resource)
@@ -368,14 +369,14 @@ class Lease:
                 self._wrote(held, after)
             return after
 
-        def guarded_upgrade(ids, *args, **kwargs):
+        def guarded_start(action, ids, *args, **kwargs):
             held = self._held(client.resource)
             if held is not None and held["due"]:   # Azure refuses an action while the PATCH runs: wait for it
                 guarded_update({"tags": dict(client.resource.get("tags") or {})})
             end = time.monotonic() + CONFLICT_SECONDS
             while True:
                 try:
-                    return upgrade(ids, *args, **kwargs)
+                    return start(action, ids, *args, **kwargs)
                 except Exception as exc:  # pylint: disable=broad-except
                     # 409 Conflict while our own lease renewal's update still runs: that one ends soon
                     if _status(exc) != 409 or time.monotonic() - self.renewed > CONFLICT_SECONDS \
@@ -383,7 +384,7 @@ class Lease:
                         raise
                 time.sleep(float(self.params.get("wait_sleep") or 10.0))
 
-        client.update, client.upgrade = guarded_update, guarded_upgrade
+        client.update, client.start = guarded_update, guarded_start
         self.clients.append(client)
 
     def _held(self, resource) -> Optional[Dict[str, Any]]:

@@ -437,6 +437,16 @@ def poll_interval(current: float, base: float, remaining: Optional[int], pages: 
     return max(current, base)
 
 
+def next_look(left: Optional[float], base: float) -> float:
+    """The pause before the next look at something expected to hold in ``left`` seconds (None: not known):
+    half of what is left while that is more than four ``base`` (wait_sleep) away, so that a 1000-instance list,
+    ten reads of Compute's scarcest budget (HighCostGetVMScaleSet, 30 a minute sustained), is rarely spent
+    where nothing can have changed; then one look exactly at the expected moment; ``base`` after it."""
+    if left is None or left <= 0:
+        return base
+    return left / 2 if left > 4 * base else left
+
+
 # ---------------------------------------------------------------------------------------------
 # the rollback point, kept on the scale set itself
 #

@@ -10,10 +10,18 @@ What a run costs Azure:
   instance view (``virtualMachineScaleSets/{name}/virtualMachines``, or the resource group's VMs filtered
   on the scale set when it is Flexible);
 * the model change, when there is one: one PATCH conditioned on the ETag read (``If-Match``), carrying the
-  rollback point as a tag (see _rollout, "the rollback point");
+  rollback point as a tag (see _rollout, "the rollback point"), not waited for through its poller: the scale
+  set is read (GET, the cheap budget) every ``wait_sleep`` until its provisioningState leaves Updating, and
+  the first batch starts then; Azure refuses a manualupgrade before (409), and one refused so is asked again;
 * per batch: exactly one write, ``manualupgrade`` with every instance id of the batch (VM names on a
-  Flexible scale set), the polls of its operation, then one paged list with instance view every
-  ``wait_sleep`` seconds until the batch is settled: never one GET per instance;
+  Flexible scale set), then one paged list with instance view every ``wait_sleep`` seconds until the batch
+  is upgraded (each instance on the target, provisioned, not busy) and then settled: never one GET per
+  instance. From the second batch on, the lists thin out until the moment earlier batches were seen
+  upgraded (and healthy), and one lands on it (_rollout.next_look): a 1000-instance list is ten reads of
+  HighCostGetVMScaleSet, whose sustained budget is 30 a minute. The operation's own polls (Azure asks for
+  35-61 s before the first) run in the SDK poller's thread and never hold the rollout up; its outcome is
+  read as soon as it ends, and at the latest before the rollout completes: a failed operation halts the
+  rollout (UpgradeFailed) as before;
 * at the end: one PATCH removing the tag. A rollback adds one GET, one PATCH (the previous model), one
   ``manualupgrade`` of every instance the rollout moved, and the health watch.
 
@@ -33,8 +41,8 @@ from . import _rollout as planner
 from . import _scale_set_model as model
 from ._errors import AzureFailure, arm_errors, arm_failure
 from ._run import RunRecord, empty_summary, now
-from ._scale_set_client import ScaleSetClient, failures_only, no_instance_busy
-from ._waiter import Deadline
+from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy
+from ._waiter import Deadline, run_hooks
 
 STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "interrupted", "rolled_back",
             "rollback_failed")
@@ -43,6 +51,7 @@ FAILED_STATUSES = ("halted", "interrupted", "rolled_back", "rollback_failed")
 # faults (AzureFailure.transient) say nothing either: they interrupt the run (status interrupted) instead.
 # Too little metric data (MetricTimeout) says nothing about the image either: the signal is missing.
 NOT_THE_IMAGE = ("PrecheckFailed", "Timeout", "MetricTimeout")
+CONFLICT_SECONDS = 120.0   # how long the first manual upgrade after a model PATCH asks again on 409 (start_upgrade)
 
 
 def empty_result(scale_set: str, started_at: str) -> Dict[str, Any]:
@@ -69,6 +78,34 @@ def model_part(options: Dict[str, Any], keys) -> Dict[str, Any]:
     return out
 
 
+class Unreadable(Exception):
+    """The instance list failed while an upgrade ran: no verdict on the upgrade (``failure``: the Azure error)."""
+
+    def __init__(self, failure: AzureFailure):
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+class Looks:
+    """An observe that notes when it looked last (time.monotonic), to learn when the next batch's looks are due."""
+
+    def __init__(self, observe: Callable[[], Any]):
+        self.observe, self.last = observe, time.monotonic()
+
+    def __call__(self) -> Any:
+        self.last = time.monotonic()
+        return self.observe()
+
+
+def _observe(read: Callable[[], Any]) -> Callable[[], Any]:
+    def observe():
+        try:
+            return read()
+        except AzureFailure as failure:
+            raise Unreadable(failure) from failure
+    return observe
+
+
 class Rollout:
     """The state of one run and its steps. ``result`` holds the contract keys at every moment, so a
     failure anywhere still returns what happened up to it."""
@@ -90,6 +127,12 @@ class Rollout:
         self.listed: List[Dict[str, Any]] = []
         self.batches: List[List[Dict[str, Any]]] = []    # write batches still to run, planned
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
+        self.operations: List[Tuple[List[str], Any]] = []  # upgrade operations started, outcome not read yet
+        self.patched = False                             # a model PATCH since the last manual upgrade (apply_model)
+        # seconds from a manual upgrade's POST to its instances seen upgraded, and seen healthy (the earliest
+        # of this run's batches): when the next batches' looks are due (_rollout.next_look)
+        self.expected: Dict[str, float] = {}
+        self.posted: Optional[float] = None               # when the last manual upgrade was sent
         self.canary = 0
         self.fault: Optional[AzureFailure] = None          # the transient fault that interrupted the run
         self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
@@ -215,9 +258,16 @@ class Rollout:
         self.marker = planner.new_marker(self.before, self.target, started_at, planned=len(self.batches))
         body = model.update_body(self.tracker, self.desired, resource)
         body["tags"] = dict(planner.without_marker(resource.get("tags")), **planner.encode_marker(self.marker))
-        self.azure.update(body)
+        self.apply_model(body)
         self.result.update(changed=True, model_changed=True)
         self.tracker = None
+
+    def apply_model(self, body: Dict[str, Any]) -> None:
+        """The PATCH, not waited for through its poller: the scale set is read until it is Succeeded
+        (ScaleSetClient.wait_applied), and the first manual upgrade after it retries a 409 (upgrade)."""
+        self.azure.update(body, wait=False)
+        self.azure.wait_applied()
+        self.patched = True
 
     def run_batches(self) -> None:
         """The resume check (instances an interrupted run upgraded), then the batches, up to max_batches."""
@@ -229,14 +279,30 @@ class Rollout:
         limit = self.params["max_batches"]
         for number, batch in enumerate(self.batches):
             if limit is not None and number >= limit:
-                self.result["status"] = "in_progress"
+                if self.finish_operations(index + number - 1):
+                    self.result["status"] = "in_progress"
                 return
             if number:
                 self.pause(self.params["pause_between_batches"])
             kind = "canary" if self.canary and number == 0 else "batch"
             if not self.run_batch(index + number, kind, [i["instance_id"] for i in batch]):
                 return
-        self.complete()
+        if self.finish_operations(index + len(self.batches) - 1):
+            self.complete()
+
+    def finish_operations(self, index: int) -> bool:
+        """The outcome of every upgrade operation still polled, waited for (within the deadline) before the
+        run reports success: a failed one halts the rollout at the last batch run. False when it halted."""
+        try:
+            self.check_operations(wait=True)
+        except AzureFailure as failure:
+            if failure.transient:   # no verdict: the run is interrupted, a re-run resumes
+                raise
+            timed_out = failure.details.get("code") == "Timeout"
+            self.halt(index, *(("Timeout", "the rollout's wait_timeout passed while an upgrade was running")
+                               if timed_out else ("UpgradeFailed", str(failure))))
+            return False
+        return True
 
     def run_batch(self, index: int, kind: str, ids: List[str], write: bool = True) -> bool:
         """Upgrade one batch (one write), watch its health, apply the gates. False when the rollout stops."""
@@ -244,11 +310,14 @@ class Rollout:
         record = self.record.batch(index, kind, ids, note=None)
         self.result["batches"].append(record)
         gate: Dict[str, Any] = {}
+        upgraded = None
         try:
             if write:
                 self.result["changed"] = True
-                self.azure.upgrade(ids)
+                upgraded = self.upgrade(ids, self.moves)
                 self.result["summary"]["instances_upgraded"] += len(ids)
+        except Unreadable as unreadable:   # health unreadable: say nothing of the image, stop where it is
+            self.stop_batch(record, index, unreadable.failure)
         except AzureFailure as failure:
             if failure.transient:   # throttled, refused for now, no answer: stop here, judge nothing
                 self.stop_batch(record, index, failure)
@@ -258,10 +327,8 @@ class Rollout:
             halt = ("Timeout", "the rollout's wait_timeout passed while batch %d was upgrading" % number) \
                 if timed_out else ("UpgradeFailed", str(failure))
         else:
-            try:
-                if write:  # just upgraded: still in their grace period (Initializing), a list now is a wasted read
-                    time.sleep(max(0.0, min(params["wait_sleep"], self.deadline.remaining())))
-                gate, listed, timed_out = self.azure.watch(self.gate(ids), params["health_timeout"])
+            try:   # health_timeout counts from the list that saw the batch upgraded, whose first look it is
+                gate, listed, timed_out = self.watch_health(self.gate(ids), upgraded)
                 if timed_out and not self.deadline.expired:   # health_timeout: judged by the thresholds now
                     gate = self.gate(ids, at_timeout=True)(listed)
                 if gate["state"] == "passed" and kind == "canary" and params["canary_soak"]:
@@ -280,6 +347,90 @@ class Rollout:
             return True
         self.halt(index, *halt)
         return False
+
+    def upgrade(self, ids: List[str], part: Dict[str, Any]) -> List[Dict[str, Any]]:
+        """One manualupgrade of ``ids`` (one write); returns the instance list that saw every one of them on
+        ``part``, provisioned and not busy (batch_on). The operation is not waited for: its outcome is read once
+        it ends (check_operations, at every look), so a failed upgrade raises its ARM error as before, and one
+        that ended without the instances there yet ends the wait too (the health watch then judges them).
+
+        The looks: every wait_sleep on the run's first batch; on later ones (and the rollback) thinned out
+        until the moment earlier batches' instances were seen upgraded, one look then (expect, learn). The
+        list failing raises Unreadable; the run's deadline passing, code Timeout."""
+        started = self.start_upgrade(ids)
+        self.posted = time.monotonic()
+        self.operations.extend(started)
+        pollers = [poller for _ids, poller in started]
+        on_part = batch_on(ids, part)
+
+        def done(listed):
+            self.check_operations()
+            return on_part(listed) or not any(poller in pollers for _ids, poller in self.operations)
+
+        # just started: a list now cannot see it done, a wasted read
+        time.sleep(max(0.0, min(planner.next_look(self.expected.get("upgraded"), self.params["wait_sleep"]),
+                                self.deadline.remaining())))
+        looks = Looks(_observe(self.azure.instances))
+        _verdict, listed, timed_out = self.azure.watch(done, observe=looks, expected_at=self.expect("upgraded"),
+                                                       what="instances %s upgraded" % ", ".join(ids))
+        if timed_out:
+            raise arm_failure("upgrade instances of", self.azure.what, {
+                "code": "Timeout", "message": "the upgrade of instances %s did not end within wait_timeout=%s seconds"
+                % (", ".join(ids), self.params["wait_timeout"]), "status": None, "request_id": None})
+        self.learn("upgraded", looks.last)
+        return listed
+
+    def start_upgrade(self, ids: List[str]) -> List[Tuple[List[str], Any]]:
+        """The manualupgrade. The first after a model PATCH may meet Azure's 409 (the scale set's update, or
+        the lease's, still running): asked again every wait_sleep for CONFLICT_SECONDS, never a verdict."""
+        end = time.monotonic() + CONFLICT_SECONDS
+        while True:
+            try:
+                started = self.azure.start("upgrade", ids)
+                break
+            except AzureFailure as failure:
+                if not self.patched or failure.details.get("status") != 409 or time.monotonic() > end \
+                        or self.deadline.expired:
+                    raise
+            run_hooks()
+            time.sleep(max(0.0, min(self.params["wait_sleep"], self.deadline.remaining())))
+        self.patched = False
+        return started
+
+    def expect(self, event: str) -> Optional[float]:
+        """When (time.monotonic) this batch's ``event`` ("upgraded", "healthy") is due, from earlier batches'."""
+        return self.posted + self.expected[event] if event in self.expected and self.posted is not None else None
+
+    def check_operations(self, wait: bool = False) -> None:
+        """Read the outcome of every upgrade operation that has ended (of all, waiting within the deadline,
+        when ``wait``): a failed one raises its ARM error. The rest poll on in their own threads."""
+        for started in list(self.operations):
+            if wait or started[1].done():
+                self.operations.remove(started)
+                with arm_errors("upgrade instances of", self.azure.what):
+                    self.azure.outcome(started[1], "upgrade of instances of %s" % self.azure.what)
+
+    def watch_health(self, gate: Callable[[List[Dict[str, Any]]], Dict[str, Any]],
+                     upgraded: Optional[List[Dict[str, Any]]], wrap: Callable[[Callable], Callable] = lambda f: f):
+        """The health watch (health_timeout) after an upgrade: its first look is the list that saw the instances
+        upgraded (None: no upgrade, the instances listed); the next are thinned out until the moment earlier
+        batches passed (expect, learn). Returns the watch's (gate, listed, timed_out)."""
+        looks = Looks(self.listing(upgraded))
+        expected_at = self.expect("healthy") if upgraded is not None else None
+        gate, listed, timed_out = self.azure.watch(gate, self.params["health_timeout"], observe=wrap(looks),
+                                                   expected_at=expected_at)
+        if upgraded is not None and gate["state"] == "passed":
+            self.learn("healthy", looks.last)
+        return gate, listed, timed_out
+
+    def learn(self, event: str, seen_at: float) -> None:
+        """``event`` seen at ``seen_at`` (time.monotonic): the next batches' looks are due at the earliest seen."""
+        self.expected[event] = min(self.expected.get(event, float("inf")), seen_at - self.posted)
+
+    def listing(self, first: Optional[List[Dict[str, Any]]]) -> Callable[[], List[Dict[str, Any]]]:
+        """The watch's observe: ``first`` (a list just read) at the first look, then the instances listed."""
+        pending = [first] if first is not None else []
+        return lambda: pending.pop() if pending else self.azure.instances()
 
     def stop_batch(self, record: Dict[str, Any], index: int, failure: AzureFailure) -> None:
         """An Azure error that is no verdict on the batch (a transient fault, health unreadable): the batch
@@ -429,7 +580,7 @@ class Rollout:
         body = model.update_body(restore, self.before, resource) if restore else {}
         tags = dict(planner.without_marker(resource.get("tags")), **planner.encode_marker(self.marker))
         if restore or tags != (resource.get("tags") or {}):
-            self.azure.update(dict(body, tags=tags))
+            self.apply_model(dict(body, tags=tags))
             self.result.update(changed=True, model_changed=self.result["model_changed"] or bool(restore))
         listed = self.azure.instances()
         if any(planner.is_busy(i) for i in listed):
@@ -438,20 +589,24 @@ class Rollout:
         ids = planner.rollback_targets(listed, restored)
         record["instance_ids"] = ids
         watched = planner.rollback_watch(listed, restored, ids) if resumed else ids
+        # The forward batches' operations still polled are left: the halt has judged already.
+        self.operations = []
+        upgraded = None
         try:
             if ids:
                 self.result["changed"] = True
-                self.azure.upgrade(ids)
+                upgraded = self.upgrade(ids, restored)
+            gate, listed, _timed_out = self.watch_health(
+                lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), upgraded, _observe)
+            self.check_operations(wait=True)   # the rollback's own operation: its outcome before the verdict
+        except Unreadable as unreadable:   # the list failed: no verdict on the rollback, the error goes up
+            raise unreadable.failure
         except AzureFailure as failure:
             if failure.transient:   # the rollback point says rolling_back: a re-run finishes the rollback
                 raise
             record.update(outcome="failed", ended_at=now())
             self.result["halt"]["reason"] += "; rollback failed: %s" % failure
             return
-        if ids:
-            time.sleep(max(0.0, min(params["wait_sleep"], self.deadline.remaining())))
-        gate, listed, _timed_out = self.azure.watch(
-            lambda found: planner.batch_gate(watched, [], found, planner.NO_GATE), params["health_timeout"])
         record["health"] = planner.health_of(watched, listed)
         if gate["state"] == "passed":
             record["outcome"] = "healthy"

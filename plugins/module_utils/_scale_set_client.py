@@ -177,10 +177,11 @@ class ScaleSetClient:
 
     def watch(self, predicate: Callable[[Any], Any], timeout: Optional[float] = None,
               observe: Optional[Callable[[], Any]] = None, sleep: Optional[float] = None,
-              what: str = "condition") -> Tuple[Any, Any, bool]:
+              what: str = "condition", expected_at: Optional[float] = None) -> Tuple[Any, Any, bool]:
         """``observe()`` (default: the instances, summarised) every ``sleep`` seconds (wait_sleep; longer while
         Compute's read budget runs low, _rollout.poll_interval) until ``predicate(observed)`` holds (see
-        ``holds``), at most ``timeout`` seconds and never past the run's deadline.
+        ``holds``), at most ``timeout`` seconds and never past the run's deadline. ``expected_at`` (time.monotonic)
+        when it is expected to hold: the looks before it thin out and one lands on it (_rollout.next_look).
 
         Returns (the last verdict, the last observation, whether the time ran out)."""
         sleep = self.sleep if sleep is None else sleep
@@ -191,18 +192,36 @@ class ScaleSetClient:
 
         def check():
             observed = observe()
-            last.update(verdict=predicate(observed), observed=observed,
-                        interval=planner.poll_interval(last["interval"], sleep, self.remaining, self.pages))
+            interval = planner.poll_interval(last["interval"], sleep, self.remaining, self.pages)
+            if expected_at is not None and interval <= sleep:   # the read budget comfortable: the schedule decides
+                interval = planner.next_look(expected_at - time.monotonic(), sleep)
+            last.update(verdict=predicate(observed), observed=observed, interval=interval)
             return holds(last["verdict"])
 
-        def pause(seconds):
-            time.sleep(max(0.0, min(max(seconds, last["interval"]), end - time.monotonic())))
+        def pause(_seconds):
+            time.sleep(max(0.0, min(last["interval"], end - time.monotonic())))
 
         try:
             wait_until(check, timeout=budget, sleep=sleep, sleeper=pause, what=what)
         except WaitTimeout:
             return last["verdict"], last["observed"], True
         return last["verdict"], last["observed"], False
+
+    def wait_applied(self, action: str = "update") -> Dict[str, Any]:
+        """After a PATCH not waited for (update(wait=False)): the scale set read (GET, Compute's cheap
+        GetVMScaleSet budget, never the instance list) every wait_sleep until its provisioningState leaves
+        Updating. Azure refuses an action on its instances (409) until then, and that is seen well before the
+        PATCH's poller would say it (its first Retry-After is 35-61 s). A Failed state raises ProvisioningFailed;
+        the run's deadline passing, Timeout. Returns the scale set."""
+        pending = [self.resource]   # the PATCH's own answer is the first look
+        scale_set = self.wait_for(lambda doc: provisioning_state(doc) not in BUSY,
+                                  lambda: pending.pop() if pending else self.read(), action,
+                                  "the %s of the scale set applied (provisioningState not Updating)" % action)
+        if provisioning_state(scale_set) == "failed":
+            raise arm_failure(action, self.what, {
+                "code": "ProvisioningFailed", "message": "the scale set's provisioningState is Failed after the %s"
+                % action, "status": None, "request_id": None})
+        return scale_set
 
     def wait_for(self, predicate: Callable[[Any], Any], observe: Callable[[], Any], action: str, what: str,
                  timeout: Optional[float] = None) -> Any:
@@ -248,6 +267,18 @@ def set_settled(view: Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]]]) -> 
     scale_set, vms = view
     return scale_set is not None and provisioning_state(scale_set) not in BUSY and not any(
         instances.busy(vm) for vm in vms)
+
+
+def batch_on(ids: List[str], part: Optional[Dict[str, Any]]) -> Callable[[List[Dict[str, Any]]], bool]:
+    """Summarised instances: every one of ``ids`` runs ``part`` (its own image and size, _rollout.on_model),
+    its provisioning succeeded and no operation runs on it: what an upgrade of them has done, read from the
+    instance list without waiting for the operation's polls (whose first Retry-After is 35-61 s on Azure)."""
+    def check(listed):
+        by_id = {str(i["instance_id"]): i for i in listed}
+        found = [by_id.get(str(i)) for i in ids]
+        return all(i is not None and planner.on_model(i, part) and not planner.is_busy(i)
+                   and str(i.get("provisioning_state") or "").lower() == "succeeded" for i in found)
+    return check
 
 
 def set_provisioned(capacity: Optional[int]) -> Callable[[Any], bool]:

@@ -25,10 +25,18 @@ description:
   - B(Batches) by update domain, fault domain, zone, percent of the set or count (O(batch_by), O(batch_size)),
     optionally after a canary batch of O(canary) instances watched for O(canary_soak) seconds. Per batch the
     module sends exactly one write, a manual upgrade (C(manualupgrade)) naming every instance of the batch (VM
-    names on a Flexible scale set, where Azure takes them the same way), waits for it, then watches health with
-    one paged list of the instances with their instance view every O(wait_sleep) seconds (never one request per
-    instance), until every instance of the batch is C(Healthy) or O(health_timeout) passes. C(Initializing)
-    means not yet; C(Unknown) counts as unhealthy, as in Azure's rolling upgrades.
+    names on a Flexible scale set, where Azure takes them the same way), then reads one paged list of the
+    instances with their instance view every O(wait_sleep) seconds (never one request per instance): the batch
+    is upgraded once each of its instances runs the new image and size, provisioned and not busy (the
+    operation's own polls, which Azure asks to wait 35-61 seconds for, hold nothing up; its outcome is still
+    read, and a failed upgrade stops the rollout with C(UpgradeFailed)); from there the same list watches
+    health until every instance of the batch is C(Healthy) or O(health_timeout) passes. C(Initializing)
+    means not yet; C(Unknown) counts as unhealthy, as in Azure's rolling upgrades. From the second batch on,
+    those lists thin out (half the time left) until the moment earlier batches were seen upgraded, and healthy,
+    and one lands on it: the fewest reads of Compute's scarcest budget where nothing can have changed. The
+    first batch starts as soon as the model change is applied (the scale set read every O(wait_sleep) seconds
+    until its C(provisioningState) leaves C(Updating)), not when the PATCH's own polls end; a 409 on that first
+    manual upgrade (Azure refusing it while an update still runs) is asked again, never judged.
   - B(Gates), with Azure's rolling-upgrade semantics and your thresholds. Before any write, the module refuses
     to start when more than O(max_unhealthy_instance_percent) of the set is unhealthy (C(PrecheckFailed)).
     After each batch it stops when more than O(max_unhealthy_upgraded_instance_percent) of the instances
@@ -139,7 +147,8 @@ options:
     default: 0
   health_timeout:
     description:
-      - Seconds a batch has, after its upgrade finished, to be Healthy.
+      - Seconds a batch has, after its upgrade finished (the instance list shows every instance of it on the new
+        model, provisioned), to be Healthy.
       - When it passes with instances still not Healthy, the batch is judged by the thresholds, as Azure's
         rolling upgrade does - upgraded instances still Initializing (or with no health signal) count as
         unhealthy. Within both O(max_unhealthy_upgraded_instance_percent) and O(max_unhealthy_instance_percent)

@@ -45,6 +45,19 @@ def vm_nic(fake, instance_id):
         SUB, fake.name, instance_id)
 
 
+class Operation:
+    """An upgrade's poller: running for ``pending`` done() checks, then ended (failed with ``error``)."""
+
+    def __init__(self, ids, error=None, pending=0):
+        self.ids, self.error, self.pending = list(ids), error, pending
+
+    def done(self):
+        if self.pending:
+            self.pending -= 1
+            return False
+        return True
+
+
 class FakeScaleSet:
     """One scale set, its instances, their health by image version.
 
@@ -74,7 +87,12 @@ class FakeScaleSet:
         self.upgrade_errors = []      # raised by the next upgrades, in order
         self.update_errors = []
         self.operation_errors = []    # raised by the next operations waited for (create, actions)
+        self.upgrade_outcomes = []    # the next upgrade operations' errors (None: it succeeds), once they end
+        self.pending_polls = 0        # how many done() checks an upgrade operation answers "still running"
+        self.updating_reads = 0       # how many reads after a model PATCH still say Updating (as Azure's GET does)
         self.demoted = []
+        self.updating = 0
+        self.looks_due = []
 
     @property
     def id(self):
@@ -116,6 +134,20 @@ class FakeScaleSet:
     def read(self, expand=None):  # pylint: disable=unused-argument
         self.calls.append("read")
         self.counter.count()
+        if self.resource is not None and self.state() == "Updating":
+            self.updating -= 1
+            if self.updating < 0:
+                self.resource["properties"]["provisioningState"] = "Succeeded"
+        return self.resource
+
+    def state(self):
+        return self.resource["properties"].get("provisioningState")
+
+    def wait_applied(self, action="update"):  # pylint: disable=unused-argument
+        """ScaleSetClient.wait_applied's looks, without its sleeps: the PATCH's answer, then reads."""
+        while self.state() == "Updating":
+            self.read()
+        self.calls.append(("applied", self.state()))
         return self.resource
 
     def instances(self):
@@ -174,6 +206,10 @@ class FakeScaleSet:
         if "tags" in body:
             self.resource["tags"] = dict(body["tags"])
         self.resource["etag"] = str(int(self.resource["etag"]) + 1)
+        if reference and self.updating_reads:   # the model change runs on: the PATCH answers Updating
+            self.resource["properties"]["provisioningState"] = "Updating"
+            self.updating = self.updating_reads
+            self.calls.append(("patched", wait))
         return self.resource
 
     def create(self, body):
@@ -188,6 +224,12 @@ class FakeScaleSet:
         return "poller of the creation"
 
     def outcome(self, poller, what):  # pylint: disable=unused-argument
+        if isinstance(poller, Operation):   # read to its end: done from now on
+            self.calls.append(("outcome", list(poller.ids)))
+            poller.pending = 0
+            if poller.error is not None:
+                raise poller.error
+            return None
         if self.operation_errors:
             raise self.operation_errors.pop(0)
         return None
@@ -198,10 +240,14 @@ class FakeScaleSet:
         self.resource, self.vms = None, {}
 
     def start(self, action, ids):
+        """An upgrade goes through ``upgrade`` (which tests replace) and returns an Operation; any other action
+        is applied at once."""
+        if action == "upgrade":
+            self.upgrade(ids)
+            return [(list(ids), Operation(ids, self.upgrade_outcomes.pop(0) if self.upgrade_outcomes else None,
+                                              self.pending_polls))]
         self.calls.append((action, list(ids)))
         self.counter.count(write=True)
-        if action == "upgrade":
-            self.apply(ids)
         return [(list(ids), "poller of %s" % action)]
 
     def apply(self, ids):
@@ -215,6 +261,9 @@ class FakeScaleSet:
         self.counter.count(write=True)
         if self.upgrade_errors:
             raise self.upgrade_errors.pop(0)
+        if self.state() == "Updating":   # Azure refuses an action on the instances while the model change runs
+            raise arm_failure("upgrade instances of", self.what, {"code": "Conflict", "message": "busy",
+                                                                   "status": 409, "request_id": None}, transient=True)
         self.apply(ids)
 
     def demote(self, version_id):
@@ -224,8 +273,10 @@ class FakeScaleSet:
 
     # --- waits: one look (the real waiter is tested in test_scale_set_client) -------------------------
 
-    def watch(self, predicate, timeout=None, observe=None, sleep=None, what=None):  # pylint: disable=unused-argument
-        """Timed out unless the predicate holds at the first look."""
+    def watch(self, predicate, timeout=None, observe=None, sleep=None, what=None,  # pylint: disable=unused-argument
+              expected_at=None):
+        """Timed out unless the predicate holds at the first look. ``looks_due``: each watch's expected_at."""
+        self.looks_due.append(expected_at)
         observed = (observe or self.instances)()
         verdict = predicate(observed)
         return verdict, observed, not holds(verdict)
@@ -238,4 +289,4 @@ class FakeScaleSet:
         return observed
 
     def writes(self):
-        return [call for call in self.calls if isinstance(call, tuple) and call[0] != "pool"]
+        return [call for call in self.calls if isinstance(call, tuple) and call[0] not in ("pool", "outcome", "applied", "patched")]

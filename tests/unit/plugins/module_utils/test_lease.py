@@ -147,7 +147,8 @@ class Compute:
 
 
 class Client:
-    """The shape Lease.guard keeps in step: _rollout_run.ScaleSetClient's resource, update and upgrade."""
+    """The shape Lease.guard keeps in step: _scale_set_client.ScaleSetClient's resource, update and start (which
+    its upgrade goes through)."""
 
     def __init__(self, compute):
         self.compute = compute
@@ -159,8 +160,12 @@ class Client:
             "rg", "api", body, etag=self.resource["etag"]).result().as_dict()
         return self.resource
 
-    def upgrade(self, ids):
+    def start(self, action, ids):
         self.upgraded.append(list(ids))
+        return [(list(ids), "poller of %s" % action)]
+
+    def upgrade(self, ids):
+        self.start("upgrade", ids)
 
 
 @pytest.fixture(autouse=True)

@@ -292,6 +292,12 @@ def test_recorded_budgets_leave_the_polls_at_the_pace_asked():
     assert r.poll_interval(10, 5, 200, 20) == 5
 
 
+def test_the_next_look_halves_what_is_left_then_lands_on_the_expected_moment():
+    assert r.next_look(None, 5) == 5 and r.next_look(-2, 5) == 5 and r.next_look(0, 5) == 5   # unknown, or past
+    assert r.next_look(100, 5) == 50 and r.next_look(21, 5) == 10.5    # far: half of what is left
+    assert r.next_look(20, 5) == 20 and r.next_look(2, 5) == 2          # near: on the moment itself
+
+
 def test_polls_slow_down_before_the_budget_runs_out_and_recover():
     assert r.poll_interval(5, 5, None, 1) == 5                 # no header: as asked
     assert r.poll_interval(5, 5, 30, 1) == 5                   # plenty left

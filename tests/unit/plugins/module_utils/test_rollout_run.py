@@ -593,6 +593,79 @@ def test_first_batch_number_from_the_rollback_point():
     assert planner.first_batch_number(marker, 5, True) == 1
 
 
+# --- the batch judged from the instance list, the operation's outcome read without waiting for it ---------
+
+def test_the_next_batch_starts_while_the_operations_poll_is_still_pending():
+    fake = FakeScaleSet()
+    fake.pending_polls = 10 ** 6   # Azure's first Retry-After (35-61 s) not over yet: the poller says "running"
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "succeeded"
+    names = [call[:2] if isinstance(call, tuple) else (call,) for call in fake.calls]
+    upgrades = [("upgrade", ["0", "1"]), ("upgrade", ["2", "3"]), ("upgrade", ["4"])]
+    assert [call for call in names if call[0] == "upgrade"] == upgrades
+    # every batch written before any operation's outcome was read; each outcome still read before success
+    assert names.index(upgrades[-1]) < min(names.index(("outcome", ids)) for _name, ids in upgrades)
+    assert [call[1] for call in names if call[0] == "outcome"] == [ids for _name, ids in upgrades]
+    assert names.index(("outcome", ["4"])) < max(at for at, call in enumerate(names) if call[0] == "update")
+
+
+def test_a_failed_operation_still_halts_with_its_code_and_rolls_back():
+    fake = FakeScaleSet()
+    original = fake.upgrade
+
+    def upgrade(ids):
+        if ids == ["2", "3"]:   # the operation is accepted; the instances' provisioning fails
+            fake.calls.append(("upgrade", list(ids)))
+            fake.counter.count(write=True)
+            return None
+        return original(ids)
+
+    fake.upgrade = upgrade
+    fake.upgrade_outcomes = [None, failure("VMExtensionProvisioningError")]
+    rollout = run(fake, "1.1.0")
+
+    result = rollout.result
+    assert result["halt"]["code"] == "UpgradeFailed" and result["halt"]["batch_index"] == 1
+    assert "VMExtensionProvisioningError" in result["halt"]["reason"]
+    assert [b["outcome"] for b in result["batches"]] == ["healthy", "failed"]
+    assert result["status"] == "rolled_back" and result["rollback"]["instance_ids"] == ["0", "1"]
+
+
+def test_an_operation_that_fails_after_its_batch_looked_done_halts_before_success():
+    fake = FakeScaleSet()
+    fake.pending_polls = 10 ** 6
+    fake.upgrade_outcomes = [None, None, failure("OSProvisioningTimedOut")]
+    rollout = run(fake, "1.1.0")
+
+    result = rollout.result
+    assert result["status"] == "rolled_back" and result["halt"]["code"] == "UpgradeFailed"
+    assert result["halt"]["batch_index"] == 2 and "OSProvisioningTimedOut" in result["halt"]["reason"]
+    assert result["rollback"]["instance_ids"] == ["0", "1", "2", "3", "4"]
+
+
+def test_a_transient_fault_reading_an_operation_interrupts_without_a_verdict():
+    fake = FakeScaleSet()
+    fake.pending_polls = 10 ** 6
+    fake.upgrade_outcomes = [http_error(429, "TooManyRequests")]   # the poller's last poll throttled, retries spent
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "interrupted" and rollout.result["rollback"] is None
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling"
+
+
+def test_a_failed_rollback_operation_fails_the_rollback_keeping_the_rollback_point():
+    fake = FakeScaleSet(bad=("1.1.0",))
+    fake.upgrade_outcomes = [None, failure("VMExtensionProvisioningError")]   # the batch's, then the rollback's
+    rollout = run(fake, "1.1.0")
+
+    result = rollout.result
+    assert result["halt"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
+    assert result["status"] == "rollback_failed" and result["rollback"]["outcome"] == "failed"
+    assert "; rollback failed: " in result["halt"]["reason"] and "VMExtensionProvisioningError" in result["halt"]["reason"]
+    assert planner.decode_marker(fake.resource["tags"])["state"] == "rolling_back"
+
+
 # --- metric gates (the judging itself: test_metrics.py) -------------------------------------------------------
 
 def metric_monitor(fake, rates, fault=None):
@@ -723,3 +796,82 @@ def test_metric_gates_cost_one_metrics_call_per_gate_per_batch_when_the_data_is_
     rollout = run(fake, "1.1.0", monitor=monitor, metric_gates=gates)
     assert rollout.result["status"] == "succeeded" and len(rollout.result["batches"]) == 3
     assert calls == ["requests/failed", "requests/count"] * 3 and rollout.metrics.calls == 6
+
+
+# --- the model PATCH not waited for through its poller; the first manual upgrade after it (issue 18) -------
+
+def names_of(fake):
+    return [call[:2] if isinstance(call, tuple) else (call,) for call in fake.calls]
+
+
+def upgrades_of(fake):
+    return [call for call in names_of(fake) if call[0] == "upgrade"]
+
+
+def test_the_first_batch_starts_when_the_set_is_succeeded_not_when_the_patchs_poller_ends():
+    fake = FakeScaleSet()
+    fake.updating_reads = 3   # Azure's GET says Updating three more times; the PATCH's poller is never waited on
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "succeeded"
+    names = names_of(fake)
+    patched, applied = names.index(("patched", False)), names.index(("applied", "Succeeded"))
+    assert names[patched + 1:applied] == [("read",)] * 4 and applied < names.index(("upgrade", ["0", "1"]))
+    assert upgrades_of(fake) == [("upgrade", ["0", "1"]), ("upgrade", ["2", "3"]), ("upgrade", ["4"])]   # no 409
+
+
+def test_a_409_on_the_first_manual_upgrade_after_the_patch_is_asked_again_not_judged():
+    fake = FakeScaleSet()
+    fake.upgrade_errors = [sdk_failure(http_error(409, "Conflict", "another operation is in progress"))]
+    rollout = run(fake, "1.1.0")
+
+    assert rollout.result["status"] == "succeeded" and rollout.result["halt"] is None
+    assert upgrades_of(fake) == [("upgrade", ["0", "1"]), ("upgrade", ["0", "1"]), ("upgrade", ["2", "3"]),
+                                 ("upgrade", ["4"])]
+    assert [b["outcome"] for b in rollout.result["batches"]] == ["healthy"] * 3
+
+
+def test_a_409_on_a_later_batch_is_not_asked_again_it_interrupts():
+    fake = FakeScaleSet()
+    original = fake.upgrade
+
+    def upgrade(ids):
+        if ids == ["2", "3"]:
+            fake.calls.append(("upgrade", list(ids)))
+            raise sdk_failure(http_error(409, "Conflict"))
+        return original(ids)
+
+    fake.upgrade = upgrade
+    rollout = run(fake, "1.1.0")
+    assert rollout.result["status"] == "interrupted" and rollout.result["halt"]["code"] == "Conflict"
+    assert upgrades_of(fake) == [("upgrade", ["0", "1"]), ("upgrade", ["2", "3"])]
+
+
+def test_the_rollbacks_patch_is_not_waited_through_its_poller_and_its_upgrade_asks_again_on_409():
+    fake = FakeScaleSet(bad=("1.1.0",))
+    fake.updating_reads = 2
+    original = fake.update
+
+    def update(body, wait=True, action="update"):
+        after = original(body, wait, action)
+        if "virtualMachineProfile" in (body.get("properties") or {}) and fake.model_version() == "1.0.0":
+            fake.upgrade_errors.append(sdk_failure(http_error(409, "Conflict")))   # the rollback's upgrade, once
+        return after
+
+    fake.update = update
+    rollout = run(fake, "1.1.0")
+
+    result = rollout.result
+    assert result["status"] == "rolled_back" and result["rollback"]["outcome"] == "healthy"
+    names = names_of(fake)
+    assert names.count(("patched", False)) == 2 and names.count(("applied", "Succeeded")) == 2
+    assert upgrades_of(fake) == [("upgrade", ["0", "1"]), ("upgrade", ["0", "1"]), ("upgrade", ["0", "1"])]
+    assert {vm["version"] for vm in fake.vms.values()} == {"1.0.0"}
+
+
+def test_later_batches_look_when_the_first_batch_was_seen_done():
+    fake = FakeScaleSet()
+    run(fake, "1.1.0")
+    # per batch: the upgrade's watch, then the health watch; the first batch's looks are every wait_sleep
+    assert fake.looks_due[:2] == [None, None]
+    assert all(isinstance(due, float) for due in fake.looks_due[2:]) and len(fake.looks_due) == 6

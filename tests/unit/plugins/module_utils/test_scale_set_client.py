@@ -126,3 +126,53 @@ def test_the_run_record_counts_each_batch_s_requests_and_writes_times_one_way():
     halt = RunRecord.halt(0, "HealthTimeout", "slow", phase="stage")
     assert (halt["batch_index"], halt["code"], halt["reason"], halt["phase"]) == (0, "HealthTimeout", "slow", "stage")
     assert RunRecord.rollback("healthy")["outcome"] == "healthy" and empty_summary("t")["started_at"] == "t"
+
+
+# --- the model PATCH not waited for through its poller; looks due at an expected moment (issue 18) -----------
+
+def test_after_a_patch_the_scale_set_is_read_until_it_is_no_longer_updating(clock):
+    azure = client(clock=clock)
+    azure.resource = {"name": "web", "properties": {"provisioningState": "Updating"}}   # the PATCH's answer
+    reads = iter(["Updating", "Updating", "Succeeded"])
+
+    def read():
+        azure.resource = {"name": "web", "properties": {"provisioningState": next(reads)}}
+        return azure.resource
+
+    azure.read = read
+    assert azure.wait_applied()["properties"]["provisioningState"] == "Succeeded"
+    assert clock.sleeps == [5.0, 5.0, 5.0]   # no read at once: the PATCH's answer was the first look
+
+
+def test_a_patch_that_ends_failed_fails_with_its_state(clock):
+    azure = client(clock=clock)
+    azure.resource = {"name": "web", "properties": {"provisioningState": "Updating"}}
+    azure.read = lambda: {"name": "web", "properties": {"provisioningState": "Failed"}}
+    with pytest.raises(AzureFailure) as caught:
+        azure.wait_applied()
+    assert caught.value.error["code"] == "ProvisioningFailed" and not caught.value.transient
+    assert "provisioningState is Failed after the update" in str(caught.value)
+
+
+def test_looks_thin_out_far_from_the_expected_moment_and_one_lands_on_it(clock):
+    azure = client(clock=clock)
+    looks = []
+
+    def observe():
+        looks.append(clock.now)
+        return clock.now >= 100
+
+    _verdict, _observed, timed_out = azure.watch(bool, timeout=300, observe=observe, expected_at=100.0)
+    assert not timed_out and looks == [0.0, 50.0, 75.0, 87.5, 100.0]
+
+
+def test_past_the_expected_moment_looks_are_every_wait_sleep(clock):
+    azure = client(clock=clock)
+    looks = []
+
+    def observe():
+        looks.append(clock.now)
+        return clock.now >= 12
+
+    azure.watch(bool, timeout=300, observe=observe, expected_at=-3.0)
+    assert looks == [0.0, 5.0, 10.0, 15.0]
