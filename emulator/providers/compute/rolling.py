@@ -261,7 +261,9 @@ def on_model_change(ctx, vmss_id, op_id):
     doc = inst.scale_set_doc(ctx, vmss_id)
     state = load(ctx, vmss_id)
     up = state.get("latest")
-    if up and up["code"] == ROLLING_FORWARD:
+    if up and up["code"] == ROLLING_FORWARD and not _off_latest_model(ctx, doc):
+        inst.release(ctx, op_id)                # a write that leaves every instance on the latest model (tags):
+    elif up and up["code"] == ROLLING_FORWARD:  # nothing to queue (a deferred upgrade may wait for days)
         state.setdefault("queued", {"ops": []})["ops"].append(op_id)
         inst.hold(ctx, op_id)
     else:
@@ -269,6 +271,12 @@ def on_model_change(ctx, vmss_id, op_id):
         if start(ctx, doc, "model", "User", [op_id], state, only_if_needed=True) is None:
             inst.release(ctx, op_id)            # nothing to roll: the write answers as it would have
     save(ctx, vmss_id, state)
+
+
+def _off_latest_model(ctx, doc):
+    fleet = Fleet(ctx, doc, ctx.clock.now())
+    return any(not sets.protected_from_actions(v) and
+               not inst.on_latest(ctx, fleet.state, v.get("model"), v.get("generation")) for v in fleet.members)
 
 
 inst.MODEL_CHANGE_HOOKS.append(on_model_change)
