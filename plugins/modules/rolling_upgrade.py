@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import time
-
 DOCUMENTATION = r"""
 module: rolling_upgrade
 short_description: Start, cancel and watch Azure's own rolling upgrades of a virtual machine scale set
@@ -412,6 +410,8 @@ lease:
   returned: when the action would start or cancel an upgrade
   type: dict
 """
+
+import time
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
