@@ -59,7 +59,8 @@ GetLatest with none: 404 (terraform: "No rolling upgrades are running" on NotFou
 another rolls forward: 409 OperationNotAllowed. osRollingUpgrade on a set whose image is not "latest":
 409 OperationNotAllowed with Azure's message (quoted in hashicorp/terraform-provider-azurerm#12590).
 A model change while an upgrade rolls forward queues a new model upgrade, started when the running one
-ends (the running one already moves the instances it has not reached to the newest model).
+ends (the running one already moves the instances it has not reached to the newest model); a write that
+leaves every instance on the latest model (tags only) is not queued: it answers at once.
 
 Deferral (automaticOSUpgradePolicy.osRollingUpgradeDeferral; the spec: "Deferred OS upgrades will send advanced
 notifications on a per-VM basis ... via the IMDS tag 'Platform.PendingOSUpgrade'. The upgrade then defers until
