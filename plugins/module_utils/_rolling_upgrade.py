@@ -28,6 +28,7 @@ ACTIONS = {
     "start_extension_upgrade": ("begin_start_extension_upgrade", "roll out the extension upgrade of"),
     "cancel": ("begin_cancel", "cancel the rolling upgrade of"),
     "status": (None, "complete the rolling upgrade of"),
+    "approve": ("begin_approve_rolling_upgrade", "approve the deferred OS upgrade of"),
 }
 
 
@@ -188,3 +189,60 @@ def record(history: List[Dict[str, Any]], entry: Dict[str, Any]) -> None:
 def status_fields(status: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """The module's result keys for a status (each None when there has been no rolling upgrade)."""
     return {key: (status or {}).get(key) for key in STATUS_KEYS}
+
+
+# --- deferred automatic OS upgrades (automaticOSUpgradePolicy.osRollingUpgradeDeferral) ------------------------
+
+def running_os_target(history: List[Dict[str, Any]], status: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The image version the OS upgrade rolling forward goes for (its ``osUpgradeHistory`` entry), or None."""
+    if not is_running(status) or not history or not same_upgrade(history[0], status):
+        return None
+    return target_version(history[0].get("target_image_reference"))
+
+
+def _version_of(instance: Dict[str, Any]) -> Optional[str]:
+    image = instance.get("image") or {}
+    return image.get("exact_version") or target_version(image)
+
+
+def _by_id(instance_id: Any) -> Tuple[int, str]:
+    text = str(instance_id)
+    return (int(text), text) if text.isdigit() else (1 << 62, text)
+
+
+def not_on(instances: List[Dict[str, Any]], version: Optional[str]) -> List[str]:
+    """Instance ids not running ``version`` (instance id order), protected ones left out (Azure skips them)."""
+    return sorted((str(i["instance_id"]) for i in instances if _version_of(i) != version
+                   and not (i.get("protection") or {}).get("protect_from_scale_set_actions")), key=_by_id)
+
+
+def choose_approval(pending: List[str], instance_ids: Optional[List[str]], max_instances: Optional[int]) -> List[str]:
+    """What an approval sends: the named instances still pending (all pending ones without names), at most
+    ``max_instances`` of them, in instance id order."""
+    wanted = pending if instance_ids is None else [i for i in pending if i in {str(n) for n in instance_ids}]
+    return wanted[:max_instances] if max_instances else wanted
+
+
+def unknown_ids(instances: List[Dict[str, Any]], instance_ids: Optional[List[str]]) -> List[str]:
+    """The named instance ids the scale set does not have (refused before any write)."""
+    have = {str(i["instance_id"]) for i in instances}
+    return [str(n) for n in instance_ids or [] if str(n) not in have]
+
+
+def approval_failure(status: Optional[Dict[str, Any]], instances: List[Dict[str, Any]], approved: List[str],
+                     version: str) -> Optional[Tuple[str, str]]:
+    """(code, message) when the approved instances did not come through the upgrade healthy: the upgrade
+    Faulted (Azure's error), an approved instance not on ``version`` (its upgrade failed, or Azure rolled it
+    back) or not Healthy (Unhealthy / Unknown: the health gate; no health signal counts as healthy)."""
+    problem = failure("approve", status) if code_of(status) == FAULTED else None
+    if problem:
+        return problem
+    mine = [i for i in instances if str(i["instance_id"]) in set(approved)]
+    behind = [str(i["instance_id"]) for i in mine if _version_of(i) != version]
+    sick = ["%s (%s)" % (i["instance_id"], i.get("health_state")) for i in mine
+            if i.get("health_state") in ("Unhealthy", "Unknown")]
+    if behind or sick:
+        return ("UnhealthyAfterApproval", "approved instances not healthy on version %s: %s" % (
+            version, "; ".join(filter(None, ["not on it: " + ", ".join(behind) if behind else "",
+                                             "health: " + ", ".join(sick) if sick else ""]))))
+    return None

@@ -34,6 +34,12 @@ description:
     started - C(Completed) is reported as success with nothing to do, C(Faulted) fails the task with Azure's error
     code and message (a verdict on the image - starting again would put the version Azure rolled back onto the
     instances again), C(Cancelled) fails the task too. See RV(decision).
+  - B(Deferred automatic OS upgrades.) With O(fleetops.vmss.scale_set#module:upgrade_policy.automatic_os_upgrade_policy.os_rolling_upgrade_deferral=true)
+    Azure's automatic OS upgrade waits for approval; O(action=approve) approves instances (Azure's
+    C(approveRollingUpgrade)) - the named ones or all still pending, at most O(max_instances) - and with
+    O(wait=true) waits until Azure has upgraded them, then gates them - health (upgraded, not C(Unhealthy) or
+    C(Unknown)) and O(metric_gates) - before it reports success. A gate that fails fails the task; the instances
+    not approved stay on the old image (RV(pending_instance_ids)).
   - RV(moved_instance_count) counts only the instances Azure moved in the upgrade the module started or joined
     while it watched; Azure's own RV(progress) counts instances that needed no move as successful.
   - For rollouts that need no C(Rolling) mode, with a canary, batches by update domain, fault domain or zone, a
@@ -58,9 +64,83 @@ options:
       - V(cancel) cancels the rolling upgrade in progress (Azure's C(rollingUpgrades/cancel)); the batch in flight
         finishes first.
       - V(status) only reads the latest rolling upgrade; with O(wait=true), waits for it to end when it rolls forward.
+      - V(approve) approves instances of the deferred automatic OS upgrade rolling forward (Azure's
+        C(approveRollingUpgrade)); nothing is sent when no OS upgrade rolls forward or no chosen instance is
+        still pending (RV(decision=nothing_to_approve)).
     type: str
     required: true
-    choices: [start_os_upgrade, start_extension_upgrade, cancel, status]
+    choices: [start_os_upgrade, start_extension_upgrade, cancel, status, approve]
+  instance_ids:
+    description:
+      - With O(action=approve), the instances to approve (those already on the upgrade's image are left out);
+        by default every instance still pending. An id the scale set does not have fails before any write.
+    type: list
+    elements: str
+  max_instances:
+    description: With O(action=approve), approve at most this many of the chosen instances (instance id order).
+    type: int
+  metric_gates:
+    description:
+      - With O(action=approve) and O(wait=true), gates on Azure Monitor metrics judged on the approved instances
+        once Azure has upgraded them, as M(fleetops.vmss.rollout)'s O(fleetops.vmss.rollout#module:metric_gates) -
+        the baseline of a relative gate is the instances still pending. The reads repeat every O(wait_sleep)
+        seconds while there is too little data, within O(wait_timeout) (then C(MetricTimeout)); a failing gate
+        fails the task with C(MetricGateFailed), its values in RV(metrics). See docs/metric_gates.md.
+      - Needs azure-mgmt-monitor and C(Microsoft.Insights/metrics/read) on each gate's resource.
+    type: list
+    elements: dict
+    suboptions:
+      metric:
+        description: The metric name, for example V(Percentage CPU), V(requests/failed), V(DipAvailability).
+        type: str
+        required: true
+      namespace:
+        description: The metric namespace (C(metricnamespace)); by default the resource type's own.
+        type: str
+      resource:
+        description:
+          - The full id of the resource whose metric is read (an Application Insights component, a load balancer);
+            by default the scale set.
+        type: str
+      aggregation:
+        description: The aggregation read per instance and grain.
+        type: str
+        choices: [average, count, maximum, minimum, total]
+        default: average
+      filter:
+        description: A dimension C($filter) added to the per-instance split, for example V(request/success eq 'False').
+        type: str
+      window:
+        description: Seconds of metrics read, ending at the read.
+        type: float
+        default: 300
+      interval:
+        description: The grain in seconds (whole minutes, as Azure Monitor's grains).
+        type: int
+        default: 60
+      max:
+        description: The batch value must not be above this.
+        type: float
+      min:
+        description: The batch value must not be below this.
+        type: float
+      max_ratio_to_baseline:
+        description:
+          - The batch value must not be more than this many times the baseline, the same value over the
+            instances not upgraded yet. Not judged when every instance is upgraded (noted).
+        type: float
+      min_samples:
+        description:
+          - Points with data (per instance and grain) the batch, and the baseline of a relative gate, need
+            before the gate is judged.
+        type: int
+        default: 3
+      instance_dimension:
+        description:
+          - The dimension naming instances; its values are matched with each instance's VM name, computer name
+            or instance id. Default V(VMName) on a scale set, V(cloud/roleInstance) on any other resource.
+        type: str
+
   wait:
     description:
       - Whether to wait until the rolling upgrade has ended (or, with O(action=cancel), has stopped).
@@ -91,6 +171,7 @@ attributes:
     details:
       - V(cancel) and V(status) are idempotent, and a start while an upgrade rolls forward starts nothing.
       - An OS upgrade start after an OS upgrade to the same gallery image version starts nothing.
+      - V(approve) sends nothing when the chosen instances already run the upgrade's image.
       - Otherwise a start when none rolls forward asks Azure for an upgrade (reported as changed), even when every
         instance is already up to date; Azure then completes it at once without touching an instance.
 notes:
@@ -157,6 +238,18 @@ EXAMPLES = r"""
     name: payments-api
     action: status
   when: latest.running_status is not none and latest.running_status.code == 'RollingForward'
+
+- name: Approve the next two instances of the deferred automatic OS upgrade, gated on their failed-request rate
+  fleetops.vmss.rolling_upgrade:
+    resource_group: payments-prod
+    name: payments-api
+    action: approve
+    max_instances: 2
+    metric_gates:
+      - metric: Percentage CPU
+        max: 90
+    wait_timeout: 1800
+  register: approval
 
 - name: Stop the rolling upgrade in progress
   fleetops.vmss.rolling_upgrade:
@@ -257,7 +350,7 @@ decision:
     - What the action did. For a start - V(start) (a new upgrade asked for), V(join) (one already rolled forward),
       V(already_completed), V(already_faulted), V(already_cancelled) (the newest OS upgrade already went for the
       version C(latest) resolves to; nothing started, its outcome is reported). Else the action, V(cancel) or
-      V(status).
+      V(status); with O(action=approve), V(approve) or V(nothing_to_approve).
   returned: always
   type: str
   sample: already_faulted
@@ -281,6 +374,28 @@ moved_instance_count:
   returned: always
   type: int
   sample: 2
+approved_instance_ids:
+  description: With O(action=approve), the instances approved (in check mode, that would be); else empty.
+  returned: always
+  type: list
+  elements: str
+  sample: ["0", "1"]
+pending_instance_ids:
+  description:
+    - With O(action=approve), the instances the deferred upgrade still waits for after the action (not on its
+      image, not protected); None for the other actions.
+  returned: always
+  type: list
+  elements: str
+  sample: ["2", "3"]
+metrics:
+  description:
+    - With O(action=approve) and O(metric_gates), each gate's last verdict - C(metric), C(resource),
+      C(aggregation), C(window), C(value), C(samples), C(baseline), C(baseline_samples), C(ratio), C(threshold),
+      C(state) (V(passed), V(failed), V(waiting)) and C(reason); None without gates.
+  returned: always
+  type: list
+  elements: dict
 arm_requests:
   description: The number of requests sent to Azure Resource Manager, status reads included.
   returned: always
@@ -296,14 +411,19 @@ lease:
   type: dict
 """
 
+import time
+
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
+from ansible_collections.fleetops.vmss.plugins.module_utils import _metrics as metrics
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rolling_upgrade as rolling
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure
 from ansible_collections.fleetops.vmss.plugins.module_utils._run import RunRecord, now
 from ansible_collections.fleetops.vmss.plugins.module_utils._scale_set_client import ScaleSetClient, rolling_upgrade_ended
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline
+
+APPROVE_ONLY = ("instance_ids", "max_instances", "metric_gates")
 
 
 class Run:
@@ -324,11 +444,15 @@ class Run:
         self.decision = None
         self.target = None
         self.started_by = None
+        self.approved = []          # action=approve: the instances approved (or, in check mode, that would be)
+        self.pending = None         # ... the instances the deferred upgrade still waits for, after the action
+        self.gates = None           # ... the metric gates' last verdicts
 
     def result(self, **extra):
         return dict(rolling.status_fields(self.status), changed=self.changed, progress_history=self.history,
                     decision=self.decision, target_version=(self.target or {}).get("name"),
                     started_by=self.started_by, moved_instance_count=rolling.moved_count(self.first, self.status),
+                    approved_instance_ids=self.approved, pending_instance_ids=self.pending, metrics=self.gates,
                     arm_requests=self.record.requests()[0], **extra)
 
     def fail(self, action, code, message, error=None):
@@ -395,6 +519,73 @@ def watch(run, before, started):
                  "(action=cancel stops it)" % (state, run.params["wait_timeout"]))
 
 
+def approve(run, found, before):
+    """action=approve: approve instances of the deferred automatic OS upgrade rolling forward - the named ones,
+    or every one still pending, at most max_instances - then (wait) see them upgraded and healthy and their
+    metric gates pass. Exits the module."""
+    module, params = run.module, run.params
+    verb = rolling.ACTIONS["approve"][1]
+    listed = run.azure.instances()
+    unknown = rolling.unknown_ids(listed, params["instance_ids"])
+    if unknown:
+        run.fail(verb, "InvalidParameter", "instance_ids names instances the scale set does not have: %s."
+                 % ", ".join(unknown))
+    history = []
+    if rolling.is_running(before):
+        with arm_errors("read the OS upgrade history of", run.resource):
+            history = rolling.read_os_history(run.compute, params["resource_group"], params["name"])
+    target = rolling.running_os_target(history, before)
+    run.first = before
+    if target is None:        # no OS upgrade rolls forward: nothing awaits an approval
+        run.decision, run.pending = "nothing_to_approve", []
+        module.exit_json(**run.result())
+    run.target, run.started_by = {"name": target}, history[0].get("started_by")
+    run.pending = rolling.not_on(listed, target)
+    run.approved = rolling.choose_approval(run.pending, params["instance_ids"], params["max_instances"])
+    if not run.approved:
+        run.decision = "nothing_to_approve"
+        module.exit_json(**run.result())
+    leases.take(module, run.compute, "rolling_upgrade", [(params["resource_group"], params["name"])], docs=[found])
+    run.changed, run.decision = True, "approve"
+    if module.check_mode:
+        module.exit_json(**run.result())
+    with arm_errors(verb, run.resource):
+        poller = run.compute.virtual_machine_scale_sets.begin_approve_rolling_upgrade(
+            params["resource_group"], params["name"], {"instanceIds": run.approved},
+            **({} if params["wait"] else {"polling": False}))
+        if params["wait"]:    # Azure answers once the approved instances are upgraded (or failed)
+            run.azure.outcome(poller, "the approved instances' upgrade of %s" % run.resource)
+    run.status = run.latest()
+    listed = run.azure.instances()
+    run.pending = rolling.not_on(listed, target)
+    if not params["wait"]:
+        module.exit_json(**run.result())
+    problem = rolling.approval_failure(run.status, listed, run.approved, target)
+    if problem:
+        run.fail(verb, *problem, error=run.status.get("error") if rolling.code_of(run.status) == rolling.FAULTED
+                 else None)
+    if params["metric_gates"]:
+        judge_metrics(run, listed)
+    module.exit_json(**run.result())
+
+
+def judge_metrics(run, listed):
+    """The approved instances against the metric gates (baseline: the instances still pending), read every
+    wait_sleep until judged or the wait_timeout; fails the module when they fail or cannot be judged in time."""
+    reader = metrics.MetricsReader(lambda: run.module.client("monitor"), time.time)
+    gates = [metrics.with_defaults(gate, run.azure.id) for gate in run.params["metric_gates"]]
+    verdict, _seen, _late = run.azure.watch(metrics.combine, observe=lambda: [
+        metrics.judge(gate, reader.read(gate), run.approved, run.pending, listed) for gate in gates],
+        what="metric gates")
+    verdict = verdict or {"state": "waiting", "gates": [], "reason": "no metric read before wait_timeout"}
+    run.gates = verdict["gates"]
+    if verdict["state"] == "failed":
+        run.fail(rolling.ACTIONS["approve"][1], "MetricGateFailed", verdict["reason"])
+    if verdict["state"] == "waiting":
+        run.fail(rolling.ACTIONS["approve"][1], "MetricTimeout", "not judged within wait_timeout=%s seconds: %s"
+                 % (run.params["wait_timeout"], verdict["reason"]))
+
+
 def main():
     module = AzureModule(
         names=dict(name="scale_set"),
@@ -402,6 +593,10 @@ def main():
             resource_group=dict(type="str", required=True),
             name=dict(type="str", required=True),
             action=dict(type="str", required=True, choices=list(rolling.ACTIONS)),
+            instance_ids=dict(type="list", elements="str"),
+            max_instances=dict(type="int"),
+            metric_gates=dict(type="list", elements="dict",
+                              options={key: dict(spec) for key, spec in metrics.OPTIONS.items()}),
         ),
         wait=True,
         lease=True,
@@ -409,6 +604,12 @@ def main():
     )
     params = module.params
     action = params["action"]
+    errors = ["%s is only for action=approve." % key for key in APPROVE_ONLY if params[key] and action != "approve"]
+    if params["max_instances"] is not None and params["max_instances"] < 1:
+        errors.append("max_instances must be at least 1.")
+    errors += metrics.gate_errors(params["metric_gates"])
+    if errors:
+        module.fail_json(msg="Invalid options: %s" % " ".join(errors))
     deadline = Deadline(params["wait_timeout"])
     run = Run(module, deadline)
     try:
@@ -417,6 +618,8 @@ def main():
         if found is None:
             run.fail(rolling.ACTIONS[action][1], "ResourceNotFound", "the scale set does not exist.")
         before = run.status = run.latest()
+        if action == "approve":
+            approve(run, found, before)
 
         # an OS upgrade Azure already ran for the version "latest" resolves to (the automatic OS upgrade a
         # promotion starts) is reported, never started again

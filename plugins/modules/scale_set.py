@@ -299,7 +299,11 @@ options:
                 no pause.
             type: bool
           os_rolling_upgrade_deferral:
-            description: Whether automatic OS upgrades wait for an approval.
+            description:
+              - Whether automatic OS upgrades wait for an approval - Azure starts the upgrade when a newer image
+                is C(latest), but moves an instance only once it is approved (Azure's C(approveRollingUpgrade) -
+                M(fleetops.vmss.rolling_upgrade) with O(fleetops.vmss.rolling_upgrade#module:action=approve), or the
+                rollout role's C(rollout_azure_action=approve), batch by batch behind health and metric gates).
             type: bool
   automatic_repairs_policy:
     description:

@@ -18,11 +18,12 @@ RG = "payments-prod"
 CAPACITY = 4
 
 
-def seed(azure, ansible, location, pause="PT0S", automatic=False):
+def seed(azure, ansible, location, pause="PT0S", automatic=False, deferral=False):
     """Gallery golden/payments with 1.0.0 and 1.1.0 (excluded from latest); scale set api (Rolling, one instance a
     batch, Application Health) on the image definition, so "latest" floats: 1.0.0; then 1.1.0 is released
     (excludeFromLatest false) - with `automatic` (automatic OS upgrade on, under the set's rolling policy) that
-    promotion starts Azure's own OS upgrade. Returns the base options of the module."""
+    promotion starts Azure's own OS upgrade (with `deferral`, one that waits for approvals). Returns the base
+    options of the module."""
     put_resource_group(azure, RG, location)
     compute = azure.client("compute")
     compute.galleries.begin_create_or_update(RG, "golden", {"location": location}).result()
@@ -48,7 +49,8 @@ def seed(azure, ansible, location, pause="PT0S", automatic=False):
         upgrade_policy=dict({"mode": "Rolling", "rolling_upgrade_policy": {
             "max_batch_instance_percent": 20, "pause_time_between_batches": pause}},   # 4 x 20 %: one a batch
             **({"automatic_os_upgrade_policy": {"enable_automatic_os_upgrade": True,
-                                                "use_rolling_upgrade_policy": True}} if automatic else {}))))
+                                                "use_rolling_upgrade_policy": True,
+                                                "os_rolling_upgrade_deferral": deferral}} if automatic else {}))))
     assert code == 0, created
     compute.gallery_image_versions.begin_update(RG, "golden", "payments", "1.1.0", {
         "properties": {"storageProfile": {"source": {"id": source}},

@@ -73,6 +73,7 @@ WORKFLOW_OPERATIONS = {
         "VirtualMachineScaleSetVMs_List", "VirtualMachines_List",
         "VirtualMachineScaleSetRollingUpgrades_GetLatest", "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade",
         "VirtualMachineScaleSetRollingUpgrades_StartExtensionUpgrade", "VirtualMachineScaleSetRollingUpgrades_Cancel",
+        "VirtualMachineScaleSets_ApproveRollingUpgrade",         # a deferred automatic OS upgrade, batch by batch
         # blue/green: a green set beside blue, blue deallocated and started again, then deleted
         "VirtualMachineScaleSets_CreateOrUpdate", "VirtualMachineScaleSets_Delete",
         "VirtualMachineScaleSets_Deallocate", "VirtualMachineScaleSets_Start",

@@ -10,7 +10,8 @@ Modules
     handlers.py   routes: scale sets and Uniform VMs;  vms.py: Flexible VMs;  extensions.py: VMSS extensions
     hooks.py      subnet-in-use, backend-pool members, resource-group cleanup for other providers
     rolling.py    Azure's rolling upgrades (model change in Rolling mode, osRollingUpgrade, extensionRollingUpgrade,
-                  rollingUpgrades/latest and cancel, osUpgradeHistory): a timer-driven engine
+                  rollingUpgrades/latest and cancel, osUpgradeHistory,
+                  approveRollingUpgrade of a deferred automatic OS upgrade): a timer-driven engine
     repairs.py    automatic instance repairs (engine);  autoupgrade.py: automatic OS image upgrades (engine)
 
 API for engines (rolling upgrades, automatic repairs, autoscale). Call under ctx.lock; ids are

@@ -59,14 +59,27 @@ GetLatest with none: 404 (terraform: "No rolling upgrades are running" on NotFou
 another rolls forward: 409 OperationNotAllowed. osRollingUpgrade on a set whose image is not "latest":
 409 OperationNotAllowed with Azure's message (quoted in hashicorp/terraform-provider-azurerm#12590).
 A model change while an upgrade rolls forward queues a new model upgrade, started when the running one
-ends (the running one already moves the instances it has not reached to the newest model).
+ends (the running one already moves the instances it has not reached to the newest model); a write that
+leaves every instance on the latest model (tags only) is not queued: it answers at once.
+
+Deferral (automaticOSUpgradePolicy.osRollingUpgradeDeferral; the spec: "Deferred OS upgrades will send advanced
+notifications on a per-VM basis ... via the IMDS tag 'Platform.PendingOSUpgrade'. The upgrade then defers until
+the upgrade is approved via an ApproveRollingUpgrade call"): an automatic (Platform) OS upgrade of such a set
+starts as usual (osUpgradeHistory, rollingUpgrades/latest RollingForward) but batches only approved instances.
+How ARM shows "pending approval" is not documented (IMDS is not modelled); the emulator's assumption: the
+upgrade stays RollingForward with the unapproved instances in pendingInstanceCount, for as long as it takes
+(no approval deadline is documented). POST approveRollingUpgrade (instanceIds, or none: every unprotected
+instance; unknown id 400 InvalidParameter as manualupgrade) or POST virtualMachines/{id}/approveRollingUpgrade
+approves; with no deferred upgrade rolling forward: 409 OperationNotAllowed (assumed). The approval's LRO
+answers once its instances are upgraded or failed (or when the upgrade ends: with its outcome). A cancel
+while nothing approved is in flight ends the upgrade Cancelled at once; unapproved instances keep their image.
 
 Defaults: maxBatchInstancePercent, maxUnhealthyInstancePercent, maxUnhealthyUpgradedInstancePercent 20,
 pauseTimeBetweenBatches PT0S (the spec's descriptions). An automatic OS upgrade uses the set's policy only
 with useRollingUpgradePolicy, else the defaults. osUpgradeHistory keeps the last five OS upgrades ("the
 last five OS upgrade attempts"), newest first; model and extension upgrades are not OS upgrades.
 
-Events (events.record, on the scale set): rolling.started, rolling.batch_started, rolling.batch_healthy
+Events (events.record, on the scale set): rolling.started, rolling.approved, rolling.batch_started, rolling.batch_healthy
 (every instance of the batch Healthy; dated when the last one turned Healthy), rolling.batch_unhealthy
 (some failed), rolling.finished (code, error).
 
@@ -179,10 +192,12 @@ def _attempted(up):
         set(batch.get("watch", ()))
 
 
-def _candidates(up, fleet):
+def _candidates(up, fleet, approved_only=True):
+    """Instances still to upgrade; in a deferred upgrade only the approved ones, unless `approved_only` is False."""
     seen = _attempted(up)
+    approved = set(up["approved"]) if up.get("deferred") and approved_only else None
     return [v for v in fleet.members if not sets.protected_from_actions(v) and v["instanceId"] not in seen
-            and _needs(up, fleet, v)]
+            and (approved is None or v["instanceId"] in approved) and _needs(up, fleet, v)]
 
 
 # --- starting ---------------------------------------------------------------------------------------
@@ -220,6 +235,8 @@ def start(ctx, doc, kind, started_by="User", ops=(), state=None, only_if_needed=
           "ops": list(ops), "cancelOps": [], "cancel": False, "done": [], "failed": {}, "prev": {},
           "rolledBack": [], "surged": [], "batches": 0, "batch": None, "phase": "next", "gen": 0, "error": None,
           "total": len(fleet.members), "location": doc["location"]}
+    if kind == "os" and started_by == "Platform" and deferred(doc):
+        up.update(deferred=True, approved=[], approvals=[])
     if kind == "os":
         model = fleet.models.get(fleet.current) or {}
         up["targetVersion"] = inst.resolve_version(ctx, doc, model)
@@ -245,7 +262,9 @@ def on_model_change(ctx, vmss_id, op_id):
     doc = inst.scale_set_doc(ctx, vmss_id)
     state = load(ctx, vmss_id)
     up = state.get("latest")
-    if up and up["code"] == ROLLING_FORWARD:
+    if up and up["code"] == ROLLING_FORWARD and not _off_latest_model(ctx, doc):
+        inst.release(ctx, op_id)                # a write that leaves every instance on the latest model (tags):
+    elif up and up["code"] == ROLLING_FORWARD:  # nothing to queue (a deferred upgrade may wait for days)
         state.setdefault("queued", {"ops": []})["ops"].append(op_id)
         inst.hold(ctx, op_id)
     else:
@@ -253,6 +272,12 @@ def on_model_change(ctx, vmss_id, op_id):
         if start(ctx, doc, "model", "User", [op_id], state, only_if_needed=True) is None:
             inst.release(ctx, op_id)            # nothing to roll: the write answers as it would have
     save(ctx, vmss_id, state)
+
+
+def _off_latest_model(ctx, doc):
+    fleet = Fleet(ctx, doc, ctx.clock.now())
+    return any(not sets.protected_from_actions(v) and
+               not inst.on_latest(ctx, fleet.state, v.get("model"), v.get("generation")) for v in fleet.members)
 
 
 inst.MODEL_CHANGE_HOOKS.append(on_model_change)
@@ -312,6 +337,10 @@ def _next_batch(ctx, vmss_id, state, fleet):
         _finish(ctx, vmss_id, state, CANCELLED, "Canceled", inst.PREEMPTED, now)
         return
     candidates = _candidates(up, fleet)
+    if not candidates and up.get("deferred") and _candidates(up, fleet, approved_only=False):
+        up["phase"] = "approval"                     # the rest waits for approveRollingUpgrade (no timer)
+        _answer_approvals(ctx, up, fleet)
+        return
     if not candidates:
         _finish(ctx, vmss_id, state, COMPLETED, "Succeeded", None, now)
         return
@@ -428,6 +457,7 @@ def _batch_done(ctx, vmss_id, state, fleet):
                                   f"First failed instance ID is: {next(iter(up['failed']))}."}
     pause = 0.0 if up["cancel"] else ctx.clock.scaled(m.parse_duration(policy.get("pauseTimeBetweenBatches")) or 0)
     up.update(phase="pause", settled=settled_at, resume=settled_at + pause)
+    _answer_approvals(ctx, up, fleet)
     return True
 
 
@@ -493,6 +523,9 @@ def _finish(ctx, vmss_id, state, code, op_status, op_error, now):
         inst.release(ctx, op_id, op_status, op_error)
     for op_id in up["cancelOps"]:
         inst.release(ctx, op_id, "Succeeded")
+    for approval in up.get("approvals", ()):        # an approval's LRO ends with the upgrade at the latest
+        inst.release(ctx, approval["op"], op_status, op_error)
+    up["approvals"] = []
     if up["kind"] == "os":
         state["history"] = ([dict(up)] + state.get("history", []))[:HISTORY_LENGTH]
     events.record(ctx, "rolling.finished", vmss_id, time=now, upgrade=up["id"], upgrade_kind=up["kind"], code=code,
@@ -530,6 +563,53 @@ def cancel(ctx, doc):
             _schedule(ctx, doc["id"], up, up["resume"])
         elif up["phase"] == "health":
             _schedule(ctx, doc["id"], up, now)
+        elif up["phase"] == "approval":              # nothing approved in flight: Cancelled at once
+            up["phase"] = "next"
+            _schedule(ctx, doc["id"], up, now)
+    save(ctx, doc["id"], state)
+    return op
+
+
+# --- deferral: automaticOSUpgradePolicy.osRollingUpgradeDeferral, approveRollingUpgrade ----------------------
+
+def deferred(doc):
+    policy = (m.props(doc).get("upgradePolicy") or {}).get("automaticOSUpgradePolicy") or {}
+    return bool(policy.get("osRollingUpgradeDeferral"))
+
+
+def _answer_approvals(ctx, up, fleet):
+    """Answer each approval whose instances are all dealt with (upgraded, failed, or needing nothing)."""
+    batch = up.get("batch") or {}
+    open_ids = {v["instanceId"] for v in _candidates(up, fleet)} | set(batch.get("ids", ())) | \
+        set(batch.get("watch", ()))
+    waiting = []
+    for approval in up.get("approvals", ()):
+        if open_ids & set(approval["ids"]):
+            waiting.append(approval)
+        else:
+            inst.release(ctx, approval["op"], "Succeeded")
+    up["approvals"] = waiting
+
+
+def approve(ctx, doc, instance_ids):
+    """POST approveRollingUpgrade: the named instances (all, without ids) of the deferred upgrade may go; its
+    LRO answers once they are upgraded (or failed), or when the upgrade ends."""
+    state = load(ctx, doc["id"])
+    up = state.get("latest")
+    if not up or up["code"] != ROLLING_FORWARD or not up.get("deferred"):
+        raise ArmError(409, "OperationNotAllowed", "There is no deferred OS rolling upgrade awaiting approval on "
+                                                   f"Virtual Machine Scale Set '{doc['name']}'.")
+    now = ctx.clock.now()
+    ids = [v["instanceId"] for v in sets.targets(ctx, doc, instance_ids, True, now)]
+    up["approved"] = list(dict.fromkeys(up["approved"] + ids))
+    op = _user_op(ctx, doc, "approveRollingUpgrade")
+    up["approvals"].append({"op": op["id"], "ids": ids})
+    events.record(ctx, "rolling.approved", doc["id"], time=now, upgrade=up["id"], instance_ids=ids)
+    if up["phase"] == "approval":
+        up["phase"] = "next"
+        _advance(ctx, doc["id"], state, now)
+    if up["code"] == ROLLING_FORWARD:
+        _answer_approvals(ctx, up, Fleet(ctx, doc, now))
     save(ctx, doc["id"], state)
     return op
 
@@ -543,7 +623,7 @@ def progress(ctx, up, fleet):
     return {"successfulInstanceCount": up.get("baseline", 0) + len(up["done"]),
             "failedInstanceCount": len(up["failed"]),
             "inProgressInstanceCount": len(batch.get("watch", ())),
-            "pendingInstanceCount": len(_candidates(up, fleet)) if fleet else 0}
+            "pendingInstanceCount": len(_candidates(up, fleet, approved_only=False)) if fleet else 0}
 
 
 def _rollback_info(ctx, vmss_id, up):
@@ -628,6 +708,19 @@ route("POST", VMSS + "/extensionRollingUpgrade",
 def cancel_route(ctx, req):
     doc = handlers.scale_set_of(ctx, req)
     return Response(202, None, ctx.ops.lro_headers(cancel(ctx, doc)))
+
+
+@route("POST", VMSS + "/approveRollingUpgrade", operation_id="VirtualMachineScaleSets_ApproveRollingUpgrade")
+def approve_route(ctx, req):
+    doc = handlers.scale_set_of(ctx, req)
+    return Response(202, None, ctx.ops.lro_headers(approve(ctx, doc, sets.instance_ids_of(req.body))))
+
+
+@route("POST", VMSS + "/virtualMachines/{instanceId}/approveRollingUpgrade",
+       operation_id="VirtualMachineScaleSetVMs_ApproveRollingUpgrade")
+def approve_instance_route(ctx, req):
+    doc = handlers.scale_set_of(ctx, req)
+    return Response(202, None, ctx.ops.lro_headers(approve(ctx, doc, [req.params["instanceId"]])))
 
 
 @route("GET", VMSS + "/rollingUpgrades/latest", operation_id="VirtualMachineScaleSetRollingUpgrades_GetLatest")

@@ -139,3 +139,55 @@ def test_moved_count_is_the_growth_of_one_upgrades_successful_count():
     assert r.moved_count(None, status("Completed", successful_instance_count=5)) == 0
     other = status("Completed", start="2026-11-22T09:00:00Z", successful_instance_count=5)
     assert r.moved_count(at_start, other) == 0
+
+
+# --- deferred automatic OS upgrades (action=approve) ------------------------------------------------------------
+
+def instance(iid, version, health="Healthy", protected=False):
+    return {"instance_id": iid, "image": {"id": "/subscriptions/s/.../images/payments", "exact_version": version},
+            "health_state": health, "protection": {"protect_from_scale_set_actions": protected}}
+
+
+def test_running_os_target_is_the_rolling_upgrades_own_history_entry():
+    running = status("RollingForward")
+    entry = dict(status("RollingForward"), target_image_reference={"exact_version": "1.1.0"})
+    assert r.running_os_target([entry], running) == "1.1.0"
+    assert r.running_os_target([entry], status("Completed")) is None                     # nothing rolls forward
+    assert r.running_os_target([dict(entry, running_status={"code": "RollingForward", "start_time": "other"})],
+                               running) is None                                          # another upgrade's entry
+    assert r.running_os_target([], running) is None                                      # an extension upgrade
+
+
+def test_pending_instances_leave_out_those_on_the_target_and_protected_ones_in_id_order():
+    listed = [instance("10", "1.0.0"), instance("2", "1.0.0"), instance("3", "1.1.0"),
+              instance("4", "1.0.0", protected=True)]
+    assert r.not_on(listed, "1.1.0") == ["2", "10"]
+
+
+@pytest.mark.parametrize("names, limit, chosen", [
+    (None, None, ["1", "2", "5"]),
+    (None, 2, ["1", "2"]),
+    (["5", "9"], None, ["5"]),          # 9 already runs the target: nothing to approve for it
+    (["2", "5"], 1, ["2"]),
+    ([], None, []),
+])
+def test_choose_approval(names, limit, chosen):
+    assert r.choose_approval(["1", "2", "5"], names, limit) == chosen
+
+
+def test_unknown_ids_are_named():
+    assert r.unknown_ids([instance("0", "1.0.0")], ["0", "7"]) == ["7"]
+    assert r.unknown_ids([instance("0", "1.0.0")], None) == []
+
+
+def test_approval_failure_health_gate():
+    listed = [instance("0", "1.1.0"), instance("1", "1.1.0", health="Unhealthy"), instance("2", "1.0.0")]
+    assert r.approval_failure(status("RollingForward"), listed, ["0"], "1.1.0") is None
+    assert r.approval_failure(status("RollingForward"), [instance("0", "1.1.0", health=None)], ["0"], "1.1.0") is None
+    code, message = r.approval_failure(status("RollingForward"), listed, ["0", "1", "2"], "1.1.0")
+    assert code == "UnhealthyAfterApproval"
+    assert message == "approved instances not healthy on version 1.1.0: not on it: 2; health: 1 (Unhealthy)"
+    faulted = status("Faulted", error={"code": "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade",
+                                       "message": "Rolling Upgrade failed ..."})
+    assert r.approval_failure(faulted, listed, ["0"], "1.1.0")[0] == \
+        "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade"

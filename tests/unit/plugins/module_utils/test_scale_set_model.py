@@ -256,6 +256,18 @@ def test_automatic_os_upgrade_policy_names():
     assert body == {"properties": {"upgradePolicy": {"automaticOSUpgradePolicy": {"enableAutomaticOSUpgrade": True}}}}
 
 
+def test_os_upgrade_deferral_is_diffed_sent_alone_and_idempotent():
+    existing = resource()
+    existing["properties"]["upgradePolicy"]["automaticOSUpgradePolicy"] = {"enableAutomaticOSUpgrade": True}
+    deferral = {"automatic_os_upgrade_policy": {"os_rolling_upgrade_deferral": True}}
+    tracker, body = patch_for(existing, upgrade_policy=deferral)
+    assert tracker.display_paths() == ["upgrade_policy.automatic_os_upgrade_policy.os_rolling_upgrade_deferral"]
+    assert body == {"properties": {"upgradePolicy": {"automaticOSUpgradePolicy": {"osRollingUpgradeDeferral": True}}}}
+    existing["properties"]["upgradePolicy"]["automaticOSUpgradePolicy"]["osRollingUpgradeDeferral"] = True
+    tracker, body = patch_for(existing, upgrade_policy=deferral)
+    assert not tracker and body == {}
+
+
 def test_health_settings_change_sends_the_whole_extension_list():
     tracker, body = patch_for(application_health={"request_path": "/healthz"})
     assert tracker.display_paths() == ["application_health.request_path"]

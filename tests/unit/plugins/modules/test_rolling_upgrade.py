@@ -280,3 +280,27 @@ def test_check_mode_reports_the_decision_without_writing(arm, capsys, sleeps):
     serve_following_latest(arm, [latest("Completed", start=T0, done=4)], [os_history("Completed", "1.6.0", done=4)])
     code, result = run({"action": "start_os_upgrade", "_ansible_check_mode": True}, capsys)
     assert (code, result["changed"], result["decision"], writes(arm)) == (0, True, "start", [])
+
+
+def test_approve_options_are_refused_with_another_action_before_any_request(arm, capsys, sleeps):
+    code, result = run({"action": "status", "max_instances": 2, "instance_ids": ["0"]}, capsys)
+    assert code == 1 and arm.requests == []
+    assert result["msg"] == ("Invalid options: instance_ids is only for action=approve. "
+                             "max_instances is only for action=approve.")
+    code, result = run({"action": "approve", "max_instances": 0}, capsys)
+    assert code == 1 and arm.requests == [] and result["msg"] == "Invalid options: max_instances must be at least 1."
+
+
+def test_approve_with_no_os_upgrade_rolling_forward_sends_nothing(arm, capsys, sleeps):
+    serve(arm, [latest("Completed", start=T0, done=4)])
+    vm = {"instanceId": "0", "name": "api_0", "properties": {"storageProfile": {"imageReference": {
+        "id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/galleries/gal/images/api",
+        "exactVersion": "1.0.0"}}}}
+    arm.route("GET", VMSS_PATH + r"/virtualMachines\?", [(200, {}, {"value": [vm]})])
+    code, result = run({"action": "approve", "instance_ids": ["0"]}, capsys)
+    assert code == 0 and writes(arm) == []
+    assert (result["changed"], result["decision"], result["approved_instance_ids"], result["pending_instance_ids"]) == (
+        False, "nothing_to_approve", [], [])
+    code, result = run({"action": "approve", "instance_ids": ["7"]}, capsys)
+    assert code == 1 and writes(arm) == [] and result["error"]["code"] == "InvalidParameter"
+    assert "instance_ids names instances the scale set does not have: 7." in result["msg"]
