@@ -52,7 +52,7 @@ OPTIONS = dict(
 
 
 def argument_spec() -> Dict[str, Any]:
-    """The metric_gates option of rollout and blue_green (doc fragment fleetops.vmss.metric_gates)."""
+    """The metric_gates option of rollout, blue_green (doc fragment fleetops.vmss.metric_gates) and rolling_upgrade."""
     return {"metric_gates": dict(type="list", elements="dict", options={k: dict(v) for k, v in OPTIONS.items()})}
 
 
