@@ -32,10 +32,11 @@ import ssl
 import time
 import urllib.error
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
-from ._client import Tuning, import_in_background
+from ._client import Tuning, gc_paused, import_in_background
 
 AUTH_SOURCES = ("auto", "env", "credential_file", "cli", "msi", "workload_identity")
 
@@ -284,22 +285,31 @@ def transient_wait(exc: Exception, retry: int, tuning: Tuning) -> Optional[float
     return tuning.backoff(retry)
 
 
+def _opener(verify):
+    """A urllib opener that verifies TLS as azure-core's ``connection_verify`` says: True (the system's CAs),
+    False (no check) or a CA bundle path (only that bundle). Proxies come from the environment, as for the SDK."""
+    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if verify is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+
+
 def fetch_json(url: str, verify, timeout: float = 20.0, tuning: Tuning = Tuning(), sleep: Callable = time.sleep):
     """GET a JSON document over HTTPS; any failure becomes one AuthError sentence.
 
     ``verify`` is what azure-core calls ``connection_verify``: True, False or a CA bundle path.
     Transient failures are retried as the SDK clients retry theirs (``tuning``: the same limit, backoff
     and Retry-After), so a metadata endpoint that is down for about a minute does not fail the module.
+    The standard library's urllib, not ansible.module_utils.urls: that one would add 56 kB to every module's
+    payload and its imports (cookies, MIME, x509) to every start, for this one GET.
     """
-    from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
-
+    opener = _opener(verify)
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
     retry = 0
     while True:
         try:
-            response = open_url(url, headers={"Accept": "application/json"}, timeout=timeout,
-                                validate_certs=verify is not False,
-                                ca_path=verify if isinstance(verify, str) else None)
-            with response:
+            with opener.open(request, timeout=timeout) as response:
                 return json.loads(response.read().decode("utf-8"))
         except Exception as exc:  # pylint: disable=broad-except  # URLError, HTTPError, ssl, socket, JSON
             retry += 1
@@ -357,8 +367,7 @@ def resolve_cloud(value: str, verify, fetch: Callable = fetch_json) -> Cloud:
         url = metadata_url(value)
         if fetch is fetch_json:
             # The credential built next needs azure.identity: it is imported while the metadata is on its way
-            # (fetch_json's own imports, some shared with it, first and on this thread).
-            import ansible.module_utils.urls  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+            # (fetch_json's own imports are at the top of this file, so none is shared with it mid-import).
             import_in_background("azure.identity")
         return parse_cloud_metadata(fetch(url, verify), url)
     raise AuthError("Unknown cloud_environment '%s': use AzureCloud, AzureUSGovernment, AzureChinaCloud "
@@ -392,6 +401,7 @@ def credential_arguments(settings: Settings, cloud: Cloud) -> Tuple[str, Dict[st
 def build_credential(settings: Settings, cloud: Cloud):
     """The azure.identity credential object (imports azure.identity now, not at module load)."""
     class_name, kwargs = credential_arguments(settings, cloud)
-    import azure.identity  # pylint: disable=import-outside-toplevel
+    with gc_paused():
+        import azure.identity  # pylint: disable=import-outside-toplevel
 
     return getattr(azure.identity, class_name)(**kwargs)

@@ -6,11 +6,14 @@
 A module that reads scale sets imports azure.mgmt.compute and nothing else from azure.mgmt;
 each SDK is imported by name the first time ``client(name)`` is called. Start-up overlaps its two
 slow halves: the first client's SDK import (CPU) runs while the ARM token is requested (network,
-on a background thread, see TokenPrefetch).
+on a background thread, see TokenPrefetch). The SDK imports run with the cyclic garbage collector paused
+(see gc_paused).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import threading
 from dataclasses import dataclass
@@ -95,6 +98,36 @@ def client_kwargs(cloud, connection_verify, tuning: Tuning = Tuning()) -> Dict[s
     }
 
 
+class _GcPause:
+    """Reference-counted pause of the cyclic garbage collector, shared by every thread of the process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.was_enabled = False
+
+    @contextlib.contextmanager
+    def __call__(self):
+        with self.lock:
+            if self.depth == 0:
+                self.was_enabled = gc.isenabled()
+                gc.disable()
+            self.depth += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.depth -= 1
+                if self.depth == 0 and self.was_enabled:
+                    gc.freeze()  # what was imported lives as long as the process: no collection scans it again
+                    gc.enable()
+
+
+# An SDK import creates some 100,000 long-lived objects (classes, typing aliases, functions): with the collector
+# on, it scans them again and again while they load, finding nothing to free (about 15% of the import's CPU).
+gc_paused = _GcPause()
+
+
 def load_client_class(name: str):
     """Import one SDK by its short name ("compute", "monitor", ...) and return its client class."""
     try:
@@ -102,7 +135,8 @@ def load_client_class(name: str):
     except KeyError:
         raise ValueError("Unknown SDK client %r: expected one of %s" % (name, ", ".join(SDK_CLIENTS))) from None
     try:
-        return getattr(importlib.import_module(sdk.package), sdk.class_name)
+        with gc_paused():
+            return getattr(importlib.import_module(sdk.package), sdk.class_name)
     except ImportError as exc:
         raise MissingLibrary(sdk.requirement, exc) from exc
 
@@ -117,7 +151,8 @@ def import_in_background(package: str) -> None:
 
     def run() -> None:
         try:
-            importlib.import_module(package)
+            with gc_paused():
+                importlib.import_module(package)
         except Exception:  # pylint: disable=broad-except  # the next import raises it where it is handled
             pass
 
