@@ -385,8 +385,10 @@ def main():
         # the difference: the phases and steps still to run (all that check mode returns)
         plan = bg.describe_plan(params["state"], observed, opts, swap.docs["blue"] or swap.docs["green"])
         # one operation per scale set: the lease on blue and green, or a failure naming its holder (before any write)
-        leases.take(module, module.client("compute"), "blue_green", [(swap.rg, swap.blue_name), (swap.rg, swap.green_name)],
-                    probe=not plan["batches"])
+        lease = leases.take(module, module.client("compute"), "blue_green", [(swap.rg, swap.blue_name),
+                                                                             (swap.rg, swap.green_name)],
+                            probe=not plan["batches"], keep_statuses=("succeeded", "nothing_to_do"))
+        lease.lease_creates(swap.sets["green"])   # green created now carries the lease in its PUT
         if module.check_mode:
             finish(module, swap.result("planned", plan))
 
