@@ -148,7 +148,7 @@ options:
   keep_lease:
     description:
       - Another call of this run follows (the C(fleetops.vmss.rollout) role calls M(fleetops.vmss.rollout) once per
-        batch with O(max_batches), and M(fleetops.vmss.blue_green) V(staged) then V(live)) - keep the lease at exit
+        batch with O(fleetops.vmss.rollout#module:max_batches), and M(fleetops.vmss.blue_green) V(staged) then V(live)) - keep the lease at exit
         instead of releasing it, so that no other run slips in before the next call, when the call leaves work to
         that call - M(fleetops.vmss.rollout) with status V(in_progress), M(fleetops.vmss.blue_green) with V(succeeded)
         or V(nothing_to_do). The tag then says C(pid=0) (no module holds it) with a fresh expiry, and the result
