@@ -138,3 +138,33 @@ def test_the_rollout_role_holds_one_lease_from_its_first_write_to_its_last(emula
     assert leases[0]["run"].startswith("rollout-") and any(lease["pid"] == _lease.KEPT_PID for lease in leases[:-1])
     assert _lease.TAG not in (azure.client("compute").virtual_machine_scale_sets.get(
         "payments-prod", NAME).as_dict().get("tags") or {})
+
+
+def test_green_is_leased_at_creation_and_the_lease_stays_with_the_run_from_staged_to_live(
+        emulator, azure, ansible, control):
+    """blue/green as the role calls it (staged, then live, one lease_run): green's create PUT carries the lease (no
+    extra write); after staged both sets stay leased to the run, another run is refused before any write; live
+    takes the lease as its own and releases it on both sets."""
+    from test_blue_green import FAST as BG_FAST, IMAGE, RG as BG_RG, seed as seed_blue, writes_to  # pylint: disable=import-outside-toplevel
+
+    seed_blue(emulator, azure)
+    since = last_seq(control)
+    base = dict(BG_FAST, resource_group=BG_RG, name="shop-blue", image=dict(IMAGE, version="2.0.0"), lease_run="play-bg")
+    code, staged = ansible.module("blue_green", dict(base, state="staged", keep_lease=True))
+    assert code == 0 and staged["status"] == "succeeded" and staged["lease"]["kept"] is True, staged.get("msg")
+    [create] = [e for e in writes_to(control, since, "shop-green") if e["liveRequest"]["method"] == "PUT"]
+    assert lease_of(create)["run"] == "play-bg"
+    assert not [e for e in writes_to(control, since, "shop-green") if tags_only(e) and e["seq"] < create["seq"]]
+    compute = azure.client("compute").virtual_machine_scale_sets
+    for name in ("shop-blue", "shop-green"):
+        kept = _lease.decode((compute.get(BG_RG, name).tags or {}).get(_lease.TAG))
+        assert kept["run"] == "play-bg" and kept["pid"] == _lease.KEPT_PID, name
+
+    before = last_seq(control)
+    code, other = ansible.module("blue_green", dict(base, lease_run="someone-else"))
+    assert code != 0 and other["lease"]["free"] is False and "run play-bg" in other["msg"], other
+    assert arm_writes(control, before) == []
+
+    code, live = ansible.module("blue_green", base)
+    assert code == 0 and live["status"] == "succeeded" and live["lease"]["taken_over"] == [], live.get("msg")
+    assert all(_lease.TAG not in (compute.get(BG_RG, name).tags or {}) for name in ("shop-blue", "shop-green"))
