@@ -297,7 +297,8 @@ class Lease:
                     return
                 self.module.fail_json(msg=held_message(self._what(held), found, time.time()), lease=dict(
                     self.info, free=False, owner=tags[TAG], expires=iso(found["expires"])), **self._failed_result())
-            if verdict == "mine":   # kept by this run's previous call: released with ours even if we write nothing
+            if verdict == "mine" and not self.module.check_mode:   # kept by this run's previous call: released
+                # (or kept again) at our exit even if we write nothing
                 held.update(etag=doc.get("etag"), tags=tags, value=tags[TAG])
             if verdict in TAKEN_OVER:
                 self.info["taken_over"].append({"scale_set": "%s/%s" % (held["resource_group"], held["name"]),

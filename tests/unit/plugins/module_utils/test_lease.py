@@ -316,6 +316,11 @@ def test_a_kept_lease_bridges_two_calls_of_one_run_and_the_last_call_releases_it
     assert "(controller pid %s, module pid 0, run role-run-1 - kept between two calls of that run)" % held.me["controller"] in refused.value.args[0]
     assert len(scale_sets.patches) == writes
 
+    planned = Module(check_mode=True, keep_lease=True, lease_run="role-run-1")   # the run's plan: writes nothing
+    _lease.take(planned, compute, "rollout", [("rg", "api")], {})
+    planned.on_exit[0]({"status": "planned"})
+    assert len(scale_sets.patches) == writes and _lease.TAG in scale_sets.doc["tags"]
+
     last = Module(keep_lease=True, lease_run="role-run-1")
     result = {}
     _lease.take(last, compute, "rollout", [("rg", "api")], result, defer=True)
