@@ -145,4 +145,23 @@ options:
       - In check mode nothing is written; C(lease.free) says whether the lease is free.
     type: bool
     default: false
+  keep_lease:
+    description:
+      - Another call of this run follows (the C(fleetops.vmss.rollout) role calls M(fleetops.vmss.rollout) once per
+        batch with O(fleetops.vmss.rollout#module:max_batches), and M(fleetops.vmss.blue_green) V(staged) then V(live)) - keep the lease at exit
+        instead of releasing it, so that no other run slips in before the next call, when the call leaves work to
+        that call - M(fleetops.vmss.rollout) with status V(in_progress), M(fleetops.vmss.blue_green) with V(succeeded)
+        or V(nothing_to_do). The tag then says C(pid=0) (no module holds it) with a fresh expiry, and the result
+        C(lease.kept=true). Any other outcome, and a failure, releases it.
+      - The next call takes the kept lease as its own when it has the same O(lease_run); every other run is refused
+        until the lease expires (at least five minutes later) or takes it over with O(force_lease).
+    type: bool
+    default: false
+  lease_run:
+    description:
+      - The run id this call's lease carries (C(owner=<host>:<controller pid>:<run id>)) - the same for every call of
+        one run, a new one for each run (the role draws one per role run). A lease whose run id is this one is
+        this run's own and is taken without O(force_lease).
+      - 1 to 40 letters, digits, V(_), V(.) or V(-). Default - a new random id for each call.
+    type: str
 """

@@ -49,6 +49,8 @@ WAIT_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
 # Modules that take a scale set's lease (_lease); keep in sync with the doc fragment fleetops.vmss.azure.lease.
 LEASE_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
     "force_lease": {"type": "bool", "default": False},
+    "keep_lease": {"type": "bool", "default": False},
+    "lease_run": {"type": "str"},
 }
 
 

@@ -10,7 +10,15 @@
   instances run, so the PATCH starts no model generation.
 * Renewed from the module's wait loops (_waiter.WAIT_HOOKS) once a third of its time has passed; the expiry
   is a few wait cycles long (TTL_MIN at least), so a run that died holds nothing for long.
-* Released when the module exits, whatever the outcome (AzureModule's exit hooks).
+* Released when the module exits, whatever the outcome (AzureModule's exit hooks) - except with
+  ``keep_lease``: a run of several module calls (the rollout role, one call per batch) names itself with
+  ``lease_run`` (the run id in the owner, the same for each of its calls, a new one per run); a call that ends
+  with more to do (a rollout ``in_progress``; a blue/green call that succeeded, when the caller says another
+  follows) keeps the lease at exit (``pid=0``: no module holds it, the run's next call does), with a
+  fresh expiry that covers the gap, and the next call with the same ``lease_run`` takes it as its own. A kept
+  lease is held against every other run until it expires (its module is gone by design, so it is never judged
+  orphaned); the call that ends the run (any other status, or a failure) releases it.
+* A scale set the run creates (blue/green's green) carries the lease in its create's tags (Lease.lease_creates).
 * A lease held by another run refuses this one before any write, naming the holder, what it does, when the
   lease expires and how to take over (``force_lease: true``, or wait for the expiry). Taken over at once:
   an expired lease, an unreadable one, and one whose module process is gone on this same host.
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import socket
 import time
 import uuid
@@ -37,6 +46,8 @@ TTL_MIN = 300.0          # seconds: a lease never expires sooner than this after
 TTL_CYCLES = 6           # ... nor sooner than this many wait cycles
 RETRY_SECONDS = 5.0      # a renewal that failed (a transient fault) is tried again this soon
 CONFLICT_SECONDS = 60.0  # how long a lease write waits for the scale set's update in progress (409 Conflict)
+KEPT_PID = 0             # the module pid of a lease kept between two calls of one run (keep_lease)
+RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")   # lease_run: no ':' ';' '=' (the tag's separators)
 
 
 class LeaseLost(Exception):
@@ -90,7 +101,7 @@ def judge(lease: Optional[Dict[str, Any]], me: Dict[str, Any], now: float, force
         return "expired"
     if force:
         return "forced"
-    if lease["host"] == me["host"]:
+    if lease["host"] == me["host"] and lease["pid"] != KEPT_PID:   # a kept lease has no module by design
         if not alive(lease["pid"]):
             return "orphaned"
         if not alive(lease["controller"]):
@@ -102,11 +113,12 @@ TAKEN_OVER = ("unreadable", "expired", "orphaned", "forced")
 
 
 def held_message(what: str, lease: Dict[str, Any], now: float) -> str:
-    return ("%s is leased to another operation: a %s run by %s (controller pid %s, module pid %s, run %s), "
+    kept = " - kept between two calls of that run" if lease["pid"] == KEPT_PID else ""
+    return ("%s is leased to another operation: a %s run by %s (controller pid %s, module pid %s, run %s%s), "
             "tag %s, until %s (in %d s). Nothing was written. Wait for that run to end or its lease to expire, or "
             "take the lease over with force_lease: true once you know that run is gone (two operations on one "
             "scale set undo each other's work)." % (
-                what, lease["operation"], lease["host"], lease["controller"], lease["pid"], lease["run"], TAG,
+                what, lease["operation"], lease["host"], lease["controller"], lease["pid"], lease["run"], kept, TAG,
                 iso(lease["expires"]), max(0, int(lease["expires"] - now))))
 
 
@@ -186,14 +198,20 @@ class Lease:
     """The lease of this run on one or more scale sets (take(), then the module's waits and exit do the rest)."""
 
     def __init__(self, module, compute, operation: str, sets: List[Tuple[str, str]], result: Dict[str, Any],
-                 defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False):
+                 defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False,
+                 keep_statuses: Tuple[str, ...] = ("in_progress",)):
         self.module, self.compute, self.operation = module, compute, operation
         self.defer, self.probe = defer, probe
         self.params = module.params
         self.result = result
         self.ttl = ttl_for(self.params)
         self.controller = Controller()
-        self.me = {"host": socket.gethostname(), "controller": self.controller.pid, "run": uuid.uuid4().hex[:12],
+        run = self.params.get("lease_run")
+        if run is not None and not RUN_ID.match(run):
+            module.fail_json(msg="Invalid options: lease_run must be 1 to 40 letters, digits, '_', '.' or '-' (it is "
+                             "part of the lease tag %s); got %r. Nothing was written." % (TAG, run))
+        self.keep = keep_statuses if self.params.get("keep_lease") else ()
+        self.me = {"host": socket.gethostname(), "controller": self.controller.pid, "run": run or uuid.uuid4().hex[:12],
                    "pid": os.getpid()}
         self.sets = [{"resource_group": group, "name": name, "etag": None, "tags": None,
                       "value": None, "due": False} for group, name in sets]
@@ -279,6 +297,9 @@ class Lease:
                     return
                 self.module.fail_json(msg=held_message(self._what(held), found, time.time()), lease=dict(
                     self.info, free=False, owner=tags[TAG], expires=iso(found["expires"])), **self._failed_result())
+            if verdict == "mine" and not self.module.check_mode:   # kept by this run's previous call: released
+                # (or kept again) at our exit even if we write nothing
+                held.update(etag=doc.get("etag"), tags=tags, value=tags[TAG])
             if verdict in TAKEN_OVER:
                 self.info["taken_over"].append({"scale_set": "%s/%s" % (held["resource_group"], held["name"]),
                                                 "owner": tags.get(TAG), "reason": verdict})
@@ -350,7 +371,7 @@ class Lease:
             final = held is not None and not held["due"] and last is not None and last(body, client.resource)
             if held is not None and (held["due"] or isinstance(body.get("tags"), dict)):
                 tags = body["tags"] if isinstance(body.get("tags"), dict) else client.resource.get("tags") or {}
-                body = dict(body, tags=dict(tags, **{TAG: held["value"] or self._new_value()}))
+                body = dict(body, tags=dict(tags, **{TAG: self._new_value() if held["due"] else held["value"]}))
                 if final:
                     body["tags"].pop(TAG)
             self.writing = True
@@ -490,8 +511,49 @@ class Lease:
         self.info["released"] = True
 
     def on_exit(self, result: Dict[str, Any]) -> None:
-        self.release()
+        if result.get("status") in self.keep and not result.get("failed"):
+            self.keep_for_next_call()
+        else:
+            self.release()
         result["lease"] = self.info
+
+    def keep_for_next_call(self) -> None:
+        """keep_lease: leave the lease to this run's next call (pid KEPT_PID, a fresh expiry); a set whose
+        rewrite fails keeps the lease it has, which expires."""
+        if self.tick in _waiter.WAIT_HOOKS:
+            _waiter.WAIT_HOOKS.remove(self.tick)
+        expires = time.time() + self.ttl
+        value = encode(dict(self.me, pid=KEPT_PID), self.operation, expires)
+        kept = False
+        for held in self.sets:
+            if held["value"]:
+                try:
+                    kept = self._rewrite(held, value) is not None or kept
+                except LeaseLost:
+                    continue
+        if kept:
+            self.info.update(owner=value, expires=iso(expires), kept=True)
+
+    def lease_creates(self, client) -> None:
+        """A scale set this run creates (``client.create(body)``, a PUT) carries the lease in its tags: no
+        extra write, released (or kept) with the others."""
+        create = client.create
+
+        def leased_create(body, *args, **kwargs):
+            held = next((held for held in self.sets if held["name"].lower() == client.name.lower()), None)
+            if held is None or self.module.check_mode or self.probe:
+                return create(body, *args, **kwargs)
+            value = self._new_value()
+            body = dict(body, tags=dict(body.get("tags") or {}, **{TAG: value}))
+            poller = create(body, *args, **kwargs)
+            # the ETag comes with the create's end: the release reads it first (and checks the lease is ours)
+            held.update(value=value, tags=dict(body["tags"]), etag=None, due=False)
+            if self.tick not in _waiter.WAIT_HOOKS:
+                _waiter.WAIT_HOOKS.append(self.tick)
+                self.renew_at = time.monotonic() + self.ttl / 3
+            return poller
+
+        client.create = leased_create
 
     def stop(self, reason: str) -> None:
         """The run must not go on (its controller is gone, or its lease was taken over): release and fail as
@@ -514,15 +576,18 @@ def _provisioning(doc: Dict[str, Any]) -> str:
 
 
 def take(module, compute, operation: str, sets: List[Tuple[str, str]], result: Optional[Dict[str, Any]] = None,
-         defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False) -> Lease:
+         defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False,
+         keep_statuses: Tuple[str, ...] = ("in_progress",)) -> Lease:
     """Take this run's lease on ``sets`` ([(resource group, name)]) for ``operation`` (rollout, blue_green,
     rolling_upgrade), or fail the module before any write when another run holds it. ``result``: the dict the
     module returns (it gets the ``lease`` key; a failure carries its keys). ``defer``: only check now, and
     write the lease with the run's first write (Lease.guard), so that a run that fails its checks writes
     nothing. ``docs``: the sets as the module read them (REST dicts), to save a read. ``probe``: refuse when
     another run holds the lease, write none (a cancel of Azure's rolling upgrade: a PATCH of a scale set in
-    Rolling mode waits behind the upgrade it is meant to stop)."""
-    return Lease(module, compute, operation, sets, result if result is not None else {}, defer, docs, probe).take()
+    Rolling mode waits behind the upgrade it is meant to stop). ``keep_statuses``: with ``keep_lease``, the
+    statuses that leave the run's next call to come (the lease is kept for it)."""
+    return Lease(module, compute, operation, sets, result if result is not None else {}, defer, docs, probe,
+                 keep_statuses).take()
 
 
 def removes_tag(name: str):

@@ -323,7 +323,8 @@ lease:
     - This run's lease on the scale set (see O(force_lease)) - C(tag) (V(fleetops.lease)), C(operation), C(owner) (the
       tag's value as written, or as found when another run holds it), C(expires) (ISO 8601 UTC), C(free) (false when
       another run holds it - check mode; a real run fails then), C(taken_over) (leases of other runs taken over, each
-      C(scale_set), C(owner) and C(reason) - V(expired), V(orphaned), V(unreadable), V(forced)) and C(released).
+      C(scale_set), C(owner) and C(reason) - V(expired), V(orphaned), V(unreadable), V(forced)), C(released), or C(kept)
+      (O(keep_lease) - left to the run's next call).
   returned: when the options are valid
   type: dict
 """
@@ -385,8 +386,10 @@ def main():
         # the difference: the phases and steps still to run (all that check mode returns)
         plan = bg.describe_plan(params["state"], observed, opts, swap.docs["blue"] or swap.docs["green"])
         # one operation per scale set: the lease on blue and green, or a failure naming its holder (before any write)
-        leases.take(module, module.client("compute"), "blue_green", [(swap.rg, swap.blue_name), (swap.rg, swap.green_name)],
-                    probe=not plan["batches"])
+        lease = leases.take(module, module.client("compute"), "blue_green", [(swap.rg, swap.blue_name),
+                                                                             (swap.rg, swap.green_name)],
+                            probe=not plan["batches"], keep_statuses=("succeeded", "nothing_to_do"))
+        lease.lease_creates(swap.sets["green"])   # green created now carries the lease in its PUT
         if module.check_mode:
             finish(module, swap.result("planned", plan))
 

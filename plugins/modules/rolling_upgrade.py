@@ -406,7 +406,8 @@ lease:
     - This run's lease on the scale set (see O(force_lease)) - C(tag) (V(fleetops.lease)), C(operation), C(owner) (the
       tag's value as written, or as found when another run holds it), C(expires) (ISO 8601 UTC), C(free) (false when
       another run holds it - check mode; a real run fails then), C(taken_over) (leases of other runs taken over, each
-      C(scale_set), C(owner) and C(reason) - V(expired), V(orphaned), V(unreadable), V(forced)) and C(released).
+      C(scale_set), C(owner) and C(reason) - V(expired), V(orphaned), V(unreadable), V(forced)), C(released), or C(kept)
+      (O(keep_lease) - left to the run's next call).
   returned: when the action would start or cancel an upgrade
   type: dict
 """

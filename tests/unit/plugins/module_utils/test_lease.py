@@ -44,6 +44,10 @@ def test_a_tag_that_is_not_a_lease_is_unreadable(junk):
     (lease(host="ctl01"), False, (200, 201), "held"),               # this host, its controller and module alive
     (lease(host="ctl01"), False, (201,), "stopping"),               # its controller killed, its module still up
     (lease(host="ctl01"), False, (200,), "orphaned"),               # its module gone
+    # kept between two calls of a run (keep_lease): no module by design, held until it expires
+    (lease(host="ctl01", pid=_lease.KEPT_PID), False, (), "held"),
+    (lease(host="ctl01", pid=_lease.KEPT_PID, run=ME["run"]), False, (), "mine"),   # the same run's next call
+    (lease(host="ctl01", pid=_lease.KEPT_PID, expires=NOW - 1), False, (), "expired"),
 ])
 def test_who_may_take_the_lease(found, force, alive, verdict):
     assert _lease.judge(found, ME, NOW, force, lambda pid: pid in alive) == verdict
@@ -293,6 +297,109 @@ def test_a_rerun_also_waits_for_the_stopped_module_s_last_write_to_end(monkeypat
     _lease.take(Module(), compute, "rollout", [("rg", "api")], {})
     assert len(slept) == 2 and writes_while_updating == []
     assert "op=rollout" in scale_sets.doc["tags"][_lease.TAG]
+
+
+def test_a_kept_lease_bridges_two_calls_of_one_run_and_the_last_call_releases_it():
+    """keep_lease: the first call ends in_progress and keeps the lease; another run is refused before any write;
+    the same run's next call takes it without a write of its own and releases it when the run ends."""
+    compute = Compute({"team": "web"})
+    scale_sets = compute.virtual_machine_scale_sets
+    first = Module(keep_lease=True, lease_run="role-run-1")
+    held = _lease.take(first, compute, "rollout", [("rg", "api")], {}, defer=True)
+    client = Client(compute)
+    held.guard(client)
+    client.update({"tags": {"team": "web", "fleetops.rollout": "{}"}})
+    result = {"status": "in_progress"}
+    first.on_exit[0](result)
+    kept = _lease.decode(scale_sets.doc["tags"][_lease.TAG])
+    assert kept["run"] == "role-run-1" and kept["pid"] == _lease.KEPT_PID and held.tick not in _waiter.WAIT_HOOKS
+    assert result["lease"]["kept"] is True and result["lease"]["owner"] == scale_sets.doc["tags"][_lease.TAG]
+
+    writes = len(scale_sets.patches)
+    with pytest.raises(Failed) as refused:   # another run on this host: the kept lease's module is gone by design
+        _lease.take(Module(keep_lease=True, lease_run="role-run-2"), compute, "rollout", [("rg", "api")], defer=True)
+    assert "(controller pid %s, module pid 0, run role-run-1 - kept between two calls of that run)" % held.me["controller"] in refused.value.args[0]
+    assert len(scale_sets.patches) == writes
+
+    planned = Module(check_mode=True, keep_lease=True, lease_run="role-run-1")   # the run's plan: writes nothing
+    _lease.take(planned, compute, "rollout", [("rg", "api")], {})
+    planned.on_exit[0]({"status": "planned"})
+    assert len(scale_sets.patches) == writes and _lease.TAG in scale_sets.doc["tags"]
+
+    last = Module(keep_lease=True, lease_run="role-run-1")
+    result = {}
+    _lease.take(last, compute, "rollout", [("rg", "api")], result, defer=True)
+    assert result["lease"]["taken_over"] == [] and len(scale_sets.patches) == writes
+    result["status"] = "succeeded"
+    last.on_exit[0](result)
+    assert scale_sets.doc["tags"] == {"team": "web", "fleetops.rollout": "{}"} and result["lease"]["released"] is True
+
+
+@pytest.mark.parametrize("result", [{"status": "succeeded"}, {"status": "in_progress", "failed": True}, {}])
+def test_without_in_progress_the_lease_is_released_even_with_keep_lease(result):
+    compute = Compute()
+    module = Module(keep_lease=True, lease_run="role-run-1")
+    _lease.take(module, compute, "rollout", [("rg", "api")], {})
+    assert _lease.TAG in compute.virtual_machine_scale_sets.doc["tags"]
+    module.on_exit[0](result)
+    assert compute.virtual_machine_scale_sets.doc["tags"] == {} and "kept" not in result["lease"]
+
+
+def test_in_progress_without_keep_lease_releases():
+    compute = Compute()
+    module = Module()
+    _lease.take(module, compute, "rollout", [("rg", "api")], {})
+    module.on_exit[0]({"status": "in_progress"})
+    assert compute.virtual_machine_scale_sets.doc["tags"] == {}
+
+
+@pytest.mark.parametrize("run", ["", "a:b", "run;pid=1", "x" * 41, "ünï"])
+def test_a_lease_run_that_would_break_the_tag_is_refused_before_any_write(run):
+    compute = Compute()
+    with pytest.raises(Failed) as refused:
+        _lease.take(Module(lease_run=run), compute, "rollout", [("rg", "api")])
+    assert refused.value.args[0].startswith("Invalid options: lease_run") and compute.virtual_machine_scale_sets.patches == []
+
+
+class Missing(ScaleSets):
+    """A scale set that does not exist until the run creates it (blue/green's green)."""
+
+    def __init__(self):
+        super().__init__()
+        self.doc, self.created = None, []
+
+    def get(self, _group, _name):
+        if self.doc is None:
+            error = HttpResponseError(message="ResourceNotFound")
+            error.status_code = 404
+            raise error
+        return super().get(_group, _name)
+
+
+class Creator:
+    def __init__(self, scale_sets):
+        self.name, self.scale_sets = "api-green", scale_sets
+
+    def create(self, body):
+        self.scale_sets.created.append(copy.deepcopy(body))
+        self.scale_sets.doc = dict(copy.deepcopy(body), name=self.name, etag='"1"')
+        return Poller(self.scale_sets.doc)
+
+
+def test_a_set_the_run_creates_carries_the_lease_in_its_put_and_loses_it_with_the_others():
+    compute = Compute()
+    compute.virtual_machine_scale_sets = Missing()
+    module = Module()
+    held = _lease.take(module, compute, "blue_green", [("rg", "api-green")], {})
+    assert compute.virtual_machine_scale_sets.patches == []     # nothing to lease yet
+    green = Creator(compute.virtual_machine_scale_sets)
+    held.lease_creates(green)
+    green.create({"tags": {"fleetops.blue_green.blue": "api"}, "location": "westeurope"})
+    put = compute.virtual_machine_scale_sets.created[0]
+    assert _lease.decode(put["tags"][_lease.TAG])["run"] == held.me["run"] and put["location"] == "westeurope"
+    assert compute.virtual_machine_scale_sets.patches == [] and held.tick in _waiter.WAIT_HOOKS   # no extra write
+    module.on_exit[0]({"status": "succeeded"})
+    assert compute.virtual_machine_scale_sets.doc["tags"] == {"fleetops.blue_green.blue": "api"}
 
 
 def test_every_wait_calls_the_hooks_between_its_checks():
