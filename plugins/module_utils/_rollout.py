@@ -482,8 +482,9 @@ def poll_interval(current: float, base: float, remaining: Optional[int], pages: 
 # Where the previous definition lives: in the tags, because after the PATCH Azure's model is the target, and
 # tags are the only place on the scale set a rollout can keep it (surviving the controller, readable by a
 # re-run elsewhere). A tag value holds at most 256 characters and a resource at most 50 tags: JSON that fits
-# one value is kept as it is; longer JSON (extension settings, long fileUris) is zlib-compressed and base64-
-# encoded (``z1:`` prefix), continued in ``fleetops.rollout.2``, ``.3``... A rollback point that would not fit
+# PLAIN_TAGS_MAX values is kept as it is (readable in the portal), continued in ``fleetops.rollout.2``,
+# ``.3``...; longer JSON (extension settings, long fileUris) is zlib-compressed and base64-encoded first (``z1:``
+# prefix), then continued the same way. A rollback point that would not fit
 # in the tags the scale set has left is refused before any write (marker_tag_problem). The secrets Azure never
 # returns cannot be kept anywhere readable: the rollback restores them only from values the user supplies for
 # the previous version (the rollout module's previous_protected_settings / previous_custom_data).
@@ -492,6 +493,7 @@ def poll_interval(current: float, base: float, remaining: Optional[int], pages: 
 MARKER_TAG = "fleetops.rollout"
 TAG_VALUE_MAX = 256
 TAGS_MAX = 50            # tags per resource (ARM)
+PLAIN_TAGS_MAX = 4       # a rollback point up to this many tags stays readable JSON
 MARKER_VERSION = 1
 _COMPRESSED = "z1:"
 _MARKER_PART = re.compile(r"^fleetops\.rollout(\.[0-9]+)?$", re.IGNORECASE)
@@ -518,7 +520,7 @@ def encode_marker(marker: Dict[str, Any]) -> Dict[str, str]:
     """The marker as tags (``fleetops.rollout``, then ``fleetops.rollout.2``... when longer than a tag value,
     compressed first)."""
     text = json.dumps(marker, separators=(",", ":"), sort_keys=True)
-    if len(text) > TAG_VALUE_MAX:
+    if len(text) > PLAIN_TAGS_MAX * TAG_VALUE_MAX:
         text = _COMPRESSED + base64.urlsafe_b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
     chunks = [text[start:start + TAG_VALUE_MAX] for start in range(0, len(text), TAG_VALUE_MAX)]
     return {(MARKER_TAG if number == 1 else "%s.%d" % (MARKER_TAG, number)): chunk

@@ -18,8 +18,8 @@ description:
     with M(fleetops.vmss.scale_set)).
   - B(The rollback point is kept on the scale set), in the same PATCH as the model change, as the tag
     C(fleetops.rollout) - compact JSON of the previous image, VM size and definitions of the extensions the rollout
-    changes (their public fields), the target and the start time; zlib-compressed and continued in
-    C(fleetops.rollout.2)... when longer than Azure's 256 characters per tag value. After the PATCH Azure's model is
+    changes (their public fields), the target and the start time; continued in C(fleetops.rollout.2)... when
+    longer than Azure's 256 characters per tag value, and zlib-compressed (C(z1:) and base64) when longer than four. After the PATCH Azure's model is
     the target, so the tags are where the previous definition can live. A rollout whose rollback point would not
     fit in the 50 tags a resource may carry (with the scale set's other tags) is refused before any write. Protected
     settings and custom data are never kept there (only which of them changed): a rollback restores them from
