@@ -179,3 +179,59 @@ def test_a_rollout_that_could_not_restore_protected_settings_is_refused_unless_o
     assert code != 0 and back["status"] == "rolled_back", back
     assert back["rollback"]["instance_ids"] == ["0", "1"]
     assert set(app_versions(azure, "web").values()) == {"1.4.0"}
+
+
+# --- playbooks/extension_rollout.yml: the README's story -------------------------------------------------------
+
+def extension_playbook(ansible_env, version, **extra):
+    # pylint: disable=import-outside-toplevel
+    import subprocess
+
+    from conftest import ROOT
+
+    extra_vars = dict({"rollout_resource_group": RG, "rollout_scale_set": "shop", "rollout_batch_by": "percent",
+                       "rollout_batch_size": 25, "rollout_health_timeout": 20, "rollout_wait_sleep": 0.2,
+                       "rollout_heartbeat_seconds": 1, "app_package_uri": PKG % version,
+                       "app_command": protected(version)["commandToExecute"]}, **extra)
+    return subprocess.run(["ansible-playbook", str(ROOT / "playbooks" / "extension_rollout.yml"), "-e",
+                           json.dumps(extra_vars)], env=ansible_env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+def test_the_playbook_rolls_a_version_out_then_halts_and_rolls_back_a_bad_one(emulator, azure, ansible_env,
+                                                                               control, tmp_path):
+    seed(azure, "shop", capacity=4)
+    reports = {"rollout_report_dir": str(tmp_path)}
+
+    good = extension_playbook(ansible_env, "1.5.0", app_previous_command=protected("1.4.0")["commandToExecute"],
+                              **reports)
+    assert good.returncode == 0, good.stdout[-4000:] + good.stderr[-2000:]
+    assert set(app_versions(azure, "shop").values()) == {"1.5.0"}
+
+    # 1.5.1 cannot reach its HSM: its probe answers Unhealthy
+    control.add_health_rule(match={"scale_set": "shop", "extension": {"name": "app",
+                                                                      "settings": {"fileUris": [PKG % "1.5.1"]}}},
+                            state="Unhealthy")
+    since = last_seq(control)
+    bad = extension_playbook(ansible_env, "1.5.1", app_previous_command=protected("1.5.0")["commandToExecute"],
+                             **reports)
+    assert bad.returncode != 0
+    assert "Rollout of scale set %s/shop halted after batch 1 of 4" % RG in bad.stdout, bad.stdout[-4000:]
+    assert "rolled back 1 instance" in bad.stdout
+    assert write_kinds(control, since)[:2] == [UPDATE, UPGRADE]
+    assert set(app_versions(azure, "shop").values()) == {"1.5.0"}
+    assert all(i["health_state"] == "Healthy" for i in instances(azure, "shop"))
+    # every instance runs 1.5.0's command line again (the emulator compares protected settings by digest)
+    control.add_health_rule(match={"scale_set": "shop", "extension": {"name": "app",
+                                                                      "protected_settings": protected("1.5.0")}},
+                            state="Unhealthy")
+    wait_for(lambda: {i["health_state"] for i in instances(azure, "shop")} == {"Unhealthy"}, "1.5.0's command line")
+    secret_free(good.stdout, good.stderr, bad.stdout, bad.stderr,
+                *(path.read_text() for path in tmp_path.rglob("*") if path.is_file()))
+
+    # without the previous command line, the next version is refused before any write
+    since = last_seq(control)
+    refused = extension_playbook(ansible_env, "1.6.0", **reports)
+    assert refused.returncode != 0 and "previous_protected_settings.app" in refused.stdout, refused.stdout[-3000:]
+    assert arm_writes(control, since) == []
+    secret_free(refused.stdout, refused.stderr)
