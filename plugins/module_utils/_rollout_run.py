@@ -549,8 +549,8 @@ class Rollout:
     def restore_body(self, resource: Dict[str, Any]) -> Dict[str, Any]:
         """The PATCH that puts the rollback point's model back: its image and size, its extension definitions
         (extensions the rollout added removed), and the write-only parts from the previous values the user gave."""
-        previous = {str(name).lower(): value for name, value in (self.params.get("previous_protected_settings")
-                                                                   or {}).items()}
+        given = self.params.get("previous_protected_settings") or {}
+        previous = {str(name).lower(): value for name, value in given.items()}
         added = [ext["name"] for ext in (self.before or {}).get("extensions") or [] if ext.get("absent")]
         before = present_only(self.before)
         if before.get("extensions"):

@@ -19,10 +19,10 @@ description:
   - B(The rollback point is kept on the scale set), in the same PATCH as the model change, as the tag
     C(fleetops.rollout) - compact JSON of the previous image, VM size and definitions of the extensions the rollout
     changes (their public fields), the target and the start time; continued in C(fleetops.rollout.2)... when
-    longer than Azure's 256 characters per tag value, and zlib-compressed (C(z1:) and base64) when longer than four. After the PATCH Azure's model is
-    the target, so the tags are where the previous definition can live. A rollout whose rollback point would not
+    longer than Azure's 256 characters per tag value, and zlib-compressed (C(z1:) and base64) when longer than
+    four. After the PATCH Azure's model is the target, so the tags are where the previous definition can live. A rollout whose rollback point would not
     fit in the 50 tags a resource may carry (with the scale set's other tags) is refused before any write. Protected
-    settings and custom data are never kept there (only which of them changed): a rollback restores them from
+    settings and custom data are never kept there, only which of them changed; a rollback restores them from
     O(previous_protected_settings) and O(previous_custom_data). Tags are not part of the
     model instances run, so the tag does not make instances "not on the latest model"; and it survives the
     controller, so a re-run after the controller was killed can still roll back. The tag is removed when the
@@ -180,8 +180,8 @@ options:
             type: str
   previous_protected_settings:
     description:
-      - The protected settings of the previous version, per extension name (C({app: {commandToExecute: ...}})):
-        what a rollback sends back with the previous extension definition. Azure never returns protected settings,
+      - The protected settings of the previous version, per extension name (a dict of dicts, extension C(app) with
+        its C(commandToExecute) for example), what a rollback sends back with the previous extension definition. Azure never returns protected settings,
         so nothing else can restore them.
       - Required, for each extension of O(model.extensions) that the scale set already has and whose
         O(model.extensions[].protected_settings) the rollout sends, unless O(on_failure=halt). Without it the
@@ -456,6 +456,25 @@ EXAMPLES = r"""
     batch_by: count
     batch_size: 5
     on_failure: halt
+
+- name: Install app 1.5.0 with the custom script extension, by update domain; a rollback restores 1.4.0
+  fleetops.vmss.rollout:
+    resource_group: payments-prod
+    name: payments-api
+    model:
+      extensions:
+        - name: app
+          publisher: Microsoft.Azure.Extensions
+          type: CustomScript
+          type_handler_version: "2.1"
+          settings:
+            fileUris: ["https://pkgs.example.com/payments/app-1.5.0.tgz"]
+          protected_settings:
+            commandToExecute: "./install.sh --hsm-token {{ hsm_token_v150 }}"
+    previous_protected_settings:
+      app:
+        commandToExecute: "./install.sh --hsm-token {{ hsm_token_v140 }}"
+    batch_by: update_domain
 """
 
 RETURN = r"""
