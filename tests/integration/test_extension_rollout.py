@@ -17,8 +17,9 @@ import json
 
 import pytest
 from conftest import arm_writes, last_seq
-from test_rollout import MARKETPLACE, RG, UPGRADE, instances, rollout, scale_set_tags, seed_scale_set, upgrades, \
-    wait_for, write_kinds
+from test_rollout import BELIEFS, MARKETPLACE, RG, UPGRADE, instances, rollout, scale_set_tags, seed_scale_set, \
+    upgrades, wait_for, write_kinds
+from test_rollout import latest_model  # noqa: F401  pylint: disable=unused-import (a fixture)
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout import decode_marker
 
@@ -103,8 +104,11 @@ def test_an_extension_rollout_goes_in_batches_with_one_model_write(emulator, azu
     assert arm_writes(control, since) == []
 
 
+@pytest.mark.parametrize("latest_model", BELIEFS, indirect=True)
 def test_a_bad_version_halts_and_rolls_back_settings_and_protected_settings(emulator, azure, ansible, control,
-                                                                            tmp_path):
+                                                                            tmp_path, latest_model):  # noqa: F811
+    """The same writes and end state whatever latestModelApplied means after the revert (Azure's generations, or
+    content): which instances moved is read from the extensions they report."""
     seed(azure, "pay", capacity=10)
     control.add_health_rule(match={"scale_set": "pay", "extension": {"name": "app",
                                                                      "settings": {"fileUris": [PKG % "1.5.0"]}}},
@@ -120,6 +124,8 @@ def test_a_bad_version_halts_and_rolls_back_settings_and_protected_settings(emul
     assert bad["halt"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceeded"
     assert bad["rollback"]["instance_ids"] == ["0", "1"] and bad["rollback"]["outcome"] == "healthy"
     assert bad["msg"].endswith("; rolled back 2 instances")
+    latest = {i["instance_id"] for i in instances(azure, "pay") if i["latest_model_applied"]}
+    assert latest == ({"0", "1"} if latest_model == "generation" else {str(i) for i in range(10)})
     # model + point, batch 1, previous model back (settings and protected settings), the two moved back, tag off
     assert write_kinds(control, since) == [UPDATE, UPGRADE, UPDATE, UPGRADE, UPDATE]
     assert upgrades(control, since) == [["0", "1"], ["0", "1"]]
