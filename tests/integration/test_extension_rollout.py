@@ -204,8 +204,8 @@ def extension_playbook(ansible_env, version, **extra):
                           timeout=600, check=False)
 
 
-def test_the_playbook_rolls_a_version_out_then_halts_and_rolls_back_a_bad_one(emulator, azure, ansible_env,
-                                                                               control, tmp_path):
+def test_the_playbook_rolls_a_version_out_then_halts_and_rolls_back_a_bad_one(
+        emulator, azure, ansible_env, control, tmp_path):
     seed(azure, "shop", capacity=4)
     reports = {"rollout_report_dir": str(tmp_path)}
 
