@@ -19,7 +19,7 @@ import pytest
 from conftest import arm_writes, last_seq
 from test_rollout import BELIEFS, MARKETPLACE, RG, UPGRADE, instances, rollout, scale_set_tags, seed_scale_set, \
     upgrades, wait_for, write_kinds
-from test_rollout import latest_model  # noqa: F401  pylint: disable=unused-import (a fixture)
+from test_rollout import latest_model  # noqa: F401  pylint: disable=unused-import
 
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout import decode_marker
 

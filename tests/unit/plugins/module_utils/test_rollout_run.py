@@ -649,7 +649,7 @@ def test_a_transient_fault_reading_metrics_interrupts_without_a_verdict():
 
 SECRET = {"commandToExecute": "./install.sh --token s3cr3t-v2"}
 PREVIOUS = {"commandToExecute": "./install.sh --token s3cr3t-v1"}
-URIS_1, URIS_2 = ["https://pkgs.example.com/app-1.4.0.tgz"], ["https://pkgs.example.com/app-1.5.0.tgz"]
+URIS_1, URIS_2 = ("https://pkgs.example.com/app-1.4.0.tgz",), ("https://pkgs.example.com/app-1.5.0.tgz",)
 
 
 def with_app(fake, uris=URIS_1):
@@ -667,8 +667,10 @@ def compared(fake, desired, **overrides):
     return rollout, rollout.compare(desired)
 
 
-def app(uris=URIS_2, protected=SECRET, name="app"):
+def app(uris=URIS_2, protected="secret", name="app"):
+    """The extension option; ``protected``: its protected settings, "secret" for SECRET."""
     out = {"name": name, "settings": {"fileUris": list(uris)}}
+    protected = SECRET if protected == "secret" else protected
     return dict(out, protected_settings=protected) if protected is not None else out
 
 
@@ -694,18 +696,18 @@ def test_the_model_change_sends_the_secrets_and_the_rollback_point_keeps_only_th
     fake = with_app(FakeScaleSet(count=4))
     rollout, errors = compared(fake, {"extensions": [app()], "os_profile": {"custom_data": "#cloud-config v2"}},
                                previous_protected_settings={"app": PREVIOUS}, previous_custom_data="#cloud-config v1")
-    assert errors == [] and rollout.moves == {"extensions": [{"name": "app", "settings": {"fileUris": URIS_2}}]}
-    assert rollout.before == {"extensions": [{"name": "app", "settings": {"fileUris": URIS_1}}]}
+    assert errors == [] and rollout.moves == {"extensions": [{"name": "app", "settings": {"fileUris": list(URIS_2)}}]}
+    assert rollout.before == {"extensions": [{"name": "app", "settings": {"fileUris": list(URIS_1)}}]}
     assert rollout.plan() is None
     rollout.change_model()
     [(kind, body)] = fake.writes()
     vm = body["properties"]["virtualMachineProfile"]
     [sent] = [ext for ext in vm["extensionProfile"]["extensions"] if ext["name"] == "app"]
-    assert sent["properties"]["protectedSettings"] == SECRET and sent["properties"]["settings"] == {"fileUris": URIS_2}
+    assert sent["properties"]["protectedSettings"] == SECRET and sent["properties"]["settings"] == {"fileUris": list(URIS_2)}
     assert vm["osProfile"]["customData"] == "I2Nsb3VkLWNvbmZpZyB2Mg=="          # base64 of "#cloud-config v2"
     marker = planner.decode_marker(body["tags"])
     assert marker["secrets"] == ["custom_data", "extensions/app/protected_settings"]
-    assert marker["before"] == {"extensions": [{"name": "app", "settings": {"fileUris": URIS_1}}]}
+    assert marker["before"] == {"extensions": [{"name": "app", "settings": {"fileUris": list(URIS_1)}}]}
     assert "s3cr3t" not in json.dumps(body["tags"]) and "cloud-config" not in json.dumps(body["tags"])
     assert kind == "update" and "s3cr3t" not in json.dumps(rollout.result) and "s3cr3t" not in json.dumps(rollout.diff())
 
@@ -715,14 +717,14 @@ def test_the_restore_puts_back_settings_and_secrets_from_the_previous_values_and
     rollout, _errors = compared(fake, {"extensions": [app(), app(name="agent", protected={"k": "new"})],
                                        "os_profile": {"custom_data": "v2"}},
                                 previous_protected_settings={"app": PREVIOUS}, previous_custom_data="v1")
-    assert rollout.before["extensions"] == [{"name": "app", "settings": {"fileUris": URIS_1}},
+    assert rollout.before["extensions"] == [{"name": "app", "settings": {"fileUris": list(URIS_1)}},
                                             {"name": "agent", "absent": True}]
     after = with_app(FakeScaleSet(count=4), URIS_2).resource      # the scale set after the model change
     after["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"].append(
-        {"name": "agent", "properties": {"settings": {"fileUris": URIS_2}}})
+        {"name": "agent", "properties": {"settings": {"fileUris": list(URIS_2)}}})
     body = rollout.restore_body(after)
     extensions = body["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]
     assert [ext["name"] for ext in extensions] == ["health", "app"]                       # agent removed
-    assert extensions[1]["properties"]["settings"] == {"fileUris": URIS_1}
+    assert extensions[1]["properties"]["settings"] == {"fileUris": list(URIS_1)}
     assert extensions[1]["properties"]["protectedSettings"] == PREVIOUS
     assert body["properties"]["virtualMachineProfile"]["osProfile"]["customData"] == "djE="   # "v1"
