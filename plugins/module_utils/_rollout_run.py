@@ -97,13 +97,14 @@ def present_only(part: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     return {key: value for key, value in out.items() if value}
 
 
-def write_only_parts(desired: Dict[str, Any], before: Optional[Dict[str, Any]]) -> List[str]:
+def write_only_parts(desired: Dict[str, Any], before: Optional[Dict[str, Any]], extensions_sent: bool) -> List[str]:
     """What a model change sends that Azure never returns and that existed before it (so a rollback must put the
-    previous value back): ``extensions/<name>/protected_settings`` of extensions the scale set already has,
-    ``custom_data``. Only names, never values."""
+    previous value back): ``extensions/<name>/protected_settings`` of extensions the scale set already has (sent
+    when the extension list is: ``extensions_sent``), ``custom_data``. Only names, never values."""
     had = [ext["name"] for ext in (before or {}).get("extensions") or [] if not ext.get("absent")]
     out = ["extensions/%s/protected_settings" % ext["name"] for ext in desired.get("extensions") or []
-           if ext.get("protected_settings") is not None and find_named([{"name": name} for name in had], ext["name"])]
+           if extensions_sent and ext.get("protected_settings") is not None
+           and find_named([{"name": name} for name in had], ext["name"])]
     if (desired.get("os_profile") or {}).get("custom_data") is not None:
         out.append("custom_data")
     return out
@@ -206,8 +207,8 @@ class Rollout:
         write-only parts (protected settings, custom data) without a previous value while on_failure=rollback,
         a rollback point too large for the scale set's tags. Before any write."""
         errors = []
-        self.secrets = sorted(set(write_only_parts(self.desired, self.before) if self.tracker else [])
-                              | set((self.marker or {}).get("secrets") or []))
+        sent = write_only_parts(self.desired, self.before, self.tracker.touches("extensions")) if self.tracker else []
+        self.secrets = sorted(set(sent) | set((self.marker or {}).get("secrets") or []))
         missing = previous_values_missing(self.secrets, self.params)
         if missing and self.params["on_failure"] == "rollback":
             errors.append("a rollback could not restore %s: Azure never returns protected settings or custom data, "

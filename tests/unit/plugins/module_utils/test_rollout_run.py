@@ -684,6 +684,9 @@ def test_protected_settings_that_could_not_be_restored_refuse_the_rollout_before
     # accepted: a rollout that halts without rolling back; or restorable: the previous value given
     assert compared(fake, {"extensions": [app()]}, on_failure="halt")[1] == []
     assert compared(fake, {"extensions": [app()]}, previous_protected_settings={"APP": PREVIOUS})[1] == []
+    # protected settings go with a changed extension list only: an image change alone sends (and needs) none
+    rollout, errors = compared(fake, {"image": dict(IMAGE, version="1.1.0"), "extensions": [app(URIS_1)]})
+    assert errors == [] and rollout.secrets == []
     # an extension the rollout adds needs nothing: the rollback removes it
     assert compared(fake, {"extensions": [app(name="agent")]})[1] == []
     # custom data is write-only too
