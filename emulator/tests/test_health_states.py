@@ -79,6 +79,27 @@ def test_no_extension_or_not_running_has_no_signal_and_codes_are_azures():
     assert h.next_probe(SLOW_GRACE, 0.0, 25.0, float) == 30.0
 
 
+def test_an_extension_matcher_reads_the_instances_model_and_protected_settings_by_digest():
+    from emulator.providers.compute import model as m
+    script = {"name": "App", "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+                                            "settings": {"fileUris": ["https://pkgs/app-1.5.0.tgz"], "mode": "x"}}}
+    model = {"profile": {"extensionProfile": {"extensions": [ext(), script]}},
+             "secrets": {"extensions/app/protectedSettings": m.secret_digest({"commandToExecute": "./install"})}}
+
+    def matches(**wanted):
+        return h.rule_matches({"extension": wanted}, "web", "/x/web", "0", [], model)
+
+    assert matches(name="app") and matches(name="APP", settings={"fileUris": ["https://pkgs/app-1.5.0.tgz"]})
+    assert not matches(name="app", settings={"fileUris": ["https://pkgs/app-1.4.0.tgz"]})
+    assert not matches(name="other")
+    assert matches(name="app", protected_settings={"commandToExecute": "./install"})
+    assert not matches(name="app", protected_settings={"commandToExecute": "./install --bad"})
+    assert not h.rule_matches({"extension": {"name": "app"}}, "web", "/x/web", "0", [], None)   # no model: no match
+    rules = [{"match": {"extension": {"name": "app", "settings": {"mode": "x"}}}, "state": h.UNHEALTHY}]
+    assert h.probe_rule(rules, "web", "/x/web", "0", [], model) == (h.UNHEALTHY, None)
+    assert h.probe_rule(rules, "web", "/x/web", "0", [], {"profile": {}}) == (h.HEALTHY, None)
+
+
 # --- through the SDK ------------------------------------------------------------------------------------
 
 FAST = 0.005     # gracePeriod 600 s -> 3 s; the 5-minute batch health wait -> 1.5 s; a probe (5 s) -> 0.025 s

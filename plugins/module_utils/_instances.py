@@ -23,7 +23,7 @@ from collections import Counter
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from ._common import snake
-from ._instance_state import BUSY_STATES, same_image
+from ._instance_state import BUSY_STATES, extension_named, reported_extensions, same_extension, same_image
 
 POWER_PREFIX = "PowerState/"
 HEALTH_PREFIX = "HealthState/"
@@ -107,37 +107,19 @@ def provisioning_error(vm: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return None
 
 
-def _handler_version(version: Any, auto_upgrade_minor: bool) -> tuple:
-    """``typeHandlerVersion`` as (major, minor), or (major,) when Azure may move the minor version itself."""
-    parts = [part.strip() for part in str(version or "").split(".")] + ["0"]
-    major, minor = (parts[0] or "0").lstrip("0") or "0", (parts[1] or "0").lstrip("0") or "0"
-    return (major,) if auto_upgrade_minor else (major, minor)
-
-
-def same_extension(want: Dict[str, Any], have: Dict[str, Any]) -> bool:
-    """A scale-set model extension against a VM's extension resource: publisher, type, handler version
-    (major.minor; major only with autoUpgradeMinorVersion) and public settings. Protected settings are never
-    compared: Azure never returns them."""
-    want_props, have_props = want.get("properties") or {}, have.get("properties") or {}
-    auto = bool(want_props.get("autoUpgradeMinorVersion"))
-    return (all(str(want_props.get(key) or "").lower() == str(have_props.get(key) or "").lower()
-                for key in ("publisher", "type"))
-            and _handler_version(want_props.get("typeHandlerVersion"), auto)
-            == _handler_version(have_props.get("typeHandlerVersion"), auto)
-            and (want_props.get("settings") or {}) == (have_props.get("settings") or {}))
-
-
 def extensions_applied(vm: Dict[str, Any], scale_set: Dict[str, Any]) -> Optional[bool]:
     """Whether a Flexible VM carries every extension of the scale set's model as defined there; None when the
     VM reports no ``resources`` at all (then nothing is known). Extensions on the VM only are not judged."""
     have = vm.get("resources")
     if have is None:
         return None
-    by_name = {str(ext.get("name") or "").rsplit("/", 1)[-1].lower(): ext for ext in have}
     model = ((scale_set.get("properties") or {}).get("virtualMachineProfile") or {})
     wanted = (model.get("extensionProfile") or {}).get("extensions") or []
-    return all(str(ext.get("name") or "").lower() in by_name
-               and same_extension(ext, by_name[str(ext.get("name") or "").lower()]) for ext in wanted)
+    for ext in wanted:
+        found = extension_named(have, str(ext.get("name") or ""))
+        if found is None or not same_extension(ext, found):
+            return False
+    return True
 
 
 def latest_model_applied(vm: Dict[str, Any], scale_set: Dict[str, Any]) -> Optional[bool]:
@@ -196,6 +178,7 @@ def summary(vm: Dict[str, Any], scale_set: Dict[str, Any]) -> Dict[str, Any]:
         "health_state": health_state(vm),
         "protection": protection(vm),
         "error": provisioning_error(vm),
+        "extensions": reported_extensions(vm.get("resources")),
     }
 
 

@@ -23,13 +23,15 @@ The gates follow Azure's rolling-upgrade semantics with the user's thresholds:
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional
 
-from ._instance_state import BUSY_STATES, folded, runs_image
+from ._instance_state import BUSY_STATES, extension_named, folded, runs_extensions, runs_image
 from ._validate import bad_number
 
 BATCH_BY = ("update_domain", "fault_domain", "zone", "percent", "count")
@@ -109,12 +111,19 @@ def validate_options(batch_by: str, batch_size: Optional[int], canary: int, **ti
 # which model an instance runs, from what it reports itself
 #
 # A model part is in the module's option shape: {"image": {"id": ...} or {publisher, offer, sku, version},
-# "sku": {"name", "tier"}} (the rollout's target, or the rollback point's ``before``).
+# "sku": {"name", "tier"}, "extensions": [{"name", <the fields that matter>} or {"name", "absent": true}]}
+# (the rollout's target, or the rollback point's ``before``). Never protected settings nor custom data: Azure
+# never returns them, so no instance reports them either.
+
+EXTENSION_FIELDS = ("publisher", "type", "type_handler_version", "auto_upgrade_minor_version", "force_update_tag",
+                    "settings")
+
 
 def runs_model(instance: Dict, part: Optional[Dict]) -> Optional[bool]:
-    """Whether the instance runs the model part: its image (runs_image) and VM size (case-insensitive; the
-    tier is not reported per instance). False as soon as one differs; None when the part names neither, or
-    the instance does not report what would decide it."""
+    """Whether the instance runs the model part: its image (runs_image), VM size (case-insensitive; the tier is
+    not reported per instance) and extension definitions (runs_extensions, from the extensions it reports).
+    False as soon as one differs; None when the part names none of them, or the instance does not report what
+    would decide it."""
     part = part or {}
     checks = []
     if part.get("image"):
@@ -122,14 +131,33 @@ def runs_model(instance: Dict, part: Optional[Dict]) -> Optional[bool]:
     size = (part.get("sku") or {}).get("name")
     if size:
         checks.append(folded(instance.get("vm_size")) == folded(size) if instance.get("vm_size") else None)
+    if part.get("extensions"):
+        checks.append(runs_extensions(instance.get("extensions"), part["extensions"]))
     if False in checks:
         return False
     return True if checks and None not in checks else None
 
 
+def _extension_differs(before: Optional[Dict], after: Dict) -> bool:
+    """Whether the definition ``after`` (its fields that are set) is not ``before``'s."""
+    if before is None or before.get("absent") or after.get("absent"):
+        return bool(before is None or before.get("absent")) != bool(after.get("absent"))
+    return any(after.get(key) is not None and _same_value(key, before.get(key), after[key]) is False
+               for key in EXTENSION_FIELDS)
+
+
+def _same_value(key: str, have: Any, want: Any) -> bool:
+    if key == "settings":
+        return (have or {}) == (want or {})
+    if key in ("publisher", "type", "force_update_tag", "type_handler_version"):
+        return folded(have) == folded(want)
+    return have == want
+
+
 def changed_part(before: Optional[Dict], after: Optional[Dict]) -> Dict:
-    """What of ``after`` differs from ``before`` and tells instances apart: the image and the VM size name.
-    Empty for any other change (a SKU tier alone), which runs_model cannot see."""
+    """What of ``after`` differs from ``before`` and tells instances apart: the image, the VM size name and the
+    extension definitions that changed. Empty for any other change (a SKU tier alone, protected settings or
+    custom data alone), which runs_model cannot see."""
     before, after = before or {}, after or {}
     out: Dict[str, Any] = {}
     if after.get("image") and runs_image(before.get("image"), after["image"]) is not True:
@@ -137,6 +165,10 @@ def changed_part(before: Optional[Dict], after: Optional[Dict]) -> Dict:
     size = (after.get("sku") or {}).get("name")
     if size and folded(size) != folded((before.get("sku") or {}).get("name")):
         out["sku"] = {"name": size}
+    extensions = [ext for ext in after.get("extensions") or []
+                  if _extension_differs(extension_named(before.get("extensions") or [], ext["name"]), ext)]
+    if extensions:
+        out["extensions"] = extensions
     return out
 
 
@@ -451,15 +483,29 @@ def next_look(left: Optional[float], base: float) -> float:
 # the rollback point, kept on the scale set itself
 #
 # A rollout that changes the model writes, in the same conditional PATCH, the tag ``fleetops.rollout``:
-# compact JSON of {v, state ("rolling" | "rolling_back"), started_at, before, target}, ``before`` and
-# ``target`` in the module's option shape ({"image": {...}, "sku": {...}}). Tags are not part of the
-# model instances run, so the tag does not make instances "not latest". A tag value holds at most 256
-# characters (Azure's limit): longer JSON continues in ``fleetops.rollout.2``, ``.3``... The tags are
-# removed when the rollout completes or is rolled back.
+# compact JSON of {v, state ("rolling" | "rolling_back"), started_at, before, target, [secrets]}, ``before``
+# and ``target`` model parts in the module's option shape ({"image", "sku", "extensions"}, see runs_model), and
+# ``secrets`` naming what the rollout sends that Azure never returns (``extensions/<name>/protected_settings``,
+# ``custom_data``) - their names, never their values nor a hash of them. Tags are not part of the model
+# instances run, so the tag does not make instances "not latest".
+#
+# Where the previous definition lives: in the tags, because after the PATCH Azure's model is the target, and
+# tags are the only place on the scale set a rollout can keep it (surviving the controller, readable by a
+# re-run elsewhere). A tag value holds at most 256 characters and a resource at most 50 tags: JSON that fits
+# PLAIN_TAGS_MAX values is kept as it is (readable in the portal), continued in ``fleetops.rollout.2``,
+# ``.3``...; longer JSON (extension settings, long fileUris) is zlib-compressed and base64-encoded first (``z1:``
+# prefix), then continued the same way. A rollback point that would not fit
+# in the tags the scale set has left is refused before any write (marker_tag_problem). The secrets Azure never
+# returns cannot be kept anywhere readable: the rollback restores them only from values the user supplies for
+# the previous version (the rollout module's previous_protected_settings / previous_custom_data).
+# The tags are removed when the rollout completes or is rolled back.
 
 MARKER_TAG = "fleetops.rollout"
 TAG_VALUE_MAX = 256
+TAGS_MAX = 50            # tags per resource (ARM)
+PLAIN_TAGS_MAX = 4       # a rollback point up to this many tags stays readable JSON
 MARKER_VERSION = 1
+_COMPRESSED = "z1:"
 _MARKER_PART = re.compile(r"^fleetops\.rollout(\.[0-9]+)?$", re.IGNORECASE)
 
 
@@ -468,18 +514,24 @@ def is_marker_tag(name: str) -> bool:
 
 
 def new_marker(before: Dict[str, Any], target: Dict[str, Any], started_at: str, state: str = "rolling",
-               planned: Optional[int] = None) -> Dict:
+               planned: Optional[int] = None, secrets: Iterable[str] = ()) -> Dict:
     """``planned``: the write batches planned when the model changed, from which a later run of the same rollout
-    numbers its batches rollout-wide (those done = planned - those left)."""
+    numbers its batches rollout-wide (those done = planned - those left). ``secrets``: the names of the
+    write-only parts the rollout changed (see above), never their values."""
     marker = {"v": MARKER_VERSION, "state": state, "started_at": started_at, "before": before, "target": target}
     if planned is not None:
         marker["planned"] = planned
+    if secrets:
+        marker["secrets"] = sorted(set(secrets))
     return marker
 
 
 def encode_marker(marker: Dict[str, Any]) -> Dict[str, str]:
-    """The marker as tags (``fleetops.rollout``, then ``fleetops.rollout.2``... when longer than a tag value)."""
+    """The marker as tags (``fleetops.rollout``, then ``fleetops.rollout.2``... when longer than a tag value,
+    compressed first)."""
     text = json.dumps(marker, separators=(",", ":"), sort_keys=True)
+    if len(text) > PLAIN_TAGS_MAX * TAG_VALUE_MAX:
+        text = _COMPRESSED + base64.urlsafe_b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
     chunks = [text[start:start + TAG_VALUE_MAX] for start in range(0, len(text), TAG_VALUE_MAX)]
     return {(MARKER_TAG if number == 1 else "%s.%d" % (MARKER_TAG, number)): chunk
             for number, chunk in enumerate(chunks, start=1)}
@@ -498,9 +550,12 @@ def decode_marker(tags: Optional[Dict[str, str]]) -> Optional[Dict[str, Any]]:
     while "%s.%d" % (MARKER_TAG, number) in by_name:
         parts.append(by_name["%s.%d" % (MARKER_TAG, number)])
         number += 1
+    text = "".join(str(part) for part in parts)
     try:
-        marker = json.loads("".join(str(part) for part in parts))
-    except ValueError:
+        if text.startswith(_COMPRESSED):
+            text = zlib.decompress(base64.urlsafe_b64decode(text[len(_COMPRESSED):].encode("ascii"))).decode("utf-8")
+        marker = json.loads(text)
+    except (ValueError, zlib.error):
         marker = None
     if not isinstance(marker, dict) or not isinstance(marker.get("before"), dict) \
             or marker.get("state") not in ("rolling", "rolling_back"):
@@ -512,3 +567,16 @@ def decode_marker(tags: Optional[Dict[str, str]]) -> Optional[Dict[str, Any]]:
 def without_marker(tags: Optional[Dict[str, str]]) -> Dict[str, str]:
     """The scale set's tags without the marker (what is sent to remove it: a PATCH replaces all tags)."""
     return {name: value for name, value in (tags or {}).items() if not is_marker_tag(name)}
+
+
+def marker_tag_problem(tags: Optional[Dict[str, str]], marker: Dict[str, Any]) -> Optional[str]:
+    """Why the rollback point cannot be written with the scale set's other tags (ARM keeps at most TAGS_MAX tags
+    per resource), or None."""
+    others = len(without_marker(tags))
+    needed = len(encode_marker(marker))
+    if others + needed <= TAGS_MAX:
+        return None
+    return ("the rollback point needs %d tag%s (%s...) and the scale set has %d other tags: Azure keeps at most %d "
+            "per resource. Remove %d tag%s, or roll out fewer changes at once." % (
+                needed, "" if needed == 1 else "s", MARKER_TAG, others, TAGS_MAX, others + needed - TAGS_MAX,
+                "" if others + needed - TAGS_MAX == 1 else "s"))

@@ -31,6 +31,7 @@ size (_rollout.runs_model), the same whatever Azure reports as "latest" after a 
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -39,7 +40,9 @@ from . import _instances as instances
 from . import _metrics as metrics
 from . import _rollout as planner
 from . import _scale_set_model as model
+from ._compare import find_named
 from ._errors import AzureFailure, arm_errors, arm_failure
+from ._lease import TAG as LEASE_TAG
 from ._run import RunRecord, empty_summary, now
 from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy
 from ._waiter import Deadline, run_hooks
@@ -66,13 +69,23 @@ def empty_result(scale_set: str, started_at: str) -> Dict[str, Any]:
     }
 
 
-def model_part(options: Dict[str, Any], keys) -> Dict[str, Any]:
-    """The model options a rollout changes and restores (image; sku name and tier, never capacity)."""
+PART_KEYS = ("image", "sku", "extensions")
+
+
+def model_part(options: Dict[str, Any], shape: Dict[str, Any]) -> Dict[str, Any]:
+    """The model options a rollout changes and restores, for the parts ``shape`` (the desired options, or a
+    target) names: the image; sku name and tier (never capacity); per extension named, the fields ``shape`` sets
+    (_rollout.EXTENSION_FIELDS; never protected settings), or ``absent`` when ``options`` has no such extension.
+    ``options``: the desired options themselves (the target), or the scale set's read back (the rollback point)."""
     out = {}
-    for key in keys:
+    for key in PART_KEYS:
+        if key not in shape:
+            continue
         value = options.get(key)
         if key == "sku" and value is not None:
             value = {name: value.get(name) for name in ("name", "tier") if value.get(name) is not None}
+        if key == "extensions":
+            value = [_extension_part(find_named(value or [], want["name"]), want) for want in shape[key] or []]
         if value:
             out[key] = value
     return out
@@ -106,6 +119,47 @@ def _observe(read: Callable[[], Any]) -> Callable[[], Any]:
     return observe
 
 
+def _extension_part(found: Optional[Dict[str, Any]], want: Dict[str, Any]) -> Dict[str, Any]:
+    if found is None or found.get("absent"):
+        return {"name": want["name"], "absent": True}
+    return dict({key: copy.deepcopy(found.get(key)) for key in planner.EXTENSION_FIELDS if want.get(key) is not None},
+                name=want["name"])
+
+
+def present_only(part: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """A model part without the extensions it says are absent (what a scale set's model can be compared with)."""
+    out = dict(part or {})
+    if "extensions" in out:
+        out["extensions"] = [ext for ext in out["extensions"] if not ext.get("absent")]
+    return {key: value for key, value in out.items() if value}
+
+
+def write_only_parts(desired: Dict[str, Any], before: Optional[Dict[str, Any]], extensions_sent: bool) -> List[str]:
+    """What a model change sends that Azure never returns and that existed before it (so a rollback must put the
+    previous value back): ``extensions/<name>/protected_settings`` of extensions the scale set already has (sent
+    when the extension list is: ``extensions_sent``), ``custom_data``. Only names, never values."""
+    had = [ext["name"] for ext in (before or {}).get("extensions") or [] if not ext.get("absent")]
+    out = ["extensions/%s/protected_settings" % ext["name"] for ext in desired.get("extensions") or []
+           if extensions_sent and ext.get("protected_settings") is not None
+           and find_named([{"name": name} for name in had], ext["name"])]
+    if (desired.get("os_profile") or {}).get("custom_data") is not None:
+        out.append("custom_data")
+    return out
+
+
+def previous_values_missing(parts: List[str], params: Dict[str, Any]) -> List[str]:
+    """The write-only parts a rollback would have to restore for which the user supplied no previous value."""
+    given = {str(name).lower() for name in (params.get("previous_protected_settings") or {})}
+    missing = []
+    for part in parts:
+        if part == "custom_data":
+            if params.get("previous_custom_data") is None:
+                missing.append("previous_custom_data")
+        elif part.split("/")[1].lower() not in given:
+            missing.append("previous_protected_settings.%s" % part.split("/")[1])
+    return missing
+
+
 class Rollout:
     """The state of one run and its steps. ``result`` holds the contract keys at every moment, so a
     failure anywhere still returns what happened up to it."""
@@ -123,7 +177,8 @@ class Rollout:
         self.marker: Optional[Dict[str, Any]] = None
         self.before: Optional[Dict[str, Any]] = None     # the rollback point (option shape), None if unknown
         self.target: Dict[str, Any] = {}
-        self.moves: Dict[str, Any] = {}                  # what tells moved instances apart (image, size)
+        self.moves: Dict[str, Any] = {}                  # what tells moved instances apart (image, size, extensions)
+        self.secrets: List[str] = []                     # write-only parts the rollout changes (names only)
         self.listed: List[Dict[str, Any]] = []
         self.batches: List[List[Dict[str, Any]]] = []    # write batches still to run, planned
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
@@ -158,12 +213,12 @@ class Rollout:
         errors = model.validate(desired, resource)
         self.tracker = model.differences(desired, resource)
         current = model.current_options(resource)
-        keys = sorted(set(desired) | set((self.marker or {}).get("before") or {}))
+        shape = dict((self.marker or {}).get("target") or {}, **desired)
         if self.marker is not None:
-            self.before = dict(model_part(current, keys), **self.marker["before"])
+            self.before = dict(model_part(current, shape), **self.marker["before"])
             self.target = model_part(desired, desired) if self.tracker else dict(self.marker.get("target") or {})
         elif self.tracker:
-            self.before = model_part(current, keys)
+            self.before = model_part(current, shape)
             self.target = model_part(desired, desired)
         # What tells a moved instance apart: what the rollout changes, or, when the model already is what the
         # user asks (a re-run after a rollback, whose revert left untouched instances "not latest" on Azure),
@@ -178,6 +233,7 @@ class Rollout:
                           "in this rollout's batches. Set upgrade_policy.mode Manual with fleetops.vmss.scale_set "
                           "first (fleetops.vmss.rolling_upgrade drives Azure's own rolling upgrades)."
                           % (mode, "all at once" if mode.lower() == "automatic" else "through Azure's rolling upgrade"))
+        errors.extend(self.rollback_point_errors())
         if model.health_extension(resource) is None:
             errors.append("the scale set's model has no Application Health extension: the rollout gates every batch "
                           "on it. Add it with fleetops.vmss.scale_set (application_health) first.")
@@ -186,6 +242,28 @@ class Rollout:
             with arm_errors("read the registration of feature %s for" % features.IMAGE_UPGRADE_FEATURE, self.azure.what):
                 problem = features.check_image_upgrade(self.azure.compute, self.azure.compute._config.subscription_id,
                                                        self.result["scale_set"])
+            errors.extend([problem] if problem else [])
+        return errors
+
+    def rollback_point_errors(self) -> List[str]:
+        """Why the rollback point cannot be kept, or a rollback could not restore the previous model: the
+        write-only parts (protected settings, custom data) without a previous value while on_failure=rollback,
+        a rollback point too large for the scale set's tags. Before any write."""
+        errors = []
+        sent = write_only_parts(self.desired, self.before, self.tracker.touches("extensions")) if self.tracker else []
+        self.secrets = sorted(set(sent) | set((self.marker or {}).get("secrets") or []))
+        missing = previous_values_missing(self.secrets, self.params)
+        if missing and self.params["on_failure"] == "rollback":
+            errors.append("a rollback could not restore %s: Azure never returns protected settings or custom data, "
+                          "so the previous values cannot be read back once the rollout has replaced them. Give %s "
+                          "(the previous version's values; never logged), or set on_failure=halt to accept a rollout "
+                          "that halts without rolling back." % (", ".join(s.replace("previous_", "the previous ", 1)
+                                                                          for s in missing), " and ".join(missing)))
+        if self.tracker:
+            marker = planner.new_marker(self.before, self.target, self.result["summary"]["started_at"],
+                                        planned=999, secrets=self.secrets)   # the most digits a plan needs here
+            tags = dict(self.azure.resource.get("tags") or {}, **{LEASE_TAG: ""})
+            problem = planner.marker_tag_problem(tags, marker)
             errors.extend([problem] if problem else [])
         return errors
 
@@ -255,8 +333,10 @@ class Rollout:
             return
         resource = self.azure.resource
         started_at = (self.marker or {}).get("started_at") or self.result["summary"]["started_at"]
-        self.marker = planner.new_marker(self.before, self.target, started_at, planned=len(self.batches))
-        body = model.update_body(self.tracker, self.desired, resource)
+        self.marker = planner.new_marker(self.before, self.target, started_at, planned=len(self.batches),
+                                         secrets=self.secrets)
+        body = with_custom_data(model.update_body(self.tracker, self.desired, resource),
+                                (self.desired.get("os_profile") or {}).get("custom_data"))
         body["tags"] = dict(planner.without_marker(resource.get("tags")), **planner.encode_marker(self.marker))
         self.apply_model(body)
         self.result.update(changed=True, model_changed=True)
@@ -568,16 +648,16 @@ class Rollout:
         self.result["rollback"] = record
         self.result["status"] = "rollback_failed"
         resource = self.azure.read()
-        if model.differences(self.target, resource) and model.differences(self.before, resource):
+        if model.differences(self.target, resource) and model.differences(present_only(self.before), resource):
             record.update(outcome="failed", ended_at=now())
             self.result["halt"]["reason"] += ("; not rolled back: the scale set's model was changed by someone else "
                                               "during the rollout")
             return
         self.marker = planner.new_marker(self.before, self.target, (self.marker or {}).get("started_at")
                                          or self.result["summary"]["started_at"], state="rolling_back",
-                                         planned=(self.marker or {}).get("planned"))
-        restore = model.differences(self.before, resource)
-        body = model.update_body(restore, self.before, resource) if restore else {}
+                                         planned=(self.marker or {}).get("planned"), secrets=self.secrets)
+        body = self.restore_body(resource)
+        restore = bool(body)
         tags = dict(planner.without_marker(resource.get("tags")), **planner.encode_marker(self.marker))
         if restore or tags != (resource.get("tags") or {}):
             self.apply_model(dict(body, tags=tags))
@@ -622,6 +702,29 @@ class Rollout:
                 "point, tag %s, is kept)" % (_number(params["health_timeout"]), ", ".join(
                     "%s %s" % (i, record["health"].get(i) or "no health signal")
                     for i in gate["pending"] + gate["unhealthy"]), planner.MARKER_TAG))
+
+    def restore_body(self, resource: Dict[str, Any]) -> Dict[str, Any]:
+        """The PATCH that puts the rollback point's model back: its image and size, its extension definitions
+        (extensions the rollout added removed), and the write-only parts from the previous values the user gave."""
+        given = self.params.get("previous_protected_settings") or {}
+        previous = {str(name).lower(): value for name, value in given.items()}
+        added = [ext["name"] for ext in (self.before or {}).get("extensions") or [] if ext.get("absent")]
+        before = present_only(self.before)
+        if before.get("extensions"):
+            before["extensions"] = [dict(ext, protected_settings=previous.get(ext["name"].lower()))
+                                    for ext in before["extensions"]]
+        tracker = model.differences(before, resource)
+        body = model.update_body(tracker, before, resource) if tracker else {}
+        restores = any(("extensions/%s/protected_settings" % ext["name"]) in self.secrets for ext in
+                       before.get("extensions") or [])
+        if added or restores:   # the whole list: extensions the rollout added go, protected settings come back
+            extensions = [ext for ext in model.merged_extensions(resource, before)
+                          if not find_named([{"name": name} for name in added], ext.get("name"))]
+            body.setdefault("properties", {}).setdefault("virtualMachineProfile", {})["extensionProfile"] = {
+                "extensions": extensions}
+        if "custom_data" in self.secrets:
+            body = with_custom_data(body, self.params.get("previous_custom_data"))
+        return body
 
     def finish_interrupted_rollback(self) -> None:
         """The scale set carries a rollback point in state rolling_back: a run was interrupted while rolling
@@ -718,6 +821,16 @@ class Rollout:
         return ("Rollout of scale set %s interrupted%s by a transient fault, not a verdict on the image: %s. Nothing "
                 "was rolled back or demoted.%s Run the same task again to resume."
                 % (result["scale_set"], where, self.fault, kept))
+
+
+def with_custom_data(body: Dict[str, Any], custom_data: Optional[str]) -> Dict[str, Any]:
+    """``body`` (a scale-set PATCH) carrying the model's custom data, when there is one to send: Azure never
+    returns it, so it is never compared (_scale_set_model), only sent with the model change it belongs to."""
+    if custom_data is None:
+        return body
+    vm = body.setdefault("properties", {}).setdefault("virtualMachineProfile", {})
+    vm.setdefault("osProfile", {})["customData"] = model.encode_custom_data(custom_data)
+    return body
 
 
 def _number(value: float) -> str:

@@ -91,6 +91,16 @@ IMMUTABLE: Tuple[Tuple[Tuple[str, ...], Optional[str]], ...] = (
 )
 
 
+def extension_options() -> Dict[str, Dict[str, Any]]:
+    """The argument spec of an ``extensions`` item, shared by the modules that take extensions (scale_set,
+    rollout): a fresh copy, as Ansible may change a spec it is given."""
+    return dict(name=dict(type="str", required=True), publisher=dict(type="str"), type=dict(type="str"),
+                type_handler_version=dict(type="str"), auto_upgrade_minor_version=dict(type="bool"),
+                enable_automatic_upgrade=dict(type="bool"), force_update_tag=dict(type="str"),
+                provision_after_extensions=dict(type="list", elements="str"), suppress_failures=dict(type="bool"),
+                settings=dict(type="dict"), protected_settings=dict(type="dict", no_log=True))
+
+
 def rules_for(purge_tags: bool) -> Dict[str, str]:
     rules = dict(RULES)
     rules["tags"] = "map_exact" if purge_tags else "map"
@@ -510,7 +520,7 @@ def new_network_profile(name: str, network: Dict[str, Any], flexible: bool) -> D
     return profile
 
 
-def _encode_custom_data(text: str) -> str:
+def encode_custom_data(text: str) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
@@ -520,7 +530,7 @@ def _os_profile_body(os_profile: Dict[str, Any]) -> Dict[str, Any]:
         if os_profile.get(key) is not None:
             body[to_camel(key)] = os_profile[key]
     if os_profile.get("custom_data") is not None:
-        body["customData"] = _encode_custom_data(os_profile["custom_data"])
+        body["customData"] = encode_custom_data(os_profile["custom_data"])
     if os_profile.get("ssh_public_keys"):
         body["linuxConfiguration"] = {
             "disablePasswordAuthentication": os_profile.get("admin_password") is None,

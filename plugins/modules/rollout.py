@@ -17,8 +17,13 @@ description:
     M(fleetops.vmss.scale_set). Without them, it moves the instances onto the model as it is (changed earlier
     with M(fleetops.vmss.scale_set)).
   - B(The rollback point is kept on the scale set), in the same PATCH as the model change, as the tag
-    C(fleetops.rollout) (compact JSON of the previous image and VM size, the target and the start time; continued
-    in C(fleetops.rollout.2)... when longer than Azure's 256 characters per tag value). Tags are not part of the
+    C(fleetops.rollout) - compact JSON of the previous image, VM size and definitions of the extensions the rollout
+    changes (their public fields), the target and the start time; continued in C(fleetops.rollout.2)... when
+    longer than Azure's 256 characters per tag value, and zlib-compressed (C(z1:) and base64) when longer than
+    four. After the PATCH Azure's model is the target, so the tags are where the previous definition can live. A rollout whose rollback point would not
+    fit in the 50 tags a resource may carry (with the scale set's other tags) is refused before any write. Protected
+    settings and custom data are never kept there, only which of them changed; a rollback restores them from
+    O(previous_protected_settings) and O(previous_custom_data). Tags are not part of the
     model instances run, so the tag does not make instances "not on the latest model"; and it survives the
     controller, so a re-run after the controller was killed can still roll back. The tag is removed when the
     rollout completes or has been rolled back. Do not edit it; a tag the module cannot read stops it before any write.
@@ -50,16 +55,22 @@ description:
     C(If-Match)), every instance the rollout moved is moved back with one manual upgrade (protected ones
     excepted), and their health is watched. With O(demote_image_version_on_failure) the gallery image version is
     excluded from C(latest) (C(exclude_from_latest=true)), not deleted.
-  - B(Which instances moved) is read from each instance's own image reference and VM size, as the instance
-    reports them, compared with the model part the rollout changed - never from C(latestModelApplied). Azure
+  - B(Which instances moved) is read from each instance's own image reference, VM size and extension definitions
+    (publisher, type, handler version, C(force_update_tag), public settings, from the instance's C(resources)), as
+    the instance reports them, compared with the model part the rollout changed - never from C(latestModelApplied). Azure
     keeps model generations. A model change makes every instance "not on the latest model", and restoring the
     previous model does not make the untouched ones latest again, so "every instance not on the latest model"
     would be the whole scale set. The rollback moves back exactly the instances whose image or size differs from
     the restored model; instances already running the target are done (never upgraded twice, not targets).
     Image references compare case-insensitively; an instance on a gallery image definition or a marketplace
-    C(latest) runs the version its C(exactVersion) names. Only when the change is neither the image nor the
-    VM size name (the SKU tier alone), or when the module moves instances onto a model changed earlier
-    (no O(image), no O(model), no rollback point), does C(latestModelApplied) decide.
+    C(latest) runs the version its C(exactVersion) names. Only when the change is none of these (the SKU tier
+    alone), when an instance reports no C(resources) for an extension change, or when the module moves instances
+    onto a model changed earlier (no O(image), no O(model), no rollback point), does C(latestModelApplied) decide
+    (Flexible VMs, which Azure gives no C(latestModelApplied), are then judged on the scale set's model as
+    M(fleetops.vmss.scale_set_instance_info) does). That fallback is right whether or not Azure makes untouched
+    instances "latest" again after a rollback's revert - forward, an instance the rollout moved is on the one new
+    model either way; in a rollback it may move back every instance not reported latest (also untouched ones, an
+    extra upgrade onto the model they already run), never fewer than the rollout moved.
   - B(Resumable.) A re-run with the same options after an interruption (controller killed, connection lost,
     O(max_batches) reached) continues where the last run stopped. The model already at the target is not
     written again; it waits for operations still running on instances; instances already running the target
@@ -103,11 +114,11 @@ options:
     type: raw
   model:
     description:
-      - Other model changes rolled out with the image, applied through the same layer as M(fleetops.vmss.scale_set).
-      - Only the VM size is supported, because it is what every instance reports itself (so the rollout knows
-        which instances moved, whatever Azure says of the latest model) and what a rollback can restore exactly.
-        Make other model changes with M(fleetops.vmss.scale_set), then
-        run this module without O(image) and O(model) (there is then no rollback point for them).
+      - Other model changes rolled out with (or without) the image, in the same conditional PATCH, applied through
+        the same layer and with the same meaning as the options of the same names of M(fleetops.vmss.scale_set)
+        (only what you set is sent and compared).
+      - Which instances are done is read from what each instance reports itself - its image, VM size and extension
+        definitions (its C(resources)) - never from C(latestModelApplied) while that can say; see the notes.
     type: dict
     suboptions:
       sku:
@@ -120,6 +131,81 @@ options:
           tier:
             description: The SKU tier, usually C(Standard).
             type: str
+      extensions:
+        description:
+          - VM extensions of the model, as M(fleetops.vmss.scale_set)'s O(fleetops.vmss.scale_set#module:extensions)
+            (matched by name; extensions not listed are kept), for example a custom script extension whose
+            C(settings.fileUris) point at the application's new version, the command line in C(protected_settings).
+          - An extension the rollout adds is removed again by a rollback.
+          - O(model.extensions[].protected_settings) are write-only in Azure (never returned), so they are sent with
+            the extension when another of its fields changes (change C(force_update_tag) to roll out protected settings
+            alone), and a rollback can restore the previous ones only from O(previous_protected_settings).
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: The extension's name in the scale set.
+            type: str
+            required: true
+          publisher:
+            description: The publisher, such as C(Microsoft.Azure.Extensions).
+            type: str
+          type:
+            description: The extension type, such as C(CustomScript).
+            type: str
+          type_handler_version:
+            description: The extension version, such as C(2.1).
+            type: str
+          auto_upgrade_minor_version:
+            description: Whether minor versions are picked up on deployment.
+            type: bool
+          enable_automatic_upgrade:
+            description: Whether the platform upgrades the extension automatically.
+            type: bool
+          force_update_tag:
+            description: Change it to make the extension run again although its settings did not change.
+            type: str
+          provision_after_extensions:
+            description: Names of extensions to provision before this one.
+            type: list
+            elements: str
+          suppress_failures:
+            description: Whether a failure of this extension leaves the instance provisioned.
+            type: bool
+          settings:
+            description: Public settings, keys as the extension defines them (such as C(fileUris)). Compared as a whole.
+            type: dict
+          protected_settings:
+            description:
+              - Private settings (such as C(commandToExecute)). Never compared, returned, logged nor kept in the
+                rollback point.
+            type: dict
+      os_profile:
+        description: The instances' operating system settings a rollout may change.
+        type: dict
+        suboptions:
+          custom_data:
+            description:
+              - Custom data (cloud-init) as text; the module base64-encodes it. Azure never returns it, so it is never
+                compared - it is sent with a model change that something else makes (an image, size or extension
+                change), and a rollback restores the previous one only from O(previous_custom_data).
+            type: str
+  previous_protected_settings:
+    description:
+      - The protected settings of the previous version, per extension name (a dict of dicts, extension C(app) with
+        its C(commandToExecute) for example), what a rollback sends back with the previous extension definition. Azure never returns protected settings,
+        so nothing else can restore them.
+      - Required, for each extension of O(model.extensions) that the scale set already has and whose
+        O(model.extensions[].protected_settings) the rollout sends, unless O(on_failure=halt). Without it the
+        rollout is refused before any write (a rollback would leave the new protected settings in place).
+      - Never returned, logged, shown in a diff or kept in the rollback point (the tag holds only which
+        extensions' protected settings changed). Give it again to a re-run that resumes or finishes a rollback.
+    type: dict
+  previous_custom_data:
+    description:
+      - The custom data of the previous version, sent back by a rollback (Azure never returns custom data).
+      - Required with O(model.os_profile.custom_data) unless O(on_failure=halt), as O(previous_protected_settings).
+    type: str
   batch_by:
     description:
       - How instances are grouped into batches. V(update_domain), V(fault_domain) and V(zone) make one batch per
@@ -265,7 +351,7 @@ attributes:
     details: Reads the scale set and its instances, runs the precheck and returns the plan with its estimated duration; writes nothing (no report either).
   diff_mode:
     support: full
-    details: The model change (image and size) before and after.
+    details: The model change (image, size, extensions) before and after; protected settings and custom data never appear.
   idempotent:
     support: full
     details:
@@ -339,6 +425,25 @@ EXAMPLES = r"""
     batch_by: count
     batch_size: 5
     on_failure: halt
+
+- name: Install app 1.5.0 with the custom script extension, by update domain; a rollback restores 1.4.0
+  fleetops.vmss.rollout:
+    resource_group: payments-prod
+    name: payments-api
+    model:
+      extensions:
+        - name: app
+          publisher: Microsoft.Azure.Extensions
+          type: CustomScript
+          type_handler_version: "2.1"
+          settings:
+            fileUris: ["https://pkgs.example.com/payments/app-1.5.0.tgz"]
+          protected_settings:
+            commandToExecute: "./install.sh --hsm-token {{ hsm_token_v150 }}"
+    previous_protected_settings:
+      app:
+        commandToExecute: "./install.sh --hsm-token {{ hsm_token_v140 }}"
+    batch_by: update_domain
 """
 
 RETURN = r"""
@@ -623,7 +728,11 @@ ARGUMENT_SPEC = dict(
     resource_group=dict(type="str", required=True),
     name=dict(type="str", required=True),
     image=dict(type="raw"),
-    model=dict(type="dict", options=dict(sku=dict(type="dict", options=SKU))),
+    model=dict(type="dict", options=dict(sku=dict(type="dict", options=SKU),
+                                         extensions=dict(type="list", elements="dict", options=model.extension_options()),
+                                         os_profile=dict(type="dict", options=dict(custom_data=dict(type="str", no_log=True))))),
+    previous_protected_settings=dict(type="dict", no_log=True),
+    previous_custom_data=dict(type="str", no_log=True),
     batch_by=dict(type="str", choices=list(planner.BATCH_BY), default="percent"),
     batch_size=dict(type="int"),
     canary=dict(type="int", default=0),
@@ -671,8 +780,9 @@ def option_errors(params):
 
 
 def desired_model(params):
-    """The model options the user set (image, sku name and tier), in the scale_set module's shape."""
-    return model.desired_options({"image": params["image"], "sku": (params["model"] or {}).get("sku")})
+    """The model options the user set (image, sku name and tier, extensions, custom data), in the scale_set
+    module's shape."""
+    return model.desired_options(dict(params["model"] or {}, image=params["image"]))
 
 
 def number_batches(result, first):

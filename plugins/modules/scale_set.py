@@ -527,11 +527,6 @@ APPLICATION_HEALTH = dict(name=dict(type="str"), type=dict(type="str", choices=l
                           protocol=dict(type="str", choices=["http", "https", "tcp"]), port=dict(type="int"),
                           request_path=dict(type="str"), interval_in_seconds=dict(type="int"),
                           number_of_probes=dict(type="int"), grace_period=dict(type="int"))
-EXTENSION = dict(name=dict(type="str", required=True), publisher=dict(type="str"), type=dict(type="str"),
-                 type_handler_version=dict(type="str"), auto_upgrade_minor_version=dict(type="bool"),
-                 enable_automatic_upgrade=dict(type="bool"), force_update_tag=dict(type="str"),
-                 provision_after_extensions=dict(type="list", elements="str"), suppress_failures=dict(type="bool"),
-                 settings=dict(type="dict"), protected_settings=dict(type="dict", no_log=True))
 ROLLING_UPGRADE_POLICY = dict(
     max_batch_instance_percent=dict(type="int"), max_unhealthy_instance_percent=dict(type="int"),
     max_unhealthy_upgraded_instance_percent=dict(type="int"), pause_time_between_batches=dict(type="str"),
@@ -560,7 +555,7 @@ ARGUMENT_SPEC = dict(
     os_profile=dict(type="dict", options=OS_PROFILE),
     network_profile=dict(type="dict", options=NETWORK_PROFILE),
     application_health=dict(type="dict", options=APPLICATION_HEALTH),
-    extensions=dict(type="list", elements="dict", options=EXTENSION),
+    extensions=dict(type="list", elements="dict", options=model.extension_options()),
     upgrade_policy=dict(type="dict", options=UPGRADE_POLICY),
     automatic_repairs_policy=dict(type="dict", options=dict(
         enabled=dict(type="bool"), grace_period=dict(type="str"),

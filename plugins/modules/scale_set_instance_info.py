@@ -141,6 +141,15 @@ instances:
       description: The C(code) and C(message) of a failed provisioning, None otherwise.
       type: dict
       sample: {code: VMExtensionProvisioningError, message: VM has reported a failure when processing extension 'HealthExtension'.}
+    extensions:
+      description:
+        - The extensions the instance reports it runs (its C(resources)) - C(name), C(publisher), C(type),
+          C(type_handler_version), C(auto_upgrade_minor_version), C(force_update_tag), C(settings) (public; protected
+          settings are never returned by Azure) and C(provisioning_state); None when Azure reports no C(resources).
+      type: list
+      elements: dict
+      sample: [{name: app, publisher: Microsoft.Azure.Extensions, type: CustomScript, type_handler_version: "2.1",
+                settings: {fileUris: ["https://pkgs.example.com/app-1.4.0.tgz"]}, provisioning_state: Succeeded}]
 arm_requests:
   description: The number of requests sent to Azure Resource Manager (every page counts).
   returned: always

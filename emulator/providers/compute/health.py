@@ -74,8 +74,9 @@ def _has_unknown(extension):
     return is_rich(extension) and str(_settings(extension).get("protocol") or "http").lower() != "tcp"
 
 
-def rule_matches(match, vmss_name, vmss_id, instance_id, versions):
-    """`versions`: the strings an image_version matcher may equal (version, exact version, image id)."""
+def rule_matches(match, vmss_name, vmss_id, instance_id, versions, model=None):
+    """`versions`: the strings an image_version matcher may equal (version, exact version, image id);
+    `model`: the model the instance runs (instances.get_model), for an `extension` matcher."""
     match = match or {}
     scale_set = match.get("scale_set")
     if scale_set and scale_set.lower() not in (vmss_name.lower(), vmss_id.lower()):
@@ -86,14 +87,34 @@ def rule_matches(match, vmss_name, vmss_id, instance_id, versions):
     wanted = match.get("image_version")
     if wanted is not None and str(wanted).lower() not in {str(v).lower() for v in versions if v}:
         return False
+    if match.get("extension") is not None and not extension_matches(match["extension"], model):
+        return False
     return True
 
 
-def probe_rule(rules, vmss_name, vmss_id, instance_id, versions):
+def extension_matches(wanted, model):
+    """An `extension` matcher: {"name", "settings": {key: value...}, "protected_settings": {...}} - the instance's
+    model has the extension `name` (case-insensitive), each public setting named has that value, and its protected
+    settings are exactly those given (compared by the digest the model keeps: the emulator, like Azure, keeps no
+    protected settings it could show). What a probe answers when a custom script installed a given version."""
+    name = str(wanted.get("name") or "").lower()
+    ext = next((e for e in m.extensions_of((model or {}).get("profile")) if (e.get("name") or "").lower() == name), None)
+    if ext is None:
+        return False
+    settings = (ext.get("properties") or {}).get("settings") or {}
+    if any(settings.get(key) != value for key, value in (wanted.get("settings") or {}).items()):
+        return False
+    if wanted.get("protected_settings") is not None:
+        kept = ((model or {}).get("secrets") or {}).get(f"extensions/{name}/protectedSettings")
+        return kept == m.secret_digest(wanted["protected_settings"])
+    return True
+
+
+def probe_rule(rules, vmss_name, vmss_id, instance_id, versions, model=None):
     """(answer, flap period) the probes of an instance get: the last matching rule, else Healthy."""
     state, period = HEALTHY, None
     for rule in rules or []:
-        if rule_matches(rule.get("match"), vmss_name, vmss_id, instance_id, versions):
+        if rule_matches(rule.get("match"), vmss_name, vmss_id, instance_id, versions, model):
             state, period = rule.get("state", HEALTHY), rule.get("period")
     return state, period
 
@@ -136,9 +157,9 @@ def assess(*, extension, running_since, now, answer, period=None, scaled):
     return (UNKNOWN if unknown else UNHEALTHY), running_since + grace
 
 
-def evaluate(*, extension, running_since, now, rules, vmss_name, vmss_id, instance_id, versions, scaled):
+def evaluate(*, extension, running_since, now, rules, vmss_name, vmss_id, instance_id, versions, scaled, model=None):
     """The health state, or None when there is no signal."""
-    answer, period = probe_rule(rules, vmss_name, vmss_id, instance_id, versions)
+    answer, period = probe_rule(rules, vmss_name, vmss_id, instance_id, versions, model)
     return assess(extension=extension, running_since=running_since, now=now, answer=answer, period=period,
                   scaled=scaled)[0]
 
@@ -164,7 +185,7 @@ def state_since(ctx, view, now, vmss_doc=None, model=None, rules=None):
     model = model if model is not None else instances.get_model(ctx, view["vmss"], view.get("model"))
     answer, period = probe_rule(ctx.store.kv_get("health_rules", []) if rules is None else rules, vmss_doc["name"],
                                 vmss_doc["id"], view["instanceId"],
-                                instances.versions_of(model, view.get("exactVersion")))
+                                instances.versions_of(model, view.get("exactVersion")), model)
     return assess(extension=m.health_extension((model or {}).get("profile")), running_since=view.get("since"),
                   now=now, answer=answer, period=period, scaled=ctx.clock.scaled)
 

@@ -226,7 +226,7 @@ def health_of(ctx, view, now, vmss_doc=None, model=None, rules=None):
     return h.evaluate(extension=ext, running_since=view.get("since"), now=now,
                       rules=ctx.store.kv_get("health_rules", []) if rules is None else rules,
                       vmss_name=vmss_doc["name"], vmss_id=vmss_doc["id"], instance_id=view["instanceId"],
-                      versions=versions_of(model, view.get("exactVersion")), scaled=ctx.clock.scaled)
+                      versions=versions_of(model, view.get("exactVersion")), scaled=ctx.clock.scaled, model=model)
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -296,7 +296,7 @@ def _raw(ctx, vmss_id, instance_id):
 
 # --- failures (control API) ---------------------------------------------------------------------
 
-def failure_for(rules, vmss_doc, instance_id, kind, versions):
+def failure_for(rules, vmss_doc, instance_id, kind, versions, model=None):
     """The error a matching `instance_failures` rule injects into this instance's operation, or None."""
     found = None
     for rule in rules or []:
@@ -304,7 +304,7 @@ def failure_for(rules, vmss_doc, instance_id, kind, versions):
         kinds = match.pop("kinds", None) or match.pop("operations", None)
         if kinds and kind not in kinds:
             continue
-        if h.rule_matches(match, vmss_doc["name"], vmss_doc["id"], instance_id, versions):
+        if h.rule_matches(match, vmss_doc["name"], vmss_doc["id"], instance_id, versions, model):
             found = rule
     if found is None:
         return None
@@ -382,7 +382,8 @@ def start_operation(ctx, vmss_id, instance_ids, kind, *, arm_op=None, model_hash
             op["exactVersion"] = exact_version or resolve_version(ctx, doc, known.get(target))
         if kind in PROVISIONS:
             error = failure_for(rules, doc, view["instanceId"], kind,
-                                versions_of(known.get(target), op.get("exactVersion", view.get("exactVersion"))))
+                                versions_of(known.get(target), op.get("exactVersion", view.get("exactVersion"))),
+                                known.get(target))
             if error:
                 op["error"] = error
                 _note_failure(ctx, arm_op, view["instanceId"], error)
@@ -443,7 +444,7 @@ def create_instances(ctx, vmss_doc, count, *, arm_op=None, now=None, overprovisi
     for rec in created:
         rec["surplus"] = rec["instanceId"] in surplus
         if not rec["surplus"]:
-            error = failure_for(rules, vmss_doc, rec["instanceId"], "create", versions_of(model, exact))
+            error = failure_for(rules, vmss_doc, rec["instanceId"], "create", versions_of(model, exact), model)
             if error:
                 rec["op"]["error"] = error
                 _note_failure(ctx, arm_op, rec["instanceId"], error)

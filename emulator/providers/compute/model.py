@@ -147,6 +147,11 @@ def _digest(value):
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def secret_digest(value):
+    """The digest a model keeps of a secret (what a health rule's protected_settings matcher compares)."""
+    return _digest(value)
+
+
 def strip_secrets(vm_profile):
     """(profile without secrets, {path: digest}) — Azure never echoes these back."""
     if not vm_profile:

@@ -60,7 +60,7 @@ def test_uniform_summary():
         "latest_model_applied": False, "image": {"id": GALLERY, "exact_version": "1.7.0"}, "vm_size": "Standard_D2s_v5",
         "priority": None, "provisioning_state": "Succeeded", "power_state": "running", "health_state": "Unhealthy",
         "protection": {"protect_from_scale_in": True, "protect_from_scale_set_actions": False},
-        "error": {"code": "VMExtensionProvisioningError", "message": "Enable failed"}}
+        "error": {"code": "VMExtensionProvisioningError", "message": "Enable failed"}, "extensions": None}
 
 
 def test_flexible_summary_and_latest_model_by_image_and_size():

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -450,3 +451,83 @@ def test_a_resumed_rollback_watches_the_instances_on_the_restored_model_that_are
     assert r.rollback_targets(instances, before) == ["4"]
     assert r.rollback_watch(instances, before, ["4"]) == ["4", "0", "2"]
     assert r.rollback_watch(instances, before, []) == ["0", "2"]
+
+
+# --- extension rollouts (issue 19): what instances report, the rollback point's size ------------------------
+
+APP_1 = {"name": "app", "publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+         "type_handler_version": "2.1", "settings": {"fileUris": ["https://pkgs.example.com/app-1.4.0.tgz"]}}
+APP_2 = dict(APP_1, settings={"fileUris": ["https://pkgs.example.com/app-1.5.0.tgz"]})
+
+
+def reporting(*extensions, **fields):
+    """An instance reporting ``extensions`` (option shape, as _instance_state.reported_extensions gives them)."""
+    return dict({"instance_id": "0", "image": dict(UBUNTU, version="1.0.0"), "vm_size": "Standard_D2s_v3",
+                 "extensions": [dict(ext, provisioning_state="Succeeded") for ext in extensions]}, **fields)
+
+
+def test_runs_model_reads_the_extensions_an_instance_reports():
+    old, new = reporting(APP_1), reporting(dict(APP_2, name="APP", type_handler_version="2.1.3",
+                                                auto_upgrade_minor_version=True))
+    part = {"extensions": [{"name": "app", "settings": APP_2["settings"]}]}
+    assert r.runs_model(old, part) is False and r.runs_model(new, part) is True
+    assert r.runs_model(reporting(), part) is False                         # not installed: not on the target
+    assert r.runs_model(dict(old, extensions=None), part) is None           # no resources reported: cannot say
+    assert r.on_model(dict(old, extensions=None, latest_model_applied=True), part) is True   # then Azure's latest
+    # the handler version: major.minor, or major alone when Azure may move the minor version itself
+    assert r.runs_model(new, {"extensions": [{"name": "app", "type_handler_version": "2.1"}]}) is True
+    assert r.runs_model(reporting(dict(APP_1, type_handler_version="2.2")),
+                        {"extensions": [{"name": "app", "type_handler_version": "2.1"}]}) is False
+    # an extension the previous model did not have: the instance must not run it
+    absent = {"extensions": [{"name": "app", "absent": True}]}
+    assert r.runs_model(reporting(), absent) is True and r.runs_model(old, absent) is False
+    # with the image: both must hold
+    assert r.runs_model(new, dict(part, image=dict(UBUNTU, version="1.1.0"))) is False
+
+
+def test_changed_part_names_the_extensions_whose_definition_changed():
+    before = {"extensions": [APP_1, dict(APP_1, name="agent")]}
+    after = {"extensions": [APP_2, dict(APP_1, name="agent")]}
+    assert r.changed_part(before, after) == {"extensions": [APP_2]}
+    assert r.changed_part(before, {"extensions": [dict(APP_1, type="customscript")]}) == {}   # case only
+    added = {"extensions": [{"name": "app", "absent": True}]}
+    assert r.changed_part(added, {"extensions": [APP_1]}) == {"extensions": [APP_1]}
+    assert r.changed_part({"extensions": [APP_1]}, added) == added          # the rollback of an added extension
+    # fields the target does not set are not judged (a protected-settings-only change tells nothing apart)
+    assert r.changed_part(before, {"extensions": [{"name": "app"}]}) == {}
+
+
+def test_an_extension_rollout_moves_back_exactly_the_instances_reporting_the_target():
+    before, target = {"extensions": [APP_1]}, {"extensions": [APP_2]}
+    instances = [reporting(APP_2 if i < 2 else APP_1, instance_id=str(i), latest_model_applied=False)
+                 for i in range(5)]
+    assert r.upgraded(instances, target) == ["0", "1"]
+    assert r.rollback_targets(instances, r.changed_part(target, before)) == ["0", "1"]
+    assert [i["instance_id"] for i in r.select_targets(instances, target)[0]] == ["2", "3", "4"]
+
+
+def test_a_large_rollback_point_is_compressed_and_still_within_tag_values():
+    uris = ["https://pkgs.example.com/releases/2026/app-%d.%d.0/part-%02d.tgz?sv=2024-11-04&sp=r" % (1, n, n)
+            for n in range(40)]
+    marker = r.new_marker({"extensions": [dict(APP_1, settings={"fileUris": uris})]},
+                          {"extensions": [dict(APP_2, settings={"fileUris": uris[::-1]})]}, "t",
+                          secrets=["extensions/app/protected_settings", "custom_data"])
+    plain = len(json.dumps(marker, separators=(",", ":")))
+    tags = r.encode_marker(marker)
+    assert plain > r.PLAIN_TAGS_MAX * r.TAG_VALUE_MAX and tags["fleetops.rollout"].startswith("z1:")
+    assert len(tags) < plain / r.TAG_VALUE_MAX and all(len(v) <= r.TAG_VALUE_MAX for v in tags.values())
+    assert r.decode_marker(dict(tags, team="payments")) == marker
+    assert marker["secrets"] == ["custom_data", "extensions/app/protected_settings"]    # names, never values
+    # the tag budget: ARM keeps 50 tags per resource
+    assert r.marker_tag_problem({"team": "payments"}, marker) is None
+    crowded = {"t%d" % n: "x" for n in range(50 - len(tags) + 1)}
+    problem = r.marker_tag_problem(crowded, marker)
+    assert problem and "at most 50" in problem and "Remove 1 tag," in problem
+
+
+def test_a_truncated_compressed_rollback_point_is_refused():
+    marker = r.new_marker({"extensions": [dict(APP_1, settings={"blob": "y" * 3000})]}, {}, "t")
+    tags = r.encode_marker(marker)
+    assert tags["fleetops.rollout"].startswith("z1:")
+    with pytest.raises(r.PlanError, match="is not a rollback point this module wrote"):
+        r.decode_marker({"fleetops.rollout": tags["fleetops.rollout"][:-7]})

@@ -875,3 +875,91 @@ def test_later_batches_look_when_the_first_batch_was_seen_done():
     # per batch: the upgrade's watch, then the health watch; the first batch's looks are every wait_sleep
     assert fake.looks_due[:2] == [None, None]
     assert all(isinstance(due, float) for due in fake.looks_due[2:]) and len(fake.looks_due) == 6
+
+
+# --- extension rollouts (issue 19): write-only parts, the rollback point, the restore ------------------------
+
+SECRET = {"commandToExecute": "./install.sh --token s3cr3t-v2"}
+PREVIOUS = {"commandToExecute": "./install.sh --token s3cr3t-v1"}
+URIS_1, URIS_2 = ("https://pkgs.example.com/app-1.4.0.tgz",), ("https://pkgs.example.com/app-1.5.0.tgz",)
+
+
+def with_app(fake, uris=URIS_1):
+    """The fake's model with a custom script extension ``app`` (as Azure returns it: no protected settings)."""
+    fake.resource["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"].append(
+        {"name": "app", "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+                                       "typeHandlerVersion": "2.1", "settings": {"fileUris": list(uris)}}})
+    return fake
+
+
+def compared(fake, desired, **overrides):
+    rollout = Rollout(None, params(**overrides), None)
+    rollout.azure = fake
+    rollout.read()
+    return rollout, rollout.compare(desired)
+
+
+def app(uris=URIS_2, protected="secret", name="app"):
+    """The extension option; ``protected``: its protected settings, "secret" for SECRET."""
+    out = {"name": name, "settings": {"fileUris": list(uris)}}
+    protected = SECRET if protected == "secret" else protected
+    return dict(out, protected_settings=protected) if protected is not None else out
+
+
+def test_protected_settings_that_could_not_be_restored_refuse_the_rollout_before_any_write():
+    fake = with_app(FakeScaleSet(count=4))
+    _rollout, errors = compared(fake, {"extensions": [app()]})
+    [error] = errors
+    assert "a rollback could not restore the previous protected_settings.app" in error
+    assert "Give previous_protected_settings.app" in error and "on_failure=halt" in error
+    assert "s3cr3t" not in error and fake.writes() == []
+    # accepted: a rollout that halts without rolling back; or restorable: the previous value given
+    assert compared(fake, {"extensions": [app()]}, on_failure="halt")[1] == []
+    assert compared(fake, {"extensions": [app()]}, previous_protected_settings={"APP": PREVIOUS})[1] == []
+    # protected settings go with a changed extension list only: an image change alone sends (and needs) none
+    rollout, errors = compared(fake, {"image": dict(IMAGE, version="1.1.0"), "extensions": [app(URIS_1)]})
+    assert errors == [] and rollout.secrets == []
+    # an extension the rollout adds needs nothing: the rollback removes it
+    assert compared(fake, {"extensions": [app(name="agent")]})[1] == []
+    # custom data is write-only too
+    errors = compared(fake, {"extensions": [app(protected=None)], "os_profile": {"custom_data": "#cloud-config"}})[1]
+    assert len(errors) == 1 and "previous_custom_data" in errors[0]
+    assert fake.writes() == []
+
+
+def test_the_model_change_sends_the_secrets_and_the_rollback_point_keeps_only_their_names():
+    fake = with_app(FakeScaleSet(count=4))
+    rollout, errors = compared(fake, {"extensions": [app()], "os_profile": {"custom_data": "#cloud-config v2"}},
+                               previous_protected_settings={"app": PREVIOUS}, previous_custom_data="#cloud-config v1")
+    assert errors == [] and rollout.moves == {"extensions": [{"name": "app", "settings": {"fileUris": list(URIS_2)}}]}
+    assert rollout.before == {"extensions": [{"name": "app", "settings": {"fileUris": list(URIS_1)}}]}
+    assert rollout.plan() is None
+    rollout.change_model()
+    [(kind, body)] = fake.writes()
+    vm = body["properties"]["virtualMachineProfile"]
+    [sent] = [ext for ext in vm["extensionProfile"]["extensions"] if ext["name"] == "app"]
+    assert sent["properties"]["protectedSettings"] == SECRET and sent["properties"]["settings"] == {"fileUris": list(URIS_2)}
+    assert vm["osProfile"]["customData"] == "I2Nsb3VkLWNvbmZpZyB2Mg=="          # base64 of "#cloud-config v2"
+    marker = planner.decode_marker(body["tags"])
+    assert marker["secrets"] == ["custom_data", "extensions/app/protected_settings"]
+    assert marker["before"] == {"extensions": [{"name": "app", "settings": {"fileUris": list(URIS_1)}}]}
+    assert "s3cr3t" not in json.dumps(body["tags"]) and "cloud-config" not in json.dumps(body["tags"])
+    assert kind == "update" and "s3cr3t" not in json.dumps(rollout.result) and "s3cr3t" not in json.dumps(rollout.diff())
+
+
+def test_the_restore_puts_back_settings_and_secrets_from_the_previous_values_and_removes_what_was_added():
+    fake = with_app(FakeScaleSet(count=4))
+    rollout, _errors = compared(fake, {"extensions": [app(), app(name="agent", protected={"k": "new"})],
+                                       "os_profile": {"custom_data": "v2"}},
+                                previous_protected_settings={"app": PREVIOUS}, previous_custom_data="v1")
+    assert rollout.before["extensions"] == [{"name": "app", "settings": {"fileUris": list(URIS_1)}},
+                                            {"name": "agent", "absent": True}]
+    after = with_app(FakeScaleSet(count=4), URIS_2).resource      # the scale set after the model change
+    after["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"].append(
+        {"name": "agent", "properties": {"settings": {"fileUris": list(URIS_2)}}})
+    body = rollout.restore_body(after)
+    extensions = body["properties"]["virtualMachineProfile"]["extensionProfile"]["extensions"]
+    assert [ext["name"] for ext in extensions] == ["health", "app"]                       # agent removed
+    assert extensions[1]["properties"]["settings"] == {"fileUris": list(URIS_1)}
+    assert extensions[1]["properties"]["protectedSettings"] == PREVIOUS
+    assert body["properties"]["virtualMachineProfile"]["osProfile"]["customData"] == "djE="   # "v1"
