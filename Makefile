@@ -87,9 +87,9 @@ conformance: venv
 	$(BIN)/python -m emulator.tests.conformance
 
 # The harness (tests/integration/conftest.py) starts one emulator per xdist worker, each in its own state dir.
-# A playbook spends most of its time waiting on the emulator's scaled clock (load about 0.75 per worker), so there
-# are twice as many workers as cores. --maxschedchunk 1: a worker gets its next test when it is free, so the longest
-# tests (the conftest starts them first) spread over the workers instead of queueing behind each other.
+# Its CPU bounds it (about 2000 CPU-s, a module task about 1 s): 2 workers, each half the time waiting on the
+# emulator's scaled clock, kept 2 cores 65% busy; 4 keep them busy. --maxschedchunk 1: a worker gets its next test
+# when it is free, so the longest tests (the conftest starts them first) spread instead of queueing behind each other.
 INTEGRATION_WORKERS ?= 4
 integration: $(COLLECTION)
 	FLEETOPS_COLLECTIONS_PATH=$(CURDIR)/build/collections $(PYTEST) -q -p no:cacheprovider \
