@@ -67,7 +67,9 @@ emulator: venv
 emulator-stop:
 	$(BIN)/python -m emulator stop --state-dir $(EMULATOR_DIR)
 
-# Two workers; each exports its traffic, which oav then validates in one last run.
+# Each worker exports its traffic, which oav then validates in one last run. The tests mostly wait on the emulator's
+# scaled clock, so there are more workers than cores.
+EMULATOR_TEST_WORKERS ?= 4
 TRAFFIC_DIR := build/emulator-traffic
 # oav (Microsoft's traffic validator, pinned in emulator/oav/package.json) needs Node.js and npm: from Debian when absent.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -76,7 +78,7 @@ node:
 
 emulator-test: venv node
 	rm -rf $(TRAFFIC_DIR) && mkdir -p $(TRAFFIC_DIR)
-	FLEETOPS_TRAFFIC_DIR=$(CURDIR)/$(TRAFFIC_DIR) $(PYTEST) -q -p no:cacheprovider -n 2 emulator/tests \
+	FLEETOPS_TRAFFIC_DIR=$(CURDIR)/$(TRAFFIC_DIR) $(PYTEST) -q -p no:cacheprovider -n $(EMULATOR_TEST_WORKERS) emulator/tests \
 		--deselect emulator/tests/test_zz_oav.py::test_suite_traffic_is_valid_against_the_specs
 	FLEETOPS_TRAFFIC_DIR=$(CURDIR)/$(TRAFFIC_DIR) $(PYTEST) -q -p no:cacheprovider emulator/tests/test_zz_oav.py
 
@@ -85,10 +87,13 @@ conformance: venv
 	$(BIN)/python -m emulator.tests.conformance
 
 # The harness (tests/integration/conftest.py) starts one emulator per xdist worker, each in its own state dir.
-INTEGRATION_WORKERS ?= 2
+# Its CPU bounds it (about 2000 CPU-s, a module task about 1 s): 2 workers, each half the time waiting on the
+# emulator's scaled clock, kept 2 cores 65% busy; 4 keep them busy. --maxschedchunk 1: a worker gets its next test
+# when it is free, so the longest tests (the conftest starts them first) spread instead of queueing behind each other.
+INTEGRATION_WORKERS ?= 4
 integration: $(COLLECTION)
 	FLEETOPS_COLLECTIONS_PATH=$(CURDIR)/build/collections $(PYTEST) -q -p no:cacheprovider \
-		-n $(INTEGRATION_WORKERS) tests/integration
+		-n $(INTEGRATION_WORKERS) --maxschedchunk 1 tests/integration
 
 # Two lanes side by side: the static checks (sanity, then lint: CPU-bound) and the test suites (unit, integration,
 # then the emulator's own tests). Integration spends much of its time waiting on the emulator's scaled clock, so

@@ -1,4 +1,5 @@
 """Fixtures: one emulator process per test session (time scale 0.01, pages of 5), real SDK clients."""
+import fcntl
 import json
 import os
 import ssl
@@ -102,10 +103,12 @@ def emu(tmp_path_factory):
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         exported = instance.control.call("POST", "traffic/export", {"dir": os.path.join(shared, worker)})
         index = os.path.join(shared, "specs.json")
-        known = json.load(open(index)) if os.path.exists(index) else {}
-        known.update({os.path.basename(folder): spec for spec, folder in exported["folders"].items()})
-        with open(index, "w") as fh:
-            json.dump(known, fh)
+        with open(index + ".lock", "w") as lock:    # the workers end together: one read-update-write at a time
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            known = json.load(open(index)) if os.path.exists(index) else {}
+            known.update({os.path.basename(folder): spec for spec, folder in exported["folders"].items()})
+            with open(index, "w") as fh:
+                json.dump(known, fh)
     runtime.stop(str(state_dir))
 
 
@@ -117,6 +120,10 @@ def clean(emu):
     return emu
 
 
+# Started first so that no worker is left with it at the end: the replay waits ~35 s on the scaled clock.
+RUN_FIRST = ("test_conformance.py",)
+
+
 def pytest_collection_modifyitems(items):
-    """The oav check reads the whole session's traffic, so it runs after every other test."""
-    items.sort(key=lambda item: "test_zz_oav" in item.nodeid)
+    """The longest tests first; the oav check reads the whole session's traffic, so it runs after every other test."""
+    items.sort(key=lambda item: ("test_zz_oav" in item.nodeid, item.path.name not in RUN_FIRST))

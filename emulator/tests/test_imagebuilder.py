@@ -339,6 +339,9 @@ def test_run_and_cancel_answer_as_recorded(bake):
     assert "Azure-AsyncOperation" in headers and "Location" not in headers and "Retry-After" not in headers
     wait_for(lambda: emu.arm("GET", bake.path("web-tpl"), api_version=API)[1]["properties"]["provisioningState"]
              == "Succeeded")
+    # Queued (5% of the build) and Canceling (one poll interval) last 6 s and 1 s at this scale, 0.18 s and 0.03 s
+    # at the module's: long enough for a busy machine to read them.
+    emu.control.set_config(time_scale=0.1)
     status, body, headers = emu.arm("POST", bake.path("web-tpl") + "/run", api_version=API)
     assert (status, body) == (202, None)
     assert headers["Location"] == headers["Azure-AsyncOperation"]

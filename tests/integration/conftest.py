@@ -38,13 +38,16 @@ from tests.unit.conftest import _collections_root  # noqa: E402  pylint: disable
 sys.path.insert(0, str(_collections_root()))  # ansible_collections.fleetops.vmss, for seeding with our own factory
 
 
-# The longest tests, started first: the demo (site.yml twice) alone outlasts everything its worker would have
-# run before it, and begun last it kept one worker busy minutes after the other had finished.
-RUN_FIRST = ("test_site.py",)
+# The longest tests, longest first (CI durations): begun last, the demo (site.yml twice) alone kept one worker busy
+# minutes after the others had finished. `make integration` hands each worker one test at a time (--maxschedchunk 1),
+# so these spread over the workers instead of queueing behind each other.
+RUN_FIRST = ("test_site.py", "test_fleet_rollout.py", "test_rolling_upgrade.py", "test_bake_modules.py",
+             "test_rollout_role.py", "test_least_privilege.py", "test_fleet_awx_runner.py")
 
 
 def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.path.name not in RUN_FIRST)  # stable: the rest keeps its order
+    rank = {name: index for index, name in enumerate(RUN_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(RUN_FIRST)))  # stable: the rest keeps its order
 
 
 def _emulator_command(*args):

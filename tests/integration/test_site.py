@@ -55,10 +55,13 @@ def test_the_demo_tells_the_whole_story_twice(emulator, azure, ansible_env, tmp_
     assert lines[1].startswith("Rollout of 1.1.0: rolled_back: Rollout of scale set payments-demo/payments-api "
                                "halted after batch 1 of 5: 2 of 2 upgraded instances (100%) are unhealthy"), lines[1]
     assert lines[2].startswith("Rollout of 1.1.1: succeeded, 5 batch(es), report %s/rollout-payments-api-" % reports)
-    assert lines[4] == "Autoscale under load: capacity 10 -> 12"
-    # The load lasts until the demo sees the scale-out: one more may start before it ends (a 3 s cooldown here).
+    # Scale-outs of 2 from 10. The load lasts until the demo sees one: on a busy machine a second may come before its
+    # read, and one more may start before the load ends (a 3 s cooldown here).
+    assert lines[4].startswith("Autoscale under load: capacity 10 -> "), lines[4]
+    after = int(lines[4].rsplit(" ", 1)[1])
+    assert after in (12, 14), lines[4]
     count, latest, healthy = instance_counts(lines[5])
-    assert count in (12, 14) and latest == count and healthy >= 12, lines[5]
+    assert count in (after, after + 2) and latest == count and healthy >= 12, lines[5]
     compute = azure.client("compute")
     images = {vm.storage_profile.image_reference.id.rsplit("/", 1)[-1]
               for vm in compute.virtual_machine_scale_set_vms.list("payments-demo", "payments-api")}
