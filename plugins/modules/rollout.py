@@ -31,14 +31,14 @@ description:
     optionally after a canary batch of O(canary) instances watched for O(canary_soak) seconds. Per batch the
     module sends exactly one write, a manual upgrade (C(manualupgrade)) naming every instance of the batch (VM
     names on a Flexible scale set, where Azure takes them the same way), then reads one paged list of the
-    instances with their instance view every O(wait_sleep) seconds (never one request per instance): the batch
+    instances with their instance view every O(wait_sleep) seconds (never one request per instance); the batch
     is upgraded once each of its instances runs the new image and size, provisioned and not busy (the
     operation's own polls, which Azure asks to wait 35-61 seconds for, hold nothing up; its outcome is still
     read, and a failed upgrade stops the rollout with C(UpgradeFailed)); from there the same list watches
     health until every instance of the batch is C(Healthy) or O(health_timeout) passes. C(Initializing)
     means not yet; C(Unknown) counts as unhealthy, as in Azure's rolling upgrades. From the second batch on,
     those lists thin out (half the time left) until the moment earlier batches were seen upgraded, and healthy,
-    and one lands on it: the fewest reads of Compute's scarcest budget where nothing can have changed. The
+    and one lands on it - the fewest reads of Compute's scarcest budget where nothing can have changed. The
     first batch starts as soon as the model change is applied (the scale set read every O(wait_sleep) seconds
     until its C(provisioningState) leaves C(Updating)), not when the PATCH's own polls end; a 409 on that first
     manual upgrade (Azure refusing it while an update still runs) is asked again, never judged.
