@@ -244,8 +244,8 @@ class FakeScaleSet:
         is applied at once."""
         if action == "upgrade":
             self.upgrade(ids)
-            return [(list(ids), Operation(ids, self.upgrade_outcomes.pop(0) if self.upgrade_outcomes else None,
-                                              self.pending_polls))]
+            outcome = self.upgrade_outcomes.pop(0) if self.upgrade_outcomes else None
+            return [(list(ids), Operation(ids, outcome, self.pending_polls))]
         self.calls.append((action, list(ids)))
         self.counter.count(write=True)
         return [(list(ids), "poller of %s" % action)]
@@ -262,8 +262,8 @@ class FakeScaleSet:
         if self.upgrade_errors:
             raise self.upgrade_errors.pop(0)
         if self.state() == "Updating":   # Azure refuses an action on the instances while the model change runs
-            raise arm_failure("upgrade instances of", self.what, {"code": "Conflict", "message": "busy",
-                                                                   "status": 409, "request_id": None}, transient=True)
+            busy = {"code": "Conflict", "message": "busy", "status": 409, "request_id": None}
+            raise arm_failure("upgrade instances of", self.what, busy, transient=True)
         self.apply(ids)
 
     def demote(self, version_id):

@@ -161,7 +161,7 @@ def test_a_background_import_pauses_the_gc_too(tmp_path, monkeypatch):
         assert importlib.import_module("slow_gc_probe").GC_ENABLED is False
     finally:
         sys.modules.pop("slow_gc_probe", None)
-    for _ in range(50):  # the thread leaves its pause just after the import returns
+    for _attempt in range(50):  # the thread leaves its pause just after the import returns
         if gc.isenabled():
             break
         threading.Event().wait(0.02)
