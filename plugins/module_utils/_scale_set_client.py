@@ -185,14 +185,15 @@ class ScaleSetClient:
         Returns (the last verdict, the last observation, whether the time ran out)."""
         sleep = self.sleep if sleep is None else sleep
         observe = observe or self.instances
-        last: Dict[str, Any] = {"interval": sleep, "verdict": None, "observed": None}
+        last: Dict[str, Any] = {"interval": sleep, "verdict": None, "observed": None, "remaining": None}
         budget = self.deadline.remaining() if timeout is None else min(timeout, self.deadline.remaining())
         end = time.monotonic() + budget
 
         def check():
             observed = observe()
-            last.update(verdict=predicate(observed), observed=observed,
-                        interval=planner.poll_interval(last["interval"], sleep, self.remaining, self.pages))
+            last.update(verdict=predicate(observed), observed=observed, remaining=self.remaining,
+                        interval=planner.poll_interval(last["interval"], sleep, self.remaining, self.pages,
+                                                       previous=last["remaining"]))
             return holds(last["verdict"])
 
         def pause(seconds):
