@@ -22,7 +22,8 @@ BAR = 14
 
 
 def _spans(item: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    """The bars of a set: the batches it ran (``batches_run``; ``batches`` is the planned count), then its rollback (each with started_at, ended_at, outcome, kind)."""
+    """The bars of a set: the batches it ran (``batches_run``; ``batches`` is the planned count), then its
+    rollback; each with started_at, ended_at, outcome, kind."""
     bars = [dict(batch) for batch in item.get("batches_run") or [] if isinstance(batch, Mapping)]
     rollback = item.get("rollback")
     if isinstance(rollback, Mapping) and rollback.get("started_at"):
