@@ -18,7 +18,11 @@ from ._report import (HALT_COLOUR, LABEL_WIDTH, MIN_BAR_WIDTH, OTHER_COLOUR, OUT
 STATUS_COLOURS = {"succeeded": "#2e7d32", "failed": "#b71c1c", "stopped": "#6a1b9a", "not_started": "#757575",
                   "already_done": "#757575"}
 WAVE_FILLS = ("#f5f5f5", "#e3f2fd")
-BAR = 14
+BAR, WAVE_HEADER = 14, 16
+
+
+def _rows(wave: Mapping[str, Any]) -> int:
+    return max(len(wave.get("sets") or []), 1)
 
 
 def _spans(item: Mapping[str, Any]) -> List[Dict[str, Any]]:
@@ -48,8 +52,7 @@ def render_fleet_svg(data: Mapping[str, Any], title: Optional[str] = None) -> st
     zero = min(times) if times else None
     scale = _Scale(zero, (max(times) - zero).total_seconds() if times else 0.0)
     waves = data.get("waves") or []
-    rows = sum(max(len(wave.get("sets") or []), 1) for wave in waves) or 1
-    rows_bottom = ROWS_TOP + rows * ROW_HEIGHT
+    rows_bottom = ROWS_TOP + (sum(WAVE_HEADER + _rows(wave) * ROW_HEIGHT for wave in waves) or ROW_HEIGHT)
     axis_y = rows_bottom + 8
     height = axis_y + 70
     svg = _Svg()
@@ -68,16 +71,16 @@ def render_fleet_svg(data: Mapping[str, Any], title: Optional[str] = None) -> st
     svg.add("text", status, class_="status", x=12, y=46, font_size=12, fill="#424242")
     top = ROWS_TOP
     for number, wave in enumerate(waves):   # the bands first, under the axis and the bars
-        height_rows = max(len(wave.get("sets") or []), 1) * ROW_HEIGHT
-        svg.add("rect", class_="wave", x=0, y=top, width=WIDTH, height=height_rows,
-                fill=WAVE_FILLS[number % len(WAVE_FILLS)])
+        band = WAVE_HEADER + _rows(wave) * ROW_HEIGHT
+        svg.add("rect", class_="wave", x=0, y=top, width=WIDTH, height=band, fill=WAVE_FILLS[number % len(WAVE_FILLS)])
         svg.add("text", "wave %s · %s%s" % (wave.get("index"), wave.get("region"),
                                               " · promoted" if wave.get("promoted") else ""),
-                class_="wave-label", x=6, y=top + 11, font_size=10, fill="#616161")
-        top += height_rows
+                class_="wave-label", x=6, y=top + 12, font_size=11, fill="#424242", font_weight="bold")
+        top += band
     _draw_axis(svg, scale, axis_y)
     top = ROWS_TOP
     for wave in waves:
+        top += WAVE_HEADER
         for item in wave.get("sets") or []:
             _draw_set(svg, scale, item, top)
             top += ROW_HEIGHT
