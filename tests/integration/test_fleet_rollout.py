@@ -146,6 +146,8 @@ def test_clean_fleet_run_in_three_waves_promoting_region_by_region(emulator, azu
     assert report["status"] == "succeeded" and report["set_counts"] == {"succeeded": 4}, report
     assert [wave["region"] for wave in report["waves"]] == ["westeurope", "eastus", "northeurope"]
     assert "fleet_outcome" in run.stdout
+    picture = (tmp_path / "reports" / "fleet-1.1.0.svg").read_text()   # sets against time, waves marked
+    assert "wave 3 · northeurope · promoted" in picture and picture.count('class="batch healthy"') == 8, picture
 
     # a second run finds every set done: no set is written, the version stays promoted everywhere
     since = last_seq(control)
@@ -179,6 +181,8 @@ def test_failing_canary_wave_halts_the_fleet_rolls_back_and_demotes_everywhere(
     statuses = {item["host"]: item["status"] for wave in report["waves"] for item in wave["sets"]}
     assert statuses["api-we1"] == "failed" and statuses["api-us"] == statuses["api-ne"] == "not_started", statuses
     assert statuses["api-we2"] == "stopped", statuses
+    picture = (tmp_path / "reports" / "fleet-1.1.0.svg").read_text()
+    assert 'class="halt"' in picture and "halt (api-we1)" in picture and "api-we2 · stopped" in picture
 
 
 def test_check_mode_prints_the_plan_and_writes_nothing(emulator, azure, control, ansible_env, tmp_path):
