@@ -13,11 +13,14 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.fleetops.vmss.plugins.module_utils._fleet_report import render_fleet_svg
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import region_key
 
 # Batches a set of N instances takes by domain when the plan cannot know its domains (an estimate only: the
 # rollout role's own check mode prints the exact batches): Azure's 5 update domains, up to 3 fault domains.
 DOMAIN_BATCHES = {"update_domain": 5, "fault_domain": 3}
+# What the report keeps of each batch a set ran (for its tables and picture).
+BATCH_KEYS = ("number", "kind", "started_at", "ended_at", "outcome")
 
 
 def estimated_batches(capacity: int, batch_by: str, batch_size: int, canary: int, zones: int = 0) -> int:
@@ -120,9 +123,10 @@ def fleet_regions(plan: Mapping[str, Any], promoted: List[str], demote: bool = F
 
 def fleet_report(plan: Mapping[str, Any], outcomes: Mapping[str, Any], halted: Optional[Mapping[str, Any]] = None,
                  promoted: Optional[List[str]] = None) -> Dict[str, Any]:
-    """The fleet report: ``data`` (JSON-ready) and ``markdown``. ``outcomes`` maps a host to the rollout role's
-    ``rollout_outcome`` (hosts the run did not roll out have none); ``halted``: ``{host, wave, region, msg}`` of the
-    set that halted the fleet."""
+    """The fleet report: ``data`` (JSON-ready), ``markdown`` and ``svg`` (the picture: _fleet_report.py).
+    ``outcomes`` maps a host to the rollout role's ``rollout_outcome`` (hosts the run did not roll out have none);
+    ``halted``: ``{host, wave, region, msg, at}`` of the set that halted the fleet. A set the halt stopped after its
+    batch is ``stopped`` (its rollback point kept)."""
     waves, counts = [], {}
     for wave in plan.get("waves") or []:
         sets = []
@@ -136,16 +140,20 @@ def fleet_report(plan: Mapping[str, Any], outcomes: Mapping[str, Any], halted: O
                 status = "not_started"
             counts[status] = counts.get(status, 0) + 1
             summary = outcome.get("summary") or {}
+            batches_run = [{key: batch.get(key) for key in BATCH_KEYS}
+                           for batch in outcome.get("batches") or [] if isinstance(batch, Mapping)]
             sets.append(dict(item, status=status, msg=outcome.get("msg") or "",
                              rollback=outcome.get("rollback"), duration_seconds=summary.get("duration_seconds"),
-                             instances_upgraded=summary.get("instances_upgraded")))
+                             instances_upgraded=summary.get("instances_upgraded"),
+                             started_at=summary.get("started_at"), ended_at=summary.get("ended_at"),
+                             batches_run=batches_run))
         waves.append({"index": wave["index"], "region": wave["region"], "sets": sets,
                       "promoted": wave["region"] in (promoted or [])})
     status = "halted" if halted else ("succeeded" if all(wave["promoted"] for wave in waves) else "incomplete")
     data = {"image_version_id": plan.get("image_version_id"), "status": status, "halted": dict(halted or {}) or None,
             "promoted_regions": list(promoted or []), "set_counts": counts, "waves": waves,
             "estimated_seconds": plan.get("estimated_seconds")}
-    return {"data": data, "markdown": _markdown(data, plan)}
+    return {"data": data, "markdown": _markdown(data, plan), "svg": render_fleet_svg(data)}
 
 
 def _markdown(data: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
@@ -155,6 +163,9 @@ def _markdown(data: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
         halted = data["halted"]
         where = (halted.get("wave"), halted.get("region"), halted.get("host"), halted.get("msg"))
         lines += ["**Halted** in wave %s (%s) by %s: %s" % where, ""]
+        stopped = [item["host"] for wave in data["waves"] for item in wave["sets"] if item["status"] == "stopped"]
+        if stopped:
+            lines += ["Stopped after their batch, rollback point kept: %s" % ", ".join(stopped), ""]
     lines += ["| wave | region | scale set | instances | batches | status | promoted |", "|---|---|---|---|---|---|---|"]
     for wave in data["waves"]:
         for item in wave["sets"]:

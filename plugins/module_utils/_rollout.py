@@ -457,15 +457,26 @@ def remaining_reads(header: Optional[str]) -> Optional[int]:
 
 
 def poll_interval(current: float, base: float, remaining: Optional[int], pages: int,
-                  cap: float = MAX_POLL_SECONDS) -> float:
-    """The pause before the next health poll: ``base`` (wait_sleep) while the budget is comfortable; doubled,
-    up to ``cap``, while fewer tokens remain than three polls of ``pages`` requests need; ``base`` again once
-    ten polls' worth has refilled."""
-    need = max(pages, 1)
-    if remaining is None or remaining >= 10 * need:
+                  cap: float = MAX_POLL_SECONDS, previous: Optional[int] = None) -> float:
+    """The pause before the next health poll. Compute's budgets are per subscription: the tokens ``remaining``
+    are what every client of the subscription left (the rollouts of a fleet running alongside). ``need`` is what
+    one interval costs the subscription: what the bucket lost since this client's ``previous`` reading (the
+    others' reads and this one's, net of the refill), at least this client's ``pages``.
+
+    Doubled, up to ``cap``, while fewer than three intervals' worth remains. Back towards ``base`` (wait_sleep)
+    by halves, only while the bucket refills and holds ten intervals' worth (times the square root of the
+    slow-down once the drop is known): pollers that slowed together would speed up together, and a pace that had to slow far is shared
+    by many (tests/unit: ten pollers asking five times the refill get no 429)."""
+    if remaining is None:
         return base
+    shared = previous is not None    # a second reading: the others' share is known
+    drop = previous - remaining if shared else 0
+    need = max(pages, 1, drop)
     if remaining < 3 * need:
         return min(max(current, base) * 2, max(cap, base))
+    room = 10 * need * (math.sqrt(max(current / base, 1.0)) if shared and base > 0 else 1.0)
+    if drop <= 0 and remaining >= room:
+        return max(current / 2.0, base)
     return max(current, base)
 
 

@@ -186,16 +186,17 @@ class ScaleSetClient:
         Returns (the last verdict, the last observation, whether the time ran out)."""
         sleep = self.sleep if sleep is None else sleep
         observe = observe or self.instances
-        last: Dict[str, Any] = {"interval": sleep, "verdict": None, "observed": None}
+        last: Dict[str, Any] = {"interval": sleep, "verdict": None, "observed": None, "remaining": None}
         budget = self.deadline.remaining() if timeout is None else min(timeout, self.deadline.remaining())
         end = time.monotonic() + budget
 
         def check():
             observed = observe()
-            interval = planner.poll_interval(last["interval"], sleep, self.remaining, self.pages)
+            interval = planner.poll_interval(last["interval"], sleep, self.remaining, self.pages,
+                                             previous=last["remaining"])
             if expected_at is not None and interval <= sleep:   # the read budget comfortable: the schedule decides
                 interval = planner.next_look(expected_at - time.monotonic(), sleep)
-            last.update(verdict=predicate(observed), observed=observed, interval=interval)
+            last.update(verdict=predicate(observed), observed=observed, remaining=self.remaining, interval=interval)
             return holds(last["verdict"])
 
         def pause(_seconds):

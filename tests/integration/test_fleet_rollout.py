@@ -4,8 +4,8 @@
 """playbooks/fleet_rollout.yml against the emulator: four small scale sets in three regions, listed by the
 instances inventory plugin with host_type: scale_set, rolled from payments-api 1.0.0 to 1.1.0 in waves by region
 (canary westeurope, then eastus, then northeurope). Clean: every set on 1.1.0, the version promoted region by
-region as each wave passed. Canary failing: no set of another region touched, the canary rolled back, the version
-excluded from latest everywhere. Check mode: the plan, nothing written."""
+region as each wave passed. Canary failing: the set alongside it stops after the batch it ran with the failed one,
+no set of another region touched, the canary rolled back, the version excluded from latest everywhere. Check mode: the plan, nothing written."""
 
 from __future__ import annotations
 
@@ -146,6 +146,8 @@ def test_clean_fleet_run_in_three_waves_promoting_region_by_region(emulator, azu
     assert report["status"] == "succeeded" and report["set_counts"] == {"succeeded": 4}, report
     assert [wave["region"] for wave in report["waves"]] == ["westeurope", "eastus", "northeurope"]
     assert "fleet_outcome" in run.stdout
+    picture = (tmp_path / "reports" / "fleet-1.1.0.svg").read_text()   # sets against time, waves marked
+    assert "wave 3 · northeurope · promoted" in picture and picture.count('class="batch healthy"') == 8, picture
 
     # a second run finds every set done: no set is written, the version stays promoted everywhere
     since = last_seq(control)
@@ -169,12 +171,18 @@ def test_failing_canary_wave_halts_the_fleet_rolls_back_and_demotes_everywhere(
     assert touched <= {"set:api-we1", "set:api-we2"} and "set:api-we1" in touched, touched
     got = versions(azure)
     assert got["api-we1"] == ["1.0.0", "1.0.0"]                       # rolled back
+    # api-we2 ran its first batch alongside api-we1's and stopped there: no second batch, its rollback point kept
+    assert got["api-we2"] == ["1.0.0", "1.1.0"], got
+    assert "fleetops.rollout" in (azure.client("compute").virtual_machine_scale_sets.get(RG, "api-we2").tags or {})
     assert got["api-us"] == got["api-ne"] == ["1.0.0", "1.0.0"]       # other regions untouched
     assert exclusion(azure) == (True, {region: True for region in REGIONS})
     report = json.loads((tmp_path / "reports" / "fleet-1.1.0.json").read_text())
     assert report["status"] == "halted" and report["halted"]["host"] == "api-we1", report
     statuses = {item["host"]: item["status"] for wave in report["waves"] for item in wave["sets"]}
     assert statuses["api-we1"] == "failed" and statuses["api-us"] == statuses["api-ne"] == "not_started", statuses
+    assert statuses["api-we2"] == "stopped", statuses
+    picture = (tmp_path / "reports" / "fleet-1.1.0.svg").read_text()
+    assert 'class="halt"' in picture and "halt (api-we1)" in picture and "api-we2 · stopped" in picture
 
 
 def test_check_mode_prints_the_plan_and_writes_nothing(emulator, azure, control, ansible_env, tmp_path):

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -106,3 +108,43 @@ def test_report_of_a_halted_fleet():
     clean = fleet.fleet_report(plan, {"eu1": {"status": "succeeded"}, "us1": {"status": "succeeded"}}, None,
                                promoted=["westeurope", "eastus"])["data"]
     assert (clean["status"], clean["set_counts"]) == ("succeeded", {"succeeded": 2, "already_done": 1})
+
+
+def batch(number, started, ended, outcome):
+    return {"number": number, "kind": "batch", "started_at": "2026-12-06T10:%s.000Z" % started,
+            "ended_at": "2026-12-06T10:%s.000Z" % ended, "outcome": outcome, "health": {"0": "Healthy"}}
+
+
+def test_the_picture_shows_sets_by_wave_their_batches_and_the_halt():
+    plan = fleet.fleet_plan([host("eu1", "westeurope"), host("eu2", "westeurope"), host("us1", "eastus")],
+                            VERSION, "westeurope")
+    outcomes = {
+        "eu1": {"failed": True, "status": "rolled_back", "msg": "batch 1 unhealthy",
+                "batches": [batch(1, "00:00", "02:00", "unhealthy")],
+                "rollback": {"started_at": "2026-12-06T10:02:00Z", "ended_at": "2026-12-06T10:04:00Z", "outcome": "healthy"},
+                "summary": {"started_at": "2026-12-06T10:00:00.000Z", "ended_at": "2026-12-06T10:04:00.000Z"}},
+        "eu2": {"status": "stopped", "batches": [batch(1, "00:00", "01:40", "healthy")],
+                "summary": {"started_at": "2026-12-06T10:00:00.000Z", "ended_at": "2026-12-06T10:01:40.000Z"}}}
+    halted = {"host": "eu1", "wave": 1, "region": "westeurope", "msg": "batch 1 <unhealthy>",
+              "at": "2026-12-06T10:02:00Z"}
+
+    report = fleet.fleet_report(plan, outcomes, halted, promoted=[])
+    svg = report["svg"]
+
+    root = ElementTree.fromstring(svg.encode())                       # well-formed, standalone
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    texts = [element.text for element in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "wave 1 · westeurope" in texts and "wave 2 · eastus" in texts
+    assert ["eu1 · failed", "eu2 · stopped", "us1 · not_started"] == [t for t in texts if " · " in t and "wave" not in t
+                                                                      and "status" not in t]
+    rects = {element.get("class"): element for element in root.iter("{http://www.w3.org/2000/svg}rect")}
+    assert rects["batch unhealthy"].get("fill") == "#d32f2f" and rects["rollback healthy"].get("fill") == "#1e88e5"
+    halt = [element for element in root.iter("{http://www.w3.org/2000/svg}line") if element.get("class") == "halt"]
+    # the halt at 120 s of 240 s: the middle of the plot (x from 190 to 190 + 730; the axis ends at 250 s)
+    assert len(halt) == 1 and abs(float(halt[0].get("x1")) - (190 + 120 / 250.0 * 730)) < 0.5
+    assert "batch 1 &lt;unhealthy&gt;" in svg                          # escaped
+    assert "Stopped after their batch, rollback point kept: eu2" in report["markdown"]
+    assert report["data"]["waves"][0]["sets"][1]["batches_run"] == [
+        {"number": 1, "kind": "batch", "started_at": "2026-12-06T10:00:00.000Z",
+         "ended_at": "2026-12-06T10:01:40.000Z", "outcome": "healthy"}]
+    assert fleet.fleet_report(plan, outcomes, halted, promoted=[])["svg"] == svg   # deterministic

@@ -309,6 +309,49 @@ def test_polls_slow_down_before_the_budget_runs_out_and_recover():
     assert r.poll_interval(5, 90, 0, 1) == 90                  # never faster than asked
 
 
+def test_the_budget_others_take_counts_as_need():
+    # 60 left, and the bucket lost 25 since this client's last poll (the other rollouts of the subscription):
+    # fewer than three intervals' worth remains, back off although one page alone would be comfortable
+    assert r.poll_interval(5, 5, 60, 1, previous=85) == 10
+    assert r.poll_interval(5, 5, 60, 1) == 5
+    assert r.poll_interval(10, 5, 60, 1, previous=50) == 5      # refilling: back towards the pace asked, by halves
+    assert r.poll_interval(40, 5, 300, 1, previous=290) == 20
+
+
+def shared_bucket_run(pollers, use_previous, seconds=1800.0, capacity=180.0, window=180.0, base=2.0):
+    """Pollers of one subscription sharing a read bucket (continuous refill, as emulator/throttling.py): each
+    polls one page, notes the tokens left and paces itself. Returns (429s, polls)."""
+    rate, tokens, stamp = capacity / window, capacity, 0.0
+    due = [index * base / pollers for index in range(pollers)]
+    state = [{"interval": base, "remaining": None} for _ in range(pollers)]
+    throttled = polls = 0
+    while True:
+        who = min(range(pollers), key=due.__getitem__)
+        now = due[who]
+        if now > seconds:
+            return throttled, polls
+        tokens, stamp = min(capacity, tokens + (now - stamp) * rate), now
+        if tokens < 1:
+            throttled += 1
+            due[who] = now + max((1 - tokens) / rate, 0.01)     # Retry-After
+            continue
+        tokens -= 1
+        polls += 1
+        left, mine = int(tokens), state[who]
+        mine["interval"] = r.poll_interval(mine["interval"], base, left, 1,
+                                           previous=mine["remaining"] if use_previous else None)
+        mine["remaining"] = left
+        due[who] = now + mine["interval"]
+
+
+def test_parallel_pollers_of_a_subscription_stay_within_its_shared_budget():
+    # ten rollouts polling every 2 s ask five times the refill: each sees the others' reads in the bucket's fall
+    throttled, polls = shared_bucket_run(10, use_previous=True)
+    assert throttled == 0 and polls > 1500, (throttled, polls)    # about the refill (1/s), not starved
+    # counting only its own page, each notices too late: the shared bucket runs dry
+    assert shared_bucket_run(10, use_previous=False)[0] > 0
+
+
 # --- which model an instance runs: its own image and size, whatever Azure says of "latest" ------------------
 
 IMAGE_ID = "/subscriptions/s/resourceGroups/img/providers/Microsoft.Compute/galleries/golden/images/api"
