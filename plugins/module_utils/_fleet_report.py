@@ -40,8 +40,8 @@ def _times(data: Mapping[str, Any]) -> List[Any]:
     for wave in data.get("waves") or []:
         for item in wave.get("sets") or []:
             out += [item.get("started_at"), item.get("ended_at")]
-            for bar in _spans(item):
-                out += [bar.get("started_at"), bar.get("ended_at")]
+            for span in _spans(item):
+                out += [span.get("started_at"), span.get("ended_at")]
     out.append((data.get("halted") or {}).get("at"))
     return [moment for moment in (parse_time(value) for value in out) if moment is not None]
 
@@ -106,17 +106,17 @@ def _draw_set(svg: _Svg, scale: _Scale, item: Mapping[str, Any], top: int) -> No
     if not bars and item.get("started_at"):   # no batch detail: the set's whole run
         bars = [{"started_at": item.get("started_at"), "ended_at": item.get("ended_at"), "outcome": status}]
     y = top + (ROW_HEIGHT - BAR) // 2
-    for bar in bars:
-        start, end = scale.x_of(bar.get("started_at")), scale.x_of(bar.get("ended_at"))
+    for span in bars:
+        start, end = scale.x_of(span.get("started_at")), scale.x_of(span.get("ended_at"))
         if start is None:
             continue
         end = start if end is None or end < start else end
-        outcome = str(bar.get("outcome") or "unknown")
-        rollback = bar.get("kind") == "rollback"
+        outcome = str(span.get("outcome") or "unknown")
+        rollback = span.get("kind") == "rollback"
         fill = ROLLBACK_COLOUR if rollback else OUTCOME_COLOURS.get(outcome, OTHER_COLOUR)
-        what = "rollback" if rollback else "%s %s" % (bar.get("kind") or "batch", bar.get("number") or "")
+        what = "rollback" if rollback else "%s %s" % (span.get("kind") or "batch", span.get("number") or "")
         svg.add("rect", title="%s %s: %s, %s to %s" % (item.get("host"), what.strip(), outcome,
-                                                       _iso(bar.get("started_at")), _iso(bar.get("ended_at"))),
+                                                       _iso(span.get("started_at")), _iso(span.get("ended_at"))),
                 class_="%s %s" % ("rollback" if rollback else "batch", outcome), x=start, y=y,
                 width=max(end - start, MIN_BAR_WIDTH), height=BAR, fill=fill, stroke="#ffffff", stroke_width=1)
     if not bars:

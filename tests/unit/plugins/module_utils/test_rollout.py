@@ -323,7 +323,7 @@ def shared_bucket_run(pollers, use_previous, seconds=1800.0, capacity=180.0, win
     polls one page, notes the tokens left and paces itself. Returns (429s, polls)."""
     rate, tokens, stamp = capacity / window, capacity, 0.0
     due = [index * base / pollers for index in range(pollers)]
-    state = [{"interval": base, "remaining": None} for _ in range(pollers)]
+    state = [{"interval": base, "remaining": None} for _poller in range(pollers)]
     throttled = polls = 0
     while True:
         who = min(range(pollers), key=due.__getitem__)
