@@ -575,9 +575,9 @@ def judge_metrics(run, listed):
     wait_sleep until judged or the wait_timeout; fails the module when they fail or cannot be judged in time."""
     reader = metrics.MetricsReader(lambda: run.module.client("monitor"), time.time)
     gates = [metrics.with_defaults(gate, run.azure.id) for gate in run.params["metric_gates"]]
-    verdict, _seen, _late = run.azure.watch(metrics.combine, observe=lambda: [
-        metrics.judge(gate, reader.read(gate), run.approved, run.pending, listed) for gate in gates],
-        what="metric gates")
+    since = time.time()   # the approved instances upgraded and healthy: the grains from here on are the new image's
+    verdict, _seen, _late = run.azure.watch(metrics.combine, observe=lambda: reader.judge_all(
+        gates, run.approved, run.pending, listed, since), what="metric gates")
     verdict = verdict or {"state": "waiting", "gates": [], "reason": "no metric read before wait_timeout"}
     run.gates = verdict["gates"]
     if verdict["state"] == "failed":
