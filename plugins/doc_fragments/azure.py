@@ -164,4 +164,14 @@ options:
         this run's own and is taken without O(force_lease).
       - 1 to 40 letters, digits, V(_), V(.) or V(-). Default - a new random id for each call.
     type: str
+  lease_controller_pid:
+    description:
+      - The process id of the C(ansible-playbook) run this call belongs to, on the host the module runs on (the
+        roles set it). Needed when the module runs under C(async), which detaches it from its controller - without
+        it the module cannot tell that its controller was killed, and a lease it kept (O(keep_lease)) would then
+        block a re-run until it expires.
+      - With it, the module stops at its next wait when that process is gone, and a kept lease whose controller is
+        gone on this host is taken over at once by the next run.
+      - Default - the module finds its controller among its parent processes.
+    type: int
 """

@@ -51,6 +51,7 @@ LEASE_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
     "force_lease": {"type": "bool", "default": False},
     "keep_lease": {"type": "bool", "default": False},
     "lease_run": {"type": "str"},
+    "lease_controller_pid": {"type": "int"},
 }
 
 

@@ -101,7 +101,10 @@ def judge(lease: Optional[Dict[str, Any]], me: Dict[str, Any], now: float, force
         return "expired"
     if force:
         return "forced"
-    if lease["host"] == me["host"] and lease["pid"] != KEPT_PID:   # a kept lease has no module by design
+    if lease["host"] == me["host"] and lease["pid"] == KEPT_PID:   # a kept lease has no module by design
+        if not alive(lease["controller"]):
+            return "orphaned"                                        # ... and its run is gone
+    elif lease["host"] == me["host"]:
         if not alive(lease["pid"]):
             return "orphaned"
         if not alive(lease["controller"]):
@@ -162,8 +165,12 @@ class Controller:
     the first run of ``ansible*`` ancestors (a worker forked from ansible-playbook, then ansible-playbook), or
     the parent alone when there is none (or no /proc). The controller is gone when any link is broken."""
 
-    def __init__(self):
-        self.chain: List[Tuple[int, int]] = []
+    def __init__(self, pid: Optional[int] = None):
+        self.chain: List[Tuple[int, Optional[int]]] = []
+        if pid:   # named by the caller (a role whose module runs under async, detached from its controller)
+            found = _proc(pid)
+            self.chain, self.pid = [(pid, found[0] if found else None)], pid
+            return
         pid, top = os.getppid(), None
         ancestors = []
         for _depth in range(32):
@@ -181,6 +188,10 @@ class Controller:
 
     def alive(self) -> bool:
         for pid, ppid in self.chain:
+            if ppid is None:   # named by the caller, no /proc: the pid alone
+                if not pid_alive(pid):
+                    return False
+                continue
             if ppid == -1:
                 if os.getppid() != pid:
                     return False
@@ -205,7 +216,7 @@ class Lease:
         self.params = module.params
         self.result = result
         self.ttl = ttl_for(self.params)
-        self.controller = Controller()
+        self.controller = Controller(self.params.get("lease_controller_pid"))
         run = self.params.get("lease_run")
         if run is not None and not RUN_ID.match(run):
             module.fail_json(msg="Invalid options: lease_run must be 1 to 40 letters, digits, '_', '.' or '-' (it is "

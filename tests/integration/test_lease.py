@@ -96,10 +96,12 @@ def test_a_lease_kept_between_two_calls_of_one_run_refuses_another_run_until_the
         emulator, azure, ansible, control):
     """keep_lease with one lease_run (as the rollout role calls the module once per batch): between the calls the
     lease stays (pid 0, no module running); a second run is refused before any write (its module pid is gone
-    by design, not an orphan); the run's next call takes it as its own and the last call releases it."""
+    by design, and its controller runs: not an orphan); the run's next call takes it as its own and the last call releases it."""
     seed_scale_set(azure, "api", dict(MARKETPLACE, version="1.0.0"), capacity=4)
     since = last_seq(control)
-    run = dict(ARGS, batch_size=2, pause_between_batches=0, keep_lease=True, lease_run="play-1")
+    # each call is its own `ansible` process here: the run's controller, as the role names it, is this test
+    run = dict(ARGS, batch_size=2, pause_between_batches=0, keep_lease=True, lease_run="play-1",
+               lease_controller_pid=os.getpid())
     code, first = ansible.module("rollout", dict(run, max_batches=1))
     assert code == 0 and first["status"] == "in_progress", json.dumps(first, indent=1)[:4000]
     kept = _lease.decode(scale_set_tags(azure, "api").get(_lease.TAG))
@@ -149,7 +151,8 @@ def test_green_is_leased_at_creation_and_the_lease_stays_with_the_run_from_stage
 
     seed_blue(emulator, azure)
     since = last_seq(control)
-    base = dict(BG_FAST, resource_group=BG_RG, name="shop-blue", image=dict(IMAGE, version="2.0.0"), lease_run="play-bg")
+    base = dict(BG_FAST, resource_group=BG_RG, name="shop-blue", image=dict(IMAGE, version="2.0.0"), lease_run="play-bg",
+                lease_controller_pid=os.getpid())
     code, staged = ansible.module("blue_green", dict(base, state="staged", keep_lease=True))
     assert code == 0 and staged["status"] == "succeeded" and staged["lease"]["kept"] is True, staged.get("msg")
     [create] = [e for e in writes_to(control, since, "shop-green") if e["liveRequest"]["method"] == "PUT"]

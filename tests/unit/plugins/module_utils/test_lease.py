@@ -7,6 +7,8 @@ scale-set operations)."""
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -45,7 +47,9 @@ def test_a_tag_that_is_not_a_lease_is_unreadable(junk):
     (lease(host="ctl01"), False, (201,), "stopping"),               # its controller killed, its module still up
     (lease(host="ctl01"), False, (200,), "orphaned"),               # its module gone
     # kept between two calls of a run (keep_lease): no module by design, held until it expires
-    (lease(host="ctl01", pid=_lease.KEPT_PID), False, (), "held"),
+    (lease(host="ctl01", pid=_lease.KEPT_PID), False, (200,), "held"),         # ... while its controller runs
+    (lease(host="ctl01", pid=_lease.KEPT_PID), False, (), "orphaned"),         # its controller killed between calls
+    (lease(pid=_lease.KEPT_PID), False, (), "held"),                           # another host: its pids say nothing
     (lease(host="ctl01", pid=_lease.KEPT_PID, run=ME["run"]), False, (), "mine"),   # the same run's next call
     (lease(host="ctl01", pid=_lease.KEPT_PID, expires=NOW - 1), False, (), "expired"),
 ])
@@ -408,3 +412,12 @@ def test_every_wait_calls_the_hooks_between_its_checks():
     checks = iter([False, False, True])
     _waiter.wait_until(lambda: calls.append("check") or next(checks), timeout=10, sleep=1, sleeper=lambda s: None)
     assert calls == ["check", "hook", "check", "hook", "check"]
+
+
+def test_a_controller_named_by_the_caller_is_watched_by_its_pid():
+    """lease_controller_pid (a role under async, detached from ansible-playbook): that process is the controller."""
+    named = _lease.Controller(os.getpid())
+    assert named.pid == os.getpid() and named.alive()
+    gone = subprocess.Popen(["true"])   # pylint: disable=consider-using-with
+    gone.wait()
+    assert not _lease.Controller(gone.pid).alive()
