@@ -84,6 +84,8 @@ def test_fleet_rollout_job_events_and_artifacts_as_awx_records_them(emulator, az
     outcome = stats[0]["event_data"]["artifact_data"]["fleet_outcome"]  # what AWX stores as the job's artifacts
     assert outcome["status"] == "succeeded" and outcome["set_counts"] == {"succeeded": 3}, outcome
     assert [wave["region"] for wave in outcome["waves"]] == ["westeurope", "eastus"], outcome["waves"]
+    markdown = stats[0]["event_data"]["artifact_data"]["fleet_report_markdown"]
+    assert "1.1.0" in markdown and all(name in markdown for name in ("api-we1", "api-we2", "api-us")), markdown
     assert versions(azure) == {"api-we1": ["1.1.0", "1.1.0"], "api-us": ["1.1.0", "1.1.0"],
                                "api-we2": ["1.1.0", "1.1.0"], "api-ne": ["1.0.0", "1.0.0"]}
     # fleet_promote_unselected: false - northeurope, the next node's region, stays out of latest

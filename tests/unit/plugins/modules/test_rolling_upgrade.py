@@ -304,3 +304,51 @@ def test_approve_with_no_os_upgrade_rolling_forward_sends_nothing(arm, capsys, s
     code, result = run({"action": "approve", "instance_ids": ["7"]}, capsys)
     assert code == 1 and writes(arm) == [] and result["error"]["code"] == "InvalidParameter"
     assert "instance_ids names instances the scale set does not have: 7." in result["msg"]
+
+
+def approval_run(rates, failures):
+    """What judge_metrics reads of the module's run: approved 0-1 on the new image, 2-3 pending; a monitor client
+    answering ``rates[instance id]`` failed requests per grain (three complete grains after now, one in progress)."""
+    import datetime  # pylint: disable=import-outside-toplevel
+    from types import SimpleNamespace as NS  # pylint: disable=import-outside-toplevel
+
+    def list_metrics(resource, **kwargs):  # pylint: disable=unused-argument
+        read = datetime.datetime.now(datetime.timezone.utc)
+        return NS(value=[NS(timeseries=[NS(metadatavalues=[NS(name=NS(value="VMName"), value="api_%s" % i)],
+                                           data=[NS(time_stamp=read + datetime.timedelta(seconds=grain), total=float(rate))
+                                                 for grain in range(4)]) for i, rate in rates.items()])])
+
+    def watch(predicate, timeout=None, observe=None, what=None):  # pylint: disable=unused-argument
+        verdict = predicate(observe())
+        return verdict, 1, False
+
+    def fail(verb, code, reason, **kwargs):  # pylint: disable=unused-argument
+        failures.append((code, reason))
+        raise RuntimeError(code)
+
+    scale_set = "/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/api" % SUB
+    return NS(module=NS(client=lambda name: NS(metrics=NS(list=list_metrics))), azure=NS(id=scale_set, watch=watch),
+              params={"metric_gates": [{"metric": "requests/failed", "aggregation": "total", "max_ratio_to_baseline": 2,
+                                        "min_samples": 3}], "wait_timeout": 60},
+              approved=["0", "1"], pending=["2", "3"], gates=None, fail=fail)
+
+
+LISTED = [{"instance_id": str(i), "name": "api_%d" % i} for i in range(4)]
+
+
+def test_approved_instances_failing_five_times_the_pending_fail_the_metric_gate():
+    failures = []
+    run = approval_run({"0": 25, "1": 25, "2": 5, "3": 5}, failures)
+    with pytest.raises(RuntimeError):
+        rolling_upgrade.judge_metrics(run, LISTED)
+    [(code, reason)] = failures
+    assert code == "MetricGateFailed" and "25 is 5x the baseline 5" in reason
+    [verdict] = run.gates
+    assert (verdict["value"], verdict["baseline"], verdict["samples"], verdict["baseline_samples"]) == (25, 5, 6, 6)
+
+
+def test_approved_instances_like_the_pending_pass_the_metric_gate():
+    failures = []
+    run = approval_run({"0": 6, "1": 6, "2": 5, "3": 5}, failures)
+    rolling_upgrade.judge_metrics(run, LISTED)
+    assert failures == [] and [v["state"] for v in run.gates] == ["passed"]
