@@ -145,8 +145,7 @@ def test_job_ended_reads_the_status_file_as_async_status_does(tmp_path, content,
     assert rollout_wait.job_ended(str(path)) is ended
 
 
-def test_on_a_local_connection_the_status_file_is_read_and_async_status_run_once_for_the_result(harness, tmp_path,
-                                                                                               monkeypatch):
+def test_on_a_local_connection_the_status_file_is_read_and_async_status_run_once_for_the_result(harness, tmp_path, monkeypatch):
     """Polls read the job's file on the controller (no process each); async_status only returns the result."""
     job = tmp_path / "j1"
     job.write_text('{"started": 1, "finished": 0, "ansible_job_id": "j1"}')
