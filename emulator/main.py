@@ -100,9 +100,39 @@ def build(state_dir, time_scale=None, page_size=None, spec_root=None, throttling
     return ctx
 
 
+def _profile_threads(path):
+    """FLEETOPS_EMULATOR_PROFILE=<file>: cProfile every thread (requests, timers) and write their merged stats to
+    <file> when the emulator stops (read with python -m pstats). For finding CPU hot spots; off otherwise."""
+    import cProfile  # pylint: disable=import-outside-toplevel
+    profiles = []
+    lock = threading.Lock()
+
+    def start(*_):
+        sys.setprofile(None)
+        profile = cProfile.Profile()
+        with lock:
+            profiles.append(profile)
+        profile.enable()
+
+    threading.setprofile(start)
+
+    def dump():
+        import pstats  # pylint: disable=import-outside-toplevel
+        with lock:
+            stats = pstats.Stats(profiles[0]) if profiles else None
+            for profile in profiles[1:]:
+                stats.add(profile)
+        if stats is not None:
+            stats.dump_stats(path)
+
+    return dump
+
+
 def serve(state_dir, port=0, time_scale=None, page_size=None, spec_root=None, throttling=None, fixture=None,
           ready=None, latest_model=None):
     from emulator.tls import ensure_certs, server_ssl_context
+    dump_profile = _profile_threads(os.environ["FLEETOPS_EMULATOR_PROFILE"]) \
+        if os.environ.get("FLEETOPS_EMULATOR_PROFILE") else None
     ctx = build(state_dir, time_scale, page_size, spec_root, throttling, fixture, latest_model)
     for stale in ("env.json", "env.sh"):
         if os.path.exists(os.path.join(ctx.state_dir, stale)):
@@ -134,6 +164,8 @@ def serve(state_dir, port=0, time_scale=None, page_size=None, spec_root=None, th
         server.server_close()
         with ctx.lock:
             ctx.store.close()
+        if dump_profile:
+            dump_profile()
         for name in ("emulator.pid", "env.json", "env.sh"):
             path = os.path.join(ctx.state_dir, name)
             if os.path.exists(path):

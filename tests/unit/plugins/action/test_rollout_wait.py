@@ -6,6 +6,7 @@ most once per heartbeat_seconds (none made up after a slow poll), a timeout, bad
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -126,3 +127,61 @@ def test_bad_options_fail_clearly_before_any_poll(harness, args, message):
         result = {"failed": True, "msg": str(error)}
     assert result["failed"] is True and message in result["msg"]
     assert harness.polls == []
+
+
+@pytest.mark.parametrize("content, ended", [
+    ('{"started": 1, "finished": 0, "ansible_job_id": "j1"}', False),
+    ('{"started": 1, "finished": 1, "ansible_job_id": "j1", "changed": true}', True),
+    ('{"changed": true, "status": "succeeded"}', True),   # the module's own result, as async_wrapper writes it
+    ("", False),                                           # not written yet: running, as async_status says
+    ('{"started": 1, "fini', False),
+    ("[1, 2]", None),                                      # not async_wrapper's: async_status is asked
+    (None, None),                                          # no such file: async_status says "could not find job"
+])
+def test_job_ended_reads_the_status_file_as_async_status_does(tmp_path, content, ended):
+    path = tmp_path / "j1"
+    if content is not None:
+        path.write_text(content)
+    assert rollout_wait.job_ended(str(path)) is ended
+
+
+def test_on_a_local_connection_the_status_file_is_read_and_async_status_run_once_for_the_result(harness, tmp_path, monkeypatch):
+    """Polls read the job's file on the controller (no process each); async_status only returns the result."""
+    job = tmp_path / "j1"
+    job.write_text('{"started": 1, "finished": 0, "ansible_job_id": "j1"}')
+    action = harness.make({"jid": "j1", "heartbeat_seconds": 0, "poll_seconds": 2})
+    action._connection = SimpleNamespace(transport="local")
+    action.get_shell_option = lambda name, default=None: str(tmp_path)
+    start = harness.clock.now
+    sleeps = []
+
+    def sleep(seconds):
+        harness.clock.now += seconds
+        sleeps.append(seconds)
+        if harness.clock.now - start >= 41:
+            job.write_text(json.dumps(JOB_RESULT))
+
+    monkeypatch.setattr(rollout_wait.time, "sleep", sleep)
+    calls = []
+    action._execute_module = lambda module_name, task_vars, module_args: calls.append(module_args) or dict(JOB_RESULT)
+
+    result = action.run(task_vars={})
+
+    assert result["finished"] is True and result["status"] == "in_progress"
+    assert calls == [{"jid": "j1", "_async_dir": str(tmp_path)}]   # once, after the file said it ended
+    assert len(sleeps) == 21 and 41 <= harness.clock.now - start <= 43
+
+
+def test_a_status_file_it_cannot_read_is_left_to_async_status(harness, tmp_path):
+    """A local connection whose job file is not where this process can read it (another user's home with become):
+    every poll asks async_status, as on a remote host."""
+    action = harness.make({"jid": "j1", "heartbeat_seconds": 0, "poll_seconds": 2}, ends_after=9)
+    action._connection = SimpleNamespace(transport="local")
+    action.get_shell_option = lambda name, default=None: str(tmp_path / "elsewhere")
+    original = action._execute_module
+    action._execute_module = lambda module_name, task_vars, module_args: original(
+        module_name, task_vars, dict(module_args, _async_dir="/home/op/.ansible_async"))
+
+    result = action.run(task_vars={})
+
+    assert result["finished"] is True and len(harness.polls) == 6   # 0, 2, 4, 6, 8, 10 s
