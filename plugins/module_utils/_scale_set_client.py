@@ -12,7 +12,7 @@ honours (_rollout.poll_interval). Azure errors are raised as AzureFailure (_erro
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _instances as instances
 from . import _rest as rest
@@ -177,11 +177,13 @@ class ScaleSetClient:
 
     def watch(self, predicate: Callable[[Any], Any], timeout: Optional[float] = None,
               observe: Optional[Callable[[], Any]] = None, sleep: Optional[float] = None,
-              what: str = "condition", expected_at: Optional[float] = None) -> Tuple[Any, Any, bool]:
+              what: str = "condition", expected_at: Union[None, float, Sequence[float]] = None
+              ) -> Tuple[Any, Any, bool]:
         """``observe()`` (default: the instances, summarised) every ``sleep`` seconds (wait_sleep; longer while
         Compute's read budget runs low, _rollout.poll_interval) until ``predicate(observed)`` holds (see
-        ``holds``), at most ``timeout`` seconds and never past the run's deadline. ``expected_at`` (time.monotonic)
-        when it is expected to hold: the looks before it thin out and one lands on it (_rollout.next_look).
+        ``holds``), at most ``timeout`` seconds and never past the run's deadline. ``expected_at``: the moment
+        (time.monotonic) it is expected to hold at, or several it may hold at, earliest first: the looks before each thin out and one lands on it
+        (_rollout.next_look); wait_sleep after the last.
 
         Returns (the last verdict, the last observation, whether the time ran out)."""
         sleep = self.sleep if sleep is None else sleep
@@ -190,12 +192,18 @@ class ScaleSetClient:
         budget = self.deadline.remaining() if timeout is None else min(timeout, self.deadline.remaining())
         end = time.monotonic() + budget
 
+        targets = [expected_at] if isinstance(expected_at, (int, float)) else list(expected_at or ())
+
         def check():
+            started = time.monotonic()
             observed = observe()
             interval = planner.poll_interval(last["interval"], sleep, self.remaining, self.pages,
                                              previous=last["remaining"])
-            if expected_at is not None and interval <= sleep:   # the read budget comfortable: the schedule decides
-                interval = planner.next_look(expected_at - time.monotonic(), sleep)
+            while targets and targets[0] <= started:   # looked at (or after) it
+                targets.pop(0)
+            if targets and interval <= sleep:   # the read budget comfortable: the schedule decides
+                left = targets[0] - time.monotonic()
+                interval = planner.next_look(left, sleep) if left > 0 else 0.0
             last.update(verdict=predicate(observed), observed=observed, remaining=self.remaining, interval=interval)
             return holds(last["verdict"])
 
@@ -212,12 +220,14 @@ class ScaleSetClient:
         """After a PATCH not waited for (update(wait=False)): the scale set read (GET, Compute's cheap
         GetVMScaleSet budget, never the instance list) every wait_sleep until its provisioningState leaves
         Updating. Azure refuses an action on its instances (409) until then, and that is seen well before the
-        PATCH's poller would say it (its first Retry-After is 35-61 s). A Failed state raises ProvisioningFailed;
-        the run's deadline passing, Timeout. Returns the scale set."""
+        PATCH's poller would say it (its first Retry-After is 35-61 s). Read every quarter of wait_sleep: the
+        first batch waits on this, and a GET is cheap (GetVMScaleSet: 400 per 3 minutes, not the instance list's
+        180). A Failed state raises ProvisioningFailed; the run's deadline passing, Timeout. Returns the scale set."""
         pending = [self.resource]   # the PATCH's own answer is the first look
         scale_set = self.wait_for(lambda doc: provisioning_state(doc) not in BUSY,
                                   lambda: pending.pop() if pending else self.read(), action,
-                                  "the %s of the scale set applied (provisioningState not Updating)" % action)
+                                  "the %s of the scale set applied (provisioningState not Updating)" % action,
+                                  sleep=self.sleep / 4)
         if provisioning_state(scale_set) == "failed":
             raise arm_failure(action, self.what, {
                 "code": "ProvisioningFailed", "message": "the scale set's provisioningState is Failed after the %s"
@@ -225,11 +235,11 @@ class ScaleSetClient:
         return scale_set
 
     def wait_for(self, predicate: Callable[[Any], Any], observe: Callable[[], Any], action: str, what: str,
-                 timeout: Optional[float] = None) -> Any:
+                 timeout: Optional[float] = None, sleep: Optional[float] = None) -> Any:
         """watch(); the time running out is ``Failed to <action> <scale set>: Timeout: <what> not reached within
         <seconds> seconds``. Returns the last observation."""
         budget = self.deadline.remaining() if timeout is None else min(timeout, self.deadline.remaining())
-        _verdict, observed, timed_out = self.watch(predicate, budget, observe, what=what)
+        _verdict, observed, timed_out = self.watch(predicate, budget, observe, sleep=sleep, what=what)
         if timed_out:
             raise arm_failure(action, self.what, {"code": "Timeout", "message": "%s not reached within %s seconds"
                                                   % (what, budget), "status": None, "request_id": None})

@@ -281,7 +281,7 @@ class FakeScaleSet:
         verdict = predicate(observed)
         return verdict, observed, not holds(verdict)
 
-    def wait_for(self, predicate, observe, action, what, timeout=None):  # pylint: disable=unused-argument
+    def wait_for(self, predicate, observe, action, what, timeout=None, sleep=None):  # pylint: disable=unused-argument
         verdict, observed, timed_out = self.watch(predicate, timeout, observe)
         if timed_out:
             raise arm_failure(action, self.what, {"code": "Timeout", "message": "%s not reached" % what,
