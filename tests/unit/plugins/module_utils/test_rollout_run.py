@@ -13,6 +13,7 @@ import pytest
 from fake_scale_set import IMAGE, FakeScaleSet
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
+from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout_run as run_module
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure, is_transient
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import Rollout
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout
@@ -876,6 +877,30 @@ def test_later_batches_look_when_the_first_batch_was_seen_done():
     assert [list(due or ()) for due in fake.looks_due[:2]] == [[], []]
     assert all(due and all(isinstance(at, float) for at in due) for due in fake.looks_due[2:])
     assert len(fake.looks_due) == 6
+
+
+def test_a_later_batch_is_seen_upgraded_and_healthy_by_one_list_aimed_at_the_healthy_moment(monkeypatch):
+    fake = FakeScaleSet(count=4)
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(run_module.time, "sleep", lambda seconds: clock.update(now=clock["now"] + seconds))
+    rollout = Rollout(None, params(wait_sleep=5, wait_timeout=3600), None)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == [] and rollout.plan() is None
+    rollout.change_model()
+    # earlier batches: seen upgraded 118-122 s after their write, healthy 120-130 s after it
+    rollout.expected = {"upgraded": (118.0, 122.0), "healthy": (120.0, 130.0)}
+    listed = rollout.upgrade(["0", "1"], rollout.moves)
+    posted = rollout.posted
+    # the upgrade's looks aim at the healthy moments (mid-way into the bracket, then its end), not the upgraded ones
+    assert fake.looks_due == [[posted + 125.0, posted + 130.0]]
+    assert rollout.looked == [posted + 62.5]   # the first look: half-way to the first moment (_rollout.next_look)
+    gate, _listed, timed_out = rollout.watch_health(rollout.gate(["0", "1"]), listed)
+    assert gate["state"] == "passed" and not timed_out
+    assert fake.calls.count("list") == 2   # the plan's, and the one list that saw the batch upgraded and healthy
+    # seen by a look before the bracket (the fake's instances are done at once): this batch's bracket replaces it
+    assert rollout.expected["healthy"] == (None, 62.5)
 
 
 # --- extension rollouts (issue 19): write-only parts, the rollback point, the restore ------------------------

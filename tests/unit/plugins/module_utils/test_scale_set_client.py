@@ -178,3 +178,29 @@ def test_past_the_expected_moment_looks_are_every_wait_sleep(clock):
 
     azure.watch(bool, timeout=300, observe=observe, expected_at=-3.0)
     assert looks == [0.0, 5.0, 10.0, 15.0]
+
+
+def test_looks_land_on_each_moment_it_may_hold_at_then_every_wait_sleep(clock):
+    azure = client(timeout=400, clock=clock)
+    looks = []
+
+    def observe():
+        looks.append(clock.now)
+        return clock.now >= 130
+
+    _verdict, _observed, timed_out = azure.watch(bool, timeout=300, observe=observe, expected_at=[100.0, 110.0])
+    assert not timed_out and looks == [0.0, 50.0, 75.0, 87.5, 100.0, 110.0, 115.0, 120.0, 125.0, 130.0]
+
+
+def test_a_moment_passed_while_listing_is_looked_at_at_once(clock):
+    azure = client(timeout=400, clock=clock)
+    looks = []
+
+    def observe():   # a list that takes 3 s
+        looks.append(clock.now)
+        clock.now += 3
+        return clock.now >= 105
+
+    azure.watch(bool, timeout=300, observe=observe, expected_at=[98.0, 100.0])
+    # 100 passed while the look at 98 listed: the next one at once, then every wait_sleep
+    assert looks[-3:] == [98.0, 101.0, 109.0]
