@@ -16,9 +16,10 @@ What a run costs Azure:
 * per batch: exactly one write, ``manualupgrade`` with every instance id of the batch (VM names on a
   Flexible scale set), then one paged list with instance view every ``wait_sleep`` seconds until the batch
   is upgraded (each instance on the target, provisioned, not busy) and then settled: never one GET per
-  instance. From the second batch on, the lists thin out until the moment earlier batches were seen
-  upgraded (and healthy), and one lands on it (_rollout.next_look): a 1000-instance list is ten reads of
-  HighCostGetVMScaleSet, whose sustained budget is 30 a minute. The operation's own polls (Azure asks for
+  instance. From the second batch on, the lists thin out until the moments earlier batches were seen
+  healthy (bracketed between the look that did not see it and the one that did: mid-way, then the bracket's
+  end, _rollout.look_targets), and one list then sees the batch upgraded and healthy at once: a
+  1000-instance list is ten reads of HighCostGetVMScaleSet, whose sustained budget is 30 a minute. The operation's own polls (Azure asks for
   35-61 s before the first) run in the SDK poller's thread and never hold the rollout up; its outcome is
   read as soon as it ends, and at the latest before the rollout completes: a failed operation halts the
   rollout (UpgradeFailed) as before;
@@ -506,8 +507,8 @@ class Rollout:
         expected_at = self.expect("healthy") if upgraded is not None else None
         gate, listed, timed_out = self.azure.watch(gate, self.params["health_timeout"], observe=wrap(looks),
                                                    expected_at=expected_at)
-        if upgraded is not None and gate["state"] == "passed":
-            self.learn("healthy")
+        if upgraded is not None and gate["state"] in ("passed", "failed"):   # judged: the health signal settled
+            self.learn("healthy")   # (a rollback after a batch found Unhealthy aims at that moment too)
         return gate, listed, timed_out
 
     def learn(self, event: str) -> None:
