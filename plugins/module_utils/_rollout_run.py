@@ -45,7 +45,7 @@ from ._compare import find_named
 from ._errors import AzureFailure, arm_errors, arm_failure
 from ._lease import TAG as LEASE_TAG
 from ._run import RunRecord, empty_summary, now
-from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy
+from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy, not_yet_on
 from ._waiter import Deadline, run_hooks
 
 STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "interrupted", "rolled_back",
@@ -446,16 +446,21 @@ class Rollout:
         self.operations.extend(started)
         pollers = [poller for _ids, poller in started]
         on_part = batch_on(ids, part)
+        waiting = not_yet_on(ids, part)
 
         def done(listed):
             self.check_operations()
-            return on_part(listed) or not any(poller in pollers for _ids, poller in self.operations)
+            return (listed is not None and on_part(listed)) or not any(poller in pollers for _ids, poller in
+                                                                      self.operations)
+
+        def until(instance):   # while the operation runs, an instance of the batch not there yet says "not done"
+            return waiting(instance) and not all(poller.done() for poller in pollers)
 
         targets = self.expect("healthy") or self.expect("upgraded")
         # just started: a list now cannot see it done, a wasted read
         time.sleep(max(0.0, min(planner.next_look(targets[0] - self.posted if targets else None,
                                                   self.params["wait_sleep"]), self.deadline.remaining())))
-        looks = Looks(_observe(self.azure.instances), self.looked)
+        looks = Looks(_observe(lambda: self.azure.instances(until=until)), self.looked)
         _verdict, listed, timed_out = self.azure.watch(done, observe=looks, expected_at=targets,
                                                        what="instances %s upgraded" % ", ".join(ids))
         if timed_out:

@@ -59,18 +59,33 @@ class ScaleSetClient:
         """One paged list of the instances with their instance view (REST dicts); notes how many requests it
         took and the read budget Compute says is left (``pages``, ``remaining``). ``action``: what a failure
         says was being done."""
+        return list(self._vms(action))
+
+    def _vms(self, action: str):
+        """list_vms, one instance at a time: the pages after the current one are read only when asked for."""
         self.pages, self.remaining = 0, None
         if self.resource is None:
-            return []
+            return
         with arm_errors(action, self.what):
             if not instances.is_flexible(self.resource):
-                return list(self._pages())
-            return list(instances.iter_instances(self.compute, self.resource_group, self.name, self.resource,
-                                                 instance_view=True, raw_response_hook=self._note_budget))
+                yield from self._pages()
+            else:
+                yield from instances.iter_instances(self.compute, self.resource_group, self.name, self.resource,
+                                                    instance_view=True, raw_response_hook=self._note_budget)
 
-    def instances(self) -> List[Dict[str, Any]]:
-        """The instances summarised (_instances.summary), from one paged list."""
-        return [instances.summary(vm, self.resource) for vm in self.list_vms()]
+    def instances(self, until: Optional[Callable[[Dict[str, Any]], bool]] = None) -> Optional[List[Dict[str, Any]]]:
+        """The instances summarised (_instances.summary), from one paged list. ``until(instance)``: the list stops
+        at the first instance it holds for, and None is returned (a look whose answer that instance gives: its
+        later pages are not read, neither the time nor Compute's read budget spent)."""
+        out = []
+        vms = self._vms("list the instances of")
+        for vm in vms:
+            item = instances.summary(vm, self.resource)
+            if until is not None and until(item):
+                vms.close()
+                return None
+            out.append(item)
+        return out
 
     def _pages(self):
         """The Uniform list as REST JSON, page by page, through the SDK client's pipeline (auth, retries
@@ -287,9 +302,20 @@ def batch_on(ids: List[str], part: Optional[Dict[str, Any]]) -> Callable[[List[D
     def check(listed):
         by_id = {str(i["instance_id"]): i for i in listed}
         found = [by_id.get(str(i)) for i in ids]
-        return all(i is not None and planner.on_model(i, part) and not planner.is_busy(i)
-                   and str(i.get("provisioning_state") or "").lower() == "succeeded" for i in found)
+        return all(i is not None and upgraded_onto(i, part) for i in found)
     return check
+
+
+def upgraded_onto(instance: Dict[str, Any], part: Optional[Dict[str, Any]]) -> bool:
+    """One summarised instance runs ``part``, its provisioning succeeded and no operation runs on it."""
+    return planner.on_model(instance, part) and not planner.is_busy(instance) \
+        and str(instance.get("provisioning_state") or "").lower() == "succeeded"
+
+
+def not_yet_on(ids: List[str], part: Optional[Dict[str, Any]]) -> Callable[[Dict[str, Any]], bool]:
+    """One summarised instance: one of ``ids`` not yet upgraded onto ``part`` (batch_on cannot hold)."""
+    wanted = {str(i) for i in ids}
+    return lambda instance: str(instance["instance_id"]) in wanted and not upgraded_onto(instance, part)
 
 
 def set_provisioned(capacity: Optional[int]) -> Callable[[Any], bool]:

@@ -223,11 +223,11 @@ def test_health_that_cannot_be_read_halts_where_it_is_without_rollback():
     fake = FakeScaleSet(count=4)
     original = fake.instances
 
-    def instances():
+    def instances(until=None):
         if any(call[0] == "upgrade" for call in fake.writes()):
             raise arm_failure("list the instances of", fake.what,
                               {"code": "InternalServerError", "message": "boom", "status": 500, "request_id": None})
-        return original()
+        return original(until)
 
     fake.instances = instances
     rollout = Rollout(None, params(), None)
@@ -410,10 +410,10 @@ def test_an_error_that_is_no_fault_and_no_verdict_halts_where_it_is():
     fake = FakeScaleSet(count=5)
     original = fake.instances
 
-    def instances():
+    def instances(until=None):
         if any(call[0] == "upgrade" for call in fake.writes()):
             raise sdk_failure(http_error(403, "AuthorizationFailed"), action="list the instances of")
-        return original()
+        return original(until)
 
     fake.instances = instances
     rollout = run(fake, "1.1.0")

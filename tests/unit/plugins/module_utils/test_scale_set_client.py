@@ -14,7 +14,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_cl
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
 from ansible_collections.fleetops.vmss.plugins.module_utils._run import RunRecord, empty_summary, now
 from ansible_collections.fleetops.vmss.plugins.module_utils._scale_set_client import (
-    ScaleSetClient, failures_only, holds, no_instance_busy, set_gone, set_provisioned, set_settled)
+    ScaleSetClient, failures_only, holds, no_instance_busy, not_yet_on, set_gone, set_provisioned, set_settled)
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline
 
 
@@ -204,3 +204,22 @@ def test_a_moment_passed_while_listing_is_looked_at_at_once(clock):
     azure.watch(bool, timeout=300, observe=observe, expected_at=[98.0, 100.0])
     # 100 passed while the look at 98 listed: the next one at once, then every wait_sleep
     assert looks[-3:] == [98.0, 101.0, 109.0]
+
+
+def test_a_list_told_when_to_stop_reads_no_further_page(clock, monkeypatch):
+    azure = client(clock=clock)
+    azure.resource = {"name": "web", "properties": {"orchestrationMode": "Uniform"}}
+    read = []
+
+    def pages():   # two pages of two instances, noted as they are read
+        for page in ([{"instanceId": "0"}, {"instanceId": "1"}], [{"instanceId": "2"}, {"instanceId": "3"}]):
+            read.append([vm["instanceId"] for vm in page])
+            yield from page
+
+    monkeypatch.setattr(azure, "_pages", pages)
+    monkeypatch.setattr(client_module.instances, "summary", lambda vm, _set: {"instance_id": vm["instanceId"]})
+    assert [i["instance_id"] for i in azure.instances()] == ["0", "1", "2", "3"] and read == [["0", "1"], ["2", "3"]]
+    del read[:]
+    assert azure.instances(until=lambda i: i["instance_id"] == "1") is None and read == [["0", "1"]]
+    assert not_yet_on(["1"], None)({"instance_id": "1", "provisioning_state": "Updating"})
+    assert not not_yet_on(["1"], None)({"instance_id": "0", "provisioning_state": "Updating"})
