@@ -203,7 +203,10 @@ class ScaleSetClient:
         Returns (the last verdict, the last observation, whether the time ran out)."""
         sleep = self.sleep if sleep is None else sleep
         observe = observe or self.instances
-        last: Dict[str, Any] = {"interval": sleep, "verdict": None, "observed": None, "remaining": None}
+        # "pace": the read budget's interval (_rollout.poll_interval), kept apart from the schedule's, which would
+        # otherwise pass for a slow-down the budget asked for and keep the looks off the expected moments
+        last: Dict[str, Any] = {"interval": sleep, "pace": sleep, "verdict": None, "observed": None,
+                                "remaining": None}
         budget = self.deadline.remaining() if timeout is None else min(timeout, self.deadline.remaining())
         end = time.monotonic() + budget
 
@@ -212,14 +215,15 @@ class ScaleSetClient:
         def check():
             started = time.monotonic()
             observed = observe()
-            interval = planner.poll_interval(last["interval"], sleep, self.remaining, self.pages,
-                                             previous=last["remaining"])
+            pace = interval = planner.poll_interval(last["pace"], sleep, self.remaining, self.pages,
+                                                    previous=last["remaining"])
             while targets and targets[0] <= started:   # looked at (or after) it
                 targets.pop(0)
-            if targets and interval <= sleep:   # the read budget comfortable: the schedule decides
+            if targets and pace <= sleep:   # the read budget comfortable: the schedule decides
                 left = targets[0] - time.monotonic()
                 interval = planner.next_look(left, sleep) if left > 0 else 0.0
-            last.update(verdict=predicate(observed), observed=observed, remaining=self.remaining, interval=interval)
+            last.update(verdict=predicate(observed), observed=observed, remaining=self.remaining, interval=interval,
+                        pace=pace)
             return holds(last["verdict"])
 
         def pause(_seconds):

@@ -223,3 +223,17 @@ def test_a_list_told_when_to_stop_reads_no_further_page(clock, monkeypatch):
     assert azure.instances(until=lambda i: i["instance_id"] == "1") is None and read == [["0", "1"]]
     assert not_yet_on(["1"], None)({"instance_id": "1", "provisioning_state": "Updating"})
     assert not not_yet_on(["1"], None)({"instance_id": "0", "provisioning_state": "Updating"})
+
+
+def test_looks_land_on_the_expected_moment_while_compute_reports_a_comfortable_read_budget(clock):
+    # the schedule's long pauses are not the budget's: read as a slow-down, they kept the looks off the moment
+    azure = client(timeout=400, clock=clock)
+    looks = []
+
+    def observe():   # a 10-page list, Compute's budget untouched (HighCostGetVMScaleSet30Min;899)
+        looks.append(clock.now)
+        azure.pages, azure.remaining = 10, 899
+        return clock.now >= 100
+
+    _verdict, _observed, timed_out = azure.watch(bool, timeout=300, observe=observe, expected_at=100.0)
+    assert not timed_out and looks == [0.0, 50.0, 75.0, 87.5, 100.0]
