@@ -191,6 +191,7 @@ class Rollout:
         self.expected: Dict[str, Tuple[Optional[float], float]] = {}
         self.posted: Optional[float] = None               # when the last manual upgrade was sent
         self.looked: List[float] = []                     # when each list since it started (time.monotonic)
+        self.settle = 0.0                                # seconds the health extension takes to settle (plan)
         self.canary = 0
         self.fault: Optional[AzureFailure] = None          # the transient fault that interrupted the run
         self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
@@ -310,7 +311,7 @@ class Rollout:
         described = planner.describe_plan(([resume] if resume else []) + self.batches, canary=self.canary,
                                           resume=bool(resume))
         health = model.health_extension(self.azure.resource) or {}
-        settle = planner.settle_seconds((health.get("properties") or {}).get("settings"))
+        settle = self.settle = planner.settle_seconds((health.get("properties") or {}).get("settings"))
         estimate = planner.estimate_seconds(self.batches, planner.UPGRADE_SECONDS, settle,
                                             params["pause_between_batches"], params["canary_soak"], self.canary)
         self.result["plan"] = {"batches": described, "skipped": skipped, "estimated_seconds": float(estimate)}
@@ -487,12 +488,12 @@ class Rollout:
         self.patched = False
         return started
 
-    def expect(self, event: str) -> List[float]:
+    def expect(self, event: str, later: float = 0.0) -> List[float]:
         """When (time.monotonic) to look for this batch's ``event`` ("upgraded", "healthy"), from earlier batches'
-        (_rollout.look_targets); empty when not known."""
+        (_rollout.look_targets), ``later`` seconds on; empty when not known."""
         if self.posted is None:
             return []
-        return [self.posted + offset for offset in planner.look_targets(self.expected.get(event))]
+        return [self.posted + offset + later for offset in planner.look_targets(self.expected.get(event))]
 
     def check_operations(self, wait: bool = False) -> None:
         """Read the outcome of every upgrade operation that has ended (of all, waiting within the deadline,
@@ -509,7 +510,10 @@ class Rollout:
         upgraded (None: no upgrade, the instances listed); the next are thinned out until the moment earlier
         batches passed (expect, learn). Returns the watch's (gate, listed, timed_out)."""
         looks = self.listing(upgraded)
-        expected_at = self.expect("healthy") if upgraded is not None else None
+        # before any batch was judged: the health extension settles after its probes (settle_seconds) from the
+        # moment the batch was upgraded, which this batch's own looks bracket
+        expected_at = self.expect("healthy") or self.expect("upgraded", later=self.settle) \
+            if upgraded is not None else None
         gate, listed, timed_out = self.azure.watch(gate, self.params["health_timeout"], observe=wrap(looks),
                                                    expected_at=expected_at)
         if upgraded is not None and gate["state"] in ("passed", "failed"):   # judged: the health signal settled

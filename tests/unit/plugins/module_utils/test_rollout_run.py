@@ -873,8 +873,10 @@ def test_the_rollbacks_patch_is_not_waited_through_its_poller_and_its_upgrade_as
 def test_later_batches_look_when_the_first_batch_was_seen_done():
     fake = FakeScaleSet()
     run(fake, "1.1.0")
-    # per batch: the upgrade's watch, then the health watch; the first batch's looks are every wait_sleep
-    assert [list(due or ()) for due in fake.looks_due[:2]] == [[], []]
+    # per batch: the upgrade's watch, then the health watch; the first batch's upgrade is watched every wait_sleep,
+    # its health from the moment it was seen upgraded plus the health extension's settle time (5 x 1 probes here)
+    assert list(fake.looks_due[0] or ()) == []
+    assert fake.looks_due[1] and all(isinstance(at, float) for at in fake.looks_due[1])
     assert all(due and all(isinstance(at, float) for at in due) for due in fake.looks_due[2:])
     assert len(fake.looks_due) == 6
 
@@ -901,6 +903,23 @@ def test_a_later_batch_is_seen_upgraded_and_healthy_by_one_list_aimed_at_the_hea
     assert fake.calls.count("list") == 2   # the plan's, and the one list that saw the batch upgraded and healthy
     # seen by a look before the bracket (the fake's instances are done at once): this batch's bracket replaces it
     assert rollout.expected["healthy"] == (None, 62.5)
+
+
+def test_before_any_batch_was_judged_health_is_looked_for_when_the_extension_settles_after_the_upgrade(monkeypatch):
+    fake = FakeScaleSet(count=4)
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(run_module.time, "sleep", lambda seconds: clock.update(now=clock["now"] + seconds))
+    rollout = Rollout(None, params(wait_sleep=5, wait_timeout=3600), None)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == [] and rollout.plan() is None
+    rollout.change_model()
+    listed = rollout.upgrade(["0", "1"], rollout.moves)
+    assert fake.looks_due == [[]] and rollout.looked == [rollout.posted + 5.0]   # every wait_sleep: nothing known
+    assert rollout.expected == {"upgraded": (None, 5.0)} and rollout.settle > 0
+    rollout.watch_health(rollout.gate(["0", "1"]), listed)
+    assert fake.looks_due[-1] == [rollout.posted + 5.0 + rollout.settle]
 
 
 # --- extension rollouts (issue 19): write-only parts, the rollback point, the restore ------------------------
