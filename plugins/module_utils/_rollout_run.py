@@ -451,8 +451,9 @@ class Rollout:
 
         def done(listed):
             self.check_operations()
-            return (listed is not None and on_part(listed)) or not any(poller in pollers for _ids, poller in
-                                                                      self.operations)
+            if listed is None:   # a look stopped early: not done when it looked (the next one reads the whole list)
+                return False
+            return on_part(listed) or not any(poller in pollers for _ids, poller in self.operations)
 
         def until(instance):   # while the operation runs, an instance of the batch not there yet says "not done"
             return waiting(instance) and not all(poller.done() for poller in pollers)

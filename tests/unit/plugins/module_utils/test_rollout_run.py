@@ -922,6 +922,27 @@ def test_before_any_batch_was_judged_health_is_looked_for_when_the_extension_set
     assert fake.looks_due[-1] == [rollout.posted + 5.0 + rollout.settle]
 
 
+def test_while_the_upgrade_runs_a_look_stops_at_the_first_batch_instance_not_yet_upgraded():
+    fake = FakeScaleSet(count=6)
+    fake.pending_polls = 10   # the operation still running at every look
+    rollout = Rollout(None, params(), None)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == [] and rollout.plan() is None
+    rollout.change_model()
+    fake.upgrade = lambda ids: fake.calls.append(("upgrade", list(ids)))   # accepted, nothing moved yet
+    seen = []
+    original = fake.instances
+
+    def instances(until=None):
+        return original(lambda instance: seen.append(instance["instance_id"]) or until(instance))
+
+    fake.instances = instances
+    with pytest.raises(AzureFailure, match="Timeout"):
+        rollout.upgrade(["2", "3"], rollout.moves)
+    assert seen == ["0", "1", "2"]   # instances 3 to 5 (their pages) not read: 2 says the batch is not done
+
+
 # --- extension rollouts (issue 19): write-only parts, the rollback point, the restore ------------------------
 
 SECRET = {"commandToExecute": "./install.sh --token s3cr3t-v2"}
