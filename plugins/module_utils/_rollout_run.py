@@ -19,8 +19,9 @@ What a run costs Azure:
   instance. From the second batch on, the lists thin out until the moments earlier batches were seen
   healthy (bracketed between the look that did not see it and the one that did: mid-way, then the bracket's
   end, _rollout.look_targets), and one list then sees the batch upgraded and healthy at once: a
-  1000-instance list is ten reads of HighCostGetVMScaleSet, whose sustained budget is 30 a minute. The operation's own polls (Azure asks for
-  35-61 s before the first) run in the SDK poller's thread and never hold the rollout up; its outcome is
+  1000-instance list is ten reads of HighCostGetVMScaleSet, whose sustained budget is 30 a minute. While the
+  upgrade runs, a look stops at the first batch instance not yet upgraded. The operation's own polls (Azure
+  asks for 35-61 s before the first) run in the SDK poller's thread and never hold the rollout up; its outcome is
   read as soon as it ends, and at the latest before the rollout completes: a failed operation halts the
   rollout (UpgradeFailed) as before;
 * at the end: one PATCH removing the tag. A rollback adds one GET, one PATCH (the previous model), one

@@ -197,8 +197,8 @@ class ScaleSetClient:
         """``observe()`` (default: the instances, summarised) every ``sleep`` seconds (wait_sleep; longer while
         Compute's read budget runs low, _rollout.poll_interval) until ``predicate(observed)`` holds (see
         ``holds``), at most ``timeout`` seconds and never past the run's deadline. ``expected_at``: the moment
-        (time.monotonic) it is expected to hold at, or several it may hold at, earliest first: the looks before each thin out and one lands on it
-        (_rollout.next_look); wait_sleep after the last.
+        (time.monotonic) it is expected to hold at, or several it may hold at, earliest first: the looks before
+        each thin out and one lands on it (_rollout.next_look); wait_sleep after the last.
 
         Returns (the last verdict, the last observation, whether the time ran out)."""
         sleep = self.sleep if sleep is None else sleep
@@ -237,11 +237,11 @@ class ScaleSetClient:
 
     def wait_applied(self, action: str = "update") -> Dict[str, Any]:
         """After a PATCH not waited for (update(wait=False)): the scale set read (GET, Compute's cheap
-        GetVMScaleSet budget, never the instance list) every wait_sleep until its provisioningState leaves
-        Updating. Azure refuses an action on its instances (409) until then, and that is seen well before the
-        PATCH's poller would say it (its first Retry-After is 35-61 s). Read every quarter of wait_sleep: the
-        first batch waits on this, and a GET is cheap (GetVMScaleSet: 400 per 3 minutes, not the instance list's
-        180). A Failed state raises ProvisioningFailed; the run's deadline passing, Timeout. Returns the scale set."""
+        GetVMScaleSet budget, never the instance list) until its provisioningState leaves Updating. Azure refuses
+        an action on its instances (409) until then, and that is seen well before the PATCH's poller would say
+        it (its first Retry-After is 35-61 s). Read every quarter of wait_sleep: the first batch waits on this,
+        and a GET is cheap (GetVMScaleSet: 400 per 3 minutes, not the instance list's 180). A Failed state
+        raises ProvisioningFailed; the run's deadline passing, Timeout. Returns the scale set."""
         pending = [self.resource]   # the PATCH's own answer is the first look
         scale_set = self.wait_for(lambda doc: provisioning_state(doc) not in BUSY,
                                   lambda: pending.pop() if pending else self.read(), action,
