@@ -9,7 +9,10 @@
   same free scale set, one write wins and the other gets 412 and reads again. Tags are not part of the model
   instances run, so the PATCH starts no model generation.
 * Renewed from the module's wait loops (_waiter.WAIT_HOOKS) once a third of its time has passed; the expiry
-  is a few wait cycles long (TTL_MIN at least), so a run that died holds nothing for long.
+  is a few wait cycles long (TTL_MIN at least), so a run that died holds nothing for long. A run that acts on
+  instances (a rollout's manualupgrade per batch) renews right after an accepted action once a third has passed,
+  and its waits only once two thirds have (a batch longer than that): a renewal's PATCH keeps the scale set
+  Updating for a while, and an action sent meanwhile is refused (409), so it never lands just before a batch.
 * Released when the module exits, whatever the outcome (AzureModule's exit hooks) - except with
   ``keep_lease``: a run of several module calls (the rollout role, one call per batch) names itself with
   ``lease_run`` (the run id in the owner, the same for each of its calls, a new one per run); a call that ends
@@ -230,6 +233,7 @@ class Lease:
             held["doc"] = doc     # the scale set as the module just read it: no second read
         self.renew_at = 0.0
         self.renewed = float("-inf")    # when a renewal last wrote (monotonic)
+        self.written = float("-inf")    # when a write last carried a fresh lease (monotonic)
         self.writing = False
         self.clients: List[Any] = []    # the run's own scale-set clients, kept in step with the lease (guard)
         self.info: Dict[str, Any] = {"tag": TAG, "operation": operation, "owner": None, "expires": None,
@@ -408,7 +412,9 @@ class Lease:
             end = time.monotonic() + CONFLICT_SECONDS
             while True:
                 try:
-                    return start(action, ids, *args, **kwargs)
+                    started = start(action, ids, *args, **kwargs)
+                    self.after_action()
+                    return started
                 except Exception as exc:  # pylint: disable=broad-except
                     # 409 Conflict while our own lease renewal's update still runs: that one ends soon
                     if _status(exc) != 409 or time.monotonic() - self.renewed > CONFLICT_SECONDS \
@@ -428,6 +434,7 @@ class Lease:
         expires = time.time() + self.ttl
         value = encode(self.me, self.operation, expires)
         self.info.update(owner=value, expires=iso(expires))
+        self.written = time.monotonic()   # the write about to carry it
         return value
 
     def _wrote(self, held, after: Dict[str, Any]) -> None:
@@ -456,6 +463,18 @@ class Lease:
         except LeaseLost as lost:
             self.stop(str(lost))
 
+    def after_action(self) -> None:
+        """An action on instances was accepted: renew now once a third of the lease's time has passed (its PATCH
+        then runs while the instances are busy, not when the next action is sent); the waits renew only once two
+        thirds have passed (a long batch), so the lease never runs out."""
+        if not self.writing and time.monotonic() - self.written >= self.ttl / 3:
+            try:
+                self.renew()
+            except LeaseLost as lost:
+                self.stop(str(lost))
+        if time.monotonic() - self.written < self.ttl / 3:   # fresh (not a renewal that failed: tried again soon)
+            self.renew_at = max(self.renew_at, self.written + 2 * self.ttl / 3)
+
     def renew(self) -> None:
         expires = time.time() + self.ttl
         value = encode(self.me, self.operation, expires)
@@ -472,7 +491,7 @@ class Lease:
                     client.resource["etag"] = after.get("etag")
                     client.resource["tags"] = dict(after.get("tags") or {})
         self.info.update(owner=value, expires=iso(expires))
-        self.renewed = time.monotonic()
+        self.renewed = self.written = time.monotonic()
         self.renew_at = time.monotonic() + self.ttl / 3
 
     def _rewrite(self, held, value: Optional[str], patient: bool = True) -> Optional[Dict[str, Any]]:

@@ -29,7 +29,7 @@ import math
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ._instance_state import BUSY_STATES, extension_named, folded, runs_extensions, runs_image
 from ._validate import bad_number
@@ -488,6 +488,31 @@ def next_look(left: Optional[float], base: float) -> float:
     if left is None or left <= 0:
         return base
     return left / 2 if left > 4 * base else left
+
+
+def learn_bracket(known: Optional[Tuple[Optional[float], float]], lo: Optional[float],
+                  hi: float) -> Tuple[Optional[float], float]:
+    """When a batch's event (its instances seen upgraded, seen healthy) comes, in seconds after its manualupgrade:
+    ``(lo, hi)``, the start of the latest look that did not see it (None: none) and of the first that did. Earlier
+    batches' bracket ``known`` narrows with this batch's; when they disagree (a batch slower or faster than the
+    others, as Azure's may be), this batch's own bracket replaces it."""
+    if known is None:
+        return lo, hi
+    low = max(value for value in (known[0], lo, float("-inf")) if value is not None)
+    high = min(known[1], hi)
+    if low >= high:
+        return lo, hi
+    return (None if low == float("-inf") else low), high
+
+
+def look_targets(bracket: Optional[Tuple[Optional[float], float]]) -> List[float]:
+    """The moments (seconds after the manualupgrade) to look at for an event bracketed so by earlier batches:
+    mid-way first (if it sees the event, the bracket halves for the next batch), then the earliest moment it was
+    seen at. Empty when nothing is known yet."""
+    if bracket is None:
+        return []
+    lo, hi = bracket
+    return [(lo + hi) / 2.0, hi] if lo is not None and 0 <= lo < hi else [hi]
 
 
 # ---------------------------------------------------------------------------------------------

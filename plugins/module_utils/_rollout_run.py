@@ -16,10 +16,12 @@ What a run costs Azure:
 * per batch: exactly one write, ``manualupgrade`` with every instance id of the batch (VM names on a
   Flexible scale set), then one paged list with instance view every ``wait_sleep`` seconds until the batch
   is upgraded (each instance on the target, provisioned, not busy) and then settled: never one GET per
-  instance. From the second batch on, the lists thin out until the moment earlier batches were seen
-  upgraded (and healthy), and one lands on it (_rollout.next_look): a 1000-instance list is ten reads of
-  HighCostGetVMScaleSet, whose sustained budget is 30 a minute. The operation's own polls (Azure asks for
-  35-61 s before the first) run in the SDK poller's thread and never hold the rollout up; its outcome is
+  instance. From the second batch on, the lists thin out until the moments earlier batches were seen
+  healthy (bracketed between the look that did not see it and the one that did: mid-way, then the bracket's
+  end, _rollout.look_targets), and one list then sees the batch upgraded and healthy at once: a
+  1000-instance list is ten reads of HighCostGetVMScaleSet, whose sustained budget is 30 a minute. While the
+  upgrade runs, a look stops at the first batch instance not yet upgraded. The operation's own polls (Azure
+  asks for 35-61 s before the first) run in the SDK poller's thread and never hold the rollout up; its outcome is
   read as soon as it ends, and at the latest before the rollout completes: a failed operation halts the
   rollout (UpgradeFailed) as before;
 * at the end: one PATCH removing the tag. A rollback adds one GET, one PATCH (the previous model), one
@@ -44,7 +46,7 @@ from ._compare import find_named
 from ._errors import AzureFailure, arm_errors, arm_failure
 from ._lease import TAG as LEASE_TAG
 from ._run import RunRecord, empty_summary, now
-from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy
+from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy, not_yet_on
 from ._waiter import Deadline, run_hooks
 
 STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "interrupted", "rolled_back",
@@ -100,13 +102,14 @@ class Unreadable(Exception):
 
 
 class Looks:
-    """An observe that notes when it looked last (time.monotonic), to learn when the next batch's looks are due."""
+    """An observe that notes when each of its lists started (time.monotonic, in ``started``, shared by a batch's
+    watches), to learn when the next batch's looks are due."""
 
-    def __init__(self, observe: Callable[[], Any]):
-        self.observe, self.last = observe, time.monotonic()
+    def __init__(self, observe: Callable[[], Any], started: List[float]):
+        self.observe, self.started = observe, started
 
     def __call__(self) -> Any:
-        self.last = time.monotonic()
+        self.started.append(time.monotonic())
         return self.observe()
 
 
@@ -184,10 +187,12 @@ class Rollout:
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
         self.operations: List[Tuple[List[str], Any]] = []  # upgrade operations started, outcome not read yet
         self.patched = False                             # a model PATCH since the last manual upgrade (apply_model)
-        # seconds from a manual upgrade's POST to its instances seen upgraded, and seen healthy (the earliest
-        # of this run's batches): when the next batches' looks are due (_rollout.next_look)
-        self.expected: Dict[str, float] = {}
+        # seconds from a manual upgrade's POST to its instances seen upgraded, and seen healthy, bracketed by
+        # earlier batches' looks (_rollout.learn_bracket): when the next batches' looks are due (look_targets)
+        self.expected: Dict[str, Tuple[Optional[float], float]] = {}
         self.posted: Optional[float] = None               # when the last manual upgrade was sent
+        self.looked: List[float] = []                     # when each list since it started (time.monotonic)
+        self.settle = 0.0                                # seconds the health extension takes to settle (plan)
         self.canary = 0
         self.fault: Optional[AzureFailure] = None          # the transient fault that interrupted the run
         self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
@@ -307,7 +312,7 @@ class Rollout:
         described = planner.describe_plan(([resume] if resume else []) + self.batches, canary=self.canary,
                                           resume=bool(resume))
         health = model.health_extension(self.azure.resource) or {}
-        settle = planner.settle_seconds((health.get("properties") or {}).get("settings"))
+        settle = self.settle = planner.settle_seconds((health.get("properties") or {}).get("settings"))
         estimate = planner.estimate_seconds(self.batches, planner.UPGRADE_SECONDS, settle,
                                             params["pause_between_batches"], params["canary_soak"], self.canary)
         self.result["plan"] = {"batches": described, "skipped": skipped, "estimated_seconds": float(estimate)}
@@ -435,29 +440,37 @@ class Rollout:
         that ended without the instances there yet ends the wait too (the health watch then judges them).
 
         The looks: every wait_sleep on the run's first batch; on later ones (and the rollback) thinned out
-        until the moment earlier batches' instances were seen upgraded, one look then (expect, learn). The
-        list failing raises Unreadable; the run's deadline passing, code Timeout."""
+        until the moments earlier batches' instances were seen healthy (or, before any was, upgraded): one
+        list can see both, and the health watch then passes on it (expect, learn). The list failing raises
+        Unreadable; the run's deadline passing, code Timeout."""
         started = self.start_upgrade(ids)
-        self.posted = time.monotonic()
+        self.posted, self.looked = time.monotonic(), []
         self.operations.extend(started)
         pollers = [poller for _ids, poller in started]
         on_part = batch_on(ids, part)
+        waiting = not_yet_on(ids, part)
 
         def done(listed):
             self.check_operations()
+            if listed is None:   # a look stopped early: not done when it looked (the next one reads the whole list)
+                return False
             return on_part(listed) or not any(poller in pollers for _ids, poller in self.operations)
 
+        def until(instance):   # while the operation runs, an instance of the batch not there yet says "not done"
+            return waiting(instance) and not all(poller.done() for poller in pollers)
+
+        targets = self.expect("healthy") or self.expect("upgraded")
         # just started: a list now cannot see it done, a wasted read
-        time.sleep(max(0.0, min(planner.next_look(self.expected.get("upgraded"), self.params["wait_sleep"]),
-                                self.deadline.remaining())))
-        looks = Looks(_observe(self.azure.instances))
-        _verdict, listed, timed_out = self.azure.watch(done, observe=looks, expected_at=self.expect("upgraded"),
+        time.sleep(max(0.0, min(planner.next_look(targets[0] - self.posted if targets else None,
+                                                  self.params["wait_sleep"]), self.deadline.remaining())))
+        looks = Looks(_observe(lambda: self.azure.instances(until=until)), self.looked)
+        _verdict, listed, timed_out = self.azure.watch(done, observe=looks, expected_at=targets,
                                                        what="instances %s upgraded" % ", ".join(ids))
         if timed_out:
             raise arm_failure("upgrade instances of", self.azure.what, {
                 "code": "Timeout", "message": "the upgrade of instances %s did not end within wait_timeout=%s seconds"
                 % (", ".join(ids), self.params["wait_timeout"]), "status": None, "request_id": None})
-        self.learn("upgraded", looks.last)
+        self.learn("upgraded")
         return listed
 
     def start_upgrade(self, ids: List[str]) -> List[Tuple[List[str], Any]]:
@@ -477,9 +490,12 @@ class Rollout:
         self.patched = False
         return started
 
-    def expect(self, event: str) -> Optional[float]:
-        """When (time.monotonic) this batch's ``event`` ("upgraded", "healthy") is due, from earlier batches'."""
-        return self.posted + self.expected[event] if event in self.expected and self.posted is not None else None
+    def expect(self, event: str, later: float = 0.0) -> List[float]:
+        """When (time.monotonic) to look for this batch's ``event`` ("upgraded", "healthy"), from earlier batches'
+        (_rollout.look_targets), ``later`` seconds on; empty when not known."""
+        if self.posted is None:
+            return []
+        return [self.posted + offset + later for offset in planner.look_targets(self.expected.get(event))]
 
     def check_operations(self, wait: bool = False) -> None:
         """Read the outcome of every upgrade operation that has ended (of all, waiting within the deadline,
@@ -495,22 +511,31 @@ class Rollout:
         """The health watch (health_timeout) after an upgrade: its first look is the list that saw the instances
         upgraded (None: no upgrade, the instances listed); the next are thinned out until the moment earlier
         batches passed (expect, learn). Returns the watch's (gate, listed, timed_out)."""
-        looks = Looks(self.listing(upgraded))
-        expected_at = self.expect("healthy") if upgraded is not None else None
+        looks = self.listing(upgraded)
+        # before any batch was judged: the health extension settles after its probes (settle_seconds) from the
+        # moment the batch was upgraded, which this batch's own looks bracket
+        expected_at = self.expect("healthy") or self.expect("upgraded", later=self.settle) \
+            if upgraded is not None else None
         gate, listed, timed_out = self.azure.watch(gate, self.params["health_timeout"], observe=wrap(looks),
                                                    expected_at=expected_at)
-        if upgraded is not None and gate["state"] == "passed":
-            self.learn("healthy", looks.last)
+        if upgraded is not None and gate["state"] in ("passed", "failed"):   # judged: the health signal settled
+            self.learn("healthy")   # (a rollback after a batch found Unhealthy aims at that moment too)
         return gate, listed, timed_out
 
-    def learn(self, event: str, seen_at: float) -> None:
-        """``event`` seen at ``seen_at`` (time.monotonic): the next batches' looks are due at the earliest seen."""
-        self.expected[event] = min(self.expected.get(event, float("inf")), seen_at - self.posted)
+    def learn(self, event: str) -> None:
+        """``event`` seen by the batch's last list: bracketed between its start and the start of the list before
+        it (_rollout.learn_bracket), in seconds after the manualupgrade."""
+        if self.looked and self.posted is not None:
+            seen = self.looked[-1] - self.posted
+            missed = self.looked[-2] - self.posted if len(self.looked) > 1 else None
+            self.expected[event] = planner.learn_bracket(self.expected.get(event), missed, seen)
 
     def listing(self, first: Optional[List[Dict[str, Any]]]) -> Callable[[], List[Dict[str, Any]]]:
-        """The watch's observe: ``first`` (a list just read) at the first look, then the instances listed."""
+        """The watch's observe: ``first`` (a list just read) at the first look, then the instances listed
+        (each noted in the batch's looks)."""
         pending = [first] if first is not None else []
-        return lambda: pending.pop() if pending else self.azure.instances()
+        looks = Looks(self.azure.instances, self.looked)
+        return lambda: pending.pop() if pending else looks()
 
     def stop_batch(self, record: Dict[str, Any], index: int, failure: AzureFailure) -> None:
         """An Azure error that is no verdict on the batch (a transient fault, health unreadable): the batch

@@ -12,7 +12,7 @@ honours (_rollout.poll_interval). Azure errors are raised as AzureFailure (_erro
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _instances as instances
 from . import _rest as rest
@@ -59,18 +59,33 @@ class ScaleSetClient:
         """One paged list of the instances with their instance view (REST dicts); notes how many requests it
         took and the read budget Compute says is left (``pages``, ``remaining``). ``action``: what a failure
         says was being done."""
+        return list(self._vms(action))
+
+    def _vms(self, action: str):
+        """list_vms, one instance at a time: the pages after the current one are read only when asked for."""
         self.pages, self.remaining = 0, None
         if self.resource is None:
-            return []
+            return
         with arm_errors(action, self.what):
             if not instances.is_flexible(self.resource):
-                return list(self._pages())
-            return list(instances.iter_instances(self.compute, self.resource_group, self.name, self.resource,
-                                                 instance_view=True, raw_response_hook=self._note_budget))
+                yield from self._pages()
+            else:
+                yield from instances.iter_instances(self.compute, self.resource_group, self.name, self.resource,
+                                                    instance_view=True, raw_response_hook=self._note_budget)
 
-    def instances(self) -> List[Dict[str, Any]]:
-        """The instances summarised (_instances.summary), from one paged list."""
-        return [instances.summary(vm, self.resource) for vm in self.list_vms()]
+    def instances(self, until: Optional[Callable[[Dict[str, Any]], bool]] = None) -> Optional[List[Dict[str, Any]]]:
+        """The instances summarised (_instances.summary), from one paged list. ``until(instance)``: the list stops
+        at the first instance it holds for, and None is returned (a look whose answer that instance gives: its
+        later pages are not read, neither the time nor Compute's read budget spent)."""
+        out = []
+        vms = self._vms("list the instances of")
+        for vm in vms:
+            item = instances.summary(vm, self.resource)
+            if until is not None and until(item):
+                vms.close()
+                return None
+            out.append(item)
+        return out
 
     def _pages(self):
         """The Uniform list as REST JSON, page by page, through the SDK client's pipeline (auth, retries
@@ -177,26 +192,38 @@ class ScaleSetClient:
 
     def watch(self, predicate: Callable[[Any], Any], timeout: Optional[float] = None,
               observe: Optional[Callable[[], Any]] = None, sleep: Optional[float] = None,
-              what: str = "condition", expected_at: Optional[float] = None) -> Tuple[Any, Any, bool]:
+              what: str = "condition", expected_at: Union[None, float, Sequence[float]] = None
+              ) -> Tuple[Any, Any, bool]:
         """``observe()`` (default: the instances, summarised) every ``sleep`` seconds (wait_sleep; longer while
         Compute's read budget runs low, _rollout.poll_interval) until ``predicate(observed)`` holds (see
-        ``holds``), at most ``timeout`` seconds and never past the run's deadline. ``expected_at`` (time.monotonic)
-        when it is expected to hold: the looks before it thin out and one lands on it (_rollout.next_look).
+        ``holds``), at most ``timeout`` seconds and never past the run's deadline. ``expected_at``: the moment
+        (time.monotonic) it is expected to hold at, or several it may hold at, earliest first: the looks before
+        each thin out and one lands on it (_rollout.next_look); wait_sleep after the last.
 
         Returns (the last verdict, the last observation, whether the time ran out)."""
         sleep = self.sleep if sleep is None else sleep
         observe = observe or self.instances
-        last: Dict[str, Any] = {"interval": sleep, "verdict": None, "observed": None, "remaining": None}
+        # "pace": the read budget's interval (_rollout.poll_interval), kept apart from the schedule's, which would
+        # otherwise pass for a slow-down the budget asked for and keep the looks off the expected moments
+        last: Dict[str, Any] = {"interval": sleep, "pace": sleep, "verdict": None, "observed": None,
+                                "remaining": None}
         budget = self.deadline.remaining() if timeout is None else min(timeout, self.deadline.remaining())
         end = time.monotonic() + budget
 
+        targets = [expected_at] if isinstance(expected_at, (int, float)) else list(expected_at or ())
+
         def check():
+            started = time.monotonic()
             observed = observe()
-            interval = planner.poll_interval(last["interval"], sleep, self.remaining, self.pages,
-                                             previous=last["remaining"])
-            if expected_at is not None and interval <= sleep:   # the read budget comfortable: the schedule decides
-                interval = planner.next_look(expected_at - time.monotonic(), sleep)
-            last.update(verdict=predicate(observed), observed=observed, remaining=self.remaining, interval=interval)
+            pace = interval = planner.poll_interval(last["pace"], sleep, self.remaining, self.pages,
+                                                    previous=last["remaining"])
+            while targets and targets[0] <= started:   # looked at (or after) it
+                targets.pop(0)
+            if targets and pace <= sleep:   # the read budget comfortable: the schedule decides
+                left = targets[0] - time.monotonic()
+                interval = planner.next_look(left, sleep) if left > 0 else 0.0
+            last.update(verdict=predicate(observed), observed=observed, remaining=self.remaining, interval=interval,
+                        pace=pace)
             return holds(last["verdict"])
 
         def pause(_seconds):
@@ -210,14 +237,16 @@ class ScaleSetClient:
 
     def wait_applied(self, action: str = "update") -> Dict[str, Any]:
         """After a PATCH not waited for (update(wait=False)): the scale set read (GET, Compute's cheap
-        GetVMScaleSet budget, never the instance list) every wait_sleep until its provisioningState leaves
-        Updating. Azure refuses an action on its instances (409) until then, and that is seen well before the
-        PATCH's poller would say it (its first Retry-After is 35-61 s). A Failed state raises ProvisioningFailed;
-        the run's deadline passing, Timeout. Returns the scale set."""
+        GetVMScaleSet budget, never the instance list) until its provisioningState leaves Updating. Azure refuses
+        an action on its instances (409) until then, and that is seen well before the PATCH's poller would say
+        it (its first Retry-After is 35-61 s). Read every quarter of wait_sleep: the first batch waits on this,
+        and a GET is cheap (GetVMScaleSet: 400 per 3 minutes, not the instance list's 180). A Failed state
+        raises ProvisioningFailed; the run's deadline passing, Timeout. Returns the scale set."""
         pending = [self.resource]   # the PATCH's own answer is the first look
         scale_set = self.wait_for(lambda doc: provisioning_state(doc) not in BUSY,
                                   lambda: pending.pop() if pending else self.read(), action,
-                                  "the %s of the scale set applied (provisioningState not Updating)" % action)
+                                  "the %s of the scale set applied (provisioningState not Updating)" % action,
+                                  sleep=self.sleep / 4)
         if provisioning_state(scale_set) == "failed":
             raise arm_failure(action, self.what, {
                 "code": "ProvisioningFailed", "message": "the scale set's provisioningState is Failed after the %s"
@@ -225,11 +254,11 @@ class ScaleSetClient:
         return scale_set
 
     def wait_for(self, predicate: Callable[[Any], Any], observe: Callable[[], Any], action: str, what: str,
-                 timeout: Optional[float] = None) -> Any:
+                 timeout: Optional[float] = None, sleep: Optional[float] = None) -> Any:
         """watch(); the time running out is ``Failed to <action> <scale set>: Timeout: <what> not reached within
         <seconds> seconds``. Returns the last observation."""
         budget = self.deadline.remaining() if timeout is None else min(timeout, self.deadline.remaining())
-        _verdict, observed, timed_out = self.watch(predicate, budget, observe, what=what)
+        _verdict, observed, timed_out = self.watch(predicate, budget, observe, sleep=sleep, what=what)
         if timed_out:
             raise arm_failure(action, self.what, {"code": "Timeout", "message": "%s not reached within %s seconds"
                                                   % (what, budget), "status": None, "request_id": None})
@@ -277,9 +306,20 @@ def batch_on(ids: List[str], part: Optional[Dict[str, Any]]) -> Callable[[List[D
     def check(listed):
         by_id = {str(i["instance_id"]): i for i in listed}
         found = [by_id.get(str(i)) for i in ids]
-        return all(i is not None and planner.on_model(i, part) and not planner.is_busy(i)
-                   and str(i.get("provisioning_state") or "").lower() == "succeeded" for i in found)
+        return all(i is not None and upgraded_onto(i, part) for i in found)
     return check
+
+
+def upgraded_onto(instance: Dict[str, Any], part: Optional[Dict[str, Any]]) -> bool:
+    """One summarised instance runs ``part``, its provisioning succeeded and no operation runs on it."""
+    return planner.on_model(instance, part) and not planner.is_busy(instance) \
+        and str(instance.get("provisioning_state") or "").lower() == "succeeded"
+
+
+def not_yet_on(ids: List[str], part: Optional[Dict[str, Any]]) -> Callable[[Dict[str, Any]], bool]:
+    """One summarised instance: one of ``ids`` not yet upgraded onto ``part`` (batch_on cannot hold)."""
+    wanted = {str(i) for i in ids}
+    return lambda instance: str(instance["instance_id"]) in wanted and not upgraded_onto(instance, part)
 
 
 def set_provisioned(capacity: Optional[int]) -> Callable[[Any], bool]:

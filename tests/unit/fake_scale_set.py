@@ -150,7 +150,8 @@ class FakeScaleSet:
         self.calls.append(("applied", self.state()))
         return self.resource
 
-    def instances(self):
+    def instances(self, until=None):
+        """As ScaleSetClient.instances: ``until(instance)`` stops the list at the first instance it holds for (None)."""
         self.calls.append("list")
         self.counter.count()
         out = []
@@ -162,6 +163,8 @@ class FakeScaleSet:
                         "image": vm.get("image") or dict(IMAGE, version=vm["version"]), "vm_size": "standard_d2s_v3",
                         "health_state": self.health_of(instance_id, vm), "protection": None,
                         "provisioning_state": "Succeeded"})
+            if until is not None and until(out[-1]):
+                return None
         return out
 
     def vms_rest(self):
@@ -281,7 +284,7 @@ class FakeScaleSet:
         verdict = predicate(observed)
         return verdict, observed, not holds(verdict)
 
-    def wait_for(self, predicate, observe, action, what, timeout=None):  # pylint: disable=unused-argument
+    def wait_for(self, predicate, observe, action, what, timeout=None, sleep=None):  # pylint: disable=unused-argument
         verdict, observed, timed_out = self.watch(predicate, timeout, observe)
         if timed_out:
             raise arm_failure(action, self.what, {"code": "Timeout", "message": "%s not reached" % what,

@@ -421,3 +421,30 @@ def test_a_controller_named_by_the_caller_is_watched_by_its_pid():
     gone = subprocess.Popen(["true"])   # pylint: disable=consider-using-with
     gone.wait()
     assert not _lease.Controller(gone.pid).alive()
+
+
+def test_a_renewal_comes_right_after_an_accepted_action_not_just_before_the_next(monkeypatch):
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(_lease.time, "monotonic", lambda: clock["now"])
+    compute = Compute({"fleetops.rollout": "{}"})
+    held = _lease.take(Module(), compute, "rollout", [("rg", "api")], {}, defer=True)
+    client = Client(compute)
+    held.guard(client)
+    patches = compute.virtual_machine_scale_sets.patches
+    client.upgrade(["0"])                       # the lease's own PATCH first: no renewal after it, it is fresh
+    assert len(patches) == 1 and client.upgraded == [["0"]]
+    assert held.renew_at == 1000.0 + 2 * held.ttl / 3   # the waits leave it to the next action
+    clock["now"] += held.ttl / 3 - 1
+    held.tick()
+    client.upgrade(["1"])                       # less than a third of the lease's time passed: no renewal
+    assert len(patches) == 1
+    clock["now"] += 1
+    client.upgrade(["2"])                       # a third passed: renewed at once, while the instances upgrade
+    assert len(patches) == 2 and client.upgraded[-1] == ["2"] and held.written == clock["now"]
+    renewed = held.info["expires"]
+    clock["now"] += 2 * held.ttl / 3 - 1
+    held.tick()                                 # a long batch: the waits keep the lease ...
+    assert len(patches) == 2
+    clock["now"] += 1
+    held.tick()                                 # ... once two thirds of its time passed, before it runs out
+    assert len(patches) == 3 and held.info["expires"] >= renewed

@@ -574,3 +574,20 @@ def test_a_truncated_compressed_rollback_point_is_refused():
     assert tags["fleetops.rollout"].startswith("z1:")
     with pytest.raises(r.PlanError, match="is not a rollback point this module wrote"):
         r.decode_marker({"fleetops.rollout": tags["fleetops.rollout"][:-7]})
+
+
+def test_a_batch_s_event_is_bracketed_and_the_bracket_narrows_batch_by_batch():
+    assert r.learn_bracket(None, None, 130.0) == (None, 130.0)            # seen at the first look
+    assert r.learn_bracket(None, 123.0, 130.0) == (123.0, 130.0)
+    assert r.learn_bracket((123.0, 130.0), None, 126.5) == (123.0, 126.5)   # the mid-way look saw it
+    assert r.learn_bracket((123.0, 126.5), 124.75, 126.5) == (124.75, 126.5)   # it did not: seen at the next
+    # a batch slower (or faster) than the bracket says, as Azure's may be: its own bracket replaces it
+    assert r.learn_bracket((123.0, 126.5), 140.0, 150.0) == (140.0, 150.0)
+    assert r.learn_bracket((123.0, 126.5), 90.0, 100.0) == (90.0, 100.0)
+
+
+def test_looks_go_mid_way_into_the_bracket_then_to_its_end():
+    assert r.look_targets(None) == []
+    assert r.look_targets((None, 130.0)) == [130.0]
+    assert r.look_targets((120.0, 130.0)) == [125.0, 130.0]
+    assert r.look_targets((-1.0, 130.0)) == [130.0]   # a look before the write says nothing

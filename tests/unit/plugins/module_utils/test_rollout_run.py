@@ -13,6 +13,7 @@ import pytest
 from fake_scale_set import IMAGE, FakeScaleSet
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
+from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout_run as run_module
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure, is_transient
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import Rollout
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout
@@ -222,11 +223,11 @@ def test_health_that_cannot_be_read_halts_where_it_is_without_rollback():
     fake = FakeScaleSet(count=4)
     original = fake.instances
 
-    def instances():
+    def instances(until=None):
         if any(call[0] == "upgrade" for call in fake.writes()):
             raise arm_failure("list the instances of", fake.what,
                               {"code": "InternalServerError", "message": "boom", "status": 500, "request_id": None})
-        return original()
+        return original(until)
 
     fake.instances = instances
     rollout = Rollout(None, params(), None)
@@ -409,10 +410,10 @@ def test_an_error_that_is_no_fault_and_no_verdict_halts_where_it_is():
     fake = FakeScaleSet(count=5)
     original = fake.instances
 
-    def instances():
+    def instances(until=None):
         if any(call[0] == "upgrade" for call in fake.writes()):
             raise sdk_failure(http_error(403, "AuthorizationFailed"), action="list the instances of")
-        return original()
+        return original(until)
 
     fake.instances = instances
     rollout = run(fake, "1.1.0")
@@ -872,9 +873,74 @@ def test_the_rollbacks_patch_is_not_waited_through_its_poller_and_its_upgrade_as
 def test_later_batches_look_when_the_first_batch_was_seen_done():
     fake = FakeScaleSet()
     run(fake, "1.1.0")
-    # per batch: the upgrade's watch, then the health watch; the first batch's looks are every wait_sleep
-    assert fake.looks_due[:2] == [None, None]
-    assert all(isinstance(due, float) for due in fake.looks_due[2:]) and len(fake.looks_due) == 6
+    # per batch: the upgrade's watch, then the health watch; the first batch's upgrade is watched every wait_sleep,
+    # its health from the moment it was seen upgraded plus the health extension's settle time (5 x 1 probes here)
+    assert list(fake.looks_due[0] or ()) == []
+    assert fake.looks_due[1] and all(isinstance(at, float) for at in fake.looks_due[1])
+    assert all(due and all(isinstance(at, float) for at in due) for due in fake.looks_due[2:])
+    assert len(fake.looks_due) == 6
+
+
+def test_a_later_batch_is_seen_upgraded_and_healthy_by_one_list_aimed_at_the_healthy_moment(monkeypatch):
+    fake = FakeScaleSet(count=4)
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(run_module.time, "sleep", lambda seconds: clock.update(now=clock["now"] + seconds))
+    rollout = Rollout(None, params(wait_sleep=5, wait_timeout=3600), None)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == [] and rollout.plan() is None
+    rollout.change_model()
+    # earlier batches: seen upgraded 118-122 s after their write, healthy 120-130 s after it
+    rollout.expected = {"upgraded": (118.0, 122.0), "healthy": (120.0, 130.0)}
+    listed = rollout.upgrade(["0", "1"], rollout.moves)
+    posted = rollout.posted
+    # the upgrade's looks aim at the healthy moments (mid-way into the bracket, then its end), not the upgraded ones
+    assert fake.looks_due == [[posted + 125.0, posted + 130.0]]
+    assert rollout.looked == [posted + 62.5]   # the first look: half-way to the first moment (_rollout.next_look)
+    gate, _listed, timed_out = rollout.watch_health(rollout.gate(["0", "1"]), listed)
+    assert gate["state"] == "passed" and not timed_out
+    assert fake.calls.count("list") == 2   # the plan's, and the one list that saw the batch upgraded and healthy
+    # seen by a look before the bracket (the fake's instances are done at once): this batch's bracket replaces it
+    assert rollout.expected["healthy"] == (None, 62.5)
+
+
+def test_before_any_batch_was_judged_health_is_looked_for_when_the_extension_settles_after_the_upgrade(monkeypatch):
+    fake = FakeScaleSet(count=4)
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(run_module.time, "sleep", lambda seconds: clock.update(now=clock["now"] + seconds))
+    rollout = Rollout(None, params(wait_sleep=5, wait_timeout=3600), None)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == [] and rollout.plan() is None
+    rollout.change_model()
+    listed = rollout.upgrade(["0", "1"], rollout.moves)
+    assert fake.looks_due == [[]] and rollout.looked == [rollout.posted + 5.0]   # every wait_sleep: nothing known
+    assert rollout.expected == {"upgraded": (None, 5.0)} and rollout.settle > 0
+    rollout.watch_health(rollout.gate(["0", "1"]), listed)
+    assert fake.looks_due[-1] == [rollout.posted + 5.0 + rollout.settle]
+
+
+def test_while_the_upgrade_runs_a_look_stops_at_the_first_batch_instance_not_yet_upgraded():
+    fake = FakeScaleSet(count=6)
+    fake.pending_polls = 10   # the operation still running at every look
+    rollout = Rollout(None, params(), None)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == [] and rollout.plan() is None
+    rollout.change_model()
+    fake.upgrade = lambda ids: fake.calls.append(("upgrade", list(ids)))   # accepted, nothing moved yet
+    seen = []
+    original = fake.instances
+
+    def instances(until=None):
+        return original(lambda instance: seen.append(instance["instance_id"]) or until(instance))
+
+    fake.instances = instances
+    with pytest.raises(AzureFailure, match="Timeout"):
+        rollout.upgrade(["2", "3"], rollout.moves)
+    assert seen == ["0", "1", "2"]   # instances 3 to 5 (their pages) not read: 2 says the batch is not done
 
 
 # --- extension rollouts (issue 19): write-only parts, the rollback point, the restore ------------------------

@@ -14,7 +14,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_cl
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
 from ansible_collections.fleetops.vmss.plugins.module_utils._run import RunRecord, empty_summary, now
 from ansible_collections.fleetops.vmss.plugins.module_utils._scale_set_client import (
-    ScaleSetClient, failures_only, holds, no_instance_busy, set_gone, set_provisioned, set_settled)
+    ScaleSetClient, failures_only, holds, no_instance_busy, not_yet_on, set_gone, set_provisioned, set_settled)
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline
 
 
@@ -141,7 +141,9 @@ def test_after_a_patch_the_scale_set_is_read_until_it_is_no_longer_updating(cloc
 
     azure.read = read
     assert azure.wait_applied()["properties"]["provisioningState"] == "Succeeded"
-    assert clock.sleeps == [5.0, 5.0, 5.0]   # no read at once: the PATCH's answer was the first look
+    # no read at once (the PATCH's answer was the first look); then every quarter of wait_sleep (5 s): a GET is
+    # cheap, and the first batch waits on it
+    assert clock.sleeps == [1.25, 1.25, 1.25]
 
 
 def test_a_patch_that_ends_failed_fails_with_its_state(clock):
@@ -176,3 +178,62 @@ def test_past_the_expected_moment_looks_are_every_wait_sleep(clock):
 
     azure.watch(bool, timeout=300, observe=observe, expected_at=-3.0)
     assert looks == [0.0, 5.0, 10.0, 15.0]
+
+
+def test_looks_land_on_each_moment_it_may_hold_at_then_every_wait_sleep(clock):
+    azure = client(timeout=400, clock=clock)
+    looks = []
+
+    def observe():
+        looks.append(clock.now)
+        return clock.now >= 130
+
+    _verdict, _observed, timed_out = azure.watch(bool, timeout=300, observe=observe, expected_at=[100.0, 110.0])
+    assert not timed_out and looks == [0.0, 50.0, 75.0, 87.5, 100.0, 110.0, 115.0, 120.0, 125.0, 130.0]
+
+
+def test_a_moment_passed_while_listing_is_looked_at_at_once(clock):
+    azure = client(timeout=400, clock=clock)
+    looks = []
+
+    def observe():   # a list that takes 3 s
+        looks.append(clock.now)
+        clock.now += 3
+        return clock.now >= 105
+
+    azure.watch(bool, timeout=300, observe=observe, expected_at=[98.0, 100.0])
+    # 100 passed while the look at 98 listed: the next one at once, then every wait_sleep
+    assert looks[-3:] == [98.0, 101.0, 109.0]
+
+
+def test_a_list_told_when_to_stop_reads_no_further_page(clock, monkeypatch):
+    azure = client(clock=clock)
+    azure.resource = {"name": "web", "properties": {"orchestrationMode": "Uniform"}}
+    read = []
+
+    def pages():   # two pages of two instances, noted as they are read
+        for page in ([{"instanceId": "0"}, {"instanceId": "1"}], [{"instanceId": "2"}, {"instanceId": "3"}]):
+            read.append([vm["instanceId"] for vm in page])
+            yield from page
+
+    monkeypatch.setattr(azure, "_pages", pages)
+    monkeypatch.setattr(client_module.instances, "summary", lambda vm, _set: {"instance_id": vm["instanceId"]})
+    assert [i["instance_id"] for i in azure.instances()] == ["0", "1", "2", "3"] and read == [["0", "1"], ["2", "3"]]
+    del read[:]
+    assert azure.instances(until=lambda i: i["instance_id"] == "1") is None and read == [["0", "1"]]
+    assert not_yet_on(["1"], None)({"instance_id": "1", "provisioning_state": "Updating"})
+    assert not not_yet_on(["1"], None)({"instance_id": "0", "provisioning_state": "Updating"})
+
+
+def test_looks_land_on_the_expected_moment_while_compute_reports_a_comfortable_read_budget(clock):
+    # the schedule's long pauses are not the budget's: read as a slow-down, they kept the looks off the moment
+    azure = client(timeout=400, clock=clock)
+    looks = []
+
+    def observe():   # a 10-page list, Compute's budget untouched (HighCostGetVMScaleSet30Min;899)
+        looks.append(clock.now)
+        azure.pages, azure.remaining = 10, 899
+        return clock.now >= 100
+
+    _verdict, _observed, timed_out = azure.watch(bool, timeout=300, observe=observe, expected_at=100.0)
+    assert not timed_out and looks == [0.0, 50.0, 75.0, 87.5, 100.0]
