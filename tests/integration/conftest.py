@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,77 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: rank.get(item.path.name, len(RUN_FIRST)))  # stable: the rest keeps its order
 
 
+# --- Where the CPU goes: per test, the CPU seconds of the worker's children (ansible-playbook, ansible, the modules'
+# forks; what they detach, e.g. async wrappers, is not counted), of the worker itself and of its emulator.
+# Each worker attaches its figures to the teardown report (user_properties travel to the xdist controller); the
+# controller prints the most expensive tests and the totals in the terminal summary and writes them as JSON to
+# FLEETOPS_CPU_REPORT when set.
+CPU_TOP = 15
+_EMULATOR_PID = {}
+_CPU = []  # controller side: one dict per test
+_TICKS = os.sysconf("SC_CLK_TCK")
+_CPU_START = pytest.StashKey[tuple]()
+
+
+def _emulator_cpu():
+    """The emulator's CPU seconds so far, with its pid (None before it started and after it stopped)."""
+    pid = _EMULATOR_PID.get("pid")
+    try:
+        with open("/proc/%s/stat" % pid, encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None, 0.0
+    return pid, (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15 of stat)
+
+
+def _cpu_now():
+    children, own = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    return (children.ru_utime + children.ru_stime, own.ru_utime + own.ru_stime, _emulator_cpu(), time.monotonic())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    item.stash[_CPU_START] = _cpu_now()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    yield
+    start = item.stash.get(_CPU_START, None)
+    if start:
+        end = _cpu_now()
+        same_emulator = start[2][0] is not None and start[2][0] == end[2][0]  # not the test that started/stopped it
+        item.user_properties.append(("cpu", {"children": end[0] - start[0], "worker": end[1] - start[1],
+                                             "emulator": end[2][1] - start[2][1] if same_emulator else 0.0,
+                                             "wall": end[3] - start[3]}))
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":
+        for key, value in report.user_properties:
+            if key == "cpu":
+                _CPU.append(dict(value, test=report.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _CPU:
+        return
+    for entry in _CPU:
+        entry["total"] = entry["children"] + entry["worker"] + entry["emulator"]
+    totals = {key: sum(entry[key] for entry in _CPU) for key in ("children", "worker", "emulator", "total", "wall")}
+    write = terminalreporter.write_line
+    terminalreporter.section("CPU seconds per test (ansible children + pytest worker + emulator)")
+    write("%8s %8s %8s %8s %8s  %s" % ("total", "children", "worker", "emulator", "wall", "test"))
+    for entry in sorted(_CPU, key=lambda entry: -entry["total"])[:CPU_TOP]:
+        write("%8.1f %8.1f %8.1f %8.1f %8.1f  %s" % (entry["total"], entry["children"], entry["worker"],
+                                                     entry["emulator"], entry["wall"], entry["test"]))
+    write("%8.1f %8.1f %8.1f %8.1f %8.1f  all %d tests (wall: summed over workers)" % (
+        totals["total"], totals["children"], totals["worker"], totals["emulator"], totals["wall"], len(_CPU)))
+    if os.environ.get("FLEETOPS_CPU_REPORT"):
+        Path(os.environ["FLEETOPS_CPU_REPORT"]).write_text(json.dumps({"totals": totals, "tests": _CPU}, indent=1))
+
+
 def _emulator_command(*args):
     return [sys.executable, "-m", "emulator", *args]
 
@@ -70,8 +142,13 @@ def emulator():
             time.sleep(0.1)
         if started.returncode != 0 or not env_file.exists():
             pytest.fail("emulator did not start (exit %s): %s%s" % (started.returncode, started.stdout, started.stderr))
+        pid_file = Path(state_dir) / "emulator.pid"  # written just after env.json
+        while time.monotonic() < deadline and not (pid_file.exists() and pid_file.read_text().strip()):
+            time.sleep(0.05)
+        _EMULATOR_PID["pid"] = pid_file.read_text().strip() if pid_file.exists() else None
         yield json.loads(env_file.read_text())
     finally:
+        _EMULATOR_PID.clear()
         subprocess.run(_emulator_command("stop", "--state-dir", state_dir), cwd=ROOT, capture_output=True,
                        timeout=START_TIMEOUT, check=False)
         shutil.rmtree(state_dir, ignore_errors=True)
