@@ -18,6 +18,8 @@ import json
 import os
 import resource
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,8 @@ from tests.unit.conftest import _collections_root  # noqa: E402  pylint: disable
 
 sys.path.insert(0, str(_collections_root()))  # ansible_collections.fleetops.vmss, for seeding with our own factory
 
+from ansible.release import __version__ as ANSIBLE_VERSION  # noqa: E402  pylint: disable=wrong-import-position
+
 
 # The longest tests, longest first (CI durations): begun last, the demo (site.yml twice) alone kept one worker busy
 # minutes after the others had finished. `make integration` hands each worker one test at a time (--maxschedchunk 1),
@@ -51,8 +55,8 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: rank.get(item.path.name, len(RUN_FIRST)))  # stable: the rest keeps its order
 
 
-# --- Where the CPU goes: per test, the CPU seconds of the worker's children (ansible-playbook, ansible, the modules'
-# forks; what they detach, e.g. async wrappers, is not counted), of the worker itself and of its emulator.
+# --- Where the CPU goes: per test, the CPU seconds of the worker's children (ansible-playbook, ansible, the modules
+# forked by the zygote; what they detach, e.g. async wrappers, is not counted), of the worker itself and of its emulator.
 # Each worker attaches its figures to the teardown report (user_properties travel to the xdist controller); the
 # controller prints the most expensive tests and the totals in the terminal summary and writes them as JSON to
 # FLEETOPS_CPU_REPORT when set.
@@ -76,7 +80,7 @@ def _emulator_cpu():
 
 def _cpu_now():
     children, own = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
-    return (children.ru_utime + children.ru_stime, own.ru_utime + own.ru_stime, _emulator_cpu(), time.monotonic())
+    return (children.ru_utime + children.ru_stime + _ZYGOTE_CPU["seconds"], own.ru_utime + own.ru_stime, _emulator_cpu(), time.monotonic())
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -193,12 +197,71 @@ def ansible_env(emulator, tmp_path_factory):
     return env
 
 
+# How Ansible.module() runs a module: "fork" (default) forks it from this worker's zygote (module_zygote.py), which
+# has already imported the SDK and the installed collection; "cli" runs ``ansible localhost -m`` as before.
+MODULE_RUNNER = os.environ.get("FLEETOPS_MODULE_RUNNER", "fork")
+_ZYGOTE_CPU = {"seconds": 0.0}  # the forked module runs' CPU (not this worker's children: the zygote's)
+
+
+class Zygote:
+    """This worker's module_zygote.py process: one Unix-socket connection per module run."""
+
+    def __init__(self, env, collections, directory):
+        self.socket_path = str(directory / "zygote.sock")
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with  # stopped by close()
+            [sys.executable, str(Path(__file__).resolve().parent / "module_zygote.py"), collections, self.socket_path],
+            env=env, cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        ready = self.process.stdout.readline()
+        assert ready == "ready\n", "the module zygote did not start (exit %s)" % self.process.poll()
+
+    def run(self, request):
+        """The child's answer ({"rc": .., "cpu": ..}), or None when it died without answering."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(660)  # the zygote kills a module run after 600 s (the CLI's timeout)
+            connection.connect(self.socket_path)
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            answer = b"".join(iter(lambda: connection.recv(65536), b""))
+        return json.loads(answer) if answer else None
+
+    def close(self):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(self.socket_path)  # an empty request: the zygote stops
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+
+
+def cli_result(name, code, stdout, stderr):
+    """(exit code, result) as ``ansible localhost -m`` with the tree callback gives them for a module's output: the
+    task failed -> 2; the result without what the callback drops (failed, skipped, _ansible_*, invocation, diff,
+    exception, warnings, deprecations), ``changed`` defaulted to false."""
+    # pylint: disable=import-outside-toplevel
+    from ansible.module_utils.json_utils import _filter_non_json_lines
+    from ansible.vars.clean import strip_internal_keys
+
+    try:
+        result = json.loads(_filter_non_json_lines(stdout)[0])
+    except ValueError:
+        result = {"failed": True, "msg": "Module result deserialization failed (fleetops.vmss.%s)" % name,
+                  "module_stdout": stdout, "module_stderr": stderr, "rc": code}
+    failed = result.get("failed", "rc" in result and result["rc"] not in (0, "0"))
+    result.setdefault("changed", False)
+    result = strip_internal_keys(result)
+    for key in ("failed", "skipped", "invocation", "diff", "exception", "warnings", "deprecations"):
+        result.pop(key, None)
+    return (2 if failed else 0), result
+
+
 class Ansible:
     """Runs targets (tests/integration/targets/<name>/tasks/main.yml) and single modules."""
 
-    def __init__(self, env, workdir):
+    def __init__(self, env, workdir, zygote=None):
         self.env = env
         self.workdir = workdir
+        self.zygote = zygote
 
     def playbook(self, target, extra_vars=None, env=None):
         """Run one target as a role on localhost; returns the CompletedProcess (stdout has the log)."""
@@ -209,7 +272,31 @@ class Ansible:
         return subprocess.run(command, env=dict(self.env, **(env or {})), cwd=self.workdir, capture_output=True,
                               text=True, timeout=600, check=False)
 
-    def module(self, name, args, env=None, check=False):
+    def module(self, name, args, env=None, check=False, cli=False):
+        """Run module fleetops.vmss.<name> on localhost as ``ansible localhost -m`` does (``--check`` with ``check``);
+        returns (exit code, the module's result dict), as the CLI gives them. Forked from the zygote unless ``cli``
+        (or FLEETOPS_MODULE_RUNNER=cli): then the ansible CLI itself."""
+        if cli or self.zygote is None:
+            return self.module_cli(name, args, env, check)
+        tmp = Path(tempfile.mkdtemp(dir=self.workdir))
+        (tmp / "module-tmp").mkdir()
+        # The arguments the controller adds (ActionBase._update_module_args), as `ansible localhost -m` sets them.
+        internal = {"_ansible_check_mode": check, "_ansible_no_log": False, "_ansible_debug": False, "_ansible_diff": False,
+                    "_ansible_verbosity": 0, "_ansible_version": ANSIBLE_VERSION, "_ansible_module_name": "fleetops.vmss." + name,
+                    "_ansible_syslog_facility": "LOG_USER", "_ansible_selinux_special_fs": ["fuse", "nfs", "vboxsf", "ramfs", "9p", "vfat"],
+                    "_ansible_socket": None, "_ansible_shell_executable": "/bin/sh", "_ansible_keep_remote_files": False,
+                    "_ansible_tmpdir": str(tmp / "module-tmp") + "/", "_ansible_remote_tmp": "~/.ansible/tmp",
+                    "_ansible_ignore_unknown_opts": False, "_ansible_target_log_info": None, "_ansible_tracebacks_for": []}
+        answer = self.zygote.run({"module": "ansible_collections.fleetops.vmss.plugins.modules." + name,
+                                  "args": dict(args, **internal), "env": dict(self.env, **(env or {})),
+                                  "cwd": str(self.workdir), "stdout": str(tmp / "stdout"), "stderr": str(tmp / "stderr")})
+        _ZYGOTE_CPU["seconds"] += answer["cpu"] if answer else 0.0
+        stdout = (tmp / "stdout").read_text(errors="replace")
+        stderr = (tmp / "stderr").read_text(errors="replace")
+        shutil.rmtree(tmp / "module-tmp", ignore_errors=True)  # as the controller removes its tmpdir
+        return cli_result(name, answer["rc"] if answer else -signal.SIGKILL, stdout, stderr)
+
+    def module_cli(self, name, args, env=None, check=False):
         """Run ``ansible localhost -m fleetops.vmss.<name>`` (``--check`` with ``check``); returns (exit code,
         the module's result dict)."""
         tree = Path(tempfile.mkdtemp(dir=self.workdir))
@@ -224,9 +311,22 @@ class Ansible:
         return completed.returncode, json.loads(result_file.read_text())
 
 
+@pytest.fixture(scope="session")
+def module_zygote(ansible_env, tmp_path_factory):
+    """This worker's zygote (None with FLEETOPS_MODULE_RUNNER=cli), stopped at the end of the session."""
+    if MODULE_RUNNER == "cli":
+        yield None
+        return
+    zygote = Zygote(ansible_env, ansible_env["ANSIBLE_COLLECTIONS_PATH"], tmp_path_factory.mktemp("zygote"))
+    try:
+        yield zygote
+    finally:
+        zygote.close()
+
+
 @pytest.fixture
-def ansible(ansible_env, tmp_path):
-    return Ansible(ansible_env, tmp_path)
+def ansible(ansible_env, module_zygote, tmp_path):
+    return Ansible(ansible_env, tmp_path, module_zygote)
 
 
 @pytest.fixture(scope="session")
