@@ -4,9 +4,12 @@
 """Integration harness: real playbooks against the local Azure emulator.
 
 One emulator per test session, started in a temporary state directory with time scaled by 0.01;
-every test starts from an empty emulator (control API ``reset``). Playbooks and ad-hoc modules
-run with ``ansible-playbook`` / ``ansible`` in a child process whose environment is the one the
-emulator wrote (env.json): the cloud metadata URL, AWX-style credentials and the CA bundle.
+every test starts from an empty emulator (control API ``reset``). Playbooks run with
+``ansible-playbook`` in a child process whose environment is the one the emulator wrote (env.json):
+the cloud metadata URL, AWX-style credentials and the CA bundle. Single modules (``ansible.module``)
+are forked, in that environment, from a per-worker zygote that has imported the SDK and the collection
+once (module_zygote.py), as the ``ansible`` CLI would run them (FLEETOPS_MODULE_RUNNER=cli: the CLI).
+The terminal summary lists the tests that cost the most CPU.
 
 The collection comes from FLEETOPS_COLLECTIONS_PATH when set (``make integration`` points it at
 the built and installed artifact), else from this checkout through a symlink.
