@@ -37,8 +37,8 @@ def test_the_fork_gives_what_the_cli_gives(emulator, azure, ansible, control, ca
 def test_each_run_has_its_own_environment(emulator, azure, ansible):
     """A run given another environment leaves nothing behind for the next run (each is a fresh fork)."""
     put_resource_group(azure, RG, emulator["FLEETOPS_EMULATOR_LOCATION"])
-    refused = ansible.module("scale_set_info", {"resource_group": RG}, env={"AZURE_CLIENT_SECRET": "not-the-secret",
-                                                                             "AZURE_SECRET": "not-the-secret"})
+    wrong = {"AZURE_CLIENT_SECRET": "not-the-secret", "AZURE_SECRET": "not-the-secret"}
+    refused = ansible.module("scale_set_info", {"resource_group": RG}, env=wrong)
     assert refused[0] == 2 and refused[1]["msg"], refused
     code, result = ansible.module("scale_set_info", {"resource_group": RG})
     assert code == 0 and result["scale_sets"] == [], result
