@@ -45,6 +45,8 @@ sys.path.insert(0, str(_collections_root()))  # ansible_collections.fleetops.vms
 
 from ansible.release import __version__ as ANSIBLE_VERSION  # noqa: E402  pylint: disable=wrong-import-position
 
+from module_zygote import CLIENT as ZYGOTE_CLIENT  # noqa: E402  pylint: disable=wrong-import-position
+
 
 # The longest tests, longest first (CI durations): begun last, the demo (site.yml twice) alone kept one worker busy
 # minutes after the others had finished. `make integration` hands each worker one test at a time (--maxschedchunk 1),
@@ -83,7 +85,8 @@ def _emulator_cpu():
 
 def _cpu_now():
     children, own = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
-    return (children.ru_utime + children.ru_stime + _ZYGOTE_CPU["seconds"], own.ru_utime + own.ru_stime, _emulator_cpu(), time.monotonic())
+    zygote = _ZYGOTE.get("zygote")
+    return (children.ru_utime + children.ru_stime + (zygote.cpu() if zygote else 0.0), own.ru_utime + own.ru_stime, _emulator_cpu(), time.monotonic())
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -203,7 +206,7 @@ def ansible_env(emulator, tmp_path_factory):
 # How Ansible.module() runs a module: "fork" (default) forks it from this worker's zygote (module_zygote.py), which
 # has already imported the SDK and the installed collection; "cli" runs ``ansible localhost -m`` as before.
 MODULE_RUNNER = os.environ.get("FLEETOPS_MODULE_RUNNER", "fork")
-_ZYGOTE_CPU = {"seconds": 0.0}  # the forked module runs' CPU (not this worker's children: the zygote's)
+_ZYGOTE = {}  # this worker's zygote, for the CPU report (its children are not this worker's)
 
 
 class Zygote:
@@ -211,6 +214,10 @@ class Zygote:
 
     def __init__(self, env, collections, directory):
         self.socket_path = str(directory / "zygote.sock")
+        # the interpreter of playbooks whose modules are forked too (a stdlib-only client: python -S)
+        self.interpreter = directory / "python"
+        self.interpreter.write_text("#!%s -S\n%s" % (sys.executable, ZYGOTE_CLIENT))
+        self.interpreter.chmod(0o755)
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with  # stopped by close()
             [sys.executable, str(Path(__file__).resolve().parent / "module_zygote.py"), collections, self.socket_path],
             env=env, cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
@@ -218,13 +225,17 @@ class Zygote:
         assert ready == "ready\n", "the module zygote did not start (exit %s)" % self.process.poll()
 
     def run(self, request):
-        """The child's answer ({"rc": .., "cpu": ..}), or None when it died without answering."""
+        """The child's answer ({"rc": ..}), or None when it died without answering."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.settimeout(660)  # the zygote kills a module run after 600 s (the CLI's timeout)
             connection.connect(self.socket_path)
             connection.sendall(json.dumps(request).encode() + b"\n")
             answer = b"".join(iter(lambda: connection.recv(65536), b""))
         return json.loads(answer) if answer else None
+
+    def cpu(self):
+        """CPU seconds of the zygote's children that have ended."""
+        return self.run({"stats": True})["cpu"]
 
     def close(self):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
@@ -266,13 +277,21 @@ class Ansible:
         self.workdir = workdir
         self.zygote = zygote
 
-    def playbook(self, target, extra_vars=None, env=None):
-        """Run one target as a role on localhost; returns the CompletedProcess (stdout has the log)."""
+    def playbook(self, target, extra_vars=None, env=None, forked_modules=False):
+        """Run one target as a role on localhost; returns the CompletedProcess (stdout has the log).
+
+        ``forked_modules``: for targets that test modules, not the playbook around them: ansible-playbook runs as
+        always, but its module runs (the AnsiballZ files it writes) are forked from the zygote instead of each
+        starting a Python that imports the SDK (not with FLEETOPS_MODULE_RUNNER=cli)."""
         playbook = self.workdir / ("%s.yml" % target)
         playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False,
                                              "roles": [str(TARGETS / target)]}]))
         command = ["ansible-playbook", str(playbook), "-e", json.dumps(extra_vars or {})]
-        return subprocess.run(command, env=dict(self.env, **(env or {})), cwd=self.workdir, capture_output=True,
+        forked = {}
+        if forked_modules and self.zygote:  # an extra var: implicit localhost's interpreter is ansible_playbook_python
+            command += ["-e", json.dumps({"ansible_python_interpreter": str(self.zygote.interpreter)})]
+            forked = {"FLEETOPS_ZYGOTE_SOCKET": self.zygote.socket_path}
+        return subprocess.run(command, env=dict(self.env, **forked, **(env or {})), cwd=self.workdir, capture_output=True,
                               text=True, timeout=600, check=False)
 
     def module(self, name, args, env=None, check=False, cli=False):
@@ -293,7 +312,6 @@ class Ansible:
         answer = self.zygote.run({"module": "ansible_collections.fleetops.vmss.plugins.modules." + name,
                                   "args": dict(args, **internal), "env": dict(self.env, **(env or {})),
                                   "cwd": str(self.workdir), "stdout": str(tmp / "stdout"), "stderr": str(tmp / "stderr")})
-        _ZYGOTE_CPU["seconds"] += answer["cpu"] if answer else 0.0
         stdout = (tmp / "stdout").read_text(errors="replace")
         stderr = (tmp / "stderr").read_text(errors="replace")
         shutil.rmtree(tmp / "module-tmp", ignore_errors=True)  # as the controller removes its tmpdir
@@ -321,9 +339,11 @@ def module_zygote(ansible_env, tmp_path_factory):
         yield None
         return
     zygote = Zygote(ansible_env, ansible_env["ANSIBLE_COLLECTIONS_PATH"], tmp_path_factory.mktemp("zygote"))
+    _ZYGOTE["zygote"] = zygote
     try:
         yield zygote
     finally:
+        _ZYGOTE.clear()
         zygote.close()
 
 

@@ -11,6 +11,11 @@ The zygote forks a child for it and goes back to listening, so runs may overlap.
 environment, runs the module through ansible's own AnsiballZ loader (``basic._ANSIBLE_ARGS``, the module as
 ``__main__``), then answers on the connection with its exit code and the CPU seconds it used. Children share no
 state: each is a fresh fork of a process that never ran a module.
+
+It is also the Python of the playbooks that opt in (``Ansible.playbook(..., forked_modules=True)``): their
+``ansible_python_interpreter`` is a small client (CLIENT below) that hands the zygote its argv (the AnsiballZ file
+ansible-playbook wrote), environment, working directory and its stdin/stdout/stderr (SCM_RIGHTS), and exits with
+the child's exit code. A ``{"stats": true}`` request answers the CPU seconds of the children reaped so far.
 """
 
 from __future__ import annotations
@@ -20,12 +25,21 @@ import importlib
 import json
 import os
 import pkgutil
-import resource
+import runpy
 import signal
 import socket
 import sys
 
 TIMEOUT = 600  # as the CLI's subprocess timeout: a hung module is killed (SIGALRM) and the connection closes
+# The interpreter of the playbooks that opt in (stdlib only, started with -S: a few milliseconds).
+CLIENT = """import json, os, socket, sys
+with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as zygote:
+    zygote.connect(os.environ["FLEETOPS_ZYGOTE_SOCKET"])
+    request = {"script": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd()}
+    socket.send_fds(zygote, [json.dumps(request).encode() + b"\\n"], [0, 1, 2])
+    answer = b"".join(iter(lambda: zygote.recv(65536), b""))
+sys.exit(json.loads(answer)["rc"] if answer else 1)
+"""
 SDK_PACKAGES = ("azure.identity", "azure.mgmt.core", "azure.mgmt.compute", "azure.mgmt.compute.models",
                 "azure.mgmt.monitor", "azure.mgmt.monitor.models", "azure.mgmt.network", "azure.mgmt.msi",
                 "azure.mgmt.authorization", "azure.mgmt.imagebuilder")
@@ -51,24 +65,32 @@ def warm(collections):
             importlib.import_module("ansible_collections.fleetops.vmss.plugins.%s.%s" % (kind, found.name))
 
 
-def run(request, collections):
-    """In the forked child: the module's run; never returns."""
+def run(request, collections, fds):
+    """In the forked child: the module's run (or the script's, with the client's stdio); its exit code."""
     # pylint: disable=import-outside-toplevel
     from ansible.module_utils._internal._ansiballz import _loader
 
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote reaps by ignoring; the module may wait on its own
     signal.alarm(TIMEOUT)
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
-    with open(os.devnull, "rb") as null, open(request["stdout"], "wb") as out, open(request["stderr"], "wb") as err:
-        os.dup2(null.fileno(), 0)
-        os.dup2(out.fileno(), 1)
-        os.dup2(err.fileno(), 2)
+    if "script" in request:
+        for target, source in enumerate(fds):
+            os.dup2(source, target)
+            os.close(source)
+    else:
+        with open(os.devnull, "rb") as null, open(request["stdout"], "wb") as out, open(request["stderr"], "wb") as err:
+            os.dup2(null.fileno(), 0)
+            os.dup2(out.fileno(), 1)
+            os.dup2(err.fileno(), 2)
     code = 0
     try:
-        _loader.run_module(json_params=json.dumps({"ANSIBLE_MODULE_ARGS": request["args"]}).encode(),
-                           profile="legacy", module_fqn=request["module"], modlib_path=collections, extensions={})
+        if "script" in request:  # an AnsiballZ file, as `python AnsiballZ_x.py` runs it
+            sys.argv = list(request["script"])
+            runpy.run_path(sys.argv[0], run_name="__main__")
+        else:
+            _loader.run_module(json_params=json.dumps({"ANSIBLE_MODULE_ARGS": request["args"]}).encode(),
+                               profile="legacy", module_fqn=request["module"], modlib_path=collections, extensions={})
     except SystemExit as exited:
         code = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
     except BaseException:  # pylint: disable=broad-exception-caught  # reported as a module failure
@@ -78,36 +100,56 @@ def run(request, collections):
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-    used = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return code, sum(usage.ru_utime + usage.ru_stime for usage in used)
+    return code
+
+
+def reap(totals):
+    """Reap the children that have ended, adding their CPU seconds to totals["cpu"]."""
+    while True:
+        try:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)  # pylint: disable=unused-variable
+        except ChildProcessError:
+            return
+        if not pid:
+            return
+        totals["cpu"] += usage.ru_utime + usage.ru_stime
 
 
 def serve(collections, path):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(16)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel; they answer themselves
+    totals = {"cpu": 0.0}
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     while True:
         connection, address = listener.accept()  # pylint: disable=unused-variable
+        reap(totals)
         with connection:
-            data = b""
-            while not data.endswith(b"\n"):
+            data, fds, flags, address = socket.recv_fds(connection, 1 << 20, 3)  # pylint: disable=unused-variable
+            while data and not data.endswith(b"\n"):
                 chunk = connection.recv(65536)
                 if not chunk:
                     break
                 data += chunk
             if not data:  # the harness closing: stop
                 return
+            request = json.loads(data)
+            if request.get("stats"):
+                connection.sendall(json.dumps(totals).encode())
+                continue
             if os.fork() == 0:
                 listener.close()
-                code, cpu = 1, 0.0
+                code = 1
+                pid = os.getpid()
                 try:
-                    code, cpu = run(json.loads(data), collections)
+                    code = run(request, collections, fds)
                 finally:
-                    connection.sendall(json.dumps({"rc": code, "cpu": cpu}).encode())
-                    os._exit(0)  # pylint: disable=protected-access  # the zygote's atexit and buffers are not ours
+                    if os.getpid() == pid:  # not a process the module forked (async_wrapper daemonizes)
+                        connection.sendall(json.dumps({"rc": code}).encode())
+                    os._exit(code)  # pylint: disable=protected-access  # the zygote's atexit and buffers are not ours
+            for descriptor in fds:
+                os.close(descriptor)
 
 
 def main():
