@@ -90,8 +90,9 @@ conformance: venv
 # Its CPU bounds it (about 2000 CPU-s, a module task about 1 s): 2 workers, each half the time waiting on the
 # emulator's scaled clock, kept 2 cores 65% busy; 4 keep them busy. --maxschedchunk 1: a worker gets its next test
 # when it is free, so the longest tests (the conftest starts them first) spread instead of queueing behind each other.
-# Single-module tests fork the module from a per-worker zygote instead of starting the ansible CLI (FLEETOPS_MODULE_RUNNER=cli:
-# the CLI). The run ends with the tests that cost the most CPU; build/integration-cpu.json has every test's figures.
+# Single-module tests, and the targets that test modules, fork each module run from a per-worker zygote that has imported
+# the SDK once, instead of starting the ansible CLI or a Python per module (FLEETOPS_MODULE_RUNNER=cli: as before).
+# The run ends with the tests that cost the most CPU; build/integration-cpu.json has every test's figures.
 INTEGRATION_WORKERS ?= 4
 integration: $(COLLECTION)
 	FLEETOPS_COLLECTIONS_PATH=$(CURDIR)/build/collections FLEETOPS_CPU_REPORT=$(CURDIR)/build/integration-cpu.json \

@@ -9,6 +9,8 @@ every test starts from an empty emulator (control API ``reset``). Playbooks run 
 the cloud metadata URL, AWX-style credentials and the CA bundle. Single modules (``ansible.module``)
 are forked, in that environment, from a per-worker zygote that has imported the SDK and the collection
 once (module_zygote.py), as the ``ansible`` CLI would run them (FLEETOPS_MODULE_RUNNER=cli: the CLI).
+Targets that test modules rather than a playbook (``playbook(..., forked_modules=True)``) have their module
+runs forked from the zygote too; playbooks that are themselves the subject start a Python per module as always.
 The terminal summary lists the tests that cost the most CPU.
 
 The collection comes from FLEETOPS_COLLECTIONS_PATH when set (``make integration`` points it at
