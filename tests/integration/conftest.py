@@ -131,7 +131,8 @@ def pytest_terminal_summary(terminalreporter):
     write("%8.1f %8.1f %8.1f %8.1f %8.1f  all %d tests (wall: summed over workers)" % (
         totals["total"], totals["children"], totals["worker"], totals["emulator"], totals["wall"], len(_CPU)))
     if os.environ.get("FLEETOPS_CPU_REPORT"):
-        Path(os.environ["FLEETOPS_CPU_REPORT"]).write_text(json.dumps({"totals": totals, "tests": _CPU}, indent=1))
+        report = json.dumps({"totals": totals, "tests": _CPU}, indent=1)
+        Path(os.environ["FLEETOPS_CPU_REPORT"]).write_text(report, encoding="utf-8")
 
 
 def _emulator_command(*args):
@@ -237,7 +238,8 @@ class Zygote:
 
     def cpu(self):
         """CPU seconds of the zygote's children that have ended."""
-        return self.run({"stats": True})["cpu"]
+        answer = self.run({"stats": True})
+        return answer["cpu"] if answer else 0.0
 
     def close(self):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
@@ -279,7 +281,7 @@ class Ansible:
         self.workdir = workdir
         self.zygote = zygote
 
-    def playbook(self, target, extra_vars=None, env=None, forked_modules=False):
+    def playbook(self, target, extra_vars=None, env=None, *, forked_modules=False):
         """Run one target as a role on localhost; returns the CompletedProcess (stdout has the log).
 
         ``forked_modules``: for targets that test modules, not the playbook around them: ansible-playbook runs as
@@ -296,7 +298,7 @@ class Ansible:
         return subprocess.run(command, env=dict(self.env, **forked, **(env or {})), cwd=self.workdir, capture_output=True,
                               text=True, timeout=600, check=False)
 
-    def module(self, name, args, env=None, check=False, cli=False):
+    def module(self, name, args, env=None, check=False, *, cli=False):
         """Run module fleetops.vmss.<name> on localhost as ``ansible localhost -m`` does (``--check`` with ``check``);
         returns (exit code, the module's result dict), as the CLI gives them. Forked from the zygote unless ``cli``
         (or FLEETOPS_MODULE_RUNNER=cli): then the ansible CLI itself."""
