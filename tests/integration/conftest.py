@@ -4,9 +4,14 @@
 """Integration harness: real playbooks against the local Azure emulator.
 
 One emulator per test session, started in a temporary state directory with time scaled by 0.01;
-every test starts from an empty emulator (control API ``reset``). Playbooks and ad-hoc modules
-run with ``ansible-playbook`` / ``ansible`` in a child process whose environment is the one the
-emulator wrote (env.json): the cloud metadata URL, AWX-style credentials and the CA bundle.
+every test starts from an empty emulator (control API ``reset``). Playbooks run with
+``ansible-playbook`` in a child process whose environment is the one the emulator wrote (env.json):
+the cloud metadata URL, AWX-style credentials and the CA bundle. Single modules (``ansible.module``)
+are forked, in that environment, from a per-worker zygote that has imported the SDK and the collection
+once (module_zygote.py), as the ``ansible`` CLI would run them (FLEETOPS_MODULE_RUNNER=cli: the CLI).
+Targets that test modules rather than a playbook (``playbook(..., forked_modules=True)``) have their module
+runs forked from the zygote too; playbooks that are themselves the subject start a Python per module as always.
+The terminal summary lists the tests that cost the most CPU.
 
 The collection comes from FLEETOPS_COLLECTIONS_PATH when set (``make integration`` points it at
 the built and installed artifact), else from this checkout through a symlink.
@@ -16,7 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +45,10 @@ from tests.unit.conftest import _collections_root  # noqa: E402  pylint: disable
 
 sys.path.insert(0, str(_collections_root()))  # ansible_collections.fleetops.vmss, for seeding with our own factory
 
+from ansible.release import __version__ as ANSIBLE_VERSION  # noqa: E402  pylint: disable=wrong-import-position
+
+from module_zygote import CLIENT as ZYGOTE_CLIENT  # noqa: E402  pylint: disable=wrong-import-position
+
 
 # The longest tests, longest first (CI durations): begun last, the demo (site.yml twice) alone kept one worker busy
 # minutes after the others had finished. `make integration` hands each worker one test at a time (--maxschedchunk 1),
@@ -48,6 +60,79 @@ RUN_FIRST = ("test_site.py", "test_fleet_rollout.py", "test_rolling_upgrade.py",
 def pytest_collection_modifyitems(items):
     rank = {name: index for index, name in enumerate(RUN_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(RUN_FIRST)))  # stable: the rest keeps its order
+
+
+# --- Where the CPU goes: per test, the CPU seconds of the worker's children (ansible-playbook, ansible, the modules
+# forked by the zygote; what they detach, e.g. async wrappers, is not counted), of the worker itself and of its emulator.
+# Each worker attaches its figures to the teardown report (user_properties travel to the xdist controller); the
+# controller prints the most expensive tests and the totals in the terminal summary and writes them as JSON to
+# FLEETOPS_CPU_REPORT when set.
+CPU_TOP = 15
+_EMULATOR_PID = {}
+_CPU = []  # controller side: one dict per test
+_TICKS = os.sysconf("SC_CLK_TCK")
+_CPU_START = pytest.StashKey[tuple]()
+
+
+def _emulator_cpu():
+    """The emulator's CPU seconds so far, with its pid (None before it started and after it stopped)."""
+    pid = _EMULATOR_PID.get("pid")
+    try:
+        with open("/proc/%s/stat" % pid, encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None, 0.0
+    return pid, (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15 of stat)
+
+
+def _cpu_now():
+    children, own = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    zygote = _ZYGOTE.get("zygote")
+    return (children.ru_utime + children.ru_stime + (zygote.cpu() if zygote else 0.0), own.ru_utime + own.ru_stime, _emulator_cpu(), time.monotonic())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    item.stash[_CPU_START] = _cpu_now()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item):
+    yield
+    start = item.stash.get(_CPU_START, None)
+    if start:
+        end = _cpu_now()
+        same_emulator = start[2][0] is not None and start[2][0] == end[2][0]  # not the test that started/stopped it
+        item.user_properties.append(("cpu", {"children": end[0] - start[0], "worker": end[1] - start[1],
+                                             "emulator": end[2][1] - start[2][1] if same_emulator else 0.0,
+                                             "wall": end[3] - start[3]}))
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":
+        for key, value in report.user_properties:
+            if key == "cpu":
+                _CPU.append(dict(value, test=report.nodeid))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _CPU:
+        return
+    for entry in _CPU:
+        entry["total"] = entry["children"] + entry["worker"] + entry["emulator"]
+    totals = {key: sum(entry[key] for entry in _CPU) for key in ("children", "worker", "emulator", "total", "wall")}
+    write = terminalreporter.write_line
+    terminalreporter.section("CPU seconds per test (ansible children + pytest worker + emulator)")
+    write("%8s %8s %8s %8s %8s  %s" % ("total", "children", "worker", "emulator", "wall", "test"))
+    for entry in sorted(_CPU, key=lambda entry: -entry["total"])[:CPU_TOP]:
+        write("%8.1f %8.1f %8.1f %8.1f %8.1f  %s" % (entry["total"], entry["children"], entry["worker"],
+                                                     entry["emulator"], entry["wall"], entry["test"]))
+    write("%8.1f %8.1f %8.1f %8.1f %8.1f  all %d tests (wall: summed over workers)" % (
+        totals["total"], totals["children"], totals["worker"], totals["emulator"], totals["wall"], len(_CPU)))
+    if os.environ.get("FLEETOPS_CPU_REPORT"):
+        report = json.dumps({"totals": totals, "tests": _CPU}, indent=1)
+        Path(os.environ["FLEETOPS_CPU_REPORT"]).write_text(report, encoding="utf-8")
 
 
 def _emulator_command(*args):
@@ -70,8 +155,13 @@ def emulator():
             time.sleep(0.1)
         if started.returncode != 0 or not env_file.exists():
             pytest.fail("emulator did not start (exit %s): %s%s" % (started.returncode, started.stdout, started.stderr))
+        pid_file = Path(state_dir) / "emulator.pid"  # written just after env.json
+        while time.monotonic() < deadline and not (pid_file.exists() and pid_file.read_text().strip()):
+            time.sleep(0.05)
+        _EMULATOR_PID["pid"] = pid_file.read_text().strip() if pid_file.exists() else None
         yield json.loads(env_file.read_text())
     finally:
+        _EMULATOR_PID.clear()
         subprocess.run(_emulator_command("stop", "--state-dir", state_dir), cwd=ROOT, capture_output=True,
                        timeout=START_TIMEOUT, check=False)
         shutil.rmtree(state_dir, ignore_errors=True)
@@ -116,23 +206,125 @@ def ansible_env(emulator, tmp_path_factory):
     return env
 
 
+# How Ansible.module() runs a module: "fork" (default) forks it from this worker's zygote (module_zygote.py), which
+# has already imported the SDK and the installed collection; "cli" runs ``ansible localhost -m`` as before.
+MODULE_RUNNER = os.environ.get("FLEETOPS_MODULE_RUNNER", "fork")
+_ZYGOTE = {}  # this worker's zygote, for the CPU report (its children are not this worker's)
+
+
+class Zygote:
+    """This worker's module_zygote.py process: one Unix-socket connection per module run."""
+
+    def __init__(self, env, collections, directory):
+        self.socket_path = str(directory / "zygote.sock")
+        # the interpreter of playbooks whose modules are forked too (a stdlib-only client: python -S)
+        self.interpreter = directory / "python"
+        self.interpreter.write_text("#!%s -S\n%s" % (sys.executable, ZYGOTE_CLIENT))
+        self.interpreter.chmod(0o755)
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with  # stopped by close()
+            [sys.executable, str(Path(__file__).resolve().parent / "module_zygote.py"), collections, self.socket_path],
+            env=env, cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        ready = self.process.stdout.readline()
+        assert ready == "ready\n", "the module zygote did not start (exit %s)" % self.process.poll()
+
+    def run(self, request):
+        """The child's answer ({"rc": ..}), or None when it died without answering."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(660)  # the zygote kills a module run after 600 s (the CLI's timeout)
+            connection.connect(self.socket_path)
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            answer = b"".join(iter(lambda: connection.recv(65536), b""))
+        return json.loads(answer) if answer else None
+
+    def cpu(self):
+        """CPU seconds of the zygote's children that have ended."""
+        try:
+            answer = self.run({"stats": True})
+        except OSError:  # the zygote is gone: the tests that need it say so, the report does not
+            return 0.0
+        return answer["cpu"] if answer else 0.0
+
+    def close(self):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(self.socket_path)  # an empty request: the zygote stops
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+
+
+def cli_result(name, code, stdout, stderr):
+    """(exit code, result) as ``ansible localhost -m`` with the tree callback gives them for a module's output: the
+    task failed -> 2; the result without what the callback drops (failed, skipped, _ansible_*, invocation, diff,
+    exception, warnings, deprecations), ``changed`` defaulted to false."""
+    # pylint: disable=import-outside-toplevel
+    from ansible.module_utils.json_utils import _filter_non_json_lines
+    from ansible.vars.clean import strip_internal_keys
+
+    try:
+        result = json.loads(_filter_non_json_lines(stdout)[0])
+    except ValueError:
+        result = {"failed": True, "msg": "Module result deserialization failed (fleetops.vmss.%s)" % name,
+                  "module_stdout": stdout, "module_stderr": stderr, "rc": code}
+    failed = result.get("failed", "rc" in result and result["rc"] not in (0, "0"))
+    result.setdefault("changed", False)
+    result = strip_internal_keys(result)
+    for key in ("failed", "skipped", "invocation", "diff", "exception", "warnings", "deprecations"):
+        result.pop(key, None)
+    return (2 if failed else 0), result
+
+
 class Ansible:
     """Runs targets (tests/integration/targets/<name>/tasks/main.yml) and single modules."""
 
-    def __init__(self, env, workdir):
+    def __init__(self, env, workdir, zygote=None):
         self.env = env
         self.workdir = workdir
+        self.zygote = zygote
 
-    def playbook(self, target, extra_vars=None, env=None):
-        """Run one target as a role on localhost; returns the CompletedProcess (stdout has the log)."""
+    def playbook(self, target, extra_vars=None, env=None, *, forked_modules=False):
+        """Run one target as a role on localhost; returns the CompletedProcess (stdout has the log).
+
+        ``forked_modules``: for targets that test modules, not the playbook around them: ansible-playbook runs as
+        always, but its module runs (the AnsiballZ files it writes) are forked from the zygote instead of each
+        starting a Python that imports the SDK (not with FLEETOPS_MODULE_RUNNER=cli)."""
         playbook = self.workdir / ("%s.yml" % target)
         playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False,
                                              "roles": [str(TARGETS / target)]}]))
         command = ["ansible-playbook", str(playbook), "-e", json.dumps(extra_vars or {})]
-        return subprocess.run(command, env=dict(self.env, **(env or {})), cwd=self.workdir, capture_output=True,
+        forked = {}
+        if forked_modules and self.zygote:  # an extra var: implicit localhost's interpreter is ansible_playbook_python
+            command += ["-e", json.dumps({"ansible_python_interpreter": str(self.zygote.interpreter)})]
+            forked = {"FLEETOPS_ZYGOTE_SOCKET": self.zygote.socket_path}
+        return subprocess.run(command, env=dict(self.env, **forked, **(env or {})), cwd=self.workdir, capture_output=True,
                               text=True, timeout=600, check=False)
 
-    def module(self, name, args, env=None, check=False):
+    def module(self, name, args, env=None, check=False, *, cli=False):
+        """Run module fleetops.vmss.<name> on localhost as ``ansible localhost -m`` does (``--check`` with ``check``);
+        returns (exit code, the module's result dict), as the CLI gives them. Forked from the zygote unless ``cli``
+        (or FLEETOPS_MODULE_RUNNER=cli): then the ansible CLI itself."""
+        if cli or self.zygote is None:
+            return self.module_cli(name, args, env, check)
+        tmp = Path(tempfile.mkdtemp(dir=self.workdir))
+        (tmp / "module-tmp").mkdir()
+        # The arguments the controller adds (ActionBase._update_module_args), as `ansible localhost -m` sets them.
+        internal = {"_ansible_check_mode": check, "_ansible_no_log": False, "_ansible_debug": False, "_ansible_diff": False,
+                    "_ansible_verbosity": 0, "_ansible_version": ANSIBLE_VERSION, "_ansible_module_name": "fleetops.vmss." + name,
+                    "_ansible_syslog_facility": "LOG_USER", "_ansible_selinux_special_fs": ["fuse", "nfs", "vboxsf", "ramfs", "9p", "vfat"],
+                    "_ansible_socket": None, "_ansible_shell_executable": "/bin/sh", "_ansible_keep_remote_files": False,
+                    "_ansible_tmpdir": str(tmp / "module-tmp") + "/", "_ansible_remote_tmp": "~/.ansible/tmp",
+                    "_ansible_ignore_unknown_opts": False, "_ansible_target_log_info": None, "_ansible_tracebacks_for": []}
+        answer = self.zygote.run({"module": "ansible_collections.fleetops.vmss.plugins.modules." + name,
+                                  "args": dict(args, **internal), "env": dict(self.env, **(env or {})),
+                                  "cwd": str(self.workdir), "stdout": str(tmp / "stdout"), "stderr": str(tmp / "stderr")})
+        stdout = (tmp / "stdout").read_text(errors="replace")
+        stderr = (tmp / "stderr").read_text(errors="replace")
+        shutil.rmtree(tmp / "module-tmp", ignore_errors=True)  # as the controller removes its tmpdir
+        return cli_result(name, answer["rc"] if answer else -signal.SIGKILL, stdout, stderr)
+
+    def module_cli(self, name, args, env=None, check=False):
         """Run ``ansible localhost -m fleetops.vmss.<name>`` (``--check`` with ``check``); returns (exit code,
         the module's result dict)."""
         tree = Path(tempfile.mkdtemp(dir=self.workdir))
@@ -147,9 +339,24 @@ class Ansible:
         return completed.returncode, json.loads(result_file.read_text())
 
 
+@pytest.fixture(scope="session")
+def module_zygote(ansible_env, tmp_path_factory):
+    """This worker's zygote (None with FLEETOPS_MODULE_RUNNER=cli), stopped at the end of the session."""
+    if MODULE_RUNNER == "cli":
+        yield None
+        return
+    zygote = Zygote(ansible_env, ansible_env["ANSIBLE_COLLECTIONS_PATH"], tmp_path_factory.mktemp("zygote"))
+    _ZYGOTE["zygote"] = zygote
+    try:
+        yield zygote
+    finally:
+        _ZYGOTE.clear()
+        zygote.close()
+
+
 @pytest.fixture
-def ansible(ansible_env, tmp_path):
-    return Ansible(ansible_env, tmp_path)
+def ansible(ansible_env, module_zygote, tmp_path):
+    return Ansible(ansible_env, tmp_path, module_zygote)
 
 
 @pytest.fixture(scope="session")

@@ -72,7 +72,8 @@ def test_autoscale_target(emulator, azure, ansible, control):
     vmss_id = seed_scale_set(azure, "api", 2)
     seed_scale_set(azure, "batch", 1)
     require_success(ansible.playbook("autoscale", {
-        "rg": RG, "vmss_name": "api", "vmss_id": vmss_id, "other_vmss_name": "batch", "traffic_start": last_seq(control)}))
+        "rg": RG, "vmss_name": "api", "vmss_id": vmss_id, "other_vmss_name": "batch", "traffic_start": last_seq(control)},
+        forked_modules=True))
 
 
 def test_cpu_scales_out_by_two_then_in_by_one_and_never_removes_protected_instances(emulator, azure, ansible, control):

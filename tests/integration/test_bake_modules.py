@@ -39,7 +39,7 @@ def seed_version(azure, image, name):
 
 
 def test_gallery_target(emulator, ansible, control):
-    require_success(ansible.playbook("gallery", {"rg": RG, "traffic_start": last_seq(control)}))
+    require_success(ansible.playbook("gallery", {"rg": RG, "traffic_start": last_seq(control)}, forked_modules=True))
 
 
 def test_gallery_image_version_target(emulator, azure, ansible, control):
@@ -48,11 +48,11 @@ def test_gallery_image_version_target(emulator, azure, ansible, control):
     windows = seed_version(azure, "win", "1.0.0")
     require_success(ansible.playbook("gallery_image_version", {
         "rg": RG, "definition_id": definition_id(azure), "windows_version_id": windows,
-        "traffic_start": last_seq(control)}))
+        "traffic_start": last_seq(control)}, forked_modules=True))
 
 
 def test_image_template_target(emulator, azure, ansible, control):
     seed_gallery(azure)
     require_success(ansible.playbook("image_template", {
         "rg": RG, "subscription": azure.subscription_id, "definition_id": definition_id(azure),
-        "traffic_start": last_seq(control)}))
+        "traffic_start": last_seq(control)}, forked_modules=True))

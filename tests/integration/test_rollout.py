@@ -418,7 +418,7 @@ def test_batch_by_plans_in_check_mode_then_a_rollout_by_update_domain(emulator, 
 
     completed = ansible.playbook("rollout", {"rg": RG, "vmss_name": "zonal", "plans_file": str(plans_file),
                                              "image": dict(MARKETPLACE, version="1.1.0"),
-                                             "traffic_start": last_seq(control)})
+                                             "traffic_start": last_seq(control)}, forked_modules=True)
 
     require_success(completed)
     by_domain, by_fault_domain, by_zone, by_percent, by_count = json.loads(plans_file.read_text())

@@ -22,7 +22,7 @@ def test_scale_set_target(emulator, azure, ansible, control, mode):
     network = seed_network(azure, RG, location)
     extra = dict(network, rg=RG, vmss_name="api-%s" % mode.lower(), mode=mode, location=location,
                  traffic_start=last_seq(control))
-    require_success(ansible.playbook("scale_set", extra))
+    require_success(ansible.playbook("scale_set", extra, forked_modules=True))
 
 
 def test_someone_else_changes_the_scale_set_between_read_and_write(emulator, azure, ansible, control):

@@ -40,7 +40,7 @@ def seed_scale_set(azure, location, rg=RG, name=NAME):
 def test_scale_set_info_target(emulator, azure, ansible):
     location = emulator["FLEETOPS_EMULATOR_LOCATION"]
     seed_scale_set(azure, location)
-    require_success(ansible.playbook("scale_set_info", {"rg": RG, "vmss_name": NAME, "location": location}))
+    require_success(ansible.playbook("scale_set_info", {"rg": RG, "vmss_name": NAME, "location": location}, forked_modules=True))
 
 
 def test_throttled_reads_are_retried_after_the_time_asked(emulator, azure, ansible, control):

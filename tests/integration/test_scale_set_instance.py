@@ -20,7 +20,7 @@ def test_scale_set_instance_target(emulator, azure, ansible, control, mode):
     if mode == "Flexible":
         register_feature(azure)  # the target upgrades Flexible VMs to a new image (a preview behind the feature)
     require_success(ansible.playbook("scale_set_instance", {
-        "rg": RG, "vmss_name": "web-%s" % mode.lower(), "mode": mode, "traffic_start": last_seq(control)}))
+        "rg": RG, "vmss_name": "web-%s" % mode.lower(), "mode": mode, "traffic_start": last_seq(control)}, forked_modules=True))
 
 
 @pytest.mark.parametrize("mode", ["Uniform", "Flexible"])
