@@ -258,7 +258,8 @@ class Zygote:
 def cli_result(name, code, stdout, stderr):
     """(exit code, result) as ``ansible localhost -m`` with the tree callback gives them for a module's output: the
     task failed -> 2; the result without what the callback drops (failed, skipped, _ansible_*, invocation, diff,
-    exception, warnings, deprecations), ``changed`` defaulted to false."""
+    deprecations), ``changed`` defaulted to false. ``warnings`` and ``exception`` are kept, unlike the tree file:
+    they are the module's own output, and tests assert a module warns of nothing or raised no traceback."""
     # pylint: disable=import-outside-toplevel
     from ansible.module_utils.json_utils import _filter_non_json_lines
     from ansible.vars.clean import strip_internal_keys
@@ -271,7 +272,7 @@ def cli_result(name, code, stdout, stderr):
     failed = result.get("failed", "rc" in result and result["rc"] not in (0, "0"))
     result.setdefault("changed", False)
     result = strip_internal_keys(result)
-    for key in ("failed", "skipped", "invocation", "diff", "exception", "warnings", "deprecations"):
+    for key in ("failed", "skipped", "invocation", "diff", "deprecations"):
         result.pop(key, None)
     return (2 if failed else 0), result
 

@@ -29,7 +29,8 @@ def test_the_fork_gives_what_the_cli_gives(emulator, azure, ansible, control, ca
     forked = ansible.module(name, args, check=check)
     cli = ansible.module(name, args, check=check, cli=True)
 
-    assert forked == cli
+    # the CLI's tree file drops the module's warnings and exception, which the forked run keeps
+    assert (forked[0], {k: v for k, v in forked[1].items() if k not in ("warnings", "exception")}) == cli
     assert forked[0] == (2 if case == "bad input" else 0), forked
     assert not arm_writes(control, since)  # a read, check mode and refused input write nothing, either way
 
