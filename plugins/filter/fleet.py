@@ -54,7 +54,7 @@ def fleet_plan(hosts: List[Mapping[str, Any]], version: Mapping[str, Any], canar
                region_order: Optional[List[str]] = None, parallel: int = 5, batch_by: str = "percent",
                batch_size: int = 20, canary: int = 0, batch_seconds: int = 600,
                pause_seconds: int = 0) -> Dict[str, Any]:
-    """The fleet plan: ``waves`` ([{index, region, sets, pending, estimated_seconds}]), canary region first, then
+    """The fleet plan: ``waves`` ([{index, region, sets, pending, replicated, estimated_seconds}]), canary region first, then
     ``region_order``, then the other regions in the order of the version's target regions; ``errors`` (what
     refuses the run: a set in a region the version does not target, a canary region or an ordered region without
     sets, a host that is not a scale set); ``passed_regions`` (the leading waves' regions where every set already
@@ -71,6 +71,9 @@ def fleet_plan(hosts: List[Mapping[str, Any]], version: Mapping[str, Any], canar
     version_id, name = str(version["id"]), str(version["id"]).rstrip("/").rsplit("/", 1)[-1]
     targets = [region_key(region.get("name")) for region in
                (version.get("publishing_profile") or {}).get("target_regions") or []]
+    # the regions replicated at plan time stay so (the fleet's updates change no target region): no wait before them
+    replicated = {region_key(entry.get("region")) for entry in
+                  ((version.get("replication_status") or {}).get("summary") or []) if entry.get("state") == "Completed"}
     parallel = max(int(parallel or 1), 1)
     by_region: Dict[str, List[Dict[str, Any]]] = {}
     for host in sorted(hosts, key=lambda item: str(item.get("inventory_hostname"))):
@@ -102,7 +105,7 @@ def fleet_plan(hosts: List[Mapping[str, Any]], version: Mapping[str, Any], canar
         pending = [item for item in by_region[region] if not item["done"]]
         slowest = max([item["estimated_seconds"] for item in pending] or [0])
         waves.append({"index": index, "region": region, "sets": by_region[region], "pending": len(pending),
-                      "estimated_seconds": slowest * math.ceil(len(pending) / parallel)})
+                      "replicated": region in replicated, "estimated_seconds": slowest * math.ceil(len(pending) / parallel)})
     passed = []  # the leading waves with nothing left to roll out (a re-run): promoted from the start
     for wave in waves:
         if wave["pending"]:
@@ -125,8 +128,9 @@ def fleet_report(plan: Mapping[str, Any], outcomes: Mapping[str, Any], halted: O
                  promoted: Optional[List[str]] = None) -> Dict[str, Any]:
     """The fleet report: ``data`` (JSON-ready), ``markdown`` and ``svg`` (the picture: _fleet_report.py).
     ``outcomes`` maps a host to the rollout role's ``rollout_outcome`` (hosts the run did not roll out have none);
-    ``halted``: ``{host, wave, region, msg, at}`` of the set that halted the fleet. A set the halt stopped after its
-    batch is ``stopped`` (its rollback point kept)."""
+    ``halted``: ``{host, wave, region, msg, at}`` of the set that halted the fleet (host ``None`` when the wait for
+    the wave's replication did). A set the halt stopped after its batch is ``stopped`` (its rollback point kept); the
+    set that halted it without an outcome (refused in its pre-flight) is ``failed``."""
     waves, counts = [], {}
     for wave in plan.get("waves") or []:
         sets = []
@@ -134,6 +138,8 @@ def fleet_report(plan: Mapping[str, Any], outcomes: Mapping[str, Any], halted: O
             outcome = outcomes.get(item["host"]) or {}
             if item["done"]:
                 status = "already_done"
+            elif not outcome and item["host"] == (halted or {}).get("host"):   # refused before it wrote anything
+                status, outcome = "failed", {"failed": True, "msg": halted.get("msg")}
             elif outcome:
                 status = "failed" if outcome.get("failed") else str(outcome.get("status") or "unknown")
             else:
@@ -161,8 +167,9 @@ def _markdown(data: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
              "Image version: `%s`" % data["image_version_id"], ""]
     if data["halted"]:
         halted = data["halted"]
-        where = (halted.get("wave"), halted.get("region"), halted.get("host"), halted.get("msg"))
-        lines += ["**Halted** in wave %s (%s) by %s: %s" % where, ""]
+        where = (halted.get("wave"), halted.get("region"), halted.get("msg"))
+        lines += [("**Halted** in wave %s (%s) by " + halted["host"] + ": %s" if halted.get("host")
+                   else "**Halted** before wave %s (%s): %s") % where, ""]
         stopped = [item["host"] for wave in data["waves"] for item in wave["sets"] if item["status"] == "stopped"]
         if stopped:
             lines += ["Stopped after their batch, rollback point kept: %s" % ", ".join(stopped), ""]

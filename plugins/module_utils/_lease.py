@@ -407,8 +407,16 @@ class Lease:
 
         def guarded_start(action, ids, *args, **kwargs):
             held = self._held(client.resource)
-            if held is not None and held["due"]:   # Azure refuses an action while the PATCH runs: wait for it
-                guarded_update({"tags": dict(client.resource.get("tags") or {})})
+            end = time.monotonic() + CONFLICT_SECONDS
+            while held is not None and held["due"]:   # Azure refuses an action while the PATCH runs: wait for it
+                try:
+                    guarded_update({"tags": dict(client.resource.get("tags") or {})})
+                    break
+                except Exception as exc:  # pylint: disable=broad-except
+                    # 409 Conflict: the PATCH that kept the lease for this run's next call (not waited for) still runs
+                    if _status(exc) != 409 or time.monotonic() > end:
+                        raise
+                    time.sleep(float(self.params.get("wait_sleep") or 10.0))
             end = time.monotonic() + CONFLICT_SECONDS
             while True:
                 try:

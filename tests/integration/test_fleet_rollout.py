@@ -15,7 +15,9 @@ import signal
 import subprocess
 import time
 
+import pytest
 import yaml
+from azure.core.exceptions import HttpResponseError
 
 from conftest import ROOT, arm_writes, last_seq, put_resource_group, uniform_scale_set
 from test_inventory import inventory as list_inventory
@@ -26,9 +28,9 @@ REGIONS = ("westeurope", "eastus", "northeurope")
 SETS = {"api-we1": "westeurope", "api-we2": "westeurope", "api-us": "eastus", "api-ne": "northeurope"}
 
 
-def seed(azure, location):
+def seed(azure, location, failed_region=None):
     """Gallery versions 1.0.0 (the three regions and japaneast) and 1.1.0 (the three regions, excluded from latest, as
-    baked), and the four sets on 1.0.0."""
+    baked; its replication to failed_region fails, as the emulator was told), and the four sets on 1.0.0."""
     put_resource_group(azure, GALLERY_RG, location)
     put_resource_group(azure, RG, location)
     compute = azure.client("compute")
@@ -39,9 +41,13 @@ def seed(azure, location):
     source = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/images/base" % (
         azure.subscription_id, GALLERY_RG)
     for version, excluded, regions in (("1.0.0", False, REGIONS + ("japaneast",)), ("1.1.0", True, REGIONS)):
-        compute.gallery_image_versions.begin_create_or_update(GALLERY_RG, "golden", "payments-api", version, {
+        poller = compute.gallery_image_versions.begin_create_or_update(GALLERY_RG, "golden", "payments-api", version, {
             "location": location, "properties": {"storageProfile": {"source": {"id": source}}, "publishingProfile": {
-                "targetRegions": [{"name": region} for region in regions], "excludeFromLatest": excluded}}}).result()
+                "targetRegions": [{"name": region} for region in regions], "excludeFromLatest": excluded}}})
+        try:
+            poller.result()
+        except HttpResponseError as exc:   # the version exists all the same, replicated to the other regions
+            assert failed_region and failed_region in str(exc), exc
     pollers = [compute.virtual_machine_scale_sets.begin_create_or_update(
         RG, name, uniform_scale_set(region, {"id": version_id(azure, "1.0.0")}, 2)) for name, region in SETS.items()]
     for poller in pollers:
@@ -248,3 +254,61 @@ def test_a_run_killed_in_the_second_wave_resumes_where_it_stopped(emulator, azur
     statuses = {item["host"]: item["status"] for wave in report["waves"] for item in wave["sets"]}
     assert statuses == {"api-we1": "already_done", "api-we2": "already_done", "api-us": "succeeded",
                         "api-ne": "succeeded"}, statuses
+
+
+@pytest.mark.parametrize("compose, why", [
+    ({"scale_set": "scale_set ~ '-gone' if scale_set == 'api-we2' else scale_set"}, "Scale set fleet/api-we2-gone does not exist"),
+    ({"rollout_strategy": "'sideways' if scale_set == 'api-we2' else 'in_place'"}, "rollout_strategy"),
+], ids=["set-does-not-exist", "bad-input"])
+def test_a_set_refused_in_its_preflight_halts_the_fleet_as_a_failed_batch_does(
+        emulator, azure, control, ansible_env, tmp_path, compose, why):
+    """api-we2 names a scale set that does not exist (the rollout role's pre-flight refuses it), or has a bad input
+    (the role's argument spec refuses it): nothing of api-we2 is written, and the fleet halts as for a failed batch:
+    api-we1 alongside it stops after the batch it was running, no other region is touched, the version is demoted
+    everywhere, the report names api-we2 and why."""
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    since = last_seq(control)
+    command, env = fleet_command(ansible_env, azure, tmp_path)
+    inventory = yaml.safe_load((tmp_path / "fleet.vmss.yml").read_text())
+    (tmp_path / "fleet.vmss.yml").write_text(yaml.safe_dump(dict(inventory, compose=compose, strict=True)))
+
+    run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
+
+    assert run.returncode != 0
+    assert "Fleet halted by scale set api-we2 in wave 1 (westeurope)" in run.stdout, run.stdout[-8000:]
+    touched = {target for _seq, target, _body in writes_by_target(control, since) if target.startswith("set:")}
+    assert touched <= {"set:api-we1"}, touched
+    got = versions(azure)
+    assert got["api-we1"] == ["1.0.0", "1.1.0"], got    # the batch it ran alongside the refusal, then stopped
+    assert got["api-us"] == got["api-ne"] == ["1.0.0", "1.0.0"]
+    assert exclusion(azure) == (True, {region: True for region in REGIONS})
+    report = json.loads((tmp_path / "reports" / "fleet-1.1.0.json").read_text())
+    assert report["status"] == "halted" and report["halted"]["host"] == "api-we2", report
+    assert why in report["halted"]["msg"], report["halted"]
+    statuses = {item["host"]: item["status"] for wave in report["waves"] for item in wave["sets"]}
+    assert statuses["api-we2"] == "failed" and statuses["api-we1"] == "stopped", statuses
+    assert statuses["api-us"] == statuses["api-ne"] == "not_started", statuses
+
+
+def test_a_region_not_replicated_in_time_halts_the_fleet_before_its_wave(emulator, azure, control, ansible_env, tmp_path):
+    """1.1.0's replication to the canary region failed (and fails again when the fleet's first update retries it):
+    the wait before wave 1 gives up, the fleet halts: no set is touched, the version is demoted everywhere, the report
+    says why. (A region failed is a version Failed: the rollout role's pre-flight would refuse every set anyway.)"""
+    control.call("POST", "replication-failures", {"region": "westeurope", "version": "1.1.0", "count": 5,
+                                                  "details": "Replica creation failed."})
+    seed(azure, emulator["FLEETOPS_EMULATOR_LOCATION"], failed_region="westeurope")
+    since = last_seq(control)
+
+    run = fleet(ansible_env, azure, tmp_path, fleet_replication_timeout=2)
+
+    assert run.returncode != 0, run.stdout[-8000:]
+    assert ("Fleet halted before wave 1 (westeurope): image version 1.1.0 is not replicated to westeurope within 2 s "
+            "(replication Failed: Replica creation failed.)") in run.stdout, run.stdout[-8000:]
+    assert not [target for _seq, target, _body in writes_by_target(control, since) if target.startswith("set:")]
+    assert versions(azure) == {name: ["1.0.0", "1.0.0"] for name in SETS}
+    assert exclusion(azure) == (True, {region: True for region in REGIONS})
+    report = json.loads((tmp_path / "reports" / "fleet-1.1.0.json").read_text())
+    assert report["status"] == "halted" and report["halted"]["host"] is None, report
+    assert (report["halted"]["wave"], report["halted"]["region"]) == (1, "westeurope"), report["halted"]
+    assert report["set_counts"] == {"not_started": 4}, report
+    assert "**Halted** before wave 1 (westeurope): image version 1.1.0" in (tmp_path / "reports" / "fleet-1.1.0.md").read_text()

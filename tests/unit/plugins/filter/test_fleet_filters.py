@@ -148,3 +148,41 @@ def test_the_picture_shows_sets_by_wave_their_batches_and_the_halt():
         {"number": 1, "kind": "batch", "started_at": "2026-12-06T10:00:00.000Z",
          "ended_at": "2026-12-06T10:01:40.000Z", "outcome": "healthy"}]
     assert fleet.fleet_report(plan, outcomes, halted, promoted=[])["svg"] == svg   # deterministic
+
+
+def test_report_of_a_set_refused_in_its_preflight_and_of_a_replication_halt():
+    plan = fleet.fleet_plan([host("eu1", "westeurope"), host("eu2", "westeurope"), host("us1", "eastus")],
+                            VERSION, "westeurope")
+    refused = {"host": "eu2", "wave": 1, "region": "westeurope", "msg": "Scale set rg/eu2 does not exist",
+               "at": "2026-12-06T10:01:00Z"}
+    stopped = {"status": "stopped", "batches": [batch(1, "00:00", "01:40", "healthy")],
+               "summary": {"started_at": "2026-12-06T10:00:00.000Z", "ended_at": "2026-12-06T10:01:40.000Z"}}
+
+    data = fleet.fleet_report(plan, {"eu1": stopped}, refused, promoted=[])["data"]
+
+    # the refused set has no outcome of its own (nothing of it written): it is the failed one, with the halt's reason
+    assert [(item["host"], item["status"], item["msg"]) for item in data["waves"][0]["sets"]] == [
+        ("eu1", "stopped", ""), ("eu2", "failed", "Scale set rg/eu2 does not exist")]
+    assert data["set_counts"] == {"stopped": 1, "failed": 1, "not_started": 1}
+
+    waited = {"host": None, "wave": 2, "region": "eastus", "at": "2026-12-06T10:02:00Z",
+              "msg": "image version 1.1.0 is not replicated to eastus within 60 s (replication Replicating)"}
+    report = fleet.fleet_report(plan, {"eu1": {"status": "succeeded"}, "eu2": {"status": "succeeded"}}, waited,
+                                promoted=["westeurope"])
+    assert report["data"]["set_counts"] == {"succeeded": 2, "not_started": 1}
+    assert ("**Halted** before wave 2 (eastus): image version 1.1.0 is not replicated to eastus within 60 s"
+            in report["markdown"])
+    assert "halt (wave 2)" in report["svg"] and "None" not in report["svg"]
+
+
+def test_regions_replicated_at_plan_time_need_no_wait():
+    version = dict(VERSION, replication_status={"summary": [
+        {"region": "West Europe", "state": "Completed"}, {"region": "North Europe", "state": "Replicating"},
+        {"region": "eastus", "state": "Failed"}]})
+
+    plan = fleet.fleet_plan([host("eu1", "westeurope"), host("ne1", "northeurope"), host("us1", "eastus")],
+                            version, "westeurope")
+
+    assert [(wave["region"], wave["replicated"]) for wave in plan["waves"]] == [
+        ("westeurope", True), ("northeurope", False), ("eastus", False)]
+    assert not any(wave["replicated"] for wave in fleet.fleet_plan([host("eu1", "westeurope")], VERSION, "westeurope")["waves"])
