@@ -153,8 +153,10 @@ options:
         that call - M(fleetops.vmss.rollout) with status V(in_progress), M(fleetops.vmss.blue_green) with V(succeeded)
         or V(nothing_to_do). The tag then says C(pid=0) (no module holds it) with a fresh expiry, and the result
         C(lease.kept=true). Any other outcome, and a failure, releases it.
-      - The next call takes the kept lease as its own when it has the same O(lease_run); every other run is refused
-        until the lease expires (at least five minutes later) or takes it over with O(force_lease).
+      - The next call takes the kept lease as its own when it has the same O(lease_run) - as it is, without a write,
+        while a third or more of its time is left (a batch's upgrade is not held back by a tags update), else
+        rewritten with its own pid - and keeps it again at exit the same way; every other run is refused until the
+        lease expires (at least five minutes later) or takes it over with O(force_lease).
     type: bool
     default: false
   lease_run:

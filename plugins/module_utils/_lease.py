@@ -315,6 +315,8 @@ class Lease:
             if verdict == "mine" and not self.module.check_mode:   # kept by this run's previous call: released
                 # (or kept again) at our exit even if we write nothing
                 held.update(etag=doc.get("etag"), tags=tags, value=tags[TAG])
+                if self._adopt(held, found):
+                    return
             if verdict in TAKEN_OVER:
                 self.info["taken_over"].append({"scale_set": "%s/%s" % (held["resource_group"], held["name"]),
                                                 "owner": tags.get(TAG), "reason": verdict})
@@ -338,6 +340,25 @@ class Lease:
         self.module.fail_json(msg="%s: could not take the lease (tag %s): the scale set kept changing between a "
                               "read and a conditional write; run again." % (self._what(held), TAG),
                               lease=self.info, **self._failed_result())
+
+    def _adopt(self, held, found: Dict[str, Any]) -> bool:
+        """A lease this run's previous call kept, with a third of its time or more to run, is this call's as it is:
+        no tags PATCH before the first action (Azure refuses the action until that PATCH ends: a batch's start held
+        back by it, and a write more per batch). Like any other lease of ours it is renewed once a third of its time
+        has passed; it still names no module (pid 0), so until then it is judged by its controller, as between calls."""
+        left = found["expires"] - time.time()
+        same = all(found[key] == self.me[key] for key in ("host", "controller")) and found["operation"] == self.operation
+        if found["pid"] != KEPT_PID or not same or left < self.ttl / 3:
+            return False
+        held["due"] = False
+        self.info.update(owner=held["value"], expires=iso(found["expires"]))
+        now = time.monotonic()
+        self.written = now - (self.ttl - left)   # as if written then: the renewals keep their schedule
+        self.renewed = now                       # the previous call's keeping PATCH may still run (409 meanwhile)
+        self.renew_at = self.written + self.ttl / 3
+        if self.tick not in _waiter.WAIT_HOOKS:
+            _waiter.WAIT_HOOKS.append(self.tick)
+        return True
 
     @staticmethod
     def _found(tags: Dict[str, str]) -> Optional[Dict[str, Any]]:
@@ -560,6 +581,12 @@ class Lease:
         rewrite fails keeps the lease it has, which expires."""
         if self.tick in _waiter.WAIT_HOOKS:
             _waiter.WAIT_HOOKS.remove(self.tick)
+        unchanged = [decode(held["value"]) for held in self.sets if held["value"]]
+        if unchanged and all(lease and lease["pid"] == KEPT_PID and lease["run"] == self.me["run"]
+                             and lease["expires"] - time.time() >= self.ttl / 3 for lease in unchanged):
+            # still the kept lease this call adopted, a third of its time or more to run: the next call adopts it too
+            self.info.update(kept=True)
+            return
         expires = time.time() + self.ttl
         value = encode(dict(self.me, pid=KEPT_PID), self.operation, expires)
         kept = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import subprocess
+import time
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -478,7 +479,10 @@ def test_the_next_call_s_first_upgrade_waits_for_the_kept_lease_s_patch_still_ru
     held.guard(client)
     client.update({"tags": {"team": "web", "fleetops.rollout": "{}"}})
     first.on_exit[0]({"status": "in_progress"})
-    busy = Busy(compute.virtual_machine_scale_sets.doc["tags"])
+    tags = compute.virtual_machine_scale_sets.doc["tags"]
+    kept = _lease.decode(tags[_lease.TAG])   # close to its expiry: the next call takes it again with a PATCH
+    tags[_lease.TAG] = _lease.encode(kept, "rollout", time.time() + 60)
+    busy = Busy(tags)
     compute.virtual_machine_scale_sets = busy
 
     second = Module(keep_lease=True, lease_run="role-run-1")
@@ -490,3 +494,65 @@ def test_the_next_call_s_first_upgrade_waits_for_the_kept_lease_s_patch_still_ru
     assert busy.refused == 2 and client.upgraded == [["2", "3"]]
     assert _lease.decode(busy.doc["tags"][_lease.TAG])["pid"] != _lease.KEPT_PID   # this call's own, written once
     assert len(busy.patches) == 1
+
+
+class Refusing(Client):
+    """Azure refuses the first ``refused`` actions, 409: the previous call's PATCH keeping the lease still runs."""
+
+    def __init__(self, compute, refused=1):
+        super().__init__(compute)
+        self.refused = refused
+
+    def start(self, action, ids, *args, **kwargs):
+        if self.refused:
+            self.refused -= 1
+            error = HttpResponseError(message="Conflict: The request failed due to conflict with a concurrent request.")
+            error.status_code = 409
+            raise error
+        return super().start(action, ids, *args, **kwargs)
+
+
+def test_the_run_s_next_call_adopts_a_fresh_kept_lease_without_writing_and_keeps_it_without_writing():
+    """A batch's call finds the lease its run kept, most of its time to run: no tags PATCH before its upgrade (which
+    Azure would hold back until that PATCH ends) and none at its exit; close to its expiry, it is renewed."""
+    compute = Compute({"team": "web"})
+    scale_sets = compute.virtual_machine_scale_sets
+    first = Module(keep_lease=True, lease_run="role-run-1")
+    held = _lease.take(first, compute, "rollout", [("rg", "api")], {}, defer=True)
+    client = Client(compute)
+    held.guard(client)
+    client.upgrade(["0"])
+    first.on_exit[0]({"status": "in_progress"})
+    kept_value, writes = scale_sets.doc["tags"][_lease.TAG], len(scale_sets.patches)
+    assert writes == 2   # taken before the first upgrade, kept at the exit
+
+    second = Module(keep_lease=True, lease_run="role-run-1")
+    result = {}
+    held = _lease.take(second, compute, "rollout", [("rg", "api")], result, defer=True)
+    client = Refusing(compute)   # the keeping PATCH still runs: the upgrade is asked again, not judged
+    held.guard(client)
+    client.upgrade(["1"])
+    assert client.upgraded == [["1"]] and client.refused == 0
+    assert len(scale_sets.patches) == writes and result["lease"]["owner"] == kept_value
+    assert held.tick in _waiter.WAIT_HOOKS   # the controller is still watched
+    result["status"] = "in_progress"
+    second.on_exit[0](result)
+    assert len(scale_sets.patches) == writes and result["lease"]["kept"] is True
+    assert scale_sets.doc["tags"][_lease.TAG] == kept_value
+
+    other = Module(keep_lease=True, lease_run="role-run-2")   # still held against every other run
+    with pytest.raises(Failed):
+        _lease.take(other, compute, "rollout", [("rg", "api")], defer=True)
+
+    tags = scale_sets.doc["tags"]   # a third of its time left: the next call writes its own lease first
+    tags[_lease.TAG] = _lease.encode(_lease.decode(kept_value), "rollout", time.time() + held.ttl / 3 - 5)
+    third = Module(keep_lease=True, lease_run="role-run-1")
+    held = _lease.take(third, compute, "rollout", [("rg", "api")], {}, defer=True)
+    client = Client(compute)
+    held.guard(client)
+    client.upgrade(["2"])
+    assert len(scale_sets.patches) == writes + 1
+    assert _lease.decode(scale_sets.doc["tags"][_lease.TAG])["pid"] == os.getpid()
+    third.on_exit[0]({"status": "in_progress"})   # its own pid in the lease: kept again (pid 0), a write
+    assert len(scale_sets.patches) == writes + 2
+    assert _lease.decode(scale_sets.doc["tags"][_lease.TAG])["pid"] == _lease.KEPT_PID
