@@ -64,8 +64,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        del validation
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         mode = file_mode(args["mode"])
         # key -> text (the key is the file name), or key -> {name, content} (as fleetops.vmss.rollout_reports gives them)
         files = {to_text(key): (value.get("name"), value.get("content")) if isinstance(value, dict) else (key, value)
