@@ -82,9 +82,9 @@ class ActionModule(ActionBase):
                 holds(paths[key], to_bytes(content), mode) for key, (name, content) in files.items())
             return result
         try:
-            if not os.path.isdir(directory):
-                os.makedirs(directory, mode=0o755)
-                result["changed"] = True
+            # exist_ok: the sets of a wave write into one directory at the same time
+            result["changed"] = not os.path.isdir(directory)
+            os.makedirs(directory, mode=0o755, exist_ok=True)
             for key, (name, content) in files.items():
                 result["changed"] |= write_file(paths[key], to_bytes(content), mode)
         except OSError as error:

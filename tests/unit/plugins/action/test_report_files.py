@@ -76,3 +76,21 @@ def test_bad_names_contents_and_modes_are_refused_before_any_write(tmp_path, fil
 def test_yaml_integer_mode_is_taken_as_the_octal_it_was_written_as(tmp_path):
     run({"dir": str(tmp_path), "files": {"r.md": "x"}, "mode": 0o640})
     assert os.stat(tmp_path / "r.md").st_mode & 0o777 == 0o640
+
+
+def test_a_directory_made_meanwhile_by_another_host_is_no_error(tmp_path, monkeypatch):
+    # the sets of a fleet wave write their reports into one directory at the same time: another worker may make it
+    # between this one's look and its makedirs
+    target = tmp_path / "sets"
+    real_isdir, looks = os.path.isdir, []
+
+    def isdir(path):   # the first look says missing; the directory exists by the time makedirs runs
+        if path == str(target) and not looks:
+            looks.append(path)
+            target.mkdir()
+            return False
+        return real_isdir(path)
+
+    monkeypatch.setattr(report_files.os.path, "isdir", isdir)
+    result = run({"dir": str(target), "files": {"r.md": "x"}})
+    assert (target / "r.md").read_text() == "x" and result["dest"] == {"r.md": str(target / "r.md")}
