@@ -47,7 +47,7 @@ sys.path.insert(0, str(_collections_root()))  # ansible_collections.fleetops.vms
 
 from ansible.release import __version__ as ANSIBLE_VERSION  # noqa: E402  pylint: disable=wrong-import-position
 
-from module_zygote import CLIENT as ZYGOTE_CLIENT  # noqa: E402  pylint: disable=wrong-import-position
+from tests.integration.module_zygote import CLIENT as ZYGOTE_CLIENT  # noqa: E402  pylint: disable=wrong-import-position
 
 
 # The longest tests, longest first (CI durations): begun last, the demo (site.yml twice) alone kept one worker busy
