@@ -19,6 +19,7 @@ import importlib
 import io
 import json
 import os
+import pathlib
 import pkgutil
 
 import pytest
@@ -34,9 +35,10 @@ from ansible_collections.fleetops.vmss.plugins.module_utils._validate import NUM
 
 RG = "fuzz"
 SCALE_SET = "web"
-# Every module that runs here; an action plugin's documentation stub (rollout_wait, run on the controller) has no
-# main() to call: its bad input is tested in tests/unit/plugins/action.
-ACTION_STUBS = {"rollout_wait"}
+# Every module that runs here; an action plugin's documentation stub (rollout_wait, report_files: run on the
+# controller) has no main() to call: its bad input is tested in tests/unit/plugins/action.
+ACTION_STUBS = {name for _finder, name, _is_package in pkgutil.iter_modules(
+    [str(pathlib.Path(modules_package.__path__[0]).parent / "action")])}
 MODULES = sorted(name for _finder, name, _is_package in pkgutil.iter_modules(modules_package.__path__)
                  if name not in ACTION_STUBS)
 # Options whose valid values point at the seeded resources: fuzzed values there mostly test "not found".
