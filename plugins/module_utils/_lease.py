@@ -219,6 +219,7 @@ class Lease:
         self.params = module.params
         self.result = result
         self.ttl = ttl_for(self.params)
+        self.sleep = float(self.params.get("wait_sleep") or 10.0)
         self.controller = Controller(self.params.get("lease_controller_pid"))
         run = self.params.get("lease_run")
         if run is not None and not RUN_ID.match(run):
@@ -260,24 +261,33 @@ class Lease:
         until its operation has ended (Azure refuses an action on the scale set meanwhile, 409 Conflict).
 
         ``patient``: while the scale set's previous update is still running Azure answers 409 Conflict ("a
-        concurrent request"): ask again every wait_sleep seconds, CONFLICT_SECONDS at most."""
+        concurrent request"): asked again (_until_not_conflict); otherwise the 409 is raised at once."""
         from azure.core import MatchConditions  # pylint: disable=import-outside-toplevel
 
-        sleep = float(self.params.get("wait_sleep") or 10.0)
-        end = time.monotonic() + (CONFLICT_SECONDS if patient else 0)
+        def patch() -> Dict[str, Any]:
+            poller = self.compute.virtual_machine_scale_sets.begin_update(
+                held["resource_group"], held["name"], {"tags": tags}, etag=etag,
+                match_condition=MatchConditions.IfNotModified, **({} if wait else {"polling": False}))
+            if wait:
+                return _waiter.poller_result(poller, _waiter.Deadline(self.params.get("wait_timeout") or 1800),
+                                             "update of the tags of %s" % self._what(held)).as_dict()
+            return poller.result().as_dict()
+
+        return self._until_not_conflict(patch) if patient else patch()
+
+    def _until_not_conflict(self, call, ours=None):
+        """``call()``'s answer. While Azure answers it 409 Conflict (the scale set's update still runs, and Azure
+        refuses any other write or action meanwhile) it is asked again every wait_sleep seconds, until
+        CONFLICT_SECONDS have passed (so at least once more, whatever wait_sleep is), and only while ``ours()`` says
+        the update is one of this run's own, when given; then the 409 is raised, as is any other error at once."""
+        end = time.monotonic() + CONFLICT_SECONDS
         while True:
             try:
-                poller = self.compute.virtual_machine_scale_sets.begin_update(
-                    held["resource_group"], held["name"], {"tags": tags}, etag=etag,
-                    match_condition=MatchConditions.IfNotModified, **({} if wait else {"polling": False}))
-                if wait:
-                    return _waiter.poller_result(poller, _waiter.Deadline(self.params.get("wait_timeout") or 1800),
-                                                 "update of the tags of %s" % self._what(held)).as_dict()
-                return poller.result().as_dict()
+                return call()
             except Exception as exc:  # pylint: disable=broad-except
-                if _status(exc) != 409 or time.monotonic() + sleep > end:
+                if _status(exc) != 409 or time.monotonic() > end or (ours is not None and not ours()):
                     raise
-            time.sleep(sleep)
+            time.sleep(self.sleep)
 
     def _fail(self, action: str, held, exc: Exception) -> None:
         if not is_handled(exc):
@@ -355,9 +365,8 @@ class Lease:
         now = time.monotonic()
         self.written = now - (self.ttl - left)   # as if written then: the renewals keep their schedule
         self.renewed = now                       # the previous call's keeping PATCH may still run (409 meanwhile)
+        self._watch()
         self.renew_at = self.written + self.ttl / 3
-        if self.tick not in _waiter.WAIT_HOOKS:
-            _waiter.WAIT_HOOKS.append(self.tick)
         return True
 
     @staticmethod
@@ -369,19 +378,18 @@ class Lease:
     def _wait_for_stopping(self, held) -> Optional[Dict[str, Any]]:
         """The scale set; while its lease belongs to a module of this host whose controller is gone (it stops at
         its next wait), read again every wait_sleep seconds, until its lease expires at the latest."""
-        sleep = float(self.params.get("wait_sleep") or 10.0)
         waited = False
-        for _attempt in range(int(self.ttl / sleep) + 2):
+        for _attempt in range(int(self.ttl / self.sleep) + 2):
             doc = held.pop("doc", None) or self._read(held)
             found = self._found(dict((doc or {}).get("tags") or {}))
             if doc is None or self.module.check_mode:
                 return doc
             if judge(found, self.me, time.time(), self.params["force_lease"], pid_alive) == "stopping":
                 waited = True
-                time.sleep(max(0.0, min(sleep, found["expires"] - time.time())))
+                time.sleep(max(0.0, min(self.sleep, found["expires"] - time.time())))
             elif waited and _provisioning(doc) == "updating":
                 # the stopped module's last write (its lease released) still runs: Azure answers 409 to ours meanwhile
-                time.sleep(sleep)
+                time.sleep(self.sleep)
             else:
                 return doc
         return self._read(held)
@@ -428,28 +436,18 @@ class Lease:
 
         def guarded_start(action, ids, *args, **kwargs):
             held = self._held(client.resource)
-            end = time.monotonic() + CONFLICT_SECONDS
-            while held is not None and held["due"]:   # Azure refuses an action while the PATCH runs: wait for it
-                try:
-                    guarded_update({"tags": dict(client.resource.get("tags") or {})})
-                    break
-                except Exception as exc:  # pylint: disable=broad-except
-                    # 409 Conflict: the PATCH that kept the lease for this run's next call (not waited for) still runs
-                    if _status(exc) != 409 or time.monotonic() > end:
-                        raise
-                    time.sleep(float(self.params.get("wait_sleep") or 10.0))
-            end = time.monotonic() + CONFLICT_SECONDS
-            while True:
-                try:
-                    started = start(action, ids, *args, **kwargs)
-                    self.after_action()
-                    return started
-                except Exception as exc:  # pylint: disable=broad-except
-                    # 409 Conflict while our own lease renewal's update still runs: that one ends soon
-                    if _status(exc) != 409 or time.monotonic() - self.renewed > CONFLICT_SECONDS \
-                            or time.monotonic() > end:
-                        raise
-                time.sleep(float(self.params.get("wait_sleep") or 10.0))
+            if held is not None and held["due"]:
+                # the lease first, one tags PATCH (then it is not due: no loop on it); a 409 meanwhile: the PATCH
+                # that kept the lease for this run's next call (not waited for) still runs
+                self._until_not_conflict(lambda: guarded_update({"tags": dict(client.resource.get("tags") or {})}))
+
+            def started():
+                answer = start(action, ids, *args, **kwargs)
+                self.after_action()
+                return answer
+
+            # a 409 asked again only while our own lease renewal's update may still run: that one ends soon
+            return self._until_not_conflict(started, ours=lambda: time.monotonic() - self.renewed <= CONFLICT_SECONDS)
 
         client.update, client.start = guarded_update, guarded_start
         self.clients.append(client)
@@ -470,9 +468,18 @@ class Lease:
         """Azure's answer to a write carrying our lease: its ETag and tags; the wait hook from the first one."""
         tags = dict(after.get("tags") or {})
         held.update(etag=after.get("etag"), tags=tags, value=tags.get(TAG) or held["value"], due=False)
+        self._watch()
+
+    def _watch(self) -> None:
+        """The module's waits call tick from the run's first lease write on (its first renewal a third of the
+        lease's time later)."""
         if self.tick not in _waiter.WAIT_HOOKS:
             _waiter.WAIT_HOOKS.append(self.tick)
             self.renew_at = time.monotonic() + self.ttl / 3
+
+    def _unwatch(self) -> None:
+        if self.tick in _waiter.WAIT_HOOKS:
+            _waiter.WAIT_HOOKS.remove(self.tick)
 
     def _refuse_if_held(self, held) -> None:
         doc = self._read(held)
@@ -485,24 +492,23 @@ class Lease:
         """From every wait: stop if the controller is gone; renew when a third of the lease's time has passed."""
         if not self.controller.alive():
             self.stop("the controller that started it (pid %s on %s) is gone" % (self.me["controller"], self.me["host"]))
-        if self.writing or time.monotonic() < self.renew_at:
-            return
-        try:
-            self.renew()
-        except LeaseLost as lost:
-            self.stop(str(lost))
+        if not self.writing and time.monotonic() >= self.renew_at:
+            self._renew_or_stop()
 
     def after_action(self) -> None:
         """An action on instances was accepted: renew now once a third of the lease's time has passed (its PATCH
         then runs while the instances are busy, not when the next action is sent); the waits renew only once two
         thirds have passed (a long batch), so the lease never runs out."""
         if not self.writing and time.monotonic() - self.written >= self.ttl / 3:
-            try:
-                self.renew()
-            except LeaseLost as lost:
-                self.stop(str(lost))
+            self._renew_or_stop()
         if time.monotonic() - self.written < self.ttl / 3:   # fresh (not a renewal that failed: tried again soon)
             self.renew_at = max(self.renew_at, self.written + 2 * self.ttl / 3)
+
+    def _renew_or_stop(self) -> None:
+        try:
+            self.renew()
+        except LeaseLost as lost:   # taken over: this run must not go on
+            self.stop(str(lost))
 
     def renew(self) -> None:
         expires = time.time() + self.ttl
@@ -558,8 +564,7 @@ class Lease:
 
     def release(self) -> None:
         """Remove our lease tag from every set (once; a failure leaves it to expire)."""
-        if self.tick in _waiter.WAIT_HOOKS:
-            _waiter.WAIT_HOOKS.remove(self.tick)
+        self._unwatch()
         for held in self.sets:
             if held["value"]:
                 try:
@@ -579,8 +584,7 @@ class Lease:
     def keep_for_next_call(self) -> None:
         """keep_lease: leave the lease to this run's next call (pid KEPT_PID, a fresh expiry); a set whose
         rewrite fails keeps the lease it has, which expires."""
-        if self.tick in _waiter.WAIT_HOOKS:
-            _waiter.WAIT_HOOKS.remove(self.tick)
+        self._unwatch()
         unchanged = [decode(held["value"]) for held in self.sets if held["value"]]
         if unchanged and all(lease and lease["pid"] == KEPT_PID and lease["run"] == self.me["run"]
                              and lease["expires"] - time.time() >= self.ttl / 3 for lease in unchanged):
@@ -613,9 +617,7 @@ class Lease:
             poller = create(body, *args, **kwargs)
             # the ETag comes with the create's end: the release reads it first (and checks the lease is ours)
             held.update(value=value, tags=dict(body["tags"]), etag=None, due=False)
-            if self.tick not in _waiter.WAIT_HOOKS:
-                _waiter.WAIT_HOOKS.append(self.tick)
-                self.renew_at = time.monotonic() + self.ttl / 3
+            self._watch()
             return poller
 
         client.create = leased_create

@@ -33,20 +33,11 @@ options:
     description: The files' permissions, as an octal number (for example V(0644)).
     type: raw
     default: "0644"
+extends_documentation_fragment:
+  - fleetops.vmss.action_attributes
 attributes:
   check_mode:
-    description: Can run in check mode.
-    support: full
     details: Says whether a file would change; writes nothing.
-  diff_mode:
-    description: Returns the state before and after the change when run with C(--diff).
-    support: none
-  action:
-    description: Runs on the controller as an action plugin.
-    support: full
-  async:
-    description: Can run with C(async).
-    support: none
 seealso:
   - module: ansible.builtin.copy
 """

@@ -46,20 +46,11 @@ options:
     description: Seconds to wait at most; then the task fails (the job keeps running). V(0) waits as long as the job runs.
     type: float
     default: 0
+extends_documentation_fragment:
+  - fleetops.vmss.action_attributes
 attributes:
   check_mode:
-    description: Can run in check mode.
-    support: full
     details: It only reads the job's status file; a job started in check mode is waited for as usual.
-  diff_mode:
-    description: Returns the state before and after the change when run with C(--diff).
-    support: none
-  action:
-    description: Runs on the controller as an action plugin.
-    support: full
-  async:
-    description: Can run with C(async).
-    support: none
 notes:
   - The returned result is the job's, so O(jid)'s module decides RV(ignore:changed) and RV(ignore:failed).
 seealso:

@@ -116,6 +116,12 @@ def precondition_failed():
     return error
 
 
+def conflict():
+    error = HttpResponseError(message="Conflict: The request failed due to conflict with a concurrent request.")
+    error.status_code = 409
+    return error
+
+
 class ScaleSets:
     """GET and tags PATCH of one scale set, If-Match honoured; records every PATCH body."""
 
@@ -181,6 +187,19 @@ class Client:
 def no_hooks_left():
     yield
     _waiter.WAIT_HOOKS.clear()
+
+
+def kept_by_first_call(compute, write=lambda client: client.update({"tags": {"team": "web", "fleetops.rollout": "{}"}})):
+    """The first call of run role-run-1 (keep_lease): its deferred lease taken by its first ``write(client)``, it ends
+    in_progress and keeps the lease for the run's next call. Returns its Lease and its result."""
+    first = Module(keep_lease=True, lease_run="role-run-1")
+    held = _lease.take(first, compute, "rollout", [("rg", "api")], {}, defer=True)
+    client = Client(compute)
+    held.guard(client)
+    write(client)
+    result = {"status": "in_progress"}
+    first.on_exit[0](result)
+    return held, result
 
 
 def test_a_deferred_lease_rides_on_the_first_patch_and_leaves_with_the_last():
@@ -309,13 +328,7 @@ def test_a_kept_lease_bridges_two_calls_of_one_run_and_the_last_call_releases_it
     the same run's next call takes it without a write of its own and releases it when the run ends."""
     compute = Compute({"team": "web"})
     scale_sets = compute.virtual_machine_scale_sets
-    first = Module(keep_lease=True, lease_run="role-run-1")
-    held = _lease.take(first, compute, "rollout", [("rg", "api")], {}, defer=True)
-    client = Client(compute)
-    held.guard(client)
-    client.update({"tags": {"team": "web", "fleetops.rollout": "{}"}})
-    result = {"status": "in_progress"}
-    first.on_exit[0](result)
+    held, result = kept_by_first_call(compute)
     kept = _lease.decode(scale_sets.doc["tags"][_lease.TAG])
     assert kept["run"] == "role-run-1" and kept["pid"] == _lease.KEPT_PID and held.tick not in _waiter.WAIT_HOOKS
     assert result["lease"]["kept"] is True and result["lease"]["owner"] == scale_sets.doc["tags"][_lease.TAG]
@@ -462,9 +475,7 @@ class Busy(ScaleSets):
         if self.busy:
             self.busy -= 1
             self.refused += 1
-            error = HttpResponseError(message="Conflict: The request failed due to conflict with a concurrent request.")
-            error.status_code = 409
-            raise error
+            raise conflict()
         return super().begin_update(_group, _name, body, etag=etag)
 
 
@@ -473,12 +484,7 @@ def test_the_next_call_s_first_upgrade_waits_for_the_kept_lease_s_patch_still_ru
     takes the lease before its first upgrade meets 409 Conflict. Asked again (no verdict, no interruption: the bench
     fleet run halted by 'interrupted at batch 2 of 2 by a transient fault ... concurrent request')."""
     compute = Compute({"team": "web"})
-    first = Module(keep_lease=True, lease_run="role-run-1")
-    held = _lease.take(first, compute, "rollout", [("rg", "api")], {}, defer=True)
-    client = Client(compute)
-    held.guard(client)
-    client.update({"tags": {"team": "web", "fleetops.rollout": "{}"}})
-    first.on_exit[0]({"status": "in_progress"})
+    kept_by_first_call(compute)
     tags = compute.virtual_machine_scale_sets.doc["tags"]
     kept = _lease.decode(tags[_lease.TAG])   # close to its expiry: the next call takes it again with a PATCH
     tags[_lease.TAG] = _lease.encode(kept, "rollout", time.time() + 60)
@@ -506,9 +512,7 @@ class Refusing(Client):
     def start(self, action, ids, *args, **kwargs):
         if self.refused:
             self.refused -= 1
-            error = HttpResponseError(message="Conflict: The request failed due to conflict with a concurrent request.")
-            error.status_code = 409
-            raise error
+            raise conflict()
         return super().start(action, ids, *args, **kwargs)
 
 
@@ -517,12 +521,7 @@ def test_the_run_s_next_call_adopts_a_fresh_kept_lease_without_writing_and_keeps
     Azure would hold back until that PATCH ends) and none at its exit; close to its expiry, it is renewed."""
     compute = Compute({"team": "web"})
     scale_sets = compute.virtual_machine_scale_sets
-    first = Module(keep_lease=True, lease_run="role-run-1")
-    held = _lease.take(first, compute, "rollout", [("rg", "api")], {}, defer=True)
-    client = Client(compute)
-    held.guard(client)
-    client.upgrade(["0"])
-    first.on_exit[0]({"status": "in_progress"})
+    kept_by_first_call(compute, lambda client: client.upgrade(["0"]))
     kept_value, writes = scale_sets.doc["tags"][_lease.TAG], len(scale_sets.patches)
     assert writes == 2   # taken before the first upgrade, kept at the exit
 
@@ -556,3 +555,45 @@ def test_the_run_s_next_call_adopts_a_fresh_kept_lease_without_writing_and_keeps
     third.on_exit[0]({"status": "in_progress"})   # its own pid in the lease: kept again (pid 0), a write
     assert len(scale_sets.patches) == writes + 2
     assert _lease.decode(scale_sets.doc["tags"][_lease.TAG])["pid"] == _lease.KEPT_PID
+
+
+def _raise_or_return(answer):
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
+
+
+def test_a_409_is_asked_again_every_wait_sleep_until_conflict_seconds_have_passed_then_raised(monkeypatch):
+    """The one 409 loop (a lease write, the retake before an action, an action): bounded by CONFLICT_SECONDS, the
+    409 itself raised then (a transient fault for the caller, never a verdict); any other error raised at once."""
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(_lease.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(_lease.time, "sleep", lambda seconds: clock.update(now=clock["now"] + seconds))
+    held = _lease.take(Module(wait_sleep=7), Compute(), "rollout", [("rg", "api")], {}, defer=True)
+    asked = []
+
+    def busy():
+        asked.append(clock["now"])
+        raise conflict()
+
+    with pytest.raises(HttpResponseError) as refused:
+        held._until_not_conflict(busy)   # pylint: disable=protected-access
+    assert refused.value.status_code == 409
+    assert asked == [1000.0 + 7 * n for n in range(10)]   # the last at 1063: asked until 60 s had passed
+    assert asked[-2] <= 1000.0 + _lease.CONFLICT_SECONDS < asked[-1] <= 1000.0 + _lease.CONFLICT_SECONDS + 7
+
+    answers = iter([conflict(), conflict(), "accepted"])
+    assert held._until_not_conflict(lambda: _raise_or_return(next(answers))) == "accepted"   # pylint: disable=protected-access
+
+    asked.clear()
+    with pytest.raises(HttpResponseError):   # not one of this run's own updates: no second ask
+        held._until_not_conflict(busy, ours=lambda: False)   # pylint: disable=protected-access
+    with pytest.raises(HttpResponseError) as failed:
+        held._until_not_conflict(lambda: _raise_or_return(precondition_failed()))   # pylint: disable=protected-access
+    assert len(asked) == 1 and failed.value.status_code == 412
+
+    asked.clear()   # wait_sleep longer than CONFLICT_SECONDS: still asked once more
+    slow = _lease.take(Module(wait_sleep=100), Compute(), "rollout", [("rg", "api")], {}, defer=True)
+    with pytest.raises(HttpResponseError):
+        slow._until_not_conflict(busy)   # pylint: disable=protected-access
+    assert asked == [clock["now"] - 100, clock["now"]]

@@ -56,6 +56,16 @@ def run(fake, image_version=None, check_mode=False, monitor=None, **overrides):
     return rollout
 
 
+def model_changed(fake, **overrides):
+    """A Rollout on ``fake`` that read it, planned version 1.1.0 and changed the model: its batches are the test's."""
+    rollout = Rollout(None, params(**overrides), None)
+    rollout.azure = fake
+    rollout.read()
+    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == [] and rollout.plan() is None
+    rollout.change_model()
+    return rollout
+
+
 BELIEFS = ("generation", "content")   # what latestModelApplied means: Azure's, and the content-only belief
 
 
@@ -230,12 +240,7 @@ def test_health_that_cannot_be_read_halts_where_it_is_without_rollback():
         return original(until)
 
     fake.instances = instances
-    rollout = Rollout(None, params(), None)
-    rollout.azure = fake
-    rollout.read()
-    rollout.compare({"image": dict(IMAGE, version="1.1.0")})
-    rollout.plan()
-    rollout.change_model()
+    rollout = model_changed(fake)
     with pytest.raises(AzureFailure, match="InternalServerError"):
         rollout.run_batches()
     [batch] = rollout.result["batches"]
@@ -523,12 +528,7 @@ def test_initializing_forever_counts_as_unhealthy_at_the_health_timeout():
 
 def test_a_healthy_batch_halted_by_the_rest_of_the_set_names_the_set_threshold():
     fake = FakeScaleSet(count=10)
-    rollout = Rollout(None, params(on_failure="halt"), None)
-    rollout.azure = fake
-    rollout.read()
-    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == []
-    assert rollout.plan() is None
-    rollout.change_model()
+    rollout = model_changed(fake, on_failure="halt")
     fake.health.update({"7": "Unhealthy", "8": "Unhealthy", "9": "Unhealthy"})   # after the precheck, not upgraded
     rollout.run_batches()
 
@@ -881,16 +881,19 @@ def test_later_batches_look_when_the_first_batch_was_seen_done():
     assert len(fake.looks_due) == 6
 
 
-def test_a_later_batch_is_seen_upgraded_and_healthy_by_one_list_aimed_at_the_healthy_moment(monkeypatch):
-    fake = FakeScaleSet(count=4)
+@pytest.fixture
+def fake_clock(monkeypatch):
+    """The run's monotonic clock starts at 1000 s and moves only when it sleeps."""
     clock = {"now": 1000.0}
     monkeypatch.setattr(run_module.time, "monotonic", lambda: clock["now"])
     monkeypatch.setattr(run_module.time, "sleep", lambda seconds: clock.update(now=clock["now"] + seconds))
-    rollout = Rollout(None, params(wait_sleep=5, wait_timeout=3600), None)
-    rollout.azure = fake
-    rollout.read()
-    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == [] and rollout.plan() is None
-    rollout.change_model()
+    return clock
+
+
+@pytest.mark.usefixtures("fake_clock")
+def test_a_later_batch_is_seen_upgraded_and_healthy_by_one_list_aimed_at_the_healthy_moment():
+    fake = FakeScaleSet(count=4)
+    rollout = model_changed(fake, wait_sleep=5, wait_timeout=3600)
     # earlier batches: seen upgraded 118-122 s after their write, healthy 120-130 s after it
     rollout.expected = {"upgraded": (118.0, 122.0), "healthy": (120.0, 130.0)}
     listed = rollout.upgrade(["0", "1"], rollout.moves)
@@ -905,16 +908,10 @@ def test_a_later_batch_is_seen_upgraded_and_healthy_by_one_list_aimed_at_the_hea
     assert rollout.expected["healthy"] == (None, 62.5)
 
 
-def test_before_any_batch_was_judged_health_is_looked_for_when_the_extension_settles_after_the_upgrade(monkeypatch):
+@pytest.mark.usefixtures("fake_clock")
+def test_before_any_batch_was_judged_health_is_looked_for_when_the_extension_settles_after_the_upgrade():
     fake = FakeScaleSet(count=4)
-    clock = {"now": 1000.0}
-    monkeypatch.setattr(run_module.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(run_module.time, "sleep", lambda seconds: clock.update(now=clock["now"] + seconds))
-    rollout = Rollout(None, params(wait_sleep=5, wait_timeout=3600), None)
-    rollout.azure = fake
-    rollout.read()
-    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == [] and rollout.plan() is None
-    rollout.change_model()
+    rollout = model_changed(fake, wait_sleep=5, wait_timeout=3600)
     listed = rollout.upgrade(["0", "1"], rollout.moves)
     assert fake.looks_due == [[]] and rollout.looked == [rollout.posted + 5.0]   # every wait_sleep: nothing known
     assert rollout.expected == {"upgraded": (None, 5.0)} and rollout.settle > 0
@@ -925,11 +922,7 @@ def test_before_any_batch_was_judged_health_is_looked_for_when_the_extension_set
 def test_while_the_upgrade_runs_a_look_stops_at_the_first_batch_instance_not_yet_upgraded():
     fake = FakeScaleSet(count=6)
     fake.pending_polls = 10   # the operation still running at every look
-    rollout = Rollout(None, params(), None)
-    rollout.azure = fake
-    rollout.read()
-    assert rollout.compare({"image": dict(IMAGE, version="1.1.0")}) == [] and rollout.plan() is None
-    rollout.change_model()
+    rollout = model_changed(fake)
     fake.upgrade = lambda ids: fake.calls.append(("upgrade", list(ids)))   # accepted, nothing moved yet
     seen = []
     original = fake.instances
