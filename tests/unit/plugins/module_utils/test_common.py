@@ -190,9 +190,9 @@ def test_fail_from_says_when_the_failure_was_a_fault_not_an_answer(monkeypatch, 
 
     monkeypatch.setenv("HOME", str(tmp_path))
     error = {"code": "ServerBusy", "message": "later", "status": 503, "request_id": "r"}
+    failure = AzureFailure("Failed to get x: ServerBusy: later", error=error, transient=True)
     with patch_module_args({"name": "api"}), pytest.raises(SystemExit):
-        AzureModule({"name": {"type": "str"}}).fail_from(AzureFailure("Failed to get x: ServerBusy: later", error=error,
-                                                                      transient=True))
+        AzureModule({"name": {"type": "str"}}).fail_from(failure)
     result = json.loads(capsys.readouterr().out)
     assert (result["failed"], result["transient"], result["error"]) == (True, True, error)
 
