@@ -8,9 +8,12 @@ unchanged - and the same playbook run again resumes and finishes."""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 
-from conftest import last_seq
-from test_fleet_rollout import REGIONS, SETS, exclusion, fleet, seed as seed_fleet, versions, writes_by_target
+from conftest import arm_writes, last_seq
+from test_fleet_rollout import (REGIONS, SETS, exclusion, fleet, fleet_command, seed as seed_fleet, versions,
+                                writes_by_target)
 from test_rollout_role import GALLERY_RG, NAME, custom_stats, images, rollout, seed as seed_set
 
 UPGRADE = "VirtualMachineScaleSets_UpdateInstances"   # POST .../manualupgrade
@@ -109,3 +112,38 @@ def test_a_fault_on_a_preflight_read_interrupts_the_fleet_without_demotion(
     assert report["status"] == "interrupted" and report["halted"]["host"] == "api-we2", report
     statuses = {item["host"]: item["status"] for wave in report["waves"] for item in wave["sets"]}
     assert statuses["api-we2"] == "interrupted" and statuses["api-we1"] == "stopped", statuses
+
+
+def test_a_fault_on_the_promotion_interrupts_the_fleet_before_the_next_wave_without_demotion(
+        emulator, azure, control, ansible_env, tmp_path):
+    seed_fleet(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    since = last_seq(control)
+    command, env = fleet_command(ansible_env, azure, tmp_path)
+    with open(tmp_path / "fleet.log", "w", encoding="utf-8") as log:
+        run = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
+        try:
+            # once the canary wave moves instances (the plan's version write is done), every version write fails
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and run.poll() is None and not any(
+                    "/manualupgrade" in entry["liveRequest"]["url"].lower() for entry in arm_writes(control, since)):
+                time.sleep(0.2)
+            control.add_fault(kind="503", count=1000, retry_after_ms=10, match={"path": r"/versions/1\.1\.0$"})
+            run.wait(600)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    out = (tmp_path / "fleet.log").read_text()
+
+    assert run.returncode != 0
+    assert "Fleet interrupted: the promotion in westeurope failed" in out, out[-8000:]
+    assert "Fleet halted" not in out
+    assert set_writes(control, since) <= {"set:api-we1", "set:api-we2"}     # no set of the next wave started
+    assert versions(azure)["api-we1"] == versions(azure)["api-we2"] == ["1.1.0", "1.1.0"]
+    # the faulted writes leave no trace in the emulator's traffic: the demotion task itself was skipped, not refused
+    demotion = out.split("Halt - demote the image version in every region]", 1)[1].split("TASK [", 1)[0]
+    assert "skipping: [localhost]" in demotion and "fatal:" not in demotion, demotion
+    control.clear_faults()
+    assert exclusion(azure) == (False, {region: True for region in REGIONS})   # as the plan left it
+    report = json.loads((tmp_path / "reports" / "fleet-1.1.0.json").read_text())
+    assert report["status"] == "interrupted" and report["halted"]["host"] is None, report
+    assert report["promoted_regions"] == [], report
