@@ -147,3 +147,24 @@ def test_a_fault_on_the_promotion_interrupts_the_fleet_before_the_next_wave_with
     report = json.loads((tmp_path / "reports" / "fleet-1.1.0.json").read_text())
     assert report["status"] == "interrupted" and report["halted"]["host"] is None, report
     assert report["promoted_regions"] == [], report
+
+
+def test_a_failure_and_a_fault_in_the_same_wave_halt_and_demote_the_verdict_wins(
+        emulator, azure, control, ansible_env, tmp_path):
+    seed_fleet(azure, emulator["FLEETOPS_EMULATOR_LOCATION"])
+    control.add_health_rule(match={"scale_set": "api-we1", "image_version": "1.1.0"}, state="Unhealthy")
+    storm(control, "api-we2", operation_id=UPGRADE)
+    since = last_seq(control)
+
+    run = fleet(ansible_env, azure, tmp_path, rollout_health_timeout=5)
+
+    assert run.returncode != 0
+    assert "Fleet halted by scale set api-we1 in wave 1 (westeurope)" in run.stdout, run.stdout[-8000:]
+    assert "demoted in every region" in run.stdout
+    assert set_writes(control, since) <= {"set:api-we1", "set:api-we2"}
+    assert exclusion(azure) == (True, {region: True for region in REGIONS})
+    report = json.loads((tmp_path / "reports" / "fleet-1.1.0.json").read_text())
+    assert report["status"] == "halted" and report["halted"]["host"] == "api-we1", report
+    assert report["halted"]["interrupted"] is False, report["halted"]
+    statuses = {item["host"]: item["status"] for wave in report["waves"] for item in wave["sets"]}
+    assert (statuses["api-we1"], statuses["api-we2"]) == ("failed", "interrupted"), statuses
