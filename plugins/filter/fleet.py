@@ -129,8 +129,10 @@ def fleet_report(plan: Mapping[str, Any], outcomes: Mapping[str, Any], halted: O
     """The fleet report: ``data`` (JSON-ready), ``markdown`` and ``svg`` (the picture: _fleet_report.py).
     ``outcomes`` maps a host to the rollout role's ``rollout_outcome`` (hosts the run did not roll out have none);
     ``halted``: ``{host, wave, region, msg, at}`` of the set that halted the fleet (host ``None`` when the wait for
-    the wave's replication did). A set the halt stopped after its batch is ``stopped`` (its rollback point kept); the
-    set that halted it without an outcome (refused in its pre-flight) is ``failed``."""
+    the wave's replication did; ``interrupted`` true when a fault stopped it, not a verdict: the fleet is then
+    ``interrupted``, not ``halted``). A set the halt stopped after its batch is ``stopped`` (its rollback point kept);
+    the set that halted it without an outcome (refused in its pre-flight) is ``failed`` (``interrupted``)."""
+    interrupted = bool((halted or {}).get("interrupted"))
     waves, counts = [], {}
     for wave in plan.get("waves") or []:
         sets = []
@@ -139,7 +141,8 @@ def fleet_report(plan: Mapping[str, Any], outcomes: Mapping[str, Any], halted: O
             if item["done"]:
                 status = "already_done"
             elif not outcome and item["host"] == (halted or {}).get("host"):   # refused before it wrote anything
-                status, outcome = "failed", {"failed": True, "msg": halted.get("msg")}
+                status = "interrupted" if interrupted else "failed"
+                outcome = {"failed": not interrupted, "msg": halted.get("msg")}
             elif outcome:
                 status = "failed" if outcome.get("failed") else str(outcome.get("status") or "unknown")
             else:
@@ -155,7 +158,7 @@ def fleet_report(plan: Mapping[str, Any], outcomes: Mapping[str, Any], halted: O
                              batches_run=batches_run))
         waves.append({"index": wave["index"], "region": wave["region"], "sets": sets,
                       "promoted": wave["region"] in (promoted or [])})
-    status = "halted" if halted else ("succeeded" if all(wave["promoted"] for wave in waves) else "incomplete")
+    status = ("interrupted" if interrupted else "halted") if halted else ("succeeded" if all(wave["promoted"] for wave in waves) else "incomplete")
     data = {"image_version_id": plan.get("image_version_id"), "status": status, "halted": dict(halted or {}) or None,
             "promoted_regions": list(promoted or []), "set_counts": counts, "waves": waves,
             "estimated_seconds": plan.get("estimated_seconds")}
@@ -168,8 +171,9 @@ def _markdown(data: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
     if data["halted"]:
         halted = data["halted"]
         where = (halted.get("wave"), halted.get("region"), halted.get("msg"))
-        lines += [("**Halted** in wave %s (%s) by " + halted["host"] + ": %s" if halted.get("host")
-                   else "**Halted** before wave %s (%s): %s") % where, ""]
+        word = "**Interrupted** (a fault, not a verdict: run it again to resume)" if halted.get("interrupted") else "**Halted**"
+        lines += [(word + " in wave %s (%s) by " + halted["host"] + ": %s" if halted.get("host")
+                   else word + " before wave %s (%s): %s") % where, ""]
         stopped = [item["host"] for wave in data["waves"] for item in wave["sets"] if item["status"] == "stopped"]
         if stopped:
             lines += ["Stopped after their batch, rollback point kept: %s" % ", ".join(stopped), ""]

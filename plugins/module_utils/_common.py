@@ -145,10 +145,13 @@ class AzureModule:
 
     def fail_from(self, failure, **result: Any) -> None:
         """Fail with an AzureFailure (_errors): its message, its ARM ``error`` (when it has one), the result it
-        carries and ``result`` (what the module knows at the catch)."""
+        carries, ``result`` (what the module knows at the catch) and ``transient: true`` for a fault that outlasted
+        the retries (the roles read it: an interruption that a re-run resumes, not a verdict)."""
         values = dict(failure.result, **result)
         if failure.error is not None:
             values["error"] = failure.error
+        if failure.transient:
+            values["transient"] = True
         self.fail_json(failure.msg, **values)
 
     def _exiting(self, result: Dict[str, Any]) -> None:

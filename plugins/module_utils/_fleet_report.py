@@ -89,10 +89,11 @@ def render_fleet_svg(data: Mapping[str, Any], title: Optional[str] = None) -> st
     at = scale.x_of(halted.get("at"))
     if at is not None:
         who = halted.get("host") or "wave %s" % halted.get("wave")   # no host: the wait for the wave's replication
-        reason = "halt by %s: %s" % (who, halted.get("msg") or "")
+        word = "interrupted" if halted.get("interrupted") else "halt"   # a fault, not a verdict
+        reason = "%s by %s: %s" % (word, who, halted.get("msg") or "")
         svg.add("line", title=reason, class_="halt", x1=at, y1=ROWS_TOP - 14, x2=at, y2=rows_bottom,
                 stroke=HALT_COLOUR, stroke_width=2, stroke_dasharray="6,3")
-        svg.add("text", "halt (%s)" % who, class_="halt-label", x=at, y=ROWS_TOP - 18, font_size=11,
+        svg.add("text", "%s (%s)" % (word, who), class_="halt-label", x=at, y=ROWS_TOP - 18, font_size=11,
                 text_anchor="middle", fill=HALT_COLOUR, font_weight="bold")
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             '<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="%d" height="%d" viewBox="0 0 %d %d" '

@@ -42,7 +42,7 @@ import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import _waiter
-from ._errors import error_details, failure_message, is_handled
+from ._errors import error_details, failure_message, is_handled, is_transient
 
 TAG = "fleetops.lease"
 TTL_MIN = 300.0          # seconds: a lease never expires sooner than this after its last renewal
@@ -292,8 +292,9 @@ class Lease:
     def _fail(self, action: str, held, exc: Exception) -> None:
         if not is_handled(exc):
             raise exc
+        extra = {"transient": True} if is_transient(exc) else {}   # as fail_from says it: not a verdict
         self.module.fail_json(msg=failure_message(action, "scale set %s/%s" % (held["resource_group"], held["name"]),
-                                                  error_details(exc)), lease=self.info, **self._failed_result())
+                                                  error_details(exc)), lease=self.info, **dict(self._failed_result(), **extra))
 
     def _failed_result(self) -> Dict[str, Any]:
         return {key: value for key, value in self.result.items() if key not in ("msg", "lease")}

@@ -249,6 +249,14 @@ timed_out:
   description: Whether O(wait_timeout) passed before replication finished (the module then fails).
   returned: on failure while waiting
   type: bool
+transient:
+  description:
+    - C(true) when the module failed on a fault that outlasted the SDK's retries (HTTP 429, 409, any 5xx, a refused,
+      dropped or timed-out connection) - an interruption, not Azure's answer on what was asked; the same task run again
+      resumes. The roles read it so that such a fault never demotes an image version.
+  returned: on such a failure only
+  type: bool
+  sample: true
 arm_requests:
   description: The number of requests sent to Azure Resource Manager, retries and operation polls included.
   returned: always
@@ -259,7 +267,7 @@ arm_requests:
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import (
-    AzureFailure, arm_errors, error_details, failure_message, is_handled)
+    AzureFailure, arm_errors, error_details, failure_message, is_handled, is_transient)
 from ansible_collections.fleetops.vmss.plugins.module_utils._operations import (
     deleted_diff, diff, long_running, preview, read)
 from ansible_collections.fleetops.vmss.plugins.module_utils._regions import check_regions, region_key
@@ -360,8 +368,8 @@ class Version:
         else:
             msg = "%s. Replication: %s" % (failure_message(action, self.what, details),
                                            gallery.describe_replication(version))
-        self.module.fail_json(msg=msg, error=details, timed_out=isinstance(exc, WaitTimeout),
-                              gallery_image_version=version_result(version),
+        self.module.fail_from(AzureFailure(msg, error=details, transient=is_transient(exc)),
+                              timed_out=isinstance(exc, WaitTimeout), gallery_image_version=version_result(version),
                               arm_requests=self.module.arm_requests)
 
     def fail_replication(self, version):

@@ -101,6 +101,14 @@ latest_for_region:
     region: westeurope
     name: 1.6.2
     id: /subscriptions/0000/resourceGroups/images-prod/providers/Microsoft.Compute/galleries/golden/images/payments-api/versions/1.6.2
+transient:
+  description:
+    - C(true) when the module failed on a fault that outlasted the SDK's retries (HTTP 429, 409, any 5xx, a refused,
+      dropped or timed-out connection) - an interruption, not Azure's answer on what was asked; the same task run again
+      resumes. The roles read it so that such a fault never demotes an image version.
+  returned: on such a failure only
+  type: bool
+  sample: true
 """
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _gallery as gallery

@@ -396,6 +396,14 @@ metrics:
   returned: always
   type: list
   elements: dict
+transient:
+  description:
+    - C(true) when the module failed on a fault that outlasted the SDK's retries (HTTP 429, 409, any 5xx, a refused,
+      dropped or timed-out connection) - an interruption, not Azure's answer on what was asked; the same task run again
+      resumes. The roles read it so that such a fault never demotes an image version.
+  returned: on such a failure only
+  type: bool
+  sample: true
 arm_requests:
   description: The number of requests sent to Azure Resource Manager, status reads included.
   returned: always

@@ -53,7 +53,7 @@ from tests.integration.module_zygote import CLIENT as ZYGOTE_CLIENT  # noqa: E40
 # The longest tests, longest first (CI durations): begun last, the demo (site.yml twice) alone kept one worker busy
 # minutes after the others had finished. `make integration` hands each worker one test at a time (--maxschedchunk 1),
 # so these spread over the workers instead of queueing behind each other.
-RUN_FIRST = ("test_site.py", "test_fleet_rollout.py", "test_rolling_upgrade.py", "test_bake_modules.py",
+RUN_FIRST = ("test_site.py", "test_fleet_rollout.py", "test_fault_roles.py", "test_rolling_upgrade.py", "test_bake_modules.py",
              "test_rollout_role.py", "test_least_privilege.py", "test_fleet_awx_runner.py")
 
 

@@ -175,6 +175,26 @@ def test_report_of_a_set_refused_in_its_preflight_and_of_a_replication_halt():
     assert "halt (wave 2)" in report["svg"] and "None" not in report["svg"]
 
 
+def test_report_of_an_interrupted_fleet_says_interrupted_not_halted():
+    plan = fleet.fleet_plan([host("eu1", "westeurope"), host("eu2", "westeurope"), host("us1", "eastus")],
+                            VERSION, "westeurope")
+    fault = {"host": "eu1", "wave": 1, "region": "westeurope", "interrupted": True, "at": "2026-12-06T10:02:00Z",
+             "msg": "Failed to list the instances of scale set rg/eu1: ServerBusy: try later"}
+    outcomes = {"eu1": {"status": "interrupted", "interrupted": True, "failed": False, "msg": fault["msg"]},
+                "eu2": {"status": "stopped"}}
+
+    report = fleet.fleet_report(plan, outcomes, fault, promoted=[])
+
+    assert report["data"]["status"] == "interrupted"
+    assert report["data"]["set_counts"] == {"interrupted": 1, "stopped": 1, "not_started": 1}
+    assert "**Interrupted** (a fault, not a verdict: run it again to resume) in wave 1 (westeurope) by eu1" in report["markdown"]
+    assert "**Halted**" not in report["markdown"] and "interrupted (eu1)" in report["svg"]
+
+    # interrupted in its pre-flight: no outcome of its own, the set is interrupted, not failed
+    refused = fleet.fleet_report(plan, {}, dict(fault, host="eu2"), promoted=[])["data"]
+    assert [item["status"] for item in refused["waves"][0]["sets"]] == ["not_started", "interrupted"]
+
+
 def test_regions_replicated_at_plan_time_need_no_wait():
     version = dict(VERSION, replication_status={"summary": [
         {"region": "West Europe", "state": "Completed"}, {"region": "North Europe", "state": "Replicating"},

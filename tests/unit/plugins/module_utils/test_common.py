@@ -177,6 +177,24 @@ def test_fail_from_fails_once_with_the_message_the_arm_error_and_the_result_so_f
     assert caught.value.code == 1 and result["failed"] is True
     assert (result["msg"], result["status"], result["arm_requests"]) == ("Failed to get x: Conflict: busy", "halted", 3)
     assert result.get("error") == error and ("error" in result) == (error is not None)
+    assert "transient" not in result
+
+
+def test_fail_from_says_when_the_failure_was_a_fault_not_an_answer(monkeypatch, tmp_path, capsys):
+    # pylint: disable=import-outside-toplevel
+    import json
+
+    from ansible.module_utils.testing import patch_module_args
+    from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
+    from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    error = {"code": "ServerBusy", "message": "later", "status": 503, "request_id": "r"}
+    failure = AzureFailure("Failed to get x: ServerBusy: later", error=error, transient=True)
+    with patch_module_args({"name": "api"}), pytest.raises(SystemExit):
+        AzureModule({"name": {"type": "str"}}).fail_from(failure)
+    result = json.loads(capsys.readouterr().out)
+    assert (result["failed"], result["transient"], result["error"]) == (True, True, error)
 
 
 SHAPED_SPEC = {

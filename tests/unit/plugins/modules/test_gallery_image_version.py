@@ -120,3 +120,23 @@ def test_info_resolves_latest_per_region(arm, capsys):
     assert result["latest_for_region"]["name"] == "1.6.0"
     assert result["gallery_image_versions"][2]["replication_status"]["summary"][0]["progress"] == 40
     assert all("expand=ReplicationStatus" in request.url for request in arm.requests[1:])
+
+
+def test_a_poll_that_outlasts_the_retries_fails_as_transient_with_the_replication(arm, capsys, sleeps):
+    # the promotion's operation answers 503 on every poll: a fault, not Azure's answer (the roles never demote for it)
+    arm.route("GET", GALLERY + r"/images/web/versions/1\.0\.0\?", [(200, {}, version())])
+    arm.route("PATCH", GALLERY + r"/images/web/versions/1\.0\.0\?", [(200, LRO, version())])
+    arm.route("GET", r"/capsOperations/op-1", [arm_error("ServiceUnavailable", "later", 503)])
+    code, result = run({"name": "1.0.0", "exclude_from_latest": False}, capsys)
+    assert code == 1 and result["transient"] is True and result["timed_out"] is False, result
+    assert result["error"]["status"] == 503 and "Replication: westeurope Completed" in result["msg"], result["msg"]
+    assert result["gallery_image_version"]["name"] == "1.0.0"
+
+
+def test_a_failed_operation_is_an_answer_not_transient(arm, capsys, sleeps):
+    arm.route("GET", GALLERY + r"/images/web/versions/1\.0\.0\?", [(200, {}, version())])
+    arm.route("PATCH", GALLERY + r"/images/web/versions/1\.0\.0\?", [(200, LRO, version())])
+    arm.route("GET", r"/capsOperations/op-1", [(200, {}, {"status": "Failed", "error": {
+        "code": "ReplicationJobsNotCompleted", "message": "Replication failed"}})])
+    code, result = run({"name": "1.0.0", "exclude_from_latest": False}, capsys)
+    assert code == 1 and "transient" not in result and result["error"]["code"] == "ReplicationJobsNotCompleted", result

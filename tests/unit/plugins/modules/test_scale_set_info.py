@@ -193,3 +193,17 @@ def test_flexible_instance_view_comes_from_the_vms_never_the_scale_set(arm, caps
     assert not [r for r in arm.requests if "/instanceView" in r.url.split("?")[0]]
     [listed] = [r for r in arm.requests if "/virtualMachines?" in r.url]
     assert "expand=instanceView" in listed.url and "virtualMachineScaleSet%2Fid" in listed.url.replace("/", "%2F")
+
+
+def test_a_fault_that_outlasts_the_retries_fails_as_transient(arm, capsys, sleeps):
+    # 503 on every try: the SDK retries, then the module fails saying the failure was a fault, not an answer
+    arm.route("GET", RG_PATH + r"/api\?", [arm_error("ServerBusy", "try later", 503, "req-503")])
+    code, result = run({"resource_group": "payments", "name": "api"}, capsys)
+    assert code == 1 and result["transient"] is True and result["error"]["status"] == 503
+    assert len(arm.requests) > 1 and sleeps   # retried first
+
+
+def test_an_answer_is_not_transient(arm, capsys):
+    arm.route("GET", RG_PATH + r"/api\?", [arm_error("InvalidParameter", "bad", 400)])
+    code, result = run({"resource_group": "payments", "name": "api"}, capsys)
+    assert code == 1 and "transient" not in result and result["error"]["code"] == "InvalidParameter"
