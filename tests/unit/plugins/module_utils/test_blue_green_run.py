@@ -377,8 +377,8 @@ def test_green_s_creation_is_judged_by_its_health_gate_and_its_poller_read_at_th
 
     assert swap.execute(opts) == ("succeeded", None, None)
     assert read_at == [([], "green_healthy", 0)]
-    assert [(s["name"], s["outcome"]) for s in swap.phases[0]["steps"]] == [("create_green", "done"),
-                                                                             ("green_healthy", "passed")]
+    steps = [(s["name"], s["outcome"]) for s in swap.phases[0]["steps"]]
+    assert steps == [("create_green", "done"), ("green_healthy", "passed")]
 
 
 def test_green_still_being_created_is_not_healthy_yet():
