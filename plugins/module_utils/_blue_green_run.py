@@ -11,6 +11,12 @@ interrupted run's). Every request goes through each set's ScaleSetClient (_scale
 write is conditioned: the create on ``If-None-Match: *``, the PATCHes on the ETag read (``If-Match``).
 Failures of the operations and of the health gates are StepFailed; other ARM errors are AzureFailure
 (``Failed to <action> <resource>``), which the module fails with.
+
+A step is judged done from what the reads show (a PATCH: the set's provisioningState no longer Updating; an
+upgrade: each of its instances on the set's latest model, provisioned; green's creation: green_healthy's gate),
+not from its operation's polls, which Azure first answers with a Retry-After of 35-61 s. The creation's and the
+upgrades' outcomes are read as soon as they end (at the next look of any wait) and all of them before the run's
+verdict (_pending.Operations), so a failed one still fails the run with its code.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from . import _instances as instances
 from . import _metrics as metrics
 from ._errors import arm_errors, arm_failure, error_details, is_handled, is_transient
 from ._ids import resource_group_of, resource_type
+from ._pending import Operations, watch_started
 from ._rollout import Gate, batch_gate, is_unhealthy
 from ._run import RunRecord, now
 from ._scale_set_client import provisioning_state, set_gone, set_provisioned, set_settled
@@ -72,6 +79,10 @@ class Swap:
         self.blue_before = None   # blue as first read (the result's image_before, orchestration_mode)
         self.metrics = metrics.MetricsReader(monitor, time.time) if params.get("metric_gates") else None
         self.green_serving_since = None   # when green was seen Healthy in the pools: metric grains count from there
+        # green's creation and the instance upgrades, judged done from the lists and not waited for through their
+        # pollers (Azure's first Retry-After is 35-61 s): each outcome is read at the first look after it ended,
+        # and every one before the run's verdict (run)
+        self.operations = Operations()
 
     # --- names -------------------------------------------------------------------------------
 
@@ -186,6 +197,7 @@ class Swap:
             self.run(bg.SEQUENCES[state], opts)
             self.close_phase()
         except StepFailed as failure:
+            self.operations.drop()   # the failure has judged: operations still polled say nothing more
             failed_kind = self.phases[-1]["kind"] if self.phases else None
             self.close_phase()
             halt = RunRecord.halt(len(self.phases) - 1, failure.code, failure.reason, phase=failed_kind)
@@ -248,6 +260,11 @@ class Swap:
                 raise
             finally:
                 record["ended_at"] = now()
+        try:   # the outcome of every operation still polled, before the sequence's verdict
+            self.operations.check(wait=True)
+        except StepFailed as failure:
+            self.note_gate(failure.gate)
+            raise
 
     def note_gate(self, gate):
         phase = self.phases[-1]
@@ -260,25 +277,58 @@ class Swap:
     # writes
 
     def _patch(self, which, make_body, action):
-        """PATCH (If-Match: the ETag read) the body ``make_body(scale set)`` builds once the set has settled."""
+        """PATCH (If-Match: the ETag read) the body ``make_body(scale set)`` builds once the set has settled; done
+        when a read of the set says its provisioningState left Updating (ScaleSetClient.wait_applied), not when the
+        PATCH's poller says so (up to a first Retry-After later; Failed raises ProvisioningFailed)."""
         self.wait_settled(which)
-        self.docs[which] = self.sets[which].update(make_body(self.docs[which]), action=action)
+        client = self.sets[which]
+        client.update(make_body(self.docs[which]), wait=False, action=action)
+        self.docs[which] = client.wait_applied(action)
 
     def _instances(self, which, action, select, failure_code=None):
-        """Run ``action`` on the instances ``select()`` names once the set has settled, and wait; an operation
-        that fails is a StepFailed with ``failure_code``."""
+        """Run ``action`` on the instances ``select()`` names once the set has settled, and wait (an upgrade: until
+        the instance list shows it done, wait_upgraded); an operation that fails is a StepFailed with
+        ``failure_code``."""
         self.wait_settled(which)
         ids = select()
         if not ids:
             return
         client = self.sets[which]
         resource = "instances of %s" % client.what
-        for started, poller in client.start(action, ids):
-            failed = (failure_code, "%s of instances %s of %s" % (action, ", ".join(started), client.what)) \
+        step = self.current_step()
+        started = client.start(action, ids)
+        for started_ids, poller in started:
+            failed = (failure_code, "%s of instances %s of %s" % (action, ", ".join(started_ids), client.what)) \
                 if failure_code else None
-            self.operation_end(client, poller, "%s of %s" % (action, resource), action, resource, failed)
+            end = self.ending(step, client, "%s of %s" % (action, resource), action, resource, failed)
+            if action == "upgrade":
+                self.operations.add([poller], end)
+            else:
+                end(poller)
         if action == "upgrade":
+            self.wait_upgraded(which, ids, [poller for _ids, poller in started])
             self.upgraded += len(ids)
+
+    def wait_upgraded(self, which, ids, pollers):
+        """An upgrade's instances judged done from the set's instance list (each on the set's current model as
+        Azure's latestModelApplied says, provisioned, not busy), or its operations ended; their outcomes are read
+        as they end (Operations). A Flexible VM reports no latestModelApplied, and the pools are not among what
+        tells its model apart (_instances.latest_model_applied): its operation's end decides."""
+        client = self.sets[which]
+        wanted = {str(i) for i in ids}
+
+        def upgraded(view):
+            props = [vm.get("properties") or {} for vm in view[1] if str(instances.instance_id_of(vm)) in wanted]
+            return len(props) == len(wanted) and all(
+                p.get("latestModelApplied") is True and str(p.get("provisioningState") or "").lower() == "succeeded"
+                for p in props)
+
+        _view, timed_out = watch_started(client, self.operations, pollers, upgraded, self.observer(which),
+                                         "instances %s of %s upgraded" % (", ".join(ids), client.what))
+        if timed_out:
+            raise arm_failure("upgrade", "instances of %s" % client.what, {
+                "code": "Timeout", "message": "the upgrade of instances %s did not end within wait_timeout"
+                % ", ".join(ids), "status": None, "request_id": None})
 
     def _outside(self, which):
         """A selector: the instances of ``which`` not in every pool."""
@@ -318,7 +368,24 @@ class Swap:
         poller = green.create(body)
         self.created_green = True
         what = "creation of %s" % green.what
-        self.operation_end(green, poller, what, "create", green.what, ("ProvisioningFailed", what))
+        # done when green_healthy sees the set and its instances provisioned; the poller gives the verdict
+        self.operations.add([poller], self.ending(self.current_step(), green, what, "create", green.what,
+                                                  ("ProvisioningFailed", what)))
+
+    def current_step(self):
+        """The record of the step running (an empty one outside the steps: a direct call)."""
+        return self.phases[-1]["steps"][-1] if self.phases else {}
+
+    def ending(self, step, client, what, action, resource, failed):
+        """``end(poller)`` for Operations: operation_end, a failure marking ``step`` (the record of the step
+        that started it, which may have ended) failed."""
+        def end(poller):
+            try:
+                self.operation_end(client, poller, what, action, resource, failed)
+            except StepFailed:
+                step["outcome"] = "failed"
+                raise
+        return end
 
     @staticmethod
     def operation_end(client, poller, what, action, resource, failed=None):
@@ -427,8 +494,12 @@ class Swap:
                                   "%s instances provisioned in %s" % (capacity, self.describe(which)))
 
     def observer(self, which, members=False):
-        """What a wait on ``which`` looks at each time: (the set, its instances), read again."""
-        return lambda: (self.read_set(which, members=members), self.vms[which])
+        """What a wait on ``which`` looks at each time: (the set, its instances), read again; first, the outcome of
+        every operation that has ended (a failed one fails the step there)."""
+        def observe():
+            self.operations.check()
+            return self.read_set(which, members=members), self.vms[which]
+        return observe
 
     def health(self, which, membership=None, timeout=None, fail_fast_only=False, during=None):
         """Wait for a set's instances to be provisioned and Healthy (the rollout's gate) and, with
@@ -440,9 +511,11 @@ class Swap:
         opts = self.params
         last = {}
 
+        observer = self.observer(which, members=membership is not None)
+
         def observe():
             self.checks += 1
-            return self.read_set(which, members=membership is not None), self.vms[which]
+            return observer()
 
         def check(view):
             doc, vms = view
@@ -451,7 +524,11 @@ class Swap:
             gate = batch_gate(ids, ids, summaries, Gate.of(opts)) if membership != "out" else {"state": "passed"}
             record = {"health": {self.qualified(which, s["instance_id"]): s["health_state"] for s in summaries},
                       "unhealthy_upgraded_percent": _percent(summaries), "unhealthy_set_percent": _percent(summaries)}
-            last.update(record, pending=gate.get("pending"), unhealthy=gate.get("unhealthy"))
+            # a set still being created is not ready whatever its instances say (an update, the lease's tags PATCH
+            # say, changes nothing its instances run)
+            busy_set = provisioning_state(doc) == "creating"
+            last.update(record, pending=gate.get("pending"), unhealthy=gate.get("unhealthy"),
+                        set_busy=["the scale set %s" % doc["properties"]["provisioningState"]] if busy_set else [])
             failed = [s for s in summaries if s["error"]]
             if failed and membership != "out":
                 raise StepFailed("ProvisioningFailed", "instances %s of %s failed to provision: %s" % (
@@ -470,7 +547,7 @@ class Swap:
                         or (membership == "out" and not any(counts.values())))
             capacity = int(((doc or {}).get("sku") or {}).get("capacity") or 0)
             ready = (gate["state"] == "passed" and in_place and len(vms) == capacity
-                     and not any(instances.busy(vm) for vm in vms))
+                     and not busy_set and not any(instances.busy(vm) for vm in vms))
             return dict(record, outcome="healthy") if ready else None
 
         client = self.sets[which]
@@ -479,13 +556,13 @@ class Swap:
         if not timed_out:
             return verdict
         if fail_fast_only:
-            return dict({k: v for k, v in last.items() if k not in ("pending", "unhealthy")}, outcome="healthy")
-        waiting = (last.get("pending") or []) + (last.get("unhealthy") or [])
+            return dict(_gate_record(last), outcome="healthy")
+        waiting = (last.get("pending") or []) + (last.get("unhealthy") or []) + (last.get("set_busy") or [])
         what = "listed in the backend pools" if membership == "in" else (
             "out of the backend pools" if membership == "out" else "Healthy")
         raise StepFailed("HealthTimeout", "%s: instances not %s within %d seconds%s" % (
             self.describe(which), what, timeout, (": " + ", ".join(waiting)) if waiting else ""),
-            dict({k: v for k, v in last.items() if k not in ("pending", "unhealthy")}, outcome="timeout"))
+            dict(_gate_record(last), outcome="timeout"))
 
     def gate_green_healthy(self, opts):
         return self.health("green")
@@ -567,6 +644,11 @@ def step_subject(name):
 def _id_key(value):
     text = str(value)
     return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def _gate_record(last):
+    """A health watch's last record without what it was still waiting for (said in the reason instead)."""
+    return {key: value for key, value in last.items() if key not in ("pending", "unhealthy", "set_busy")}
 
 
 def _percent(summaries):

@@ -45,6 +45,7 @@ from . import _scale_set_model as model
 from ._compare import find_named
 from ._errors import AzureFailure, arm_errors, arm_failure
 from ._lease import TAG as LEASE_TAG
+from ._pending import Operations, watch_started
 from ._run import RunRecord, empty_summary, now
 from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy, not_yet_on
 from ._waiter import Deadline, run_hooks
@@ -185,7 +186,7 @@ class Rollout:
         self.listed: List[Dict[str, Any]] = []
         self.batches: List[List[Dict[str, Any]]] = []    # write batches still to run, planned
         self.unconfirmed: List[str] = []                 # upgraded by an interrupted run, health not yet seen
-        self.operations: List[Tuple[List[str], Any]] = []  # upgrade operations started, outcome not read yet
+        self.operations = Operations()                   # upgrade operations started, outcome not read yet
         self.patched = False                             # a model PATCH since the last manual upgrade (apply_model)
         # seconds from a manual upgrade's POST to its instances seen upgraded, and seen healthy, bracketed by
         # earlier batches' looks (_rollout.learn_bracket): when the next batches' looks are due (look_targets)
@@ -445,16 +446,9 @@ class Rollout:
         Unreadable; the run's deadline passing, code Timeout."""
         started = self.start_upgrade(ids)
         self.posted, self.looked = time.monotonic(), []
-        self.operations.extend(started)
         pollers = [poller for _ids, poller in started]
-        on_part = batch_on(ids, part)
+        self.operations.add(pollers, self.upgrade_outcome)
         waiting = not_yet_on(ids, part)
-
-        def done(listed):
-            self.check_operations()
-            if listed is None:   # a look stopped early: not done when it looked (the next one reads the whole list)
-                return False
-            return on_part(listed) or not any(poller in pollers for _ids, poller in self.operations)
 
         def until(instance):   # while the operation runs, an instance of the batch not there yet says "not done"
             return waiting(instance) and not all(poller.done() for poller in pollers)
@@ -464,8 +458,9 @@ class Rollout:
         time.sleep(max(0.0, min(planner.next_look(targets[0] - self.posted if targets else None,
                                                   self.params["wait_sleep"]), self.deadline.remaining())))
         looks = Looks(_observe(lambda: self.azure.instances(until=until)), self.looked)
-        _verdict, listed, timed_out = self.azure.watch(done, observe=looks, expected_at=targets,
-                                                       what="instances %s upgraded" % ", ".join(ids))
+        # a look stopped early (None) is not done: the next one reads the whole list
+        listed, timed_out = watch_started(self.azure, self.operations, pollers, batch_on(ids, part), looks,
+                                          "instances %s upgraded" % ", ".join(ids), expected_at=targets)
         if timed_out:
             raise arm_failure("upgrade instances of", self.azure.what, {
                 "code": "Timeout", "message": "the upgrade of instances %s did not end within wait_timeout=%s seconds"
@@ -500,11 +495,11 @@ class Rollout:
     def check_operations(self, wait: bool = False) -> None:
         """Read the outcome of every upgrade operation that has ended (of all, waiting within the deadline,
         when ``wait``): a failed one raises its ARM error. The rest poll on in their own threads."""
-        for started in list(self.operations):
-            if wait or started[1].done():
-                self.operations.remove(started)
-                with arm_errors("upgrade instances of", self.azure.what):
-                    self.azure.outcome(started[1], "upgrade of instances of %s" % self.azure.what)
+        self.operations.check(wait)
+
+    def upgrade_outcome(self, poller) -> None:
+        with arm_errors("upgrade instances of", self.azure.what):
+            self.azure.outcome(poller, "upgrade of instances of %s" % self.azure.what)
 
     def watch_health(self, gate: Callable[[List[Dict[str, Any]]], Dict[str, Any]],
                      upgraded: Optional[List[Dict[str, Any]]], wrap: Callable[[Callable], Callable] = lambda f: f):
@@ -695,7 +690,7 @@ class Rollout:
         record["instance_ids"] = ids
         watched = planner.rollback_watch(listed, restored, ids) if resumed else ids
         # The forward batches' operations still polled are left: the halt has judged already.
-        self.operations = []
+        self.operations.drop()
         upgraded = None
         try:
             if ids:

@@ -216,7 +216,8 @@ class FakeScaleSet:
         return self.resource
 
     def create(self, body):
-        """Creates the set at once (its operation's outcome is ``outcome``'s)."""
+        """Creates the set at once; its operation (an Operation, as an upgrade's) ends with the next of
+        ``operation_errors`` (None: it succeeds) after ``pending_polls`` done() checks."""
         self.calls.append(("create", copy.deepcopy(body)))
         self.counter.count(write=True)
         self.resource = dict(copy.deepcopy(body), id=self.id, name=self.name, etag="1")
@@ -224,7 +225,7 @@ class FakeScaleSet:
         self.generation = 0
         self.vms = {str(i): {"version": self.model_version(), "generation": 0, "pools": self.model_pools()}
                     for i in range(int(body["sku"]["capacity"]))}
-        return "poller of the creation"
+        return Operation([], self.operation_errors.pop(0) if self.operation_errors else None, self.pending_polls)
 
     def outcome(self, poller, what):  # pylint: disable=unused-argument
         if isinstance(poller, Operation):   # read to its end: done from now on

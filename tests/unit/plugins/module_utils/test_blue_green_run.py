@@ -301,3 +301,97 @@ def test_too_little_metric_data_is_a_metric_timeout_and_rolls_back():
     status, halt, _rollback = swap.execute(opts)
     assert status == "rolled_back" and halt["code"] == "MetricTimeout", halt
     assert "not judged within health_timeout=5 seconds" in halt["reason"] and "too little data" in halt["reason"]
+
+
+# --- Azure's clock: steps judged done from the lists, the operations' outcomes read without waiting on them ------
+
+def noting_outcomes(fake, swap, other):
+    """``fake.outcome`` noting, for each operation read to its end, its ids, the step running then and how many
+    writes ``other`` had made by then."""
+    read_at, outcome = [], fake.outcome
+
+    def noted(poller, what):
+        read_at.append((list(getattr(poller, "ids", [])), swap.current_step().get("name"), len(other.writes())))
+        return outcome(poller, what)
+
+    fake.outcome = noted
+    return read_at
+
+
+def test_an_upgrade_step_ends_when_the_list_shows_it_done_not_when_its_poller_does():
+    blue, green, counter = sets()
+    blue.pending_polls = green.pending_polls = 10 ** 6   # Azure's first Retry-After (35-61 s) not over: "InProgress"
+    swap, opts = swap_of(blue, green, counter, state="live", blue_capacity=None)
+    read_at = noting_outcomes(green, swap, blue)
+
+    status, halt, _rollback = swap.execute(opts)
+
+    assert (status, halt) == ("succeeded", None)
+    steps = [(s["name"], s["outcome"]) for p in swap.phases for s in p["steps"]]
+    assert steps == [("create_green", "done"), ("green_healthy", "passed"), ("green_join_model", "done"),
+                     ("green_upgrade", "done"), ("green_in_pool", "passed"), ("blue_leave_model", "done"),
+                     ("blue_upgrade", "done"), ("blue_out_of_pool", "passed")]
+    # green's creation and upgrade read to their end only once blue's writes were made: no step waited on them
+    assert read_at == [([], "blue_out_of_pool", 2), (["0", "1"], "blue_out_of_pool", 2)]
+    assert [w[0] for w in blue.writes()] == ["update", "upgrade"]
+    # the pools' PATCHes judged applied from the set's provisioningState, not from their pollers
+    assert ("applied", "Succeeded") in green.calls and ("applied", "Succeeded") in blue.calls
+
+
+def test_an_upgrade_whose_operation_fails_after_the_list_showed_it_done_still_fails_with_upgrade_failed():
+    blue, green, counter = sets()
+    green.pending_polls = 10 ** 6
+    green.upgrade_outcomes = [HttpResponseError(message="VMExtensionProvisioningError: the extension failed")]
+    swap, opts = swap_of(blue, green, counter, state="live", blue_capacity=None)
+
+    status, halt, rollback = swap.execute(opts)
+
+    assert halt["code"] == "UpgradeFailed", halt
+    assert halt["reason"].startswith("upgrade of instances 0, 1 of scale set rg/web-green failed: ")
+    assert "VMExtensionProvisioningError" in halt["reason"]
+    steps = {s["name"]: s["outcome"] for p in swap.phases for s in p["steps"]}
+    assert steps["green_upgrade"] == "failed" and [p["kind"] for p in swap.phases][-1] == "rollback"
+    assert status == "rolled_back" and rollback["outcome"] == "healthy"
+    assert green.resource is None and blue.lb.members(POOL)   # green removed, blue serving again
+
+
+def test_an_upgrade_operation_that_ends_first_ends_the_wait_and_its_failure_fails_the_step_at_once():
+    blue, green, counter = sets()
+    swap, opts = swap_of(blue, green, counter, state="live", blue_capacity=None)
+    green.upgrade_outcomes = [HttpResponseError(message="OSProvisioningTimedOut")]
+    green.apply = lambda ids: None   # the instances never reach the model: only the operation says it ended
+
+    status, halt, _rollback = swap.execute(opts)
+
+    assert halt["code"] == "UpgradeFailed" and "OSProvisioningTimedOut" in halt["reason"]
+    steps = [(s["name"], s["outcome"]) for p in swap.phases for s in p["steps"]]
+    assert ("green_upgrade", "failed") in steps and ("green_in_pool", "passed") not in steps
+    assert status == "rolled_back"
+
+
+def test_green_s_creation_is_judged_by_its_health_gate_and_its_poller_read_at_the_end():
+    blue, green, counter = sets()
+    green.pending_polls = 10 ** 6
+    swap, opts = swap_of(blue, green, counter)
+    read_at = noting_outcomes(green, swap, blue)
+
+    assert swap.execute(opts) == ("succeeded", None, None)
+    assert read_at == [([], "green_healthy", 0)]
+    steps = [(s["name"], s["outcome"]) for s in swap.phases[0]["steps"]]
+    assert steps == [("create_green", "done"), ("green_healthy", "passed")]
+
+
+def test_green_still_being_created_is_not_healthy_yet():
+    blue, green, counter = sets()
+    swap, opts = swap_of(blue, green, counter)
+    create = green.create
+
+    def creating(body):
+        poller = create(body)
+        green.resource["properties"]["provisioningState"] = "Creating"
+        return poller
+
+    green.create = creating
+    _status, halt, _rollback = swap.execute(opts)
+    # every instance Healthy, the set still Creating: not ready
+    assert halt["code"] == "HealthTimeout" and halt["reason"].endswith(": the scale set Creating"), halt
