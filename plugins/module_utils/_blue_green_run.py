@@ -83,7 +83,9 @@ class Swap:
         # pollers (Azure's first Retry-After is 35-61 s): each outcome is read at the first look after it ended,
         # and every one before the run's verdict (run)
         self.operations = Operations()
-        self.patched = set()      # the sets this run PATCHed since their last instance action (start_after_write)
+        # the sets with a PATCH of ours judged ended from a read (the pools', the lease's) and no action since: Azure's
+        # operation may still hold them a moment, and a 409 then is asked again (_pending.start_after_write)
+        self.patched = set()
 
     # --- names -------------------------------------------------------------------------------
 
@@ -283,7 +285,8 @@ class Swap:
         PATCH's poller says so (up to a first Retry-After later; Failed raises ProvisioningFailed)."""
         self.wait_settled(which)
         client = self.sets[which]
-        client.update(make_body(self.docs[which]), wait=False, action=action)
+        start_after_write(lambda: client.update(make_body(self.docs[which]), wait=False, action=action),
+                          self.params["wait_sleep"], client.deadline, after_write=which in self.patched)
         self.docs[which] = client.wait_applied(action)
         self.patched.add(which)
 

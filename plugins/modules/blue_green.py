@@ -398,6 +398,8 @@ def main():
                                                                              (swap.rg, swap.green_name)],
                             probe=not plan["batches"], keep_statuses=("succeeded", "nothing_to_do"))
         lease.lease_creates(swap.sets["green"])   # green created now carries the lease in its PUT
+        if lease.unconfirmed():   # the tags PATCHes judged ended from reads: a first write meeting 409 asks again
+            swap.patched.update(("blue", "green"))
         if module.check_mode:
             finish(module, swap.result("planned", plan))
 
