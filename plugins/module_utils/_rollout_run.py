@@ -48,7 +48,7 @@ from ._lease import TAG as LEASE_TAG
 from ._pending import Operations, start_after_write, watch_started
 from ._run import RunRecord, empty_summary, now
 from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy, not_yet_on
-from ._waiter import Deadline, run_hooks
+from ._waiter import Deadline
 
 STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "interrupted", "rolled_back",
             "rollback_failed")
