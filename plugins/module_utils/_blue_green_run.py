@@ -83,8 +83,8 @@ class Swap:
         # pollers (Azure's first Retry-After is 35-61 s): each outcome is read at the first look after it ended,
         # and every one before the run's verdict (run)
         self.operations = Operations()
-        # the sets with a PATCH of ours judged ended from a read (the pools', the lease's) and no action since: Azure's
-        # operation may still hold them a moment, and a 409 then is asked again (_pending.start_after_write)
+        # the sets with a PATCH of ours not confirmed by its poller (the pools', the lease's) and no action since: Azure's
+        # operation may still hold them, and a 409 then is asked again (_pending.start_after_write)
         self.patched = set()
 
     # --- names -------------------------------------------------------------------------------
@@ -442,7 +442,8 @@ class Swap:
         self._delete("blue")
 
     def _delete(self, which):
-        self.sets[which].delete()
+        client = self.sets[which]
+        start_after_write(client.delete, self.params["wait_sleep"], client.deadline, after_write=which in self.patched)
 
     def _put_setting(self, setting_id, name, body, action):
         from azure.mgmt.monitor.models import AutoscaleSettingResource  # pylint: disable=import-outside-toplevel

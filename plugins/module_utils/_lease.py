@@ -213,8 +213,9 @@ class Lease:
 
     def __init__(self, module, compute, operation: str, sets: List[Tuple[str, str]], result: Dict[str, Any],
                  defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False,
-                 keep_statuses: Tuple[str, ...] = ("in_progress",)):
+                 keep_statuses: Tuple[str, ...] = ("in_progress",), unwaited: bool = False):
         self.module, self.compute, self.operation = module, compute, operation
+        self.unwaited = unwaited
         self.defer, self.probe = defer, probe
         self.params = module.params
         self.result = result
@@ -270,6 +271,9 @@ class Lease:
             poller = self.compute.virtual_machine_scale_sets.begin_update(
                 held["resource_group"], held["name"], {"tags": tags}, etag=etag,
                 match_condition=MatchConditions.IfNotModified, **({} if wait else {"polling": False}))
+            if wait and self.unwaited:   # the run waits for the set itself before it writes to it (take, unwaited)
+                self.pending.append((held, poller))
+                return {"tags": dict(tags)}   # no ETag: the lease's next write reads the set first (_rewrite)
             if wait:
                 return self._applied(held, poller)
             return poller.result().as_dict()
@@ -693,7 +697,7 @@ def _provisioning(doc: Dict[str, Any]) -> str:
 
 def take(module, compute, operation: str, sets: List[Tuple[str, str]], result: Optional[Dict[str, Any]] = None,
          defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False,
-         keep_statuses: Tuple[str, ...] = ("in_progress",)) -> Lease:
+         keep_statuses: Tuple[str, ...] = ("in_progress",), unwaited: bool = False) -> Lease:
     """Take this run's lease on ``sets`` ([(resource group, name)]) for ``operation`` (rollout, blue_green,
     rolling_upgrade), or fail the module before any write when another run holds it. ``result``: the dict the
     module returns (it gets the ``lease`` key; a failure carries its keys). ``defer``: only check now, and
@@ -701,9 +705,12 @@ def take(module, compute, operation: str, sets: List[Tuple[str, str]], result: O
     nothing. ``docs``: the sets as the module read them (REST dicts), to save a read. ``probe``: refuse when
     another run holds the lease, write none (a cancel of Azure's rolling upgrade: a PATCH of a scale set in
     Rolling mode waits behind the upgrade it is meant to stop). ``keep_statuses``: with ``keep_lease``, the
-    statuses that leave the run's next call to come (the lease is kept for it)."""
+    statuses that leave the run's next call to come (the lease is kept for it). ``unwaited``: the tags PATCH not
+    waited for at all, for a run that waits for each set to settle before its own first write or action on it
+    (blue/green: its first step, green's creation, need not wait for blue's PATCH); its outcome is read as it ends
+    (settle), and the run's first action after it asks again on 409 (unconfirmed)."""
     return Lease(module, compute, operation, sets, result if result is not None else {}, defer, docs, probe,
-                 keep_statuses).take()
+                 keep_statuses, unwaited).take()
 
 
 def removes_tag(name: str):

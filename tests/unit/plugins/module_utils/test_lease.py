@@ -695,3 +695,18 @@ def test_a_set_that_reads_failed_waits_for_the_poller_s_error_at_once():
     with pytest.raises(Failed) as failed:
         _lease.take(Module(wait_timeout=60), compute, "blue_green", [("rg", "api")], {})
     assert "the tags update failed" in failed.value.args[0]
+
+
+def test_an_unwaited_lease_returns_at_once_and_its_patch_s_failure_still_fails_the_module():
+    compute = Compute()
+    error = HttpResponseError(message="InternalExecutionError: the tags update failed")
+    scale_sets = compute.virtual_machine_scale_sets = Settling(updating_reads=10 ** 6, error=error)
+    module = Module(wait_timeout=60)
+    held = _lease.take(module, compute, "blue_green", [("rg", "api")], {}, unwaited=True)
+
+    assert scale_sets.reads == 0 and held.unconfirmed()   # no wait at all: the run waits for the set itself
+    assert held.sets[0]["etag"] is None and _lease.TAG in held.sets[0]["tags"]   # its next write reads first
+    scale_sets.pollers[0].finish()
+    with pytest.raises(Failed) as failed:
+        held.tick()
+    assert "the tags update failed" in failed.value.args[0]
