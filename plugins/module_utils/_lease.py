@@ -7,7 +7,10 @@
 
 * Taken with a tags-only PATCH conditioned on the ETag just read (``If-Match``): of two runs that read the
   same free scale set, one write wins and the other gets 412 and reads again. Tags are not part of the model
-  instances run, so the PATCH starts no model generation.
+  instances run, so the PATCH starts no model generation. Its operation is judged ended from reads of the set
+  (provisioningState no longer Updating, every quarter of wait_sleep), or not waited for at all by a run that
+  waits for each set before writing to it (``unwaited``: blue/green), never through its poller (Azure's first
+  Retry-After is 35-61 s); the poller's outcome is read at the module's waits once it has ended (settle).
 * Renewed from the module's wait loops (_waiter.WAIT_HOOKS) once a third of its time has passed; the expiry
   is a few wait cycles long (TTL_MIN at least), so a run that died holds nothing for long. A run that acts on
   instances (a rollout's manualupgrade per batch) renews right after an accepted action once a third has passed,
