@@ -30,7 +30,7 @@ from . import _instances as instances
 from . import _metrics as metrics
 from ._errors import arm_errors, arm_failure, error_details, is_handled, is_transient
 from ._ids import resource_group_of, resource_type
-from ._pending import Operations, watch_started
+from ._pending import Operations, start_after_write, watch_started
 from ._rollout import Gate, batch_gate, is_unhealthy
 from ._run import RunRecord, now
 from ._scale_set_client import provisioning_state, set_gone, set_provisioned, set_settled
@@ -83,6 +83,9 @@ class Swap:
         # pollers (Azure's first Retry-After is 35-61 s): each outcome is read at the first look after it ended,
         # and every one before the run's verdict (run)
         self.operations = Operations()
+        # the sets with a PATCH of ours not confirmed by its poller (the pools', the lease's) and no action since: Azure's
+        # operation may still hold them, and a 409 then is asked again (_pending.start_after_write)
+        self.patched = set()
 
     # --- names -------------------------------------------------------------------------------
 
@@ -282,8 +285,10 @@ class Swap:
         PATCH's poller says so (up to a first Retry-After later; Failed raises ProvisioningFailed)."""
         self.wait_settled(which)
         client = self.sets[which]
-        client.update(make_body(self.docs[which]), wait=False, action=action)
+        start_after_write(lambda: client.update(make_body(self.docs[which]), wait=False, action=action),
+                          self.params["wait_sleep"], client.deadline, after_write=which in self.patched)
         self.docs[which] = client.wait_applied(action)
+        self.patched.add(which)
 
     def _instances(self, which, action, select, failure_code=None):
         """Run ``action`` on the instances ``select()`` names once the set has settled, and wait (an upgrade: until
@@ -296,7 +301,10 @@ class Swap:
         client = self.sets[which]
         resource = "instances of %s" % client.what
         step = self.current_step()
-        started = client.start(action, ids)
+        # judged applied from a GET, our PATCH may still hold the set a moment: a 409 then is asked again
+        started = start_after_write(lambda: client.start(action, ids), self.params["wait_sleep"], client.deadline,
+                                    after_write=which in self.patched)
+        self.patched.discard(which)
         for started_ids, poller in started:
             failed = (failure_code, "%s of instances %s of %s" % (action, ", ".join(started_ids), client.what)) \
                 if failure_code else None
@@ -434,7 +442,8 @@ class Swap:
         self._delete("blue")
 
     def _delete(self, which):
-        self.sets[which].delete()
+        client = self.sets[which]
+        start_after_write(client.delete, self.params["wait_sleep"], client.deadline, after_write=which in self.patched)
 
     def _put_setting(self, setting_id, name, body, action):
         from azure.mgmt.monitor.models import AutoscaleSettingResource  # pylint: disable=import-outside-toplevel

@@ -7,7 +7,10 @@
 
 * Taken with a tags-only PATCH conditioned on the ETag just read (``If-Match``): of two runs that read the
   same free scale set, one write wins and the other gets 412 and reads again. Tags are not part of the model
-  instances run, so the PATCH starts no model generation.
+  instances run, so the PATCH starts no model generation. Its operation is judged ended from reads of the set
+  (provisioningState no longer Updating, every quarter of wait_sleep), or not waited for at all by a run that
+  waits for each set before writing to it (``unwaited``: blue/green), never through its poller (Azure's first
+  Retry-After is 35-61 s); the poller's outcome is read at the module's waits once it has ended (settle).
 * Renewed from the module's wait loops (_waiter.WAIT_HOOKS) once a third of its time has passed; the expiry
   is a few wait cycles long (TTL_MIN at least), so a run that died holds nothing for long. A run that acts on
   instances (a rollout's manualupgrade per batch) renews right after an accepted action once a third has passed,
@@ -213,8 +216,9 @@ class Lease:
 
     def __init__(self, module, compute, operation: str, sets: List[Tuple[str, str]], result: Dict[str, Any],
                  defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False,
-                 keep_statuses: Tuple[str, ...] = ("in_progress",)):
+                 keep_statuses: Tuple[str, ...] = ("in_progress",), unwaited: bool = False):
         self.module, self.compute, self.operation = module, compute, operation
+        self.unwaited = unwaited
         self.defer, self.probe = defer, probe
         self.params = module.params
         self.result = result
@@ -236,6 +240,7 @@ class Lease:
         self.renewed = float("-inf")    # when a renewal last wrote (monotonic)
         self.written = float("-inf")    # when a write last carried a fresh lease (monotonic)
         self.writing = False
+        self.pending: List[Tuple[Dict[str, Any], Any]] = []   # (held, poller): tags PATCHes judged ended from a read
         self.clients: List[Any] = []    # the run's own scale-set clients, kept in step with the lease (guard)
         self.info: Dict[str, Any] = {"tag": TAG, "operation": operation, "owner": None, "expires": None,
                                      "free": True, "taken_over": []}
@@ -258,7 +263,8 @@ class Lease:
     def _write(self, held, tags: Dict[str, str], etag: Optional[str], patient: bool = True,
                wait: bool = False) -> Dict[str, Any]:
         """A tags-only PATCH under If-Match; returns the scale set Azure answers with (its new ETag). ``wait``:
-        until its operation has ended (Azure refuses an action on the scale set meanwhile, 409 Conflict).
+        until its operation has ended (Azure refuses an action on the scale set meanwhile, 409 Conflict), judged
+        from reads of the set (_applied), and then the scale set as read.
 
         ``patient``: while the scale set's previous update is still running Azure answers 409 Conflict ("a
         concurrent request"): asked again (_until_not_conflict); otherwise the 409 is raised at once."""
@@ -268,12 +274,59 @@ class Lease:
             poller = self.compute.virtual_machine_scale_sets.begin_update(
                 held["resource_group"], held["name"], {"tags": tags}, etag=etag,
                 match_condition=MatchConditions.IfNotModified, **({} if wait else {"polling": False}))
+            if wait and self.unwaited:   # the run waits for the set itself before it writes to it (take, unwaited)
+                self.pending.append((held, poller))
+                return {"tags": dict(tags)}   # no ETag: the lease's next write reads the set first (_rewrite)
             if wait:
-                return _waiter.poller_result(poller, _waiter.Deadline(self.params.get("wait_timeout") or 1800),
-                                             "update of the tags of %s" % self._what(held)).as_dict()
+                return self._applied(held, poller)
             return poller.result().as_dict()
 
         return self._until_not_conflict(patch) if patient else patch()
+
+    def _applied(self, held, poller) -> Dict[str, Any]:
+        """The scale set once the tags PATCH ``poller`` started has ended, judged as the rollout judges its model
+        PATCH (ScaleSetClient.wait_applied): the set read (GET) every quarter of wait_sleep until its
+        provisioningState leaves Updating, not the poller waited for (Azure's first Retry-After is 35-61 s). The
+        poller polls on in its thread and its outcome is read once it has ended (settle, at every wait of the
+        module), so a PATCH that failed then still fails the module with Azure's error (a fault: transient).
+        Decided as the blocking wait did: the poller ending first, a set that reads Failed (a failed update: the
+        poller's error, waited for), the time running out."""
+        what = "update of the tags of %s" % self._what(held)
+        deadline = _waiter.Deadline(self.params.get("wait_timeout") or 1800)
+        read: List[Optional[Dict[str, Any]]] = []
+
+        def ended() -> bool:
+            if poller.done():
+                return True
+            if not read:   # the PATCH's own answer (Updating) is the first look: no read yet
+                read.append(None)
+                return False
+            read[:] = [self._read(held)]
+            return read[0] is None or _provisioning(read[0]) != "updating"   # gone, or Failed: the poller says why
+
+        try:
+            _waiter.wait_until(ended, timeout=deadline.remaining(), sleep=self.sleep / 4, what=what)
+        except _waiter.WaitTimeout:
+            pass   # the poller's wait below says it (WaitTimeout), as before
+        if poller.done() or not read or read[0] is None or _provisioning(read[0]) == "failed":
+            return _waiter.poller_result(poller, deadline, what).as_dict()
+        self.pending.append((held, poller))
+        return read[0]
+
+    def unconfirmed(self) -> bool:
+        """Whether a tags PATCH judged ended from a read still has its poller running: Azure's operation may hold
+        the set a moment more, and refuse an action meanwhile (409; _pending.start_after_write asks again)."""
+        return any(not poller.done() for _held, poller in self.pending)
+
+    def settle(self) -> None:
+        """Read the outcome of every tags PATCH whose operation has ended since _applied judged it from a read:
+        a failure fails the module as the blocking wait's did (``Failed to take the lease on ...``)."""
+        for held, poller in [entry for entry in self.pending if entry[1].done()]:
+            self.pending.remove((held, poller))
+            try:
+                poller.result()
+            except Exception as exc:  # pylint: disable=broad-except
+                self._fail("take the lease on", held, exc)
 
     def _until_not_conflict(self, call, ours=None):
         """``call()``'s answer. While Azure answers it 409 Conflict (the scale set's update still runs, and Azure
@@ -490,7 +543,9 @@ class Lease:
                 self.info, free=False, owner=doc["tags"][TAG], expires=iso(found["expires"])), **self._failed_result())
 
     def tick(self) -> None:
-        """From every wait: stop if the controller is gone; renew when a third of the lease's time has passed."""
+        """From every wait: stop if the controller is gone; the ended tags PATCHes' outcomes (settle); renew when a
+        third of the lease's time has passed."""
+        self.settle()
         if not self.controller.alive():
             self.stop("the controller that started it (pid %s on %s) is gone" % (self.me["controller"], self.me["host"]))
         if not self.writing and time.monotonic() >= self.renew_at:
@@ -645,7 +700,7 @@ def _provisioning(doc: Dict[str, Any]) -> str:
 
 def take(module, compute, operation: str, sets: List[Tuple[str, str]], result: Optional[Dict[str, Any]] = None,
          defer: bool = False, docs: Optional[List[Dict[str, Any]]] = None, probe: bool = False,
-         keep_statuses: Tuple[str, ...] = ("in_progress",)) -> Lease:
+         keep_statuses: Tuple[str, ...] = ("in_progress",), unwaited: bool = False) -> Lease:
     """Take this run's lease on ``sets`` ([(resource group, name)]) for ``operation`` (rollout, blue_green,
     rolling_upgrade), or fail the module before any write when another run holds it. ``result``: the dict the
     module returns (it gets the ``lease`` key; a failure carries its keys). ``defer``: only check now, and
@@ -653,9 +708,12 @@ def take(module, compute, operation: str, sets: List[Tuple[str, str]], result: O
     nothing. ``docs``: the sets as the module read them (REST dicts), to save a read. ``probe``: refuse when
     another run holds the lease, write none (a cancel of Azure's rolling upgrade: a PATCH of a scale set in
     Rolling mode waits behind the upgrade it is meant to stop). ``keep_statuses``: with ``keep_lease``, the
-    statuses that leave the run's next call to come (the lease is kept for it)."""
+    statuses that leave the run's next call to come (the lease is kept for it). ``unwaited``: the tags PATCH not
+    waited for at all, for a run that waits for each set to settle before its own first write or action on it
+    (blue/green: its first step, green's creation, need not wait for blue's PATCH); its outcome is read as it ends
+    (settle), and the run's first action after it asks again on 409 (unconfirmed)."""
     return Lease(module, compute, operation, sets, result if result is not None else {}, defer, docs, probe,
-                 keep_statuses).take()
+                 keep_statuses, unwaited).take()
 
 
 def removes_tag(name: str):

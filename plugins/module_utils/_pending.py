@@ -8,12 +8,19 @@ learns that an operation ended up to that long after it did. The runs judge "don
 instead (each instance's provisioning state, the model it runs, its health) and leave the pollers polling in
 the SDK's threads: ``Operations`` keeps them, reads each outcome as soon as its operation has ended (a
 failure raises then, as a blocking wait would have), and all of them before a verdict; ``watch_started`` is
-the one wait on a list for operations just started.
+the one wait on a list for operations just started; ``start_after_write`` the one start of an action right
+after our own write.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, List, Tuple
+
+from ._waiter import run_hooks
+
+# how long the first action on a scale set after our own PATCH (not waited for through its poller) asks again on 409
+CONFLICT_SECONDS = 120.0
 
 
 class Operations:
@@ -57,3 +64,20 @@ def watch_started(client, operations: Operations, pollers: List[Any], done: Call
 
     _verdict, observed, timed_out = client.watch(check, observe=observe, expected_at=expected_at, what=what)
     return observed, timed_out
+
+
+def start_after_write(start: Callable[[], Any], wait_sleep: float, deadline, after_write: bool = True) -> Any:
+    """``start()``'s answer. Right after our own PATCH of the set (``after_write``), judged applied from a GET and
+    not from its poller, Azure's operation may still hold the set a moment and refuse the action (409
+    OperationNotAllowed, "another operation is in progress"): asked again every wait_sleep for CONFLICT_SECONDS,
+    never a verdict; then (or with ``after_write`` False, or the deadline passed) the 409 is raised as any error is."""
+    end = time.monotonic() + CONFLICT_SECONDS
+    while True:
+        try:
+            return start()
+        except Exception as exc:  # pylint: disable=broad-except
+            status = getattr(exc, "status_code", None) or (getattr(exc, "details", None) or {}).get("status")
+            if not after_write or status != 409 or time.monotonic() > end or deadline.expired:
+                raise
+        run_hooks()
+        time.sleep(max(0.0, min(wait_sleep, deadline.remaining())))

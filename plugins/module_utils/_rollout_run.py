@@ -45,10 +45,10 @@ from . import _scale_set_model as model
 from ._compare import find_named
 from ._errors import AzureFailure, arm_errors, arm_failure
 from ._lease import TAG as LEASE_TAG
-from ._pending import Operations, watch_started
+from ._pending import Operations, start_after_write, watch_started
 from ._run import RunRecord, empty_summary, now
 from ._scale_set_client import ScaleSetClient, batch_on, failures_only, no_instance_busy, not_yet_on
-from ._waiter import Deadline, run_hooks
+from ._waiter import Deadline
 
 STATUSES = ("planned", "succeeded", "nothing_to_do", "in_progress", "halted", "interrupted", "rolled_back",
             "rollback_failed")
@@ -57,7 +57,6 @@ FAILED_STATUSES = ("halted", "interrupted", "rolled_back", "rollback_failed")
 # faults (AzureFailure.transient) say nothing either: they interrupt the run (status interrupted) instead.
 # Too little metric data (MetricTimeout) says nothing about the image either: the signal is missing.
 NOT_THE_IMAGE = ("PrecheckFailed", "Timeout", "MetricTimeout")
-CONFLICT_SECONDS = 120.0   # how long the first manual upgrade after a model PATCH asks again on 409 (start_upgrade)
 
 
 def empty_result(scale_set: str, started_at: str) -> Dict[str, Any]:
@@ -470,18 +469,10 @@ class Rollout:
 
     def start_upgrade(self, ids: List[str]) -> List[Tuple[List[str], Any]]:
         """The manualupgrade. The first after a model PATCH may meet Azure's 409 (the scale set's update, or
-        the lease's, still running): asked again every wait_sleep for CONFLICT_SECONDS, never a verdict."""
-        end = time.monotonic() + CONFLICT_SECONDS
-        while True:
-            try:
-                started = self.azure.start("upgrade", ids)
-                break
-            except AzureFailure as failure:
-                if not self.patched or failure.details.get("status") != 409 or time.monotonic() > end \
-                        or self.deadline.expired:
-                    raise
-            run_hooks()
-            time.sleep(max(0.0, min(self.params["wait_sleep"], self.deadline.remaining())))
+        the lease's, still running): asked again every wait_sleep for CONFLICT_SECONDS, never a verdict
+        (_pending.start_after_write)."""
+        started = start_after_write(lambda: self.azure.start("upgrade", ids), self.params["wait_sleep"], self.deadline,
+                                    after_write=self.patched)
         self.patched = False
         return started
 

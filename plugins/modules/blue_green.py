@@ -396,8 +396,10 @@ def main():
         # one operation per scale set: the lease on blue and green, or a failure naming its holder (before any write)
         lease = leases.take(module, module.client("compute"), "blue_green", [(swap.rg, swap.blue_name),
                                                                              (swap.rg, swap.green_name)],
-                            probe=not plan["batches"], keep_statuses=("succeeded", "nothing_to_do"))
+                            probe=not plan["batches"], keep_statuses=("succeeded", "nothing_to_do"), unwaited=True)
         lease.lease_creates(swap.sets["green"])   # green created now carries the lease in its PUT
+        if lease.unconfirmed():   # the tags PATCHes still running: each step waits for its set, and a 409 asks again
+            swap.patched.update(("blue", "green"))
         if module.check_mode:
             finish(module, swap.result("planned", plan))
 

@@ -428,6 +428,7 @@ from ansible_collections.fleetops.vmss.plugins.module_utils import _metrics as m
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rolling_upgrade as rolling
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors, arm_failure
+from ansible_collections.fleetops.vmss.plugins.module_utils._pending import start_after_write
 from ansible_collections.fleetops.vmss.plugins.module_utils._run import RunRecord, now
 from ansible_collections.fleetops.vmss.plugins.module_utils._scale_set_client import ScaleSetClient, rolling_upgrade_ended
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import Deadline
@@ -501,12 +502,14 @@ def report_covering(run, covering):
     run.module.exit_json(**run.result())
 
 
-def send(run, action):
-    """POST the action; the module waits through GetLatest (progress), not through the operation."""
+def send(run, action, after_write=False):
+    """POST the action; the module waits through GetLatest (progress), not through the operation. ``after_write``:
+    right after the lease's tags PATCH (Lease.unconfirmed), a 409 is asked again (start_after_write)."""
     method_name, verb = rolling.ACTIONS[action]
     method = getattr(run.compute.virtual_machine_scale_set_rolling_upgrades, method_name)
     with arm_errors(verb, run.resource):
-        method(run.params["resource_group"], run.params["name"], polling=False)
+        start_after_write(lambda: method(run.params["resource_group"], run.params["name"], polling=False),
+                          run.params["wait_sleep"], run.azure.deadline, after_write=after_write)
 
 
 def watch(run, before, started):
@@ -554,14 +557,16 @@ def approve(run, found, before):
     if not run.approved:
         run.decision = "nothing_to_approve"
         module.exit_json(**run.result())
-    leases.take(module, run.compute, "rolling_upgrade", [(params["resource_group"], params["name"])], docs=[found])
+    lease = leases.take(module, run.compute, "rolling_upgrade", [(params["resource_group"], params["name"])],
+                        docs=[found])
     run.changed, run.decision = True, "approve"
     if module.check_mode:
         module.exit_json(**run.result())
-    with arm_errors(verb, run.resource):
-        poller = run.compute.virtual_machine_scale_sets.begin_approve_rolling_upgrade(
+    with arm_errors(verb, run.resource):   # right after the lease's tags PATCH: a 409 is asked again
+        poller = start_after_write(lambda: run.compute.virtual_machine_scale_sets.begin_approve_rolling_upgrade(
             params["resource_group"], params["name"], {"instanceIds": run.approved},
-            **({} if params["wait"] else {"polling": False}))
+            **({} if params["wait"] else {"polling": False})), params["wait_sleep"], run.azure.deadline,
+            after_write=lease.unconfirmed())
         if params["wait"]:    # Azure answers once the approved instances are upgraded (or failed)
             run.azure.outcome(poller, "the approved instances' upgrade of %s" % run.resource)
     run.status = run.latest()
@@ -650,11 +655,12 @@ def main():
 
         # act (or, in check mode, only say it would)
         writes = rolling.sends_request(action, before)
+        lease = None
         if writes:   # one operation per scale set: the lease, or a failure naming its holder
-            leases.take(module, run.compute, "rolling_upgrade", [(params["resource_group"], params["name"])],
-                        docs=[found], probe=action == "cancel")
+            lease = leases.take(module, run.compute, "rolling_upgrade", [(params["resource_group"], params["name"])],
+                                docs=[found], probe=action == "cancel")
         if writes and not module.check_mode:
-            send(run, action)
+            send(run, action, after_write=lease.unconfirmed())
         run.changed = writes
 
         # wait for the upgrade we started, cancelled or found rolling forward; else one read after a write

@@ -13,7 +13,8 @@ from fake_scale_set import IMAGE, POOL, Counter, FakeScaleSet, LoadBalancer
 
 from ansible_collections.fleetops.vmss.plugins.module_utils import _blue_green as bg
 from ansible_collections.fleetops.vmss.plugins.module_utils._blue_green_run import Swap, StepFailed
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
+from ansible_collections.fleetops.vmss.plugins.module_utils import _pending as pending
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_failure
 from ansible_collections.fleetops.vmss.plugins.module_utils._waiter import WaitTimeout
 
 
@@ -395,3 +396,56 @@ def test_green_still_being_created_is_not_healthy_yet():
     _status, halt, _rollback = swap.execute(opts)
     # every instance Healthy, the set still Creating: not ready
     assert halt["code"] == "HealthTimeout" and halt["reason"].endswith(": the scale set Creating"), halt
+
+
+# --- a 409 right after our own PATCH: Azure's operation may hold the set a moment after a GET says Succeeded ------
+
+def refused(fake):
+    """What the client raises when Azure refuses the upgrade: 409 OperationNotAllowed (a fault, not a verdict)."""
+    return arm_failure("upgrade instances of", fake.what, {
+        "code": "OperationNotAllowed", "message": "another operation is in progress", "status": 409,
+        "request_id": None}, transient=True)
+
+
+def test_a_409_on_the_upgrade_right_after_the_pool_patch_is_asked_again_and_the_swap_goes_on():
+    blue, green, counter = sets()
+    swap, opts = swap_of(blue, green, counter, state="live", blue_capacity=None)
+    green.upgrade_errors = [refused(green)]   # green_upgrade, right after green_join_model's PATCH
+
+    status, halt, _rollback = swap.execute(opts)
+
+    assert (status, halt) == ("succeeded", None)
+    assert [w[0] for w in green.writes()] == ["create", "update", "upgrade", "upgrade"]   # one more start
+    assert [w[0] for w in blue.writes()] == ["update", "upgrade"]
+    members = green.lb.members(POOL)
+    assert members and all("/web-green/" in member for member in members)   # traffic on green, blue out
+
+
+def test_a_409_lasting_past_conflict_seconds_interrupts_the_swap_without_a_verdict(monkeypatch):
+    clock = {"now": 1000.0}   # the wait's clock moves only when it sleeps
+    monkeypatch.setattr(pending.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(pending.time, "sleep", lambda seconds: clock.update(now=clock["now"] + seconds))
+    blue, green, counter = sets()
+    swap, opts = swap_of(blue, green, counter, state="live", blue_capacity=None, wait_sleep=10)
+    green.upgrade_errors = [refused(green) for _attempt in range(100)]
+
+    with pytest.raises(AzureFailure) as caught:
+        swap.execute(opts)
+
+    assert caught.value.transient and caught.value.details["status"] == 409   # interrupted: the module says so
+    upgrades = [w for w in green.writes() if w[0] == "upgrade"]
+    assert len(upgrades) == int(pending.CONFLICT_SECONDS / 10) + 2      # asked every wait_sleep, then raised
+    steps = {s["name"]: s["outcome"] for p in swap.phases for s in p["steps"]}
+    assert steps["green_upgrade"] is None and "green_in_pool" not in steps   # no verdict, no rollback
+    assert blue.writes() == [] and any("/web/" in member for member in blue.lb.members(POOL))
+
+
+def test_a_409_on_an_upgrade_not_after_our_patch_is_raised_at_once():
+    blue, green, counter = sets()
+    swap, opts = swap_of(blue, green, counter, state="live", blue_capacity=None)
+    swap.execute(opts)   # live: green serves, blue out of the pools
+    swap, opts = swap_of(blue, green, counter, state="live", blue_capacity=None)
+    green.upgrade_errors = [refused(green)]
+    with pytest.raises(AzureFailure):
+        swap._instances("green", "upgrade", lambda: ["0"], "UpgradeFailed")   # pylint: disable=protected-access
+    assert [w[0] for w in green.writes()][-1:] == ["upgrade"] and len(green.upgrade_errors) == 0

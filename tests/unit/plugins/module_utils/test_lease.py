@@ -597,3 +597,116 @@ def test_a_409_is_asked_again_every_wait_sleep_until_conflict_seconds_have_passe
     with pytest.raises(HttpResponseError):
         slow._until_not_conflict(busy)   # pylint: disable=protected-access
     assert asked == [clock["now"] - 100, clock["now"]]
+
+
+# --- the lease's tags PATCH judged ended from reads of the set, not from its poller (Azure's first Retry-After) ------
+
+class SlowPoller:
+    """An operation whose polls say InProgress until ``finish`` (Azure's first Retry-After: 35-61 s); then its
+    outcome: the scale set, or ``error``."""
+
+    def __init__(self, doc, error=None):
+        self.doc, self.error, self.ended, self.waited = doc, error, False, []
+
+    def done(self):
+        return self.ended
+
+    def result(self, timeout=None):
+        self.waited.append(timeout)
+        if not self.ended:
+            return None   # azure-core: the timeout passed, the operation still running
+        if self.error is not None:
+            raise self.error
+        return Doc(self.doc)
+
+    def status(self):
+        return "Succeeded" if self.ended else "InProgress"
+
+    def finish(self):
+        self.ended = True
+
+
+class Settling(ScaleSets):
+    """The PATCH's operation: the set reads Updating for ``updating_reads`` GETs, then ``state``; the poller
+    ends only when the test says so."""
+
+    def __init__(self, updating_reads=2, state="Succeeded", error=None):
+        super().__init__()
+        self.updating_reads, self.state, self.error = updating_reads, state, error
+        self.reads, self.pollers = 0, []
+
+    def get(self, _group, _name):
+        self.reads += 1
+        doc = Doc(copy.deepcopy(self.doc))
+        doc["provisioning_state"] = "Updating" if self.reads <= self.updating_reads else self.state
+        return doc
+
+    def begin_update(self, _group, _name, body, etag=None, **kwargs):
+        assert "polling" not in kwargs   # polled in the SDK's thread: its outcome read later
+        poller = super().begin_update(_group, _name, body, etag=etag)
+        self.reads = 0   # the PATCH's operation starts: reads from here on
+        self.pollers.append(SlowPoller(poller.doc, self.error))
+        return self.pollers[-1]
+
+
+def test_the_lease_is_taken_once_a_read_shows_the_set_updated_not_when_its_poller_ends():
+    compute = Compute()
+    scale_sets = compute.virtual_machine_scale_sets = Settling(updating_reads=2)
+    module = Module(wait_timeout=60)
+    held = _lease.take(module, compute, "blue_green", [("rg", "api")], {})
+
+    [poller] = scale_sets.pollers
+    assert not poller.done() and poller.waited == []          # never waited on: its polls go on in their thread
+    assert scale_sets.reads == 3   # read every quarter of wait_sleep until not Updating
+    assert held.unconfirmed() and held.sets[0]["etag"] == scale_sets.doc["etag"]   # the set as read after it
+    poller.finish()
+    held.tick()                                                   # the next wait reads the outcome: it succeeded
+    assert not held.unconfirmed() and held.pending == [] and poller.waited == [None]
+
+
+def test_a_tags_patch_that_fails_after_the_read_still_fails_the_module_with_azure_s_error():
+    compute = Compute()
+    error = HttpResponseError(message="InternalExecutionError: the tags update failed")
+    scale_sets = compute.virtual_machine_scale_sets = Settling(updating_reads=0, error=error)
+    module = Module(wait_timeout=60)
+    held = _lease.take(module, compute, "blue_green", [("rg", "api")], {"status": None})
+
+    held.tick()   # still running: nothing to say yet
+    scale_sets.pollers[0].finish()
+    with pytest.raises(Failed) as failed:
+        held.tick()   # at the module's next wait
+    assert failed.value.args[0].startswith("Failed to take the lease on scale set rg/api")
+    assert "the tags update failed" in failed.value.args[0]
+
+
+def test_a_set_that_reads_failed_waits_for_the_poller_s_error_at_once():
+    compute = Compute()
+    error = HttpResponseError(message="InternalExecutionError: the tags update failed")
+    scale_sets = compute.virtual_machine_scale_sets = Settling(updating_reads=1, state="Failed", error=error)
+    scale_sets.pollers = []
+    original = scale_sets.begin_update
+
+    def ends_when_waited(*args, **kwargs):   # the poller ends while it is waited for
+        poller = original(*args, **kwargs)
+        poller.result = lambda timeout=None, end=poller: (end.finish(), SlowPoller.result(end, timeout))[1]
+        return poller
+
+    scale_sets.begin_update = ends_when_waited
+    with pytest.raises(Failed) as failed:
+        _lease.take(Module(wait_timeout=60), compute, "blue_green", [("rg", "api")], {})
+    assert "the tags update failed" in failed.value.args[0]
+
+
+def test_an_unwaited_lease_returns_at_once_and_its_patch_s_failure_still_fails_the_module():
+    compute = Compute()
+    error = HttpResponseError(message="InternalExecutionError: the tags update failed")
+    scale_sets = compute.virtual_machine_scale_sets = Settling(updating_reads=10 ** 6, error=error)
+    module = Module(wait_timeout=60)
+    held = _lease.take(module, compute, "blue_green", [("rg", "api")], {}, unwaited=True)
+
+    assert scale_sets.reads == 0 and held.unconfirmed()   # no wait at all: the run waits for the set itself
+    assert held.sets[0]["etag"] is None and _lease.TAG in held.sets[0]["tags"]   # its next write reads first
+    scale_sets.pollers[0].finish()
+    with pytest.raises(Failed) as failed:
+        held.tick()
+    assert "the tags update failed" in failed.value.args[0]
