@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the fleet rollout (playbooks/fleet_rollout.yml, role fleetops.vmss.fleet): the plan - waves by
 region, canary region first - from the scale-set hosts of the inventory (host_type: scale_set) and the gallery
-image version; the per-region excludeFromLatest settings at each step; and the fleet report. All pure."""
+image version; the per-region excludeFromLatest settings at each step; whether the sets rolling out stop after
+their batch; and the fleet report. All pure."""
 
 from __future__ import annotations
 
@@ -187,6 +188,23 @@ def _markdown(data: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def fleet_stop(hostvars: Mapping[str, Any], hosts: List[str], running: List[str]) -> bool:
+    """Whether the sets rolling out alongside each other stop after this batch: one of ``hosts`` (the wave's sets)
+    noted a ``rollout_failure``, or one of ``running`` (the sets of this round still running) has none at all (it
+    failed before the rollout role started). Each host's variables are looked up once (a lookup builds all of
+    them), and the first failure found ends the search."""
+    running = set(running)
+    for host in hosts:
+        seen = hostvars[host]
+        if "rollout_failure" not in seen:
+            if host in running:
+                return True
+        elif seen["rollout_failure"]:
+            return True
+    return False
+
+
 class FilterModule:
     def filters(self):
-        return {"fleet_plan": fleet_plan, "fleet_regions": fleet_regions, "fleet_report": fleet_report}
+        return {"fleet_plan": fleet_plan, "fleet_regions": fleet_regions, "fleet_report": fleet_report,
+                "fleet_stop": fleet_stop}

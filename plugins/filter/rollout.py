@@ -100,8 +100,9 @@ def rollout_merge(results: Any) -> Dict[str, Any]:
                      batches_planned=last.get("batches_total", len(planned)),
                      batches_completed=sum(int(item.get("batches_completed") or 0) for item in summaries),
                      started_at=started, ended_at=ended,
-                     duration_seconds=_duration(started, ended, sum(float(item.get("duration_seconds") or 0)
-                                                                    for item in summaries)),
+                     # a last call without a summary (it failed outright): up to the last end known
+                     duration_seconds=_duration(started, ended or _last(summaries, "ended_at"),
+                                                sum(float(item.get("duration_seconds") or 0) for item in summaries)),
                      arm_requests=_requests([item.get("arm_requests") for item in summaries])),
     )
     merged.pop("report", None)

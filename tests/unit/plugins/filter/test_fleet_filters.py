@@ -206,3 +206,31 @@ def test_regions_replicated_at_plan_time_need_no_wait():
     assert [(wave["region"], wave["replicated"]) for wave in plan["waves"]] == [
         ("westeurope", True), ("northeurope", False), ("eastus", False)]
     assert not any(wave["replicated"] for wave in fleet.fleet_plan([host("eu1", "westeurope")], VERSION, "westeurope")["waves"])
+
+
+class CountingHostvars(dict):
+    """hostvars whose lookups are counted (in Ansible each one builds all of a host's variables)."""
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lookups = []
+
+    def __getitem__(self, host):
+        self.lookups.append(host)
+        return super().__getitem__(host)
+
+
+@pytest.mark.parametrize("facts, running, stop, lookups", [
+    ({"a": {"rollout_failure": ""}, "b": {"rollout_failure": ""}, "c": {"rollout_failure": ""}}, ["a", "b", "c"], False,
+     ["a", "b", "c"]),
+    ({"a": {"rollout_failure": ""}, "b": {"rollout_failure": "2 of 6 unhealthy"}, "c": {}}, ["a", "b", "c"], True, ["a", "b"]),
+    # c failed before the rollout role started: no rollout_failure at all
+    ({"a": {"rollout_failure": ""}, "b": {"rollout_failure": ""}, "c": {}}, ["a", "b", "c"], True, ["a", "b", "c"]),
+    # a set of an earlier round (no longer running) that never started the role does not stop this one
+    ({"a": {}, "b": {"rollout_failure": ""}, "c": {"rollout_failure": ""}}, ["b", "c"], False, ["a", "b", "c"]),
+    ({"a": {"rollout_failure": "refused"}, "b": {"rollout_failure": ""}, "c": {"rollout_failure": ""}}, ["b", "c"], True, ["a"]),
+])
+def test_the_sets_stop_on_the_first_failure_each_host_looked_up_once(facts, running, stop, lookups):
+    hostvars = CountingHostvars(facts)
+    assert fleet.fleet_stop(hostvars, ["a", "b", "c"], running) is stop
+    assert hostvars.lookups == lookups
+    assert fleet.FilterModule().filters()["fleet_stop"] is fleet.fleet_stop

@@ -143,3 +143,22 @@ def test_blue_green_calls_add_up_their_estimates_and_any_model_change():
     assert merged["plan"]["estimated_seconds"] == 296.0 and merged["model_changed"] is True
     assert rollout_merge([dict(staged, plan={"batches": [{"index": 0, "kind": "stage"}], "estimated_seconds": 90.0}),
                           live])["plan"]["estimated_seconds"] == 386.0
+
+
+def test_merging_the_merged_result_with_the_next_call_is_merging_every_call():
+    """The role keeps one merged result and merges each call into it (O(calls), not O(calls^2)): the same result."""
+    def strip(result):
+        return dict(result, batches=[{k: v for k, v in b.items() if k != "number"} for b in result["batches"]],
+                    plan=dict(result["plan"], batches=[{k: v for k, v in b.items() if k != "number"}
+                                                       for b in result["plan"]["batches"]]))
+    third = call("rolled_back", [["4", "5"]],
+                 [batch(0, ["4", "5"], "unhealthy", "2026-11-22T04:34:02Z", "2026-11-22T04:36:00Z", 3)],
+                 "2026-11-22T04:34:01Z", "2026-11-22T04:37:00Z", 2, 0, first=3,
+                 halt={"at": "2026-11-22T04:36:00Z", "batch_index": 0, "batch_number": 3, "reason": "x", "code": "X"},
+                 rollback={"instance_ids": ["4", "5"], "outcome": "healthy"})
+    failed = {"failed": True, "msg": "Failed to roll out scale set rg/web: Timeout: ...", "arm_requests": 3}
+    for calls in ([FIRST, SECOND, third], [FIRST, SECOND, failed], [strip(FIRST), strip(SECOND)], [FIRST]):
+        folded = {}
+        for result in calls:
+            folded = rollout_merge([folded, result])
+        assert folded == rollout_merge(calls)
