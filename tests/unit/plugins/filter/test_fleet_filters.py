@@ -228,6 +228,9 @@ class CountingHostvars(dict):
     # a set of an earlier round (no longer running) that never started the role does not stop this one
     ({"a": {}, "b": {"rollout_failure": ""}, "c": {"rollout_failure": ""}}, ["b", "c"], False, ["a", "b", "c"]),
     ({"a": {"rollout_failure": "refused"}, "b": {"rollout_failure": ""}, "c": {"rollout_failure": ""}}, ["b", "c"], True, ["a"]),
+    # a fault (rollout_interrupted) stops the others too, though it is no verdict
+    ({"a": {"rollout_failure": "", "rollout_interrupted": ""}, "b": {"rollout_failure": "", "rollout_interrupted": "503"},
+      "c": {"rollout_failure": ""}}, ["a", "b", "c"], True, ["a", "b"]),
 ])
 def test_the_sets_stop_on_the_first_failure_each_host_looked_up_once(facts, running, stop, lookups):
     hostvars = CountingHostvars(facts)
