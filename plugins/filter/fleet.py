@@ -190,8 +190,9 @@ def _markdown(data: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
 
 def fleet_stop(hostvars: Mapping[str, Any], hosts: List[str], running: List[str]) -> bool:
     """Whether the sets rolling out alongside each other stop after this batch: one of ``hosts`` (the wave's sets)
-    noted a ``rollout_failure`` or a ``rollout_interrupted`` (a fault: the fleet stops without a verdict), or one of ``running`` (the sets of this round still running) has none at all (it
-    failed before the rollout role started). Each host's variables are looked up once (a lookup builds all of
+    noted a ``rollout_failure`` or a ``rollout_interrupted`` (a fault: the fleet stops without a verdict), or one
+    of ``running`` (the sets of this round still running) has none at all (it failed before the rollout role
+    started). Each host's variables are looked up once (a lookup builds all of
     them), and the first failure found ends the search."""
     running = set(running)
     for host in hosts:
