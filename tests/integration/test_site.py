@@ -55,13 +55,15 @@ def test_the_demo_tells_the_whole_story_twice(emulator, azure, ansible_env, tmp_
     assert lines[1].startswith("Rollout of 1.1.0: rolled_back: Rollout of scale set payments-demo/payments-api "
                                "halted after batch 1 of 5: 2 of 2 upgraded instances (100%) are unhealthy"), lines[1]
     assert lines[2].startswith("Rollout of 1.1.1: succeeded, 5 batch(es), report %s/rollout-payments-api-" % reports)
-    # Scale-outs of 2 from 10. The load lasts until the demo sees one: on a busy machine a second may come before its
-    # read, and one more may start before the load ends (a 3 s cooldown here).
+    # Scale-outs of 2 from 10, one per cooldown (3 s here) while the load lasts. The load lasts until the demo sees a
+    # scale-out and ends a task later: on a busy machine (CI: 6 workers on 2 cores) several cooldowns can pass before
+    # that read and between it and the load's end, so how many came is the machine's, not autoscale's; the steps of 2,
+    # the maximum of 30 and every instance on the latest model are autoscale's.
     assert lines[4].startswith("Autoscale under load: capacity 10 -> "), lines[4]
     after = int(lines[4].rsplit(" ", 1)[1])
-    assert after in (12, 14), lines[4]
+    assert after >= 12 and after % 2 == 0, lines[4]
     count, latest, healthy = instance_counts(lines[5])
-    assert count in (after, after + 2) and latest == count and healthy >= 12, lines[5]
+    assert after <= count <= 30 and count % 2 == 0 and latest == count and healthy >= 12, lines[5]
     compute = azure.client("compute")
     images = {vm.storage_profile.image_reference.id.rsplit("/", 1)[-1]
               for vm in compute.virtual_machine_scale_set_vms.list("payments-demo", "payments-api")}
