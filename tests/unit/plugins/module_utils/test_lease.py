@@ -340,7 +340,8 @@ def test_a_kept_lease_bridges_two_calls_of_one_run_and_the_last_call_releases_it
     writes = len(scale_sets.patches)
     with pytest.raises(Failed) as refused:   # another run on this host: the kept lease's module is gone by design
         _lease.take(Module(keep_lease=True, lease_run="role-run-2"), compute, "rollout", [("rg", "api")], defer=True)
-    assert "(controller pid %s, module pid 0, run role-run-1 - kept by that run from one call to the next)" % held.me["controller"] in refused.value.args[0]
+    assert ("(controller pid %s, module pid 0, run role-run-1 - kept by that run from one call to the next)"
+            % held.me["controller"]) in refused.value.args[0]
     assert len(scale_sets.patches) == writes
 
     planned = Module(check_mode=True, keep_lease=True, lease_run="role-run-1")   # the run's plan: writes nothing
