@@ -156,7 +156,7 @@ options:
         quarter or more of its time is left (else with a fresh expiry); the result says C(lease.kept=true).
         Any other outcome, and a failure, releases it.
       - The next call takes the kept lease as its own when it has the same O(lease_run) - as it is, without a write,
-        while a sixth or more of its time is left (a batch's upgrade is not held back by a tags update: it is renewed
+        while a sixth or more of its time is left (a batch's upgrade is not held back by a tags update - it is renewed
         right after that upgrade), else rewritten - and keeps it again at exit the same way; every other run is
         refused until the lease expires (at least five minutes later) or takes it over with O(force_lease).
     type: bool
