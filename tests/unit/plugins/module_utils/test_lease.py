@@ -760,7 +760,8 @@ def test_a_run_of_calls_writes_no_lease_at_a_call_s_exit_and_none_just_before_an
         client = Counting(compute)
         held.guard(client)
         taken = len(patches)
-        clock["now"] += 2                       # the call reads the set and its instances
+        clock["now"] += 2                       # the call reads the set and its instances, a wait among them
+        held.tick()
         client.upgrade([str(call)])
         assert client.patches_at_start == [taken + (1 if call == 0 else 0)], call   # only the first call's take
         for _tick in range(batch_seconds // 5):   # the batch's waits
