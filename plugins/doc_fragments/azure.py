@@ -151,12 +151,14 @@ options:
         batch with O(fleetops.vmss.rollout#module:max_batches), and M(fleetops.vmss.blue_green) V(staged) then V(live)) - keep the lease at exit
         instead of releasing it, so that no other run slips in before the next call, when the call leaves work to
         that call - M(fleetops.vmss.rollout) with status V(in_progress), M(fleetops.vmss.blue_green) with V(succeeded)
-        or V(nothing_to_do). The tag then says C(pid=0) (no module holds it) with a fresh expiry, and the result
-        C(lease.kept=true). Any other outcome, and a failure, releases it.
+        or V(nothing_to_do). A kept lease says C(pid=0) (no module holds it, the run does); with O(lease_run) the
+        call writes it so from the start, with C(call=<module pid>), and leaves it at exit without a write while a
+        quarter or more of its time is left (else with a fresh expiry); the result says C(lease.kept=true).
+        Any other outcome, and a failure, releases it.
       - The next call takes the kept lease as its own when it has the same O(lease_run) - as it is, without a write,
-        while a third or more of its time is left (a batch's upgrade is not held back by a tags update), else
-        rewritten with its own pid - and keeps it again at exit the same way; every other run is refused until the
-        lease expires (at least five minutes later) or takes it over with O(force_lease).
+        while a sixth or more of its time is left (a batch's upgrade is not held back by a tags update - it is renewed
+        right after that upgrade), else rewritten - and keeps it again at exit the same way; every other run is
+        refused until the lease expires (at least five minutes later) or takes it over with O(force_lease).
     type: bool
     default: false
   lease_run:
@@ -173,7 +175,7 @@ options:
         it the module cannot tell that its controller was killed, and a lease it kept (O(keep_lease)) would then
         block a re-run until it expires.
       - With it, the module stops at its next wait when that process is gone, and a kept lease whose controller is
-        gone on this host is taken over at once by the next run.
+        gone on this host is taken over by the next run - at once, or once the call that wrote it has stopped.
       - Default - the module finds its controller among its parent processes.
     type: int
 """

@@ -4,6 +4,7 @@
 """One operation per scale set: a lease, kept as a tag on the scale set.
 
 ``fleetops.lease: owner=<host>:<controller pid>:<run id>;pid=<module pid>;op=<operation>;expires=<ISO UTC>``
+(a run that keeps its lease from call to call: ``pid=0;...;call=<module pid>``, below)
 
 * Taken with a tags-only PATCH conditioned on the ETag just read (``If-Match``): of two runs that read the
   same free scale set, one write wins and the other gets 412 and reads again. Tags are not part of the model
@@ -20,10 +21,15 @@
   ``keep_lease``: a run of several module calls (the rollout role, one call per batch) names itself with
   ``lease_run`` (the run id in the owner, the same for each of its calls, a new one per run); a call that ends
   with more to do (a rollout ``in_progress``; a blue/green call that succeeded, when the caller says another
-  follows) keeps the lease at exit (``pid=0``: no module holds it, the run's next call does), with a
-  fresh expiry that covers the gap, and the next call with the same ``lease_run`` takes it as its own. A kept
-  lease is held against every other run until it expires (its module is gone by design, so it is never judged
-  orphaned); the call that ends the run (any other status, or a failure) releases it.
+  follows) keeps the lease at exit, and the next call with the same ``lease_run`` takes it as its own, without
+  a write while a sixth of its time or more is left (renewed right after its first action). Such a run's calls
+  write the lease in its kept form from the start (``pid=0``: no module holds it, the run does; ``call``: the
+  module pid that wrote it), so a call that ends with a quarter of the lease's time or more left (its renewals
+  see to that: once two thirds have passed at the latest) writes nothing at exit: a tags PATCH there would keep
+  the set Updating into the next call's first action (refused 409 until it ends). A kept lease is held against
+  every other run until it expires, or, on the same host, until its controller is gone (then orphaned, or
+  stopping while the call that wrote it still runs); the call that ends the run (any other status, or a
+  failure) releases it.
 * A scale set the run creates (blue/green's green) carries the lease in its create's tags (Lease.lease_creates).
 * A lease held by another run refuses this one before any write, naming the holder, what it does, when the
   lease expires and how to take over (``force_lease: true``, or wait for the expiry). Taken over at once:
@@ -52,7 +58,7 @@ TTL_MIN = 300.0          # seconds: a lease never expires sooner than this after
 TTL_CYCLES = 6           # ... nor sooner than this many wait cycles
 RETRY_SECONDS = 5.0      # a renewal that failed (a transient fault) is tried again this soon
 CONFLICT_SECONDS = 60.0  # how long a lease write waits for the scale set's update in progress (409 Conflict)
-KEPT_PID = 0             # the module pid of a lease kept between two calls of one run (keep_lease)
+KEPT_PID = 0             # the module pid of a lease kept from call to call of one run (keep_lease, lease_run)
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")   # lease_run: no ':' ';' '=' (the tag's separators)
 
 
@@ -77,8 +83,9 @@ def parse_iso(text: str) -> Optional[float]:
 
 def encode(owner: Dict[str, Any], operation: str, expires: float) -> str:
     """The tag value (well under Azure's 256 characters: the host name is cut at 63, as DNS labels are)."""
-    return "owner=%s:%s:%s;pid=%s;op=%s;expires=%s" % (
-        str(owner["host"])[:63], owner["controller"], owner["run"], owner["pid"], operation, iso(expires))
+    return "owner=%s:%s:%s;pid=%s;op=%s;expires=%s%s" % (
+        str(owner["host"])[:63], owner["controller"], owner["run"], owner["pid"], operation, iso(expires),
+        ";call=%s" % owner["call"] if owner.get("call") else "")
 
 
 def decode(value: Any) -> Optional[Dict[str, Any]]:
@@ -88,6 +95,8 @@ def decode(value: Any) -> Optional[Dict[str, Any]]:
         host, controller, run = fields["owner"].rsplit(":", 2)
         lease = {"host": host, "controller": int(controller), "run": run, "pid": int(fields["pid"]),
                  "operation": fields["op"], "expires": parse_iso(fields["expires"])}
+        if "call" in fields:   # a kept lease: the module pid of the call that wrote it
+            lease["call"] = int(fields["call"])
     except (KeyError, ValueError):
         return None
     return lease if lease["expires"] is not None and run else None
@@ -107,9 +116,9 @@ def judge(lease: Optional[Dict[str, Any]], me: Dict[str, Any], now: float, force
         return "expired"
     if force:
         return "forced"
-    if lease["host"] == me["host"] and lease["pid"] == KEPT_PID:   # a kept lease has no module by design
-        if not alive(lease["controller"]):
-            return "orphaned"                                        # ... and its run is gone
+    if lease["host"] == me["host"] and lease["pid"] == KEPT_PID:   # a kept lease: judged by its run's controller
+        if not alive(lease["controller"]):                           # ... gone: the call that wrote it may still run
+            return "stopping" if lease.get("call") and alive(lease["call"]) else "orphaned"
     elif lease["host"] == me["host"]:
         if not alive(lease["pid"]):
             return "orphaned"
@@ -122,7 +131,7 @@ TAKEN_OVER = ("unreadable", "expired", "orphaned", "forced")
 
 
 def held_message(what: str, lease: Dict[str, Any], now: float) -> str:
-    kept = " - kept between two calls of that run" if lease["pid"] == KEPT_PID else ""
+    kept = " - kept by that run from one call to the next" if lease["pid"] == KEPT_PID else ""
     return ("%s is leased to another operation: a %s run by %s (controller pid %s, module pid %s, run %s%s), "
             "tag %s, until %s (in %d s). Nothing was written. Wait for that run to end or its lease to expire, or "
             "take the lease over with force_lease: true once you know that run is gone (two operations on one "
@@ -232,6 +241,8 @@ class Lease:
         self.keep = keep_statuses if self.params.get("keep_lease") else ()
         self.me = {"host": socket.gethostname(), "controller": self.controller.pid, "run": run or uuid.uuid4().hex[:12],
                    "pid": os.getpid()}
+        if self.keep and run is not None:   # a run that keeps its lease: written in its kept form from the start
+            self.me.update(pid=KEPT_PID, call=os.getpid())
         self.sets = [{"resource_group": group, "name": name, "etag": None, "tags": None,
                       "value": None, "due": False} for group, name in sets]
         for held, doc in zip(self.sets, docs or []):
@@ -406,21 +417,23 @@ class Lease:
                               lease=self.info, **self._failed_result())
 
     def _adopt(self, held, found: Dict[str, Any]) -> bool:
-        """A lease this run's previous call kept, with a third of its time or more to run, is this call's as it is:
-        no tags PATCH before the first action (Azure refuses the action until that PATCH ends: a batch's start held
-        back by it, and a write more per batch). Like any other lease of ours it is renewed once a third of its time
-        has passed; it still names no module (pid 0), so until then it is judged by its controller, as between calls."""
+        """A lease this run's previous call kept, with a sixth of its time or more to run (the previous call left it
+        with a quarter or more: the gap between two calls is covered), is this call's as it is: no tags PATCH before
+        the first action (Azure refuses the action until that PATCH ends: a batch's start held back by it, and a
+        write more per batch). Like any other lease of ours it is renewed right after an accepted action once a
+        third of its time has passed, by the waits once two thirds have (after_action); it stays in its kept form
+        (pid 0), judged by its controller."""
         left = found["expires"] - time.time()
         same = all(found[key] == self.me[key] for key in ("host", "controller")) and found["operation"] == self.operation
-        if found["pid"] != KEPT_PID or not same or left < self.ttl / 3:
+        if found["pid"] != KEPT_PID or not same or left < self.ttl / 6:
             return False
         held["due"] = False
         self.info.update(owner=held["value"], expires=iso(found["expires"]))
         now = time.monotonic()
         self.written = now - (self.ttl - left)   # as if written then: the renewals keep their schedule
-        self.renewed = now                       # the previous call's keeping PATCH may still run (409 meanwhile)
+        self.renewed = now                       # a previous call's keeping PATCH may still run (409 meanwhile)
         self._watch()
-        self.renew_at = self.written + self.ttl / 3
+        self.renew_at = self.written + 2 * self.ttl / 3   # the first action renews it: no PATCH just before it
         return True
 
     @staticmethod
@@ -639,12 +652,13 @@ class Lease:
 
     def keep_for_next_call(self) -> None:
         """keep_lease: leave the lease to this run's next call (pid KEPT_PID, a fresh expiry); a set whose
-        rewrite fails keeps the lease it has, which expires."""
+        rewrite fails keeps the lease it has, which expires. A lease already in its kept form (a run with lease_run
+        writes it so) with a quarter of its time or more to run is left as it is: no write."""
         self._unwatch()
         unchanged = [decode(held["value"]) for held in self.sets if held["value"]]
         if unchanged and all(lease and lease["pid"] == KEPT_PID and lease["run"] == self.me["run"]
-                             and lease["expires"] - time.time() >= self.ttl / 3 for lease in unchanged):
-            # still the kept lease this call adopted, a third of its time or more to run: the next call adopts it too
+                             and lease["expires"] - time.time() >= self.ttl / 4 for lease in unchanged):
+            # the next call adopts it as it is (it needs a sixth of its time left: the gap is covered)
             self.info.update(kept=True)
             return
         expires = time.time() + self.ttl

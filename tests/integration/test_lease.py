@@ -111,7 +111,8 @@ def test_a_lease_kept_between_two_calls_of_one_run_refuses_another_run_until_the
     before = last_seq(control)
     code, other = ansible.module("rollout", ARGS)   # another run (an EDA rollback, a second operator)
     assert code != 0 and other["lease"]["free"] is False and other["lease"]["taken_over"] == [], other
-    assert "run play-1 - kept between two calls of that run" in other["msg"] and "Nothing was written" in other["msg"]
+    assert "run play-1 - kept by that run from one call to the next" in other["msg"]
+    assert "Nothing was written" in other["msg"]
     assert arm_writes(control, before) == []
 
     code, last = ansible.module("rollout", run)     # the same run's next call: its own lease, no force_lease
@@ -125,8 +126,10 @@ def test_a_lease_kept_between_two_calls_of_one_run_refuses_another_run_until_the
 
 def test_the_rollout_role_holds_one_lease_from_its_first_write_to_its_last(emulator, azure, control, ansible_env, tmp_path):
     """The role calls the module once per batch: every write of the scale set carries the role run's lease
-    until the last one, which removes it - there is no moment between two batches when the set is free."""
-    from test_rollout_role import NAME, rollout, seed   # pylint: disable=import-outside-toplevel
+    until the last one, which removes it - there is no moment between two batches when the set is free. The lease
+    rides on the first write and is kept in its kept form from the start: no lease PATCH at a call's exit, so each
+    batch is one manualupgrade, accepted at once (none refused 409 behind a tags PATCH still running)."""
+    from test_rollout_role import NAME, custom_stats, rollout, seed   # pylint: disable=import-outside-toplevel
 
     seed(azure, "westeurope")
     since = last_seq(control)
@@ -137,7 +140,13 @@ def test_the_rollout_role_holds_one_lease_from_its_first_write_to_its_last(emula
     leases = [lease_of(entry) for entry in writes]
     assert len(upgrades(control, since)) >= 3 and writes and leases[-1] is None   # three calls; the last write frees it
     assert all(leases[:-1]) and len({lease["run"] for lease in leases[:-1]}) == 1, leases
-    assert leases[0]["run"].startswith("rollout-") and any(lease["pid"] == _lease.KEPT_PID for lease in leases[:-1])
+    assert leases[0]["run"].startswith("rollout-") and all(lease["pid"] == _lease.KEPT_PID for lease in leases[:-1])
+    assert len(writes) == 2, writes   # the model PATCH takes it, the last PATCH removes it: none between two batches
+    batches = custom_stats(completed.stdout)["summary"]["batches_completed"]
+    assert batches >= 3 and len(upgrades(control, since)) == batches   # exactly one manualupgrade a batch
+    refused = [entry["liveRequest"]["url"] for entry in arm_writes(control, since)
+               if str(entry["liveResponse"]["statusCode"]) == "409"]
+    assert refused == []
     assert _lease.TAG not in (azure.client("compute").virtual_machine_scale_sets.get(
         "payments-prod", NAME).as_dict().get("tags") or {})
 

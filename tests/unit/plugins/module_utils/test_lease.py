@@ -53,6 +53,10 @@ def test_a_tag_that_is_not_a_lease_is_unreadable(junk):
     (lease(pid=_lease.KEPT_PID), False, (), "held"),                           # another host: its pids say nothing
     (lease(host="ctl01", pid=_lease.KEPT_PID, run=ME["run"]), False, (), "mine"),   # the same run's next call
     (lease(host="ctl01", pid=_lease.KEPT_PID, expires=NOW - 1), False, (), "expired"),
+    # kept from the start of a call (a run with lease_run): call is the module pid that wrote it
+    (lease(host="ctl01", pid=_lease.KEPT_PID, call=201), False, (200, 201), "held"),
+    (lease(host="ctl01", pid=_lease.KEPT_PID, call=201), False, (201,), "stopping"),   # controller killed mid-call
+    (lease(host="ctl01", pid=_lease.KEPT_PID, call=201), False, (), "orphaned"),       # ... and that call ended
 ])
 def test_who_may_take_the_lease(found, force, alive, verdict):
     assert _lease.judge(found, ME, NOW, force, lambda pid: pid in alive) == verdict
@@ -336,7 +340,8 @@ def test_a_kept_lease_bridges_two_calls_of_one_run_and_the_last_call_releases_it
     writes = len(scale_sets.patches)
     with pytest.raises(Failed) as refused:   # another run on this host: the kept lease's module is gone by design
         _lease.take(Module(keep_lease=True, lease_run="role-run-2"), compute, "rollout", [("rg", "api")], defer=True)
-    assert "(controller pid %s, module pid 0, run role-run-1 - kept between two calls of that run)" % held.me["controller"] in refused.value.args[0]
+    assert ("(controller pid %s, module pid 0, run role-run-1 - kept by that run from one call to the next)"
+            % held.me["controller"]) in refused.value.args[0]
     assert len(scale_sets.patches) == writes
 
     planned = Module(check_mode=True, keep_lease=True, lease_run="role-run-1")   # the run's plan: writes nothing
@@ -487,7 +492,7 @@ def test_the_next_call_s_first_upgrade_waits_for_the_kept_lease_s_patch_still_ru
     kept_by_first_call(compute)
     tags = compute.virtual_machine_scale_sets.doc["tags"]
     kept = _lease.decode(tags[_lease.TAG])   # close to its expiry: the next call takes it again with a PATCH
-    tags[_lease.TAG] = _lease.encode(kept, "rollout", time.time() + 60)
+    tags[_lease.TAG] = _lease.encode(kept, "rollout", time.time() + 30)
     busy = Busy(tags)
     compute.virtual_machine_scale_sets = busy
 
@@ -498,7 +503,8 @@ def test_the_next_call_s_first_upgrade_waits_for_the_kept_lease_s_patch_still_ru
     client.upgrade(["2", "3"])
 
     assert busy.refused == 2 and client.upgraded == [["2", "3"]]
-    assert _lease.decode(busy.doc["tags"][_lease.TAG])["pid"] != _lease.KEPT_PID   # this call's own, written once
+    taken = _lease.decode(busy.doc["tags"][_lease.TAG])   # this call's, written once, in its kept form
+    assert taken["pid"] == _lease.KEPT_PID and taken["call"] == os.getpid() and taken["expires"] > time.time() + 60
     assert len(busy.patches) == 1
 
 
@@ -523,7 +529,7 @@ def test_the_run_s_next_call_adopts_a_fresh_kept_lease_without_writing_and_keeps
     scale_sets = compute.virtual_machine_scale_sets
     kept_by_first_call(compute, lambda client: client.upgrade(["0"]))
     kept_value, writes = scale_sets.doc["tags"][_lease.TAG], len(scale_sets.patches)
-    assert writes == 2   # taken before the first upgrade, kept at the exit
+    assert writes == 1   # taken before the first upgrade in its kept form: nothing written at the exit
 
     second = Module(keep_lease=True, lease_run="role-run-1")
     result = {}
@@ -543,18 +549,17 @@ def test_the_run_s_next_call_adopts_a_fresh_kept_lease_without_writing_and_keeps
     with pytest.raises(Failed):
         _lease.take(other, compute, "rollout", [("rg", "api")], defer=True)
 
-    tags = scale_sets.doc["tags"]   # a third of its time left: the next call writes its own lease first
-    tags[_lease.TAG] = _lease.encode(_lease.decode(kept_value), "rollout", time.time() + held.ttl / 3 - 5)
+    tags = scale_sets.doc["tags"]   # under a sixth of its time left: the next call writes the lease first
+    tags[_lease.TAG] = _lease.encode(_lease.decode(kept_value), "rollout", time.time() + held.ttl / 6 - 5)
     third = Module(keep_lease=True, lease_run="role-run-1")
     held = _lease.take(third, compute, "rollout", [("rg", "api")], {}, defer=True)
     client = Client(compute)
     held.guard(client)
     client.upgrade(["2"])
     assert len(scale_sets.patches) == writes + 1
-    assert _lease.decode(scale_sets.doc["tags"][_lease.TAG])["pid"] == os.getpid()
-    third.on_exit[0]({"status": "in_progress"})   # its own pid in the lease: kept again (pid 0), a write
-    assert len(scale_sets.patches) == writes + 2
-    assert _lease.decode(scale_sets.doc["tags"][_lease.TAG])["pid"] == _lease.KEPT_PID
+    assert _lease.decode(scale_sets.doc["tags"][_lease.TAG])["pid"] == _lease.KEPT_PID   # in its kept form ...
+    third.on_exit[0]({"status": "in_progress"})   # ... and fresh: kept as it is, no write
+    assert len(scale_sets.patches) == writes + 1
 
 
 def _raise_or_return(answer):
@@ -710,3 +715,97 @@ def test_an_unwaited_lease_returns_at_once_and_its_patch_s_failure_still_fails_t
     with pytest.raises(Failed) as failed:
         held.tick()
     assert "the tags update failed" in failed.value.args[0]
+
+
+# --- a run that keeps its lease from call to call (the rollout role: one call per batch) -------------------------
+
+def test_a_run_that_keeps_its_lease_writes_it_in_its_kept_form_from_the_start():
+    compute = Compute()
+    _lease.take(Module(keep_lease=True, lease_run="role-run-1"), compute, "rollout", [("rg", "api")], {})
+    taken = _lease.decode(compute.virtual_machine_scale_sets.doc["tags"][_lease.TAG])
+    assert taken["pid"] == _lease.KEPT_PID and taken["call"] == os.getpid() and taken["run"] == "role-run-1"
+
+    alone = Compute()   # one call that keeps nothing: its own module pid, as before
+    _lease.take(Module(), alone, "rollout", [("rg", "api")], {})
+    taken = _lease.decode(alone.virtual_machine_scale_sets.doc["tags"][_lease.TAG])
+    assert taken["pid"] == os.getpid() and "call" not in taken
+
+
+class Counting(Client):
+    """Notes how many PATCHes the scale set had when each action was sent."""
+
+    def __init__(self, compute):
+        super().__init__(compute)
+        self.patches_at_start = []
+
+    def start(self, action, ids):
+        self.patches_at_start.append(len(self.compute.virtual_machine_scale_sets.patches))
+        return super().start(action, ids)
+
+
+@pytest.mark.parametrize("batch_seconds", [70, 150, 230])   # shorter than a third of the lease, than two thirds, longer
+def test_a_run_of_calls_writes_no_lease_at_a_call_s_exit_and_none_just_before_an_upgrade(monkeypatch, batch_seconds):
+    """The rollout role's calls, one batch each, a few seconds apart: the lease is written once before the first
+    upgrade, then only renewed right after an upgrade (or, in a batch longer than two thirds of its time, by a wait
+    of that batch); no call writes it at its exit, so no call's first upgrade meets a tags PATCH still running."""
+    clock = {"now": NOW}
+    monkeypatch.setattr(_lease.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(_lease.time, "time", lambda: clock["now"])
+    compute = Compute({"fleetops.rollout": "{}"})
+    patches = compute.virtual_machine_scale_sets.patches
+    for call in range(8):
+        module = Module(keep_lease=True, lease_run="role-run-1", wait_sleep=5)
+        result = {}
+        held = _lease.take(module, compute, "rollout", [("rg", "api")], result, defer=True)
+        client = Counting(compute)
+        held.guard(client)
+        taken = len(patches)
+        clock["now"] += 2                       # the call reads the set and its instances, a wait among them
+        held.tick()
+        client.upgrade([str(call)])
+        assert client.patches_at_start == [taken + (1 if call == 0 else 0)], call   # only the first call's take
+        for _tick in range(batch_seconds // 5):   # the batch's waits
+            clock["now"] += 5
+            held.tick()
+        during = len(patches)
+        result["status"] = "in_progress"
+        module.on_exit[0](result)
+        assert len(patches) == during and result["lease"]["kept"] is True, call   # nothing written at the exit
+        left = _lease.parse_iso(result["lease"]["expires"]) - clock["now"]
+        assert left >= held.ttl / 4, call
+        clock["now"] += 6                       # the role moves on to the next call
+    leases = [_lease.decode(body["tags"][_lease.TAG]) for body in patches]
+    assert all(lease["pid"] == _lease.KEPT_PID and lease["run"] == "role-run-1" for lease in leases)
+
+
+def test_a_kept_lease_whose_controller_was_killed_waits_for_its_call_then_is_taken_over(monkeypatch):
+    """A run that keeps its lease writes it with pid 0 from the start: judged by its controller. Killed
+    (kill -9 of ansible-playbook), a re-run on the same host waits for the call still running to stop at its next
+    wait (it releases the lease), and takes over at once a lease whose call has ended too."""
+    gone = subprocess.Popen(["true"])   # pylint: disable=consider-using-with
+    gone.wait()                         # the controller, killed
+    compute = Compute()
+    first = Module(keep_lease=True, lease_run="role-run-1", lease_controller_pid=gone.pid)
+    running = _lease.take(first, compute, "rollout", [("rg", "api")], {})
+    assert _lease.decode(compute.virtual_machine_scale_sets.doc["tags"][_lease.TAG])["pid"] == _lease.KEPT_PID
+    slept = []
+
+    def call_stops(seconds):   # meanwhile that call reaches its next wait, notices and releases
+        slept.append(seconds)
+        with pytest.raises(Failed) as stopped:
+            running.tick()
+        assert stopped.value.args[1]["status"] == "interrupted"
+
+    monkeypatch.setattr(_lease.time, "sleep", call_stops)
+    result = {}
+    _lease.take(Module(), compute, "rollout", [("rg", "api")], result)
+    assert len(slept) == 1 and result["lease"]["taken_over"] == []
+    assert _lease.decode(compute.virtual_machine_scale_sets.doc["tags"][_lease.TAG])["run"] != "role-run-1"
+
+    compute = Compute()   # the same, its call ended (kept for the next call that never came): taken over at once
+    _lease.take(Module(keep_lease=True, lease_run="role-run-1", lease_controller_pid=gone.pid), compute, "rollout",
+                [("rg", "api")], {})
+    monkeypatch.setattr(_lease, "pid_alive", lambda pid: False)
+    result = {}
+    _lease.take(Module(), compute, "rollout", [("rg", "api")], result)
+    assert len(slept) == 1 and [item["reason"] for item in result["lease"]["taken_over"]] == ["orphaned"]
