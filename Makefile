@@ -94,7 +94,8 @@ conformance: venv
 # and never a long test queued behind another long one.
 # Single-module tests, and the targets that test modules, fork each module run from a per-worker zygote that has imported
 # the SDK once, instead of starting the ansible CLI or a Python per module (FLEETOPS_MODULE_RUNNER=cli: as before).
-# Each module's AnsiballZ payload is built once per worker, not once per playbook run (tests/integration/ansiballz_cache).
+# Each module's AnsiballZ payload is built once per worker, not once per playbook run, and module processes load the
+# code compiled from the payload's sources in an earlier run instead of compiling them (tests/integration/ansiballz_cache).
 # The run ends with the tests that cost the most CPU and the run's timeline; build/integration-cpu.json has every
 # test's figures (CPU, wall, start, end, worker).
 INTEGRATION_WORKERS ?= 6

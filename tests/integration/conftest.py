@@ -10,8 +10,10 @@ the cloud metadata URL, AWX-style credentials and the CA bundle. Single modules 
 are forked, in that environment, from a per-worker zygote that has imported the SDK and the collection
 once (module_zygote.py), as the ``ansible`` CLI would run them (FLEETOPS_MODULE_RUNNER=cli: the CLI).
 Targets that test modules rather than a playbook (``playbook(..., forked_modules=True)``) have their module
-runs forked from the zygote too; playbooks that are themselves the subject start a Python per module as always.
-The terminal summary lists the tests that cost the most CPU.
+runs forked from the zygote too; playbooks that are themselves the subject start a Python per module as always,
+with a per-worker cache of AnsiballZ payloads and of the code compiled from them (ansiballz_cache/sitecustomize.py).
+Under xdist each worker's next test is chosen from the tests' expected walls, longest first (schedule.py).
+The terminal summary lists the tests that cost the most CPU, and the run's timeline.
 
 The collection comes from FLEETOPS_COLLECTIONS_PATH when set (``make integration`` points it at
 the built and installed artifact), else from this checkout through a symlink.
@@ -220,7 +222,7 @@ def ansible_env(emulator, tmp_path_factory):
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
         "ANSIBLE_LOCALHOST_WARNING": "false",
-        # each module's AnsiballZ payload built once per worker, not once per playbook run (see the sitecustomize)
+        # each module's AnsiballZ payload built, and its sources compiled, once per worker (see the sitecustomize)
         "FLEETOPS_ANSIBALLZ_CACHE": str(tmp_path_factory.mktemp("ansiballz")),
         "PYTHONPATH": os.pathsep.join(filter(None, (str(ANSIBALLZ_CACHE), env.get("PYTHONPATH")))),
     })
