@@ -76,9 +76,12 @@ def _compile_cached(compile_source, directory):
         except (OSError, EOFError, ValueError, TypeError):
             pass
         code = compile_source(pathname, source)
-        with tempfile.NamedTemporaryFile(dir=directory, delete=False) as handle:
-            marshal.dump(code, handle)
-        os.replace(handle.name, path)
+        try:  # written whole, then renamed: a concurrent run reads all of it or nothing
+            with tempfile.NamedTemporaryFile(dir=directory, delete=False) as handle:
+                marshal.dump(code, handle)
+            os.replace(handle.name, path)
+        except OSError:  # no cache, the same module run
+            pass
         return code
     return compile_source_cached
 
