@@ -89,16 +89,20 @@ conformance: venv
 # The harness (tests/integration/conftest.py) starts one emulator per xdist worker, each in its own state dir.
 # Its CPU bounds it (about 2000 CPU-s, a module task about 1 s): 2 workers, each half the time waiting on the
 # emulator's scaled clock, kept 2 cores 65% busy; 4 kept them 61% busy (1,170 CPU-s in 3,661 worker-seconds), so 6 do
-# not wait on each other more than on the clock. --maxschedchunk 1: a worker gets its next test
-# when it is free, so the longest tests (the conftest starts them first) spread instead of queueing behind each other.
+# not wait on each other more than on the clock. Each worker's next test is chosen from the tests' expected walls
+# (tests/integration/schedule.py, durations.json; refresh it with tools/integration_durations.py): longest first,
+# and never a long test queued behind another long one.
 # Single-module tests, and the targets that test modules, fork each module run from a per-worker zygote that has imported
 # the SDK once, instead of starting the ansible CLI or a Python per module (FLEETOPS_MODULE_RUNNER=cli: as before).
-# The run ends with the tests that cost the most CPU; build/integration-cpu.json has every test's figures.
+# Each module's AnsiballZ payload is built once per worker, not once per playbook run, and module processes load the
+# code compiled from the payload's sources in an earlier run instead of compiling them (tests/integration/ansiballz_cache).
+# The run ends with the tests that cost the most CPU and the run's timeline; build/integration-cpu.json has every
+# test's figures (CPU, wall, start, end, worker).
 INTEGRATION_WORKERS ?= 6
 integration: $(COLLECTION)
 	FLEETOPS_COLLECTIONS_PATH=$(CURDIR)/build/collections FLEETOPS_CPU_REPORT=$(CURDIR)/build/integration-cpu.json \
 		$(PYTEST) -q -p no:cacheprovider \
-		-n $(INTEGRATION_WORKERS) --maxschedchunk 1 tests/integration
+		-n $(INTEGRATION_WORKERS) tests/integration
 
 # Two lanes side by side: the checks (sanity, then lint: CPU-bound for ~5 min; then the emulator's own tests) and
 # the suites (unit, then integration: ~17 min, much of it waiting on the emulator's scaled clock). The emulator's tests

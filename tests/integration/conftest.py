@@ -10,8 +10,10 @@ the cloud metadata URL, AWX-style credentials and the CA bundle. Single modules 
 are forked, in that environment, from a per-worker zygote that has imported the SDK and the collection
 once (module_zygote.py), as the ``ansible`` CLI would run them (FLEETOPS_MODULE_RUNNER=cli: the CLI).
 Targets that test modules rather than a playbook (``playbook(..., forked_modules=True)``) have their module
-runs forked from the zygote too; playbooks that are themselves the subject start a Python per module as always.
-The terminal summary lists the tests that cost the most CPU.
+runs forked from the zygote too; playbooks that are themselves the subject start a Python per module as always,
+with a per-worker cache of AnsiballZ payloads and of the code compiled from them (ansiballz_cache/sitecustomize.py).
+Under xdist each worker's next test is chosen from the tests' expected walls, longest first (schedule.py).
+The terminal summary lists the tests that cost the most CPU, and the run's timeline.
 
 The collection comes from FLEETOPS_COLLECTIONS_PATH when set (``make integration`` points it at
 the built and installed artifact), else from this checkout through a symlink.
@@ -36,6 +38,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = Path(__file__).resolve().parent / "targets"
+ANSIBALLZ_CACHE = Path(__file__).resolve().parent / "ansiballz_cache"  # its sitecustomize.py, for ansible's processes
 BIN = Path(sys.executable).parent
 TIME_SCALE = "0.01"
 START_TIMEOUT = 60
@@ -48,18 +51,14 @@ sys.path.insert(0, str(_collections_root()))  # ansible_collections.fleetops.vms
 from ansible.release import __version__ as ANSIBLE_VERSION  # noqa: E402  pylint: disable=wrong-import-position
 
 from tests.integration.module_zygote import CLIENT as ZYGOTE_CLIENT  # noqa: E402  pylint: disable=wrong-import-position
+from tests.integration.schedule import LongestFirstScheduling  # noqa: E402  pylint: disable=wrong-import-position
 
 
-# The longest tests, longest first (CI durations): begun last, the demo (site.yml twice) alone kept one worker busy
-# minutes after the others had finished. `make integration` hands each worker one test at a time (--maxschedchunk 1),
-# so these spread over the workers instead of queueing behind each other.
-RUN_FIRST = ("test_site.py", "test_fleet_rollout.py", "test_fault_roles.py", "test_rolling_upgrade.py", "test_bake_modules.py",
-             "test_rollout_role.py", "test_least_privilege.py", "test_fleet_awx_runner.py")
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: index for index, name in enumerate(RUN_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(RUN_FIRST)))  # stable: the rest keeps its order
+def pytest_xdist_make_scheduler(config, log):
+    """Each worker's next test chosen from the tests' expected walls, longest first (schedule.py)."""
+    if config.getvalue("dist") == "load":
+        return LongestFirstScheduling(config, log)
+    return None
 
 
 # --- Where the CPU goes: per test, the CPU seconds of the worker's children (ansible-playbook, ansible, the modules
@@ -88,7 +87,8 @@ def _emulator_cpu():
 def _cpu_now():
     children, own = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
     zygote = _ZYGOTE.get("zygote")
-    return (children.ru_utime + children.ru_stime + (zygote.cpu() if zygote else 0.0), own.ru_utime + own.ru_stime, _emulator_cpu(), time.monotonic())
+    return (children.ru_utime + children.ru_stime + (zygote.cpu() if zygote else 0.0), own.ru_utime + own.ru_stime, _emulator_cpu(),
+            time.monotonic(), time.time())
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -106,7 +106,8 @@ def pytest_runtest_teardown(item):
         same_emulator = start[2][0] is not None and start[2][0] == end[2][0]  # not the test that started/stopped it
         item.user_properties.append(("cpu", {"children": end[0] - start[0], "worker": end[1] - start[1],
                                              "emulator": end[2][1] - start[2][1] if same_emulator else 0.0,
-                                             "wall": end[3] - start[3]}))
+                                             "wall": end[3] - start[3], "start": start[4], "end": end[4],
+                                             "node": os.environ.get("PYTEST_XDIST_WORKER", "main")}))
 
 
 def pytest_runtest_logreport(report):
@@ -130,9 +131,28 @@ def pytest_terminal_summary(terminalreporter):
                                                      entry["emulator"], entry["wall"], entry["test"]))
     write("%8.1f %8.1f %8.1f %8.1f %8.1f  all %d tests (wall: summed over workers)" % (
         totals["total"], totals["children"], totals["worker"], totals["emulator"], totals["wall"], len(_CPU)))
+    shape = timeline(_CPU)
+    write("timeline: %(span).0f s on %(workers)d workers, %(short).0f s of it with fewer tests running than workers; "
+          "the first worker idle %(tail).0f s before the end" % shape)
     if os.environ.get("FLEETOPS_CPU_REPORT"):
-        report = json.dumps({"totals": totals, "tests": _CPU}, indent=1)
+        report = json.dumps({"totals": totals, "timeline": shape, "tests": _CPU}, indent=1)
         Path(os.environ["FLEETOPS_CPU_REPORT"]).write_text(report, encoding="utf-8")
+
+
+def timeline(entries):
+    """The run's span, its workers, how long fewer tests than workers ran (the tail, and any gaps), and how long
+    before the end the first worker ran out of tests."""
+    events = sorted([(entry["start"], 1) for entry in entries] + [(entry["end"], -1) for entry in entries])
+    workers = len({entry["node"] for entry in entries})
+    short, running = 0.0, 0
+    for (when, change), (after, _change) in zip(events, events[1:]):
+        running += change
+        short += (after - when) if running < workers else 0.0
+    last_end = {}
+    for entry in entries:
+        last_end[entry["node"]] = max(last_end.get(entry["node"], 0.0), entry["end"])
+    return {"span": events[-1][0] - events[0][0], "workers": workers, "short": short,
+            "tail": events[-1][0] - min(last_end.values())}
 
 
 def _emulator_command(*args):
@@ -202,6 +222,9 @@ def ansible_env(emulator, tmp_path_factory):
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
         "ANSIBLE_LOCALHOST_WARNING": "false",
+        # each module's AnsiballZ payload built, and its sources compiled, once per worker (see the sitecustomize)
+        "FLEETOPS_ANSIBALLZ_CACHE": str(tmp_path_factory.mktemp("ansiballz")),
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ANSIBALLZ_CACHE), env.get("PYTHONPATH")))),
     })
     return env
 
