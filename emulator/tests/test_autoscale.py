@@ -453,11 +453,11 @@ def test_cpu_high_scales_out_after_the_window_then_low_scales_in_after_window_an
     outs = list(itertools.takewhile(lambda e: e["action"] == "scale-out", log))
     scale_in = log[len(outs)]
     # scale-outs by 2 (up to the maximum), each a PT5M cooldown after the one before, until the low CPU prevailed
-    assert [(e["old_capacity"], e["new_capacity"]) for e in outs] == [(2 + 2 * i, min(4 + 2 * i, 10))
-                                                                    for i in range(len(outs))]
+    steps = [(2 + 2 * i, min(4 + 2 * i, 10)) for i in range(len(outs))]
+    assert [(e["old_capacity"], e["new_capacity"]) for e in outs] == steps
     assert all(later["ts"] - earlier["ts"] >= cooldown - 1e-3 for earlier, later in zip(outs, outs[1:]))
-    assert all(e["metric_value"] > 70 for e in outs) and all(e["metric_value"] == pytest.approx(85) for e in outs
-                                                              if e["ts"] <= low_at)
+    assert all(e["metric_value"] > 70 for e in outs)
+    assert all(e["metric_value"] == pytest.approx(85) for e in outs if e["ts"] <= low_at)
     assert (scale_in["action"], scale_in["old_capacity"], scale_in["new_capacity"]) == (
         "scale-in", outs[-1]["new_capacity"], outs[-1]["new_capacity"] - 1)
     # the 20% had to fill the window (the oldest grain may still hold some 85%: the average is per grain)

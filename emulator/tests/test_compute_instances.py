@@ -20,7 +20,6 @@ def fleet(clean):
     return emu, compute
 
 
-
 def power(compute, iid, rg="rg", name="web"):
     return statuses(compute.virtual_machine_scale_set_vms.get_instance_view(rg, name, iid).as_dict())["PowerState"]
 
