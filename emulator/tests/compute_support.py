@@ -2,6 +2,10 @@
 import copy
 import time
 
+# For a test that reads an operation in flight: 45-120 s operations last 1.8-4.8 s, so a busy machine still reads them
+# (0.45-1.2 s at the suite's 0.01). Set just before the operation; the `clean` fixture restores the scale.
+IN_FLIGHT = 0.04
+
 HEALTH = {"name": "health", "properties": {
     "publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux", "typeHandlerVersion": "2.0",
     "autoUpgradeMinorVersion": True, "settings": {"protocol": "http", "port": 80, "requestPath": "/ready"}}}

@@ -2,6 +2,7 @@
 azure-mgmt-monitor, and the engine scaling a real (emulated) scale set from fed metrics."""
 import copy
 import datetime
+import itertools
 import json
 import os
 import time
@@ -421,34 +422,52 @@ def scale_log(emu):
     return emu.control.call("GET", "autoscale-log")["value"]
 
 
+def wait_log(emu, done, what, timeout=30.0):
+    """The log of scale actions (failed ones left out) once ``done(log)`` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = [e for e in scale_log(emu) if e["action"] != "failed"]
+        if done(log):
+            return log
+        time.sleep(0.05)
+    raise AssertionError(f"{what} never happened; log: {scale_log(emu)}")
+
+
 def test_cpu_high_scales_out_after_the_window_then_low_scales_in_after_window_and_cooldown(fleet):
+    """Judged on the emulator's clock (the samples' and the log's times): how many scale-outs come before the test
+    sees one and feeds the low CPU is the client's pace, not autoscale's, so each step is asserted, not their count."""
     emu, vmss = fleet
     rules = [cpu_rule(vmss, "Increase", "GreaterThan", 70, "2"), cpu_rule(vmss, "Decrease", "LessThan", 30, "1")]
     put_setting(monitor(emu), "as-rg", "web-autoscale", setting_body(emu, vmss, rules, low=1, high=10, default=2))
-    window = scaled(300)
-    fed = time.monotonic()
-    feed(emu, vmss, 85)
-    time.sleep(window * 0.6)
-    assert capacity_of(emu, vmss) == 2                       # the window is not covered yet
-    out_at = wait_capacity(emu, vmss, 4)
-    assert out_at - fed >= window * 0.9
-    entry = scale_log(emu)[-1]
-    assert (entry["action"], entry["old_capacity"], entry["new_capacity"]) == ("scale-out", 2, 4)
-    assert entry["metric"] == CPU and entry["metric_value"] == pytest.approx(85)
-    assert entry["profile"] == "cpu" and entry["rule"] == 0 and "GreaterThan" in entry["reason"]
+    window = cooldown = scaled(300)
+    high_at = feed(emu, vmss, 85)["value"][0]["stored"][0]
+    first = wait_log(emu, bool, "a scale-out")[0]
+    assert (first["action"], first["old_capacity"], first["new_capacity"]) == ("scale-out", 2, 4)
+    assert first["ts"] - high_at >= window - 1e-3            # not before the 85% filled the window
+    assert first["metric"] == CPU and first["metric_value"] == pytest.approx(85)
+    assert first["profile"] == "cpu" and first["rule"] == 0 and "GreaterThan" in first["reason"]
+    assert capacity_of(emu, vmss) in (4, 6, 8, 10)           # the scale set itself moved (set before it is logged)
 
-    feed(emu, vmss, 20)
-    low_fed = time.monotonic()
-    in_at = wait_capacity(emu, vmss, 3)
+    low_at = feed(emu, vmss, 20)["value"][0]["stored"][0]
+    log = wait_log(emu, lambda log: any(e["action"] == "scale-in" for e in log), "a scale-in")
+    outs = list(itertools.takewhile(lambda e: e["action"] == "scale-out", log))
+    scale_in = log[len(outs)]
+    # scale-outs by 2 (up to the maximum), each a PT5M cooldown after the one before, until the low CPU prevailed
+    steps = [(2 + 2 * i, min(4 + 2 * i, 10)) for i in range(len(outs))]
+    assert [(e["old_capacity"], e["new_capacity"]) for e in outs] == steps
+    assert all(later["ts"] - earlier["ts"] >= cooldown - 1e-3 for earlier, later in zip(outs, outs[1:]))
+    assert all(e["metric_value"] > 70 for e in outs)
+    assert all(e["metric_value"] == pytest.approx(85) for e in outs if e["ts"] <= low_at)
+    assert (scale_in["action"], scale_in["old_capacity"], scale_in["new_capacity"]) == (
+        "scale-in", outs[-1]["new_capacity"], outs[-1]["new_capacity"] - 1)
     # the 20% had to fill the window (the oldest grain may still hold some 85%: the average is per grain)
-    assert in_at - low_fed >= (window - scaled(60)) * 0.95
-    assert in_at - out_at >= scaled(300) * 0.9               # and the PT5M cooldown to pass
-    entry = scale_log(emu)[-1]
-    assert (entry["action"], entry["old_capacity"], entry["new_capacity"]) == ("scale-in", 4, 3)
-    assert 20 <= entry["metric_value"] < 30
-    assert [e["action"] for e in scale_log(emu)] == ["scale-out", "scale-in"]
+    assert scale_in["ts"] - low_at >= window - scaled(60) - 1e-3
+    assert scale_in["ts"] - outs[-1]["ts"] >= cooldown - 1e-3   # and the PT5M cooldown to pass
+    assert 20 <= scale_in["metric_value"] < 30
+    # every scale action is an event of the scale set (the engine may act again between the two reads)
     kinds = [e["kind"] for e in emu.control.call("GET", f"events?resource_id={vmss}")["value"]]
-    assert kinds.count("autoscale.scale") == 2
+    acted = [e for e in scale_log(emu) if e["action"] in ("scale-out", "scale-in")]
+    assert len(outs) + 1 <= kinds.count("autoscale.scale") <= len(acted)
 
 
 def test_missing_metrics_raise_capacity_to_default_and_limits_apply(fleet):
@@ -485,13 +504,13 @@ def test_predictive_forecast_only_never_acts_enabled_does(fleet, mode):
     put_setting(monitor(emu), "as-rg", "web-autoscale", setting_body(
         emu, vmss, rules, default=1, predictive={"scaleMode": mode, "scaleLookAheadTime": "PT10M"}))
     _rising(emu, vmss, 30, 60, scaled(300))                  # the trend crosses 70% within ten minutes
-    time.sleep(scaled(60) * 2.5)
-    entries = scale_log(emu)
     if mode == "ForecastOnly":
-        assert capacity_of(emu, vmss) == 2 and entries == []
-    else:
-        assert capacity_of(emu, vmss) == 3
-        assert entries[-1]["reason"].startswith("predictive scale out")
+        time.sleep(scaled(60) * 2.5)                         # evaluations that never act, however many ran
+        assert capacity_of(emu, vmss) == 2 and scale_log(emu) == []
+    else:   # waited for, not slept on: the one scale-out (the samples age out of the window before the cooldown ends)
+        [entry] = wait_log(emu, bool, "a predictive scale-out")
+        assert (entry["old_capacity"], entry["new_capacity"]) == (2, 3)
+        assert entry["reason"].startswith("predictive scale out") and capacity_of(emu, vmss) == 3
 
 
 def wait_settled(emu, vmss, timeout=20.0):

@@ -5,7 +5,8 @@ import time
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from compute_support import body, gallery_image, health_code, instance_ids, statuses, vmss_path, wait_until
+from conftest import TIME_SCALE
+from compute_support import IN_FLIGHT, body, gallery_image, health_code, instance_ids, statuses, vmss_path, wait_until
 
 
 @pytest.fixture
@@ -53,6 +54,7 @@ def test_vm_get_list_and_instance_view_shapes(fleet):
 
 def test_scale_set_actions_move_power_states_over_time(fleet):
     emu, compute = fleet
+    emu.control.set_config(time_scale=IN_FLIGHT)
     poller = compute.virtual_machine_scale_sets.begin_deallocate("rg", "web", {"instanceIds": ["0", "1"]})
     assert power(compute, "0") == "PowerState/deallocating"
     view = compute.virtual_machine_scale_set_vms.get_instance_view("rg", "web", "0").as_dict()
@@ -60,6 +62,7 @@ def test_scale_set_actions_move_power_states_over_time(fleet):
     poller.result()
     assert (power(compute, "0"), power(compute, "1"), power(compute, "2")) == \
         ("PowerState/deallocated", "PowerState/deallocated", "PowerState/running")
+    emu.control.set_config(time_scale=TIME_SCALE)               # nothing is read in flight below
     compute.virtual_machine_scale_sets.begin_start("rg", "web").result()            # no ids: all
     assert power(compute, "0") == "PowerState/running"
     compute.virtual_machine_scale_sets.begin_power_off("rg", "web", {"instanceIds": ["2"]}).result()
@@ -89,6 +92,7 @@ def test_per_vm_actions_and_delete_reduce_capacity(fleet):
 
 def test_busy_instance_refuses_another_operation(fleet):
     emu, compute = fleet
+    emu.control.set_config(time_scale=IN_FLIGHT)
     poller = compute.virtual_machine_scale_set_vms.begin_restart("rg", "web", "0")
     status, answer, _ = emu.arm("POST", vmss_path(emu, "rg", "web", "/virtualMachines/0/deallocate"))
     assert (status, answer["error"]["code"]) == (409, "Conflict")
@@ -120,6 +124,7 @@ def test_model_change_then_manual_upgrade(fleet):
     latest = {v.instance_id: v.properties.latest_model_applied
               for v in compute.virtual_machine_scale_set_vms.list("rg", "web")}
     assert latest == {"0": False, "1": False, "2": False}
+    emu.control.set_config(time_scale=IN_FLIGHT)
     poller = compute.virtual_machine_scale_sets.begin_update_instances("rg", "web", {"instanceIds": ["0", "2"]})
     assert statuses(compute.virtual_machine_scale_set_vms.get_instance_view("rg", "web", "0").as_dict())[
         "ProvisioningState"] == "ProvisioningState/updating"

@@ -58,6 +58,7 @@ def running(compute, rg="rg", name="web"):
 
 
 FAST = 0.005    # a batch (instance_upgrade, 120 s) takes 0.6 s, the 5-minute health wait 1.5 s
+IN_FLIGHT = 0.02  # for a test that reads an upgrade in flight: a batch takes 2.4 s, so a busy machine still reads it
 
 
 @pytest.fixture
@@ -77,6 +78,7 @@ def create(compute, emu, capacity, **kwargs):
 def test_model_change_rolls_batch_after_batch(fleet):
     emu, compute = fleet
     create(compute, emu, 4)
+    emu.control.set_config(time_scale=IN_FLIGHT)
     seq = mark(emu)
     poller = compute.virtual_machine_scale_sets.begin_update("rg", "web", new_image(emu, "1.1.0"))
     now = compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg", "web").as_dict()
@@ -183,6 +185,7 @@ def test_failed_instances_within_the_threshold_let_the_upgrade_go_on(fleet):
 def test_cancel_lets_the_batch_in_flight_finish(fleet):
     emu, compute = fleet
     create(compute, emu, 4, maxBatchInstancePercent=25)
+    emu.control.set_config(time_scale=IN_FLIGHT)
     poller = compute.virtual_machine_scale_sets.begin_update("rg", "web", new_image(emu, "1.1.0"))
     compute.virtual_machine_scale_set_rolling_upgrades.begin_cancel("rg", "web").result()
     latest = compute.virtual_machine_scale_set_rolling_upgrades.get_latest("rg", "web").as_dict()["properties"]
@@ -194,6 +197,7 @@ def test_cancel_lets_the_batch_in_flight_finish(fleet):
     with pytest.raises(HttpResponseError):
         poller.result()                                      # the write's LRO: Canceled
     assert provisioning(compute) == "Succeeded"
+    emu.control.set_config(time_scale=FAST)                  # nothing in flight any more
     # a write that changes nothing restarts it (the docs' "Restart a Rolling Upgrade")
     compute.virtual_machine_scale_sets.begin_update("rg", "web", {}).result()
     assert set(versions(compute).values()) == {("1.1.0", True)}
@@ -202,6 +206,7 @@ def test_cancel_lets_the_batch_in_flight_finish(fleet):
 def test_max_surge_creates_new_instances_before_deleting_old_ones(fleet):
     emu, compute = fleet
     create(compute, emu, 2, maxSurge=True)
+    emu.control.set_config(time_scale=IN_FLIGHT)
     seq = mark(emu)
     poller = compute.virtual_machine_scale_sets.begin_update("rg", "web", new_image(emu, "1.1.0"))
     assert sorted(versions(compute)) == ["0", "1", "2"]             # 2 is created, 0 still runs
@@ -262,6 +267,7 @@ def test_extension_rolling_upgrade_rolls_a_changed_extension(fleet):
     compute.virtual_machine_scale_sets.begin_create_or_update("rg", "web", spec).result()
     compute.virtual_machine_scale_set_extensions.begin_update("rg", "web", "health", {
         "properties": {"settings": {"protocol": "http", "port": 8080, "requestPath": "/ready"}}}).result()
+    emu.control.set_config(time_scale=IN_FLIGHT)
     poller = compute.virtual_machine_scale_set_rolling_upgrades.begin_start_extension_upgrade("rg", "web")
     with pytest.raises(ResourceExistsError):                                       # one at a time
         compute.virtual_machine_scale_set_rolling_upgrades.begin_start_extension_upgrade("rg", "web")

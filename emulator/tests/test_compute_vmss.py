@@ -3,7 +3,8 @@ import pytest
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError
 
-from compute_support import body, instance_ids, vmss_path, wait_until
+from conftest import TIME_SCALE
+from compute_support import IN_FLIGHT, body, instance_ids, vmss_path, wait_until
 
 
 def test_create_uniform_returns_azure_shape_without_secrets(clean):
@@ -140,6 +141,7 @@ def test_conflicting_write_while_an_operation_runs(clean):
     emu = clean
     emu.rg("rg")
     compute = emu.compute()
+    emu.control.set_config(time_scale=IN_FLIGHT)
     poller = compute.virtual_machine_scale_sets.begin_create_or_update("rg", "web", body(emu, 2))
     with pytest.raises(ResourceExistsError) as conflict:
         compute.virtual_machine_scale_sets.begin_update("rg", "web", {"sku": {"capacity": 3}})
@@ -147,6 +149,7 @@ def test_conflicting_write_while_an_operation_runs(clean):
     status, answer, _ = emu.arm("POST", vmss_path(emu, "rg", "web", "/restart"), {})
     assert (status, answer["error"]["code"]) == (409, "Conflict")
     poller.result()
+    emu.control.set_config(time_scale=TIME_SCALE)               # nothing is read in flight below
     compute.virtual_machine_scale_sets.begin_update("rg", "web", {"sku": {"capacity": 3}}).result()
 
 
@@ -155,6 +158,7 @@ def test_delete_is_a_long_running_operation_that_removes_instances(clean):
     emu.rg("rg")
     compute = emu.compute()
     compute.virtual_machine_scale_sets.begin_create_or_update("rg", "web", body(emu, 2)).result()
+    emu.control.set_config(time_scale=IN_FLIGHT)
     status, _, headers = emu.arm("DELETE", vmss_path(emu, "rg", "web"))
     assert status == 202 and headers.get("Azure-AsyncOperation") and headers.get("Location")
     assert compute.virtual_machine_scale_sets.get("rg", "web").properties.provisioning_state == "Deleting"

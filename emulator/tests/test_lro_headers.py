@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from compute_support import IN_FLIGHT
 from emulator.app import FIRST_POLL_RETRY_AFTER
 from test_autoscale import vmss_body
 
@@ -74,6 +75,7 @@ def test_actions_and_delete_send_both_headers_and_location_ends_200_empty(lro, m
     if body:
         ids = sorted(vm["instanceId"] for vm in emu.arm("GET", vmss_path(emu, "web") + "/virtualMachines")[1]["value"])
         body = {"instanceIds": [ids[0] if body["instanceIds"] == "first" else ids[-1]]}
+    emu.control.set_config(time_scale=IN_FLIGHT)             # polled once while it runs, below
     status, answer, headers = emu.arm(method, vmss_path(emu, "web") + suffix, body)
     assert status == 202 and answer is None
     async_url, location = headers["Azure-AsyncOperation"], headers["Location"]

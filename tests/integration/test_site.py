@@ -77,4 +77,7 @@ def test_the_demo_tells_the_whole_story_twice(emulator, azure, ansible_env, tmp_
     assert "Rollout of 1.1.0: rolled_back" in lines[1]
     assert lines[2].startswith("Rollout of 1.1.1: nothing_to_do"), lines[2]
     before, after = (int(n) for n in re.findall(r"\d+", lines[4]))
-    assert after >= before + 2 and before == count, lines[4]
+    # The second run starts where the first left it (re-applying the setting did not put the capacity back to its
+    # default of 10), or one scale-out of 2 further: one may still come after the first run's summary read, while the
+    # 45% just fed shares the 5-minute window with the 85% before it.
+    assert before in (count, count + 2) and after >= before + 2 and after % 2 == 0, (count, lines[4])
