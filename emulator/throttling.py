@@ -68,7 +68,9 @@ that names no region (a list by resource group, a resource that does not exist a
 charged to the region of the ARM front door serving it: Azure does not document where such a call is counted,
 and ARM, itself regional, forwards it from there; the emulator's front door is its `default_location`. ARM's
 own buckets below stay per subscription and principal. The doc's per-resource limits (and the
-`<Policy>Resource` / `<Policy>SubscriptionMaximum` names that carry them) are not modelled.
+`<Policy>Resource` / `<Policy>SubscriptionMaximum` names that carry them) are not modelled; its subscription-level
+figures (1-minute token buckets) are looser than the windowed budgets below (a sustained 360 HighCostGetVMScaleSet
+a minute against 30 here, 800 scale-set GETs against 87), so a client paced to these stays within them.
 
 Note: some recordings show another naming for scale-set calls, `<Policy>Resource;n,<Policy>SubscriptionMaximum;n`
 (test_monitor_autoscale_basic.yaml, westus, April 2024: GetVMScaleSetSubscriptionMaximum;2371,GetVMScaleSetResource;31),
