@@ -54,7 +54,23 @@ create of 4 instances -> 1200, the batched policy being charged per VM). Sources
 Families no recording shows are estimated from their nearest recorded sibling and marked so. Windows scale
 with the time scale (a 3-minute window lasts 1.8 s at 0.01). VmssQueuedVMOperations has no window in its
 name (a count of VM operations Compute will queue); it is modelled as a bucket charged per instance that
-refills over 30 minutes. Every bucket is per subscription (the windowed names carry no resource scope).
+refills over 30 minutes.
+
+Every Compute bucket is per subscription *per region* (learn.microsoft.com/azure/virtual-machines/
+compute-throttling-limits, "Compute throttling limits", 2024: "All Compute throttling policies are implemented on
+a per-region basis. ... Microsoft Compute implements throttling policies that limit the number of API requests
+made per resource and per subscription per region per minute"). The names carry no region, so the header of an
+answer reports the buckets of the region the request was charged to (region_of): the `locations/{location}` of
+its path (operation polls, lists by location), else the stored `location` of the Compute resource it addresses
+or lives under (a scale set's instances -> the scale set's region; a gallery's images and versions -> the
+gallery's: the call is served by the gallery's region), else the `location` of the body creating it. A request
+that names no region (a list by resource group, a resource that does not exist and a body without location) is
+charged to the region of the ARM front door serving it: Azure does not document where such a call is counted,
+and ARM, itself regional, forwards it from there; the emulator's front door is its `default_location`. ARM's
+own buckets below stay per subscription and principal. The doc's per-resource limits (and the
+`<Policy>Resource` / `<Policy>SubscriptionMaximum` names that carry them) are not modelled; its subscription-level
+figures (1-minute token buckets) are looser than the windowed budgets below (a sustained 360 HighCostGetVMScaleSet
+a minute against 30 here, 800 scale-set GETs against 87), so a client paced to these stays within them.
 
 Note: some recordings show another naming for scale-set calls, `<Policy>Resource;n,<Policy>SubscriptionMaximum;n`
 (test_monitor_autoscale_basic.yaml, westus, April 2024: GetVMScaleSetSubscriptionMaximum;2371,GetVMScaleSetResource;31),
@@ -327,6 +343,34 @@ def resource_of(req):
     return "/" + "/".join(path[:last + 1]) if last >= 0 else None
 
 
+def normal_location(name):
+    """A location as Azure keys it: "West Europe" -> "westeurope"."""
+    return str(name).replace(" ", "").lower()
+
+
+def _top_resource(path):
+    """The id of the Compute resource a path addresses or lives under (a scale set for its instances, a
+    gallery for its images and versions); None for a collection (no name after the type)."""
+    parts = path.strip("/").split("/")
+    lower = [part.lower() for part in parts]
+    if "microsoft.compute" not in lower:
+        return None
+    at = lower.index("microsoft.compute")
+    return "/" + "/".join(parts[:at + 3]) if len(parts) >= at + 3 else None
+
+
+def region_of(ctx, req):
+    """The region whose Compute buckets a request is charged to (see the module's docstring)."""
+    if req.params.get("location"):
+        return normal_location(req.params["location"])
+    top = _top_resource(req.path)
+    doc = ctx.store.get(top) if top else None
+    where = (doc or {}).get("location") or (req.body.get("location") if isinstance(req.body, dict) else None)
+    if not where:
+        where = ctx.config.get("default_location")      # the ARM front door's own region
+    return normal_location(where) if where else None
+
+
 def classify(ctx, req):
     """The Compute policies a request is charged to (a Charge), or None when no Compute policy applies."""
     op_id = req.operation_id or ""
@@ -392,8 +436,8 @@ def _bucket(ctx, key, capacity, rate, now):
     return bucket
 
 
-def compute_buckets(ctx, charge, subscription, now):
-    """[(label, bucket, tokens to take, window)] of a Compute request, in the order Azure lists them."""
+def compute_buckets(ctx, charge, subscription, region, now):
+    """[(label, bucket, tokens to take, window)] of a Compute request in `region`, in the order Azure lists them."""
     budget_scale = float(ctx.config.get("throttle_scale", 1.0) or 1.0)
     out = []
     for name in charge.policies:
@@ -403,7 +447,7 @@ def compute_buckets(ctx, charge, subscription, now):
             label = policy.label(window)
             capacity = max(1.0, round(window.budget * budget_scale))
             seconds = window.seconds * ctx.clock.time_scale
-            bucket = _bucket(ctx, ("compute", label, subscription.lower()), capacity, capacity / seconds, now)
+            bucket = _bucket(ctx, ("compute", label, subscription.lower(), region), capacity, capacity / seconds, now)
             out.append((label, bucket, tokens, seconds))
     return out
 
@@ -443,7 +487,7 @@ def throttle(ctx, req):
     headers = {name: str(int(bucket.level(now))) for name, bucket in arm}
     charge = classify(ctx, req)
     if charge is not None:
-        compute = compute_buckets(ctx, charge, subscription, now)
+        compute = compute_buckets(ctx, charge, subscription, region_of(ctx, req), now)
         _refuse_compute(ctx, compute, charge, now, headers)
         for _, bucket, tokens, _ in compute:
             bucket.take(now, tokens)

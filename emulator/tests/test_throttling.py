@@ -257,6 +257,85 @@ def test_switched_off_nothing_is_counted():
     assert req.response_headers == {}
 
 
+# --- per region: "All Compute throttling policies are implemented on a per-region basis" ---------------------
+# (learn.microsoft.com/azure/virtual-machines/compute-throttling-limits)
+
+EAST = VMSS.replace("/web", "/east")
+EAST_GALLERY = GALLERY + "east"
+
+
+def two_region_ctx(scale=0.05):
+    """`web` in westeurope (the emulator's own region), `east` and the gallery `geast` in East US, budgets scaled."""
+    ctx = fake_ctx()
+    ctx.config.update(throttle_scale=scale, default_location="westeurope")
+    ctx.store.put(VMSS, {"id": VMSS, "location": "westeurope", "sku": {"capacity": 4}},
+                  "Microsoft.Compute/virtualMachineScaleSets")
+    ctx.store.put(EAST, {"id": EAST, "location": "East US", "sku": {"capacity": 4}},
+                  "Microsoft.Compute/virtualMachineScaleSets")
+    ctx.store.put(EAST_GALLERY, {"id": EAST_GALLERY, "location": "eastus"}, "Microsoft.Compute/galleries")
+    return ctx
+
+
+def drain(ctx, method, path, body=None):
+    """Requests until one is refused; the 429."""
+    for _ in range(100000):
+        try:
+            t.throttle(ctx, fake_req(method, path, body))
+        except ArmError as err:
+            assert err.status == 429
+            return err
+    raise AssertionError("never throttled")
+
+
+def test_a_bucket_drained_in_one_region_leaves_another_regions_full():
+    ctx = two_region_ctx()                   # HighCostGetVMScaleSet: 9 / 45 tokens, VMScaleSetVMViews3Min 250
+    err = drain(ctx, "GET", VMSS + "/virtualMachines")
+    assert err.details[0]["target"] == "HighCostGetVMScaleSet3Min"
+    assert "HighCostGetVMScaleSet3Min;0" in err.headers["x-ms-ratelimit-remaining-resource"]
+    assert header_after(ctx, "GET", EAST + "/virtualMachines") == (
+        "Microsoft.Compute/HighCostGetVMScaleSet3Min;8,Microsoft.Compute/HighCostGetVMScaleSet30Min;44,"
+        "Microsoft.Compute/VMScaleSetVMViews3Min;249")          # same names, East US's own buckets
+    assert drain(ctx, "GET", VMSS + "/instanceView").details[0]["target"] == "HighCostGetVMScaleSet3Min"
+    assert t.region_of(ctx, fake_req("GET", EAST + "/virtualMachines/3")) == "eastus"     # an instance: its set's
+
+
+def test_operation_polls_are_charged_to_the_region_in_their_path():
+    ctx = two_region_ctx(scale=0.001)        # GetOperation3Min: 15 tokens
+    west, east = OPS + "/operations/abc", OPS.replace("westeurope", "eastus") + "/operations/abc"
+    assert drain(ctx, "GET", west).details[0]["target"] == "GetOperation3Min"
+    assert header_after(ctx, "GET", east) == "Microsoft.Compute/GetOperation3Min;14,Microsoft.Compute/GetOperation30Min;29"
+    caps = OPS.replace("westeurope", "eastus") + "/capsOperations/abc"
+    assert t.region_of(ctx, fake_req("GET", caps)) == "eastus"
+    assert drain(ctx, "GET", caps).details[0]["target"] == "GetOperationStatus3Min"
+    assert header_after(ctx, "GET", OPS + "/capsOperations/abc").startswith("Microsoft.Compute/GetOperationStatus3Min;4,")
+
+
+def test_gallery_calls_are_charged_to_the_gallerys_region():
+    ctx = two_region_ctx(scale=0.01)         # CreateUpdateGalleryImageVersion3Min: 4 tokens
+    version = EAST_GALLERY + "/images/i/versions/1.0.0"
+    # the body's location does not move the call: the gallery's region serves it
+    assert t.region_of(ctx, fake_req("PUT", version, {"location": "westeurope"})) == "eastus"
+    drain(ctx, "PUT", version, {"location": "westeurope"})
+    assert header_after(ctx, "PUT", GALLERY + "/images/i/versions/1.0.0", {"location": "westeurope"}).startswith(
+        "Microsoft.Compute/CreateUpdateGalleryImageVersion3Min;3,")      # a westeurope gallery: untouched
+    with pytest.raises(ArmError):
+        t.throttle(ctx, fake_req("PATCH", version, {}))                   # the gallery's bucket is still dry
+
+
+def test_a_request_without_a_region_is_charged_to_the_emulators_own_region():
+    """A list by resource group or a set that does not exist names no region: charged to the ARM front door's region
+    (default_location); a create is charged to its body's location."""
+    ctx = two_region_ctx()
+    listing = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets"
+    assert t.region_of(ctx, fake_req("GET", listing)) == "westeurope"
+    assert t.region_of(ctx, fake_req("GET", VMSS.replace("/web", "/none"))) == "westeurope"
+    assert t.region_of(ctx, fake_req("PUT", VMSS.replace("/web", "/new"), {"location": "East US 2"})) == "eastus2"
+    assert drain(ctx, "GET", listing).details[0]["target"] == "HighCostGetVMScaleSet3Min"
+    with pytest.raises(ArmError):
+        t.throttle(ctx, fake_req("GET", VMSS + "/instanceView"))         # the same bucket as westeurope's sets
+    t.throttle(ctx, fake_req("GET", EAST + "/instanceView"))              # East US's is full
+
+
 # --- a real emulator with throttling on ----------------------------------------------------------
 
 def serve_in_process(state_dir, time_scale, also=None):
@@ -356,3 +435,17 @@ def test_every_compute_answer_carries_the_headers_and_config_switches_it_off(thr
     status, _, headers = emu.arm("GET", vmss + "/instanceView")
     assert remaining(headers, "HighCostGetVMScaleSet3Min") is not None
     assert remaining(headers, "HighCostGetVMScaleSet30Min") is not None
+
+
+def test_two_scale_sets_in_two_regions_have_their_own_budgets(throttled):
+    emu, vmss = throttled
+    from test_autoscale import vmss_body
+    body = vmss_body(emu, 1)
+    body["location"] = "eastus" if emu.location != "eastus" else "westus2"
+    status, created, _ = emu.arm("PUT", vmss.rsplit("/", 1)[0] + "/other", body)
+    assert status in (200, 201), created
+    while emu.arm("GET", vmss + "/instanceView")[0] != 429:     # HighCostGetVMScaleSet: 9 tokens, 45
+        pass
+    status, _, headers = emu.arm("GET", created["id"] + "/instanceView")
+    assert status == 200
+    assert remaining(headers, "HighCostGetVMScaleSet3Min") == 8 and remaining(headers, "HighCostGetVMScaleSet30Min") == 44

@@ -458,10 +458,11 @@ def remaining_reads(header: Optional[str]) -> Optional[int]:
 
 def poll_interval(current: float, base: float, remaining: Optional[int], pages: int,
                   cap: float = MAX_POLL_SECONDS, previous: Optional[int] = None) -> float:
-    """The pause before the next health poll. Compute's budgets are per subscription: the tokens ``remaining``
-    are what every client of the subscription left (the rollouts of a fleet running alongside). ``need`` is what
-    one interval costs the subscription: what the bucket lost since this client's ``previous`` reading (the
-    others' reads and this one's, net of the refill), at least this client's ``pages``.
+    """The pause before the next health poll. Compute's budgets are per subscription per region, and an answer
+    reports those of the scale set's region: the tokens ``remaining`` are what every client of the subscription
+    left there (the rollouts of a fleet's wave running alongside). ``need`` is what one interval costs the
+    subscription: what the bucket lost since this client's ``previous`` reading (the others' reads and this one's,
+    net of the refill), at least this client's ``pages``.
 
     Doubled, up to ``cap``, while fewer than three intervals' worth remains. Back towards ``base`` (wait_sleep)
     by halves, only while the bucket refills and holds ten intervals' worth (times the square root of the
