@@ -13,9 +13,10 @@ description:
   - Waits for a task started with C(async) and C(poll) 0 (for example M(fleetops.vmss.rollout) with O(fleetops.vmss.rollout#module:max_batches))
     and returns that task's result (as M(ansible.builtin.async_status) returns it) as soon as the job ends.
   - Polls the job every O(poll_seconds), so a job that ends is seen within a few seconds, whatever O(heartbeat_seconds) is.
-  - On a C(local) connection each poll reads the job's status file on the controller, starting no process;
-    M(ansible.builtin.async_status) runs once, for the result, when the file says the job ended. Elsewhere (or when the
-    file cannot be read there) each poll runs M(ansible.builtin.async_status) on the host.
+  - On a C(local) connection each poll reads the job's status file on the controller, starting no process, every
+    0.25 seconds at most (O(poll_seconds) if lower); M(ansible.builtin.async_status) runs once, for the result, when
+    the file says the job ended. Elsewhere (or when the file cannot be read there) each poll runs
+    M(ansible.builtin.async_status) on the host.
   - While the job runs, prints O(msg) and the time waited at most once every O(heartbeat_seconds), as a plain line of
     output (not the C(FAILED - RETRYING) of an C(until) loop).
   - Looks for the job in the async directory the task's C(ansible_async_dir) names, as M(ansible.builtin.async_status) does;
@@ -39,7 +40,7 @@ options:
     type: float
     default: 60
   poll_seconds:
-    description: Seconds between two reads of the job's status; bounds the delay before the result is returned.
+    description: Seconds between two reads of the job's status (on a C(local) connection 0.25 at most); bounds the delay before the result is returned.
     type: float
     default: 2
   timeout:
