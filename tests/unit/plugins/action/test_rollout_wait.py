@@ -186,4 +186,3 @@ def test_a_status_file_it_cannot_read_is_left_to_async_status(harness, tmp_path)
     result = action.run(task_vars={})
 
     assert result["finished"] is True and len(harness.polls) == 6   # 0, 2, 4, 6, 8, 10 s
-
