@@ -93,6 +93,7 @@ import math
 from collections import namedtuple
 
 from emulator.arm import ArmError, retry_after
+from emulator.validation import normalize_location
 
 # --- policies ------------------------------------------------------------------------------------
 
@@ -343,11 +344,6 @@ def resource_of(req):
     return "/" + "/".join(path[:last + 1]) if last >= 0 else None
 
 
-def normal_location(name):
-    """A location as Azure keys it: "West Europe" -> "westeurope"."""
-    return str(name).replace(" ", "").lower()
-
-
 def _top_resource(path):
     """The id of the Compute resource a path addresses or lives under (a scale set for its instances, a
     gallery for its images and versions); None for a collection (no name after the type)."""
@@ -362,13 +358,13 @@ def _top_resource(path):
 def region_of(ctx, req):
     """The region whose Compute buckets a request is charged to (see the module's docstring)."""
     if req.params.get("location"):
-        return normal_location(req.params["location"])
+        return normalize_location(req.params["location"])
     top = _top_resource(req.path)
     doc = ctx.store.get(top) if top else None
     where = (doc or {}).get("location") or (req.body.get("location") if isinstance(req.body, dict) else None)
     if not where:
         where = ctx.config.get("default_location")      # the ARM front door's own region
-    return normal_location(where) if where else None
+    return normalize_location(where) if where else None
 
 
 def classify(ctx, req):
