@@ -121,7 +121,9 @@ class Steps:
         if summary.get("duration_seconds") is not None:
             summary["duration_seconds"] = round(summary["duration_seconds"] - self.duration, 3)
         step["arm_requests"] = summary["arm_requests"]["total"]
-        step.update(changed=summary["arm_requests"]["writes"] > 0, model_changed=False)
+        # changed: what this step wrote (a run's first step had the model change)
+        step.update(changed=bool(result.get("changed")) and (summary["arm_requests"]["writes"] > 0
+                                                             or summary["instances_upgraded"] > 0), model_changed=False)
         return step
 
     @staticmethod
