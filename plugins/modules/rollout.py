@@ -904,7 +904,13 @@ def open_gate(module, run, lease):
     and wait for the caller's word (_batch_gate); returns the Steps that cut the run's result into steps."""
     if module.params["max_batches"] is None:
         module.params["max_batches"] = 1
-    gate = batch_gate.Gate(module.params["batch_gate"], lease.controller.alive, run.deadline.remaining)
+    try:
+        gate = batch_gate.Gate(module.params["batch_gate"], lease.controller.alive, run.deadline.remaining)
+    except OSError as exc:   # before any write
+        module.fail_json(msg="Invalid options for the rollout of scale set %s: batch_gate %s is not a directory this "
+                         "module can write to (%s). Nothing was written." % (run.result["scale_set"],
+                                                                             module.params["batch_gate"], exc.strerror or exc),
+                         arm_requests=module.arm_requests, **run.finish())
     steps = batch_gate.Steps(run.result, run.first_number)
 
     def between():
