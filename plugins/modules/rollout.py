@@ -926,7 +926,7 @@ def open_gate(module, run, lease):
         return going
 
     run.between = between
-    module.on_exit.append(lambda result: gate.remove())
+    module.on_exit.append(lambda _result: gate.remove())
     return steps
 
 
