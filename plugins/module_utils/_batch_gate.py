@@ -88,9 +88,9 @@ class Steps:
 
     COUNTS = ("instances_upgraded", "batches_completed")
 
-    def __init__(self, result: Dict[str, Any], first_number: int):
+    def __init__(self, result: Dict[str, Any]):
         self.step = 1
-        self.first = first_number          # the number of this step's first batch
+        self.first = 1                     # the number of this step's first batch (from the second step on)
         self.batches = 0                   # the run's batch records before this step
         self.counts = {key: 0 for key in self.COUNTS}
         self.requests = {"total": 0, "writes": 0, "reads": 0}
@@ -139,7 +139,7 @@ class Steps:
         summary = result["summary"]
         self.step += 1
         self.batches = len(result["batches"])
-        self.first = max([batch["number"] for batch in result["batches"]] or [self.first - 1]) + 1
+        self.first = max(batch["number"] for batch in result["batches"]) + 1   # a step runs a batch at least
         self.counts = {key: summary[key] for key in self.COUNTS}
         self.requests = dict(summary["arm_requests"])
         self.started_at = summary["ended_at"]

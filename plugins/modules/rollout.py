@@ -889,14 +889,15 @@ def main():
         msg = run.stopped_by(failure)
 
     number_batches(run.finish(), run.first_number)
-    result["arm_requests"] = module.arm_requests
+    arm_requests = module.arm_requests
     if steps is not None:   # the last step's part, as a call with max_batches would return it
-        result = steps.view(result, run.estimate_from)
+        result = steps.view(dict(result, arm_requests=arm_requests), run.estimate_from)
+        arm_requests = result.pop("arm_requests")
     if params["report_path"] and not module.check_mode:
         result["report"] = write_reports(module, result)
     if msg:
-        module.fail_json(msg=msg, **result)
-    module.exit_json(**result)
+        module.fail_json(msg=msg, arm_requests=arm_requests, **result)
+    module.exit_json(arm_requests=arm_requests, **result)
 
 
 def open_gate(module, run, lease):
@@ -911,13 +912,11 @@ def open_gate(module, run, lease):
                          "module can write to (%s). Nothing was written." % (run.result["scale_set"],
                                                                              module.params["batch_gate"], exc.strerror or exc),
                          arm_requests=module.arm_requests, **run.finish())
-    steps = batch_gate.Steps(run.result, run.first_number)
+    steps = batch_gate.Steps(run.result)
 
     def between():
         # the call's result now: numbered, with its summary and requests so far
         result = dict(number_batches(run.finish(), run.first_number), arm_requests=module.arm_requests)
-        if steps.step == 1:
-            steps.first = run.first_number
         step = steps.view(result, run.estimate_from)
         step.update(status="in_progress", lease=dict(lease.info, kept=True), report=None)
         gate.publish(steps.step, step)

@@ -110,7 +110,7 @@ def gated_run(fake, gate_words, **overrides):
     ``gate_words`` (the word after each step): returns the steps published and the call's last result."""
     rollout = Rollout(None, params(**overrides), None)
     rollout.azure = fake
-    steps, published, words = batch_gate.Steps(rollout.result, 1), [], list(gate_words)
+    steps, published, words = batch_gate.Steps(rollout.result), [], list(gate_words)
 
     def between():
         result = dict(number_batches(rollout.finish(), rollout.first_number), arm_requests=0)
