@@ -298,7 +298,7 @@ options:
   batch_gate:
     description:
       - A directory on the host where the module runs. When set, the call runs its batches in steps of
-        O(max_batches) (1 when unset) and does not return after a step: it writes the result such a call would
+        O(max_batches) (1 when unset) and does not return after a step; it writes the result such a call would
         have returned (RV(status=in_progress), that step's batches only) to C(step-<n>.json) there (a temporary
         file renamed), then waits for C(word-<n>) to say C(go) (the next step) or C(stop) (the call returns as
         one ending at O(max_batches) does, the lease kept with O(keep_lease)). Its last step ends the call as
