@@ -178,3 +178,19 @@ def test_stop_ends_the_call_at_its_step_as_max_batches_does():
     # the next call (a re-run) resumes there
     resumed = call(fake)
     assert resumed["status"] == "succeeded" and [b["number"] for b in resumed["batches"]] == [3]
+
+
+def test_the_gate_options_are_documented_as_specified():
+    """validate-modules' check, for the options this gate adds (the rollout module's, rollout_wait's)."""
+    import yaml   # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.fleetops.vmss.plugins.action import rollout_wait as action
+    from ansible_collections.fleetops.vmss.plugins.modules import rollout, rollout_wait
+
+    documented = yaml.safe_load(rollout.DOCUMENTATION)["options"]
+    assert documented["batch_gate"]["type"] == rollout.ARGUMENT_SPEC["batch_gate"]["type"] == "path"
+    documented = yaml.safe_load(rollout_wait.DOCUMENTATION)["options"]
+    for name, spec in action.ARGUMENT_SPEC.items():
+        assert (documented[name].get("type", "str"), documented[name].get("default"), documented[name].get("choices")) == (
+            spec["type"], spec.get("default"), spec.get("choices")), name
+    assert "gate_step" in yaml.safe_load(rollout_wait.RETURN) and yaml.safe_load(rollout_wait.EXAMPLES)
