@@ -19,9 +19,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fleetops.vmss.plugins.module_utils import _report as report
 
 COUNTERS = ("total", "writes", "reads")
-# what async_status adds to a module's result (the role runs each call in the background)
+# what async_status adds to a module's result (the role runs each call in the background), and rollout_wait
+# to a gated call's step
 ASYNC_KEYS = ("ansible_job_id", "finished", "started", "results_file", "attempts", "failed_when_result", "stdout",
-              "stderr", "stdout_lines", "stderr_lines")
+              "stderr", "stdout_lines", "stderr_lines", "gate_step")
 
 
 def _requests(items: List[Optional[Mapping]]) -> Dict[str, int]:

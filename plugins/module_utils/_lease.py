@@ -18,7 +18,9 @@
   and its waits only once two thirds have (a batch longer than that): a renewal's PATCH keeps the scale set
   Updating for a while, and an action sent meanwhile is refused (409), so it never lands just before a batch.
 * Released when the module exits, whatever the outcome (AzureModule's exit hooks) - except with
-  ``keep_lease``: a run of several module calls (the rollout role, one call per batch) names itself with
+  ``keep_lease``: a run of several module calls (the rollout role: blue/green's staged then live; in place, one
+  call runs every batch - batch_gate, renewed by these hooks also while it waits for the role's word between two
+  batches; stopped by rollout_stop_when, it ends as a call ending at max_batches does) names itself with
   ``lease_run`` (the run id in the owner, the same for each of its calls, a new one per run); a call that ends
   with more to do (a rollout ``in_progress``; a blue/green call that succeeded, when the caller says another
   follows) keeps the lease at exit, and the next call with the same ``lease_run`` takes it as its own, without

@@ -198,6 +198,9 @@ class Rollout:
         self.stopped_at: Optional[int] = None            # the batch an Azure error stopped (stop_batch)
         self.verdict = False                             # the fault came after a halt (demotion, rollback)
         self.first_number = 1                            # the rollout-wide number of this run's first batch
+        # batch_gate: after each step of max_batches batches (with more to run), publish it and wait for the word:
+        # True to run the next step (_batch_gate)
+        self.between: Optional[Callable[[], bool]] = None
         self.metrics = metrics.MetricsReader(monitor, time.time) if params.get("metric_gates") else None
 
     # ------------------------------------------------------------------------------------------
@@ -363,10 +366,12 @@ class Rollout:
             index += 1
         limit = self.params["max_batches"]
         for number, batch in enumerate(self.batches):
-            if limit is not None and number >= limit:
-                if self.finish_operations(index + number - 1):
+            if limit is not None and number and number % limit == 0:   # a step's batches ran
+                if not self.finish_operations(index + number - 1):
+                    return
+                if self.between is None or not self.between():   # no batch_gate, or not its go: return here
                     self.result["status"] = "in_progress"
-                return
+                    return
             if number:
                 self.pause(self.params["pause_between_batches"])
             kind = "canary" if self.canary and number == 0 else "batch"
@@ -374,6 +379,13 @@ class Rollout:
                 return
         if self.finish_operations(index + len(self.batches) - 1):
             self.complete()
+
+    def estimate_from(self, number: int) -> float:
+        """The plan's estimate from batch ``number`` on: what a call starting there would estimate."""
+        start = max(number - self.first_number - (1 if self.unconfirmed else 0), 0)
+        return planner.estimate_seconds(self.batches[start:], planner.UPGRADE_SECONDS, self.settle,
+                                        self.params["pause_between_batches"], self.params["canary_soak"],
+                                        self.canary if start == 0 else 0)
 
     def finish_operations(self, index: int) -> bool:
         """The outcome of every upgrade operation still polled, waited for (within the deadline) before the

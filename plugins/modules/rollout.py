@@ -293,8 +293,21 @@ options:
     description:
       - Run at most this many batches (the resume check aside), then return with RV(status=in_progress) and
         the rollback point still on the scale set. Call the module again to continue.
-      - If not set, every batch runs.
+      - If not set, every batch runs (with O(batch_gate), 1 batch per step).
     type: int
+  batch_gate:
+    description:
+      - A directory on the host where the module runs. When set, the call runs its batches in steps of
+        O(max_batches) (1 when unset) and does not return after a step; it writes the result such a call would
+        have returned (RV(status=in_progress), that step's batches only) to C(step-<n>.json) there (a temporary
+        file renamed), then waits for C(word-<n>) to say C(go) (the next step) or C(stop) (the call returns as
+        one ending at O(max_batches) does, the lease kept with O(keep_lease)). Its last step ends the call as
+        before, the result cut to that step. One module process per rollout instead of one per step.
+      - While it waits the lease is renewed as during a batch; when its controller is gone, or O(wait_timeout)
+        passes, the call returns as with C(stop). Its files are removed when it returns.
+      - M(fleetops.vmss.rollout_wait) says the words and reads the steps (its O(fleetops.vmss.rollout_wait#module:gate));
+        the C(fleetops.vmss.rollout) role uses them. Not in check mode (the plan is one result).
+    type: path
   report_path:
     description:
       - A directory on the host where the module runs. When set, a JSON report, a Markdown report and its SVG
@@ -721,6 +734,7 @@ lease:
   type: dict
 """
 
+from ansible_collections.fleetops.vmss.plugins.module_utils import _batch_gate as batch_gate
 from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
 from ansible_collections.fleetops.vmss.plugins.module_utils import _metrics as metrics
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
@@ -755,6 +769,7 @@ ARGUMENT_SPEC = dict(
     rollback=dict(type="bool", default=False),
     demote_image_version_on_failure=dict(type="bool", default=False),
     max_batches=dict(type="int"),
+    batch_gate=dict(type="path", no_log=False),
     report_path=dict(type="path"),
     wait_timeout=dict(type="int", default=3600),
     wait_sleep=dict(type="float", default=5),
@@ -830,8 +845,10 @@ def main():
                   monitor=lambda: module.client("monitor"))
     result, msg = run.result, None
     # one operation per scale set: the lease, or a failure naming its holder (before any write)
-    leases.take(module, run.azure.compute, "rollout", [(params["resource_group"], params["name"])], result,
-                defer=True).guard(run.azure, last=leases.removes_tag(planner.MARKER_TAG))
+    lease = leases.take(module, run.azure.compute, "rollout", [(params["resource_group"], params["name"])], result,
+                        defer=True)
+    lease.guard(run.azure, last=leases.removes_tag(planner.MARKER_TAG))
+    steps = open_gate(module, run, lease) if params["batch_gate"] and not module.check_mode else None
     try:
         # current state: the scale set and the rollback point it carries
         try:
@@ -872,11 +889,44 @@ def main():
         msg = run.stopped_by(failure)
 
     number_batches(run.finish(), run.first_number)
+    arm_requests = module.arm_requests
+    if steps is not None:   # the last step's part, as a call with max_batches would return it
+        result = steps.view(dict(result, arm_requests=arm_requests), run.estimate_from)
+        arm_requests = result.pop("arm_requests")
     if params["report_path"] and not module.check_mode:
         result["report"] = write_reports(module, result)
     if msg:
-        module.fail_json(msg=msg, arm_requests=module.arm_requests, **result)
-    module.exit_json(arm_requests=module.arm_requests, **result)
+        module.fail_json(msg=msg, arm_requests=arm_requests, **result)
+    module.exit_json(arm_requests=arm_requests, **result)
+
+
+def open_gate(module, run, lease):
+    """batch_gate: after each step (max_batches batches, 1 when unset) with more to run, publish the step's result
+    and wait for the caller's word (_batch_gate); returns the Steps that cut the run's result into steps."""
+    if module.params["max_batches"] is None:
+        module.params["max_batches"] = 1
+    try:
+        gate = batch_gate.Gate(module.params["batch_gate"], lease.controller.alive, run.deadline.remaining)
+    except OSError as exc:   # before any write
+        module.fail_json(msg="Invalid options for the rollout of scale set %s: batch_gate %s is not a directory this "
+                         "module can write to (%s). Nothing was written." % (run.result["scale_set"],
+                                                                             module.params["batch_gate"], exc.strerror or exc),
+                         arm_requests=module.arm_requests, **run.finish())
+    steps = batch_gate.Steps(run.result)
+
+    def between():
+        # the call's result now: numbered, with its summary and requests so far
+        result = dict(number_batches(run.finish(), run.first_number), arm_requests=module.arm_requests)
+        step = steps.view(result, run.estimate_from)
+        step.update(status="in_progress", lease=dict(lease.info, kept=True), report=None)
+        gate.publish(steps.step, step)
+        going = gate.wait(steps.step)
+        steps.mark(result)
+        return going
+
+    run.between = between
+    module.on_exit.append(lambda _result: gate.remove())
+    return steps
 
 
 if __name__ == "__main__":

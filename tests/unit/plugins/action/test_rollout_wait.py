@@ -7,12 +7,14 @@ most once per heartbeat_seconds (none made up after a slow poll), a timeout, bad
 from __future__ import annotations
 
 import json
+import os
 from types import SimpleNamespace
 
 import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.fleetops.vmss.plugins.action import rollout_wait
+from ansible_collections.fleetops.vmss.plugins.module_utils import _batch_gate as batch_gate
 
 JOB_RESULT = {"started": 1, "finished": 1, "ansible_job_id": "j1", "changed": True, "status": "in_progress",
               "invocation": {"module_args": {}}}
@@ -186,3 +188,94 @@ def test_a_status_file_it_cannot_read_is_left_to_async_status(harness, tmp_path)
     result = action.run(task_vars={})
 
     assert result["finished"] is True and len(harness.polls) == 6   # 0, 2, 4, 6, 8, 10 s
+
+
+# --- gate: a fleetops.vmss.rollout call with a batch_gate (module_utils/_batch_gate.py)
+
+STEP_RESULT = {"changed": True, "status": "in_progress", "batches": [{"number": 2, "index": 0}], "batches_total": 4}
+
+
+@pytest.fixture
+def gated(harness, tmp_path, monkeypatch):
+    """A local job (its status file in tmp_path/async) with a gate (tmp_path/gate); ``events`` maps a fake second
+    (from the wait's start) to what happens then: "step" (the step waited for is published), "end" (the job ends)."""
+    async_dir, gate = tmp_path / "async", tmp_path / "gate"
+    async_dir.mkdir()
+    gate.mkdir()
+    job = async_dir / "j1"
+    job.write_text('{"started": 1, "finished": 0, "ansible_job_id": "j1"}')
+    calls = []
+
+    def make(args, events, step=2):
+        action = harness.make(dict({"jid": "j1", "heartbeat_seconds": 0, "gate": str(gate)}, **args))
+        action._connection = SimpleNamespace(transport="local")
+        action.get_shell_option = lambda name, default=None: str(async_dir)
+        action._execute_module = lambda module_name, task_vars, module_args: calls.append(module_args) or dict(JOB_RESULT)
+        start = harness.clock.now
+
+        def sleep(seconds):
+            harness.clock.now += seconds
+            for at, event in list(events.items()):
+                if harness.clock.now - start >= at:
+                    del events[at]
+                    if event == "step":
+                        batch_gate.write_whole(batch_gate.step_path(str(gate), step), json.dumps(STEP_RESULT))
+                    else:
+                        job.write_text(json.dumps(JOB_RESULT))
+
+        monkeypatch.setattr(rollout_wait.time, "sleep", sleep)
+        return action
+
+    return SimpleNamespace(make=make, gate=str(gate), calls=calls, clock=harness.clock)
+
+
+def test_go_is_said_for_the_previous_step_and_the_published_step_returned_as_soon_as_it_appears(gated):
+    action = gated.make({"step": 2, "say": "go"}, {30: "step"})
+    start = gated.clock.now
+
+    result = action.run(task_vars={})
+
+    assert batch_gate.heard(gated.gate, 1) == "go"
+    assert result == dict(STEP_RESULT, finished=False, ansible_job_id="j1", gate_step=2)
+    assert 30 <= gated.clock.now - start <= 30 + rollout_wait.GATE_POLL_SECONDS + 1e-9
+    assert gated.calls == []   # no async_status: the job runs on, waiting at its gate
+
+
+def test_a_job_that_ends_instead_of_publishing_the_step_returns_its_result(gated):
+    """The last batch (or a failure) ends the call: its result, read by async_status, as without a gate."""
+    result = gated.make({"step": 3}, {12: "end"}).run(task_vars={})
+
+    assert result["finished"] is True and "gate_step" not in result and result["status"] == "in_progress"
+    assert len(gated.calls) == 1 and batch_gate.heard(gated.gate, 2) is None   # no word said
+
+
+def test_go_alone_returns_at_once(gated):
+    result = gated.make({"step": 4, "say": "go", "wait": False}, {}).run(task_vars={})
+
+    assert result["finished"] is False and result["changed"] is False and gated.calls == []
+    assert batch_gate.heard(gated.gate, 3) == "go"
+
+
+def test_stop_waits_for_the_jobs_end_not_for_a_step(gated):
+    action = gated.make({"step": 3, "say": "stop"}, {1: "step", 5: "end"}, step=3)
+    start = gated.clock.now
+
+    result = action.run(task_vars={})
+
+    assert batch_gate.heard(gated.gate, 2) == "stop"
+    assert result["finished"] is True and "gate_step" not in result and gated.clock.now - start >= 5
+
+
+@pytest.mark.parametrize("args, transport, message", [
+    ({"step": 2, "say": "go"}, "ssh", "gate needs a local connection"),
+    ({"step": 1, "say": "go"}, "local", "say needs step 2 or more"),
+    ({"step": 0}, "local", "step must be 1 or more"),
+])
+def test_gate_options_it_cannot_honour_fail_before_any_word_or_poll(gated, args, transport, message):
+    action = gated.make(args, {})
+    action._connection = SimpleNamespace(transport=transport)
+
+    result = action.run(task_vars={})
+
+    assert result["failed"] is True and message in result["msg"]
+    assert os.listdir(gated.gate) == [] and gated.calls == []

@@ -80,6 +80,8 @@ def test_calls_merge_into_one_rollout_keeping_the_modules_numbers():
     assert FIRST["batches"][0]["index"] == 0 and SECOND["batches"][0]["index"] == 0  # inputs untouched
     # what async_status adds to a call run in the background stays out of the rollout's result
     assert "ansible_job_id" not in rollout_merge([dict(FIRST, ansible_job_id="j1", finished=1)])
+    # nor what rollout_wait adds to a gated call's step
+    assert "gate_step" not in rollout_merge([dict(FIRST, ansible_job_id="j1", finished=False, gate_step=1)])
 
 
 def test_results_without_numbers_are_numbered_in_the_order_they_ran():

@@ -140,3 +140,12 @@ def test_metric_gates_without_a_threshold_fail_before_any_request(arm, capsys):
         "metric_gates[1] (requests/failed): resource must be a full resource id (/subscriptions/...).",
         "metric_gates[2] (Percentage CPU): interval must be whole minutes (Azure Monitor's grains) and at most the window."]
     assert arm.requests == []
+
+
+def test_a_batch_gate_it_cannot_write_to_is_refused_before_any_write(arm, capsys, tmp_path):
+    serve(arm, feature("Registered"))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, result = run(arm, capsys, image=dict(IMAGE, version="1.1.0"), batch_gate=str(blocker / "gate"))
+    assert code == 1 and "batch_gate %s is not a directory this module can write to" % (blocker / "gate") in result["msg"]
+    assert "Traceback" not in result["msg"] and writes(arm) == []
