@@ -25,6 +25,10 @@ DURATIONS = {
     "rolling_health_wait": 300,     # how long a rolling-upgrade batch may take to turn Healthy
     "auto_os_upgrade_check": 60,    # how often automatic OS upgrade looks for a new latest version
     "image_build": 1200,            # Azure Image Builder customisation of a small Linux image
+    # Canceling -> Canceled: the recording (cli_image_builder_cancel#09) shows Canceling on the read right after the
+    # cancel, and Image Builder then tears down its build VM and staging resources; "a couple of minutes" is a
+    # judgement, not a recorded figure. Long enough that a replay's next read cannot miss Canceling on a busy machine.
+    "image_build_cancel": 120,
     "image_replication": 600,       # one region's gallery image version replication
     "gallery_write": 10,            # gallery or image definition create/update
     "gallery_delete": 10,

@@ -475,8 +475,8 @@ def cancel_template(ctx, req):
     status.pop("runSubState", None)
     status.update(runState="Canceling", message="Canceling image build")
     ctx.store.put(doc["id"], doc)
-    ctx.schedule(ctx.duration("lro_poll"), "imagebuilder.phase", {"id": doc["id"], "run": doc["_run"]["id"],
-                                                                  "phase": "Canceled"})
+    ctx.schedule(ctx.duration("image_build_cancel"), "imagebuilder.phase", {"id": doc["id"], "run": doc["_run"]["id"],
+                                                                            "phase": "Canceled"})
     return Response(204)
 
 
