@@ -318,10 +318,10 @@ options:
         RV(preflight) - and return a refusal (invalid options, the scale set missing or not fit, the precheck)
         in RV(refusal) instead of failing, so that the caller can check its own conditions on what was read first.
         An Azure error or a fault (RV(transient)) still fails the module.
-      - The reads come before the options are judged: the scale set, its instances (those the plan uses) and,
+      - The reads come before the options are judged - the scale set, its instances (those the plan uses) and,
         through Azure Monitor, the autoscale settings that target it (one list of the subscription's settings) -
         what M(fleetops.vmss.scale_set_info), M(fleetops.vmss.scale_set_instance_info) and
-        M(fleetops.vmss.autoscale_info) return, from one module process instead of four.
+        M(fleetops.vmss.autoscale_info) return, from the module process that plans instead of three more.
     type: bool
     default: false
 notes:
@@ -725,7 +725,7 @@ arm_requests:
 preflight:
   description:
     - With O(preflight) in check mode, what was read before the options were judged - C(scale_set), as
-      M(fleetops.vmss.scale_set_info) returns it in its RV(fleetops.vmss.scale_set_info#module:scale_sets) (None when it does not exist),
+      M(fleetops.vmss.scale_set_info) returns it (an item of its C(scale_sets); None when it does not exist),
       C(instances), as M(fleetops.vmss.scale_set_instance_info) returns them, and C(autoscale_settings), those that target
       the scale set as M(fleetops.vmss.autoscale_info) returns them (webhooks masked). The lists are empty when the scale
       set does not exist.
@@ -739,7 +739,8 @@ refusal:
       otherwise), None when the plan holds. The module does not fail for it.
   returned: with O(preflight) in check mode
   type: str
-  sample: "Invalid options for the rollout of scale set payments-prod/payments-api: batch_size must be 1-100 with batch_by percent."
+  sample: "Invalid options for the rollout of scale set payments-prod/payments-api: demote_image_version_on_failure needs image
+    to be a gallery image version ID (.../galleries/G/images/I/versions/1.2.3), the version that would be demoted."
 lease:
   description:
     - This run's lease on the scale set (see O(force_lease)) - C(tag) (V(fleetops.lease)), C(operation), C(owner) (the

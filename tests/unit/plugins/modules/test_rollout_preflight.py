@@ -88,7 +88,8 @@ def test_preflight_is_for_check_mode_only(arm, capsys):
 
 
 @pytest.mark.parametrize("options, words", [
-    ({"batch_size": 0}, "Invalid options for the rollout of scale set payments/api: "),
+    ({"demote_image_version_on_failure": True, "image": dict(IMAGE, version="1.1.0")},
+     "Invalid options for the rollout of scale set payments/api: demote_image_version_on_failure needs image to be a gallery"),
     ({"image": dict(IMAGE, version="1.1.0"), "upgrade_mode": "Rolling"}, "upgrade_policy.mode is Rolling"),
     ({"image": dict(IMAGE, version="1.1.0"), "no_health": True}, "no Application Health extension"),
     ({"unhealthy": True}, "max_unhealthy_instance_percent"),
