@@ -21,11 +21,12 @@ AUTOSCALE_PATH = r"/subscriptions/%s/providers/Microsoft\.Insights/autoscalesett
 
 
 def setting(name, target, enabled=True):
+    profile = {"name": "default", "capacity": {"minimum": "1", "maximum": "4", "default": "2"}, "rules": []}
+    webhook = {"serviceUri": "https://hooks.example.com/secret-token"}
     return {"id": "/subscriptions/%s/resourceGroups/payments/providers/Microsoft.Insights/autoscalesettings/%s" % (SUB, name),
             "name": name, "type": "Microsoft.Insights/autoscaleSettings", "location": "westeurope", "tags": {},
-            "properties": {"enabled": enabled, "targetResourceUri": target, "profiles": [
-                {"name": "default", "capacity": {"minimum": "1", "maximum": "4", "default": "2"}, "rules": []}],
-                "notifications": [{"operation": "Scale", "webhooks": [{"serviceUri": "https://hooks.example.com/secret-token"}]}]}}
+            "properties": {"enabled": enabled, "targetResourceUri": target, "profiles": [profile],
+                           "notifications": [{"operation": "Scale", "webhooks": [webhook]}]}}
 
 
 def serve_all(arm, mode="Flexible", answer=None):
