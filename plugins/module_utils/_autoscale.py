@@ -669,3 +669,11 @@ def list_settings(operations, resource_group: Optional[str]) -> List[Dict[str, A
     else:
         found = list(operations.list_by_subscription())
     return [item.serialize(keep_readonly=True) for item in found]
+
+
+
+def targeting(docs: List[Optional[Dict[str, Any]]], target: Optional[str]) -> List[Dict[str, Any]]:
+    """Settings as Azure's JSON (None for one not found) -> as the modules return them (webhooks masked), only
+    those that scale ``target`` (a resource ID, compared as Azure does) when it is given."""
+    settings = [mask(from_rest(doc)) for doc in docs if doc is not None]
+    return [setting for setting in settings if not target or same_id(setting["target_resource_uri"], target)]

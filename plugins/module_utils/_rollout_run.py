@@ -206,9 +206,10 @@ class Rollout:
     # ------------------------------------------------------------------------------------------
     # current state, desired state, difference
 
-    def read(self) -> Optional[Dict[str, Any]]:
-        """The scale set and the rollback point it carries (PlanError for a tag that is not one)."""
-        resource = self.azure.read()
+    def read(self, again: bool = True) -> Optional[Dict[str, Any]]:
+        """The scale set and the rollback point it carries (PlanError for a tag that is not one); ``again`` false:
+        as a pre-flight just read it."""
+        resource = self.azure.read() if again else self.azure.resource
         if resource is not None:
             self.result["orchestration_mode"] = "Flexible" if instances.is_flexible(resource) else "Uniform"
             self.marker = planner.decode_marker(resource.get("tags"))
@@ -284,7 +285,7 @@ class Rollout:
     def plan(self) -> Optional[str]:
         """List the instances (after any operation in flight ends) and plan the batches; returns why the
         rollout must not start (the precheck), or None."""
-        self.listed = self.azure.instances()
+        self.listed = self.listed or self.azure.instances()   # a pre-flight's list, when it read one
         if not self.check_mode and any(planner.is_busy(i) for i in self.listed):
             self.listed = self.settle_in_flight()
         self.result["summary"]["instances_total"] = len(self.listed)

@@ -140,7 +140,7 @@ arm_requests:
 from ansible_collections.fleetops.vmss.plugins.module_utils import _autoscale as autoscale
 from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
 from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors
-from ansible_collections.fleetops.vmss.plugins.module_utils._ids import same_id, scale_set_id
+from ansible_collections.fleetops.vmss.plugins.module_utils._ids import scale_set_id
 
 
 def describe(params):
@@ -172,10 +172,7 @@ def main():
             else:
                 found = autoscale.list_settings(operations, params["resource_group"])
 
-        settings = [autoscale.mask(autoscale.from_rest(doc)) for doc in found if doc is not None]
-        if target:
-            settings = [setting for setting in settings if same_id(setting["target_resource_uri"], target)]
-        module.exit_json(changed=False, autoscale_settings=settings, arm_requests=module.arm_requests)
+        module.exit_json(changed=False, autoscale_settings=autoscale.targeting(found, target), arm_requests=module.arm_requests)
     except AzureFailure as exc:
         module.fail_from(exc)
 

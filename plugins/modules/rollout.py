@@ -325,6 +325,18 @@ options:
         operation when Azure does not say when to ask again (C(Retry-After), always honoured).
     type: float
     default: 5
+  preflight:
+    description:
+      - Check mode only (ignored otherwise). Also return what a pre-flight checks, read in this same call -
+        RV(preflight) - and return a refusal (invalid options, the scale set missing or not fit, the precheck)
+        in RV(refusal) instead of failing, so that the caller can check its own conditions on what was read first.
+        An Azure error or a fault (RV(transient)) still fails the module.
+      - The reads come before the options are judged - the scale set, its instances (those the plan uses) and,
+        through Azure Monitor, the autoscale settings that target it (one list of the subscription's settings) -
+        what M(fleetops.vmss.scale_set_info), M(fleetops.vmss.scale_set_instance_info) and
+        M(fleetops.vmss.autoscale_info) return, from the module process that plans instead of three more.
+    type: bool
+    default: false
 notes:
   - "Rules checked before any write: the scale set exists; its upgrade mode is V(Manual) when the model changes
     (in V(Automatic) every instance would follow at once, in V(Rolling) Azure's own rolling upgrade would; see
@@ -723,6 +735,25 @@ arm_requests:
   returned: always
   type: int
   sample: 64
+preflight:
+  description:
+    - With O(preflight) in check mode, what was read before the options were judged - C(scale_set), as
+      M(fleetops.vmss.scale_set_info) returns it (an item of its C(scale_sets); None when it does not exist),
+      C(instances), as M(fleetops.vmss.scale_set_instance_info) returns them, and C(autoscale_settings), those that target
+      the scale set as M(fleetops.vmss.autoscale_info) returns them (webhooks masked). The lists are empty when the scale
+      set does not exist.
+  returned: with O(preflight) in check mode
+  type: dict
+  sample: {scale_set: {name: payments-api, resource_group: payments-prod, upgrade_policy: {mode: Manual}}, instances: [],
+           autoscale_settings: []}
+refusal:
+  description:
+    - With O(preflight) in check mode, why the rollout would be refused (the message the module fails with
+      otherwise), None when the plan holds. The module does not fail for it.
+  returned: with O(preflight) in check mode
+  type: str
+  sample: "Invalid options for the rollout of scale set payments-prod/payments-api: demote_image_version_on_failure needs image
+    to be a gallery image version ID (.../galleries/G/images/I/versions/1.2.3), the version that would be demoted."
 lease:
   description:
     - This run's lease on the scale set (see O(force_lease)) - C(tag) (V(fleetops.lease)), C(operation), C(owner) (the
@@ -734,14 +765,15 @@ lease:
   type: dict
 """
 
+from ansible_collections.fleetops.vmss.plugins.module_utils import _autoscale as autoscale
 from ansible_collections.fleetops.vmss.plugins.module_utils import _batch_gate as batch_gate
 from ansible_collections.fleetops.vmss.plugins.module_utils import _lease as leases
 from ansible_collections.fleetops.vmss.plugins.module_utils import _metrics as metrics
 from ansible_collections.fleetops.vmss.plugins.module_utils import _rollout as planner
 from ansible_collections.fleetops.vmss.plugins.module_utils import _scale_set_model as model
-from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule
+from ansible_collections.fleetops.vmss.plugins.module_utils._common import AzureModule, resource_result
 from ansible_collections.fleetops.vmss.plugins.module_utils._gallery import split_version_id
-from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure
+from ansible_collections.fleetops.vmss.plugins.module_utils._errors import AzureFailure, arm_errors
 from ansible_collections.fleetops.vmss.plugins.module_utils._rollout_run import Rollout, empty_result
 from ansible_collections.fleetops.vmss.plugins.module_utils._run import now
 
@@ -773,6 +805,7 @@ ARGUMENT_SPEC = dict(
     report_path=dict(type="path"),
     wait_timeout=dict(type="int", default=3600),
     wait_sleep=dict(type="float", default=5),
+    preflight=dict(type="bool", default=False),
 )
 DEFAULT_PERCENT = 20
 
@@ -833,38 +866,63 @@ def write_reports(module, result):
     return None
 
 
+def preflight_reads(module, run):
+    """O(preflight): the scale set, its instances (kept for the plan) and the autoscale settings that target it, as
+    the info modules return them, into RV(preflight)."""
+    found = dict(scale_set=None, instances=[], autoscale_settings=[])
+    resource = run.azure.read()
+    if resource is not None:
+        run.listed = run.azure.instances()
+        with arm_errors("list the autoscale settings that target", run.azure.what):
+            settings = autoscale.targeting(autoscale.list_settings(module.client("monitor").autoscale_settings, None),
+                                           resource["id"])
+        found.update(scale_set=resource_result(resource), instances=run.listed, autoscale_settings=settings)
+    run.result["preflight"] = found
+
+
 def main():
     module = AzureModule(names=dict(name="scale_set"), argument_spec=ARGUMENT_SPEC, supports_check_mode=True, lease=True)
     params = module.params
     scale_set = "%s/%s" % (params["resource_group"], params["name"])
+    # a pre-flight reads first, and returns a refusal rather than failing with it: its caller checks its own
+    # conditions (in its own words) on what was read before it looks at the refusal
+    preflight = params["preflight"] and module.check_mode
     errors = option_errors(params)
-    if errors:
-        module.fail_json(msg="Invalid options for the rollout of scale set %s: %s" % (scale_set, " ".join(errors)),
-                         errors=errors, arm_requests=module.arm_requests, **empty_result(scale_set, now()))
+    invalid = "Invalid options for the rollout of scale set %s: %%s" % scale_set
+    if errors and not preflight:
+        module.fail_json(msg=invalid % " ".join(errors), errors=errors, arm_requests=module.arm_requests,
+                         **empty_result(scale_set, now()))
     run = Rollout(module.client("compute"), params, module.requests, module.check_mode,
                   monitor=lambda: module.client("monitor"))
     result, msg = run.result, None
+
+    def refuse(reason, **extra):
+        if preflight:
+            module.exit_json(refusal=reason, arm_requests=module.arm_requests, **dict(run.finish(), **extra))
+        module.fail_json(msg=reason, arm_requests=module.arm_requests, **dict(run.finish(), **extra))
+
     # one operation per scale set: the lease, or a failure naming its holder (before any write)
     lease = leases.take(module, run.azure.compute, "rollout", [(params["resource_group"], params["name"])], result,
                         defer=True)
     lease.guard(run.azure, last=leases.removes_tag(planner.MARKER_TAG))
     steps = open_gate(module, run, lease) if params["batch_gate"] and not module.check_mode else None
     try:
+        if preflight:
+            preflight_reads(module, run)
+            if errors:
+                refuse(invalid % " ".join(errors), errors=errors)
         # current state: the scale set and the rollback point it carries
         try:
-            found = run.read()
+            found = run.read(again=not preflight)
         except planner.PlanError as exc:
-            module.fail_json(msg="Cannot roll out scale set %s: %s" % (scale_set, exc), arm_requests=module.arm_requests,
-                             **run.finish())
+            refuse("Cannot roll out scale set %s: %s" % (scale_set, exc))
         if found is None:
-            module.fail_json(msg="Failed to roll out scale set %s: ResourceNotFound: the scale set does not exist."
-                             % scale_set, arm_requests=module.arm_requests, **run.finish())
+            refuse("Failed to roll out scale set %s: ResourceNotFound: the scale set does not exist." % scale_set)
 
         # desired state and difference, against Azure's rules and the rollout's (no write yet)
         errors = run.compare(desired_model(params))
         if errors:
-            module.fail_json(msg="Invalid options for the rollout of scale set %s: %s" % (scale_set, " ".join(errors)),
-                             errors=errors, arm_requests=module.arm_requests, **run.finish())
+            refuse(invalid % " ".join(errors), errors=errors)
         if module.diff_mode:
             result["diff"] = run.diff()
 
@@ -887,6 +945,7 @@ def main():
     except AzureFailure as failure:
         # a transient fault interrupts (re-run to resume); any other Azure error halts where the run is
         msg = run.stopped_by(failure)
+        preflight = False   # and fails a pre-flight too: what it read is not the whole picture
 
     number_batches(run.finish(), run.first_number)
     arm_requests = module.arm_requests
@@ -896,8 +955,10 @@ def main():
     if params["report_path"] and not module.check_mode:
         result["report"] = write_reports(module, result)
     if msg:
+        if preflight:
+            refuse(msg)
         module.fail_json(msg=msg, arm_requests=arm_requests, **result)
-    module.exit_json(arm_requests=arm_requests, **result)
+    module.exit_json(arm_requests=arm_requests, **dict(result, **({"refusal": None} if preflight else {})))
 
 
 def open_gate(module, run, lease):

@@ -352,3 +352,19 @@ def test_any_valid_profile_round_trips_through_azure_as_no_difference(rules):
     want, errors = autoscale.desired_options(params(profiles=[seed_profile(rules=rules)]), VMSS)
     assert errors == []
     assert not autoscale.differences(want, autoscale.from_rest(created(want)))
+
+
+def test_targeting_keeps_the_settings_of_the_target_as_azure_compares_ids_masked():
+    vmss = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/api"
+
+    def doc(name, target):
+        return {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Insights/autoscalesettings/" + name,
+                "name": name, "location": "westeurope", "properties": {
+                    "enabled": True, "targetResourceUri": target, "profiles": [],
+                    "notifications": [{"operation": "Scale", "webhooks": [{"serviceUri": "https://hooks.example.com/token"}]}]}}
+
+    docs = [doc("mine", vmss.upper()), None, doc("other", vmss + "2")]
+    found = autoscale.targeting(docs, vmss)
+    assert [setting["name"] for setting in found] == ["mine"]                     # None (not found) skipped
+    assert found[0]["notifications"][0]["webhooks"][0]["service_uri"] == "https://hooks.example.com/********"
+    assert [setting["name"] for setting in autoscale.targeting(docs, None)] == ["mine", "other"]
