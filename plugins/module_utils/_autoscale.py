@@ -671,7 +671,6 @@ def list_settings(operations, resource_group: Optional[str]) -> List[Dict[str, A
     return [item.serialize(keep_readonly=True) for item in found]
 
 
-
 def targeting(docs: List[Optional[Dict[str, Any]]], target: Optional[str]) -> List[Dict[str, Any]]:
     """Settings as Azure's JSON (None for one not found) -> as the modules return them (webhooks masked), only
     those that scale ``target`` (a resource ID, compared as Azure does) when it is given."""
