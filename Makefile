@@ -87,7 +87,7 @@ conformance: venv
 	$(BIN)/python -m emulator.tests.conformance
 
 # The harness (tests/integration/conftest.py) starts one emulator per xdist worker, each in its own state dir.
-# Its CPU bounds it (about 2000 CPU-s, a module task about 1 s): 2 workers, each half the time waiting on the
+# Its CPU bounds it (about 900 CPU-s since an in-place rollout is one module process; a module process about 0.5 CPU-s): 2 workers, each half the time waiting on the
 # emulator's scaled clock, kept 2 cores 65% busy; 4 kept them 61% busy (1,170 CPU-s in 3,661 worker-seconds), so 6 do
 # not wait on each other more than on the clock. Each worker's next test is chosen from the tests' expected walls
 # (tests/integration/schedule.py, durations.json; refresh it with tools/integration_durations.py): longest first,
@@ -105,7 +105,7 @@ integration: $(COLLECTION)
 		-n $(INTEGRATION_WORKERS) tests/integration
 
 # Two lanes side by side: the checks (unit, sanity, lint, then the emulator's own tests and oav: about 200 CPU-s in
-# all) and integration (about 1200 CPU-s, the longest lane: it starts first, the unit tests run in the other lane).
+# all) and integration (about 900 CPU-s, the longest lane: it starts first, the unit tests run in the other lane).
 # The emulator's tests once ran last, after integration; they now assert on what happened rather than on wall-clock
 # slack, so they run beside integration and the run is as long as its longest lane.
 # Each lane runs all its phases and fails at the end if one failed; make fails if either lane did. Output is
