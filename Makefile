@@ -89,7 +89,8 @@ conformance: venv
 # The harness (tests/integration/conftest.py) starts one emulator per xdist worker, each in its own state dir.
 # Its CPU bounds it (about 900 CPU-s since an in-place rollout is one module process, which costs about 0.5 CPU-s):
 # 2 workers, each half the time waiting on the emulator's scaled clock, kept 2 cores 65% busy; 4 kept them 61% busy
-# (1,170 CPU-s in 3,661 worker-seconds), so 6 do not wait on each other more than on the clock. Each worker's next test is chosen from the tests' expected walls
+# (1,170 CPU-s in 3,661 worker-seconds), so 6 do not wait on each other more than on the clock. Each worker's next
+# test is chosen from the tests' expected walls
 # (tests/integration/schedule.py, durations.json; refresh it with tools/integration_durations.py): longest first,
 # and never a long test queued behind another long one.
 # Single-module tests, and the targets that test modules, fork each module run from a per-worker zygote that has imported
